@@ -1,0 +1,140 @@
+"""Building blocks shared by every document kind.
+
+Models hold what the sender sent, even when it is wrong (a bad check digit, a period that ends
+before it starts): judging it is the validation layer's job, which reports every problem at once
+with its location instead of failing on the first.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    """Base of every canonical model: immutable, no unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DocumentKind(StrEnum):
+    CERTIFICATE = "certificate"
+    SIP = "sip"
+    RETURN_TO_WORK_PLAN = "return-to-work-plan"
+    SECTION4_NOTIFICATION = "section4-notification"
+
+
+class Recipient(StrEnum):
+    """The audiences a document can be rendered for (CLI.md)."""
+
+    FORSAKRINGSKASSAN = "forsakringskassan"
+    EMPLOYER = "employer"
+    REGION = "region"
+    MUNICIPALITY = "municipality"
+    ARBETSFORMEDLINGEN = "arbetsformedlingen"
+    OCCUPATIONAL_HEALTH = "occupational-health"
+
+
+class Identifier(Model):
+    """An identifier in a system named by OID (RIVTA ``root``/``extension``)."""
+
+    system: str
+    value: str
+
+
+class Code(Model):
+    """A coded value (RIVTA CV, FHIR Coding)."""
+
+    code: str
+    system: str | None = None
+    display: str | None = None
+
+
+class Period(Model):
+    start: date | None = None
+    end: date | None = None
+
+
+class PersonName(Model):
+    given: str = ""
+    family: str = ""
+    middle: str | None = None
+
+
+class Address(Model):
+    street: str = ""
+    postal_code: str = ""
+    city: str = ""
+
+
+class Contact(Model):
+    """How to reach a person or a function."""
+
+    name: str | None = None
+    role: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: Address | None = None
+
+
+class Person(Model):
+    """The patient / insured person / employee. ``id`` is a personnummer or samordningsnummer."""
+
+    id: Identifier
+    name: PersonName = PersonName()
+    address: Address | None = None
+
+
+class Organisation(Model):
+    """An organisation: care unit or provider (HSA-id), employer (organisation number), a
+    municipality, Försäkringskassan, Arbetsförmedlingen."""
+
+    id: Identifier | None = None
+    name: str
+    contact: Contact | None = None
+
+
+class ConsentMethod(StrEnum):
+    ORAL = "oral"
+    WRITTEN = "written"
+    DIGITAL = "digital"
+
+
+class Consent(Model):
+    """The patient's consent to one transfer (seed 003: one consent per transfer; the record
+    states the date, how it was obtained and what it covers)."""
+
+    id: str
+    given_by: Identifier
+    given_at: datetime
+    method: ConsentMethod
+    recipients: list[Recipient] = Field(min_length=1)
+    purpose: str
+    recorded_by: Identifier | None = None
+    withdrawn_at: datetime | None = None
+
+
+class CareUnit(Model):
+    """A healthcare unit (vårdenhet) with its care provider (vårdgivare), both by HSA-id."""
+
+    id: Identifier
+    name: str
+    workplace_code: Identifier | None = None  # arbetsplatskod, OID 1.2.752.29.4.71
+    address: Address = Address()
+    phone: str = ""
+    email: str | None = None
+    care_provider: Organisation
+
+
+class HealthcareProfessional(Model):
+    """A member of healthcare staff (RIVTA HosPersonal) identified by HSA-id."""
+
+    id: Identifier
+    name: str = ""
+    prescriber_code: str | None = None  # förskrivarkod
+    positions: list[Code] = []  # befattning
+    specialities: list[Code] = []  # specialistkompetens
+    licensed_professions: list[Code] = []  # legitimeratYrke (ns 3.2)
+    unit: CareUnit
