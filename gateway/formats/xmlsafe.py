@@ -88,3 +88,27 @@ def parse_xml(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_D
     if _depth_exceeded(root, max_depth):
         return SafeXml(None, [issue(XML_LIMIT, f"elements nest deeper than {max_depth} levels")])
     return SafeXml(root, [])
+
+
+def element_location(el: etree._Element) -> Location:
+    """A readable location: the line and a path of local names, with ``[@id='…']`` for
+    elements that carry an id (RIVTA ``svar``/``delsvar``) and a position among equal
+    siblings, e.g. ``/RegisterCertificate/intyg/svar[@id='32'][2]/delsvar[@id='32.2']``."""
+    steps: list[str] = []
+    node: etree._Element | None = el
+    while node is not None:
+        name = etree.QName(node).localname
+        ident = node.get("id")
+        step = f"{name}[@id='{ident}']" if ident is not None else name
+        parent = node.getparent()
+        if parent is not None:
+            same = [
+                s
+                for s in parent
+                if isinstance(s.tag, str) and s.tag == node.tag and s.get("id") == ident
+            ]
+            if len(same) > 1:
+                step += f"[{same.index(node) + 1}]"
+        steps.append(step)
+        node = parent
+    return Location(path="/" + "/".join(reversed(steps)), line=el.sourceline)
