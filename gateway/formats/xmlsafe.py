@@ -7,7 +7,7 @@ size and depth are bounded, so a hostile document gets a clear issue instead of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from lxml import etree
 
@@ -111,4 +111,5 @@ def element_location(el: etree._Element) -> Location:
                 step += f"[{same.index(node) + 1}]"
         steps.append(step)
         node = parent
-    return Location(path="/" + "/".join(reversed(steps)), line=el.sourceline)
+    line = cast("int | None", el.sourceline)  # lxml-stubs type it oddly
+    return Location(path="/" + "/".join(reversed(steps)), line=line)

@@ -37,7 +37,7 @@ def validate_tree(schema: etree.XMLSchema, root: etree._Element) -> list[Issue]:
         return []
     out: list[Issue] = []
     tree = root.getroottree()
-    for err in schema.error_log:
+    for err in schema.error_log:  # type: ignore[attr-defined]  # lxml-stubs: not iterable
         location = Location(line=err.line or None)
         if err.path:
             found = tree.xpath(err.path)
