@@ -15,6 +15,7 @@ from typing import Any
 from gateway.documents import DocumentKind
 from gateway.documents.issues import RULES, Issue, RuleKind, issue
 from gateway.formats.base import Codec, Format
+from gateway.formats.xmlsafe import XML_FORBIDDEN
 
 FHIR_NS = "http://hl7.org/fhir"
 
@@ -94,6 +95,8 @@ def detect(data: bytes) -> Detected | Issue:
     if start == b"{":
         return Detected(Format.FHIR_JSON, None)
     if start == b"<":
+        if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data[:4096]:
+            return issue(XML_FORBIDDEN, "a DOCTYPE declaration is not allowed")
         root = _xml_root(data)
         if root is not None:
             if root[0] == FHIR_NS:

@@ -1,0 +1,1 @@
+"""The test harness: plays fixture messages with their expected outcomes and reports."""
