@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLES
 
 from gateway.cli.main import main
-
-from conftest import SAMPLES
 
 FULL_FK = SAMPLES / "fk7804-lisjp-v1-full.RegisterCertificate.xml"
 BAD_PNR = SAMPLES / "fk7804-lisjp-v1-compact.RegisterCertificate.xml"
@@ -31,7 +30,10 @@ def test_valid_file_exits_0_with_json_report(capsys: pytest.CaptureFixture[str])
     assert doc["summary"] == {"documents": 1, "valid": 1, "invalid": 0}
     (r,) = doc["results"]
     assert (r["kind"], r["subtype"], r["format"], r["valid"]) == (
-        "certificate", "FK7804", "xml", True,
+        "certificate",
+        "FK7804",
+        "xml",
+        True,
     )
 
 
@@ -44,16 +46,18 @@ def test_wrong_check_digit_is_exactly_one_error(capsys: pytest.CaptureFixture[st
 
 
 def test_warn_downgrades_a_business_rule(capsys: pytest.CaptureFixture[str]) -> None:
-    rc, out, _ = run(capsys, "validate", str(BAD_PNR), "--warn", "ID-PERSON-CHECKSUM",
-                     "--format", "json")
+    rc, out, _ = run(
+        capsys, "validate", str(BAD_PNR), "--warn", "ID-PERSON-CHECKSUM", "--format", "json"
+    )
     assert rc == 0
     issues = json.loads(out)["results"][0]["issues"]
     assert [(i["severity"], i["code"]) for i in issues] == [("warning", "ID-PERSON-CHECKSUM")]
 
 
 def test_ignore_drops_a_business_rule(capsys: pytest.CaptureFixture[str]) -> None:
-    rc, out, _ = run(capsys, "validate", str(BAD_PNR), "--ignore", "ID-PERSON-CHECKSUM",
-                     "--format", "json")
+    rc, out, _ = run(
+        capsys, "validate", str(BAD_PNR), "--ignore", "ID-PERSON-CHECKSUM", "--format", "json"
+    )
     assert rc == 0
     assert json.loads(out)["results"][0]["issues"] == []
 
@@ -84,17 +88,21 @@ def test_missing_file_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_optout_sample_reports_the_100_1_rule(capsys: pytest.CaptureFixture[str]) -> None:
-    rc, out, _ = run(capsys, "validate", str(OPTOUT), "--warn", "ID-PERSON-CHECKSUM",
-                     "--format", "json")
+    rc, out, _ = run(
+        capsys, "validate", str(OPTOUT), "--warn", "ID-PERSON-CHECKSUM", "--format", "json"
+    )
     assert rc == 1
     codes = [i["code"] for i in json.loads(out)["results"][0]["issues"] if i["severity"] == "error"]
     assert codes == ["CERT-AG7804-DIAGNOSIS-OPTOUT"]
 
 
 def test_all_samples_valid_with_checksum_downgraded(capsys: pytest.CaptureFixture[str]) -> None:
-    samples = sorted(p for p in SAMPLES.glob("*.RegisterCertificate.xml") if "INVALID" not in p.name)
-    rc, out, _ = run(capsys, "validate", *map(str, samples), "--warn", "ID-PERSON-CHECKSUM",
-                     "--format", "json")
+    samples = sorted(
+        p for p in SAMPLES.glob("*.RegisterCertificate.xml") if "INVALID" not in p.name
+    )
+    rc, out, _ = run(
+        capsys, "validate", *map(str, samples), "--warn", "ID-PERSON-CHECKSUM", "--format", "json"
+    )
     assert rc == 0
     assert json.loads(out)["summary"] == {"documents": 7, "valid": 7, "invalid": 0}
 
@@ -106,7 +114,9 @@ def test_junit_report(capsys: pytest.CaptureFixture[str]) -> None:
     assert 'failure message="ID-PERSON-CHECKSUM"' in out
 
 
-def test_stdin_and_text_output(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stdin_and_text_output(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import io
 
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"not a document")))
@@ -115,10 +125,14 @@ def test_stdin_and_text_output(capsys: pytest.CaptureFixture[str], monkeypatch: 
     assert "-: error INPUT-UNKNOWN-FORMAT" in out
 
 
-def test_hostile_xml_is_refused_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hostile_xml_is_refused_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bomb = tmp_path / "bomb.xml"
-    bomb.write_text('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-                    '<!ENTITY lol2 "&lol;&lol;&lol;">]><lolz>&lol2;</lolz>')
+    bomb.write_text(
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        '<!ENTITY lol2 "&lol;&lol;&lol;">]><lolz>&lol2;</lolz>'
+    )
     rc, out, err = run(capsys, "validate", str(bomb), "--format", "json")
     assert rc == 1
     issues = json.loads(out)["results"][0]["issues"]
@@ -143,6 +157,9 @@ def test_process_start_is_fast() -> None:
     (measured generously here; bench/ has the figure)."""
     proc = subprocess.run(
         [sys.executable, "-m", "gateway", "validate", str(FULL_FK)],
-        capture_output=True, text=True, check=False, timeout=30,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
     )
     assert proc.returncode == 0, proc.stderr

@@ -10,16 +10,22 @@ from gateway import FIXTURES_DIR
 from gateway.harness.fixtures import Fixture, discover, run_fixture
 
 FIXTURES = list(discover(FIXTURES_DIR))
+
+
+def _id(f: Fixture) -> str:
+    return f.path.relative_to(FIXTURES_DIR).as_posix()
+
+
 KINDS = ["certificate", "sip", "return-to-work-plan", "section4-notification"]
 
 
-@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: f.path.relative_to(FIXTURES_DIR).as_posix())
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: _id(f))
 def test_fixture_gives_expected_outcome(fixture: Fixture) -> None:
     outcome = run_fixture(fixture)
     assert outcome.mismatches == []
 
 
-@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: f.path.relative_to(FIXTURES_DIR).as_posix())
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: _id(f))
 def test_invalid_fixture_names_the_rule_it_breaks(fixture: Fixture) -> None:
     exp = fixture.expected
     codes = {i["code"] for i in exp["issues"] if i["severity"] == "error"}
