@@ -6,6 +6,7 @@ size and depth are bounded, so a hostile document gets a clear issue instead of 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -15,6 +16,7 @@ from gateway.documents.issues import RULES, Issue, Location, RuleKind, issue
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 64
+_DOCTYPE = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?.*?\?>|<!--.*?-->)*<!DOCTYPE", re.S)
 
 XML_SYNTAX = RULES.define(
     "XML-SYNTAX",
@@ -74,6 +76,9 @@ def parse_xml(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_D
         return SafeXml(
             None, [issue(XML_LIMIT, f"document is {len(data)} bytes; the limit is {max_bytes}")]
         )
+    if _DOCTYPE.match(data):  # refuse before parsing: nothing of a DTD is even read
+        no_dtd = issue(XML_FORBIDDEN, "a DOCTYPE declaration is not allowed", Location(line=1))
+        return SafeXml(None, [no_dtd])
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
