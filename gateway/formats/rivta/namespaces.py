@@ -1,0 +1,167 @@
+"""RIVTA namespaces, Clark-notation tags and tiny builders shared by the RIVTA codecs.
+
+Inera's services write the core namespace as the default one and number the others (``ns2``,
+``ns3``...); peers match on namespace URIs, not prefixes, but we write the same prefixes so
+our messages read like theirs.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from lxml import etree
+
+CORE: Final = "urn:riv:clinicalprocess:healthcond:certificate:3"
+TYPES: Final = "urn:riv:clinicalprocess:healthcond:certificate:types:3"
+EXT_32: Final = "urn:riv:clinicalprocess:healthcond:certificate:3.2"  # underskrift & co.
+EXT_33: Final = "urn:riv:clinicalprocess:healthcond:certificate:3.3"
+EXT_34: Final = "urn:riv:clinicalprocess:healthcond:certificate:3.4"
+REGISTER_CERTIFICATE: Final = (
+    "urn:riv:clinicalprocess:healthcond:certificate:RegisterCertificateResponder:3"
+)
+SEND_MESSAGE_TO_RECIPIENT: Final = (
+    "urn:riv:clinicalprocess:healthcond:certificate:SendMessageToRecipientResponder:2"
+)
+XMLDSIG: Final = "http://www.w3.org/2000/09/xmldsig#"
+XMLDSIG_FILTER2: Final = "http://www.w3.org/2002/06/xmldsig-filter2"
+
+#: Prefixes as Inera's RegisterCertificate senders write them (default namespace = core).
+RIVTA_NAMESPACES: Final[dict[str | None, str]] = {
+    None: CORE,
+    "ns2": REGISTER_CERTIFICATE,
+    "ns3": TYPES,
+    "ns5": EXT_32,
+}
+
+#: For SendMessageToRecipient v2, as intygstjänsten writes it (ns2 = the responder).
+SEND_MESSAGE_NAMESPACES: Final[dict[str | None, str]] = {
+    "ns2": SEND_MESSAGE_TO_RECIPIENT,
+    "ns3": TYPES,
+    "ns4": CORE,
+    "ns5": EXT_32,
+}
+
+# Fixed code systems and identifier roots of the RIVTA types (types:3).
+HSA_ID_ROOT: Final = "1.2.752.129.2.1.4.1"
+ARBETSPLATSKOD_ROOT: Final = "1.2.752.29.4.71"
+KV_INTYGSTYP: Final = "b64ea353-e8f6-4832-b563-fc7d46f29548"
+KV_BEFATTNING: Final = "1.2.752.129.2.2.1.4"
+KV_PART: Final = "769bb12b-bd9f-4203-a5cd-fd14f2eb3b80"
+KV_STATUS: Final = "9871cd17-8755-4ed9-b894-ff3729e775a4"
+KV_RELATION: Final = "c2362fcd-eda0-4f9a-bd13-b3bbaf7f2146"
+KV_AMNE: Final = "ffa59d8f-8d7e-46ae-ac9e-31804e8e8499"
+KV_KALLA_ADRESS: Final = "4ade8de2-effe-41d0-b177-fedc820e69fa"
+KV_LEGITIMERAT_YRKE: Final = "1.2.752.29.23.1.6"
+
+#: RIVTA timestamps are local Swedish time without offset (YYYY-MM-DDThh:mm:ss).
+SWEDISH_TIME = ZoneInfo("Europe/Stockholm")
+
+
+def core(local: str) -> str:
+    return f"{{{CORE}}}{local}"
+
+
+def types(local: str) -> str:
+    return f"{{{TYPES}}}{local}"
+
+
+def ext32(local: str) -> str:
+    return f"{{{EXT_32}}}{local}"
+
+
+def format_timestamp(value: datetime) -> str:
+    """RIVTA TimeStampType: local Swedish time, seconds precision, no offset."""
+    if value.tzinfo is not None:
+        value = value.astimezone(SWEDISH_TIME).replace(tzinfo=None)
+    return value.isoformat(timespec="seconds")
+
+
+def format_date(value: date) -> str:
+    return value.isoformat()
+
+
+def format_double(value: float) -> str:
+    """xs:double lexical form (Python writes inf/nan, XSD wants INF/NaN)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "INF" if value > 0 else "-INF"
+    return repr(value)
+
+
+def sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+    """Append a child element (tag in Clark notation) with optional text."""
+    el = etree.SubElement(parent, tag)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def sub_ii(parent: etree._Element, tag: str, root: str, extension: str) -> etree._Element:
+    """An II-typed element (``root``/``extension`` in types:3), e.g. intygs-id, person-id."""
+    el = etree.SubElement(parent, tag)
+    etree.SubElement(el, TYPES_ROOT).text = root
+    etree.SubElement(el, TYPES_EXTENSION).text = extension
+    return el
+
+
+def sub_cv(
+    parent: etree._Element,
+    tag: str,
+    code: str,
+    system: str | None,
+    display: str | None = None,
+) -> etree._Element:
+    """A CV-typed element (``code``, ``codeSystem``, ``displayName``); ``system`` None leaves
+    codeSystem out (types without one, e.g. Specialistkompetens)."""
+    el = etree.SubElement(parent, tag)
+    etree.SubElement(el, TYPES_CODE).text = code
+    if system is not None:
+        etree.SubElement(el, TYPES_CODE_SYSTEM).text = system
+    if display is not None:
+        etree.SubElement(el, TYPES_DISPLAY_NAME).text = display
+    return el
+
+
+TYPES_ROOT: Final = types("root")
+TYPES_EXTENSION: Final = types("extension")
+TYPES_CODE: Final = types("code")
+TYPES_CODE_SYSTEM: Final = types("codeSystem")
+TYPES_DISPLAY_NAME: Final = types("displayName")
+
+__all__ = [
+    "ARBETSPLATSKOD_ROOT",
+    "CORE",
+    "EXT_32",
+    "EXT_33",
+    "EXT_34",
+    "HSA_ID_ROOT",
+    "KV_AMNE",
+    "KV_BEFATTNING",
+    "KV_INTYGSTYP",
+    "KV_KALLA_ADRESS",
+    "KV_LEGITIMERAT_YRKE",
+    "KV_PART",
+    "KV_RELATION",
+    "KV_STATUS",
+    "REGISTER_CERTIFICATE",
+    "RIVTA_NAMESPACES",
+    "SEND_MESSAGE_NAMESPACES",
+    "SEND_MESSAGE_TO_RECIPIENT",
+    "SWEDISH_TIME",
+    "TYPES",
+    "XMLDSIG",
+    "XMLDSIG_FILTER2",
+    "core",
+    "ext32",
+    "format_date",
+    "format_double",
+    "format_timestamp",
+    "sub",
+    "sub_cv",
+    "sub_ii",
+    "types",
+]
