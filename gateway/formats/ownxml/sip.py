@@ -1,0 +1,15 @@
+"""SIP in the gateway's own XML (``schemas/sip-v1.xsd``, namespace ``urn:gateway:sip:1``)."""
+
+from __future__ import annotations
+
+from gateway.documents import DocumentKind, Sip
+from gateway.formats.ownxml.codec import OwnXmlCodec
+
+NAMESPACE = "urn:gateway:sip:1"
+ROOT = "sip"
+SCHEMA = "sip-v1.xsd"
+
+
+class SipXmlCodec(OwnXmlCodec[Sip]):
+    def __init__(self) -> None:
+        super().__init__(DocumentKind.SIP, Sip, NAMESPACE, ROOT, SCHEMA)
