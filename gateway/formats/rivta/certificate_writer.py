@@ -1,0 +1,145 @@
+"""Canonical :class:`Certificate` -> RegisterCertificate v3 (the rendering half of the codec).
+
+Written as Inera's services write it: core namespace as default, ``ns2`` the responder,
+``ns3`` the types, elements in the order of the contract's sequences. Codes whose code system
+the contract fixes get it when the model has none (it is the only legal value).
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from gateway.documents.certificate import RIVTA_TYPE_CODES, Certificate, Quantity
+from gateway.documents.common import Code, Identifier, Period
+from gateway.formats.rivta.hos_personal import write_hos_personal
+from gateway.formats.rivta.namespaces import (
+    EXT_32,
+    KV_INTYGSTYP,
+    KV_KALLA_ADRESS,
+    KV_PART,
+    KV_RELATION,
+    KV_STATUS,
+    REGISTER_CERTIFICATE,
+    RIVTA_NAMESPACES,
+    core,
+    ext32,
+    format_date,
+    format_double,
+    format_timestamp,
+    sub,
+    sub_cv,
+    sub_ii,
+    types,
+)
+
+_ROOT = f"{{{REGISTER_CERTIFICATE}}}RegisterCertificate"
+_INTYG = f"{{{REGISTER_CERTIFICATE}}}intyg"
+_T_CV, _T_DATE_PERIOD, _T_PQ = types("cv"), types("datePeriod"), types("pq")
+_T_START, _T_END, _T_VALUE, _T_UNIT = types("start"), types("end"), types("value"), types("unit")
+
+# A signature is our own stored string, but parse it as carefully as any input.
+_SIGNATURE_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, remove_blank_text=False
+)
+
+
+def _ii(parent: etree._Element, tag: str, ident: Identifier) -> None:
+    sub_ii(parent, tag, ident.system, ident.value)
+
+
+def _cv(parent: etree._Element, tag: str, code: Code, fixed_system: str | None = None) -> None:
+    sub_cv(parent, tag, code.code, code.system or fixed_system, code.display)
+
+
+def render_certificate(certificate: Certificate) -> bytes:
+    signature = (
+        etree.fromstring(certificate.signature, _SIGNATURE_PARSER)
+        if certificate.signature is not None
+        else None
+    )
+    nsmap = RIVTA_NAMESPACES if signature is None else _nsmap_for(signature)
+    root = etree.Element(_ROOT, nsmap=nsmap)  # type: ignore[arg-type]  # None prefix
+    intyg = etree.SubElement(root, _INTYG)
+    _ii(intyg, core("intygs-id"), certificate.id)
+    for recipient in certificate.recipients:
+        _cv(intyg, core("mottagare"), recipient, KV_PART)
+    typ = certificate.type_code
+    sub_cv(
+        intyg,
+        core("typ"),
+        RIVTA_TYPE_CODES[certificate.type],
+        typ.system or KV_INTYGSTYP,
+        typ.display,
+    )
+    sub(intyg, core("version"), certificate.type_version)
+    if certificate.signed_at is not None:
+        sub(intyg, core("signeringstidpunkt"), format_timestamp(certificate.signed_at))
+    if certificate.sent_at is not None:
+        sub(intyg, core("skickatTidpunkt"), format_timestamp(certificate.sent_at))
+    _patient(intyg, certificate)
+    write_hos_personal(intyg, core("skapadAv"), certificate.issuer)
+    for relation in certificate.relations:
+        el = sub(intyg, core("relation"))
+        _cv(el, core("typ"), relation.type, KV_RELATION)
+        _ii(el, core("intygs-id"), relation.certificate_id)
+    for status in certificate.statuses:
+        el = sub(intyg, core("status"))
+        _cv(el, core("part"), status.part, KV_PART)
+        _cv(el, core("status"), status.status, KV_STATUS)
+        sub(el, core("tidpunkt"), format_timestamp(status.at))
+    _answers(intyg, certificate)
+    if signature is not None:
+        intyg.append(signature)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+
+
+def _nsmap_for(signature: etree._Element) -> dict[str | None, str]:
+    """Declare the 3.2 namespace with the prefix the signature uses: lxml reuses an ancestor's
+    declaration for the same namespace on append, and the canonical form (which the signature
+    covers) includes prefixes. If that prefix is taken, leave the 3.2 namespace undeclared at
+    the root so the signature keeps its own declaration."""
+    nsmap = {p: uri for p, uri in RIVTA_NAMESPACES.items() if uri != EXT_32}
+    if signature.prefix not in nsmap:
+        nsmap[signature.prefix] = EXT_32
+    return nsmap
+
+
+def _patient(intyg: etree._Element, certificate: Certificate) -> None:
+    patient = certificate.patient
+    el = sub(intyg, core("patient"))
+    _ii(el, core("person-id"), patient.id)
+    sub(el, core("fornamn"), patient.name.given)
+    sub(el, core("efternamn"), patient.name.family)
+    if patient.name.middle is not None:
+        sub(el, core("mellannamn"), patient.name.middle)
+    address = patient.address
+    sub(el, core("postadress"), address.street if address else "")
+    sub(el, core("postnummer"), address.postal_code if address else "")
+    sub(el, core("postort"), address.city if address else "")
+    if certificate.patient_address_source is not None:
+        _cv(el, ext32("kallaAdressuppgifter"), certificate.patient_address_source, KV_KALLA_ADRESS)
+
+
+def _answers(intyg: etree._Element, certificate: Certificate) -> None:
+    svar_tag, instans_tag, delsvar_tag = core("svar"), core("instans"), core("delsvar")
+    for answer in certificate.answers:
+        svar = etree.SubElement(intyg, svar_tag, id=answer.id)
+        if answer.instance is not None:
+            sub(svar, instans_tag, str(answer.instance))
+        for part in answer.parts:
+            delsvar = etree.SubElement(svar, delsvar_tag, id=part.id)
+            value = part.value
+            if isinstance(value, str):
+                delsvar.text = value
+            elif isinstance(value, Code):
+                sub_cv(delsvar, _T_CV, value.code, value.system, value.display)
+            elif isinstance(value, Period):
+                period = sub(delsvar, _T_DATE_PERIOD)
+                if value.start is not None:
+                    sub(period, _T_START, format_date(value.start))
+                if value.end is not None:
+                    sub(period, _T_END, format_date(value.end))
+            elif isinstance(value, Quantity):
+                pq = sub(delsvar, _T_PQ)
+                sub(pq, _T_VALUE, format_double(value.value))
+                sub(pq, _T_UNIT, value.unit)
