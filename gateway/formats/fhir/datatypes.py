@@ -1,0 +1,338 @@
+"""FHIR data types <-> canonical building blocks, shared by every kind mapping.
+
+Readers take a :class:`Reader`, the JSON object and its FHIRPath, report problems and fill
+the source map for the model path given; writers return JSON trees in our canonical form.
+Date-times: the canonical model holds Swedish local time without offset (as RIVTA does);
+FHIR requires an offset, so we write Europe/Stockholm's and read any offset back to it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gateway.documents.common import Address, Code, Identifier, Period
+from gateway.documents.issues import ModelPath
+from gateway.formats.fhir import systems
+from gateway.formats.fhir.tree import REFERENCE, STRUCTURE, SYSTEM, Reader
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+# -- date and time -------------------------------------------------------------------------
+
+
+def write_datetime(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=STOCKHOLM)
+    return value.isoformat()
+
+
+def parse_datetime(raw: str) -> datetime | None:
+    """FHIR dateTime/instant -> naive Swedish local time (None when malformed)."""
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        return value
+    wall = value.replace(tzinfo=None)
+    # the offset Stockholm has at that wall time: keeps even DST-gap times round-tripping
+    if wall.replace(tzinfo=STOCKHOLM).utcoffset() == value.utcoffset():
+        return wall
+    return value.astimezone(STOCKHOLM).replace(tzinfo=None)
+
+
+def read_datetime(
+    r: Reader, obj: dict[str, Any], key: str, path: str, model_path: ModelPath
+) -> datetime | None:
+    raw = r.text(obj, key, path)
+    if raw is None:
+        return None
+    value = parse_datetime(raw)
+    if value is None:
+        r.report(STRUCTURE, f"{path}.{key}", f"{path}.{key}: {raw!r} is not a FHIR dateTime")
+        return None
+    r.map(model_path, f"{path}.{key}")
+    return value
+
+
+def read_date(
+    r: Reader, obj: dict[str, Any], key: str, path: str, model_path: ModelPath
+) -> date | None:
+    raw = r.text(obj, key, path)
+    if raw is None:
+        return None
+    try:
+        value = date.fromisoformat(raw) if _DATE.match(raw) else None
+    except ValueError:
+        value = None
+    if value is None:
+        r.report(STRUCTURE, f"{path}.{key}", f"{path}.{key}: {raw!r} is not a date YYYY-MM-DD")
+        return None
+    r.map(model_path, f"{path}.{key}")
+    return value
+
+
+def write_period(p: Period) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if p.start is not None:
+        out["start"] = p.start.isoformat()
+    if p.end is not None:
+        out["end"] = p.end.isoformat()
+    return out
+
+
+def read_period(r: Reader, obj: dict[str, Any], path: str, model_path: ModelPath) -> Period:
+    r.map(model_path, path)
+    return Period(
+        start=read_date(r, obj, "start", path, (*model_path, "start")),
+        end=read_date(r, obj, "end", path, (*model_path, "end")),
+    )
+
+
+# -- identifiers and codes -----------------------------------------------------------------
+
+
+def write_identifier(ident: Identifier) -> dict[str, Any]:
+    return {"system": systems.to_uri(ident.system), "value": ident.value}
+
+
+def read_identifier(
+    r: Reader,
+    obj: dict[str, Any],
+    path: str,
+    model_path: ModelPath,
+    allowed: tuple[str, ...] = (),
+) -> Identifier | None:
+    """An Identifier whose system (after alias normalisation) is one of ``allowed`` model-form
+    systems (any when empty). None, reported, when system or value is missing."""
+    system = r.text(obj, "system", path)
+    value = r.text(obj, "value", path)
+    if system is None:
+        r.missing(f"{path}.system")
+    if value is None:
+        r.missing(f"{path}.value")
+    if system is None or value is None:
+        return None
+    model_system = systems.to_model(system)
+    if allowed and model_system not in allowed:
+        names = ", ".join(systems.to_uri(a) for a in allowed)
+        r.report(SYSTEM, f"{path}.system", f"{path}.system {system!r} is not one of: {names}")
+    r.map(model_path, path)
+    r.map((*model_path, "system"), f"{path}.system")
+    r.map((*model_path, "value"), f"{path}.value")
+    return Identifier(system=model_system, value=value)
+
+
+def pick_identifier(
+    r: Reader, owner: dict[str, Any], path: str, model_path: ModelPath, allowed: tuple[str, ...]
+) -> Identifier | None:
+    """The first ``owner.identifier`` in one of the ``allowed`` systems, else the first one
+    (reported as a wrong system), else None."""
+    items = r.objs(owner, "identifier", path)
+    for obj, p in items:
+        system = obj.get("system")
+        if isinstance(system, str) and systems.to_model(system) in allowed:
+            return read_identifier(r, obj, p, model_path, allowed)
+    if items:
+        return read_identifier(r, items[0][0], items[0][1], model_path, allowed)
+    return None
+
+
+def write_coding(code: Code) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if code.system is not None:
+        out["system"] = systems.to_uri(code.system)
+    out["code"] = code.code
+    if code.display is not None:
+        out["display"] = code.display
+    return out
+
+
+def read_coding(r: Reader, obj: dict[str, Any], path: str, model_path: ModelPath) -> Code | None:
+    code = r.text(obj, "code", path)
+    if code is None:
+        r.missing(f"{path}.code")
+        return None
+    system = r.text(obj, "system", path)
+    r.map(model_path, path)
+    r.map((*model_path, "code"), f"{path}.code")
+    if system is not None:
+        r.map((*model_path, "system"), f"{path}.system")
+    return Code(
+        code=code,
+        system=systems.to_model(system) if system is not None else None,
+        display=r.text(obj, "display", path),
+    )
+
+
+def read_concept(r: Reader, obj: dict[str, Any], path: str, model_path: ModelPath) -> Code | None:
+    """The first coding of a CodeableConcept."""
+    codings = r.objs(obj, "coding", path)
+    if not codings:
+        r.missing(f"{path}.coding")
+        return None
+    return read_coding(r, codings[0][0], codings[0][1], model_path)
+
+
+# -- addresses and telecom -----------------------------------------------------------------
+
+
+def write_address(a: Address) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if a.street:
+        out["line"] = [a.street]
+    if a.postal_code:
+        out["postalCode"] = a.postal_code
+    if a.city:
+        out["city"] = a.city
+    if not out:  # sent, but empty (RIVTA allows it): FHIR has no empty objects
+        out["extension"] = [DATA_ABSENT]
+    return out
+
+
+DATA_ABSENT = {
+    "url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+    "valueCode": "unknown",
+}
+
+
+def read_address(r: Reader, obj: dict[str, Any], path: str, model_path: ModelPath) -> Address:
+    r.map(model_path, path)
+    lines = r.arr(obj, "line", path)
+    street = lines[0] if lines and isinstance(lines[0], str) else ""
+    if street:
+        r.map((*model_path, "street"), f"{path}.line[0]")
+    postal = r.text(obj, "postalCode", path) or ""
+    if postal:
+        r.map((*model_path, "postal_code"), f"{path}.postalCode")
+    city = r.text(obj, "city", path) or ""
+    if city:
+        r.map((*model_path, "city"), f"{path}.city")
+    return Address(street=street, postal_code=postal, city=city)
+
+
+def telecom(system: str, value: str | None) -> list[dict[str, Any]]:
+    return [{"system": system, "value": value}] if value else []
+
+
+def read_telecom(
+    r: Reader, owner: dict[str, Any], path: str, system: str, model_path: ModelPath
+) -> str | None:
+    for obj, p in r.objs(owner, "telecom", path):
+        if obj.get("system") == system:
+            value = r.text(obj, "value", p)
+            if value is not None:
+                r.map(model_path, f"{p}.value")
+            return value
+    return None
+
+
+# -- extensions ------------------------------------------------------------------------------
+
+
+def extension(owner: dict[str, Any], url: str) -> tuple[dict[str, Any], int] | None:
+    for i, ext in enumerate(owner.get("extension") or ()):
+        if isinstance(ext, dict) and ext.get("url") == url:
+            return ext, i
+    return None
+
+
+def extensions(owner: dict[str, Any], url: str) -> list[tuple[dict[str, Any], int]]:
+    return [
+        (ext, i)
+        for i, ext in enumerate(owner.get("extension") or ())
+        if isinstance(ext, dict) and ext.get("url") == url
+    ]
+
+
+# -- the Bundle ------------------------------------------------------------------------------
+
+
+class BundleIndex:
+    """The entries of a Bundle, by ``fullUrl`` and by ``Type/id``, to resolve references."""
+
+    def __init__(self, r: Reader, bundle: dict[str, Any]) -> None:
+        self.r = r
+        self.entries: list[tuple[dict[str, Any], str]] = []
+        self._by_ref: dict[str, tuple[dict[str, Any], str]] = {}
+        for entry, epath in r.objs(bundle, "entry", "Bundle"):
+            res = r.obj(entry, "resource", epath)
+            if res is None:
+                continue
+            rpath = f"{epath}.resource"
+            self.entries.append((res, rpath))
+            full = entry.get("fullUrl")
+            if isinstance(full, str):
+                self._by_ref[full] = (res, rpath)
+            rid = res.get("id")
+            if isinstance(rid, str):
+                self._by_ref[f"{res.get('resourceType')}/{rid}"] = (res, rpath)
+
+    def first(self, rtype: str) -> tuple[dict[str, Any], str] | None:
+        return next(((res, p) for res, p in self.entries if res.get("resourceType") == rtype), None)
+
+    def all(self, rtype: str) -> list[tuple[dict[str, Any], str]]:
+        return [(res, p) for res, p in self.entries if res.get("resourceType") == rtype]
+
+    def resolve(
+        self, owner: dict[str, Any], key: str, path: str, rtype: str
+    ) -> tuple[dict[str, Any], str] | None:
+        """Follow ``owner[key]`` (a Reference) to an entry of type ``rtype``; report when it
+        is missing, does not resolve or points to another type."""
+        ref = self.r.obj(owner, key, path)
+        if ref is None:
+            return None
+        return self.resolve_reference(ref, f"{path}.{key}", rtype)
+
+    def resolve_reference(
+        self, ref: dict[str, Any], path: str, rtype: str
+    ) -> tuple[dict[str, Any], str] | None:
+        target = self.r.text(ref, "reference", path)
+        if target is None:
+            self.r.missing(f"{path}.reference")
+            return None
+        found = self._by_ref.get(target)
+        if found is None and "/" in target and not target.startswith("urn:"):
+            found = self._by_ref.get("/".join(target.rsplit("/", 2)[-2:]))  # absolute URL
+        if found is None:
+            self.r.report(REFERENCE, f"{path}.reference", f"{target!r} is not in the Bundle")
+            return None
+        if found[0].get("resourceType") != rtype:
+            got = found[0].get("resourceType")
+            self.r.report(REFERENCE, f"{path}.reference", f"{target!r} is a {got}, not a {rtype}")
+            return None
+        return found
+
+
+def reference(full_url: str) -> dict[str, str]:
+    return {"reference": full_url}
+
+
+__all__ = [
+    "DATA_ABSENT",
+    "STOCKHOLM",
+    "BundleIndex",
+    "extension",
+    "extensions",
+    "parse_datetime",
+    "pick_identifier",
+    "read_address",
+    "read_coding",
+    "read_concept",
+    "read_date",
+    "read_datetime",
+    "read_identifier",
+    "read_period",
+    "read_telecom",
+    "reference",
+    "telecom",
+    "write_address",
+    "write_coding",
+    "write_datetime",
+    "write_identifier",
+    "write_period",
+]

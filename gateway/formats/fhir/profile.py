@@ -1,0 +1,116 @@
+"""Our FHIR profiles, read from their StructureDefinitions and checked on the JSON tree.
+
+Each document kind has a folder ``schemas/fhir/<kind>/`` of StructureDefinitions (one per
+resource type of its Bundle). At start-up their differentials are compiled into a few cheap
+checks per resource type: required elements (``min``), cardinality (``max: "1"`` on an element
+that repeats in base FHIR) and fixed values (``fixed[x]``/``pattern[x]`` on a primitive).
+Identifier systems, code systems and references need the Bundle's context and are checked by
+the kind mapping as it reads.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from gateway import SCHEMAS_DIR
+from gateway.formats.fhir.tree import STRUCTURE, Reader
+
+PROFILES_DIR = SCHEMAS_DIR / "fhir"
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    steps: tuple[str, ...]  # path below the resource, e.g. ("identifier", "system")
+    min: int
+    max: str
+    fixed: Any = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    url: str
+    type: str
+    constraints: tuple[Constraint, ...]
+
+
+def _compile(sd: dict[str, Any]) -> Profile:
+    constraints: list[Constraint] = []
+    for el in sd.get("differential", {}).get("element", []):
+        steps = tuple(el["path"].split(".")[1:])
+        if not steps:
+            continue
+        fixed = next(
+            (v for k, v in el.items() if k.startswith(("fixed", "pattern")) and k != "fixed"),
+            None,
+        )
+        constraints.append(Constraint(steps, int(el.get("min", 0)), str(el.get("max", "*")), fixed))
+    return Profile(sd["url"], sd["type"], tuple(constraints))
+
+
+@cache
+def profiles(kind: str) -> dict[str, Profile]:
+    """resourceType -> our profile of it, for one document kind (the folder's name)."""
+    out: dict[str, Profile] = {}
+    for path in sorted((PROFILES_DIR / kind).glob("StructureDefinition-*.json")):
+        sd = json.loads(path.read_bytes())
+        out[sd["type"]] = _compile(sd)
+    return out
+
+
+def _select(node: Any, steps: tuple[str, ...], path: str) -> list[tuple[Any, str]]:
+    """Every (value, FHIRPath) at ``steps`` below ``node``; arrays are walked item by item."""
+    found: list[tuple[Any, str]] = [(node, path)]
+    for step in steps:
+        nxt: list[tuple[Any, str]] = []
+        for value, p in found:
+            if not isinstance(value, dict):
+                continue
+            child = value.get(step)
+            if isinstance(child, list):
+                nxt.extend((c, f"{p}.{step}[{i}]") for i, c in enumerate(child))
+            elif child is not None:
+                nxt.append((child, f"{p}.{step}"))
+        found = nxt
+    return found
+
+
+def check(resource: dict[str, Any], profile: Profile, path: str, reader: Reader) -> None:
+    """Report every way ``resource`` (at FHIRPath ``path``) breaks ``profile``."""
+    for c in profile.constraints:
+        parents = _select(resource, c.steps[:-1], path)
+        last = c.steps[-1]
+        for parent, ppath in parents:
+            if not isinstance(parent, dict):
+                continue
+            value = parent.get(last)
+            count = len(value) if isinstance(value, list) else (0 if value in (None, "") else 1)
+            if count < c.min:
+                reader.missing(f"{ppath}.{last}", f"required by {profile.url}")
+            elif c.max == "1" and count > 1:
+                reader.report(STRUCTURE, f"{ppath}.{last}", f"{ppath}.{last} may occur only once")
+            if c.fixed is not None and value is not None and value != c.fixed:
+                reader.report(
+                    STRUCTURE,
+                    f"{ppath}.{last}",
+                    f"{ppath}.{last} must be {c.fixed!r}, not {value!r}",
+                )
+
+
+__all__ = ["Constraint", "Profile", "check", "check_entries", "profiles"]
+
+
+def check_entries(
+    bundle: dict[str, Any], entries: list[tuple[dict[str, Any], str]], kind: str, reader: Reader
+) -> None:
+    """Check the Bundle and each entry resource against the profile of its type, if any."""
+    shapes = profiles(kind)
+    own = shapes.get("Bundle")
+    if own is not None:
+        check(bundle, own, "Bundle", reader)
+    for resource, path in entries:
+        shape = shapes.get(str(resource.get("resourceType")))
+        if shape is not None:
+            check(resource, shape, path, reader)

@@ -1,0 +1,245 @@
+"""FHIR XML <-> the FHIR JSON tree, by the rules of the FHIR XML format.
+
+Primitives carry their value in a ``value`` attribute (and ``id``/``extension`` go to the JSON
+``_name`` twin); an element that may repeat is a JSON array even when it occurs once;
+resources sit in a wrapper element (``<resource><Patient>``); ``Extension.url`` and the ``id``
+of non-resource elements are attributes; ``Narrative.div`` is XHTML kept as a string. Which
+elements repeat and which are primitives comes from ``schemas/fhir/r4-elements.json``, derived
+from fhir.resources' R4B models (see ``conformance``). Parsing goes through
+``gateway.formats.xmlsafe.parse_xml``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+from xml.sax.saxutils import quoteattr
+
+from lxml import etree
+
+from gateway.documents.issues import Issue, Location
+from gateway.formats.fhir.conformance import element_table
+from gateway.formats.fhir.tree import STRUCTURE
+from gateway.formats.xmlsafe import parse_xml
+
+FHIR_NS = "http://hl7.org/fhir"
+XHTML_NS = "http://www.w3.org/1999/xhtml"
+_F = "{" + FHIR_NS + "}"
+_INTS = frozenset({"integer", "positiveInt", "unsignedInt", "integer64"})
+
+_TABLE = element_table()
+# the id and extensions of a primitive, which FHIR JSON puts in the ``_name`` twin
+_TABLE.setdefault("Element", {"id": ("string", False), "extension": ("Extension", True)})
+_RESOURCES = frozenset(t for t, elements in _TABLE.items() if "meta" in elements)
+
+
+def _line(el: etree._Element) -> int | None:
+    return cast("int | None", el.sourceline)  # lxml-stubs type it oddly
+
+
+def _issue(message: str, path: str, line: int | None) -> Issue:
+    return Issue(STRUCTURE.severity, STRUCTURE.code, Location(path, line), message)
+
+
+def _primitive_value(raw: str, ftype: str) -> Any:
+    if ftype == "boolean":
+        return {"true": True, "false": False}.get(raw, raw)
+    if ftype in _INTS:
+        try:
+            return int(raw)
+        except ValueError:
+            return raw
+    if ftype == "decimal":
+        try:
+            number = float(raw)
+        except ValueError:
+            return raw
+        return int(raw) if raw.lstrip("-").isdigit() else number
+    return raw
+
+
+class _XmlToTree:
+    """One conversion: the tree, its issues and the line of each FHIRPath."""
+
+    def __init__(self) -> None:
+        self.issues: list[Issue] = []
+        self.lines: dict[str, int] = {}
+
+    def resource(self, el: etree._Element, path: str) -> dict[str, Any] | None:
+        name = etree.QName(el).localname
+        if el.tag != _F + name or name not in _RESOURCES:
+            self.issues.append(_issue(f"{name!r} is not a FHIR resource", path, _line(el)))
+            return None
+        out: dict[str, Any] = {"resourceType": name}
+        path = path or name
+        self._children(el, name, out, path)
+        return out
+
+    def _complex(self, el: etree._Element, ftype: str, path: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for attr in ("id", "url"):
+            value = el.get(attr)
+            if value is not None:
+                out[attr] = value
+        self._children(el, ftype, out, path)
+        return out
+
+    def _children(self, el: etree._Element, ftype: str, out: dict[str, Any], path: str) -> None:
+        spec = _TABLE.get(ftype, {})
+        line = _line(el)
+        if line is not None:
+            self.lines[path] = line
+        for child in el:
+            if not isinstance(child.tag, str):
+                continue  # comments, processing instructions
+            name = etree.QName(child).localname
+            found = spec.get(name)
+            line = _line(child)
+            if found is None or (child.tag != _F + name and found[0] != "xhtml"):
+                self.issues.append(
+                    _issue(f"unknown element {name!r} in {ftype}", f"{path}.{name}", line)
+                )
+                continue
+            ctype, repeats = found
+            if repeats:
+                items = out.setdefault(name, [])
+                if not isinstance(items, list):
+                    continue
+                child_path = f"{path}.{name}[{len(items)}]"
+            else:
+                if name in out or ("_" + name) in out:
+                    self.issues.append(
+                        _issue(f"{name!r} may occur only once", f"{path}.{name}", line)
+                    )
+                    continue
+                child_path = f"{path}.{name}"
+            if line is not None:
+                self.lines[child_path] = line
+            if ctype == "Resource":
+                inner = [c for c in child if isinstance(c.tag, str)]
+                value: Any = self.resource(inner[0], child_path) if len(inner) == 1 else None
+                if value is None:
+                    if len(inner) != 1:
+                        self.issues.append(
+                            _issue(
+                                "a resource wrapper holds exactly one resource", child_path, line
+                            )
+                        )
+                    continue
+                self._put(out, name, value, repeats)
+            elif ctype == "xhtml":
+                out[name] = etree.tostring(child, encoding="unicode", with_tail=False)
+            elif ctype[0].islower():  # primitive
+                raw = child.get("value")
+                value = None if raw is None else _primitive_value(raw, ctype)
+                ext = self._complex(child, "Element", child_path)
+                ext.pop("url", None)
+                if repeats:
+                    out[name].append(value)
+                    twin = out.setdefault("_" + name, [])
+                    twin.extend([None] * (len(out[name]) - 1 - len(twin)))
+                    twin.append(ext or None)
+                else:
+                    if value is not None:
+                        out[name] = value
+                    if ext:
+                        out["_" + name] = ext
+            else:
+                self._put(out, name, self._complex(child, ctype, child_path), repeats)
+        for key in [k for k in out if k.startswith("_")]:
+            twin = out[key]
+            if isinstance(twin, list):
+                if any(twin):  # FHIR JSON: the twin array is as long as the values
+                    twin.extend([None] * (len(out[key[1:]]) - len(twin)))
+                else:
+                    del out[key]  # no primitive in the array had an id or extension
+
+    @staticmethod
+    def _put(out: dict[str, Any], name: str, value: Any, repeats: bool) -> None:
+        if repeats:
+            out[name].append(value)
+        else:
+            out[name] = value
+
+
+def parse_fhir_xml(data: bytes) -> tuple[dict[str, Any] | None, list[Issue], dict[str, int]]:
+    """FHIR XML bytes -> (JSON tree, issues, line of each FHIRPath)."""
+    safe = parse_xml(data)
+    if safe.root is None:
+        return None, safe.issues, {}
+    conv = _XmlToTree()
+    return conv.resource(safe.root, ""), conv.issues, conv.lines
+
+
+# -- tree -> XML -------------------------------------------------------------------------
+
+
+def _fmt(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+def _write_resource(tree: dict[str, Any], out: list[str], xmlns: bool) -> None:
+    rtype = tree["resourceType"]
+    out.append(f'<{rtype} xmlns="{FHIR_NS}">' if xmlns else f"<{rtype}>")
+    _write_children(tree, rtype, out)
+    out.append(f"</{rtype}>")
+
+
+def _write_children(obj: dict[str, Any], ftype: str, out: list[str]) -> None:
+    for name, (ctype, _repeats) in _TABLE[ftype].items():
+        value = obj.get(name)
+        twin = obj.get("_" + name)
+        if value is None and twin is None:
+            continue
+        if ftype not in _RESOURCES and name == "id":
+            continue  # an attribute of the element
+        if ftype == "Extension" and name == "url":
+            continue
+        values = value if isinstance(value, list) else [value]
+        twins = twin if isinstance(twin, list) else [twin] * len(values)
+        if value is None:
+            values = [None] * len(twins)
+        for item, ext in zip(values, twins, strict=False):
+            _write_element(name, ctype, item, ext, out)
+
+
+def _write_element(name: str, ctype: str, value: Any, ext: Any, out: list[str]) -> None:
+    if ctype == "Resource":
+        out.append(f"<{name}>")
+        _write_resource(value, out, False)
+        out.append(f"</{name}>")
+    elif ctype == "xhtml":
+        out.append(value)
+    elif ctype[0].islower():
+        attrs = "" if value is None else f" value={quoteattr(_fmt(value))}"
+        ext = ext or {}
+        if "id" in ext:
+            attrs = f" id={quoteattr(ext['id'])}{attrs}"
+        if ext.get("extension"):
+            out.append(f"<{name}{attrs}>")
+            _write_children(ext, "Element", out)
+            out.append(f"</{name}>")
+        else:
+            out.append(f"<{name}{attrs}/>")
+    else:
+        attrs = ""
+        if "id" in value:
+            attrs += f" id={quoteattr(value['id'])}"
+        if ctype == "Extension" and "url" in value:
+            attrs += f" url={quoteattr(value['url'])}"
+        out.append(f"<{name}{attrs}>")
+        _write_children(value, ctype, out)
+        out.append(f"</{name}>")
+
+
+def render_fhir_xml(tree: dict[str, Any]) -> bytes:
+    """A FHIR JSON tree -> FHIR XML bytes, elements in the order the specification fixes."""
+    out: list[str] = ['<?xml version="1.0" encoding="UTF-8"?>\n']
+    _write_resource(tree, out, True)
+    return "".join(out).encode()
+
+
+__all__ = ["FHIR_NS", "parse_fhir_xml", "render_fhir_xml"]
