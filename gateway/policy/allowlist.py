@@ -1,0 +1,167 @@
+"""The allow-list over canonical models: a recipient receives only the fields its policy
+names. Everything else goes back to its default (empty), so a field the policy does not know
+- a new model field, say - is dropped, never passed on by accident.
+
+A spec is a tree built from dotted paths: ``"issuer"`` passes the whole sub-model,
+``"patient.id"`` only that field of it (the rest of ``patient`` is dropped). Lists are crossed
+transparently: ``"measures.description"`` applies to every measure.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable, Iterable
+from typing import Any, Union
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from gateway.documents.issues import ModelPath
+
+
+class _All:
+    def __repr__(self) -> str:
+        return "ALL"
+
+
+ALL = _All()
+Spec = dict[str, "Spec | _All"]
+
+#: Called for each field dropped that carried something: (model path, readable path).
+OnRemoved = Callable[[ModelPath, str], None]
+
+
+def build_spec(paths: Iterable[str]) -> Spec | _All:
+    spec: Spec = {}
+    for path in paths:
+        if path == "*":
+            return ALL
+        node: Spec = spec
+        names = path.split(".")
+        for name in names[:-1]:
+            child = node.setdefault(name, {})
+            if isinstance(child, _All):
+                break
+            node = child
+        else:
+            node[names[-1]] = ALL
+    return spec
+
+
+def model_of(annotation: Any) -> type[BaseModel] | None:
+    """The model class a field holds (through ``X | None`` and ``list[X]``), if exactly one."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple, Union, types.UnionType):
+        found = {m for a in typing.get_args(annotation) if (m := model_of(a)) is not None}
+        return found.pop() if len(found) == 1 else None
+    return None
+
+
+def spec_problems(spec: Spec | _All, model: type[BaseModel], where: str = "") -> list[str]:
+    """Why a spec does not fit its model: unknown fields, or required fields left out (which
+    could not be dropped). Checked when policies load, so a typo fails at start-up."""
+    if isinstance(spec, _All):
+        return []
+    problems: list[str] = []
+    fields = model.model_fields
+    for name, sub in spec.items():
+        path = f"{where}.{name}" if where else name
+        if name not in fields:
+            problems.append(f"{path}: no such field in {model.__name__}")
+            continue
+        if not isinstance(sub, _All):
+            inner = model_of(fields[name].annotation)
+            if inner is None:
+                problems.append(f"{path}: not a sub-model, name it whole")
+            else:
+                problems.extend(spec_problems(sub, inner, path))
+    for name, info in fields.items():
+        if info.is_required() and name not in spec:
+            problems.append(f"{where + '.' if where else ''}{name}: required, must be allowed")
+    return problems
+
+
+def _default(info: FieldInfo) -> Any:
+    return info.get_default(call_default_factory=True)
+
+
+def item_label(item: object, index: int) -> str:
+    """``[id=6]``, ``[id=40,instance=2]``, ``[ref=m1]`` or ``[3]``: readable and stable."""
+    ident = getattr(item, "id", None)
+    if isinstance(ident, str):
+        instance = getattr(item, "instance", None)
+        return f"[id={ident},instance={instance}]" if instance is not None else f"[id={ident}]"
+    ref = getattr(item, "ref", None)
+    if isinstance(ref, str):
+        return f"[ref={ref}]"
+    return f"[{index}]"
+
+
+def join(label: str, name: str) -> str:
+    return f"{label}.{name}" if label else name
+
+
+def apply_spec(
+    obj: BaseModel, spec: Spec | _All, on_removed: OnRemoved, path: ModelPath = (), label: str = ""
+) -> BaseModel:
+    if isinstance(spec, _All):
+        return obj
+    updates: dict[str, Any] = {}
+    for name, info in type(obj).model_fields.items():
+        value = getattr(obj, name)
+        sub = spec.get(name)
+        if sub is None:
+            if name == "kind":
+                continue  # the discriminator, not content
+            default = _default(info)
+            if value != default:
+                on_removed((*path, name), join(label, name))
+                updates[name] = default
+        elif not isinstance(sub, _All):
+            new = _apply_value(value, sub, on_removed, (*path, name), join(label, name))
+            if new is not value:
+                updates[name] = new
+    return obj.model_copy(update=updates) if updates else obj
+
+
+def _apply_value(value: Any, spec: Spec, on_removed: OnRemoved, path: ModelPath, label: str) -> Any:
+    if isinstance(value, BaseModel):
+        return apply_spec(value, spec, on_removed, path, label)
+    if isinstance(value, list):
+        items = [
+            _apply_value(v, spec, on_removed, (*path, i), label + item_label(v, i))
+            for i, v in enumerate(value)
+        ]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    return value
+
+
+#: Rewrites one leaf: (value, model path, readable path) -> new value, or None to keep it.
+Rewrite = Callable[[Any, ModelPath, str], Any]
+
+
+def rewrite_path(
+    obj: Any, names: list[str], fn: Rewrite, path: ModelPath = (), label: str = ""
+) -> Any:
+    """Apply ``fn`` to the leaves a dotted path reaches (crossing lists); returns ``obj``
+    itself when nothing changed."""
+    if isinstance(obj, list):
+        items = [
+            rewrite_path(v, names, fn, (*path, i), label + item_label(v, i))
+            for i, v in enumerate(obj)
+        ]
+        return items if any(a is not b for a, b in zip(items, obj, strict=True)) else obj
+    if not names:
+        new = fn(obj, path, label)
+        return obj if new is None else new
+    if not isinstance(obj, BaseModel):
+        return obj
+    name = names[0]
+    value = getattr(obj, name)
+    if value is None:
+        return obj
+    new = rewrite_path(value, names[1:], fn, (*path, name), join(label, name))
+    return obj if new is value else obj.model_copy(update={name: new})

@@ -1,0 +1,180 @@
+"""The certificate part of the Content Filter: answers keyed by Inera question ids.
+
+Per certificate type the policy names the questions and parts that pass (data); code does
+what data cannot: withholding diagnosis parts and diagnostic codes wherever they sit,
+recording the patient's wish to share the diagnosis, and scanning text answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gateway.documents.certificate import Answer, Certificate, SubAnswer
+from gateway.documents.common import Code
+from gateway.documents.issues import RULES, Rule, RuleKind
+from gateway.policy.allowlist import item_label
+from gateway.policy.diagnosis import DIAGNOSIS_WITHHELD, catalogue
+from gateway.policy.free_text import FREE_TEXT_REDACTED, redact_text
+from gateway.policy.policies import AnswerAllowList
+from gateway.policy.report import Action, ReportEntry
+
+NOT_ALLOWED = RULES.define(
+    "POLICY-NOT-ALLOWED",
+    "Field not on the recipient's allow-list",
+    RuleKind.POLICY,
+    "A recipient receives only the fields its policy names (mappings/policy/"
+    "<recipient>.<kind>.toml); everything else is dropped: unknown extensions, contained "
+    "resources, fields of a newer format version, and for an employer everything outside "
+    "AG7804's field set (an FK7804's contact with Försäkringskassan, svar 26, its 9xxx "
+    "questions, measures outside the AG subset).",
+    source="docs/policy.md",
+)
+
+_TRUE = ("true", "1")
+
+
+class AnswerFilter:
+    """Filters one certificate's answers for one policy; collects report entries."""
+
+    def __init__(
+        self,
+        certificate: Certificate,
+        allow: AnswerAllowList,
+        *,
+        no_diagnosis: bool,
+        diagnosis_texts: frozenset[str],
+        report: list[ReportEntry],
+    ) -> None:
+        cat = catalogue()
+        self.allow = allow
+        self.no_diagnosis = no_diagnosis
+        self.texts = diagnosis_texts
+        self.report = report
+        self.diagnosis_parts = cat.parts_of(certificate.type)
+        self.wish_parts = cat.share_wish_parts.get(certificate.type, frozenset())
+        self.is_diagnostic: Callable[[Code], bool] = cat.is_diagnostic
+        self.type = certificate.type
+
+    def _entry(
+        self, action: Action, rule: Rule, path: tuple[str | int, ...], label: str, message: str
+    ) -> None:
+        self.report.append(ReportEntry(action, label, rule.code, message, path))
+
+    def answers(self, answers: list[Answer]) -> list[Answer]:
+        out: list[Answer] = []
+        for i, answer in enumerate(answers):
+            kept = self.answer(answer, ("answers", i), "answers" + item_label(answer, i))
+            if kept is not None:
+                out.append(kept)
+        return out
+
+    def answer(self, answer: Answer, path: tuple[str | int, ...], label: str) -> Answer | None:
+        if self.no_diagnosis and answer.parts and all(self._diagnostic(p) for p in answer.parts):
+            self._entry(
+                Action.REMOVED,
+                DIAGNOSIS_WITHHELD,
+                path,
+                label,
+                f"svar {answer.id} holds the diagnosis, which no employer receives",
+            )
+            return None
+        if not self.allow.allows_question(answer.id):
+            self._entry(
+                Action.REMOVED,
+                NOT_ALLOWED,
+                path,
+                label,
+                f"svar {answer.id} is not among the questions this recipient receives "
+                f"of a {self.type}",
+            )
+            return None
+        parts: list[SubAnswer] = []
+        for j, part in enumerate(answer.parts):
+            where = f"{label}.parts{item_label(part, j)}"
+            kept = self.part(answer, part, (*path, "parts", j), where)
+            if kept is not None:
+                parts.append(kept)
+        if not parts:
+            return None
+        return answer if parts == answer.parts else answer.model_copy(update={"parts": parts})
+
+    def _diagnostic(self, part: SubAnswer) -> bool:
+        return part.id in self.diagnosis_parts or (
+            isinstance(part.value, Code) and self.is_diagnostic(part.value)
+        )
+
+    def part(
+        self, answer: Answer, part: SubAnswer, path: tuple[str | int, ...], label: str
+    ) -> SubAnswer | None:
+        if self.no_diagnosis and self._diagnostic(part):
+            self._entry(
+                Action.REMOVED,
+                DIAGNOSIS_WITHHELD,
+                path,
+                label,
+                f"delsvar {part.id} is diagnosis data, which no employer receives",
+            )
+            return None
+        if not self.allow.allows_part(answer.id, part.id):
+            self._entry(
+                Action.REMOVED,
+                NOT_ALLOWED,
+                path,
+                label,
+                f"delsvar {part.id} is not among the parts this recipient receives "
+                f"of a {self.type}",
+            )
+            return None
+        codes = self.allow.codes.get(part.id)
+        if codes is not None and isinstance(part.value, Code) and part.value.code not in codes:
+            self._entry(
+                Action.REMOVED,
+                NOT_ALLOWED,
+                path,
+                label,
+                f"{part.value.code} in delsvar {part.id} is not among the codes this "
+                f"recipient receives of a {self.type}",
+            )
+            return None
+        if not self.no_diagnosis:
+            return part
+        if part.id in self.wish_parts:
+            return self._wish(part, path, label)
+        return self._scan(part, path, label)
+
+    def _wish(self, part: SubAnswer, path: tuple[str | int, ...], label: str) -> SubAnswer:
+        if isinstance(part.value, str) and part.value.strip().lower() in _TRUE:
+            self._entry(
+                Action.RECORDED,
+                DIAGNOSIS_WITHHELD,
+                path,
+                label,
+                f"the patient asked for the diagnosis to be passed on (delsvar "
+                f"{part.id} = {part.value.strip()}); the gateway never sends diagnosis "
+                "data to an employer, so the employer's copy says false",
+            )
+            return part.model_copy(update={"value": "false"})
+        return part
+
+    def _scan(self, part: SubAnswer, path: tuple[str | int, ...], label: str) -> SubAnswer:
+        value = part.value
+        if isinstance(value, str):
+            new = redact_text(value, self.texts)
+            if new is None:
+                return part
+            updated: object = new
+        elif isinstance(value, Code) and value.display:
+            new = redact_text(value.display, self.texts)
+            if new is None:
+                return part
+            updated = value.model_copy(update={"display": new})
+        else:
+            return part
+        self._entry(
+            Action.REMOVED,
+            FREE_TEXT_REDACTED,
+            path,
+            label,
+            f"a passage of delsvar {part.id} named a diagnosis and was replaced by a marker",
+        )
+        return part.model_copy(update={"value": updated})

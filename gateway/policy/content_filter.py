@@ -1,0 +1,279 @@
+"""``apply_policy``: the Content Filter between the canonical model and rendering.
+
+Per transfer (document, recipient): is there a route at all, is the consent there and
+valid, then what may pass (allow-list, no diagnosis data for employers, §4 minimisation).
+Every format is rendered from the result, so what the model no longer holds cannot reach any
+output; the property tests check that on the rendered bytes anyway.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from gateway.documents import Certificate, Document, Recipient
+from gateway.documents.common import Code, Consent, Identifier
+from gateway.documents.issues import RULES, ModelPath, Rule, RuleKind
+from gateway.policy.allowlist import apply_spec, item_label, join, rewrite_path
+from gateway.policy.certificate import NOT_ALLOWED, AnswerFilter
+from gateway.policy.consent import check_consents, not_checked
+from gateway.policy.diagnosis import DIAGNOSIS_WITHHELD, catalogue, diagnosis_texts
+from gateway.policy.free_text import FREE_TEXT_REDACTED, redact_text
+from gateway.policy.policies import Policy, policy_for
+from gateway.policy.report import Action, PolicyResult, ReportEntry
+
+NOT_PERMITTED = RULES.define(
+    "POLICY-RECIPIENT-NOT-PERMITTED",
+    "No route for this document to this recipient",
+    RuleKind.POLICY,
+    "No policy lets this kind of document (or this certificate type) go to this recipient: "
+    "a §4 notification goes only to Försäkringskassan, an FK7804 is not for an employer's "
+    "eyes except as an employer view, and so on. The routes are the files in "
+    "mappings/policy/ (docs/policy.md).",
+)
+SECTION4_MINIMISED = RULES.define(
+    "POLICY-SECTION4-MINIMISED",
+    "§4 notification minimised",
+    RuleKind.POLICY,
+    "SKR's recommendation on 4 § lagen (2019:1297) om koordineringsinsatser: Försäkringskassan "
+    "receives exactly the fixed statement 'Behov av rehabiliteringsåtgärder enligt 30 kap. "
+    "SFB', the patient's name and personnummer, and the contact details of the function that "
+    "coordinates the patient (plus who sends it). Anything else - reasons, diagnoses, notes, "
+    "the patient's address, a reworded statement - was removed.",
+    source="seed 003 (SKR)",
+)
+SECTION4_STRICT = RULES.define(
+    "POLICY-SECTION4-STRICT",
+    "§4 notification refused: it carries more than SKR allows",
+    RuleKind.POLICY,
+    "With the `strict` setting, a §4 notification that carries anything beyond the fixed "
+    "statement, the patient's name and personnummer and the coordinator's contact details is "
+    "refused instead of minimised, so that the sender fixes its routine.",
+    source="seed 003 (SKR)",
+)
+SIGNATURE_REMOVED = RULES.define(
+    "POLICY-SIGNATURE-REMOVED",
+    "Signature removed from a redacted certificate",
+    RuleKind.POLICY,
+    "The certificate's XMLDSig signature covers the whole certificate as issued. Once the "
+    "policy removed parts of it, the signature would no longer verify, so it is not passed "
+    "on; the recipient gets the gateway's redacted copy, not the signed original.",
+)
+
+
+def _refused(entry: ReportEntry, report: list[ReportEntry]) -> PolicyResult:
+    return PolicyResult(None, [*report, entry], refused=True)
+
+
+def apply_policy(
+    document: Document,
+    recipient: Recipient | str,
+    *,
+    consent: Consent | None = None,
+    at: datetime,
+    strict: bool = False,
+    check_consent: bool = True,
+) -> PolicyResult:
+    """The recipient's copy of ``document`` at time ``at`` and the redaction report.
+
+    ``consent`` is the envelope's consent record, if any; the document's own (SIP, plan, §4)
+    counts too. ``check_consent=False`` is for previews only (``gateway redact`` of a document
+    with no consent record anywhere): the report then says consent was not checked.
+    ``strict`` refuses a §4 notification that would need minimising.
+    """
+    recipient = Recipient(recipient)
+    report: list[ReportEntry] = []
+    policy = policy_for(document.kind, recipient)
+    if policy is None or (
+        isinstance(document, Certificate) and document.type not in policy.certificate_types
+    ):
+        what = document.type if isinstance(document, Certificate) else document.kind
+        return _refused(
+            ReportEntry(
+                Action.REFUSED,
+                "",
+                NOT_PERMITTED.code,
+                f"a {what} does not go to {recipient}: no policy allows it",
+            ),
+            report,
+        )
+    consent_used: Consent | None = None
+    if policy.consent_required:
+        own: Consent | None = getattr(document, "consent", None)
+        candidates = [c for c in (consent, own) if c is not None]
+        if not candidates and not check_consent:
+            report.append(not_checked())
+        else:
+            consent_used, problem = check_consents(
+                candidates,
+                recipient=recipient,
+                purposes=policy.purposes,
+                at=at,
+                patient=_patient_id(document),
+            )
+            if problem is not None:
+                return _refused(problem, report)
+    filtered, content = _ContentFilter(policy, document).run()
+    if strict and policy.minimisation:
+        offending = [e for e in content if e.action is Action.REMOVED and e.path != "consent"]
+        if offending:
+            return PolicyResult(
+                None,
+                [
+                    *report,
+                    *(
+                        ReportEntry(
+                            Action.REFUSED,
+                            e.path,
+                            SECTION4_STRICT.code,
+                            f"strict: {e.message}",
+                            e.model_path,
+                        )
+                        for e in offending
+                    ),
+                ],
+                refused=True,
+            )
+    return PolicyResult(
+        filtered,
+        [*report, *content],
+        refused=False,
+        consent_id=consent_used.id if consent_used is not None else None,
+    )
+
+
+def _patient_id(document: Document) -> Identifier | None:
+    person = getattr(document, "patient", None) or getattr(document, "employee", None)
+    ident = getattr(person, "id", None)
+    return ident if isinstance(ident, Identifier) else None
+
+
+class _ContentFilter:
+    """One pass of one policy over one document; collects the report as it goes."""
+
+    def __init__(self, policy: Policy, document: Document) -> None:
+        self.policy = policy
+        self.document = document
+        self.report: list[ReportEntry] = []
+        self.removal = SECTION4_MINIMISED if policy.minimisation else NOT_ALLOWED
+        self.texts = (
+            diagnosis_texts(document) if policy.no_diagnosis or policy.free_text else frozenset()
+        )
+
+    def entry(
+        self, rule: Rule, path: ModelPath, label: str, message: str, action: Action = Action.REMOVED
+    ) -> None:
+        self.report.append(ReportEntry(action, label, rule.code, message, path))
+
+    def run(self) -> tuple[Document, list[ReportEntry]]:
+        doc: Any = self.document
+        policy = self.policy
+        if isinstance(doc, Certificate):
+            allow = policy.certificate_types[doc.type]
+            answers = AnswerFilter(
+                doc,
+                allow,
+                no_diagnosis=policy.no_diagnosis,
+                diagnosis_texts=self.texts,
+                report=self.report,
+            ).answers(doc.answers)
+            if answers != doc.answers:
+                doc = doc.model_copy(update={"answers": answers})
+        for name, value in policy.fixed.items():
+            if getattr(doc, name) != value:
+                self.entry(
+                    self.removal,
+                    (name,),
+                    name,
+                    f"{name} must be the fixed wording {value!r}; the text sent was replaced by it",
+                )
+                doc = doc.model_copy(update={name: value})
+        doc = apply_spec(doc, policy.fields, self._removed)
+        if policy.no_diagnosis:
+            doc = self._strip_codes(doc, (), "")
+        for names in policy.free_text:
+            doc = rewrite_path(doc, list(names), self._scan)
+        if isinstance(doc, Certificate) and doc.signature is not None and self.report:
+            self.entry(
+                SIGNATURE_REMOVED,
+                ("signature",),
+                "signature",
+                "the signature covers content the policy removed and would no longer verify",
+            )
+            doc = doc.model_copy(update={"signature": None})
+        return doc, self.report
+
+    def _removed(self, path: ModelPath, label: str) -> None:
+        if path == ("consent",):
+            self.entry(
+                NOT_ALLOWED,
+                path,
+                label,
+                "the consent record was checked by the gateway; it is not passed on",
+            )
+        else:
+            self.entry(
+                self.removal,
+                path,
+                label,
+                f"{label} is not among the fields {self.policy.recipient} receives of "
+                f"a {self.policy.kind}",
+            )
+
+    def _strip_codes(self, obj: Any, path: ModelPath, label: str) -> Any:
+        """Diagnostic codes anywhere outside the answers (which the answer filter handled)."""
+        is_diagnostic = catalogue().is_diagnostic
+        updates: dict[str, Any] = {}
+        for name, info in type(obj).model_fields.items():
+            if name == "answers" and isinstance(obj, Certificate):
+                continue
+            value = getattr(obj, name)
+            here, where = (*path, name), join(label, name)
+            if isinstance(value, Code):
+                if is_diagnostic(value) and not info.is_required():
+                    self.entry(
+                        DIAGNOSIS_WITHHELD,
+                        here,
+                        where,
+                        f"{where} holds a diagnosis code, which no employer receives",
+                    )
+                    updates[name] = info.get_default(call_default_factory=True)
+            elif isinstance(value, BaseModel):
+                new = self._strip_codes(value, here, where)
+                if new is not value:
+                    updates[name] = new
+            elif isinstance(value, list) and value:
+                items: list[Any] = []
+                for i, item in enumerate(value):
+                    item_where = where + item_label(item, i)
+                    if isinstance(item, Code) and is_diagnostic(item):
+                        self.entry(
+                            DIAGNOSIS_WITHHELD,
+                            (*here, i),
+                            item_where,
+                            f"{item_where} is a diagnosis code, which no employer receives",
+                        )
+                    elif isinstance(item, BaseModel):
+                        items.append(self._strip_codes(item, (*here, i), item_where))
+                    else:
+                        items.append(item)
+                if len(items) != len(value) or any(
+                    a is not b for a, b in zip(items, value, strict=True)
+                ):
+                    updates[name] = items
+        return obj.model_copy(update=updates) if updates else obj
+
+    def _scan(self, value: Any, path: ModelPath, label: str) -> Any:
+        if not isinstance(value, str):
+            return None
+        new = redact_text(value, self.texts)
+        if new is not None:
+            self.entry(
+                FREE_TEXT_REDACTED,
+                path,
+                label,
+                f"a passage of {label} named a diagnosis and was replaced by a marker",
+            )
+        return new

@@ -1,0 +1,108 @@
+"""What counts as diagnosis data: code systems and certificate parts, from
+``mappings/policy/diagnosis.toml``, and the diagnosis texts a document carries (which the
+free-text scan then looks for elsewhere in the same document)."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+
+from pydantic import BaseModel
+
+from gateway import MAPPINGS_DIR
+from gateway.documents import Certificate, Document
+from gateway.documents.certificate import CertificateType
+from gateway.documents.common import Code
+from gateway.documents.issues import RULES, RuleKind
+
+DIAGNOSIS_WITHHELD = RULES.define(
+    "POLICY-DIAGNOSIS-WITHHELD",
+    "Diagnosis data withheld from the employer",
+    RuleKind.POLICY,
+    "No diagnosis data ever reaches an employer: no diagnosis code in any code system the "
+    "policy names as diagnostic (ICD-10-SE and its aliases, KSH97-P, ICD-11, SNOMED CT), no "
+    "diagnosis text, no FHIR Condition. This holds whatever the patient answered to "
+    "'Önskar förmedla diagnos' (AG7804 100.1, AG1-14 3.1): that answer is recorded in the "
+    "redaction report, and the employer's copy says 'false', which is what the employer gets.",
+    source="DOMAIN.md (rule of this product); seeds 001, 002",
+)
+
+DIAGNOSIS_FILE = MAPPINGS_DIR / "policy" / "diagnosis.toml"
+
+
+def normalise_system(system: str) -> str:
+    """One spelling per code system: OIDs bare (FHIR writes them ``urn:oid:...``), URLs
+    without a trailing slash."""
+    s = system.strip()
+    if s.lower().startswith("urn:oid:"):
+        s = s[8:]
+    return s.rstrip("/")
+
+
+@dataclass(frozen=True)
+class DiagnosisCatalogue:
+    code_systems: frozenset[str]
+    certificate_parts: Mapping[CertificateType, frozenset[str]]
+    share_wish_parts: Mapping[CertificateType, frozenset[str]]
+
+    def is_diagnostic(self, code: Code) -> bool:
+        return code.system is not None and normalise_system(code.system) in self.code_systems
+
+    def parts_of(self, ctype: CertificateType) -> frozenset[str]:
+        return self.certificate_parts.get(ctype, frozenset())
+
+
+def _by_type(table: object) -> dict[CertificateType, frozenset[str]]:
+    if not isinstance(table, dict):
+        raise ValueError(f"{DIAGNOSIS_FILE}: expected a table of certificate types")
+    return {CertificateType(k): frozenset(v) for k, v in table.items()}
+
+
+@cache
+def catalogue() -> DiagnosisCatalogue:
+    data = tomllib.loads(DIAGNOSIS_FILE.read_text("utf-8"))
+    return DiagnosisCatalogue(
+        code_systems=frozenset(normalise_system(s) for s in data["code_systems"]),
+        certificate_parts=_by_type(data.get("certificate_parts", {})),
+        share_wish_parts=_by_type(data.get("certificate_share_wish", {})),
+    )
+
+
+def iter_codes(obj: object) -> Iterator[Code]:
+    """Every :class:`Code` anywhere in a model."""
+    if isinstance(obj, Code):
+        yield obj
+    elif isinstance(obj, BaseModel):
+        for name in type(obj).model_fields:
+            yield from iter_codes(getattr(obj, name))
+    elif isinstance(obj, list | tuple):
+        for item in obj:
+            yield from iter_codes(item)
+
+
+def diagnosis_texts(document: Document) -> frozenset[str]:
+    """The diagnosis texts and codes the document carries in coded or diagnosis fields: any of
+    them repeated in free text gives the diagnosis away."""
+    cat = catalogue()
+    texts: set[str] = set()
+
+    def add(code: Code) -> None:
+        texts.add(code.code)
+        if code.display:
+            texts.add(code.display)
+
+    for code in iter_codes(document):
+        if cat.is_diagnostic(code):
+            add(code)
+    if isinstance(document, Certificate):
+        parts = cat.parts_of(document.type)
+        for answer in document.answers:
+            for part in answer.parts:
+                if part.id in parts:
+                    if isinstance(part.value, str):
+                        texts.add(part.value)
+                    elif isinstance(part.value, Code):
+                        add(part.value)
+    return frozenset(t for t in texts if t.strip())

@@ -1,0 +1,174 @@
+"""Policy files: what each recipient may receive of each document kind.
+
+One TOML file per (recipient, kind) in ``mappings/policy/``, named ``<recipient>.<kind>.toml``
+(docs/policy.md). A pair without a file is not a route at all. Files are read and checked
+against the canonical models once, on first use, so a typo fails at start-up, not per message.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from gateway import MAPPINGS_DIR
+from gateway.documents import (
+    Certificate,
+    DocumentKind,
+    Recipient,
+    ReturnToWorkPlan,
+    Section4Notification,
+    Sip,
+)
+from gateway.documents.certificate import CertificateType
+from gateway.policy.allowlist import ALL, Spec, _All, build_spec, spec_problems
+from gateway.policy.consent import normalise_purpose
+
+POLICY_DIR = MAPPINGS_DIR / "policy"
+
+MODELS: dict[DocumentKind, type[Any]] = {
+    DocumentKind.CERTIFICATE: Certificate,
+    DocumentKind.SIP: Sip,
+    DocumentKind.RETURN_TO_WORK_PLAN: ReturnToWorkPlan,
+    DocumentKind.SECTION4_NOTIFICATION: Section4Notification,
+}
+
+
+class PolicyError(Exception):
+    """A policy file is wrong: our configuration, not the sender's document."""
+
+
+@dataclass(frozen=True)
+class AnswerAllowList:
+    """Which answers of one certificate type pass: question id -> part ids (``None``: all),
+    and per coded part the codes that may pass."""
+
+    questions: Mapping[str, frozenset[str]] | None
+    codes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def allows_question(self, qid: str) -> bool:
+        return self.questions is None or qid in self.questions
+
+    def allows_part(self, qid: str, part_id: str) -> bool:
+        return self.questions is None or part_id in self.questions.get(qid, frozenset())
+
+
+@dataclass(frozen=True)
+class Policy:
+    recipient: Recipient
+    kind: DocumentKind
+    consent_required: bool
+    purposes: frozenset[str]
+    single_use_consent: bool
+    fields: Spec | _All
+    free_text: tuple[tuple[str, ...], ...]
+    fixed: Mapping[str, str]
+    no_diagnosis: bool
+    minimisation: bool
+    #: certificate type -> the answers that pass (a type not listed does not go at all)
+    certificate_types: Mapping[CertificateType, AnswerAllowList]
+    source: Path
+
+
+def _str_list(data: Mapping[str, Any], key: str, where: Path) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PolicyError(f"{where}: {key} must be a list of strings")
+    return value
+
+
+def _answers(table: Mapping[str, Any], where: Path) -> AnswerAllowList:
+    answers = table.get("answers")
+    if answers == "*":
+        questions = None
+    elif isinstance(answers, dict):
+        questions = {str(q): frozenset(parts) for q, parts in answers.items()}
+    else:
+        raise PolicyError(f'{where}: answers must be "*" or a table of question ids')
+    codes = {str(p): frozenset(c) for p, c in table.get("codes", {}).items()}
+    return AnswerAllowList(questions, codes)
+
+
+def _certificate_types(data: Mapping[str, Any], where: Path) -> dict[CertificateType, Any]:
+    tables: Mapping[str, Any] = data.get("certificate", {})
+    out: dict[CertificateType, AnswerAllowList] = {}
+    views: dict[CertificateType, CertificateType] = {}
+    for name, table in tables.items():
+        ctype = CertificateType(name)
+        if "view" in table:
+            views[ctype] = CertificateType(table["view"])
+        else:
+            out[ctype] = _answers(table, where)
+    for ctype, view in views.items():
+        if view not in out:
+            raise PolicyError(f"{where}: {ctype} is a view of {view}, which has no answers")
+        out[ctype] = out[view]
+    return out
+
+
+def load_policy(path: Path) -> Policy:
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+        recipient = Recipient(data["recipient"])
+        kind = DocumentKind(data["kind"])
+        if path.name != f"{recipient}.{kind}.toml":
+            raise PolicyError(f"{path}: name must be {recipient}.{kind}.toml")
+        consent = data.get("consent", {})
+        content = data.get("content", {})
+        spec = build_spec(_str_list(content, "fields", path))
+        problems = spec_problems(spec, MODELS[kind])
+        if problems:
+            raise PolicyError(f"{path}: " + "; ".join(problems))
+        free_text = tuple(tuple(p.split(".")) for p in _str_list(content, "free_text", path))
+        purposes = frozenset(normalise_purpose(p) for p in _str_list(consent, "purposes", path))
+        required = bool(consent.get("required", True))  # allow-list: consent unless waived
+        if required and not purposes:
+            raise PolicyError(f"{path}: consent required but no purposes listed")
+        ctypes = _certificate_types(data, path) if kind is DocumentKind.CERTIFICATE else {}
+        if kind is DocumentKind.CERTIFICATE and not ctypes:
+            raise PolicyError(f"{path}: no [certificate.TYPE] table: no certificate could pass")
+        return Policy(
+            recipient=recipient,
+            kind=kind,
+            consent_required=required,
+            purposes=purposes,
+            single_use_consent=bool(consent.get("single_use", False)),
+            fields=spec,
+            free_text=free_text,
+            fixed=dict(content.get("fixed", {})),
+            no_diagnosis=bool(data.get("no_diagnosis", False)),
+            minimisation=bool(data.get("minimisation", False)),
+            certificate_types=ctypes,
+            source=path,
+        )
+    except (KeyError, ValueError, TypeError, tomllib.TOMLDecodeError) as exc:
+        raise PolicyError(f"{path}: {type(exc).__name__}: {exc}") from exc
+
+
+@cache
+def policies() -> Mapping[tuple[DocumentKind, Recipient], Policy]:
+    found: dict[tuple[DocumentKind, Recipient], Policy] = {}
+    for path in sorted(POLICY_DIR.glob("*.toml")):
+        if path.name.count(".") != 2:
+            continue  # diagnosis.toml and other shared data
+        p = load_policy(path)
+        found[(p.kind, p.recipient)] = p
+    return found
+
+
+def policy_for(kind: DocumentKind, recipient: Recipient) -> Policy | None:
+    return policies().get((kind, recipient))
+
+
+__all__ = [
+    "ALL",
+    "AnswerAllowList",
+    "Policy",
+    "PolicyError",
+    "load_policy",
+    "policies",
+    "policy_for",
+]
