@@ -1,0 +1,156 @@
+"""A §4 notification as RIVTA SendMessageToRecipient v2 (Webcert's case communication).
+
+SKR's recommendation (seed 003) routes the notification through Webcert's case communication,
+category "Administrativ dialog - Övriga frågor": amne ``OVRIGT``, and a text of the two fixed
+phrases, the patient's name and personnummer and the coordinating function's contact
+details - nothing else, whatever else the notification carries. The sender (skickatAv) is
+``sent_by`` acting for the notification's ``unit``; only what the message type requires of
+them is written (HSA-ids, names, the unit's address and workplace code).
+
+The result is the bare ``SendMessageToRecipient`` element; the SOAP envelope and its RIVTA
+``LogicalAddress`` header belong to the delivery transport.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple, cast
+
+from lxml import etree
+
+from gateway.documents.common import Contact, HealthcareProfessional, Identifier
+from gateway.documents.identity import PERSONNUMMER_OID, SAMORDNINGSNUMMER_OID
+from gateway.documents.section4 import CONTACT_HEADING, STATEMENT, Section4Notification
+from gateway.formats.rivta.namespaces import (
+    ARBETSPLATSKOD_ROOT,
+    HSA_ID_ROOT,
+    KV_AMNE,
+    SEND_MESSAGE_NAMESPACES,
+    SEND_MESSAGE_TO_RECIPIENT,
+    core,
+    format_timestamp,
+    sub,
+    sub_cv,
+    sub_ii,
+)
+
+#: Webcert's subject for "Övriga frågor" (KV_AMNE), the category SKR points to.
+AMNE_OVRIGT = "OVRIGT"
+AMNE_OVRIGT_DISPLAY = "Övrigt"
+#: Försäkringskassan's recipient code in Inera's certificate services (part FKASSA); the SOAP
+#: LogicalAddress of a given environment is configured in the transport.
+FK_RECIPIENT = "FKASSA"
+
+_PERSON_ID = re.compile(r"\d{12}")
+
+
+class CannotRender(ValueError):
+    """The notification lacks what SendMessageToRecipient requires (a certificate to refer
+    to, a sender, ...). The message says what is missing, never patient data."""
+
+
+def _tag(local: str) -> str:
+    return f"{{{SEND_MESSAGE_TO_RECIPIENT}}}{local}"
+
+
+def message_text(n: Section4Notification) -> str:
+    """The meddelande: the statement, the patient, the coordinator's contact details."""
+    name = " ".join(
+        part
+        for part in (n.patient.name.given, n.patient.name.middle, n.patient.name.family)
+        if part
+    )
+    lines = [
+        STATEMENT,
+        f"Patient: {name}, {n.patient.id.value}" if name else f"Patient: {n.patient.id.value}",
+        f"{CONTACT_HEADING}:",
+    ]
+    lines.extend(_contact_lines(n.coordinator))
+    return "\n".join(lines)
+
+
+def _contact_lines(c: Contact) -> list[str]:
+    out = [line for line in (c.name, c.role) if line]
+    if c.phone:
+        out.append(f"Telefon: {c.phone}")
+    if c.email:
+        out.append(f"E-post: {c.email}")
+    if c.address is not None:
+        place = " ".join(p for p in (c.address.postal_code, c.address.city) if p)
+        address = ", ".join(p for p in (c.address.street, place) if p)
+        if address:
+            out.append(f"Adress: {address}")
+    return out
+
+
+class _Required(NamedTuple):
+    certificate_id: Identifier
+    sent_by: HealthcareProfessional
+    workplace_code: Identifier
+    care_provider_id: Identifier
+
+
+def _required(n: Section4Notification) -> _Required:
+    missing = []
+    if n.certificate_id is None:
+        missing.append("the certificate it refers to (certificateId)")
+    if n.sent_by is None:
+        missing.append("the sender (sentBy)")
+    if n.unit.workplace_code is None:
+        missing.append("the unit's workplace code (unit/workplaceCode)")
+    if n.unit.care_provider.id is None:
+        missing.append("the care provider's HSA-id (unit/careProvider/id)")
+    if n.patient.id.system not in (PERSONNUMMER_OID, SAMORDNINGSNUMMER_OID) or not (
+        _PERSON_ID.fullmatch(n.patient.id.value)
+    ):
+        missing.append("a 12-digit personnummer or samordningsnummer for the patient")
+    if not (n.coordinator.phone or n.coordinator.email):
+        missing.append("a telephone number or e-mail address for the coordinator")
+    if missing:
+        raise CannotRender(
+            f"§4 notification {n.id!r} cannot be sent as SendMessageToRecipient: it lacks "
+            + "; ".join(missing)
+        )
+    return _Required(
+        cast(Identifier, n.certificate_id),
+        cast(HealthcareProfessional, n.sent_by),
+        cast(Identifier, n.unit.workplace_code),
+        cast(Identifier, n.unit.care_provider.id),
+    )
+
+
+def render_send_message(
+    n: Section4Notification, *, message_id: str | None = None, recipient: str = FK_RECIPIENT
+) -> bytes:
+    """SendMessageToRecipient v2 for ``n``. ``message_id`` defaults to the notification's id,
+    so that sending the same notification twice gives the same message id (receivers
+    deduplicate on it). Raises :class:`CannotRender` when a required part is missing."""
+    req = _required(n)
+    nsmap = cast("dict[str, str]", SEND_MESSAGE_NAMESPACES)  # lxml-stubs: no None prefix
+    root = etree.Element(_tag("SendMessageToRecipient"), nsmap=nsmap)
+    sub(root, _tag("meddelande-id"), message_id or n.id)
+    sub(root, _tag("skickatTidpunkt"), format_timestamp(n.sent_at))
+    sub_ii(root, _tag("intygs-id"), req.certificate_id.system, req.certificate_id.value)
+    sub_ii(root, _tag("patientPerson-id"), n.patient.id.system, n.patient.id.value)
+    sub(root, _tag("logiskAdressMottagare"), recipient)
+    sub_cv(root, _tag("amne"), AMNE_OVRIGT, KV_AMNE, AMNE_OVRIGT_DISPLAY)
+    sub(root, _tag("rubrik"), STATEMENT)
+    sub(root, _tag("meddelande"), message_text(n))
+    sender = sub(root, _tag("skickatAv"))
+    sub_ii(sender, core("personal-id"), HSA_ID_ROOT, req.sent_by.id.value)
+    sub(sender, core("fullstandigtNamn"), req.sent_by.name)
+    unit = n.unit
+    enhet = sub(sender, core("enhet"))
+    sub_ii(enhet, core("enhets-id"), HSA_ID_ROOT, unit.id.value)
+    sub_ii(enhet, core("arbetsplatskod"), ARBETSPLATSKOD_ROOT, req.workplace_code.value)
+    sub(enhet, core("enhetsnamn"), unit.name)
+    sub(enhet, core("postadress"), unit.address.street)
+    sub(enhet, core("postnummer"), unit.address.postal_code)
+    sub(enhet, core("postort"), unit.address.city)
+    sub(enhet, core("telefonnummer"), unit.phone)
+    if unit.email:
+        sub(enhet, core("epost"), unit.email)
+    provider = sub(enhet, core("vardgivare"))
+    sub_ii(provider, core("vardgivare-id"), HSA_ID_ROOT, req.care_provider_id.value)
+    sub(provider, core("vardgivarnamn"), unit.care_provider.name)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
