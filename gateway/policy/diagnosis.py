@@ -1,6 +1,7 @@
-"""What counts as diagnosis data: code systems and certificate parts, from
-``mappings/policy/diagnosis.toml``, and the diagnosis texts a document carries (which the
-free-text scan then looks for elsewhere in the same document)."""
+"""What counts as diagnosis data: code systems (``mappings/policy/diagnosis.toml``),
+certificate parts (the question catalogue, ``gateway.documents.questions``), and the
+diagnosis texts a document carries (which the free-text scan then looks for elsewhere in the
+same document)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from functools import cache
 from pydantic import BaseModel
 
 from gateway import MAPPINGS_DIR
-from gateway.documents import Certificate, Document
+from gateway.documents import Certificate, Document, questions
 from gateway.documents.certificate import CertificateType
 from gateway.documents.common import Code
 from gateway.documents.issues import RULES, RuleKind
@@ -54,19 +55,24 @@ class DiagnosisCatalogue:
         return self.certificate_parts.get(ctype, frozenset())
 
 
-def _by_type(table: object) -> dict[CertificateType, frozenset[str]]:
-    if not isinstance(table, dict):
-        raise ValueError(f"{DIAGNOSIS_FILE}: expected a table of certificate types")
-    return {CertificateType(k): frozenset(v) for k, v in table.items()}
+def _share_wish_parts(ctype: CertificateType) -> frozenset[str]:
+    q = questions.catalogue(ctype).by_name("share_diagnosis")
+    return frozenset(q.parts) if q is not None else frozenset()
 
 
 @cache
 def catalogue() -> DiagnosisCatalogue:
+    from gateway.formats.fhir.systems import SYSTEMS  # the FHIR alias table's flags count too
+
     data = tomllib.loads(DIAGNOSIS_FILE.read_text("utf-8"))
+    systems = set(data["code_systems"])
+    for row in SYSTEMS:
+        if row.diagnosis:
+            systems.update((row.uri, row.model, *row.aliases))
     return DiagnosisCatalogue(
-        code_systems=frozenset(normalise_system(s) for s in data["code_systems"]),
-        certificate_parts=_by_type(data.get("certificate_parts", {})),
-        share_wish_parts=_by_type(data.get("certificate_share_wish", {})),
+        code_systems=frozenset(normalise_system(s) for s in systems),
+        certificate_parts={t: questions.diagnosis_part_ids(t) for t in CertificateType},
+        share_wish_parts={t: _share_wish_parts(t) for t in CertificateType},
     )
 
 

@@ -1,0 +1,185 @@
+"""Shared helpers for the policy tests: hand-made documents and the rendered-output check."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+from gateway.documents import Document, DocumentKind
+from gateway.documents.common import (
+    Address,
+    CareUnit,
+    Code,
+    Consent,
+    ConsentMethod,
+    Contact,
+    HealthcareProfessional,
+    Identifier,
+    Organisation,
+    Person,
+    PersonName,
+    Recipient,
+)
+from gateway.documents.identity import HSA_ID_OID, ORGANISATIONSNUMMER_OID, PERSONNUMMER_OID
+from gateway.documents.return_to_work import (
+    FollowUp,
+    MeasureType,
+    ReturnToWorkMeasure,
+    ReturnToWorkPlan,
+)
+from gateway.documents.section4 import Section4Notification
+from gateway.documents.sip import (
+    PrincipalType,
+    Sip,
+    SipCoordinator,
+    SipEffort,
+    SipGoal,
+    SipNeed,
+    SipParticipant,
+)
+from gateway.formats.base import Format
+
+TOLVAN = Identifier(system=PERSONNUMMER_OID, value="191212121212")
+AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def hsa(local: str) -> Identifier:
+    return Identifier(system=HSA_ID_OID, value=f"SE2321000016-{local}")
+
+
+def consent(
+    recipients: list[Recipient],
+    purpose: str,
+    *,
+    given_at: datetime = datetime(2026, 2, 1, 9, 0, tzinfo=UTC),
+    withdrawn_at: datetime | None = None,
+    given_by: Identifier = TOLVAN,
+    ident: str = "c1",
+) -> Consent:
+    return Consent(
+        id=ident,
+        given_by=given_by,
+        given_at=given_at,
+        method=ConsentMethod.WRITTEN,
+        recipients=recipients,
+        purpose=purpose,
+        recorded_by=hsa("REHAB1"),
+        withdrawn_at=withdrawn_at,
+    )
+
+
+PATIENT = Person(
+    id=TOLVAN,
+    name=PersonName(given="Tolvan", family="Tolvansson"),
+    address=Address(street="Storgatan 1", postal_code="12345", city="Småmåla"),
+)
+UNIT = CareUnit(
+    id=hsa("VC1"),
+    name="Vårdcentralen Ängen",
+    address=Address(street="Vårdvägen 2", postal_code="12345", city="Småmåla"),
+    phone="010-1234567",
+    care_provider=Organisation(id=hsa("RG1"), name="Region Testlän"),
+)
+STAFF = HealthcareProfessional(id=hsa("DR1"), name="Ada Läkare", unit=UNIT)
+COORDINATOR = Contact(name="Rehabkoordinator Vårdcentralen Ängen", phone="010-7654321")
+
+
+def section4(**changes: object) -> Section4Notification:
+    base = Section4Notification(
+        id="s4-1",
+        sent_at=datetime(2026, 3, 1, 10, 0, tzinfo=UTC),
+        patient=PATIENT,
+        coordinator=COORDINATOR,
+        region=Organisation(id=hsa("RG1"), name="Region Testlän"),
+        unit=UNIT,
+        sent_by=STAFF,
+        consent=consent([Recipient.FORSAKRINGSKASSAN], "section4"),
+        certificate_id=Identifier(system="SE2321000016-VC1", value="cert-1"),
+    )
+    return base.model_copy(update=changes)
+
+
+def sip(**changes: object) -> Sip:
+    base = Sip(
+        id="sip-1",
+        created_at=datetime(2026, 2, 15, 9, 0, tzinfo=UTC),
+        patient=PATIENT,
+        participants=[
+            SipParticipant(
+                ref="p1",
+                organisation=Organisation(id=hsa("RG1"), name="Region Testlän"),
+                principal_type=PrincipalType.REGION,
+            ),
+            SipParticipant(
+                ref="p2",
+                organisation=Organisation(name="Småmåla kommun"),
+                principal_type=PrincipalType.MUNICIPALITY,
+            ),
+        ],
+        coordinator=SipCoordinator(participant="p1", contact=COORDINATOR),
+        needs=[SipNeed(ref="n1", description="Stöd att komma tillbaka till arbetet.")],
+        goals=[SipGoal(ref="g1", description="Arbeta halvtid i maj.", need_refs=["n1"])],
+        efforts=[SipEffort(ref="e1", description="Arbetsträning.", responsible="p1")],
+        consent=consent(
+            [Recipient.REGION, Recipient.MUNICIPALITY, Recipient.EMPLOYER], "coordinated-plan"
+        ),
+    )
+    return base.model_copy(update=changes)
+
+
+def return_to_work_plan(**changes: object) -> ReturnToWorkPlan:
+    base = ReturnToWorkPlan(
+        id="rtw-1",
+        employer=Organisation(
+            id=Identifier(system=ORGANISATIONSNUMMER_OID, value="556677-8899"),
+            name="Testbolaget AB",
+        ),
+        employee=PATIENT,
+        first_day_of_reduced_capacity=date(2026, 1, 10),
+        expected_leave_60_days_or_more=True,
+        plan_date=date(2026, 2, 5),
+        measures=[
+            ReturnToWorkMeasure(
+                ref="m1", type=MeasureType.PART_TIME, description="Halvtid från 1 mars."
+            )
+        ],
+        contact_during_leave="Chefen ringer varannan vecka.",
+        follow_ups=[FollowUp(on=date(2026, 4, 1), how="Möte på arbetsplatsen.")],
+    )
+    return base.model_copy(update=changes)
+
+
+def icd(code: str, display: str | None = None) -> Code:
+    return Code(code=code, system="1.2.752.116.1.1.1", display=display)
+
+
+# ----------------------------------------------------------------------- rendered output
+
+
+def output_formats(kind: DocumentKind) -> list[Format]:
+    """The formats a document of this kind can be rendered in today (FHIR mappings land
+    kind by kind)."""
+    from gateway.formats.fhir.codec import mapping_for
+
+    found = [Format.XML]
+    if mapping_for(kind) is not None:
+        found += [Format.FHIR_JSON, Format.FHIR_XML]
+    return found
+
+
+def render(document: Document, fmt: Format) -> bytes:
+    from gateway.formats.registry import codec_for
+
+    codec = codec_for(document.kind, fmt)
+    assert not hasattr(codec, "code"), codec
+    return codec.render(document)  # type: ignore[union-attr]
+
+
+def visible_text(data: bytes) -> str:
+    """Rendered bytes as a reader sees them: XML character references resolved (``&#xE4;``),
+    case folded. (orjson writes UTF-8 as is.)"""
+    return html.unescape(data.decode("utf-8")).casefold()
+
+
+Renderer = Callable[[Document], bytes]

@@ -1,0 +1,392 @@
+"""The policy step on real certificates and hand-made documents: exact reports, exact copies."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from strategies_policy import (
+    AT,
+    PATIENT,
+    STAFF,
+    TOLVAN,
+    consent,
+    hsa,
+    icd,
+    return_to_work_plan,
+    section4,
+    sip,
+)
+
+from gateway.documents import Certificate, DocumentKind, Recipient
+from gateway.documents.common import Code, Identifier
+from gateway.documents.section4 import STATEMENT
+from gateway.formats.rivta.register_certificate import RegisterCertificateCodec
+from gateway.policy import apply_policy, policies
+from gateway.policy.allowlist import build_spec, spec_problems
+from gateway.policy.free_text import MARKER
+from gateway.policy.policies import MODELS
+
+SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "interop" / "sklintyg"
+
+
+def certificate(name: str) -> Certificate:
+    """An Inera sample, its patient set to Tolvan (some samples carry 192703104321, whose
+    check digit is wrong), so that the test consents below are hers."""
+    data = (SAMPLES / f"{name}.RegisterCertificate.xml").read_bytes()
+    cert = RegisterCertificateCodec().parse(data).document
+    assert isinstance(cert, Certificate)
+    return cert.model_copy(update={"patient": cert.patient.model_copy(update={"id": TOLVAN})})
+
+
+def entries(result: object) -> list[tuple[str, str, str]]:
+    return [(str(e.action), e.path, e.code) for e in result.report]  # type: ignore[attr-defined]
+
+
+EMPLOYER_CONSENT = consent([Recipient.EMPLOYER], "sick-pay")
+
+
+# ------------------------------------------------------------------------------- routes
+
+
+def test_routes_are_the_policy_files() -> None:
+    routes = {(str(k), str(r)) for k, r in policies()}
+    assert routes == {
+        ("certificate", "employer"),
+        ("certificate", "forsakringskassan"),
+        ("certificate", "occupational-health"),
+        ("certificate", "region"),
+        ("sip", "region"),
+        ("sip", "municipality"),
+        ("sip", "forsakringskassan"),
+        ("sip", "arbetsformedlingen"),
+        ("sip", "occupational-health"),
+        ("sip", "employer"),
+        ("return-to-work-plan", "employer"),
+        ("return-to-work-plan", "forsakringskassan"),
+        ("return-to-work-plan", "occupational-health"),
+        ("return-to-work-plan", "region"),
+        ("section4-notification", "forsakringskassan"),
+    }
+
+
+def test_spec_problems_catch_typos_and_required_fields() -> None:
+    spec = build_spec(["id", "patient.idd", "sent_at"])
+    assert spec_problems(spec, MODELS[DocumentKind.SECTION4_NOTIFICATION]) == [
+        "patient.idd: no such field in Person",
+        "patient.id: required, must be allowed",
+        "coordinator: required, must be allowed",
+        "region: required, must be allowed",
+        "unit: required, must be allowed",
+    ]
+
+
+def test_section4_goes_to_forsakringskassan_only() -> None:
+    result = apply_policy(section4(), Recipient.EMPLOYER, at=AT)
+    assert result.refused and result.document is None
+    assert entries(result) == [("refused", "", "POLICY-RECIPIENT-NOT-PERMITTED")]
+
+
+def test_ag7804_is_not_for_forsakringskassan() -> None:
+    result = apply_policy(certificate("ag7804-v1-no-diagnosis"), "forsakringskassan", at=AT)
+    assert entries(result) == [("refused", "", "POLICY-RECIPIENT-NOT-PERMITTED")]
+
+
+# ---------------------------------------------------------------- certificates to employers
+
+
+def test_ag7804_with_shared_diagnosis_reaches_employer_without_it() -> None:
+    cert = certificate("ag7804-v1-full-diagnosis-shared")
+    result = apply_policy(cert, Recipient.EMPLOYER, consent=EMPLOYER_CONSENT, at=AT)
+    assert not result.refused
+    assert entries(result) == [
+        ("recorded", "answers[id=100].parts[id=100.1]", "POLICY-DIAGNOSIS-WITHHELD"),
+        ("removed", "answers[id=6]", "POLICY-DIAGNOSIS-WITHHELD"),
+        ("removed", "patient.address", "POLICY-NOT-ALLOWED"),
+    ]
+    out = result.document
+    assert isinstance(out, Certificate)
+    assert out.answers_to("6") == []
+    assert out.answers_to("100")[0].parts[0].value == "false"
+    assert out.patient.address is None
+    assert len(out.answers) == len(cert.answers) - 1
+    assert result.consent_id == "c1"
+
+
+def test_fk7804_bound_for_employer_becomes_an_employer_view() -> None:
+    result = apply_policy(
+        certificate("fk7804-lisjp-v1-full"), "employer", consent=EMPLOYER_CONSENT, at=AT
+    )
+    assert entries(result) == [
+        ("removed", "answers[id=6]", "POLICY-DIAGNOSIS-WITHHELD"),
+        ("removed", "answers[id=40,instance=3].parts[id=40.1]", "POLICY-NOT-ALLOWED"),
+        ("removed", "answers[id=40,instance=7].parts[id=40.1]", "POLICY-NOT-ALLOWED"),
+        ("removed", "answers[id=26]", "POLICY-NOT-ALLOWED"),
+        ("removed", "patient.address", "POLICY-NOT-ALLOWED"),
+    ]
+    out = result.document
+    assert isinstance(out, Certificate)
+    measures = [a.parts[0].value.code for a in out.answers_to("40")]  # type: ignore[union-attr]
+    assert "SOKA_NYTT_ARBETE" not in measures and "KONFLIKTHANTERING" not in measures
+    assert len(measures) == 8
+    assert {a.id for a in out.answers} <= {
+        "1",
+        "27",
+        "28",
+        "29",
+        "100",
+        "35",
+        "17",
+        "19",
+        "20",
+        "32",
+        "37",
+        "33",
+        "34",
+        "39",
+        "40",
+        "44",
+        "25",
+        "103",
+    }
+
+
+def test_ag114_keeps_the_patients_wish_in_the_report_only() -> None:
+    result = apply_policy(
+        certificate("ag114-v1-maxed"), "employer", consent=EMPLOYER_CONSENT, at=AT
+    )
+    assert entries(result) == [
+        ("recorded", "answers[id=3].parts[id=3.1]", "POLICY-DIAGNOSIS-WITHHELD"),
+        ("removed", "answers[id=4,instance=1]", "POLICY-DIAGNOSIS-WITHHELD"),
+        ("removed", "answers[id=4,instance=2]", "POLICY-DIAGNOSIS-WITHHELD"),
+        ("removed", "answers[id=4,instance=3]", "POLICY-DIAGNOSIS-WITHHELD"),
+    ]
+    out = result.document
+    assert isinstance(out, Certificate)
+    assert out.answers_to("4") == [] and out.answers_to("6") != []  # AG1-14 6 is not diagnosis
+
+
+def test_signature_does_not_survive_redaction() -> None:
+    cert = certificate("fk7804-lisjp-v1-signed-underskrift")
+    assert cert.signature is not None
+    result = apply_policy(cert, "employer", consent=EMPLOYER_CONSENT, at=AT)
+    assert ("removed", "signature", "POLICY-SIGNATURE-REMOVED") in entries(result)
+    assert isinstance(result.document, Certificate) and result.document.signature is None
+
+
+def test_forsakringskassan_receives_fk7804_as_issued() -> None:
+    cert = certificate("fk7804-lisjp-v1-signed-underskrift")
+    result = apply_policy(cert, "forsakringskassan", at=AT)
+    assert result.report == [] and result.document is cert
+
+
+def test_free_text_naming_the_diagnosis_is_cut_with_a_marker() -> None:
+    cert = certificate("ag7804-v1-full-diagnosis-shared")
+    answers = list(cert.answers)
+    i = next(n for n, a in enumerate(answers) if a.id == "25")
+    part = (
+        answers[i]
+        .parts[0]
+        .model_copy(
+            update={"value": "Åter i arbete snart. Har huntingtons  sjukdom och D50. Ring gärna!"}
+        )
+    )
+    answers[i] = answers[i].model_copy(update={"parts": [part]})
+    cert = cert.model_copy(update={"answers": answers})
+    result = apply_policy(cert, "employer", consent=EMPLOYER_CONSENT, at=AT)
+    assert ("removed", "answers[id=25].parts[id=25.1]", "POLICY-FREE-TEXT-REDACTED") in entries(
+        result
+    )
+    out = result.document
+    assert isinstance(out, Certificate)
+    assert out.answers_to("25")[0].parts[0].value == f"Åter i arbete snart. {MARKER} Ring gärna!"
+
+
+def test_diagnosis_code_outside_the_diagnosis_question_is_withheld() -> None:
+    cert = certificate("ag7804-v1-no-diagnosis")
+    issuer = cert.issuer.model_copy(
+        update={"specialities": [icd("F32.1", "Medelsvår depressiv episod"), Code(code="1")]}
+    )
+    cert = cert.model_copy(update={"issuer": issuer})
+    result = apply_policy(cert, "employer", consent=EMPLOYER_CONSENT, at=AT)
+    assert ("removed", "issuer.specialities[0]", "POLICY-DIAGNOSIS-WITHHELD") in entries(result)
+    assert isinstance(result.document, Certificate)
+    assert result.document.issuer.specialities == [Code(code="1")]
+
+
+# -------------------------------------------------------------------------------- consent
+
+
+def test_bare_certificate_without_consent_is_refused_unless_previewing() -> None:
+    cert = certificate("ag7804-v1-no-diagnosis")
+    refused = apply_policy(cert, "employer", at=AT)
+    assert refused.refused
+    assert entries(refused) == [("refused", "consent", "POLICY-CONSENT-MISSING")]
+    preview = apply_policy(cert, "employer", at=AT, check_consent=False)
+    assert not preview.refused
+    assert entries(preview)[0] == ("note", "consent", "POLICY-CONSENT-NOT-CHECKED")
+
+
+@pytest.mark.parametrize(
+    ("record", "code", "path"),
+    [
+        (
+            consent([Recipient.REGION], "sick-pay"),
+            "POLICY-CONSENT-NOT-COVERING",
+            "consent[id=c1].recipients",
+        ),
+        (
+            consent([Recipient.EMPLOYER], "marketing"),
+            "POLICY-CONSENT-NOT-COVERING",
+            "consent[id=c1].purpose",
+        ),
+        (
+            consent(
+                [Recipient.EMPLOYER],
+                "sick-pay",
+                given_by=Identifier(system=TOLVAN.system, value="201212121212"),
+            ),
+            "POLICY-CONSENT-NOT-COVERING",
+            "consent[id=c1].given_by",
+        ),
+        (
+            consent([Recipient.EMPLOYER], "sick-pay", given_at=AT + timedelta(seconds=1)),
+            "POLICY-CONSENT-LATE",
+            "consent[id=c1].given_at",
+        ),
+        (
+            consent([Recipient.EMPLOYER], "sick-pay", withdrawn_at=AT),
+            "POLICY-CONSENT-WITHDRAWN",
+            "consent[id=c1].withdrawn_at",
+        ),
+    ],
+)
+def test_consent_that_does_not_allow_the_transfer(record: object, code: str, path: str) -> None:
+    result = apply_policy(
+        certificate("ag7804-v1-no-diagnosis"),
+        "employer",
+        consent=record,  # type: ignore[arg-type]
+        at=AT,
+    )
+    assert result.refused and result.document is None
+    assert entries(result) == [("refused", path, code)]
+
+
+def test_consent_edge_cases_that_allow_the_transfer() -> None:
+    cert = certificate("ag7804-v1-no-diagnosis")
+    for record in [
+        consent([Recipient.EMPLOYER], "  Sick-Pay "),  # purpose codes: case and spaces
+        consent([Recipient.EMPLOYER], "sick-pay", given_at=AT),  # same instant
+        consent([Recipient.EMPLOYER], "sick-pay", withdrawn_at=AT + timedelta(days=1)),
+        consent([Recipient.EMPLOYER], "sick-pay", given_at=datetime(2026, 3, 1, 12, 59)),
+    ]:
+        assert not apply_policy(cert, "employer", consent=record, at=AT).refused, record
+    # naive times are Swedish local time (UTC+1 in March): 13:01 local is after 12:00 UTC
+    late = consent([Recipient.EMPLOYER], "sick-pay", given_at=datetime(2026, 3, 1, 13, 1))
+    assert apply_policy(cert, "employer", consent=late, at=AT).refused
+
+
+def test_envelope_consent_or_document_consent_either_will_do() -> None:
+    doc = sip()
+    bad = consent([Recipient.REGION], "coordinated-plan", ident="other")
+    result = apply_policy(doc, "municipality", consent=bad, at=AT)
+    assert not result.refused and result.consent_id == "c1"
+
+
+# ------------------------------------------------------------------------------------- §4
+
+
+def test_section4_minimised_for_forsakringskassan() -> None:
+    doc = section4(
+        statement="Behov av rehabilitering, patienten har F32.1",
+        reason="Deprimerad sedan i höstas",
+        diagnoses=[icd("F32.1", "Medelsvår depressiv episod")],
+        note="Ring mig",
+    )
+    result = apply_policy(doc, "forsakringskassan", at=AT)
+    assert not result.refused and result.consent_id == "c1"
+    assert entries(result) == [
+        ("removed", "statement", "POLICY-SECTION4-MINIMISED"),
+        ("removed", "patient.address", "POLICY-SECTION4-MINIMISED"),
+        ("removed", "consent", "POLICY-NOT-ALLOWED"),
+        ("removed", "reason", "POLICY-SECTION4-MINIMISED"),
+        ("removed", "diagnoses", "POLICY-SECTION4-MINIMISED"),
+        ("removed", "note", "POLICY-SECTION4-MINIMISED"),
+    ]
+    out = result.document
+    assert out == section4(
+        statement=STATEMENT,
+        patient=PATIENT.model_copy(update={"address": None}),
+        consent=None,
+    )
+
+
+def test_section4_strict_refuses_instead() -> None:
+    doc = section4(reason="Deprimerad")
+    result = apply_policy(doc, "forsakringskassan", at=AT, strict=True)
+    assert result.refused and result.document is None
+    assert entries(result) == [
+        ("refused", "patient.address", "POLICY-SECTION4-STRICT"),
+        ("refused", "reason", "POLICY-SECTION4-STRICT"),
+    ]
+    clean = section4(patient=PATIENT.model_copy(update={"address": None}))
+    ok = apply_policy(clean, "forsakringskassan", at=AT, strict=True)
+    assert not ok.refused
+    assert entries(ok) == [("removed", "consent", "POLICY-NOT-ALLOWED")]
+
+
+def test_section4_consent_must_name_forsakringskassan_and_purpose() -> None:
+    doc = section4(consent=consent([Recipient.FORSAKRINGSKASSAN], "rehabilitation"))
+    assert entries(apply_policy(doc, "forsakringskassan", at=AT)) == [
+        ("refused", "consent[id=c1].purpose", "POLICY-CONSENT-NOT-COVERING")
+    ]
+    assert entries(apply_policy(section4(consent=None), "forsakringskassan", at=AT)) == [
+        ("refused", "consent", "POLICY-CONSENT-MISSING")
+    ]
+
+
+# ----------------------------------------------------------------------- SIP and the plan
+
+
+def test_sip_for_employer_loses_address_and_diagnosis_passages() -> None:
+    doc = sip(notes="Diagnos M54.5 enligt journal. Nästa möte i maj.")
+    result = apply_policy(doc, "employer", at=AT)
+    assert entries(result) == [
+        ("removed", "patient.address", "POLICY-NOT-ALLOWED"),
+        ("removed", "notes", "POLICY-FREE-TEXT-REDACTED"),
+    ]
+    assert result.document is not None
+    assert result.document.notes == f"{MARKER} Nästa möte i maj."  # type: ignore[union-attr]
+
+
+def test_sip_for_municipality_passes_whole() -> None:
+    doc = sip(notes="Diagnos M54.5 enligt journal.")
+    result = apply_policy(doc, "municipality", at=AT)
+    assert result.report == [] and result.document is doc
+
+
+def test_return_to_work_plan_for_employer_needs_no_consent() -> None:
+    doc = return_to_work_plan(
+        notes="Ryggbesvär (M54) gör att lyft undviks.",
+        measures=[],
+    )
+    result = apply_policy(doc, "employer", at=AT)
+    assert entries(result) == [
+        ("removed", "employee.address", "POLICY-NOT-ALLOWED"),
+        ("removed", "notes", "POLICY-FREE-TEXT-REDACTED"),
+    ]
+    assert result.document.notes == MARKER  # type: ignore[union-attr]
+
+
+def test_return_to_work_plan_to_region_needs_consent() -> None:
+    result = apply_policy(return_to_work_plan(), "region", at=AT)
+    assert entries(result) == [("refused", "consent", "POLICY-CONSENT-MISSING")]
+
+
+def test_documents_are_never_mutated() -> None:
+    doc = section4(reason="x", diagnoses=[icd("F32")])
+    before = doc.model_dump()
+    apply_policy(doc, "forsakringskassan", at=AT)
+    assert doc.model_dump() == before
+    assert STAFF.unit.id == hsa("VC1") and UTC
