@@ -56,7 +56,7 @@ BASE, SYSTEMS = _load()
 _BY_SPELLING: dict[str, System] = {}
 for _s in SYSTEMS:
     _spellings = [_s.uri, _s.model, *_s.aliases]
-    _spellings += [a[len("urn:oid:") :] for a in _s.aliases if a.startswith("urn:oid:")]
+    _spellings += [a[len("urn:oid:") :] for a in (_s.uri, *_s.aliases) if a.startswith("urn:oid:")]
     for _spelling in _spellings:
         _BY_SPELLING.setdefault(_spelling, _s)
 _CODE_SYSTEM_PREFIX = f"{BASE}/CodeSystem/"
