@@ -130,6 +130,12 @@ class Reader:
         self.issues.append(Issue(rule.severity, rule.code, self.loc(path), message))
 
     def missing(self, path: str, what: str = "") -> None:
+        """Report ``path`` missing, unless a problem there is already reported (a wrong type,
+        a reference that does not resolve, the profile's own check)."""
+        if any(
+            i.location.path == path or i.location.path.startswith(path + ".") for i in self.issues
+        ):
+            return
         self.report(REQUIRED, path, f"{path} is required" + (f": {what}" if what else ""))
 
     def need(self, value: Any, path: str, what: str = "") -> Any:

@@ -235,11 +235,17 @@ def _write_element(name: str, ctype: str, value: Any, ext: Any, out: list[str]) 
         out.append(f"</{name}>")
 
 
-def render_fhir_xml(tree: dict[str, Any]) -> bytes:
-    """A FHIR JSON tree -> FHIR XML bytes, elements in the order the specification fixes."""
-    out: list[str] = ['<?xml version="1.0" encoding="UTF-8"?>\n']
+def render_fhir_xml(tree: dict[str, Any], *, indent: bool = True) -> bytes:
+    """A FHIR JSON tree -> FHIR XML bytes, elements in the order the specification fixes.
+    Indented by default, so that issues about the output name useful lines."""
+    out: list[str] = []
     _write_resource(tree, out, True)
-    return "".join(out).encode()
+    text = "".join(out)
+    if indent:
+        root = etree.fromstring(text.encode())
+        etree.indent(root, space="  ")
+        text = etree.tostring(root, encoding="unicode")
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n").encode()
 
 
 __all__ = ["FHIR_NS", "parse_fhir_xml", "render_fhir_xml"]
