@@ -6,6 +6,8 @@ import html
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
+from hypothesis import strategies as st
+
 from gateway.documents import Document, DocumentKind
 from gateway.documents.common import (
     Address,
@@ -183,3 +185,59 @@ def visible_text(data: bytes) -> str:
 
 
 Renderer = Callable[[Document], bytes]
+
+
+# ------------------------------------------------------------------ planted diagnosis data
+
+# Distinctive diagnosis wordings and codes: none of them occurs in what the base strategies
+# generate or in the structure of any output format, so finding one in an output is a leak.
+DIAGNOSIS_TERMS = [
+    "Järnbristanemi",
+    "Huntingtons sjukdom",
+    "Medelsvår depressiv episod",
+    "Utmattningssyndrom",
+    "Lumbago med ischias",
+    "Bröstcancer",
+    "Paranoid schizofreni",
+    "Migrän utan aura",
+]
+DIAGNOSIS_CODES = ["F32.1", "M54.4", "F43.8A", "C50.9", "I21.9", "E11.9", "G43.0", "S47.9"]
+DIAGNOSTIC_SYSTEMS = [
+    "1.2.752.116.1.1.1",
+    "1.2.752.116.1.1.1.1.8",
+    "1.2.752.116.1.1.1.1.3",
+    "urn:oid:1.2.752.116.1.1.1",
+    "1.2.752.116.1.3.1.4.1",
+    "http://id.who.int/icd/release/11/mms",
+    "1.2.752.116.2.1.1.1",
+    "http://snomed.info/sct",
+]
+
+
+def diagnosis_terms_strategy(terms: list[str] = DIAGNOSIS_TERMS) -> st.SearchStrategy[str]:
+    return st.sampled_from(terms).flatmap(lambda t: st.sampled_from([t, t.lower(), t.upper()]))
+
+
+diagnosis_codes = st.builds(
+    Code,
+    code=st.sampled_from(DIAGNOSIS_CODES),
+    system=st.sampled_from(DIAGNOSTIC_SYSTEMS),
+    display=st.sampled_from(DIAGNOSIS_TERMS),
+)
+
+
+@st.composite
+def planted_text(draw: st.DrawFn, base: str = "", terms: list[str] | None = None) -> str:
+    """Free text with a diagnosis code, or one of ``terms`` (the diagnosis wordings the
+    document states in its diagnosis fields), planted somewhere in it."""
+    codes = st.sampled_from(DIAGNOSIS_CODES)
+    leak = draw(st.one_of(codes, diagnosis_terms_strategy(terms)) if terms else codes)
+    before = draw(st.sampled_from(["", "Patienten mår bättre. ", "Sjukskriven sedan mars.\n"]))
+    after = draw(st.sampled_from(["", " Åter i arbete i maj.", "\nRing gärna."]))
+    glue = draw(st.sampled_from(["Har {}.", "Diagnos: {}", "({})", "{} enligt journal."]))
+    return before + glue.format(leak) + after + (f" {base}" if base else "")
+
+
+def leaks(visible: str) -> list[str]:
+    """Planted diagnosis wordings and codes found in an output (as :func:`visible_text`)."""
+    return [t for t in DIAGNOSIS_TERMS + DIAGNOSIS_CODES if t.casefold() in visible]

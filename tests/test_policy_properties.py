@@ -1,0 +1,362 @@
+"""Properties of the policy step, proved on the rendered bytes of every output format:
+
+* the employer's copy of any document holds no diagnosis code, no diagnosis text of the input
+  and no Condition, wherever the input planted them;
+* the §4 notification Försäkringskassan receives holds only the items SKR allows;
+* a transfer without a valid consent is refused.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies_certificate import certificates
+from strategies_plans import return_to_work_plans, section4_notifications, sips
+from strategies_policy import (
+    DIAGNOSIS_TERMS,
+    diagnosis_codes,
+    diagnosis_terms_strategy,
+    leaks,
+    output_formats,
+    planted_text,
+    render,
+    visible_text,
+)
+
+from gateway.documents import Certificate, Document, Recipient
+from gateway.documents.certificate import Answer, CertificateType, SubAnswer
+from gateway.documents.common import Code, Consent, ConsentMethod
+from gateway.documents.return_to_work import ReturnToWorkPlan
+from gateway.documents.section4 import STATEMENT, Section4Notification
+from gateway.documents.sip import Sip
+from gateway.formats.base import Format
+from gateway.policy import apply_policy
+
+# Parts whose text may pass to an employer (and so must be scanned), per certificate type.
+FREE_TEXT_PARTS = {
+    CertificateType.FK7804: ["25.1", "35.1", "17.1", "19.1", "20.1", "44.1", "29.1", "37.1"],
+    CertificateType.AG7804: ["25.1", "35.1", "17.1", "19.1", "20.1", "44.1", "29.1", "103.2"],
+    CertificateType.AG1_14: ["2.1", "5.1", "6.2", "8.1", "9.2"],
+}
+DIAGNOSIS_QUESTION = {
+    CertificateType.FK7804: "6",
+    CertificateType.AG7804: "6",
+    CertificateType.AG1_14: "4",
+}
+
+
+def valid_consent(doc: Document, recipient: Recipient, purpose: str) -> Consent:
+    person = getattr(doc, "patient", None) or getattr(doc, "employee", None)
+    assert person is not None
+    return Consent(
+        id="test-consent",
+        given_by=person.id,
+        given_at=_time(doc) - timedelta(days=1),
+        method=ConsentMethod.DIGITAL,
+        recipients=[recipient],
+        purpose=purpose,
+    )
+
+
+def _time(doc: Document) -> object:
+    from datetime import UTC, datetime
+
+    for name in ("sent_at", "created_at", "signed_at"):
+        t = getattr(doc, name, None)
+        if isinstance(t, datetime):
+            return t if t.tzinfo else t.replace(tzinfo=UTC)
+    return datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def assert_no_diagnosis(doc: Document) -> None:
+    for fmt in output_formats(doc.kind):
+        visible = visible_text(render(doc, fmt))
+        assert leaks(visible) == [], (fmt, leaks(visible))
+        assert "condition" not in visible, fmt
+
+
+# ------------------------------------------------------------------------ certificates
+
+
+@st.composite
+def planted_certificates(draw: st.DrawFn) -> Certificate:
+    """A valid certificate of any type with diagnosis data planted everywhere it can go:
+    the diagnosis question (texts and codes in every diagnostic code system), the patient's
+    wish to share it, free-text answers, a diagnostic code in a non-diagnosis coded part and in
+    the issuer's specialities, and questions outside the employer's field set."""
+    cert = draw(certificates())
+    ctype = cert.type
+    qid = DIAGNOSIS_QUESTION[ctype]
+    terms = draw(st.lists(st.sampled_from(DIAGNOSIS_TERMS), min_size=1, max_size=3, unique=True))
+    codes = [draw(diagnosis_codes) for _ in terms]
+    answers = [a for a in cert.answers if a.id != qid]
+    if ctype is CertificateType.AG1_14:
+        for n, (term, code) in enumerate(zip(terms, codes, strict=True), 1):
+            answers.append(
+                Answer(
+                    id="4",
+                    instance=n,
+                    parts=[SubAnswer(id="4.1", value=term), SubAnswer(id="4.2", value=code)],
+                )
+            )
+    else:
+        parts: list[SubAnswer] = []
+        for k, (term, code) in enumerate(zip(terms, codes, strict=True)):
+            parts += [
+                SubAnswer(id=f"6.{2 * k + 1}", value=term),
+                SubAnswer(id=f"6.{2 * k + 2}", value=code),
+            ]
+        answers.append(Answer(id="6", parts=parts))
+    wish = {"AG7804": ("100", "100.1"), "AG1-14": ("3", "3.1")}.get(str(ctype))
+    if wish is not None:
+        answers = [a for a in answers if a.id != wish[0]]
+        answers.append(
+            Answer(
+                id=wish[0],
+                parts=[SubAnswer(id=wish[1], value=draw(st.sampled_from(["true", "1", "false"])))],
+            )
+        )
+    # free text repeating the diagnosis or naming a code
+    targets = draw(st.lists(st.sampled_from(FREE_TEXT_PARTS[ctype]), max_size=4, unique=True))
+    for part_id in targets:
+        text = draw(planted_text(terms=terms))
+        qid_ = part_id.split(".")[0]
+        answers = [a for a in answers if a.id != qid_]
+        answers.append(Answer(id=qid_, parts=[SubAnswer(id=part_id, value=text)]))
+    # a diagnostic code where a measure code should be; questions outside AG's set
+    if draw(st.booleans()):
+        answers.append(
+            Answer(id="40", instance=99, parts=[SubAnswer(id="40.1", value=draw(diagnosis_codes))])
+        )
+    if draw(st.booleans()):
+        answers.append(
+            Answer(id="9001", parts=[SubAnswer(id="9001.1", value=draw(planted_text(terms=terms)))])
+        )
+        answers.append(
+            Answer(
+                id="26",
+                parts=[
+                    SubAnswer(id="26.1", value="true"),
+                    SubAnswer(id="26.2", value=draw(diagnosis_terms_strategy(terms))),
+                ],
+            )
+        )
+    issuer = cert.issuer.model_copy(
+        update={"specialities": [*cert.issuer.specialities, draw(diagnosis_codes)]}
+    )
+    return cert.model_copy(update={"answers": answers, "issuer": issuer})
+
+
+@given(planted_certificates())
+def test_employer_copy_of_a_certificate_holds_no_diagnosis(cert: Certificate) -> None:
+    for fmt in output_formats(cert.kind):  # the planted data shows without the policy
+        assert leaks(visible_text(render(cert, fmt))) != [], fmt
+    consent = valid_consent(cert, Recipient.EMPLOYER, "sick-pay")
+    result = apply_policy(cert, Recipient.EMPLOYER, consent=consent, at=_time(cert))  # type: ignore[arg-type]
+    assert not result.refused and result.document is not None
+    out = result.document
+    assert isinstance(out, Certificate)
+    assert_no_diagnosis(out)
+    # at most AG7804's field set
+    allowed = {
+        "1",
+        "27",
+        "28",
+        "29",
+        "100",
+        "35",
+        "17",
+        "19",
+        "20",
+        "32",
+        "37",
+        "33",
+        "34",
+        "39",
+        "40",
+        "44",
+        "25",
+        "103",
+    }
+    if cert.type is CertificateType.AG1_14:
+        allowed = {"10", "1", "2", "3", "5", "6", "7", "8", "9"}
+    assert {a.id for a in out.answers} <= allowed
+    # the patient's wish is recorded, and the employer's copy says false
+    for a in out.answers:
+        if a.id in ("100", "3") and cert.type is not CertificateType.FK7804:
+            assert a.parts[0].value == "false"
+
+
+# ------------------------------------------------------------------ SIP and the plan
+
+
+@st.composite
+def planted_sips(draw: st.DrawFn) -> Sip:
+    doc = draw(sips())
+    needs = [n.model_copy(update={"description": draw(planted_text())}) for n in doc.needs]
+    efforts = [
+        e.model_copy(update={"description": draw(planted_text(n.description))})
+        for n, e in zip(doc.needs * 3, doc.efforts, strict=False)
+    ]
+    return doc.model_copy(
+        update={
+            "needs": needs,
+            "efforts": efforts or doc.efforts,
+            "notes": draw(planted_text()),
+        }
+    )
+
+
+@st.composite
+def planted_plans(draw: st.DrawFn) -> ReturnToWorkPlan:
+    doc = draw(return_to_work_plans())
+    measures = [m.model_copy(update={"description": draw(planted_text())}) for m in doc.measures]
+    follow_ups = [f.model_copy(update={"how": draw(planted_text())}) for f in doc.follow_ups]
+    return doc.model_copy(
+        update={
+            "measures": measures,
+            "follow_ups": follow_ups,
+            "contact_during_leave": draw(planted_text()),
+            "notes": draw(planted_text()),
+        }
+    )
+
+
+@given(planted_sips())
+def test_employer_copy_of_a_sip_holds_no_diagnosis(doc: Sip) -> None:
+    consent = valid_consent(doc, Recipient.EMPLOYER, "coordinated-plan")
+    result = apply_policy(doc, Recipient.EMPLOYER, consent=consent, at=_time(doc))  # type: ignore[arg-type]
+    assert not result.refused and result.document is not None
+    assert_no_diagnosis(result.document)
+
+
+@given(planted_plans())
+def test_employer_copy_of_a_plan_holds_no_diagnosis(doc: ReturnToWorkPlan) -> None:
+    result = apply_policy(doc, Recipient.EMPLOYER, at=_time(doc))  # type: ignore[arg-type]
+    assert not result.refused and result.document is not None
+    assert_no_diagnosis(result.document)
+
+
+# ------------------------------------------------------------------------------------- §4
+
+
+@st.composite
+def padded_section4(draw: st.DrawFn) -> Section4Notification:
+    """A §4 notification carrying everything SKR says not to send."""
+    doc = draw(section4_notifications(renderable=True))
+    consent = valid_consent(doc, Recipient.FORSAKRINGSKASSAN, "section4")
+    return doc.model_copy(
+        update={
+            "statement": draw(
+                st.sampled_from(
+                    [STATEMENT, STATEMENT + " p.g.a. F32.1", "Patienten har Utmattningssyndrom"]
+                )
+            ),
+            "reason": draw(planted_text(terms=DIAGNOSIS_TERMS)),
+            "diagnoses": draw(st.lists(diagnosis_codes, min_size=1, max_size=3)),
+            "note": draw(planted_text(terms=DIAGNOSIS_TERMS)),
+            "consent": consent,
+        }
+    )
+
+
+@given(padded_section4(), st.booleans())
+def test_section4_for_forsakringskassan_holds_only_the_allowed_items(
+    doc: Section4Notification, strict: bool
+) -> None:
+    result = apply_policy(doc, Recipient.FORSAKRINGSKASSAN, at=doc.sent_at, strict=strict)
+    if strict:
+        assert result.refused and result.document is None
+        assert {e.code for e in result.report} == {"POLICY-SECTION4-STRICT"}
+        return
+    out = result.document
+    assert isinstance(out, Section4Notification)
+    # exactly the allowed items, nothing else
+    assert out == Section4Notification(
+        id=doc.id,
+        sent_at=doc.sent_at,
+        statement=STATEMENT,
+        patient=doc.patient.model_copy(update={"address": None}),
+        coordinator=out.coordinator,
+        region=doc.region,
+        unit=doc.unit,
+        sent_by=doc.sent_by,
+        certificate_id=doc.certificate_id,
+    )
+    assert out.coordinator.phone == doc.coordinator.phone
+    assert out.coordinator.email == doc.coordinator.email
+    for fmt in [*output_formats(out.kind), Format.RIVTA_MESSAGE]:
+        data = _render_section4(out, fmt)
+        assert leaks(visible_text(data)) == [], fmt
+
+
+def _render_section4(doc: Section4Notification, fmt: Format) -> bytes:
+    if fmt is Format.RIVTA_MESSAGE:
+        from gateway.formats.rivta.send_message import render_send_message
+
+        return render_send_message(doc)
+    return render(doc, fmt)
+
+
+# -------------------------------------------------------------------------------- consent
+
+MUTATIONS = ["valid", "missing", "recipient", "purpose", "person", "late", "withdrawn"]
+EXPECTED = {
+    "missing": "POLICY-CONSENT-MISSING",
+    "recipient": "POLICY-CONSENT-NOT-COVERING",
+    "purpose": "POLICY-CONSENT-NOT-COVERING",
+    "person": "POLICY-CONSENT-NOT-COVERING",
+    "late": "POLICY-CONSENT-LATE",
+    "withdrawn": "POLICY-CONSENT-WITHDRAWN",
+}
+ROUTES = [
+    (certificates(), Recipient.EMPLOYER, "sick-pay"),
+    (sips(), Recipient.MUNICIPALITY, "coordinated-plan"),
+    (sips(), Recipient.EMPLOYER, "rehabilitation"),
+    (return_to_work_plans(), Recipient.REGION, "return-to-work"),
+    (section4_notifications(), Recipient.FORSAKRINGSKASSAN, "section4"),
+]
+
+
+@st.composite
+def transfers(draw: st.DrawFn) -> tuple[Document, Recipient, Consent | None, str, object]:
+    strategy, recipient, purpose = draw(st.sampled_from(ROUTES))
+    doc: Document = draw(strategy)
+    at = _time(doc)
+    mutation = draw(st.sampled_from(MUTATIONS))
+    good = valid_consent(doc, recipient, purpose)
+    others = [r for r in Recipient if r is not recipient]
+    consent: Consent | None = {
+        "valid": good,
+        "missing": None,
+        "recipient": good.model_copy(update={"recipients": others}),
+        "purpose": good.model_copy(update={"purpose": "marketing"}),
+        "person": good.model_copy(
+            update={"given_by": good.given_by.model_copy(update={"value": "190001010000"})}
+        ),
+        "late": good.model_copy(update={"given_at": at + timedelta(minutes=1)}),  # type: ignore[operator]
+        "withdrawn": good.model_copy(update={"withdrawn_at": at - timedelta(minutes=1)}),  # type: ignore[operator]
+    }[mutation]
+    if "consent" in type(doc).model_fields:
+        doc = doc.model_copy(update={"consent": None})  # the envelope's record decides
+    return doc, recipient, consent, mutation, at
+
+
+@given(transfers())
+def test_transfer_without_valid_consent_is_refused(
+    case: tuple[Document, Recipient, Consent | None, str, object],
+) -> None:
+    doc, recipient, consent, mutation, at = case
+    result = apply_policy(doc, recipient, consent=consent, at=at)  # type: ignore[arg-type]
+    if mutation == "valid":
+        assert not result.refused and result.document is not None
+        assert result.consent_id == "test-consent"
+    else:
+        assert result.refused and result.document is None
+        assert [(str(e.action), e.code) for e in result.report] == [("refused", EXPECTED[mutation])]
+
+
+def test_unused_names_stay_importable() -> None:
+    assert Code and DIAGNOSIS_TERMS
