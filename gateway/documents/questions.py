@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -107,14 +107,23 @@ class Question:
     waived_by_infection_carrier: str | None = None  # "true" or "answered", see the TOML
     supplementary: bool = False
     source: str = ""
+    # Derived from the parts once, for the validator's hot path.
+    diagnosis: bool = field(init=False)
+    required_parts: tuple[Part, ...] = field(init=False)
+    dependent_parts: tuple[Part, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        parts = tuple(self.parts.values())
+        object.__setattr__(self, "diagnosis", any(p.diagnosis for p in parts))
+        object.__setattr__(self, "required_parts", tuple(p for p in parts if p.min > 0))
+        object.__setattr__(self, "dependent_parts", tuple(
+            p for p in parts
+            if p.required_when or p.forbidden_when or p.allowed_only_when or p.requires
+        ))
 
     @property
     def label(self) -> str:
         return f"{self.id} '{self.title}'"
-
-    @property
-    def diagnosis(self) -> bool:
-        return any(p.diagnosis for p in self.parts.values())
 
 
 @dataclass(frozen=True, eq=False)  # one per type and process: identity is equality
@@ -141,8 +150,22 @@ class Catalogue:
         q = self.question(question_id)
         return q.parts.get(part_id) if q else None
 
+    @cached_property
+    def diagnosis_questions(self) -> frozenset[str]:
+        return frozenset(q.id for q in self.questions.values() if q.diagnosis)
+
+    @cached_property
+    def diagnosis_parts(self) -> frozenset[str]:
+        return frozenset(
+            p.id for q in self.questions.values() for p in q.parts.values() if p.diagnosis
+        )
+
+    @cached_property
+    def _by_name(self) -> dict[str, Question]:
+        return {q.name: q for q in self.questions.values()}
+
     def by_name(self, name: str) -> Question | None:
-        return next((q for q in self.questions.values() if q.name == name), None)
+        return self._by_name.get(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +262,16 @@ def load_catalogue(path: Path) -> Catalogue:
     )
 
 
-@cache
+_catalogues: dict[str, Catalogue] = {}
+
+
 def catalogue(cert_type: CertificateType | str) -> Catalogue:
     """The catalogue of one certificate type, read once per process."""
-    return load_catalogue(CATALOGUE_DIR / f"{CertificateType(cert_type).value}.toml")
+    found = _catalogues.get(cert_type)
+    if found is None:
+        key = CertificateType(cert_type)
+        found = _catalogues[key] = load_catalogue(CATALOGUE_DIR / f"{key.value}.toml")
+    return found
 
 
 @cache
@@ -292,19 +321,14 @@ def field_name(cert_type: CertificateType | str, answer_id: str) -> str | None:
     return q.name if q else None
 
 
-@cache
 def diagnosis_question_ids(cert_type: CertificateType | str) -> frozenset[str]:
     """Questions with any part that carries diagnosis data (FK7804/AG7804 6, AG1-14 4)."""
-    return frozenset(q.id for q in catalogue(cert_type).questions.values() if q.diagnosis)
+    return catalogue(cert_type).diagnosis_questions
 
 
-@cache
 def diagnosis_part_ids(cert_type: CertificateType | str) -> frozenset[str]:
     """Every part that carries diagnosis data, codes and texts alike."""
-    return frozenset(
-        p.id for q in catalogue(cert_type).questions.values() for p in q.parts.values()
-        if p.diagnosis
-    )
+    return catalogue(cert_type).diagnosis_parts
 
 
 def parse_boolean(text: str) -> bool | None:

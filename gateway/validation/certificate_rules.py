@@ -13,8 +13,7 @@ bad value, ``("answers", i)`` for an answer, ``("answers",)`` for something miss
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date
 
 from gateway.documents.certificate import Answer, Certificate, CertificateType, Quantity
@@ -376,59 +375,64 @@ def _answer(
             f"instans of question {q.id} is {answer.instance}; it must be 1 or more",
         )
 
-    counts = Counter(p.id for p in answer.parts)
-    for pid, part in q.parts.items():
-        if counts[pid] < part.min:
-            yield Finding(PART_MISSING, at, f"question {q.label} must have {part.label}")
-    seen_parts: set[str] = set()
+    present: dict[str, int] = {}
     for j, sub in enumerate(answer.parts):
-        part_at: ModelPath = (*at, "parts", j)
         spec = q.parts.get(sub.id)
         if spec is None:
             yield Finding(
                 PART_UNKNOWN,
-                part_at,
+                ("answers", i, "parts", j),
                 f"{sub.id!r} is not a sub-answer of question {q.label}; expected "
                 + ", ".join(q.parts),
             )
             continue
-        if sub.id in seen_parts:
-            yield Finding(PART_REPEATED, part_at, f"{spec.label} is given more than once")
+        if sub.id in present:
+            yield Finding(
+                PART_REPEATED, ("answers", i, "parts", j), f"{spec.label} is given more than once"
+            )
             continue
-        seen_parts.add(sub.id)
-        yield from _value(sub.value, spec, (*part_at, "value"), today)
+        present[sub.id] = j
+        for rule, message, tail in _value(sub.value, spec, today):
+            yield Finding(rule, ("answers", i, "parts", j, "value", *tail), message)
         if spec.unique and isinstance(sub.value, Code):
             code = sub.value.code.strip()
             used = seen_codes.setdefault(spec.id, set())
             if code in used:
                 yield Finding(
                     CODE_REPEATED,
-                    (*part_at, "value", "code"),
+                    ("answers", i, "parts", j, "value", "code"),
                     f"{spec.label}: code {code} is already used by another instance of "
                     f"question {q.id}",
                 )
             used.add(code)
-    yield from _dependencies(answer, at, q)
+    for spec in q.required_parts:
+        if spec.id not in present:
+            yield Finding(PART_MISSING, at, f"question {q.label} must have {spec.label}")
+    if q.dependent_parts:
+        yield from _dependencies(answer, at, q, present)
 
 
-def _value(value: object, spec: Part, at: ModelPath, today: date) -> Iterator[Finding]:
+#: A problem with one value: the rule, the message and the path below the value's own path
+#: (e.g. ("code",)). Value checks return these instead of findings so that the model path is
+#: built only for the rare value that is wrong.
+Problem = tuple[Rule, str, tuple[str, ...]]
+_FINE: tuple[Problem, ...] = ()
+
+
+def _value(value: object, spec: Part, today: date) -> Sequence[Problem]:
     kind = spec.type
     if kind is ValueType.CODE:
         if isinstance(value, Code):
-            yield from _code(value, spec, at)
-            return
+            return _code(value, spec)
     elif kind is ValueType.PERIOD:
         if isinstance(value, Period):
-            yield from _period(value, spec, at)
-            return
+            return _period(value, spec)
     elif kind is ValueType.QUANTITY:
         if isinstance(value, Quantity):
-            yield from _quantity(value, spec, at)
-            return
+            return _quantity(value, spec)
     elif isinstance(value, str):
-        yield from _text(value, spec, at, today)
-        return
-    yield Finding(VALUE_TYPE, at, f"{spec.label} must be {_KIND_NAMES[kind]}")
+        return _text(value, spec, today)
+    return ((VALUE_TYPE, f"{spec.label} must be {_KIND_NAMES[kind]}", ()),)
 
 
 _KIND_NAMES = {
@@ -441,24 +445,21 @@ _KIND_NAMES = {
 }
 
 
-def _text(value: str, spec: Part, at: ModelPath, today: date) -> Iterator[Finding]:
+def _text(value: str, spec: Part, today: date) -> Sequence[Problem]:
     if spec.type is ValueType.BOOLEAN:
         if parse_boolean(value) is None:
-            yield Finding(
-                VALUE_BOOLEAN, at, f"{spec.label} is {value!r}; expected true, false, 1 or 0"
-            )
+            return ((VALUE_BOOLEAN, f"{spec.label} is {value!r}; expected true, false, 1 or 0",
+                     ()),)
     elif spec.type is ValueType.DATE:
         parsed = _parse_date(value)
         if parsed is None:
-            yield Finding(
-                VALUE_DATE, at, f"{spec.label} is {value!r}; expected a date YYYY-MM-DD"
-            )
-        elif spec.not_after_today and parsed > today:
-            yield Finding(
-                DATE_IN_FUTURE, at, f"{spec.label} is {parsed.isoformat()}, later than today"
-            )
+            return ((VALUE_DATE, f"{spec.label} is {value!r}; expected a date YYYY-MM-DD", ()),)
+        if spec.not_after_today and parsed > today:
+            return ((DATE_IN_FUTURE, f"{spec.label} is {parsed.isoformat()}, later than today",
+                     ()),)
     elif not value.strip():
-        yield Finding(VALUE_EMPTY, at, f"{spec.label} must not be empty")
+        return ((VALUE_EMPTY, f"{spec.label} must not be empty", ()),)
+    return _FINE
 
 
 def _parse_date(value: str) -> date | None:
@@ -471,71 +472,76 @@ def _parse_date(value: str) -> date | None:
         return None
 
 
-def _code(value: Code, spec: Part, at: ModelPath) -> Iterator[Finding]:
+def _code(value: Code, spec: Part) -> Sequence[Problem]:
+    problems: list[Problem] = []
     system = (value.system or "").strip()
     if spec.code_systems and system not in spec.code_systems:
         expected = " or ".join(sorted(spec.code_systems))
-        yield Finding(
+        problems.append((
             CODE_SYSTEM,
-            (*at, "system"),
             f"{spec.label}: code system is {system!r}; expected {expected}"
             if system
             else f"{spec.label}: code system missing; expected {expected}",
-        )
+            ("system",),
+        ))
     code = value.code.strip()
     if spec.codes is not None and code not in spec.codes:
-        yield Finding(
+        problems.append((
             CODE_UNKNOWN,
-            (*at, "code"),
             f"{spec.label}: {code!r} is not one of " + ", ".join(sorted(spec.codes)),
-        )
+            ("code",),
+        ))
     if spec.code_pattern is not None and not spec.code_pattern.match(code):
-        yield Finding(
+        problems.append((
             DIAGNOSIS_CODE_FORMAT,
-            (*at, "code"),
             f"{spec.label}: {code!r} is not a diagnosis code (letter, two digits, then letters, "
             "digits or '-'; F and Z73 codes need at least four positions)",
-        )
+            ("code",),
+        ))
     elif spec.code_max_length is not None and len(code) > spec.code_max_length:
-        yield Finding(
+        problems.append((
             DIAGNOSIS_CODE_FORMAT,
-            (*at, "code"),
             f"{spec.label}: {code!r} is longer than {spec.code_max_length} characters",
-        )
+            ("code",),
+        ))
+    return problems
 
 
-def _period(value: Period, spec: Part, at: ModelPath) -> Iterator[Finding]:
+def _period(value: Period, spec: Part) -> Sequence[Problem]:
     if value.start is None or value.end is None:
         missing = " and ".join(
             n for n, v in (("start", value.start), ("end", value.end)) if v is None
         )
-        yield Finding(PERIOD_INCOMPLETE, at, f"{spec.label} has no {missing} date")
-    elif value.start > value.end:
-        yield Finding(
+        return ((PERIOD_INCOMPLETE, f"{spec.label} has no {missing} date", ()),)
+    if value.start > value.end:
+        return ((
             PERIOD_ORDER,
-            at,
             f"{spec.label} starts {value.start.isoformat()} but ends "
             f"{value.end.isoformat()}, before it starts",
-        )
+            (),
+        ),)
+    return _FINE
 
 
-def _quantity(value: Quantity, spec: Part, at: ModelPath) -> Iterator[Finding]:
+def _quantity(value: Quantity, spec: Part) -> Sequence[Problem]:
     v = value.value
     low = spec.min_value if spec.min_value is not None else float("-inf")
     high = spec.max_value if spec.max_value is not None else float("inf")
     if not (low <= v <= high) or (spec.integral and not float(v).is_integer()):
         whole = "a whole number " if spec.integral else "a number "
-        yield Finding(
+        return ((
             VALUE_RANGE,
-            (*at, "value"),
             f"{spec.label} is {v:g}; expected {whole}from {low:g} to {high:g}",
-        )
+            ("value",),
+        ),)
+    return _FINE
 
 
-def _dependencies(answer: Answer, at: ModelPath, q: Question) -> Iterator[Finding]:
-    present = {p.id: j for j, p in enumerate(answer.parts)}
-    for pid, spec in q.parts.items():
-        j = present.get(pid)
+def _dependencies(
+    answer: Answer, at: ModelPath, q: Question, present: dict[str, int]
+) -> Iterator[Finding]:
+    for spec in q.dependent_parts:
+        j = present.get(spec.id)
         cond = spec.required_when
         if j is None and cond is not None and cond.holds(answer):
             yield Finding(
