@@ -25,7 +25,7 @@ from strategies_policy import (
     visible_text,
 )
 
-from gateway.documents import Certificate, Document, Recipient
+from gateway.documents import Certificate, Document, DocumentKind, Recipient
 from gateway.documents.certificate import Answer, CertificateType, SubAnswer
 from gateway.documents.common import Code, Consent, ConsentMethod
 from gateway.documents.return_to_work import ReturnToWorkPlan
@@ -360,3 +360,84 @@ def test_transfer_without_valid_consent_is_refused(
 
 def test_unused_names_stay_importable() -> None:
     assert Code and DIAGNOSIS_TERMS
+
+
+# ------------------------------------------------- FHIR input: extensions, contained, narrative
+
+
+def _plant_fhir(tree: dict[str, object], term: str, code: Code) -> dict[str, object]:
+    """Diagnosis data in every place FHIR allows beside the mapped fields: an extension and a
+    narrative on every resource, a contained Condition (referenced from an extension), and a
+    stray Condition entry in the Bundle."""
+    concept = {
+        "coding": [{"system": code.system, "code": code.code, "display": term}],
+        "text": term,
+    }
+    condition = {"resourceType": "Condition", "id": "planted", "code": concept}
+    planted = {
+        "url": "http://example.org/fhir/StructureDefinition/planted-diagnosis",
+        "valueCodeableConcept": concept,
+    }
+    reference = {
+        "url": "http://example.org/fhir/StructureDefinition/reason",
+        "valueReference": {"reference": "#planted", "display": term},
+    }
+    entries = tree.get("entry", [])
+    assert isinstance(entries, list)
+    for entry in entries:
+        resource = entry["resource"]
+        resource["extension"] = [*resource.get("extension", []), planted, reference]
+        resource["contained"] = [condition]
+        resource["text"] = {
+            "status": "generated",
+            "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{term} ({code.code})</div>',
+        }
+    entries.append(
+        {"fullUrl": "urn:uuid:0f0e0d0c-0b0a-4908-8706-050403020100", "resource": condition}
+    )
+    return tree
+
+
+FHIR_KIND_STRATEGIES = {
+    "certificate": certificates(),
+    "sip": sips(),
+    "return-to-work-plan": return_to_work_plans(),
+}
+
+
+@st.composite
+def planted_fhir_inputs(draw: st.DrawFn) -> tuple[bytes, Format]:
+    import orjson
+
+    from gateway.formats.fhir.codec import FhirJsonCodec, mapping_for
+    from gateway.formats.fhir.xml import render_fhir_xml
+
+    kinds = [k for k in FHIR_KIND_STRATEGIES if mapping_for(DocumentKind(k)) is not None]
+    doc = draw(FHIR_KIND_STRATEGIES[draw(st.sampled_from(kinds))])
+    tree = FhirJsonCodec().to_tree(doc)
+    tree = _plant_fhir(tree, draw(st.sampled_from(DIAGNOSIS_TERMS)), draw(diagnosis_codes))
+    fmt = draw(st.sampled_from([Format.FHIR_JSON, Format.FHIR_XML]))
+    data = orjson.dumps(tree) if fmt is Format.FHIR_JSON else render_fhir_xml(tree)
+    return data, fmt
+
+
+@given(planted_fhir_inputs())
+def test_fhir_extensions_contained_and_narrative_never_reach_an_employer(
+    case: tuple[bytes, Format],
+) -> None:
+    from gateway.formats.registry import codec_for
+
+    data, fmt = case
+    codec = codec_for(None, fmt)
+    parsed = codec.parse(data)  # type: ignore[union-attr]
+    doc = parsed.document
+    assert doc is not None, parsed.issues
+    purpose = {"certificate": "sick-pay"}.get(str(doc.kind), "rehabilitation")
+    consent = (
+        valid_consent(doc, Recipient.EMPLOYER, purpose)
+        if str(doc.kind) != "return-to-work-plan"
+        else None
+    )
+    result = apply_policy(doc, Recipient.EMPLOYER, consent=consent, at=_time(doc))  # type: ignore[arg-type]
+    assert not result.refused and result.document is not None
+    assert_no_diagnosis(result.document)
