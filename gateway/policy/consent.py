@@ -4,8 +4,10 @@ withdrawn (4 kap. 2 § PL; seed 003: one consent per transfer for §4)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 
 from gateway.documents.common import Consent, Identifier, Recipient
 from gateway.documents.issues import RULES, Rule, RuleKind, Severity
@@ -27,8 +29,9 @@ CONSENT_NOT_COVERING = RULES.define(
     "The consent record names other recipients or another purpose than this transfer, or was "
     "given by someone other than the patient the document is about. A consent covers exactly "
     "what the patient agreed to; ask for a consent that names this recipient and purpose. "
-    "Purposes are codes: rehabilitation, sick-pay, return-to-work, coordinated-plan, "
-    "coordination, section4 (docs/policy.md).",
+    "The purpose is covered when it names one of the terms the route's policy lists, as a "
+    "word or phrase (e.g. 'samordnad individuell plan' or 'SIP' for a SIP, '4 §' or "
+    "'koordineringsinsatser' for a §4 notification; docs/policy.md).",
     source="4 kap. 2 § patientdatalagen; seed 003",
 )
 CONSENT_LATE = RULES.define(
@@ -75,6 +78,19 @@ def normalise_purpose(purpose: str) -> str:
     return " ".join(purpose.casefold().split())
 
 
+@lru_cache(maxsize=256)
+def _purpose_pattern(terms: frozenset[str]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
+
+
+def purpose_covers(purpose: str, terms: frozenset[str]) -> bool:
+    """Consent records state their purpose in the sender's words ("Samordnad individuell
+    plan", "Information till Försäkringskassan enligt 4 § lagen om koordineringsinsatser"):
+    the purpose is covered when it names one of the policy's terms as a word or phrase."""
+    return bool(terms) and _purpose_pattern(terms).search(normalise_purpose(purpose)) is not None
+
+
 def consent_problem(
     consent: Consent,
     *,
@@ -92,13 +108,13 @@ def consent_problem(
             f"{where}.recipients",
             f"consent {consent.id} covers {names}, not {recipient}",
         )
-    if normalise_purpose(consent.purpose) not in purposes:
+    if not purpose_covers(consent.purpose, purposes):
         wanted = ", ".join(sorted(purposes))
         return _refusal(
             CONSENT_NOT_COVERING,
             f"{where}.purpose",
             f"consent {consent.id} is for purpose {consent.purpose!r}; a transfer of this kind "
-            f"to {recipient} needs one of: {wanted}",
+            f"to {recipient} needs a purpose naming one of: {wanted}",
         )
     if patient is not None and (
         consent.given_by.system != patient.system or consent.given_by.value != patient.value
