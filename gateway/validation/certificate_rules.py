@@ -32,10 +32,8 @@ from gateway.documents.questions import (
 )
 from gateway.validation.identity_rules import check_hsa_id, check_person_id
 
-_SCH = "lisjp.v1.sch, ag7804.v1.sch, ag114.v1.sch"
 
-
-def _define(code: str, title: str, explanation: str, source: str = _SCH) -> Rule:
+def _define(code: str, title: str, explanation: str, source: str) -> Rule:
     return RULES.define(code, title, RuleKind.BUSINESS, explanation, source=source)
 
 
@@ -54,6 +52,7 @@ QUESTION_MISSING = _define(
     "Required question missing",
     "The certificate type requires this question (svar). Some questions are waived for a "
     "certificate about smittbärarpenning (svar 27, 27.1 = true).",
+    "intyg (count(gn:svar) assertions), q27.1; ag114.v1.sch intyg",
 )
 QUESTION_REPEATED = _define(
     "CERT-QUESTION-REPEATED",
@@ -61,6 +60,7 @@ QUESTION_REPEATED = _define(
     "The question (svar) occurs more often than the certificate type allows, e.g. more than 4 "
     "sick-leave periods (32) or more than one prognosis (39). A supplementary question may "
     "occur only once per id.",
+    "intyg (count(gn:svar) assertions), q9000; ag114.v1.sch intyg",
 )
 INSTANCE = _define(
     "CERT-INSTANCE",
@@ -80,11 +80,13 @@ PART_MISSING = _define(
     "Required sub-answer missing",
     "The question requires this delsvar, e.g. a sick-leave period (32) needs both its level "
     "(32.1) and its period (32.2).",
+    "qN patterns (count(gn:delsvar) = 1), ag7804.v1.sch intyg (100.1)",
 )
 PART_REPEATED = _define(
     "CERT-PART-REPEATED",
     "Sub-answer given more than once",
     "A delsvar may occur at most once in its answer.",
+    "qN patterns (count(gn:delsvar) = 1 / le 1)",
 )
 VALUE_TYPE = _define(
     "CERT-VALUE-TYPE",
