@@ -21,7 +21,6 @@ from gateway.formats.base import Format, ParseResult
 from gateway.formats.rivta.certificate_reader import CertificateReader
 from gateway.formats.rivta.certificate_writer import render_certificate
 from gateway.formats.rivta.namespaces import REGISTER_CERTIFICATE
-from gateway.formats.rivta.sourcemap import ElementSourceMap
 from gateway.formats.xmlsafe import element_location, parse_xml
 from gateway.formats.xsd import load_schema, validate_tree
 
@@ -58,7 +57,7 @@ class RegisterCertificateCodec:
         if not issues:  # the schema did not speak: report what only the reader saw
             issues.extend(reader.schema_issues)
         issues.extend(reader.issues)
-        return ParseResult(document, issues, ElementSourceMap(reader.elements))
+        return ParseResult(document, issues, reader.source_map())
 
     def render(self, document: Document) -> bytes:
         if not isinstance(document, Certificate):

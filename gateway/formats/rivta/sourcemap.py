@@ -1,10 +1,14 @@
-"""A source map that remembers elements and works out their readable locations on demand.
+"""A source map that remembers elements and works out readable locations only when asked.
 
-Parsing records one element per model path; most documents produce no finding at all, so
-building a location string for every element up front would be wasted work on the hot path.
+Parsing records one element per model path (or a locator that finds it); most documents
+produce no finding at all, so building location strings up front would be wasted work on the
+hot path.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
 
 from lxml import etree
 
@@ -12,16 +16,38 @@ from gateway.documents.issues import Location, ModelPath, SourceMap
 from gateway.formats.xmlsafe import element_location
 
 
-class ElementSourceMap(SourceMap):
-    """``locate`` resolves through the recorded elements (and caches the result). Code that
-    reads ``locations`` directly should call :meth:`materialise` first."""
+class Locator(Protocol):
+    """Finds the element of a model path it knows about (None otherwise)."""
 
-    def __init__(self, elements: dict[ModelPath, etree._Element] | None = None) -> None:
+    def element(self, path: ModelPath) -> etree._Element | None: ...
+
+    def paths(self) -> Iterator[ModelPath]: ...
+
+
+class ElementSourceMap(SourceMap):
+    """``locate`` resolves through the recorded elements and locators, caching the result.
+    Code that reads ``locations`` directly should call :meth:`materialise` first."""
+
+    def __init__(
+        self,
+        elements: dict[ModelPath, etree._Element] | None = None,
+        locators: Sequence[Locator] = (),
+    ) -> None:
         super().__init__()
         self.elements: dict[ModelPath, etree._Element] = elements if elements is not None else {}
+        self.locators = locators
 
     def add_element(self, path: ModelPath, element: etree._Element) -> None:
         self.elements[path] = element
+
+    def _element(self, path: ModelPath) -> etree._Element | None:
+        element = self.elements.get(path)
+        if element is None:
+            for locator in self.locators:
+                element = locator.element(path)
+                if element is not None:
+                    break
+        return element
 
     def locate(self, path: ModelPath) -> Location:
         for n in range(len(path), -1, -1):
@@ -29,15 +55,18 @@ class ElementSourceMap(SourceMap):
             found = self.locations.get(prefix)
             if found is not None:
                 return found
-            element = self.elements.get(prefix)
+            element = self._element(prefix)
             if element is not None:
                 found = self.locations[prefix] = element_location(element)
                 return found
         return Location(path=".".join(str(p) for p in path))
 
     def materialise(self) -> dict[ModelPath, Location]:
-        """Every recorded path with its location (tooling, tests)."""
-        for path, element in self.elements.items():
+        """Every known path with its location (tooling, tests)."""
+        paths: Iterable[ModelPath] = list(self.elements)
+        for locator in self.locators:
+            paths = [*paths, *locator.paths()]
+        for path in paths:
             if path not in self.locations:
-                self.locations[path] = element_location(element)
+                self.locate(path)
         return self.locations

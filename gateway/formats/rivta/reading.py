@@ -1,0 +1,182 @@
+"""What the RIVTA readers share: tags in Clark notation, text access, the issues a reader
+raises about single values, and the per-message reader state.
+
+Tags are computed once at import; readers iterate children and compare tags (no XPath on the
+hot path).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import cast
+
+from lxml import etree
+
+from gateway.documents.issues import RULES, Issue, ModelPath, RuleKind, Severity, issue
+from gateway.formats.rivta.namespaces import CORE, EXT_32, REGISTER_CERTIFICATE, TYPES
+from gateway.formats.xmlsafe import element_location
+
+VALUE_UNREADABLE = RULES.define(
+    "CERT-VALUE-UNREADABLE",
+    "Value cannot be read",
+    RuleKind.SCHEMA,
+    "A date, timestamp, number or instance number could not be read (e.g. 2016-13-01). The "
+    "value is left out of the converted certificate. When the XML schema already reports a "
+    "problem, only the schema's issues are shown, so one mistake is reported once.",
+)
+NOT_CARRIED = RULES.define(
+    "CERT-NOT-CARRIED",
+    "Element not carried over",
+    RuleKind.SCHEMA,
+    "The element is allowed by the contract (an extension, `svarPa`, or a CV's codeSystemName, "
+    "codeSystemVersion or originalText) but the canonical certificate has no place for it, so "
+    "conversions to other formats leave it out.",
+    severity=Severity.WARNING,
+)
+
+
+def _c(local: str) -> str:
+    return f"{{{CORE}}}{local}"
+
+
+def _t(local: str) -> str:
+    return f"{{{TYPES}}}{local}"
+
+
+INTYG = f"{{{REGISTER_CERTIFICATE}}}intyg"
+INTYGS_ID, MOTTAGARE, TYP, VERSION = _c("intygs-id"), _c("mottagare"), _c("typ"), _c("version")
+SIGNERAD, SKICKAD = _c("signeringstidpunkt"), _c("skickatTidpunkt")
+PATIENT, SKAPAD_AV, RELATION, STATUS, SVAR = (
+    _c("patient"),
+    _c("skapadAv"),
+    _c("relation"),
+    _c("status"),
+    _c("svar"),
+)
+UNDERSKRIFT = f"{{{EXT_32}}}underskrift"
+KALLA_ADRESS = f"{{{EXT_32}}}kallaAdressuppgifter"
+LEGITIMERAT_YRKE = f"{{{EXT_32}}}legitimeratYrke"
+PERSON_ID, FORNAMN, EFTERNAMN, MELLANNAMN = (
+    _c("person-id"),
+    _c("fornamn"),
+    _c("efternamn"),
+    _c("mellannamn"),
+)
+POSTADRESS, POSTNUMMER, POSTORT = _c("postadress"), _c("postnummer"), _c("postort")
+PERSONAL_ID, FULLST_NAMN, FORSKRIVARKOD, BEFATTNING, ENHET, SPECIALIST = (
+    _c("personal-id"),
+    _c("fullstandigtNamn"),
+    _c("forskrivarkod"),
+    _c("befattning"),
+    _c("enhet"),
+    _c("specialistkompetens"),
+)
+ENHETS_ID, ARBETSPLATSKOD, ENHETSNAMN, TELEFON, EPOST, VARDGIVARE = (
+    _c("enhets-id"),
+    _c("arbetsplatskod"),
+    _c("enhetsnamn"),
+    _c("telefonnummer"),
+    _c("epost"),
+    _c("vardgivare"),
+)
+VARDGIVARE_ID, VARDGIVARNAMN = _c("vardgivare-id"), _c("vardgivarnamn")
+PART, TIDPUNKT = _c("part"), _c("tidpunkt")
+INSTANS, DELSVAR = _c("instans"), _c("delsvar")
+T_ROOT, T_EXTENSION = _t("root"), _t("extension")
+T_CODE, T_CODE_SYSTEM, T_DISPLAY = _t("code"), _t("codeSystem"), _t("displayName")
+T_CV, T_DATE_PERIOD, T_PQ = _t("cv"), _t("datePeriod"), _t("pq")
+T_START, T_END, T_VALUE, T_UNIT = _t("start"), _t("end"), _t("value"), _t("unit")
+
+
+def text(el: etree._Element) -> str:
+    """Text as sent; joins the pieces around comments (``itertext`` skips their content)."""
+    if len(el) == 0:
+        return el.text or ""
+    return "".join(cast("Iterator[str]", el.itertext()))  # lxml-stubs: str | bytes
+
+
+def local(el: etree._Element) -> str:
+    return etree.QName(el).localname
+
+
+class Reader:
+    """Per-message state: issues, and the element each model path was read from.
+
+    ``schema_issues`` are problems the XML schema also catches: the codec drops them when the
+    schema has already reported something, so one mistake is reported once.
+    """
+
+    __slots__ = ("elements", "issues", "schema_issues")
+
+    def __init__(self) -> None:
+        self.elements: dict[ModelPath, etree._Element] = {}
+        self.issues: list[Issue] = []
+        self.schema_issues: list[Issue] = []
+
+    def not_carried(self, el: etree._Element, where: str) -> None:
+        self.schema_issues.append(
+            issue(
+                NOT_CARRIED,
+                f"<{local(el)}> in {where} is not carried into the canonical certificate",
+                element_location(el),
+            )
+        )
+
+    def unreadable(self, el: etree._Element, what: str) -> None:
+        self.schema_issues.append(
+            issue(
+                VALUE_UNREADABLE,
+                f"<{local(el)}> {text(el)!r} is not {what}; it is left out",
+                element_location(el),
+            )
+        )
+
+    def ii(self, el: etree._Element, path: ModelPath) -> dict[str, str]:
+        system = value = ""
+        elements = self.elements
+        elements[path] = el
+        for child in el:
+            tag = child.tag
+            if tag == T_ROOT:
+                system = text(child)
+                elements[(*path, "system")] = child
+            elif tag == T_EXTENSION:
+                value = text(child)
+                elements[(*path, "value")] = child
+        return {"system": system, "value": value}
+
+    def cv(self, el: etree._Element, path: ModelPath) -> dict[str, str | None]:
+        code = ""
+        system: str | None = None
+        display: str | None = None
+        elements = self.elements
+        elements[path] = el
+        for child in el:
+            tag = child.tag
+            if tag == T_CODE:
+                code = text(child)
+                elements[(*path, "code")] = child
+            elif tag == T_CODE_SYSTEM:
+                system = text(child)
+                elements[(*path, "system")] = child
+            elif tag == T_DISPLAY:
+                display = text(child)
+                elements[(*path, "display")] = child
+            elif isinstance(tag, str):
+                self.not_carried(child, "a code")
+        return {"code": code, "system": system, "display": display}
+
+    def timestamp(self, el: etree._Element) -> datetime | None:
+        try:
+            return datetime.fromisoformat(text(el).strip())
+        except ValueError:
+            self.unreadable(el, "a timestamp (YYYY-MM-DDThh:mm:ss)")
+            return None
+
+    def date(self, el: etree._Element) -> date | None:
+        try:
+            return date.fromisoformat(text(el).strip())
+        except ValueError:
+            self.unreadable(el, "a date (YYYY-MM-DD)")
+            return None
