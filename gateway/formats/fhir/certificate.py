@@ -189,7 +189,9 @@ class _Writer:
         out["identifier"] = [write_identifier(p.id)]
         name: dict[str, Any] = {}
         if p.name.middle is not None:
-            name["extension"] = [{"url": U["middle_name"], **_string(p.name.middle)}]
+            middle = p.name.middle
+            value = {"valueString": middle} if middle else {"extension": [DATA_ABSENT]}
+            name["extension"] = [{"url": U["middle_name"], **value}]
         if p.name.family:
             name["family"] = p.name.family
         if p.name.given:
