@@ -151,23 +151,48 @@ def fk7804() -> Certificate:
     return certificate(
         CertificateType.FK7804,
         [
-            answer("1", cv("1.1", "UNDERSOKNING", "KV_FKMU_0001"), part("1.2", "2016-08-01"),
-                   instance=1),
-            answer("1", cv("1.1", "ANNAT", "KV_FKMU_0001"), part("1.2", "2016-08-02"),
-                   part("1.3", "Samtal med anhörig"), instance=2),
+            answer(
+                "1",
+                cv("1.1", "UNDERSOKNING", "KV_FKMU_0001"),
+                part("1.2", "2016-08-01"),
+                instance=1,
+            ),
+            answer(
+                "1",
+                cv("1.1", "ANNAT", "KV_FKMU_0001"),
+                part("1.2", "2016-08-02"),
+                part("1.3", "Samtal med anhörig"),
+                instance=2,
+            ),
             answer("28", cv("28.1", "NUVARANDE_ARBETE", "KV_FKMU_0002"), instance=1),
             answer("29", part("29.1", "Snickare")),
-            answer("6", part("6.1", "Ryggvärk"), cv("6.2", "M54", ICD10),
-                   part("6.3", "Sömnstörning"), cv("6.4", "G47", ICD10)),
+            answer(
+                "6",
+                part("6.1", "Ryggvärk"),
+                cv("6.2", "M54", ICD10),
+                part("6.3", "Sömnstörning"),
+                cv("6.4", "G47", ICD10),
+            ),
             answer("35", part("35.1", "Nedsatt rörlighet")),
             answer("17", part("17.1", "Kan inte lyfta")),
-            answer("32", cv("32.1", "HELT_NEDSATT", "KV_FKMU_0003"),
-                   period("32.2", date(2016, 8, 8), date(2016, 8, 21)), instance=1),
-            answer("32", cv("32.1", "HALFTEN", "KV_FKMU_0003"),
-                   period("32.2", date(2016, 8, 22), date(2016, 9, 4)), instance=2),
+            answer(
+                "32",
+                cv("32.1", "HELT_NEDSATT", "KV_FKMU_0003"),
+                period("32.2", date(2016, 8, 8), date(2016, 8, 21)),
+                instance=1,
+            ),
+            answer(
+                "32",
+                cv("32.1", "HALFTEN", "KV_FKMU_0003"),
+                period("32.2", date(2016, 8, 22), date(2016, 9, 4)),
+                instance=2,
+            ),
             answer("33", part("33.1", "true"), part("33.2", "Förmiddagar")),
-            answer("39", cv("39.1", "ATER_X_ANTAL_DGR", "KV_FKMU_0006"),
-                   cv("39.3", "SEXTIO_DGR", "KV_FKMU_0007")),
+            answer(
+                "39",
+                cv("39.1", "ATER_X_ANTAL_DGR", "KV_FKMU_0006"),
+                cv("39.3", "SEXTIO_DGR", "KV_FKMU_0007"),
+            ),
             answer("40", cv("40.1", "ARBETSTRANING", "KV_FKMU_0004"), instance=1),
             answer("40", cv("40.1", "KONTAKT_FHV", "KV_FKMU_0004"), instance=2),
             answer("44", part("44.1", "Arbetsträning via FHV")),
@@ -180,15 +205,25 @@ def ag7804(share: bool = True) -> Certificate:
     """A valid AG7804; with ``share`` the patient wants the diagnosis passed on (100.1)."""
     cert = fk7804()
     answers = [
-        a.model_copy(update={"id": "103", "parts": [
-            part("103.1", "true"), part("103.2", "Diskutera åtgärder")]})
-        if a.id == "26" else a
+        a.model_copy(
+            update={
+                "id": "103",
+                "parts": [part("103.1", "true"), part("103.2", "Diskutera åtgärder")],
+            }
+        )
+        if a.id == "26"
+        else a
         for a in cert.answers
         if share or a.id != "6"
     ]
     answers.insert(4, answer("100", part("100.1", "true" if share else "false")))
-    return cert.model_copy(update={"type": CertificateType.AG7804, "answers": answers,
-                                   "type_code": Code(code="AG7804", system=TYPE_CODE_SYSTEM)})
+    return cert.model_copy(
+        update={
+            "type": CertificateType.AG7804,
+            "answers": answers,
+            "type_code": Code(code="AG7804", system=TYPE_CODE_SYSTEM),
+        }
+    )
 
 
 def ag114(share: bool = True) -> Certificate:
@@ -200,18 +235,30 @@ def ag114(share: bool = True) -> Certificate:
     return certificate(
         CertificateType.AG1_14,
         [
-            answer("10", cv("10.1", "UNDERSOKNING", "KV_FKMU_0001"), part("10.2", "2016-08-01"),
-                   instance=1),
-            answer("10", cv("10.1", "ANNAT", "KV_FKMU_0001"), part("10.2", "2016-08-02"),
-                   part("10.3", "Samtal med anhörig"), instance=2),
+            answer(
+                "10",
+                cv("10.1", "UNDERSOKNING", "KV_FKMU_0001"),
+                part("10.2", "2016-08-01"),
+                instance=1,
+            ),
+            answer(
+                "10",
+                cv("10.1", "ANNAT", "KV_FKMU_0001"),
+                part("10.2", "2016-08-02"),
+                part("10.3", "Samtal med anhörig"),
+                instance=2,
+            ),
             answer("1", cv("1.1", "NUVARANDE_ARBETE", "KV_FKMU_0002"), instance=1),
             answer("2", part("2.1", "Snickare")),
             answer("3", part("3.1", "true" if share else "false")),
             *(diagnoses if share else []),
             answer("5", part("5.1", "Kan inte lyfta")),
             answer("6", part("6.1", "true"), part("6.2", "Lätta arbetsuppgifter")),
-            answer("7", part("7.1", Quantity(value=50.0, unit="%")),
-                   period("7.2", date(2016, 8, 8), date(2016, 8, 21))),
+            answer(
+                "7",
+                part("7.1", Quantity(value=50.0, unit="%")),
+                period("7.2", date(2016, 8, 8), date(2016, 8, 21)),
+            ),
             answer("8", part("8.1", "Inget")),
             answer("9", part("9.1", "true"), part("9.2", "Chefen, om anpassning")),
         ],
@@ -239,13 +286,20 @@ def person_ids(draw: st.DrawFn) -> str:
 
 @st.composite
 def _bases(draw: st.DrawFn, qid: str) -> list[Answer]:
-    codes = draw(st.lists(st.sampled_from(
-        ["UNDERSOKNING", "TELEFONKONTAKT", "JOURNALUPPGIFTER", "ANNAT"]),
-        min_size=1, max_size=4, unique=True))
+    codes = draw(
+        st.lists(
+            st.sampled_from(["UNDERSOKNING", "TELEFONKONTAKT", "JOURNALUPPGIFTER", "ANNAT"]),
+            min_size=1,
+            max_size=4,
+            unique=True,
+        )
+    )
     out = []
     for n, code in enumerate(codes, 1):
-        parts = [cv(f"{qid}.1", code, "KV_FKMU_0001"), part(f"{qid}.2",
-                 draw(past_dates).isoformat())]
+        parts = [
+            cv(f"{qid}.1", code, "KV_FKMU_0001"),
+            part(f"{qid}.2", draw(past_dates).isoformat()),
+        ]
         if code == "ANNAT":
             parts.append(part(f"{qid}.3", draw(texts)))
         out.append(answer(qid, *parts, instance=n))
@@ -254,15 +308,21 @@ def _bases(draw: st.DrawFn, qid: str) -> list[Answer]:
 
 @st.composite
 def _sick_leave(draw: st.DrawFn) -> list[Answer]:
-    levels = draw(st.lists(st.sampled_from(
-        ["HELT_NEDSATT", "TRE_FJARDEDEL", "HALFTEN", "EN_FJARDEDEL"]),
-        min_size=1, max_size=4, unique=True))
+    levels = draw(
+        st.lists(
+            st.sampled_from(["HELT_NEDSATT", "TRE_FJARDEDEL", "HALFTEN", "EN_FJARDEDEL"]),
+            min_size=1,
+            max_size=4,
+            unique=True,
+        )
+    )
     start = draw(past_dates)
     out = []
     for n, level in enumerate(levels, 1):
         end = start + timedelta(days=draw(st.integers(0, 60)))
-        out.append(answer("32", cv("32.1", level, "KV_FKMU_0003"), period("32.2", start, end),
-                          instance=n))
+        out.append(
+            answer("32", cv("32.1", level, "KV_FKMU_0003"), period("32.2", start, end), instance=n)
+        )
         start = end + timedelta(days=draw(st.integers(1, 10)))
     return out
 
@@ -277,26 +337,39 @@ def _lisjp_like(draw: st.DrawFn, cert_type: CertificateType) -> list[Answer]:
         answers.append(answer("27", part("27.1", "true")))
     if not carrier or draw(st.booleans()):
         answers += draw(_bases("1"))
-        occupations = draw(st.lists(st.sampled_from(
-            ["NUVARANDE_ARBETE", "ARBETSSOKANDE", "FORALDRALEDIG", "STUDIER"]),
-            min_size=1, max_size=4, unique=True))
-        answers += [answer("28", cv("28.1", c, "KV_FKMU_0002"), instance=n)
-                    for n, c in enumerate(occupations, 1)]
+        occupations = draw(
+            st.lists(
+                st.sampled_from(["NUVARANDE_ARBETE", "ARBETSSOKANDE", "FORALDRALEDIG", "STUDIER"]),
+                min_size=1,
+                max_size=4,
+                unique=True,
+            )
+        )
+        answers += [
+            answer("28", cv("28.1", c, "KV_FKMU_0002"), instance=n)
+            for n, c in enumerate(occupations, 1)
+        ]
         if "NUVARANDE_ARBETE" in occupations:
             answers.append(answer("29", part("29.1", draw(texts))))
         answers.append(answer("35", part("35.1", draw(texts))))
         answers.append(answer("17", part("17.1", draw(texts))))
     share = draw(st.booleans()) if ag else True
     if ag:
-        answers.append(answer("100", part("100.1", draw(st.sampled_from(
-            ["true", "1"] if share else ["false", "0"])))))
+        answers.append(
+            answer(
+                "100",
+                part("100.1", draw(st.sampled_from(["true", "1"] if share else ["false", "0"]))),
+            )
+        )
     if share:
         system = draw(st.sampled_from([ICD10, KSH97P]))
         n_diag = draw(st.integers(1, 3))
         parts = []
         for k in range(n_diag):
-            parts += [part(f"6.{2 * k + 1}", draw(texts)),
-                      cv(f"6.{2 * k + 2}", draw(diagnosis_codes), system)]
+            parts += [
+                part(f"6.{2 * k + 1}", draw(texts)),
+                cv(f"6.{2 * k + 2}", draw(diagnosis_codes), system),
+            ]
         answers.append(answer("6", *parts))
     for qid in ("19", "20", "37", "25"):
         if draw(st.booleans()):
@@ -316,24 +389,54 @@ def _lisjp_like(draw: st.DrawFn, cert_type: CertificateType) -> list[Answer]:
     if draw(st.booleans()):
         answers.append(answer("34", part("34.1", draw(st.sampled_from(["true", "false"])))))
     if not carrier or draw(st.booleans()):
-        prognosis = draw(st.sampled_from(
-            ["STOR_SANNOLIKHET", "SANNOLIKT_INTE", "PROGNOS_OKLAR", "ATER_X_ANTAL_DGR"]))
+        prognosis = draw(
+            st.sampled_from(
+                ["STOR_SANNOLIKHET", "SANNOLIKT_INTE", "PROGNOS_OKLAR", "ATER_X_ANTAL_DGR"]
+            )
+        )
         parts = [cv("39.1", prognosis, "KV_FKMU_0006")]
         if prognosis == "ATER_X_ANTAL_DGR":
-            parts.append(cv("39.3", draw(st.sampled_from(
-                ["TRETTIO_DGR", "SEXTIO_DGR", "NITTIO_DGR", "HUNDRAATTIO_DAGAR",
-                 "TREHUNDRASEXTIOFEM_DAGAR"])), "KV_FKMU_0007"))
+            parts.append(
+                cv(
+                    "39.3",
+                    draw(
+                        st.sampled_from(
+                            [
+                                "TRETTIO_DGR",
+                                "SEXTIO_DGR",
+                                "NITTIO_DGR",
+                                "HUNDRAATTIO_DAGAR",
+                                "TREHUNDRASEXTIOFEM_DAGAR",
+                            ]
+                        )
+                    ),
+                    "KV_FKMU_0007",
+                )
+            )
         answers.append(answer("39", *parts))
-        measures = ["ARBETSTRANING", "ARBETSANPASSNING", "BESOK_ARBETSPLATS", "ERGONOMISK",
-                    "HJALPMEDEL", "KONTAKT_FHV", "OMFORDELNING", "OVRIGA_ATGARDER"]
+        measures = [
+            "ARBETSTRANING",
+            "ARBETSANPASSNING",
+            "BESOK_ARBETSPLATS",
+            "ERGONOMISK",
+            "HJALPMEDEL",
+            "KONTAKT_FHV",
+            "OMFORDELNING",
+            "OVRIGA_ATGARDER",
+        ]
         if not ag:
             measures += ["SOKA_NYTT_ARBETE", "KONFLIKTHANTERING"]
-        chosen = draw(st.one_of(
-            st.just(["EJ_AKTUELLT"]),
-            st.lists(st.sampled_from(measures), min_size=1, max_size=len(measures), unique=True),
-        ))
-        answers += [answer("40", cv("40.1", c, "KV_FKMU_0004"), instance=n)
-                    for n, c in enumerate(chosen, 1)]
+        chosen = draw(
+            st.one_of(
+                st.just(["EJ_AKTUELLT"]),
+                st.lists(
+                    st.sampled_from(measures), min_size=1, max_size=len(measures), unique=True
+                ),
+            )
+        )
+        answers += [
+            answer("40", cv("40.1", c, "KV_FKMU_0004"), instance=n) for n, c in enumerate(chosen, 1)
+        ]
         if chosen != ["EJ_AKTUELLT"] and draw(st.booleans()):
             answers.append(answer("44", part("44.1", draw(texts))))
     contact = "103" if ag else "26"
@@ -363,18 +466,25 @@ def _ag114(draw: st.DrawFn) -> list[Answer]:
     if share:
         system = draw(st.sampled_from([ICD10, KSH97P]))
         answers += [
-            answer("4", part("4.1", draw(texts)), cv("4.2", draw(diagnosis_codes), system),
-                   instance=n)
+            answer(
+                "4", part("4.1", draw(texts)), cv("4.2", draw(diagnosis_codes), system), instance=n
+            )
             for n in range(1, draw(st.integers(1, 3)) + 1)
         ]
     capacity = draw(st.booleans())
     start = draw(past_dates)
     answers += [
         answer("5", part("5.1", draw(texts))),
-        answer("6", part("6.1", "true" if capacity else "false"),
-               *([part("6.2", draw(texts))] if capacity else [])),
-        answer("7", part("7.1", Quantity(value=float(draw(st.integers(0, 100))), unit="%")),
-               period("7.2", start, start + timedelta(days=draw(st.integers(0, 14))))),
+        answer(
+            "6",
+            part("6.1", "true" if capacity else "false"),
+            *([part("6.2", draw(texts))] if capacity else []),
+        ),
+        answer(
+            "7",
+            part("7.1", Quantity(value=float(draw(st.integers(0, 100))), unit="%")),
+            period("7.2", start, start + timedelta(days=draw(st.integers(0, 14)))),
+        ),
     ]
     if draw(st.booleans()):
         answers.append(answer("8", part("8.1", draw(texts))))

@@ -116,10 +116,15 @@ class Question:
         parts = tuple(self.parts.values())
         object.__setattr__(self, "diagnosis", any(p.diagnosis for p in parts))
         object.__setattr__(self, "required_parts", tuple(p for p in parts if p.min > 0))
-        object.__setattr__(self, "dependent_parts", tuple(
-            p for p in parts
-            if p.required_when or p.forbidden_when or p.allowed_only_when or p.requires
-        ))
+        object.__setattr__(
+            self,
+            "dependent_parts",
+            tuple(
+                p
+                for p in parts
+                if p.required_when or p.forbidden_when or p.allowed_only_when or p.requires
+            ),
+        )
 
     @property
     def label(self) -> str:

@@ -450,15 +450,17 @@ _KIND_NAMES = {
 def _text(value: str, spec: Part, today: date) -> Sequence[Problem]:
     if spec.type is ValueType.BOOLEAN:
         if parse_boolean(value) is None:
-            return ((VALUE_BOOLEAN, f"{spec.label} is {value!r}; expected true, false, 1 or 0",
-                     ()),)
+            return (
+                (VALUE_BOOLEAN, f"{spec.label} is {value!r}; expected true, false, 1 or 0", ()),
+            )
     elif spec.type is ValueType.DATE:
         parsed = _parse_date(value)
         if parsed is None:
             return ((VALUE_DATE, f"{spec.label} is {value!r}; expected a date YYYY-MM-DD", ()),)
         if spec.not_after_today and parsed > today:
-            return ((DATE_IN_FUTURE, f"{spec.label} is {parsed.isoformat()}, later than today",
-                     ()),)
+            return (
+                (DATE_IN_FUTURE, f"{spec.label} is {parsed.isoformat()}, later than today", ()),
+            )
     elif not value.strip():
         return ((VALUE_EMPTY, f"{spec.label} must not be empty", ()),)
     return _FINE
@@ -479,33 +481,41 @@ def _code(value: Code, spec: Part) -> Sequence[Problem]:
     system = (value.system or "").strip()
     if spec.code_systems and system not in spec.code_systems:
         expected = " or ".join(sorted(spec.code_systems))
-        problems.append((
-            CODE_SYSTEM,
-            f"{spec.label}: code system is {system!r}; expected {expected}"
-            if system
-            else f"{spec.label}: code system missing; expected {expected}",
-            ("system",),
-        ))
+        problems.append(
+            (
+                CODE_SYSTEM,
+                f"{spec.label}: code system is {system!r}; expected {expected}"
+                if system
+                else f"{spec.label}: code system missing; expected {expected}",
+                ("system",),
+            )
+        )
     code = value.code.strip()
     if spec.codes is not None and code not in spec.codes:
-        problems.append((
-            CODE_UNKNOWN,
-            f"{spec.label}: {code!r} is not one of " + ", ".join(sorted(spec.codes)),
-            ("code",),
-        ))
+        problems.append(
+            (
+                CODE_UNKNOWN,
+                f"{spec.label}: {code!r} is not one of " + ", ".join(sorted(spec.codes)),
+                ("code",),
+            )
+        )
     if spec.code_pattern is not None and not spec.code_pattern.match(code):
-        problems.append((
-            DIAGNOSIS_CODE_FORMAT,
-            f"{spec.label}: {code!r} is not a diagnosis code (letter, two digits, then letters, "
-            "digits or '-'; F and Z73 codes need at least four positions)",
-            ("code",),
-        ))
+        problems.append(
+            (
+                DIAGNOSIS_CODE_FORMAT,
+                f"{spec.label}: {code!r} is not a diagnosis code (letter, two digits, then "
+                "letters, digits or '-'; F and Z73 codes need at least four positions)",
+                ("code",),
+            )
+        )
     elif spec.code_max_length is not None and len(code) > spec.code_max_length:
-        problems.append((
-            DIAGNOSIS_CODE_FORMAT,
-            f"{spec.label}: {code!r} is longer than {spec.code_max_length} characters",
-            ("code",),
-        ))
+        problems.append(
+            (
+                DIAGNOSIS_CODE_FORMAT,
+                f"{spec.label}: {code!r} is longer than {spec.code_max_length} characters",
+                ("code",),
+            )
+        )
     return problems
 
 
@@ -516,12 +526,14 @@ def _period(value: Period, spec: Part) -> Sequence[Problem]:
         )
         return ((PERIOD_INCOMPLETE, f"{spec.label} has no {missing} date", ()),)
     if value.start > value.end:
-        return ((
-            PERIOD_ORDER,
-            f"{spec.label} starts {value.start.isoformat()} but ends "
-            f"{value.end.isoformat()}, before it starts",
-            (),
-        ),)
+        return (
+            (
+                PERIOD_ORDER,
+                f"{spec.label} starts {value.start.isoformat()} but ends "
+                f"{value.end.isoformat()}, before it starts",
+                (),
+            ),
+        )
     return _FINE
 
 
@@ -531,11 +543,13 @@ def _quantity(value: Quantity, spec: Part) -> Sequence[Problem]:
     high = spec.max_value if spec.max_value is not None else float("inf")
     if not (low <= v <= high) or (spec.integral and not float(v).is_integer()):
         whole = "a whole number " if spec.integral else "a number "
-        return ((
-            VALUE_RANGE,
-            f"{spec.label} is {v:g}; expected {whole}from {low:g} to {high:g}",
-            ("value",),
-        ),)
+        return (
+            (
+                VALUE_RANGE,
+                f"{spec.label} is {v:g}; expected {whole}from {low:g} to {high:g}",
+                ("value",),
+            ),
+        )
     return _FINE
 
 
@@ -565,8 +579,7 @@ def _dependencies(
             yield Finding(
                 DEPENDENT_PART_UNEXPECTED,
                 (*at, "parts", j),
-                f"{spec.label} must not be given when "
-                f"{_cond_text(q, cond.part, cond.values)}",
+                f"{spec.label} must not be given when {_cond_text(q, cond.part, cond.values)}",
             )
         cond = spec.allowed_only_when
         if cond is not None and cond.holds(answer) is False:
@@ -625,8 +638,7 @@ def _current_work(cert: Certificate, cat: Catalogue) -> Iterator[Finding]:
         yield Finding(
             CURRENT_WORK,
             ("answers", described[0]),
-            f"question {work.label} may only be answered when {occupation.id}.1 is "
-            f"{_CURRENT_WORK}",
+            f"question {work.label} may only be answered when {occupation.id}.1 is {_CURRENT_WORK}",
         )
 
 
