@@ -1,0 +1,512 @@
+"""SIP <-> FHIR: a ``collection`` Bundle around a CarePlan (docs/fhir/sip.md).
+
+CarePlan (category ``sip``) -> Patient; CareTeam whose participants are the principals (each
+an Organization, or the PractitionerRole of its contact acting on behalf of it) plus the
+coordinator; Conditions for the needs (``addresses``), Goals, activities whose performer is
+the responsible principal, and the Consent (``supportingInfo``). Items keep their local refs
+(``ref``): participants and activities as element ids, needs and goals as identifiers, so a
+reference to an item the plan lacks survives as a logical reference and the business rules
+report it exactly as for XML input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.documents import DocumentKind
+from gateway.documents.common import Contact
+from gateway.documents.issues import ModelPath
+from gateway.documents.sip import (
+    EffortStatus,
+    PrincipalType,
+    Sip,
+    SipCoordinator,
+    SipEffort,
+    SipGoal,
+    SipNeed,
+    SipParticipant,
+)
+from gateway.formats.fhir import parties as P
+from gateway.formats.fhir.codec import register
+from gateway.formats.fhir.datatypes import (
+    DATA_ABSENT,
+    BundleIndex,
+    extension,
+    read_date,
+    read_datetime,
+    read_period,
+    reference,
+    write_datetime,
+    write_period,
+)
+from gateway.formats.fhir.mapping import load_mapping
+from gateway.formats.fhir.profile import check_entries
+from gateway.formats.fhir.tree import REQUIRED, SYSTEM, Reader, Unreadable
+
+MAP = load_mapping("sip")
+U = MAP.urls
+KIND = DocumentKind.SIP.value
+EFFORT_STATUS = {EffortStatus(k): v for k, v in MAP.table("effort_status").items()}
+EFFORT_STATUS_BACK = {v: k for k, v in EFFORT_STATUS.items()}
+_COORDINATOR = {"coding": [{"system": U["care_team_role"], "code": "coordinator"}]}
+_NEED_CATEGORY = {
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+            "code": "problem-list-item",
+        },
+        {"system": U["condition_kind"], "code": "sip-need"},
+    ]
+}
+_ACTIVE = {
+    "coding": [
+        {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
+    ]
+}
+
+
+# -- model -> tree ----------------------------------------------------------------------------
+
+
+class _Writer:
+    def __init__(self, s: Sip) -> None:
+        self.s = s
+        self.patient = P.full_url(KIND, s.id, "patient")
+        self.orgs = [P.full_url(KIND, s.id, "org", str(i)) for i in range(len(s.participants))]
+        self.goals = [P.full_url(KIND, s.id, "goal", str(i)) for i in range(len(s.goals))]
+        self.needs = [P.full_url(KIND, s.id, "need", str(i)) for i in range(len(s.needs))]
+        self.org_by_ref: dict[str, str] = {}
+        for p, url in zip(s.participants, self.orgs, strict=True):
+            self.org_by_ref.setdefault(p.ref, url)
+        self.goal_by_ref = _first_urls([g.ref for g in s.goals], self.goals)
+        self.need_by_ref = _first_urls([n.ref for n in s.needs], self.needs)
+
+    def bundle(self) -> dict[str, Any]:
+        s = self.s
+        careplan = P.full_url(KIND, s.id, "careplan")
+        team = P.full_url(KIND, s.id, "careteam")
+        entries: list[tuple[str, dict[str, Any]]] = [
+            (careplan, self.careplan(team)),
+            (self.patient, P.write_patient(s.patient)),
+        ]
+        participants = []
+        for i, (p, org) in enumerate(zip(s.participants, self.orgs, strict=True)):
+            entries.append((org, P.write_organisation(p.organisation)))
+            member = org
+            if p.contact is not None:
+                member = P.full_url(KIND, s.id, "contact", str(i))
+                entries.append((member, P.write_contact_role(p.contact)))
+            item: dict[str, Any] = {
+                "id": p.ref,
+                "role": [
+                    {"coding": [{"system": U["principal_type"], "code": str(p.principal_type)}]}
+                ],
+                "member": reference(member),
+            }
+            if member != org:
+                item["onBehalfOf"] = reference(org)
+            participants.append(item)
+        coordinator = P.full_url(KIND, s.id, "coordinator")
+        entries.append((coordinator, P.write_contact_role(s.coordinator.contact)))
+        participants.append(
+            {
+                "role": [_COORDINATOR],
+                "member": reference(coordinator),
+                "onBehalfOf": self.ref_to(s.coordinator.participant, self.org_by_ref),
+            }
+        )
+        entries.append(
+            (
+                team,
+                {
+                    "resourceType": "CareTeam",
+                    "status": "active",
+                    "subject": reference(self.patient),
+                    "participant": participants,
+                },
+            )
+        )
+        entries += [(url, self.need(n)) for n, url in zip(s.needs, self.needs, strict=True)]
+        entries += [(url, self.goal(g)) for g, url in zip(s.goals, self.goals, strict=True)]
+        if s.consent is not None:
+            url = P.full_url(KIND, s.id, "consent")
+            entries.append((url, P.write_consent(s.consent, self.patient)))
+        return P.bundle(U["profile"], entries)
+
+    def careplan(self, team: str) -> dict[str, Any]:
+        s = self.s
+        ext: list[dict[str, Any]] = [{"url": P.VERSION_URL, "valueString": s.version}]
+        if s.meeting_date is not None:
+            ext.append({"url": U["meeting_date"], "valueDate": s.meeting_date.isoformat()})
+        if s.next_follow_up is not None:
+            ext.append({"url": U["next_follow_up"], "valueDate": s.next_follow_up.isoformat()})
+        out: dict[str, Any] = {
+            "resourceType": "CarePlan",
+            "meta": {"profile": [U["careplan_profile"]]},
+            "extension": ext,
+            "identifier": [{"system": U["sip_id"], "value": s.id}],
+            "status": "active",
+            "intent": "plan",
+            "category": [P.kind_concept(KIND)],
+            "subject": reference(self.patient),
+            "created": write_datetime(s.created_at),
+            "careTeam": [reference(team)],
+        }
+        if self.needs:
+            out["addresses"] = [reference(url) for url in self.needs]
+        if s.consent is not None:
+            out["supportingInfo"] = [reference(P.full_url(KIND, s.id, "consent"))]
+        if self.goals:
+            out["goal"] = [reference(url) for url in self.goals]
+        if s.efforts:
+            out["activity"] = [self.activity(e) for e in s.efforts]
+        if s.notes is not None:
+            out["note"] = [{}]
+            P.put_text(out["note"][0], "text", s.notes)
+        return out
+
+    def activity(self, e: SipEffort) -> dict[str, Any]:
+        detail: dict[str, Any] = {"status": EFFORT_STATUS[e.status]}
+        if e.period is not None:
+            detail["scheduledPeriod"] = write_period(e.period) or {"extension": [DATA_ABSENT]}
+        if e.responsible is not None:
+            detail["performer"] = [self.ref_to(e.responsible, self.org_by_ref)]
+        detail["description"] = e.description
+        if e.goal_refs:
+            detail["goal"] = [self.ref_to(g, self.goal_by_ref) for g in e.goal_refs]
+        return {"id": e.ref, "detail": detail}
+
+    def need(self, n: SipNeed) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "resourceType": "Condition",
+            "identifier": [P.local_ref_identifier(n.ref)],
+            "clinicalStatus": _ACTIVE,
+            "category": [_NEED_CATEGORY],
+            "code": {"text": n.description},
+            "subject": reference(self.patient),
+        }
+        if n.area is not None:
+            out["category"] = [_NEED_CATEGORY, {}]
+            P.put_text(out["category"][1], "text", n.area)
+        return out
+
+    def goal(self, g: SipGoal) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "resourceType": "Goal",
+            "identifier": [P.local_ref_identifier(g.ref)],
+            "lifecycleStatus": "active",
+            "description": {"text": g.description},
+            "subject": reference(self.patient),
+        }
+        if g.need_refs:
+            out["addresses"] = [self.ref_to(n, self.need_by_ref) for n in g.need_refs]
+        return out
+
+    @staticmethod
+    def ref_to(ref: str, urls: dict[str, str]) -> dict[str, Any]:
+        url = urls.get(ref)
+        return reference(url) if url is not None else P.logical_reference(ref)
+
+
+def _first_urls(refs: list[str], urls: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for ref, url in zip(refs, urls, strict=True):
+        out.setdefault(ref, url)
+    return out
+
+
+# -- tree -> model ----------------------------------------------------------------------------
+
+
+class _Reading:
+    def __init__(self, tree: dict[str, Any], r: Reader) -> None:
+        self.tree = tree
+        self.r = r
+        self.index = BundleIndex(r, tree)
+        self.refs = P.RefResolver(r, self.index, tree)
+        self.org_refs: dict[str, str] = {}  # Organization entry path -> participant ref
+        self.need_refs: dict[str, str] = {}
+        self.goal_refs: dict[str, str] = {}
+
+    def sip(self) -> Sip:
+        r, index = self.r, self.index
+        check_entries(self.tree, index.entries, KIND, r)
+        plan, path = r.need(_find_plan(index), "Bundle.entry", "a CarePlan of category sip")
+        r.map((), path)
+        sid = P.read_business_id(r, plan, path, U["sip_id"], ("id",))
+        version = P.read_version(r, plan, path, ("version",))
+        created = r.need(
+            read_datetime(r, plan, "created", path, ("created_at",)), f"{path}.created"
+        )
+        patient_res, ppath = r.need(
+            index.resolve(plan, "subject", path, "Patient"), f"{path}.subject"
+        )
+        patient = P.read_patient(r, patient_res, ppath, ("patient",))
+        teams = r.objs(plan, "careTeam", path)
+        team = index.resolve_reference(*teams[0], "CareTeam") if teams else None
+        team_res, tpath = r.need(team, f"{path}.careTeam", "the CareTeam of the principals")
+        participants, coordinator = self.team(team_res, tpath)
+        needs = self.needs(plan, path)
+        goals = self.goals(plan, path)
+        efforts = [
+            self.effort(obj, p, ("efforts", i))
+            for i, (obj, p) in enumerate(r.objs(plan, "activity", path))
+        ]
+        consent = None
+        for info, ipath in r.objs(plan, "supportingInfo", path):
+            found = index.resolve_reference(info, ipath, "Consent")
+            if found is not None:
+                consent = P.read_consent(r, *found, ("consent",))
+                break
+        notes = None
+        for note, npath in r.objs(plan, "note", path)[:1]:
+            notes = P.get_text(r, note, "text", npath, ("notes",))
+        return Sip(
+            id=sid,
+            version=version if version is not None else "1.0",
+            created_at=created,
+            patient=patient,
+            participants=participants,
+            coordinator=coordinator,
+            needs=needs,
+            goals=goals,
+            efforts=efforts,
+            meeting_date=self.ext_date(plan, path, U["meeting_date"], ("meeting_date",)),
+            next_follow_up=self.ext_date(plan, path, U["next_follow_up"], ("next_follow_up",)),
+            notes=notes,
+            consent=consent,
+        )
+
+    def ext_date(self, plan: dict[str, Any], path: str, url: str, mp: ModelPath) -> Any:
+        found = extension(plan, url)
+        if found is None:
+            return None
+        ext, i = found
+        return read_date(self.r, ext, "valueDate", f"{path}.extension[{i}]", mp)
+
+    def team(self, team: dict[str, Any], tpath: str) -> tuple[list[SipParticipant], SipCoordinator]:
+        r = self.r
+        participants: list[SipParticipant] = []
+        coordinators = []
+        for item, ipath in r.objs(team, "participant", tpath):
+            if _has_coding(item, U["care_team_role"], "coordinator"):
+                coordinators.append((item, ipath))
+                continue
+            mp: ModelPath = ("participants", len(participants))
+            r.map(mp, ipath)
+            ref = r.text(item, "id", ipath)
+            if ref is None:
+                r.missing(f"{ipath}.id", "the participant's local ref")
+            r.map((*mp, "ref"), f"{ipath}.id")
+            ptype = self.principal_type(item, ipath, (*mp, "principal_type"))
+            org, contact = self.member(item, ipath, mp)
+            if org is None:
+                continue
+            self.org_refs.setdefault(org[1], ref or "")
+            participants.append(
+                SipParticipant(
+                    ref=ref or "",
+                    organisation=P.read_organisation(r, *org, (*mp, "organisation")),
+                    principal_type=ptype,
+                    contact=contact,
+                )
+            )
+        if not coordinators:
+            r.report(
+                REQUIRED,
+                f"{tpath}.participant",
+                f"{tpath}.participant needs the coordinator "
+                f"(role {U['care_team_role']}#coordinator)",
+            )
+            raise Unreadable(tpath)
+        item, ipath = coordinators[0]
+        r.map(("coordinator",), ipath)
+        role = r.need(
+            self.index.resolve(item, "member", ipath, "PractitionerRole"), f"{ipath}.member"
+        )
+        contact = P.read_contact_role(r, role[0], role[1], ("coordinator", "contact"))
+        behalf = r.obj(item, "onBehalfOf", ipath)
+        ref = None
+        if behalf is None:
+            r.missing(f"{ipath}.onBehalfOf", "the coordinating participant")
+        else:
+            mp = ("coordinator", "participant")
+            path = f"{ipath}.onBehalfOf"
+            ref = self.refs.ref(behalf, path, "Organization", self.org_refs, mp)
+        return participants, SipCoordinator(participant=ref or "", contact=contact)
+
+    def member(
+        self, item: dict[str, Any], ipath: str, mp: ModelPath
+    ) -> tuple[tuple[dict[str, Any], str] | None, Contact | None]:
+        """The participant's Organization entry and its contact: ``member`` is the
+        Organization, or the contact's PractitionerRole acting ``onBehalfOf`` it."""
+        r = self.r
+        member = r.obj(item, "member", ipath)
+        if member is None:
+            r.missing(f"{ipath}.member", "the participating Organization")
+            return None, None
+        found = self.refs.resolve(member, f"{ipath}.member", ("Organization", "PractitionerRole"))
+        if found is None:
+            return None, None
+        if found[0].get("resourceType") == "Organization":
+            return found, None
+        contact = P.read_contact_role(r, *found, (*mp, "contact"))
+        org = self.index.resolve(item, "onBehalfOf", ipath, "Organization")
+        if org is None and "onBehalfOf" not in item:
+            r.missing(f"{ipath}.onBehalfOf", "the Organization the contact acts for")
+        return org, contact
+
+    def principal_type(self, item: dict[str, Any], ipath: str, mp: ModelPath) -> PrincipalType:
+        r = self.r
+        for role, rpath in r.objs(item, "role", ipath):
+            for coding, cpath in r.objs(role, "coding", rpath):
+                if coding.get("system") == U["principal_type"]:
+                    r.map(mp, f"{cpath}.code")
+                    code = coding.get("code")
+                    try:
+                        return PrincipalType(str(code))
+                    except ValueError:
+                        known = ", ".join(t.value for t in PrincipalType)
+                        r.report(
+                            SYSTEM, f"{cpath}.code", f"{code!r} is not a principal type ({known})"
+                        )
+                        return PrincipalType.OTHER
+        r.missing(f"{ipath}.role", f"a principal type in {U['principal_type']}")
+        return PrincipalType.OTHER
+
+    def needs(self, plan: dict[str, Any], path: str) -> list[SipNeed]:
+        r = self.r
+        out = []
+        for i, (ref, rpath) in enumerate(r.objs(plan, "addresses", path)):
+            found = self.index.resolve_reference(ref, rpath, "Condition")
+            if found is None:
+                continue
+            res, cpath = found
+            mp: ModelPath = ("needs", i)
+            r.map(mp, cpath)
+            local = P.read_local_ref(r, res, cpath, (*mp, "ref"))
+            self.need_refs.setdefault(cpath, local)
+            code = r.obj(res, "code", cpath) or {}
+            description = P.get_text(r, code, "text", f"{cpath}.code", (*mp, "description"))
+            if description is None:
+                r.missing(f"{cpath}.code.text", "the need's description")
+            area = None
+            for cat, catpath in r.objs(res, "category", cpath):
+                if "coding" not in cat:
+                    area = P.get_text(r, cat, "text", catpath, (*mp, "area"))
+            out.append(SipNeed(ref=local, description=description or "", area=area))
+        return out
+
+    def goals(self, plan: dict[str, Any], path: str) -> list[SipGoal]:
+        r = self.r
+        found_goals: list[tuple[dict[str, Any], str, str]] = []
+        for ref, rpath in r.objs(plan, "goal", path):
+            found = self.index.resolve_reference(ref, rpath, "Goal")
+            if found is not None:
+                res, gpath = found
+                local = P.read_local_ref(r, res, gpath, ("goals", len(found_goals), "ref"))
+                self.goal_refs.setdefault(gpath, local)
+                found_goals.append((res, gpath, local))
+        out = []
+        for i, (res, gpath, local) in enumerate(found_goals):
+            mp: ModelPath = ("goals", i)
+            r.map(mp, gpath)
+            desc = r.obj(res, "description", gpath) or {}
+            description = P.get_text(r, desc, "text", f"{gpath}.description", (*mp, "description"))
+            if description is None:
+                r.missing(f"{gpath}.description.text", "the goal's description")
+            need_refs = []
+            for k, (ref, apath) in enumerate(r.objs(res, "addresses", gpath)):
+                value = self.refs.ref(
+                    ref, apath, "Condition", self.need_refs, (*mp, "need_refs", k)
+                )
+                if value is not None:
+                    need_refs.append(value)
+            out.append(SipGoal(ref=local, description=description or "", need_refs=need_refs))
+        return out
+
+    def effort(self, act: dict[str, Any], apath: str, mp: ModelPath) -> SipEffort:
+        r = self.r
+        r.map(mp, apath)
+        ref = r.text(act, "id", apath)
+        if ref is None:
+            r.missing(f"{apath}.id", "the effort's local ref")
+        r.map((*mp, "ref"), f"{apath}.id")
+        detail = r.obj(act, "detail", apath)
+        dpath = f"{apath}.detail"
+        if detail is None:
+            r.missing(dpath, "the effort")
+            detail = {}
+        status = EffortStatus.PLANNED
+        raw = r.text(detail, "status", dpath)
+        if raw is not None:
+            r.map((*mp, "status"), f"{dpath}.status")
+            if raw in EFFORT_STATUS_BACK:
+                status = EFFORT_STATUS_BACK[raw]
+            else:
+                known = ", ".join(EFFORT_STATUS_BACK)
+                r.report(SYSTEM, f"{dpath}.status", f"status {raw!r} is not one of {known}")
+        period = None
+        sp = r.obj(detail, "scheduledPeriod", dpath)
+        if sp is not None:
+            period = read_period(r, sp, f"{dpath}.scheduledPeriod", (*mp, "period"))
+        responsible = None
+        performers = r.objs(detail, "performer", dpath)
+        if performers:
+            responsible = self.refs.ref(
+                *performers[0], "Organization", self.org_refs, (*mp, "responsible")
+            )
+        goal_refs = []
+        for k, (ref_obj, gpath) in enumerate(r.objs(detail, "goal", dpath)):
+            value = self.refs.ref(ref_obj, gpath, "Goal", self.goal_refs, (*mp, "goal_refs", k))
+            if value is not None:
+                goal_refs.append(value)
+        description = P.get_text(r, detail, "description", dpath, (*mp, "description"))
+        if description is None:
+            r.missing(f"{dpath}.description", "what the effort is")
+        return SipEffort(
+            ref=ref or "",
+            description=description or "",
+            responsible=responsible,
+            status=status,
+            period=period,
+            goal_refs=goal_refs,
+        )
+
+
+def _has_coding(item: dict[str, Any], system: str, code: str) -> bool:
+    for role in item.get("role") or ():
+        for c in (role.get("coding") or ()) if isinstance(role, dict) else ():
+            if isinstance(c, dict) and c.get("system") == system and c.get("code") == code:
+                return True
+    return False
+
+
+def _find_plan(index: BundleIndex) -> tuple[dict[str, Any], str] | None:
+    for res, path in index.all("CarePlan"):
+        if P.has_kind(res, KIND):
+            return res, path
+    return None
+
+
+__all__ = ["MAPPING", "SipMapping"]
+
+
+class SipMapping:
+    kind = DocumentKind.SIP
+
+    def matches(self, tree: dict[str, Any]) -> bool:
+        return P.focus_of(tree, "CarePlan", KIND) is not None
+
+    def to_model(self, tree: dict[str, Any], reader: Reader) -> Sip:
+        try:
+            return _Reading(tree, reader).sip()
+        finally:
+            P.dedupe(reader)
+
+    def from_model(self, document: Any) -> dict[str, Any]:
+        assert isinstance(document, Sip)
+        return _Writer(document).bundle()
+
+
+MAPPING = register(SipMapping())
