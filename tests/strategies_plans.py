@@ -58,9 +58,9 @@ from gateway.documents.sip import (
 
 T = TypeVar("T")
 
-#: Characters XML 1.0 can carry and parsers hand back unchanged (no controls, no CR, no
+#: Characters XML 1.0 can carry (no controls but tab, LF and CR; no
 #: surrogates or non-characters).
-_CHARS = st.characters(exclude_categories=("Cs", "Cc", "Cn"), include_characters="\n\t")
+_CHARS = st.characters(exclude_categories=("Cs", "Cc", "Cn"), include_characters="\n\t\r")
 texts = st.text(_CHARS, max_size=40)
 nonempty_texts = st.text(_CHARS, min_size=1, max_size=40)
 tokens = st.text(

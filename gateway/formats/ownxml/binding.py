@@ -17,8 +17,8 @@ fills the source map with each element's line and path.
 
 from __future__ import annotations
 
+import re
 import types
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
@@ -57,6 +57,7 @@ class FieldBinding:
     many: bool
     model: type[BaseModel] | None  # nested model, None for a leaf
     omit_empty: bool  # "" is the default: leave the element out
+    nested: ModelBinding | None  # the nested model's binding
 
 
 @dataclass(slots=True)
@@ -87,14 +88,11 @@ def binding(cls: type[BaseModel], namespace: str) -> ModelBinding:
         inner, many = _unwrap(info.annotation)
         nested = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
         local = element_name(name, many)
-        fields.append(
-            FieldBinding(name, local, f"{{{namespace}}}{local}", many, nested, info.default == "")
-        )
+        tag = f"{{{namespace}}}{local}"
+        sub = binding(nested, namespace) if nested is not None else None  # the whole tree, now
+        fields.append(FieldBinding(name, local, tag, many, nested, info.default == "", sub))
     out = ModelBinding(tuple(fields))
     out.by_tag = {f.tag: f for f in fields}
-    for f in fields:
-        if f.model is not None:
-            binding(f.model, namespace)  # build the whole tree now, not on the first message
     return out
 
 
@@ -111,69 +109,89 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _write(parent: etree._Element, obj: BaseModel, namespace: str) -> None:
-    for f in binding(type(obj), namespace).fields:
+#: Characters XML 1.0 cannot carry at all (C0 controls but tab/LF/CR, U+FFFE/U+FFFF, lone
+#: surrogates).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _escape(text: str) -> str:
+    if _NOT_XML.search(text):
+        raise ValueError("text contains a character XML cannot carry")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\r", "&#13;")  # a raw CR would come back as LF
+
+
+def _write(out: list[str], obj: BaseModel, mb: ModelBinding, indent: str) -> None:
+    # Writing text directly is several times faster than building an lxml tree; the
+    # round-trip tests parse every output back through the XSD.
+    inner = indent + "  "
+    for f in mb.fields:
         value = getattr(obj, f.name)
         if value is None or (f.omit_empty and value == ""):
             continue
         for item in value if f.many else (value,):
-            el = etree.SubElement(parent, f.tag)
-            if f.model is not None:
-                _write(el, item, namespace)
+            if f.nested is None:
+                out.append(f"{indent}<{f.local}>{_escape(_text(item))}</{f.local}>\n")
+                continue
+            out.append(f"{indent}<{f.local}>\n")
+            mark = len(out)
+            _write(out, item, f.nested, inner)
+            if len(out) == mark:
+                out[-1] = f"{indent}<{f.local}/>\n"
             else:
-                el.text = _text(item)
+                out.append(f"{indent}</{f.local}>\n")
 
 
 def render(document: BaseModel, namespace: str, root: str) -> bytes:
-    nsmap = cast("dict[str, str]", {None: namespace})  # lxml-stubs reject the default prefix
-    el = etree.Element(f"{{{namespace}}}{root}", nsmap=nsmap)
-    _write(el, document, namespace)
-    return etree.tostring(el, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    out = ["<?xml version='1.0' encoding='UTF-8'?>\n", f'<{root} xmlns="{namespace}">\n']
+    _write(out, document, binding(type(document), namespace), "  ")
+    out.append(f"</{root}>\n")
+    return "".join(out).encode()
 
 
 # -------------------------------------------------------------------------------- parsing
 
 
-def _line(el: etree._Element) -> int | None:
-    return cast("int | None", el.sourceline)  # lxml-stubs type it oddly
-
-
 def _read(
     el: etree._Element,
     mb: ModelBinding,
-    namespace: str,
     path: ModelPath,
     xpath: str,
-    source_map: SourceMap,
+    locations: dict[ModelPath, Location],
 ) -> dict[str, Any]:
+    # The hot loop of every parse: lxml builds a new string per .tag access, so read each
+    # child's tag once; position suffixes ([n]) as in xmlsafe.element_location.
     data: dict[str, Any] = {}
-    counts = Counter(child.tag for child in el)
-    seen: Counter[str] = Counter()
-    for child in el:
-        tag = child.tag
-        f = mb.by_tag.get(tag) if isinstance(tag, str) else None
+    children = list(el)
+    tags = [child.tag for child in children]
+    seen: dict[Any, list[int]] = {}  # tag -> [occurrences so far, total]
+    by_tag = mb.by_tag
+    for child, tag in zip(children, tags, strict=True):
+        f = by_tag.get(tag)
         if f is None:
             continue  # comments, unknown elements: the XSD reports the latter
-        seen[tag] += 1
-        step = f"{xpath}/{f.local}" + (f"[{seen[tag]}]" if counts[tag] > 1 else "")
+        counter = seen.get(tag)
+        if counter is None:
+            counter = seen[tag] = [0, tags.count(tag)]
+        counter[0] += 1
+        step = f"{xpath}/{f.local}[{counter[0]}]" if counter[1] > 1 else f"{xpath}/{f.local}"
+        line = cast("int | None", child.sourceline)  # lxml-stubs type it oddly
         if f.many:
-            items = data.setdefault(f.name, [])
+            items: list[Any] | None = data.get(f.name)
+            if items is None:
+                items = data[f.name] = []
+                locations[(*path, f.name)] = Location(step, line)
             here: ModelPath = (*path, f.name, len(items))
-            if not items:
-                source_map.add((*path, f.name), Location(step, _line(child)))
         else:
+            items = None
             here = (*path, f.name)
-        if f.model is not None:
-            value: Any = _read(
-                child, binding(f.model, namespace), namespace, here, step, source_map
-            )
-        else:
-            value = child.text or ""
-        if f.many:
+        nested = f.nested
+        value = child.text or "" if nested is None else _read(child, nested, here, step, locations)
+        if items is not None:
             items.append(value)
         else:
             data[f.name] = value
-        source_map.add(here, Location(step, _line(child)))
+        locations[here] = Location(step, line)
     return data
 
 
@@ -182,8 +200,8 @@ def read(
 ) -> dict[str, Any]:
     """The root element as a dict ready for ``cls.model_validate``; fills ``source_map``."""
     xpath = "/" + etree.QName(root).localname
-    source_map.add((), Location(xpath, _line(root)))
-    return _read(root, binding(cls, namespace), namespace, (), xpath, source_map)
+    source_map.add((), Location(xpath, cast("int | None", root.sourceline)))
+    return _read(root, binding(cls, namespace), (), xpath, source_map.locations)
 
 
 def build(cls: type[BaseModel], data: dict[str, Any]) -> tuple[BaseModel | None, str | None]:
