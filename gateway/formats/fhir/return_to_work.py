@@ -1,0 +1,384 @@
+"""Return-to-work plan <-> FHIR: a ``collection`` Bundle around a CarePlan
+(docs/fhir/return-to-work-plan.md).
+
+CarePlan (category ``return-to-work-plan``) -> Patient (the employee), author the employer's
+Organization, a CareTeam of the people who drew it up, one activity per measure (its type
+coded, its responsible party as ``performer``) and one per follow-up, and the Consent
+(``supportingInfo``). What the sick-leave case adds (first day of reduced capacity, the
+60-day expectation, why no plan is needed, contact during the leave) are extensions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.documents import DocumentKind
+from gateway.documents.identity import ORGANISATIONSNUMMER_OID
+from gateway.documents.issues import ModelPath
+from gateway.documents.return_to_work import (
+    FollowUp,
+    MeasureType,
+    ParticipantRole,
+    ReturnToWorkMeasure,
+    ReturnToWorkParticipant,
+    ReturnToWorkPlan,
+)
+from gateway.formats.fhir import parties as P
+from gateway.formats.fhir.codec import register
+from gateway.formats.fhir.datatypes import (
+    DATA_ABSENT,
+    BundleIndex,
+    extension,
+    read_date,
+    read_period,
+    reference,
+    write_period,
+)
+from gateway.formats.fhir.mapping import load_mapping
+from gateway.formats.fhir.profile import check_entries
+from gateway.formats.fhir.tree import REQUIRED, SYSTEM, Reader
+
+MAP = load_mapping("return-to-work-plan")
+U = MAP.urls
+KIND = DocumentKind.RETURN_TO_WORK_PLAN.value
+_FOLLOW_UP = "follow-up"
+_MEASURE_STATUS = "not-started"
+_FOLLOW_UP_STATUS = "scheduled"
+
+
+def _concept(system: str, code: str) -> dict[str, Any]:
+    return {"coding": [{"system": system, "code": code}]}
+
+
+# -- model -> tree ----------------------------------------------------------------------------
+
+
+def _bundle(plan: ReturnToWorkPlan) -> dict[str, Any]:
+    def url(*parts: str) -> str:
+        return P.full_url(KIND, plan.id, *parts)
+
+    patient, employer, team, consent = url("patient"), url("employer"), url("team"), url("consent")
+    ext: list[dict[str, Any]] = [
+        {"url": P.VERSION_URL, "valueString": plan.version},
+        {
+            "url": U["first_day_of_reduced_capacity"],
+            "valueDate": plan.first_day_of_reduced_capacity.isoformat(),
+        },
+        {"url": U["expected_60_days"], "valueBoolean": plan.expected_leave_60_days_or_more},
+    ]
+    if plan.plan_not_needed_reason is not None:
+        ext.append({"url": U["plan_not_needed"]})
+        P.put_text(ext[-1], "valueString", plan.plan_not_needed_reason)
+    if plan.contact_during_leave:
+        ext.append({"url": U["contact_during_leave"], "valueString": plan.contact_during_leave})
+    careplan: dict[str, Any] = {
+        "resourceType": "CarePlan",
+        "meta": {"profile": [U["careplan_profile"]]},
+        "extension": ext,
+        "identifier": [{"system": U["plan_id"], "value": plan.id}],
+        "status": "active",
+        "intent": "plan",
+        "category": [P.kind_concept(KIND)],
+        "subject": reference(patient),
+        "created": plan.plan_date.isoformat(),
+        "author": reference(employer),
+    }
+    if plan.participants:
+        careplan["careTeam"] = [reference(team)]
+    if plan.consent is not None:
+        careplan["supportingInfo"] = [reference(consent)]
+    activities = [_measure(m) for m in plan.measures] + [_follow_up(f) for f in plan.follow_ups]
+    if activities:
+        careplan["activity"] = activities
+    if plan.notes is not None:
+        careplan["note"] = [{}]
+        P.put_text(careplan["note"][0], "text", plan.notes)
+    entries: list[tuple[str, dict[str, Any]]] = [
+        (url("careplan"), careplan),
+        (patient, P.write_patient(plan.employee)),
+        (employer, P.write_organisation(plan.employer)),
+    ]
+    if plan.participants:
+        members = [
+            {
+                "role": [_concept(U["participant_role"], str(p.role))],
+                "member": {"display": p.name},
+            }
+            for p in plan.participants
+        ]
+        entries.append(
+            (
+                team,
+                {
+                    "resourceType": "CareTeam",
+                    "status": "active",
+                    "subject": reference(patient),
+                    "participant": members,
+                    "managingOrganization": [reference(employer)],
+                },
+            )
+        )
+    if plan.consent is not None:
+        entries.append((consent, P.write_consent(plan.consent, patient)))
+    return P.bundle(U["profile"], entries)
+
+
+def _measure(m: ReturnToWorkMeasure) -> dict[str, Any]:
+    detail: dict[str, Any] = {"code": _concept(U["measure_type"], str(m.type))}
+    detail["status"] = _MEASURE_STATUS
+    if m.period is not None:
+        detail["scheduledPeriod"] = write_period(m.period) or {"extension": [DATA_ABSENT]}
+    if m.responsible is not None:
+        detail["performer"] = [{}]
+        P.put_text(detail["performer"][0], "display", m.responsible)
+    detail["description"] = m.description
+    return {"id": m.ref, "detail": detail}
+
+
+def _follow_up(f: FollowUp) -> dict[str, Any]:
+    detail: dict[str, Any] = {
+        "code": _concept(U["activity_kind"], _FOLLOW_UP),
+        "status": _FOLLOW_UP_STATUS,
+        "scheduledTiming": {"event": [f.on.isoformat()]},
+    }
+    P.put_text(detail, "description", f.how)
+    return {"detail": detail}
+
+
+# -- tree -> model ----------------------------------------------------------------------------
+
+
+class _Reading:
+    def __init__(self, tree: dict[str, Any], r: Reader) -> None:
+        self.tree = tree
+        self.r = r
+        self.index = BundleIndex(r, tree)
+
+    def plan(self) -> ReturnToWorkPlan:
+        r, index = self.r, self.index
+        check_entries(self.tree, index.entries, KIND, r)
+        plan, path = r.need(_find_plan(index), "Bundle.entry", f"a CarePlan of category {KIND}")
+        r.map((), path)
+        pid = P.read_business_id(r, plan, path, U["plan_id"], ("id",))
+        version = P.read_version(r, plan, path, ("version",))
+        plan_date = r.need(read_date(r, plan, "created", path, ("plan_date",)), f"{path}.created")
+        patient, ppath = r.need(index.resolve(plan, "subject", path, "Patient"), f"{path}.subject")
+        employer, epath = r.need(
+            index.resolve(plan, "author", path, "Organization"), f"{path}.author", "the employer"
+        )
+        measures: list[ReturnToWorkMeasure] = []
+        follow_ups: list[FollowUp] = []
+        for act, apath in r.objs(plan, "activity", path):
+            detail = r.obj(act, "detail", apath)
+            dpath = f"{apath}.detail"
+            if detail is None:
+                r.missing(dpath, "a measure or a follow-up")
+                continue
+            if _has_coding(detail.get("code"), U["activity_kind"], _FOLLOW_UP):
+                follow_up = self.follow_up(detail, dpath, ("follow_ups", len(follow_ups)))
+                if follow_up is not None:
+                    follow_ups.append(follow_up)
+            else:
+                mp: ModelPath = ("measures", len(measures))
+                measures.append(self.measure(act, apath, detail, dpath, mp))
+        first_url = U["first_day_of_reduced_capacity"]
+        first_day = self.ext_date(plan, path, first_url, ("first_day_of_reduced_capacity",))
+        first_day = r.need(first_day, f"{path}.extension", first_url)
+        expected_url = U["expected_60_days"]
+        expected = r.need(
+            self.ext_bool(plan, path, expected_url), f"{path}.extension", expected_url
+        )
+        employer_model = P.read_organisation(
+            r, employer, epath, ("employer",), (ORGANISATIONSNUMMER_OID,)
+        )
+        not_needed_mp = ("plan_not_needed_reason",)
+        not_needed = self.ext_text(plan, path, U["plan_not_needed"], not_needed_mp)
+        contact_mp = ("contact_during_leave",)
+        contact = self.ext_text(plan, path, U["contact_during_leave"], contact_mp)
+        notes = None
+        for note, npath in r.objs(plan, "note", path)[:1]:
+            notes = P.get_text(r, note, "text", npath, ("notes",))
+        return ReturnToWorkPlan(
+            id=pid,
+            version=version if version is not None else "1.0",
+            employer=employer_model,
+            employee=P.read_patient(r, patient, ppath, ("employee",)),
+            first_day_of_reduced_capacity=first_day,
+            expected_leave_60_days_or_more=expected,
+            plan_not_needed_reason=not_needed,
+            plan_date=plan_date,
+            measures=measures,
+            contact_during_leave=contact or "",
+            follow_ups=follow_ups,
+            participants=self.participants(plan, path),
+            notes=notes,
+            consent=self.consent(plan, path),
+        )
+
+    def ext_date(self, plan: dict[str, Any], path: str, url: str, mp: ModelPath) -> Any:
+        found = extension(plan, url)
+        if found is None:
+            return None
+        ext, i = found
+        return read_date(self.r, ext, "valueDate", f"{path}.extension[{i}]", mp)
+
+    def ext_bool(self, plan: dict[str, Any], path: str, url: str) -> bool | None:
+        found = extension(plan, url)
+        if found is None:
+            return None
+        ext, i = found
+        epath = f"{path}.extension[{i}]"
+        self.r.map(("expected_leave_60_days_or_more",), epath)
+        return self.r.boolean(ext, "valueBoolean", epath)
+
+    def ext_text(self, plan: dict[str, Any], path: str, url: str, mp: ModelPath) -> str | None:
+        found = extension(plan, url)
+        if found is None:
+            return None
+        ext, i = found
+        epath = f"{path}.extension[{i}]"
+        self.r.map(mp, epath)
+        return P.get_text(self.r, ext, "valueString", epath)
+
+    def measure(
+        self, act: dict[str, Any], apath: str, detail: dict[str, Any], dpath: str, mp: ModelPath
+    ) -> ReturnToWorkMeasure:
+        r = self.r
+        r.map(mp, apath)
+        ref = r.text(act, "id", apath)
+        if ref is None:
+            r.missing(f"{apath}.id", "the measure's local ref")
+        r.map((*mp, "ref"), f"{apath}.id")
+        mtype = MeasureType.OTHER
+        code = r.obj(detail, "code", dpath)
+        cpath = f"{dpath}.code"
+        coding = _coding(code, U["measure_type"])
+        if coding is None:
+            r.report(SYSTEM, cpath, f"{cpath} needs a measure type in {U['measure_type']}")
+        else:
+            r.map((*mp, "type"), cpath)
+            try:
+                mtype = MeasureType(str(coding.get("code")))
+            except ValueError:
+                known = ", ".join(t.value for t in MeasureType)
+                r.report(SYSTEM, cpath, f"{coding.get('code')!r} is not a measure type ({known})")
+        period = None
+        sp = r.obj(detail, "scheduledPeriod", dpath)
+        if sp is not None:
+            period = read_period(r, sp, f"{dpath}.scheduledPeriod", (*mp, "period"))
+        responsible = None
+        performers = r.objs(detail, "performer", dpath)
+        if performers:
+            responsible = P.get_text(r, *performers[0], "display", (*mp, "responsible"))
+        description = P.get_text(r, detail, "description", dpath, (*mp, "description"))
+        if description is None:
+            r.missing(f"{dpath}.description", "what the measure is")
+        return ReturnToWorkMeasure(
+            ref=ref or "",
+            type=mtype,
+            description=description or "",
+            period=period,
+            responsible=responsible,
+        )
+
+    def follow_up(self, detail: dict[str, Any], dpath: str, mp: ModelPath) -> FollowUp | None:
+        """A follow-up; None (reported) when it has no date."""
+        r = self.r
+        r.map(mp, dpath)
+        how = P.get_text(r, detail, "description", dpath, (*mp, "how"))
+        if how is None:
+            r.missing(f"{dpath}.description", "how the plan is followed up")
+        timing = r.obj(detail, "scheduledTiming", dpath)
+        tpath = f"{dpath}.scheduledTiming"
+        events = r.arr(timing, "event", tpath) if timing is not None else []
+        if not events:
+            r.missing(f"{tpath}.event", "the follow-up's date (YYYY-MM-DD)")
+            return None
+        on = read_date(r, {"event[0]": events[0]}, "event[0]", tpath, (*mp, "on"))
+        return FollowUp(on=on, how=how or "") if on is not None else None
+
+    def participants(self, plan: dict[str, Any], path: str) -> list[ReturnToWorkParticipant]:
+        r = self.r
+        teams = r.objs(plan, "careTeam", path)
+        if not teams:
+            return []
+        found = self.index.resolve_reference(*teams[0], "CareTeam")
+        if found is None:
+            return []
+        team, tpath = found
+        out = []
+        for i, (item, ipath) in enumerate(r.objs(team, "participant", tpath)):
+            mp: ModelPath = ("participants", i)
+            r.map(mp, ipath)
+            member = r.obj(item, "member", ipath) or {}
+            name = P.get_text(r, member, "display", f"{ipath}.member", (*mp, "name"))
+            if name is None:
+                r.missing(f"{ipath}.member.display", "the participant's name")
+            role = ParticipantRole.OTHER
+            coding = None
+            for concept, rpath in r.objs(item, "role", ipath):
+                coding = _coding(concept, U["participant_role"])
+                if coding is not None:
+                    r.map((*mp, "role"), rpath)
+                    try:
+                        role = ParticipantRole(str(coding.get("code")))
+                    except ValueError:
+                        known = ", ".join(t.value for t in ParticipantRole)
+                        msg = f"{coding.get('code')!r} is not a participant role ({known})"
+                        r.report(SYSTEM, rpath, msg)
+                    break
+            if coding is None:
+                msg = f"{ipath}.role needs a code in {U['participant_role']}"
+                r.report(REQUIRED, f"{ipath}.role", msg)
+            out.append(ReturnToWorkParticipant(name=name or "", role=role))
+        return out
+
+    def consent(self, plan: dict[str, Any], path: str) -> Any:
+        for info, ipath in self.r.objs(plan, "supportingInfo", path):
+            found = self.index.resolve_reference(info, ipath, "Consent")
+            if found is not None:
+                return P.read_consent(self.r, *found, ("consent",))
+        return None
+
+
+def _coding(concept: Any, system: str) -> dict[str, Any] | None:
+    if not isinstance(concept, dict):
+        return None
+    for c in concept.get("coding") or ():
+        if isinstance(c, dict) and c.get("system") == system:
+            return c
+    return None
+
+
+def _has_coding(concept: Any, system: str, code: str) -> bool:
+    coding = _coding(concept, system)
+    return coding is not None and coding.get("code") == code
+
+
+def _find_plan(index: BundleIndex) -> tuple[dict[str, Any], str] | None:
+    for res, path in index.all("CarePlan"):
+        if P.has_kind(res, KIND):
+            return res, path
+    return None
+
+
+class ReturnToWorkMapping:
+    kind = DocumentKind.RETURN_TO_WORK_PLAN
+
+    def matches(self, tree: dict[str, Any]) -> bool:
+        return P.focus_of(tree, "CarePlan", KIND) is not None
+
+    def to_model(self, tree: dict[str, Any], reader: Reader) -> ReturnToWorkPlan:
+        try:
+            return _Reading(tree, reader).plan()
+        finally:
+            P.dedupe(reader)
+
+    def from_model(self, document: Any) -> dict[str, Any]:
+        assert isinstance(document, ReturnToWorkPlan)
+        return _bundle(document)
+
+
+MAPPING = register(ReturnToWorkMapping())
+
+__all__ = ["MAPPING", "ReturnToWorkMapping"]
