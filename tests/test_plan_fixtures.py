@@ -43,7 +43,8 @@ def test_fixture(path: Path) -> None:
     want = Counter((i["code"], i["severity"]) for i in expected["issues"])  # type: ignore[attr-defined]
     assert got == want
     assert (parsed.document is not None and is_valid(issues)) is expected["valid"]
-    assert expected["kind"] == path.parent.name
+    # the kind is reported once the document could be read
+    assert expected["kind"] == (path.parent.name if parsed.document is not None else None)
     assert expected["format"] == "xml" and expected["subtype"] is None
     if expected["valid"]:
         assert expected["rule"] is None
