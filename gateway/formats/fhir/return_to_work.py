@@ -269,7 +269,8 @@ class _Reading:
         responsible = None
         performers = r.objs(detail, "performer", dpath)
         if performers:
-            responsible = P.get_text(r, *performers[0], "display", (*mp, "responsible"))
+            obj, ppath = performers[0]
+            responsible = P.get_text(r, obj, "display", ppath, (*mp, "responsible"))
         description = P.get_text(r, detail, "description", dpath, (*mp, "description"))
         if description is None:
             r.missing(f"{dpath}.description", "what the measure is")
