@@ -25,6 +25,7 @@ from gateway.documents.common import Address, Code, Contact, Identifier, Period,
 from gateway.formats.fhir.codec import FhirJsonCodec, FhirXmlCodec, detect_kind
 from gateway.formats.fhir.conformance import strict_issues
 from gateway.formats.fhir.mapping import load_mapping, render_mapping_table
+from gateway.formats.fhir.tree import PathSourceMap
 from gateway.formats.rivta.register_certificate import RegisterCertificateCodec
 from gateway.validation.service import validate_bytes
 
@@ -301,12 +302,14 @@ def test_mapping_rows_match_where_the_codec_puts_each_field() -> None:
         f"Bundle.entry[{i}].resource": e["resource"]["resourceType"]
         for i, e in enumerate(tree["entry"])
     }
+    assert isinstance(parsed.source_map, PathSourceMap)
+    paths = parsed.source_map.materialise()
     checked = 0
     for row in load_mapping("certificate").fields:
         model = tuple(
             int(p) if p.isdigit() else p for p in row.model.replace("[]", ".0").split(".")
         )
-        loc = parsed.source_map.locations.get(model)
+        loc = parsed.source_map.locate(model) if model in paths else None
         if loc is None:
             continue  # not present in this sample
         path = loc.path

@@ -60,19 +60,30 @@ def profiles(kind: str) -> dict[str, Profile]:
     return out
 
 
-def _select(node: Any, steps: tuple[str, ...], path: str) -> list[tuple[Any, str]]:
-    """Every (value, FHIRPath) at ``steps`` below ``node``; arrays are walked item by item."""
-    found: list[tuple[Any, str]] = [(node, path)]
+#: A FHIRPath built only when a problem is reported: (parent, step, index or None) or a string.
+_Path = Any
+
+
+def _text(path: _Path) -> str:
+    if isinstance(path, str):
+        return path
+    parent, step, index = path
+    return f"{_text(parent)}.{step}" + ("" if index is None else f"[{index}]")
+
+
+def _select(node: Any, steps: tuple[str, ...], path: _Path) -> list[tuple[Any, _Path]]:
+    """Every (value, path) at ``steps`` below ``node``; arrays are walked item by item."""
+    found: list[tuple[Any, _Path]] = [(node, path)]
     for step in steps:
-        nxt: list[tuple[Any, str]] = []
+        nxt: list[tuple[Any, _Path]] = []
         for value, p in found:
-            if not isinstance(value, dict):
+            if type(value) is not dict:
                 continue
             child = value.get(step)
-            if isinstance(child, list):
-                nxt.extend((c, f"{p}.{step}[{i}]") for i, c in enumerate(child))
+            if type(child) is list:
+                nxt.extend((c, (p, step, i)) for i, c in enumerate(child))
             elif child is not None:
-                nxt.append((child, f"{p}.{step}"))
+                nxt.append((child, (p, step, None)))
         found = nxt
     return found
 
@@ -80,26 +91,20 @@ def _select(node: Any, steps: tuple[str, ...], path: str) -> list[tuple[Any, str
 def check(resource: dict[str, Any], profile: Profile, path: str, reader: Reader) -> None:
     """Report every way ``resource`` (at FHIRPath ``path``) breaks ``profile``."""
     for c in profile.constraints:
-        parents = _select(resource, c.steps[:-1], path)
         last = c.steps[-1]
-        for parent, ppath in parents:
-            if not isinstance(parent, dict):
+        for parent, ppath in _select(resource, c.steps[:-1], path):
+            if type(parent) is not dict:
                 continue
             value = parent.get(last)
-            count = len(value) if isinstance(value, list) else (0 if value in (None, "") else 1)
+            count = len(value) if type(value) is list else (0 if value in (None, "") else 1)
             if count < c.min:
-                reader.missing(f"{ppath}.{last}", f"required by {profile.url}")
+                reader.missing(f"{_text(ppath)}.{last}", f"required by {profile.url}")
             elif c.max == "1" and count > 1:
-                reader.report(STRUCTURE, f"{ppath}.{last}", f"{ppath}.{last} may occur only once")
+                where = f"{_text(ppath)}.{last}"
+                reader.report(STRUCTURE, where, f"{where} may occur only once")
             if c.fixed is not None and value is not None and value != c.fixed:
-                reader.report(
-                    STRUCTURE,
-                    f"{ppath}.{last}",
-                    f"{ppath}.{last} must be {c.fixed!r}, not {value!r}",
-                )
-
-
-__all__ = ["Constraint", "Profile", "check", "check_entries", "profiles"]
+                where = f"{_text(ppath)}.{last}"
+                reader.report(STRUCTURE, where, f"{where} must be {c.fixed!r}, not {value!r}")
 
 
 def check_entries(

@@ -67,17 +67,13 @@ SYSTEM = RULES.define(
 _CONTAINERS = (dict, list)
 
 
-def _too_deep(root: object, limit: int) -> bool:
-    # iterative: a recursive walk would be the stack overflow the bound guards against
-    stack: list[tuple[Any, int]] = [(root, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
+def _too_deep(node: dict[str, Any] | list[Any], budget: int) -> bool:
+    # recursion stops at ``budget`` levels, far below Python's own limit
+    if budget == 0:
+        return True
+    for child in node.values() if type(node) is dict else node:
+        if (type(child) is dict or type(child) is list) and _too_deep(child, budget - 1):
             return True
-        children = node.values() if isinstance(node, dict) else node
-        for child in children:
-            if isinstance(child, _CONTAINERS):
-                stack.append((child, depth + 1))
     return False
 
 
@@ -107,6 +103,32 @@ class Unreadable(Exception):
     the issue is already recorded and the codec returns no document."""
 
 
+class PathSourceMap(SourceMap):
+    """Records the FHIRPath of each model path; builds :class:`Location` objects only when
+    asked (most documents have no finding, so the hot path only stores strings)."""
+
+    def __init__(self, lines: dict[str, int] | None = None) -> None:
+        super().__init__()
+        self.paths: dict[ModelPath, str] = {}
+        self.lines = lines
+
+    def _location(self, fhir_path: str) -> Location:
+        return Location(fhir_path, self.lines.get(fhir_path) if self.lines else None)
+
+    def locate(self, path: ModelPath) -> Location:
+        for n in range(len(path), -1, -1):
+            found = self.paths.get(path[:n])
+            if found is not None:
+                return self._location(found)
+        return super().locate(path)
+
+    def materialise(self) -> dict[ModelPath, Location]:
+        """Every known model path with its location (tooling, tests)."""
+        for model_path, fhir_path in self.paths.items():
+            self.locations.setdefault(model_path, self._location(fhir_path))
+        return self.locations
+
+
 class Reader:
     """Per-message state of reading a tree into a model: issues, the source map and, for FHIR
     XML input, the line of each FHIRPath.
@@ -115,11 +137,12 @@ class Reader:
     (or ``[]``) and record an issue when the element has the wrong type.
     """
 
-    __slots__ = ("issues", "lines", "source_map")
+    __slots__ = ("_paths", "issues", "lines", "source_map")
 
     def __init__(self, lines: dict[str, int] | None = None) -> None:
         self.issues: list[Issue] = []
-        self.source_map = SourceMap()
+        self.source_map = PathSourceMap(lines)
+        self._paths = self.source_map.paths
         self.lines = lines
 
     # -- reporting
@@ -146,7 +169,7 @@ class Reader:
         return value
 
     def map(self, model_path: ModelPath, fhir_path: str) -> None:
-        self.source_map.locations[model_path] = self.loc(fhir_path)
+        self._paths[model_path] = fhir_path
 
     # -- typed reads
     def obj(self, parent: dict[str, Any], key: str, path: str) -> dict[str, Any] | None:
@@ -223,6 +246,7 @@ __all__ = [
     "REQUIRED",
     "STRUCTURE",
     "SYSTEM",
+    "PathSourceMap",
     "Reader",
     "Unreadable",
     "load_json",
