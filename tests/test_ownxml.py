@@ -138,6 +138,18 @@ def test_schema_invalid_optional_value_still_gives_a_model() -> None:
     assert result.document.meeting_date == date(2025, 3, 14)
 
 
+def test_schema_valid_but_unreadable_value() -> None:
+    """xs:date allows a time-zone suffix that the model's date does not: reported at the
+    element, the rest still read."""
+    data = (FIXTURES_DIR / "sip" / "valid-region-and-municipality.xml").read_bytes()
+    data = data.replace(b">2025-06-13</nextFollowUp>", b">2025-06-13Z</nextFollowUp>")
+    result = SIP.parse(data)
+    assert [(i.code, i.location.path) for i in result.issues] == [
+        ("XML-UNREADABLE", "/sip/nextFollowUp")
+    ]
+    assert result.document is not None and result.document.next_follow_up is None
+
+
 def test_findings_are_located_on_the_offending_element() -> None:
     data = (FIXTURES_DIR / "sip" / "invalid-responsible-not-participant.xml").read_bytes()
     result = SIP.parse(data)

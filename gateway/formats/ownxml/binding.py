@@ -204,19 +204,21 @@ def read(
     return _read(root, binding(cls, namespace), (), xpath, source_map.locations)
 
 
-def build(cls: type[BaseModel], data: dict[str, Any]) -> tuple[BaseModel | None, str | None]:
-    """Validate ``data`` into ``cls``. When a value cannot be read (a schema-invalid document),
-    leave out the optional fields that failed and try again, so business rules can still run
-    on the rest. Returns (model, None) or (None, the first reason)."""
-    first: str | None = None
+def build(
+    cls: type[BaseModel], data: dict[str, Any]
+) -> tuple[BaseModel | None, tuple[ModelPath, str] | None]:
+    """Validate ``data`` into ``cls``. When a value cannot be read, leave out the optional
+    fields that failed and try again, so business rules can still run on the rest. Returns the
+    model (or None) and the first problem: its model path (pydantic's ``loc`` is one) and
+    pydantic's reason."""
+    first: tuple[ModelPath, str] | None = None
     for _ in range(3):
         try:
-            return cls.model_validate(data), None
+            return cls.model_validate(data), first
         except ValidationError as exc:
             errors = exc.errors()
             if first is None:
-                e = errors[0]
-                first = f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                first = (tuple(errors[0]["loc"]), errors[0]["msg"])
             if not _drop_failed(data, errors):
                 break
     return None, first

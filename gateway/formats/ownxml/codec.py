@@ -50,8 +50,9 @@ class OwnXmlCodec(Generic[D]):
         source_map = SourceMap()
         tree = binding.read(safe.root, self._cls, self.namespace, source_map)
         document, problem = binding.build(self._cls, tree)
-        if problem is not None and not issues:
-            issues.append(issue(XML_UNREADABLE, problem, source_map.locate(())))
+        if problem is not None and not issues:  # else the XSD issues already say it
+            path, reason = problem
+            issues.append(issue(XML_UNREADABLE, reason, source_map.locate(path)))
         return ParseResult(cast("D | None", document), issues, source_map)
 
     def render(self, document: Document) -> bytes:
