@@ -181,14 +181,14 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _write_resource(tree: dict[str, Any], out: list[str], xmlns: bool) -> None:
+def _write_resource(tree: dict[str, Any], out: list[str], xmlns: bool, pad: str) -> None:
     rtype = tree["resourceType"]
-    out.append(f'<{rtype} xmlns="{FHIR_NS}">' if xmlns else f"<{rtype}>")
-    _write_children(tree, rtype, out)
-    out.append(f"</{rtype}>")
+    out.append(f'{pad}<{rtype} xmlns="{FHIR_NS}">' if xmlns else f"{pad}<{rtype}>")
+    _write_children(tree, rtype, out, pad + "  ")
+    out.append(f"{pad}</{rtype}>")
 
 
-def _write_children(obj: dict[str, Any], ftype: str, out: list[str]) -> None:
+def _write_children(obj: dict[str, Any], ftype: str, out: list[str], pad: str) -> None:
     for name, (ctype, _repeats) in _TABLE[ftype].items():
         value = obj.get(name)
         twin = obj.get("_" + name)
@@ -203,49 +203,45 @@ def _write_children(obj: dict[str, Any], ftype: str, out: list[str]) -> None:
         if value is None:
             values = [None] * len(twins)
         for item, ext in zip(values, twins, strict=False):
-            _write_element(name, ctype, item, ext, out)
+            _write_element(name, ctype, item, ext, out, pad)
 
 
-def _write_element(name: str, ctype: str, value: Any, ext: Any, out: list[str]) -> None:
+def _write_element(name: str, ctype: str, value: Any, ext: Any, out: list[str], pad: str) -> None:
     if ctype == "Resource":
-        out.append(f"<{name}>")
-        _write_resource(value, out, False)
-        out.append(f"</{name}>")
+        out.append(f"{pad}<{name}>")
+        _write_resource(value, out, False, pad + "  ")
+        out.append(f"{pad}</{name}>")
     elif ctype == "xhtml":
-        out.append(value)
+        out.append(pad + value)  # as sent: whitespace inside XHTML is content
     elif ctype[0].islower():
         attrs = "" if value is None else f" value={quoteattr(_fmt(value))}"
         ext = ext or {}
         if "id" in ext:
             attrs = f" id={quoteattr(ext['id'])}{attrs}"
         if ext.get("extension"):
-            out.append(f"<{name}{attrs}>")
-            _write_children(ext, "Element", out)
-            out.append(f"</{name}>")
+            out.append(f"{pad}<{name}{attrs}>")
+            _write_children(ext, "Element", out, pad + "  ")
+            out.append(f"{pad}</{name}>")
         else:
-            out.append(f"<{name}{attrs}/>")
+            out.append(f"{pad}<{name}{attrs}/>")
     else:
         attrs = ""
         if "id" in value:
             attrs += f" id={quoteattr(value['id'])}"
         if ctype == "Extension" and "url" in value:
             attrs += f" url={quoteattr(value['url'])}"
-        out.append(f"<{name}{attrs}>")
-        _write_children(value, ctype, out)
-        out.append(f"</{name}>")
+        out.append(f"{pad}<{name}{attrs}>")
+        _write_children(value, ctype, out, pad + "  ")
+        out.append(f"{pad}</{name}>")
 
 
-def render_fhir_xml(tree: dict[str, Any], *, indent: bool = True) -> bytes:
-    """A FHIR JSON tree -> FHIR XML bytes, elements in the order the specification fixes.
-    Indented by default, so that issues about the output name useful lines."""
-    out: list[str] = []
-    _write_resource(tree, out, True)
-    text = "".join(out)
-    if indent:
-        root = etree.fromstring(text.encode())
-        etree.indent(root, space="  ")
-        text = etree.tostring(root, encoding="unicode")
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n").encode()
+def render_fhir_xml(tree: dict[str, Any]) -> bytes:
+    """A FHIR JSON tree -> FHIR XML bytes, elements in the order the specification fixes, one
+    per line (so that issues about the output name useful lines)."""
+    out: list[str] = ['<?xml version="1.0" encoding="UTF-8"?>']
+    _write_resource(tree, out, True, "")
+    out.append("")
+    return "\n".join(out).encode()
 
 
 __all__ = ["FHIR_NS", "parse_fhir_xml", "render_fhir_xml"]
