@@ -61,7 +61,9 @@ class RegisterCertificateCodec:
 
     def render(self, document: Document) -> bytes:
         if not isinstance(document, Certificate):
-            raise TypeError(f"RegisterCertificate renders certificates, not {document.kind}")
+            raise TypeError(
+                f"RegisterCertificate renders certificates, not {type(document).__name__}"
+            )
         return render_certificate(document)
 
 
