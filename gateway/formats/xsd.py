@@ -37,10 +37,15 @@ def validate_tree(schema: etree.XMLSchema, root: etree._Element) -> list[Issue]:
         return []
     out: list[Issue] = []
     tree = root.getroottree()
+    # libxml2 writes error paths with the document's own prefixes (ns2:intyg)
+    prefixes = {p: uri for p, uri in root.nsmap.items() if p}
     for err in schema.error_log:  # type: ignore[attr-defined]  # lxml-stubs: not iterable
         location = Location(line=err.line or None)
         if err.path:
-            found = tree.xpath(err.path)
+            try:
+                found = tree.xpath(err.path, namespaces=prefixes)
+            except etree.XPathError:  # a prefix declared below the root: the line must do
+                found = None
             if isinstance(found, list) and found and isinstance(found[0], etree._Element):
                 location = element_location(found[0])
         out.append(issue(XSD_INVALID, err.message, location))
