@@ -19,7 +19,7 @@ from strategies_policy import (
     sip,
 )
 
-from gateway.documents import Certificate, DocumentKind, Recipient
+from gateway.documents import Certificate, DocumentKind, Recipient, Sip
 from gateway.documents.common import Code, Identifier
 from gateway.documents.section4 import STATEMENT
 from gateway.formats.rivta.register_certificate import RegisterCertificateCodec
@@ -354,10 +354,14 @@ def test_sip_for_employer_loses_address_and_diagnosis_passages() -> None:
     result = apply_policy(doc, "employer", at=AT)
     assert entries(result) == [
         ("removed", "patient.address", "POLICY-NOT-ALLOWED"),
+        ("removed", "needs", "POLICY-NOT-ALLOWED"),
+        ("removed", "goals[ref=g1].need_refs", "POLICY-NOT-ALLOWED"),
         ("removed", "notes", "POLICY-FREE-TEXT-REDACTED"),
     ]
-    assert result.document is not None
-    assert result.document.notes == f"{MARKER} Nästa möte i maj."  # type: ignore[union-attr]
+    out = result.document
+    assert isinstance(out, Sip)
+    assert out.notes == f"{MARKER} Nästa möte i maj."
+    assert out.needs == [] and out.goals[0].need_refs == []
 
 
 def test_sip_for_municipality_passes_whole() -> None:

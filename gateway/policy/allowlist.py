@@ -90,11 +90,12 @@ def _default(info: FieldInfo) -> Any:
 
 def item_label(item: object, index: int) -> str:
     """``[id=6]``, ``[id=40,instance=2]``, ``[ref=m1]`` or ``[3]``: readable and stable."""
-    ident = getattr(item, "id", None)
+    fields = type(item).model_fields if isinstance(item, BaseModel) else {}
+    ident = item.id if "id" in fields else None  # type: ignore[attr-defined]
     if isinstance(ident, str):
-        instance = getattr(item, "instance", None)
+        instance = item.instance if "instance" in fields else None  # type: ignore[attr-defined]
         return f"[id={ident},instance={instance}]" if instance is not None else f"[id={ident}]"
-    ref = getattr(item, "ref", None)
+    ref = item.ref if "ref" in fields else None  # type: ignore[attr-defined]
     if isinstance(ref, str):
         return f"[ref={ref}]"
     return f"[{index}]"

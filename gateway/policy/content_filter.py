@@ -19,7 +19,7 @@ from gateway.documents.issues import RULES, ModelPath, Rule, RuleKind
 from gateway.policy.allowlist import apply_spec, item_label, join, rewrite_path
 from gateway.policy.certificate import NOT_ALLOWED, AnswerFilter
 from gateway.policy.consent import check_consents, not_checked
-from gateway.policy.diagnosis import DIAGNOSIS_WITHHELD, catalogue, diagnosis_texts
+from gateway.policy.diagnosis import DIAGNOSIS_WITHHELD, catalogue, code_fields, diagnosis_texts
 from gateway.policy.free_text import FREE_TEXT_REDACTED, redact_text
 from gateway.policy.policies import Policy, policy_for
 from gateway.policy.report import Action, PolicyResult, ReportEntry
@@ -222,13 +222,16 @@ class _ContentFilter:
                 f"a {self.policy.kind}",
             )
 
-    def _strip_codes(self, obj: Any, path: ModelPath, label: str) -> Any:
+    def _strip_codes(self, obj: BaseModel, path: ModelPath, label: str) -> Any:
         """Diagnostic codes anywhere outside the answers (which the answer filter handled)."""
         is_diagnostic = catalogue().is_diagnostic
         updates: dict[str, Any] = {}
-        for name, info in type(obj).model_fields.items():
+        cls: type[BaseModel] = type(obj)
+        fields = cls.model_fields
+        for name in code_fields(cls):
             if name == "answers" and isinstance(obj, Certificate):
                 continue
+            info = fields[name]
             value = getattr(obj, name)
             here, where = (*path, name), join(label, name)
             if isinstance(value, Code):

@@ -6,9 +6,11 @@ same document)."""
 from __future__ import annotations
 
 import tomllib
+import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -42,6 +44,9 @@ def normalise_system(system: str) -> str:
     return s.rstrip("/")
 
 
+_SYSTEM_MEMO: dict[str, bool] = {}
+
+
 @dataclass(frozen=True)
 class DiagnosisCatalogue:
     code_systems: frozenset[str]
@@ -49,7 +54,15 @@ class DiagnosisCatalogue:
     share_wish_parts: Mapping[CertificateType, frozenset[str]]
 
     def is_diagnostic(self, code: Code) -> bool:
-        return code.system is not None and normalise_system(code.system) in self.code_systems
+        system = code.system
+        if system is None:
+            return False
+        known = _SYSTEM_MEMO.get(system)
+        if known is None:
+            known = normalise_system(system) in self.code_systems
+            if len(_SYSTEM_MEMO) < 10_000:  # senders' spellings are few; bound it anyway
+                _SYSTEM_MEMO[system] = known
+        return known
 
     def parts_of(self, ctype: CertificateType) -> frozenset[str]:
         return self.certificate_parts.get(ctype, frozenset())
@@ -76,14 +89,29 @@ def catalogue() -> DiagnosisCatalogue:
     )
 
 
+def _may_hold_code(annotation: Any) -> bool:
+    if annotation is Code:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return bool(code_fields(annotation))
+    return any(_may_hold_code(a) for a in typing.get_args(annotation))
+
+
+@cache
+def code_fields(cls: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of a model class that can hold a :class:`Code`, however deep: walks skip
+    the rest (names, dates, free text), which is most of a document."""
+    return tuple(n for n, f in cls.model_fields.items() if _may_hold_code(f.annotation))
+
+
 def iter_codes(obj: object) -> Iterator[Code]:
     """Every :class:`Code` anywhere in a model."""
     if isinstance(obj, Code):
         yield obj
     elif isinstance(obj, BaseModel):
-        for name in type(obj).model_fields:
+        for name in code_fields(type(obj)):
             yield from iter_codes(getattr(obj, name))
-    elif isinstance(obj, list | tuple):
+    elif isinstance(obj, list):
         for item in obj:
             yield from iter_codes(item)
 
