@@ -1,0 +1,312 @@
+"""The FHIR messaging Envelope: a ``message`` Bundle whose MessageHeader says what travels
+(the event: the document kind), who sent it (source) and to which audiences (destinations),
+and points at the payload (focus). docs/fhir/messaging.md is the contract; the exchange
+server routes on :class:`Envelope` without reading the payload.
+
+The focus is the document: a certificate's ``document`` Bundle as one entry, or the CarePlan /
+Communication of the other kinds with the resources they reference as further entries.
+:func:`unwrap_message` gives the payload back in the standalone form each kind mapping reads
+(the document Bundle, or a ``collection`` Bundle with the focus first), and an
+:meth:`Envelope.relocate` that turns FHIRPaths in that payload back into paths in the message,
+so issues name the place the sender wrote.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gateway.documents.common import DocumentKind, Recipient
+from gateway.documents.issues import RULES, Issue, Location, RuleKind
+from gateway.formats.fhir.datatypes import parse_datetime, write_datetime
+from gateway.formats.fhir.parties import DOCUMENT_KIND_SYSTEM, RECIPIENT_SYSTEM
+from gateway.formats.fhir.systems import BASE
+from gateway.formats.fhir.tree import REFERENCE, STRUCTURE, SYSTEM, Reader
+
+#: The event of a message is the kind of document it carries (one code per kind).
+EVENT_SYSTEM = DOCUMENT_KIND_SYSTEM
+MESSAGE_PROFILE = f"{BASE}/StructureDefinition/gateway-message"
+#: Logical endpoints: the exchange server maps each to a real address per deployment.
+RECIPIENT_ENDPOINT = f"{BASE}/endpoint/recipient/"
+SENDER_ENDPOINT = f"{BASE}/endpoint/sender/"
+_NS = uuid.UUID("5d8e8a0c-3c1f-5b7e-9a4d-2f6b1c0e7a93")
+_ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]")
+_KINDS = frozenset(k.value for k in DocumentKind)
+_FOCUS_TYPES = {
+    DocumentKind.CERTIFICATE: "Bundle",
+    DocumentKind.SIP: "CarePlan",
+    DocumentKind.RETURN_TO_WORK_PLAN: "CarePlan",
+    DocumentKind.SECTION4_NOTIFICATION: "Communication",
+}
+
+EVENT_MISMATCH = RULES.define(
+    "FHIR-MESSAGE-EVENT",
+    "Message event does not match what it carries",
+    RuleKind.SCHEMA,
+    "`MessageHeader.eventCoding` names the kind of document the message carries (system "
+    f"{EVENT_SYSTEM}: certificate, sip, return-to-work-plan, section4-notification) and "
+    "`MessageHeader.focus` must point at a document of that kind: a certificate's document "
+    "Bundle, a SIP's or return-to-work plan's CarePlan, a §4 notification's Communication. "
+    "See docs/fhir/messaging.md.",
+)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What the MessageHeader says: enough to route without reading the payload."""
+
+    message_id: str | None
+    kind: DocumentKind
+    source: str  # the sender's endpoint
+    source_name: str | None
+    destinations: tuple[Recipient, ...]
+    timestamp: datetime | None
+    #: FHIRPath of the payload's root in the message ("Bundle" for a collection payload).
+    payload_path: str
+    #: Payload entry i is message entry entry_map[i] (collection payloads only).
+    entry_map: tuple[int, ...] = ()
+
+    def relocate(self, path: str) -> str:
+        """A FHIRPath in the unwrapped payload -> the same place in the message."""
+        if self.entry_map:
+            m = _ENTRY.match(path)
+            if m is not None and int(m.group(1)) < len(self.entry_map):
+                return f"Bundle.entry[{self.entry_map[int(m.group(1))]}]" + path[m.end() :]
+            return path
+        if path == "Bundle" or path.startswith("Bundle."):
+            return self.payload_path + path[len("Bundle") :]
+        return path
+
+    def relocate_issues(self, issues: Iterable[Issue]) -> list[Issue]:
+        return [
+            Issue(
+                i.severity,
+                i.code,
+                Location(self.relocate(i.location.path), i.location.line),
+                i.message,
+            )
+            for i in issues
+        ]
+
+
+def _endpoint(source: str) -> tuple[str, str | None]:
+    """A URI is the endpoint itself; anything else (an HSA-id, a system name) is named."""
+    if ":" in source:
+        return source, None
+    return SENDER_ENDPOINT + source, source
+
+
+def wrap_message(
+    document_tree: dict[str, Any],
+    kind: DocumentKind | str,
+    source: str,
+    destinations: Iterable[Recipient | str],
+    *,
+    message_id: str | None = None,
+    timestamp: datetime | None = None,
+) -> dict[str, Any]:
+    """Put a document's FHIR tree (as the kind mapping renders it) in a message Bundle.
+
+    ``source`` is the sender's endpoint URI, or a name (an HSA-id) that becomes
+    ``{base}/endpoint/sender/<name>``; ``destinations`` are recipient audiences (CLI.md).
+    The same arguments give the same message (ids derive from the payload unless given).
+    """
+    kind = DocumentKind(kind)
+    recipients = [Recipient(d) for d in destinations]
+    if message_id is None:
+        seed = f"{kind}|{source}|{','.join(recipients)}|{_payload_key(document_tree)}"
+        message_id = str(uuid.uuid5(_NS, seed))
+    header_url = f"urn:uuid:{uuid.uuid5(_NS, message_id + '|header')}"
+    if kind is DocumentKind.CERTIFICATE:
+        focus_url = f"urn:uuid:{uuid.uuid5(_NS, message_id + '|document')}"
+        payload: list[Any] = [{"fullUrl": focus_url, "resource": document_tree}]
+    else:
+        payload = list(document_tree.get("entry") or ())
+        focus_url = str(payload[0]["fullUrl"])
+    endpoint, name = _endpoint(source)
+    header: dict[str, Any] = {
+        "resourceType": "MessageHeader",
+        "id": entry_id(header_url),
+        "eventCoding": {"system": EVENT_SYSTEM, "code": str(kind)},
+        "destination": [
+            {
+                "name": str(r),
+                "endpoint": RECIPIENT_ENDPOINT + str(r),
+                "receiver": {"identifier": {"system": RECIPIENT_SYSTEM, "value": str(r)}},
+            }
+            for r in recipients
+        ],
+        "source": {"endpoint": endpoint} if name is None else {"name": name, "endpoint": endpoint},
+        "focus": [{"reference": focus_url}],
+    }
+    if not header["destination"]:
+        del header["destination"]
+    out: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "id": message_id,
+        "meta": {"profile": [MESSAGE_PROFILE]},
+        "type": "message",
+    }
+    if timestamp is not None:
+        out["timestamp"] = write_datetime(timestamp)
+    out["entry"] = [{"fullUrl": header_url, "resource": header}, *payload]
+    return out
+
+
+def entry_id(url: str) -> str:
+    return url.rsplit(":", 1)[1]
+
+
+def _payload_key(tree: dict[str, Any]) -> str:
+    ident = tree.get("identifier")
+    entries = tree.get("entry") or ()
+    first = entries[0].get("fullUrl") if entries and isinstance(entries[0], dict) else None
+    return f"{ident}|{first}"
+
+
+def unwrap_message(
+    tree: dict[str, Any],
+) -> tuple[Envelope | None, dict[str, Any] | None, list[Issue]]:
+    """A message Bundle -> (its envelope, the payload tree in standalone form, issues).
+
+    Envelope problems are issues located by FHIRPath in the message; (None, None, issues)
+    when the message cannot be routed at all (no header, no known event, no focus).
+    """
+    r = Reader()
+    if tree.get("resourceType") != "Bundle" or tree.get("type") != "message":
+        r.report(STRUCTURE, "Bundle.type", "a message is a Bundle of type 'message'")
+        return None, None, r.issues
+    entries = r.objs(tree, "entry", "Bundle")
+    header = r.obj(entries[0][0], "resource", entries[0][1]) if entries else None
+    hpath = "Bundle.entry[0].resource"
+    if header is None or header.get("resourceType") != "MessageHeader":
+        r.missing(hpath, "the first entry of a message is its MessageHeader")
+        return None, None, r.issues
+    kind = _event(r, header, hpath)
+    source = r.obj(header, "source", hpath)
+    endpoint = r.text(source, "endpoint", f"{hpath}.source") if source else None
+    if endpoint is None:
+        r.missing(f"{hpath}.source.endpoint", "the sender's endpoint")
+    source_name = r.text(source, "name", f"{hpath}.source") if source else None
+    destinations = _destinations(r, header, hpath)
+    focus = _focus(r, tree, header, hpath)
+    timestamp = None
+    raw_ts = r.text(tree, "timestamp", "Bundle")
+    if raw_ts is not None:
+        timestamp = parse_datetime(raw_ts)
+        if timestamp is None:
+            r.report(STRUCTURE, "Bundle.timestamp", f"{raw_ts!r} is not a FHIR instant")
+    if kind is None or focus is None:
+        return None, None, r.issues
+    index, resource = focus
+    want = _FOCUS_TYPES[kind]
+    fpath = f"Bundle.entry[{index}].resource"
+    if resource.get("resourceType") != want:
+        r.report(
+            EVENT_MISMATCH,
+            f"{hpath}.focus[0]",
+            f"the event is {kind} but the focus is a {resource.get('resourceType')}, not a {want}",
+        )
+        return None, None, r.issues
+    message_id = tree.get("id") if isinstance(tree.get("id"), str) else None
+    order: tuple[int, ...] = ()
+    payload = resource
+    if kind is not DocumentKind.CERTIFICATE:
+        order = (index, *(i for i in range(1, len(entries)) if i != index))
+        payload = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [entries[i][0] for i in order],
+        }
+    envelope = Envelope(
+        message_id=message_id,
+        kind=kind,
+        source=endpoint or "",
+        source_name=source_name,
+        destinations=tuple(destinations),
+        timestamp=timestamp,
+        payload_path=fpath if kind is DocumentKind.CERTIFICATE else "Bundle",
+        entry_map=order,
+    )
+    return envelope, payload, r.issues
+
+
+def _event(r: Reader, header: dict[str, Any], hpath: str) -> DocumentKind | None:
+    coding = r.obj(header, "eventCoding", hpath)
+    path = f"{hpath}.eventCoding"
+    if coding is None:
+        r.missing(path, f"the event, a code in {EVENT_SYSTEM}")
+        return None
+    code = coding.get("code")
+    if coding.get("system") != EVENT_SYSTEM or code not in _KINDS:
+        known = ", ".join(k.value for k in DocumentKind)
+        r.report(SYSTEM, path, f"the event must be one of {known} in {EVENT_SYSTEM}")
+        return None
+    return DocumentKind(code)
+
+
+def _destinations(r: Reader, header: dict[str, Any], hpath: str) -> list[Recipient]:
+    out: list[Recipient] = []
+    items = r.objs(header, "destination", hpath)
+    if not items:
+        r.missing(f"{hpath}.destination", "at least one recipient audience")
+    for dest, dpath in items:
+        receiver = r.obj(dest, "receiver", dpath) or {}
+        ident = r.obj(receiver, "identifier", f"{dpath}.receiver") or {}
+        value = ident.get("value") if ident.get("system") == RECIPIENT_SYSTEM else None
+        endpoint = dest.get("endpoint")
+        if value is None and isinstance(endpoint, str) and endpoint.startswith(RECIPIENT_ENDPOINT):
+            value = endpoint[len(RECIPIENT_ENDPOINT) :]
+        if endpoint is None:
+            r.missing(f"{dpath}.endpoint")
+        try:
+            out.append(Recipient(str(value)))
+        except ValueError:
+            known = ", ".join(x.value for x in Recipient)
+            r.report(
+                SYSTEM,
+                f"{dpath}.receiver.identifier",
+                f"{dpath} names no recipient audience ({known}) in {RECIPIENT_SYSTEM}",
+            )
+    return out
+
+
+def _focus(
+    r: Reader, tree: dict[str, Any], header: dict[str, Any], hpath: str
+) -> tuple[int, dict[str, Any]] | None:
+    focus = r.objs(header, "focus", hpath)
+    if not focus:
+        r.missing(f"{hpath}.focus", "the document the message carries")
+        return None
+    ref, fpath = focus[0]
+    target = r.text(ref, "reference", fpath)
+    if target is None:
+        r.missing(f"{fpath}.reference")
+        return None
+    for i, entry in enumerate(tree.get("entry") or ()):
+        if not isinstance(entry, dict) or i == 0:
+            continue
+        res = entry.get("resource")
+        if not isinstance(res, dict):
+            continue
+        local = f"{res.get('resourceType')}/{res.get('id')}"
+        if target in (entry.get("fullUrl"), local) or target.endswith("/" + local):
+            return i, res
+    r.report(REFERENCE, f"{fpath}.reference", f"{target!r} is not in the message")
+    return None
+
+
+__all__ = [
+    "EVENT_MISMATCH",
+    "EVENT_SYSTEM",
+    "MESSAGE_PROFILE",
+    "RECIPIENT_ENDPOINT",
+    "SENDER_ENDPOINT",
+    "Envelope",
+    "unwrap_message",
+    "wrap_message",
+]
