@@ -23,7 +23,8 @@ from typing import Any
 from gateway.documents.common import DocumentKind, Recipient
 from gateway.documents.issues import RULES, Issue, Location, RuleKind
 from gateway.formats.fhir.datatypes import parse_datetime, write_datetime
-from gateway.formats.fhir.parties import DOCUMENT_KIND_SYSTEM, RECIPIENT_SYSTEM
+from gateway.formats.fhir.parties import DOCUMENT_KIND_SYSTEM, RECIPIENT_SYSTEM, dedupe
+from gateway.formats.fhir.profile import check, profiles
 from gateway.formats.fhir.systems import BASE
 from gateway.formats.fhir.tree import REFERENCE, STRUCTURE, SYSTEM, Reader
 
@@ -186,6 +187,9 @@ def unwrap_message(
     if header is None or header.get("resourceType") != "MessageHeader":
         r.missing(hpath, "the first entry of a message is its MessageHeader")
         return None, None, r.issues
+    shapes = profiles("messaging")  # the envelope's own profile: schemas/fhir/messaging/
+    check(tree, shapes["Bundle"], "Bundle", r)
+    check(header, shapes["MessageHeader"], hpath, r)
     kind = _event(r, header, hpath)
     source = r.obj(header, "source", hpath)
     endpoint = r.text(source, "endpoint", f"{hpath}.source") if source else None
@@ -200,6 +204,7 @@ def unwrap_message(
         timestamp = parse_datetime(raw_ts)
         if timestamp is None:
             r.report(STRUCTURE, "Bundle.timestamp", f"{raw_ts!r} is not a FHIR instant")
+    dedupe(r)
     if kind is None or focus is None:
         return None, None, r.issues
     index, resource = focus
