@@ -15,7 +15,7 @@ from typing import Any
 
 from lxml import etree
 
-from gateway.documents.certificate import Quantity
+from gateway.documents.certificate import Quantity, SubAnswer
 from gateway.documents.common import Code, Period
 from gateway.documents.issues import RULES, ModelPath, RuleKind, issue
 from gateway.formats.rivta.reading import (
@@ -65,6 +65,12 @@ def _code(code: str, system: str | None, display: str | None) -> Code:
     return Code(code=code, system=system, display=display)
 
 
+@lru_cache(maxsize=4096)
+def _code_part(part_id: str, value: Code) -> SubAnswer:
+    # coded sub-answers repeat across certificates (32.1 HELT_NEDSATT, 40.1 ...): share them
+    return SubAnswer(id=part_id, value=value)
+
+
 class AnswerReader(Reader):
     __slots__ = ("answer_elements",)
 
@@ -78,7 +84,7 @@ class AnswerReader(Reader):
         if answer_id is None:  # the schema reports the missing id
             return None
         instance: int | None = None
-        parts: list[dict[str, Any]] = []
+        parts: list[dict[str, Any] | SubAnswer] = []
         part_elements: list[etree._Element] = []
         for child in el:
             tag = child.tag
@@ -92,7 +98,11 @@ class AnswerReader(Reader):
                     continue
                 value = self._value(child, part_id)
                 if value is not None:
-                    parts.append({"id": part_id, "value": value})
+                    parts.append(
+                        _code_part(part_id, value)
+                        if type(value) is Code
+                        else {"id": part_id, "value": value}
+                    )
                     part_elements.append(child)
             elif tag == INSTANS:
                 try:
@@ -148,6 +158,21 @@ class AnswerReader(Reader):
         return None
 
     def _cv_value(self, el: etree._Element) -> Code:
+        kids = el[:]
+        n = len(kids)
+        if 2 <= n <= 3:  # fast path: code, codeSystem[, displayName], plain text in each
+            first, second, third = kids[0], kids[1], kids[2] if n == 3 else None
+            if (
+                first.tag == T_CODE
+                and second.tag == T_CODE_SYSTEM
+                and (third is None or third.tag == T_DISPLAY)
+                and not (len(first) or len(second) or (third is not None and len(third)))
+            ):
+                display = None if third is None else third.text or ""
+                return _code(first.text or "", second.text or "", display)
+        return self._cv_slow(el)
+
+    def _cv_slow(self, el: etree._Element) -> Code:
         code = ""
         system: str | None = None
         display: str | None = None
