@@ -12,6 +12,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Any, Union
 
 from pydantic import BaseModel
@@ -88,9 +89,14 @@ def _default(info: FieldInfo) -> Any:
     return info.get_default(call_default_factory=True)
 
 
+@cache
+def _keys(cls: type[BaseModel]) -> frozenset[str]:
+    return frozenset(cls.model_fields) & {"id", "instance", "ref"}
+
+
 def item_label(item: object, index: int) -> str:
     """``[id=6]``, ``[id=40,instance=2]``, ``[ref=m1]`` or ``[3]``: readable and stable."""
-    fields = type(item).model_fields if isinstance(item, BaseModel) else {}
+    fields = _keys(type(item)) if isinstance(item, BaseModel) else frozenset()
     ident = item.id if "id" in fields else None  # type: ignore[attr-defined]
     if isinstance(ident, str):
         instance = item.instance if "instance" in fields else None  # type: ignore[attr-defined]

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from gateway.documents.certificate import Answer, Certificate, SubAnswer
 from gateway.documents.common import Code
 from gateway.documents.issues import RULES, Rule, RuleKind
-from gateway.policy.allowlist import item_label
 from gateway.policy.diagnosis import DIAGNOSIS_WITHHELD, catalogue
 from gateway.policy.free_text import FREE_TEXT_REDACTED, redact_text
 from gateway.policy.policies import AnswerAllowList
@@ -31,6 +30,13 @@ NOT_ALLOWED = RULES.define(
 )
 
 _TRUE = ("true", "1")
+
+
+def _answer_label(answer: Answer) -> str:
+    """``answers[id=6]``, ``answers[id=40,instance=2]``: Inera's ids, readable in any format."""
+    if answer.instance is None:
+        return f"answers[id={answer.id}]"
+    return f"answers[id={answer.id},instance={answer.instance}]"
 
 
 class AnswerFilter:
@@ -63,7 +69,7 @@ class AnswerFilter:
     def answers(self, answers: list[Answer]) -> list[Answer]:
         out: list[Answer] = []
         for i, answer in enumerate(answers):
-            kept = self.answer(answer, ("answers", i), "answers" + item_label(answer, i))
+            kept = self.answer(answer, ("answers", i), _answer_label(answer))
             if kept is not None:
                 out.append(kept)
         return out
@@ -90,13 +96,16 @@ class AnswerFilter:
             return None
         parts: list[SubAnswer] = []
         for j, part in enumerate(answer.parts):
-            where = f"{label}.parts{item_label(part, j)}"
-            kept = self.part(answer, part, (*path, "parts", j), where)
+            kept = self.part(answer, part, (*path, "parts", j), f"{label}.parts[id={part.id}]")
             if kept is not None:
                 parts.append(kept)
         if not parts:
             return None
-        return answer if parts == answer.parts else answer.model_copy(update={"parts": parts})
+        if len(parts) == len(answer.parts) and all(
+            a is b for a, b in zip(parts, answer.parts, strict=True)
+        ):
+            return answer
+        return answer.model_copy(update={"parts": parts})
 
     def _diagnostic(self, part: SubAnswer) -> bool:
         return part.id in self.diagnosis_parts or (

@@ -179,7 +179,9 @@ class _ContentFilter:
                 diagnosis_texts=self.texts,
                 report=self.report,
             ).answers(doc.answers)
-            if answers != doc.answers:
+            if len(answers) != len(doc.answers) or any(
+                a is not b for a, b in zip(answers, doc.answers, strict=True)
+            ):
                 doc = doc.model_copy(update={"answers": answers})
         for name, value in policy.fixed.items():
             if getattr(doc, name) != value:

@@ -106,14 +106,20 @@ def code_fields(cls: type[BaseModel]) -> tuple[str, ...]:
 
 def iter_codes(obj: object) -> Iterator[Code]:
     """Every :class:`Code` anywhere in a model."""
+    found: list[Code] = []
+    _collect_codes(obj, found)
+    return iter(found)
+
+
+def _collect_codes(obj: object, out: list[Code]) -> None:
     if isinstance(obj, Code):
-        yield obj
+        out.append(obj)
     elif isinstance(obj, BaseModel):
         for name in code_fields(type(obj)):
-            yield from iter_codes(getattr(obj, name))
+            _collect_codes(getattr(obj, name), out)
     elif isinstance(obj, list):
         for item in obj:
-            yield from iter_codes(item)
+            _collect_codes(item, out)
 
 
 def diagnosis_texts(document: Document) -> frozenset[str]:
@@ -127,16 +133,24 @@ def diagnosis_texts(document: Document) -> frozenset[str]:
         if code.display:
             texts.add(code.display)
 
-    for code in iter_codes(document):
-        if cat.is_diagnostic(code):
-            add(code)
+    codes: list[Code] = []
     if isinstance(document, Certificate):
+        # the answers directly (most of a certificate), then the few other coded fields
         parts = cat.parts_of(document.type)
         for answer in document.answers:
             for part in answer.parts:
-                if part.id in parts:
-                    if isinstance(part.value, str):
-                        texts.add(part.value)
-                    elif isinstance(part.value, Code):
-                        add(part.value)
+                value = part.value
+                if isinstance(value, Code):
+                    if part.id in parts or cat.is_diagnostic(value):
+                        add(value)
+                elif part.id in parts and isinstance(value, str):
+                    texts.add(value)
+        for name in code_fields(Certificate):
+            if name != "answers":
+                _collect_codes(getattr(document, name), codes)
+    else:
+        _collect_codes(document, codes)
+    for code in codes:
+        if cat.is_diagnostic(code):
+            add(code)
     return frozenset(t for t in texts if t.strip())

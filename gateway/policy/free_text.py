@@ -21,8 +21,8 @@ MARKER = "[diagnosuppgift borttagen]"
 #: ICD-10 (and ICD-10-SE / KSH97-P) codes: a capital letter, two digits, optionally a dot and
 #: up to four more characters, optionally KSH97-P's "-P". Capitals only: "v12" (week 12) is
 #: common in Swedish text and no code; a lower-case code that is also in the document's coded
-#: fields is still caught as a repeated diagnosis text.
-ICD10_PATTERN = re.compile(r"(?<![\w.])[A-Z][0-9]{2}(?:\.?[0-9A-Z]{1,4})?(?:-P)?(?![\w])")
+#: fields is still caught as a repeated diagnosis text. Not inside identifiers (``-E387-``).
+ICD10_PATTERN = re.compile(r"(?<![\w.-])[A-Z][0-9]{2}(?:\.?[0-9A-Z]{1,4})?(?:-P)?(?![\w-])")
 
 #: Sentence and line ends: a passage runs from one to the next.
 _BOUNDARY = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -35,13 +35,15 @@ _MAX_PASSES = 3
 
 @lru_cache(maxsize=4096)
 def _texts_pattern(texts: frozenset[str]) -> re.Pattern[str] | None:
+    """The document's diagnosis texts: case-insensitive, any run of white space between words.
+    Searched apart from the ICD-10 shape, so that overlapping hits of the two both count."""
     parts = sorted(
         (t.strip() for t in texts if len(t.strip()) >= MIN_TEXT_LENGTH), key=len, reverse=True
     )
     if not parts:
         return None
-    alternatives = (r"\s+".join(re.escape(w) for w in p.split()) for p in parts)
-    return re.compile("|".join(alternatives), re.IGNORECASE)
+    alternatives = "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in parts)
+    return re.compile(alternatives, re.IGNORECASE)
 
 
 def _sentences(text: str) -> list[tuple[int, int]]:
@@ -57,7 +59,7 @@ def _sentences(text: str) -> list[tuple[int, int]]:
 def _hits(text: str, known: re.Pattern[str] | None) -> list[tuple[int, int]]:
     found = [m.span() for m in ICD10_PATTERN.finditer(text)]
     if known is not None:
-        found.extend(m.span() for m in known.finditer(text))
+        found += [m.span() for m in known.finditer(text)]
     return found
 
 
