@@ -158,7 +158,7 @@ class AnswerReader(Reader):
         return None
 
     def _cv_value(self, el: etree._Element) -> Code:
-        kids = el[:]
+        kids = list(el)
         n = len(kids)
         if 2 <= n <= 3:  # fast path: code, codeSystem[, displayName], plain text in each
             first, second, third = kids[0], kids[1], kids[2] if n == 3 else None
