@@ -62,25 +62,35 @@ class AnswerFilter:
         self.type = certificate.type
 
     def _entry(
-        self, action: Action, rule: Rule, path: tuple[str | int, ...], label: str, message: str
+        self,
+        action: Action,
+        rule: Rule,
+        at: tuple[int, Answer, int | None, SubAnswer | None],
+        message: str,
     ) -> None:
+        # paths and labels are built only for what is reported: most parts pass untouched
+        i, answer, j, part = at
+        label = _answer_label(answer)
+        path: tuple[str | int, ...] = ("answers", i)
+        if part is not None and j is not None:
+            label, path = f"{label}.parts[id={part.id}]", (*path, "parts", j)
         self.report.append(ReportEntry(action, label, rule.code, message, path))
 
     def answers(self, answers: list[Answer]) -> list[Answer]:
         out: list[Answer] = []
         for i, answer in enumerate(answers):
-            kept = self.answer(answer, ("answers", i), _answer_label(answer))
+            kept = self.answer(i, answer)
             if kept is not None:
                 out.append(kept)
         return out
 
-    def answer(self, answer: Answer, path: tuple[str | int, ...], label: str) -> Answer | None:
+    def answer(self, i: int, answer: Answer) -> Answer | None:
+        at = (i, answer, None, None)
         if self.no_diagnosis and answer.parts and all(self._diagnostic(p) for p in answer.parts):
             self._entry(
                 Action.REMOVED,
                 DIAGNOSIS_WITHHELD,
-                path,
-                label,
+                at,
                 f"svar {answer.id} holds the diagnosis, which no employer receives",
             )
             return None
@@ -88,39 +98,34 @@ class AnswerFilter:
             self._entry(
                 Action.REMOVED,
                 NOT_ALLOWED,
-                path,
-                label,
+                at,
                 f"svar {answer.id} is not among the questions this recipient receives "
                 f"of a {self.type}",
             )
             return None
         parts: list[SubAnswer] = []
+        changed = False
         for j, part in enumerate(answer.parts):
-            kept = self.part(answer, part, (*path, "parts", j), f"{label}.parts[id={part.id}]")
+            kept = self.part((i, answer, j, part))
+            changed = changed or kept is not part
             if kept is not None:
                 parts.append(kept)
-        if not parts:
-            return None
-        if len(parts) == len(answer.parts) and all(
-            a is b for a, b in zip(parts, answer.parts, strict=True)
-        ):
+        if not changed:
             return answer
-        return answer.model_copy(update={"parts": parts})
+        return answer.model_copy(update={"parts": parts}) if parts else None
 
     def _diagnostic(self, part: SubAnswer) -> bool:
         return part.id in self.diagnosis_parts or (
             isinstance(part.value, Code) and self.is_diagnostic(part.value)
         )
 
-    def part(
-        self, answer: Answer, part: SubAnswer, path: tuple[str | int, ...], label: str
-    ) -> SubAnswer | None:
+    def part(self, at: tuple[int, Answer, int, SubAnswer]) -> SubAnswer | None:
+        _, answer, _, part = at
         if self.no_diagnosis and self._diagnostic(part):
             self._entry(
                 Action.REMOVED,
                 DIAGNOSIS_WITHHELD,
-                path,
-                label,
+                at,
                 f"delsvar {part.id} is diagnosis data, which no employer receives",
             )
             return None
@@ -128,8 +133,7 @@ class AnswerFilter:
             self._entry(
                 Action.REMOVED,
                 NOT_ALLOWED,
-                path,
-                label,
+                at,
                 f"delsvar {part.id} is not among the parts this recipient receives "
                 f"of a {self.type}",
             )
@@ -139,8 +143,7 @@ class AnswerFilter:
             self._entry(
                 Action.REMOVED,
                 NOT_ALLOWED,
-                path,
-                label,
+                at,
                 f"{part.value.code} in delsvar {part.id} is not among the codes this "
                 f"recipient receives of a {self.type}",
             )
@@ -148,16 +151,16 @@ class AnswerFilter:
         if not self.no_diagnosis:
             return part
         if part.id in self.wish_parts:
-            return self._wish(part, path, label)
-        return self._scan(part, path, label)
+            return self._wish(at)
+        return self._scan(at)
 
-    def _wish(self, part: SubAnswer, path: tuple[str | int, ...], label: str) -> SubAnswer:
+    def _wish(self, at: tuple[int, Answer, int, SubAnswer]) -> SubAnswer:
+        part = at[3]
         if isinstance(part.value, str) and part.value.strip().lower() in _TRUE:
             self._entry(
                 Action.RECORDED,
                 DIAGNOSIS_WITHHELD,
-                path,
-                label,
+                at,
                 f"the patient asked for the diagnosis to be passed on (delsvar "
                 f"{part.id} = {part.value.strip()}); the gateway never sends diagnosis "
                 "data to an employer, so the employer's copy says false",
@@ -165,7 +168,8 @@ class AnswerFilter:
             return part.model_copy(update={"value": "false"})
         return part
 
-    def _scan(self, part: SubAnswer, path: tuple[str | int, ...], label: str) -> SubAnswer:
+    def _scan(self, at: tuple[int, Answer, int, SubAnswer]) -> SubAnswer:
+        part = at[3]
         value = part.value
         if isinstance(value, str):
             new = redact_text(value, self.texts)
@@ -182,8 +186,7 @@ class AnswerFilter:
         self._entry(
             Action.REMOVED,
             FREE_TEXT_REDACTED,
-            path,
-            label,
+            at,
             f"a passage of delsvar {part.id} named a diagnosis and was replaced by a marker",
         )
         return part.model_copy(update={"value": updated})

@@ -33,17 +33,35 @@ MIN_TEXT_LENGTH = 3
 _MAX_PASSES = 3
 
 
-@lru_cache(maxsize=4096)
-def _texts_pattern(texts: frozenset[str]) -> re.Pattern[str] | None:
+#: Cheap pre-check before the ICD-10 pattern: most text has no capital followed by a digit.
+_ICD10_HINT = re.compile(r"[A-Z][0-9]")
+
+
+class _Known:
     """The document's diagnosis texts: case-insensitive, any run of white space between words.
-    Searched apart from the ICD-10 shape, so that overlapping hits of the two both count."""
-    parts = sorted(
-        (t.strip() for t in texts if len(t.strip()) >= MIN_TEXT_LENGTH), key=len, reverse=True
-    )
-    if not parts:
-        return None
-    alternatives = "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in parts)
-    return re.compile(alternatives, re.IGNORECASE)
+    Searched apart from the ICD-10 shape, so that overlapping hits of the two both count. The
+    first words, case-folded, let plain substring search rule most texts out first."""
+
+    __slots__ = ("first_words", "pattern")
+
+    def __init__(self, texts: frozenset[str]) -> None:
+        parts = sorted(
+            (t.strip() for t in texts if len(t.strip()) >= MIN_TEXT_LENGTH), key=len, reverse=True
+        )
+        self.first_words = tuple({p.split()[0].casefold() for p in parts})
+        alternatives = "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in parts)
+        self.pattern = re.compile(alternatives, re.IGNORECASE) if parts else None
+
+    def may_occur_in(self, text: str) -> bool:
+        if self.pattern is None:
+            return False
+        folded = text.casefold()
+        return any(w in folded for w in self.first_words)
+
+
+@lru_cache(maxsize=4096)
+def _known(texts: frozenset[str]) -> _Known:
+    return _Known(texts)
 
 
 def _sentences(text: str) -> list[tuple[int, int]]:
@@ -56,10 +74,10 @@ def _sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _hits(text: str, known: re.Pattern[str] | None) -> list[tuple[int, int]]:
-    found = [m.span() for m in ICD10_PATTERN.finditer(text)]
-    if known is not None:
-        found += [m.span() for m in known.finditer(text)]
+def _hits(text: str, known: _Known) -> list[tuple[int, int]]:
+    found = [m.span() for m in ICD10_PATTERN.finditer(text)] if _ICD10_HINT.search(text) else []
+    if known.pattern is not None and known.may_occur_in(text):
+        found += [m.span() for m in known.pattern.finditer(text)]
     return found
 
 
@@ -87,7 +105,7 @@ def _redact_once(text: str, hits: list[tuple[int, int]]) -> str:
 def redact_text(text: str, diagnosis_texts: Iterable[str] = ()) -> str | None:
     """The text with every passage naming a diagnosis replaced by :data:`MARKER`, or ``None``
     when nothing in it names one (the common case, kept cheap)."""
-    known = _texts_pattern(frozenset(diagnosis_texts))
+    known = _known(frozenset(diagnosis_texts))
     hits = _hits(text, known)
     if not hits:
         return None
@@ -100,7 +118,7 @@ def redact_text(text: str, diagnosis_texts: Iterable[str] = ()) -> str | None:
 
 
 def names_diagnosis(text: str, diagnosis_texts: Iterable[str] = ()) -> bool:
-    return bool(_hits(text, _texts_pattern(frozenset(diagnosis_texts))))
+    return bool(_hits(text, _known(frozenset(diagnosis_texts))))
 
 
 FREE_TEXT_REDACTED = RULES.define(
