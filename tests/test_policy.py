@@ -394,3 +394,28 @@ def test_documents_are_never_mutated() -> None:
     apply_policy(doc, "forsakringskassan", at=AT)
     assert doc.model_dump() == before
     assert STAFF.unit.id == hsa("VC1") and UTC
+
+
+def test_fields_a_policy_does_not_know_are_dropped() -> None:
+    """A field added to a model later (a new format version) is not on any allow-list yet, so
+    it never reaches an employer until a policy names it."""
+    from gateway.policy.allowlist import apply_spec
+
+    class FutureSip(Sip):
+        health_state: str | None = None
+
+    doc = FutureSip(**sip().model_dump(), health_state="Utmattningssyndrom")
+    removed: list[str] = []
+    out = apply_spec(
+        doc,
+        policies()[(DocumentKind.SIP, Recipient.EMPLOYER)].fields,
+        lambda path, label: removed.append(label),
+    )
+    assert isinstance(out, FutureSip) and out.health_state is None
+    assert "health_state" in removed
+
+
+def test_fixed_statement_is_skrs() -> None:
+    policy = policies()[(DocumentKind.SECTION4_NOTIFICATION, Recipient.FORSAKRINGSKASSAN)]
+    assert policy.fixed == {"statement": STATEMENT}
+    assert policy.single_use_consent and policy.minimisation
