@@ -152,6 +152,23 @@ def get_text(
     return value
 
 
+def put_ext_text(ext: dict[str, Any], value: str) -> dict[str, Any]:
+    """``valueString`` of an extension; an empty text as a nested data-absent-reason (an
+    extension has a value or extensions, and base R4 allows no ``_valueString`` twin)."""
+    if value:
+        ext["valueString"] = value
+    else:
+        ext["extension"] = [DATA_ABSENT]
+    return ext
+
+
+def get_ext_text(r: Reader, ext: dict[str, Any], path: str) -> str | None:
+    value = r.text(ext, "valueString", path)
+    if value is None and DATA_ABSENT in (ext.get("extension") or ()):
+        return ""
+    return value
+
+
 def ext_value(
     r: Reader, owner: dict[str, Any], url: str, key: str, path: str
 ) -> tuple[Any, str] | None:
@@ -254,6 +271,10 @@ class RefResolver:
         if found is None:
             return None
         target = refs.get(found[1])
+        if target is None:  # an entry its own reader skipped: its identifier still names it
+            for ident in found[0].get("identifier") or ():
+                if isinstance(ident, dict) and ident.get("system") == LOCAL_REF_SYSTEM:
+                    target = ident.get("value")
         if target is None:
             self.r.report(
                 STRUCTURE, f"{path}.reference", f"{path} names a {rtype} that has no local ref here"
@@ -318,8 +339,7 @@ def write_patient(p: Person) -> dict[str, Any]:
     out: dict[str, Any] = {"resourceType": "Patient", "identifier": [write_identifier(p.id)]}
     name: dict[str, Any] = {}
     if p.name.middle is not None:
-        name["extension"] = [{"url": MIDDLE_NAME_URL}]
-        put_text(name["extension"][0], "valueString", p.name.middle)
+        name["extension"] = [put_ext_text({"url": MIDDLE_NAME_URL}, p.name.middle)]
     if p.name.family:
         name["family"] = p.name.family
     if p.name.given:
@@ -343,7 +363,7 @@ def read_patient(r: Reader, res: dict[str, Any], path: str, mp: ModelPath) -> Pe
         middle = None
         found = extension(n, MIDDLE_NAME_URL)
         if found is not None:
-            middle = get_text(r, found[0], "valueString", f"{npath}.extension[{found[1]}]")
+            middle = get_ext_text(r, found[0], f"{npath}.extension[{found[1]}]")
             r.map((*mp, "name", "middle"), f"{npath}.extension[{found[1]}]")
         given = r.arr(n, "given", npath)
         if given:
@@ -619,9 +639,8 @@ def write_consent(c: Consent, patient_url: str) -> dict[str, Any]:
     """The patient's consent to one transfer (R4 Consent, scope patient-privacy)."""
     ext: list[dict[str, Any]] = [
         {"url": CONSENT_METHOD_URL, "valueCode": str(c.method)},
-        {"url": CONSENT_PURPOSE_URL},
+        put_ext_text({"url": CONSENT_PURPOSE_URL}, c.purpose),
     ]
-    put_text(ext[1], "valueString", c.purpose)
     if c.recorded_by is not None:
         ext.append(
             {"url": CONSENT_RECORDED_BY_URL, "valueIdentifier": write_identifier(c.recorded_by)}
@@ -685,7 +704,7 @@ def read_consent(r: Reader, res: dict[str, Any], path: str, mp: ModelPath) -> Co
     purpose = None
     found_p = extension(res, CONSENT_PURPOSE_URL)
     if found_p is not None:
-        purpose = get_text(r, found_p[0], "valueString", f"{path}.extension[{found_p[1]}]")
+        purpose = get_ext_text(r, found_p[0], f"{path}.extension[{found_p[1]}]")
         r.map((*mp, "purpose"), f"{path}.extension[{found_p[1]}]")
     if purpose is None:
         r.missing(f"{path}.extension", f"{CONSENT_PURPOSE_URL}: what the consent covers")
@@ -738,7 +757,7 @@ def read_version(r: Reader, res: dict[str, Any], path: str, mp: ModelPath) -> st
     found = extension(res, VERSION_URL)
     if found is None:
         return None
-    value = get_text(r, found[0], "valueString", f"{path}.extension[{found[1]}]")
+    value = get_ext_text(r, found[0], f"{path}.extension[{found[1]}]")
     r.map(mp, f"{path}.extension[{found[1]}]")
     return value
 
@@ -766,11 +785,13 @@ __all__ = [
     "ext_value",
     "focus_of",
     "full_url",
+    "get_ext_text",
     "get_text",
     "has_kind",
     "kind_concept",
     "local_ref_identifier",
     "logical_reference",
+    "put_ext_text",
     "put_text",
     "read_business_id",
     "read_code",

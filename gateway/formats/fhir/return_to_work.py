@@ -59,7 +59,7 @@ def _bundle(plan: ReturnToWorkPlan) -> dict[str, Any]:
 
     patient, employer, team, consent = url("patient"), url("employer"), url("team"), url("consent")
     ext: list[dict[str, Any]] = [
-        {"url": P.VERSION_URL, "valueString": plan.version},
+        P.put_ext_text({"url": P.VERSION_URL}, plan.version),
         {
             "url": U["first_day_of_reduced_capacity"],
             "valueDate": plan.first_day_of_reduced_capacity.isoformat(),
@@ -67,8 +67,7 @@ def _bundle(plan: ReturnToWorkPlan) -> dict[str, Any]:
         {"url": U["expected_60_days"], "valueBoolean": plan.expected_leave_60_days_or_more},
     ]
     if plan.plan_not_needed_reason is not None:
-        ext.append({"url": U["plan_not_needed"]})
-        P.put_text(ext[-1], "valueString", plan.plan_not_needed_reason)
+        ext.append(P.put_ext_text({"url": U["plan_not_needed"]}, plan.plan_not_needed_reason))
     if plan.contact_during_leave:
         ext.append({"url": U["contact_during_leave"], "valueString": plan.contact_during_leave})
     careplan: dict[str, Any] = {
@@ -238,7 +237,7 @@ class _Reading:
         ext, i = found
         epath = f"{path}.extension[{i}]"
         self.r.map(mp, epath)
-        return P.get_text(self.r, ext, "valueString", epath)
+        return P.get_ext_text(self.r, ext, epath)
 
     def measure(
         self, act: dict[str, Any], apath: str, detail: dict[str, Any], dpath: str, mp: ModelPath

@@ -135,7 +135,7 @@ class _Writer:
 
     def careplan(self, team: str) -> dict[str, Any]:
         s = self.s
-        ext: list[dict[str, Any]] = [{"url": P.VERSION_URL, "valueString": s.version}]
+        ext: list[dict[str, Any]] = [P.put_ext_text({"url": P.VERSION_URL}, s.version)]
         if s.meeting_date is not None:
             ext.append({"url": U["meeting_date"], "valueDate": s.meeting_date.isoformat()})
         if s.next_follow_up is not None:
