@@ -193,7 +193,7 @@ def unwrap_message(
     kind = _event(r, header, hpath)
     source = r.obj(header, "source", hpath)
     endpoint = r.text(source, "endpoint", f"{hpath}.source") if source else None
-    if endpoint is None:
+    if source is not None and endpoint is None:  # a missing source: the profile says so
         r.missing(f"{hpath}.source.endpoint", "the sender's endpoint")
     source_name = r.text(source, "name", f"{hpath}.source") if source else None
     destinations = _destinations(r, header, hpath)
