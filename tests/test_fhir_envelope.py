@@ -151,7 +151,7 @@ H = "Bundle.entry[0].resource"
         ("not-a-message", [("FHIR-STRUCTURE", "Bundle.type"), ("routable", "False")]),
         ("no-header", [("FHIR-REQUIRED", H), ("routable", "False")]),
         ("unknown-event", [("FHIR-SYSTEM", f"{H}.eventCoding"), ("routable", "False")]),
-        ("event-mismatch", [("FHIR-MESSAGE-EVENT", f"{H}.focus[0]"), ("routable", "False")]),
+        ("event-mismatch", [("FHIR-UNKNOWN-KIND", f"{H}.focus[0]"), ("routable", "False")]),
         ("focus-outside", [("FHIR-REFERENCE", f"{H}.focus[0].reference"), ("routable", "False")]),
         (
             "unknown-destination",

@@ -21,7 +21,8 @@ from datetime import datetime
 from typing import Any
 
 from gateway.documents.common import DocumentKind, Recipient
-from gateway.documents.issues import RULES, Issue, Location, RuleKind
+from gateway.documents.issues import Issue, Location
+from gateway.formats.fhir.codec import UNKNOWN_KIND
 from gateway.formats.fhir.datatypes import parse_datetime, write_datetime
 from gateway.formats.fhir.parties import DOCUMENT_KIND_SYSTEM, RECIPIENT_SYSTEM, dedupe
 from gateway.formats.fhir.profile import check, profiles
@@ -44,16 +45,9 @@ _FOCUS_TYPES = {
     DocumentKind.SECTION4_NOTIFICATION: "Communication",
 }
 
-EVENT_MISMATCH = RULES.define(
-    "FHIR-MESSAGE-EVENT",
-    "Message event does not match what it carries",
-    RuleKind.SCHEMA,
-    "`MessageHeader.eventCoding` names the kind of document the message carries (system "
-    f"{EVENT_SYSTEM}: certificate, sip, return-to-work-plan, section4-notification) and "
-    "`MessageHeader.focus` must point at a document of that kind: a certificate's document "
-    "Bundle, a SIP's or return-to-work plan's CarePlan, a §4 notification's Communication. "
-    "See docs/fhir/messaging.md.",
-)
+#: The focus is not what the event says: the codec's rule for "a different kind from the one
+#: asked for" (one code for one problem; docs/rules.md).
+EVENT_MISMATCH = UNKNOWN_KIND
 
 
 @dataclass(frozen=True)

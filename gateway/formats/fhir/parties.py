@@ -721,6 +721,7 @@ def read_consent(r: Reader, res: dict[str, Any], path: str, mp: ModelPath) -> Co
     if period is not None:
         withdrawn_at = read_datetime(r, period, "end", f"{ppath}.period", (*mp, "withdrawn_at"))
     recipients: list[Recipient] = []
+    r.map((*mp, "recipients"), ppath)
     for k, (actor, apath) in enumerate(r.objs(provision, "actor", ppath)):
         ref = r.obj(actor, "reference", apath) or {}
         ident = r.obj(ref, "identifier", f"{apath}.reference") or {}
