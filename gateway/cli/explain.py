@@ -16,10 +16,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from gateway.documents.issues import RULES
-    from gateway.validation.engine import load_all_rules
 
-    load_all_rules()
-    _load_policy_rules()
+    load_catalogue()
     if args.markdown:
         print(catalogue_markdown(), end="")
         return 0
@@ -42,17 +40,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_policy_rules() -> None:
-    import contextlib
+def load_catalogue() -> None:
+    """Import every module of the package, so that every rule is declared: rules live beside
+    the code that checks them, in formats, validation and policy alike."""
+    import pkgutil
     from importlib import import_module
 
-    with contextlib.suppress(ImportError):
-        import_module("gateway.policy")
+    import gateway
+
+    for module in pkgutil.walk_packages(gateway.__path__, "gateway."):
+        if module.name != "gateway.__main__":
+            import_module(module.name)
 
 
 def catalogue_markdown() -> str:
     from gateway.documents.issues import RULES
 
+    load_catalogue()
     lines = [
         "# Rule catalogue",
         "",
