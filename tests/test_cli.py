@@ -163,3 +163,25 @@ def test_process_start_is_fast() -> None:
         timeout=30,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_operation_outcome_report(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run(capsys, "validate", str(BAD_PNR), "--format", "outcome")
+    assert rc == 1
+    oo = json.loads(out)
+    assert oo["resourceType"] == "OperationOutcome"
+    assert oo["meta"] == {"source": str(BAD_PNR)}
+    (issue,) = oo["issue"]
+    assert (issue["severity"], issue["code"]) == ("error", "business-rule")
+    assert issue["details"]["coding"][0]["code"] == "ID-PERSON-CHECKSUM"
+
+
+def test_operation_outcomes_of_several_inputs_form_a_bundle(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rc, out, _ = run(capsys, "validate", str(FULL_FK), str(BAD_PNR), "--format", "outcome")
+    assert rc == 1
+    bundle = json.loads(out)
+    assert (bundle["resourceType"], bundle["type"]) == ("Bundle", "collection")
+    sources = [e["resource"]["meta"]["source"] for e in bundle["entry"]]
+    assert sources == [str(FULL_FK), str(BAD_PNR)]

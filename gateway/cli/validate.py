@@ -33,9 +33,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument(
         "--format",
-        choices=["text", "json", "junit"],
+        choices=["text", "json", "junit", "outcome"],
         default="text",
-        help="report format (default text)",
+        help="report format (default text; outcome: a FHIR OperationOutcome, or a Bundle of "
+        "them for several inputs)",
     )
     p.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
     add_override_options(p)
@@ -106,3 +107,26 @@ def render_junit(results: list[Validation]) -> str:
         out.append("</testcase>")
     out += ["</testsuite>", "</testsuites>"]
     return "\n".join(out) + "\n"
+
+
+def render_outcome(results: list[Validation]) -> str:
+    """What a FHIR sender expects: an OperationOutcome per document (a collection Bundle of
+    them for several documents), each naming its source in ``meta.source``."""
+    from gateway.formats.fhir.outcome import operation_outcome
+
+    outcomes = []
+    for r in results:
+        oo = operation_outcome(r.issues)
+        if r.source != "-":
+            oo = {"resourceType": oo.pop("resourceType"), "meta": {"source": r.source}, **oo}
+        outcomes.append(oo)
+    doc = (
+        outcomes[0]
+        if len(outcomes) == 1
+        else {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": oo} for oo in outcomes],
+        }
+    )
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
