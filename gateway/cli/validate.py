@@ -54,7 +54,13 @@ def run(args: argparse.Namespace) -> int:
         validate_bytes(i.data, source=i.source, kind=kind, fmt=fmt, overrides=overrides)
         for i in iter_inputs(args.paths)
     ]
-    report = {"text": render_text, "json": render_json, "junit": render_junit}[args.format](results)
+    renderers = {
+        "text": render_text,
+        "json": render_json,
+        "junit": render_junit,
+        "outcome": render_outcome,
+    }
+    report = renderers[args.format](results)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(report)
