@@ -36,3 +36,12 @@ def test_every_rule_has_a_title_and_an_explanation() -> None:
 def test_mapping_command_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["mapping", "sip"]) == 0
     assert capsys.readouterr().out == render_mapping_table("sip")
+
+
+@pytest.mark.parametrize("kind", ["sip", "return-to-work-plan", "section4-notification"])
+def test_schema_references_are_current(kind: str) -> None:
+    from gateway.formats.schema_docs import schema_reference
+
+    assert (DOCS / "schemas" / f"{kind}.md").read_text("utf-8") == schema_reference(kind), (
+        f"regenerate with: gateway schema {kind} > docs/schemas/{kind}.md"
+    )

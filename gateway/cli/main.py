@@ -13,7 +13,7 @@ from gateway import __version__
 from gateway.cli.common import UsageError
 
 #: Command modules, each with ``register(subparsers)``; optional ones may not exist yet.
-COMMANDS = ["validate", "convert", "redact", "explain", "mapping", "harness"]
+COMMANDS = ["validate", "convert", "redact", "explain", "mapping", "schema", "harness"]
 
 
 class _Parser(argparse.ArgumentParser):
