@@ -15,9 +15,10 @@ from strategies_plans import section4_notifications
 from gateway import FIXTURES_DIR, PROJECT_ROOT
 from gateway.documents.common import Code
 from gateway.documents.section4 import CONTACT_HEADING, STATEMENT, Section4Notification
+from gateway.formats.base import CannotRender
 from gateway.formats.ownxml.section4 import Section4XmlCodec
 from gateway.formats.rivta.namespaces import SEND_MESSAGE_TO_RECIPIENT, TYPES
-from gateway.formats.rivta.send_message import CannotRender, render_send_message
+from gateway.formats.rivta.send_message import render_send_message
 from gateway.formats.xsd import load_schema
 
 INTEROP = Path(PROJECT_ROOT).parent / "shared" / "interop"

@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.formats.base import Format
+    from gateway.formats.base import CannotRender, Format
+    from gateway.formats.registry import render
     from gateway.validation.service import validate_bytes
 
     overrides = overrides_from(args)
@@ -42,38 +43,13 @@ def run(args: argparse.Namespace) -> int:
         print(format_issue(inp.source, i), file=sys.stderr)
     if not result.valid or result.document is None:
         return 1
-    out = render(result.document, Format(args.to))
+    try:
+        out = render(result.document, Format(args.to))
+    except CannotRender as exc:
+        raise UsageError(str(exc)) from None
     if args.output:
         with open(args.output, "wb") as f:
             f.write(out)
     else:
         sys.stdout.buffer.write(out)
     return 0
-
-
-def render(document: object, fmt: object) -> bytes:
-    """Render a canonical document in a format; UsageError when that cannot be done."""
-    from gateway.documents import Document, Section4Notification
-    from gateway.documents.issues import Issue
-    from gateway.formats.base import Format
-    from gateway.formats.registry import codec_for
-
-    assert isinstance(fmt, Format)
-    doc: Document = document  # type: ignore[assignment]
-    if fmt is Format.RIVTA_MESSAGE:
-        if not isinstance(doc, Section4Notification):
-            raise UsageError("rivta-message is the format of §4 notifications only")
-        from gateway.formats.rivta.send_message import (  # type: ignore[import-not-found,unused-ignore]
-            CannotRender,
-            render_send_message,
-        )
-
-        try:
-            out: bytes = render_send_message(doc)
-            return out
-        except CannotRender as exc:
-            raise UsageError(str(exc)) from None
-    codec = codec_for(doc.kind, fmt)
-    if isinstance(codec, Issue):
-        raise UsageError(codec.message)
-    return codec.render(doc)

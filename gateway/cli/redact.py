@@ -86,8 +86,8 @@ def _consent(path: str | None) -> Consent | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.cli.convert import render
-    from gateway.formats.base import Format
+    from gateway.formats.base import CannotRender, Format
+    from gateway.formats.registry import render
     from gateway.policy import apply_policy
     from gateway.validation.service import validate_bytes
 
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     assert fmt is not None
     try:
         out = render(outcome.document, fmt)
-    except NotImplementedError as exc:  # a FHIR mapping not there yet for this kind
+    except CannotRender as exc:
         raise UsageError(f"cannot render in {fmt}: {exc}") from None
     sys.stdout.buffer.write(out)
     return 0

@@ -32,6 +32,12 @@ class ParseResult(Generic[D]):
     source_map: SourceMap = field(default_factory=SourceMap)
 
 
+class CannotRender(ValueError):
+    """A document lacks what the target format requires (e.g. a §4 notification without the
+    certificate or sender that SendMessageToRecipient needs). The message says what is
+    missing and carries no patient data."""
+
+
 class Codec(Protocol):
     format: Format
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 
-from gateway.documents import DocumentKind
+from gateway.documents import Document, DocumentKind
 from gateway.documents.issues import RULES, Issue, RuleKind, issue
-from gateway.formats.base import Codec, Format
+from gateway.formats.base import CannotRender, Codec, Format
 from gateway.formats.xmlsafe import XML_FORBIDDEN
 
 FHIR_NS = "http://hl7.org/fhir"
@@ -120,3 +120,20 @@ def codec_for(kind: DocumentKind | None, fmt: Format) -> Codec | Issue:
         codec = getattr(import_module(module), name)()
         _instances[key] = codec
     return codec  # type: ignore[no-any-return]
+
+
+def render(document: Document, fmt: Format) -> bytes:
+    """Render a canonical document in a format (Message Translator's output side).
+
+    Raises :class:`CannotRender` when the format cannot carry this document."""
+    if fmt is Format.RIVTA_MESSAGE:
+        from gateway.documents.section4 import Section4Notification
+        from gateway.formats.rivta.send_message import render_send_message
+
+        if not isinstance(document, Section4Notification):
+            raise CannotRender("rivta-message is the format of §4 notifications only")
+        return render_send_message(document)
+    codec = codec_for(document.kind, fmt)
+    if isinstance(codec, Issue):
+        raise CannotRender(codec.message)
+    return codec.render(document)

@@ -21,6 +21,7 @@ from lxml import etree
 from gateway.documents.common import Contact, HealthcareProfessional, Identifier
 from gateway.documents.identity import PERSONNUMMER_OID, SAMORDNINGSNUMMER_OID
 from gateway.documents.section4 import CONTACT_HEADING, STATEMENT, Section4Notification
+from gateway.formats.base import CannotRender
 from gateway.formats.rivta.namespaces import (
     ARBETSPLATSKOD_ROOT,
     HSA_ID_ROOT,
@@ -42,11 +43,6 @@ AMNE_OVRIGT_DISPLAY = "Övrigt"
 FK_RECIPIENT = "FKASSA"
 
 _PERSON_ID = re.compile(r"\d{12}")
-
-
-class CannotRender(ValueError):
-    """The notification lacks what SendMessageToRecipient requires (a certificate to refer
-    to, a sender, ...). The message says what is missing, never patient data."""
 
 
 def _tag(local: str) -> str:
