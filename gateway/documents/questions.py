@@ -156,6 +156,11 @@ class Catalogue:
         return q.parts.get(part_id) if q else None
 
     @cached_property
+    def required_questions(self) -> tuple[Question, ...]:
+        """Questions that must be answered at least once, in catalogue order."""
+        return tuple(q for q in self.questions.values() if q.min > 0)
+
+    @cached_property
     def diagnosis_questions(self) -> frozenset[str]:
         return frozenset(q.id for q in self.questions.values() if q.diagnosis)
 

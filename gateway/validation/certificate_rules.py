@@ -23,6 +23,7 @@ from gateway.documents.issues import RULES, Finding, ModelPath, Rule, RuleKind
 from gateway.documents.questions import (
     INFECTION_CARRIER_QUESTION,
     Catalogue,
+    Condition,
     Part,
     Question,
     ValueType,
@@ -276,9 +277,16 @@ _DATE = re.compile(r"^(\d{4}-\d\d-\d\d)(Z|[+-]\d\d:\d\d)?$")
 def check(document: Certificate, *, today: date | None = None) -> Iterator[Finding]:
     """Every business-rule finding of a certificate. ``today`` is for tests (R35-1.2)."""
     cat = catalogue(document.type)
+    # One pass groups the answers by question id; every rule below looks answers up here
+    # instead of scanning all of them again.
+    by_question: dict[str, list[int]] = {}
+    for i, answer in enumerate(document.answers):
+        by_question.setdefault(answer.id, []).append(i)
     yield from _identities(document)
-    yield from _catalogue_rules(document, cat, today or date.today())
-    yield from _cross_question_rules(document, cat)
+    found: list[Finding] = []
+    _catalogue_rules(document, cat, today or date.today(), by_question, found)
+    yield from found
+    yield from _cross_question_rules(document, cat, by_question)
 
 
 def _identities(cert: Certificate) -> Iterator[Finding]:
@@ -299,44 +307,60 @@ def _identities(cert: Certificate) -> Iterator[Finding]:
 # --- catalogue-driven checks ---------------------------------------------------------------
 
 
-def _catalogue_rules(cert: Certificate, cat: Catalogue, today: date) -> Iterator[Finding]:
-    by_question: dict[str, list[int]] = {}
-    for i, answer in enumerate(cert.answers):
-        by_question.setdefault(answer.id, []).append(i)
-
-    waived = _waivers(cert)
-    for q in cat.questions.values():
+def _catalogue_rules(
+    cert: Certificate,
+    cat: Catalogue,
+    today: date,
+    by_question: dict[str, list[int]],
+    out: list[Finding],
+) -> None:
+    # Appends to ``out`` rather than yielding: a generator per answer costs more than the
+    # checks themselves on a certificate with no finding.
+    waived: dict[str, bool] | None = None
+    for q in cat.required_questions:
         count = len(by_question.get(q.id, ()))
-        if count < q.min and not waived.get(q.waived_by_infection_carrier or "", False):
-            yield Finding(
-                QUESTION_MISSING,
-                ("answers",),
-                f"question {q.label} is required in {cat.type}"
-                + (f" (at least {q.min})" if q.min > 1 else "")
-                + _waiver_note(q),
+        if count < q.min:
+            if waived is None:
+                waived = _waivers(cert)
+            if waived.get(q.waived_by_infection_carrier or "", False):
+                continue
+            out.append(
+                Finding(
+                    QUESTION_MISSING,
+                    ("answers",),
+                    f"question {q.label} is required in {cat.type}"
+                    + (f" (at least {q.min})" if q.min > 1 else "")
+                    + _waiver_note(q),
+                )
             )
 
+    answers = cert.answers
     for qid, indexes in by_question.items():
         found_q = cat.question(qid)
         if found_q is None:
-            for i in indexes:
-                yield Finding(
+            out.extend(
+                Finding(
                     QUESTION_UNKNOWN,
                     ("answers", i),
                     f"question id {qid!r} is not a question of {cat.type}",
                 )
+                for i in indexes
+            )
             continue
         q = found_q
-        for i in indexes[q.max :]:
-            yield Finding(
-                QUESTION_REPEATED,
-                ("answers", i),
-                f"question {q.label} may occur at most {_times(q.max)} in {cat.type}; "
-                f"found {len(indexes)}",
+        if len(indexes) > q.max:
+            out.extend(
+                Finding(
+                    QUESTION_REPEATED,
+                    ("answers", i),
+                    f"question {q.label} may occur at most {_times(q.max)} in {cat.type}; "
+                    f"found {len(indexes)}",
+                )
+                for i in indexes[q.max :]
             )
         seen_codes: dict[str, set[str]] = {}
         for i in indexes:
-            yield from _answer(cert.answers[i], i, q, today, seen_codes)
+            _answer(answers[i], i, q, today, seen_codes, out)
 
 
 def _waivers(cert: Certificate) -> dict[str, bool]:
@@ -364,54 +388,75 @@ def _times(n: int) -> str:
 
 
 def _answer(
-    answer: Answer, i: int, q: Question, today: date, seen_codes: dict[str, set[str]]
-) -> Iterator[Finding]:
+    answer: Answer,
+    i: int,
+    q: Question,
+    today: date,
+    seen_codes: dict[str, set[str]],
+    out: list[Finding],
+) -> None:
     at: ModelPath = ("answers", i)
     if answer.instance is None:
         if q.instance:
-            yield Finding(INSTANCE, at, f"question {q.label} must have an instans number")
+            out.append(Finding(INSTANCE, at, f"question {q.label} must have an instans number"))
     elif answer.instance < 1:
-        yield Finding(
-            INSTANCE,
-            (*at, "instance"),
-            f"instans of question {q.id} is {answer.instance}; it must be 1 or more",
+        out.append(
+            Finding(
+                INSTANCE,
+                (*at, "instance"),
+                f"instans of question {q.id} is {answer.instance}; it must be 1 or more",
+            )
         )
 
+    specs = q.parts
     present: dict[str, int] = {}
     for j, sub in enumerate(answer.parts):
-        spec = q.parts.get(sub.id)
+        spec = specs.get(sub.id)
         if spec is None:
-            yield Finding(
-                PART_UNKNOWN,
-                ("answers", i, "parts", j),
-                f"{sub.id!r} is not a sub-answer of question {q.label}; expected "
-                + ", ".join(q.parts),
+            out.append(
+                Finding(
+                    PART_UNKNOWN,
+                    ("answers", i, "parts", j),
+                    f"{sub.id!r} is not a sub-answer of question {q.label}; expected "
+                    + ", ".join(specs),
+                )
             )
             continue
         if sub.id in present:
-            yield Finding(
-                PART_REPEATED, ("answers", i, "parts", j), f"{spec.label} is given more than once"
+            out.append(
+                Finding(
+                    PART_REPEATED,
+                    ("answers", i, "parts", j),
+                    f"{spec.label} is given more than once",
+                )
             )
             continue
         present[sub.id] = j
-        for rule, message, tail in _value(sub.value, spec, today):
-            yield Finding(rule, ("answers", i, "parts", j, "value", *tail), message)
-        if spec.unique and isinstance(sub.value, Code):
-            code = sub.value.code.strip()
+        value = sub.value
+        problems = _value(value, spec, today)
+        if problems:  # rare: only now build the model path
+            out.extend(
+                Finding(rule, ("answers", i, "parts", j, "value", *tail), message)
+                for rule, message, tail in problems
+            )
+        if spec.unique and isinstance(value, Code):
+            code = value.code.strip()
             used = seen_codes.setdefault(spec.id, set())
             if code in used:
-                yield Finding(
-                    CODE_REPEATED,
-                    ("answers", i, "parts", j, "value", "code"),
-                    f"{spec.label}: code {code} is already used by another instance of "
-                    f"question {q.id}",
+                out.append(
+                    Finding(
+                        CODE_REPEATED,
+                        ("answers", i, "parts", j, "value", "code"),
+                        f"{spec.label}: code {code} is already used by another instance of "
+                        f"question {q.id}",
+                    )
                 )
             used.add(code)
     for spec in q.required_parts:
         if spec.id not in present:
-            yield Finding(PART_MISSING, at, f"question {q.label} must have {spec.label}")
+            out.append(Finding(PART_MISSING, at, f"question {q.label} must have {spec.label}"))
     if q.dependent_parts:
-        yield from _dependencies(answer, at, q, present)
+        _dependencies(answer, at, q, present, out)
 
 
 #: A problem with one value: the rule, the message and the path below the value's own path
@@ -423,6 +468,8 @@ _FINE: tuple[Problem, ...] = ()
 
 def _value(value: object, spec: Part, today: date) -> Sequence[Problem]:
     kind = spec.type
+    if kind is ValueType.TEXT and isinstance(value, str):  # most parts: free text
+        return _FINE if value.strip() else ((VALUE_EMPTY, f"{spec.label} must not be empty", ()),)
     if kind is ValueType.CODE:
         if isinstance(value, Code):
             return _code(value, spec)
@@ -477,8 +524,17 @@ def _parse_date(value: str) -> date | None:
 
 
 def _code(value: Code, spec: Part) -> Sequence[Problem]:
-    problems: list[Problem] = []
     system = (value.system or "").strip()
+    code = value.code.strip()
+    pattern, max_length = spec.code_pattern, spec.code_max_length
+    if (
+        (not spec.code_systems or system in spec.code_systems)
+        and (spec.codes is None or code in spec.codes)
+        and (pattern is None or pattern.match(code))
+        and (max_length is None or len(code) <= max_length)
+    ):
+        return _FINE  # the common case, decided without building a message
+    problems: list[Problem] = []
     if spec.code_systems and system not in spec.code_systems:
         expected = " or ".join(sorted(spec.code_systems))
         problems.append(
@@ -490,7 +546,6 @@ def _code(value: Code, spec: Part) -> Sequence[Problem]:
                 ("system",),
             )
         )
-    code = value.code.strip()
     if spec.codes is not None and code not in spec.codes:
         problems.append(
             (
@@ -554,39 +609,57 @@ def _quantity(value: Quantity, spec: Part) -> Sequence[Problem]:
 
 
 def _dependencies(
-    answer: Answer, at: ModelPath, q: Question, present: dict[str, int]
-) -> Iterator[Finding]:
+    answer: Answer, at: ModelPath, q: Question, present: dict[str, int], out: list[Finding]
+) -> None:
+    parts = answer.parts
+
+    def holds(cond: Condition) -> bool | None:
+        # Condition.holds without scanning the parts again: ``present`` has the index of each
+        # known part's first occurrence, which is the one Answer.part returns.
+        k = present.get(cond.part)
+        return None if k is None else comparable_value(parts[k].value) in cond.values
+
     for spec in q.dependent_parts:
         j = present.get(spec.id)
         cond = spec.required_when
-        if j is None and cond is not None and cond.holds(answer):
-            yield Finding(
-                DEPENDENT_PART_MISSING,
-                at,
-                f"{spec.label} is required when {_cond_text(q, cond.part, cond.values)}",
+        if j is None and cond is not None and holds(cond):
+            out.append(
+                Finding(
+                    DEPENDENT_PART_MISSING,
+                    at,
+                    f"{spec.label} is required when {_cond_text(q, cond.part, cond.values)}",
+                )
             )
         for needed in spec.requires:
             if j is not None and needed not in present:
-                yield Finding(
-                    DEPENDENT_PART_MISSING,
-                    at,
-                    f"{q.parts[needed].label} is required when {spec.label} is given",
+                out.append(
+                    Finding(
+                        DEPENDENT_PART_MISSING,
+                        at,
+                        f"{q.parts[needed].label} is required when {spec.label} is given",
+                    )
                 )
         if j is None:
             continue
         cond = spec.forbidden_when
-        if cond is not None and cond.holds(answer):
-            yield Finding(
-                DEPENDENT_PART_UNEXPECTED,
-                (*at, "parts", j),
-                f"{spec.label} must not be given when {_cond_text(q, cond.part, cond.values)}",
+        if cond is not None and holds(cond):
+            when = _cond_text(q, cond.part, cond.values)
+            out.append(
+                Finding(
+                    DEPENDENT_PART_UNEXPECTED,
+                    (*at, "parts", j),
+                    f"{spec.label} must not be given when {when}",
+                )
             )
         cond = spec.allowed_only_when
-        if cond is not None and cond.holds(answer) is False:
-            yield Finding(
-                DEPENDENT_PART_UNEXPECTED,
-                (*at, "parts", j),
-                f"{spec.label} may only be given when {_cond_text(q, cond.part, cond.values)}",
+        if cond is not None and holds(cond) is False:
+            when = _cond_text(q, cond.part, cond.values)
+            out.append(
+                Finding(
+                    DEPENDENT_PART_UNEXPECTED,
+                    (*at, "parts", j),
+                    f"{spec.label} may only be given when {when}",
+                )
             )
 
 
@@ -598,36 +671,40 @@ def _cond_text(q: Question, part_id: str, values: frozenset[str]) -> str:
 # --- rules across questions ----------------------------------------------------------------
 
 
-def _cross_question_rules(cert: Certificate, cat: Catalogue) -> Iterator[Finding]:
-    yield from _current_work(cert, cat)
-    yield from _measures(cert, cat)
-    yield from _working_time(cert, cat)
-    yield from _diagnosis_sharing(cert, cat)
-    yield from _diagnosis_code_systems(cert, cat)
-    yield from _period_overlap(cert, cat)
+#: Answer indexes per question id, in document order (see :func:`check`).
+ByQuestion = dict[str, list[int]]
 
 
-def _codes(cert: Certificate, question_id: str) -> list[tuple[int, int, str]]:
+def _cross_question_rules(cert: Certificate, cat: Catalogue, by: ByQuestion) -> Iterator[Finding]:
+    yield from _current_work(cert, cat, by)
+    yield from _measures(cert, cat, by)
+    yield from _working_time(cert, cat, by)
+    yield from _diagnosis_sharing(cert, cat, by)
+    yield from _diagnosis_code_systems(cert, cat, by)
+    yield from _period_overlap(cert, cat, by)
+
+
+def _codes(cert: Certificate, by: ByQuestion, question_id: str) -> list[tuple[int, int, str]]:
     """(answer index, part index, code) of every coded part of a question's answers."""
+    answers = cert.answers
     return [
         (i, j, sub.value.code.strip())
-        for i, a in enumerate(cert.answers)
-        if a.id == question_id
-        for j, sub in enumerate(a.parts)
+        for i in by.get(question_id, ())
+        for j, sub in enumerate(answers[i].parts)
         if isinstance(sub.value, Code)
     ]
 
 
-def _indexes(cert: Certificate, question_id: str) -> list[int]:
-    return [i for i, a in enumerate(cert.answers) if a.id == question_id]
+def _answers_to(cert: Certificate, by: ByQuestion, question_id: str) -> list[Answer]:
+    return [cert.answers[i] for i in by.get(question_id, ())]
 
 
-def _current_work(cert: Certificate, cat: Catalogue) -> Iterator[Finding]:
+def _current_work(cert: Certificate, cat: Catalogue, by: ByQuestion) -> Iterator[Finding]:
     occupation, work = cat.by_name("occupation"), cat.by_name("occupation_description")
     if occupation is None or work is None or not occupation.instance:
         return  # AG1-14: 1.1 can only be NUVARANDE_ARBETE and 2 is always required
-    current = [c for c in _codes(cert, occupation.id) if c[2] == _CURRENT_WORK]
-    described = _indexes(cert, work.id)
+    current = [c for c in _codes(cert, by, occupation.id) if c[2] == _CURRENT_WORK]
+    described = by.get(work.id, [])
     if current and not described:
         yield Finding(
             CURRENT_WORK,
@@ -642,11 +719,11 @@ def _current_work(cert: Certificate, cat: Catalogue) -> Iterator[Finding]:
         )
 
 
-def _measures(cert: Certificate, cat: Catalogue) -> Iterator[Finding]:
+def _measures(cert: Certificate, cat: Catalogue, by: ByQuestion) -> Iterator[Finding]:
     measures, described = cat.by_name("measures"), cat.by_name("measures_description")
     if measures is None:
         return
-    codes = _codes(cert, measures.id)
+    codes = _codes(cert, by, measures.id)
     not_relevant = [c for c in codes if c[2] == _NOT_RELEVANT]
     if not not_relevant:
         return
@@ -659,7 +736,7 @@ def _measures(cert: Certificate, cat: Catalogue) -> Iterator[Finding]:
             "measures",
         )
     if described is not None:
-        for k in _indexes(cert, described.id):
+        for k in by.get(described.id, ()):
             yield Finding(
                 MEASURES_NOT_RELEVANT_DESCRIBED,
                 ("answers", k),
@@ -668,13 +745,13 @@ def _measures(cert: Certificate, cat: Catalogue) -> Iterator[Finding]:
             )
 
 
-def _working_time(cert: Certificate, cat: Catalogue) -> Iterator[Finding]:
+def _working_time(cert: Certificate, cat: Catalogue, by: ByQuestion) -> Iterator[Finding]:
     arrangement, sick_leave = cat.by_name("working_time_arrangement"), cat.by_name("sick_leave")
     if arrangement is None or sick_leave is None:
         return
-    partial = [c for c in _codes(cert, sick_leave.id) if c[2] in _PARTIAL_LEVELS]
-    arranged = _indexes(cert, arrangement.id)
-    if partial and not arranged and not _infection_carrier_true(cert):
+    partial = [c for c in _codes(cert, by, sick_leave.id) if c[2] in _PARTIAL_LEVELS]
+    arranged = by.get(arrangement.id, [])
+    if partial and not arranged and not _infection_carrier_true(cert, by):
         yield Finding(
             WORKING_TIME,
             ("answers",),
@@ -690,25 +767,25 @@ def _working_time(cert: Certificate, cat: Catalogue) -> Iterator[Finding]:
         )
 
 
-def _infection_carrier_true(cert: Certificate) -> bool:
+def _infection_carrier_true(cert: Certificate, by: ByQuestion) -> bool:
     return any(
         sub.id == f"{INFECTION_CARRIER_QUESTION}.1"
         and isinstance(sub.value, str)
         and parse_boolean(sub.value) is True
-        for a in cert.answers_to(INFECTION_CARRIER_QUESTION)
+        for a in _answers_to(cert, by, INFECTION_CARRIER_QUESTION)
         for sub in a.parts
     )
 
 
-def _diagnosis_sharing(cert: Certificate, cat: Catalogue) -> Iterator[Finding]:
+def _diagnosis_sharing(cert: Certificate, cat: Catalogue, by: ByQuestion) -> Iterator[Finding]:
     share, diagnoses = cat.by_name("share_diagnosis"), cat.by_name("diagnoses")
     if share is None or diagnoses is None:
         return
     share_part = next(iter(share.parts.values()))
-    answer = next(iter(cert.answers_to(share.id)), None)
+    answer = next(iter(_answers_to(cert, by, share.id)), None)
     sub = answer.part(share_part.id) if answer else None
     wanted = comparable_value(sub.value) if sub else None
-    stated = _indexes(cert, diagnoses.id)
+    stated = by.get(diagnoses.id, [])
     if wanted == "true" and not stated:
         yield Finding(
             DIAGNOSIS_MISSING,
@@ -736,11 +813,12 @@ def _diagnosis_sharing(cert: Certificate, cat: Catalogue) -> Iterator[Finding]:
             )
 
 
-def _diagnosis_code_systems(cert: Certificate, cat: Catalogue) -> Iterator[Finding]:
-    for i, answer in enumerate(cert.answers):
-        q = cat.question(answer.id)
-        if q is None or not q.diagnosis:
-            continue
+def _diagnosis_code_systems(cert: Certificate, cat: Catalogue, by: ByQuestion) -> Iterator[Finding]:
+    # only the diagnosis questions' answers, still in document order
+    diagnosis = sorted(i for qid in cat.diagnosis_questions for i in by.get(qid, ()))
+    for i in diagnosis:
+        answer = cert.answers[i]
+        q = cat.questions[answer.id]
         first: str | None = None
         for j, sub in enumerate(answer.parts):
             spec = q.parts.get(sub.id)
@@ -758,15 +836,13 @@ def _diagnosis_code_systems(cert: Certificate, cat: Catalogue) -> Iterator[Findi
                 )
 
 
-def _period_overlap(cert: Certificate, cat: Catalogue) -> Iterator[Finding]:
+def _period_overlap(cert: Certificate, cat: Catalogue, by: ByQuestion) -> Iterator[Finding]:
     q = cat.by_name("sick_leave")
     if q is None or q.max < 2:
         return
     seen: list[tuple[date, date]] = []
-    for i, answer in enumerate(cert.answers):
-        if answer.id != q.id:
-            continue
-        for j, sub in enumerate(answer.parts):
+    for i in by.get(q.id, ()):
+        for j, sub in enumerate(cert.answers[i].parts):
             v = sub.value
             if not isinstance(v, Period) or v.start is None or v.end is None or v.start > v.end:
                 continue
