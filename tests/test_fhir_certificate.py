@@ -163,6 +163,35 @@ def test_every_fhir_output_is_valid_base_r4(cert: Certificate) -> None:
     assert strict_issues(JSON.to_tree(cert)) == []
 
 
+def test_empty_middle_name_and_contact_texts_are_valid_base_r4() -> None:
+    """FHIR has no empty strings: an empty middle name, contact role, name, phone or e-mail
+    travels as a data-absent-reason (never ``""``, never ``_valueString`` in an extension)."""
+    cert = fk7804()
+    provider = cert.issuer.unit.care_provider.model_copy(
+        update={"contact": Contact(role="", name="", phone="", email="")}
+    )
+    unit = cert.issuer.unit.model_copy(update={"care_provider": provider})
+    cert = cert.model_copy(
+        update={
+            "patient": cert.patient.model_copy(
+                update={"name": PersonName(given="Tolvan", family="Tolvansson", middle="")}
+            ),
+            "issuer": cert.issuer.model_copy(update={"unit": unit}),
+        }
+    )
+    tree = JSON.to_tree(cert)
+    assert strict_issues(tree) == []
+    middle = _entry(tree, "Patient")["name"][0]["extension"][0]
+    assert "valueString" not in middle and "_valueString" not in middle
+    contact = next(
+        e["resource"]["contact"][0] for e in tree["entry"] if "contact" in e["resource"]
+    )
+    assert "text" not in contact["purpose"] and "text" not in contact["name"]
+    for codec in (JSON, XML):
+        parsed = codec.parse(codec.render(cert))
+        assert parsed.issues == [] and parsed.document == cert
+
+
 @pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.name)
 def test_inera_sample_survives_rivta_fhir_rivta(path: Any) -> None:
     original = RIVTA.parse(path.read_bytes()).document

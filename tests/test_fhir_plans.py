@@ -449,7 +449,7 @@ def test_a_dangling_local_ref_reaches_the_business_rule() -> None:
 
 
 def _local_ref() -> str:
-    from gateway.formats.fhir.parties import LOCAL_REF_SYSTEM
+    from gateway.formats.fhir.localrefs import LOCAL_REF_SYSTEM
 
     return LOCAL_REF_SYSTEM
 

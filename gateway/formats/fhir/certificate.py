@@ -9,7 +9,6 @@ answer refers to. URIs and code tables come from ``mappings/certificate.toml``.
 from __future__ import annotations
 
 import base64
-import re
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -25,46 +24,35 @@ from gateway.documents.certificate import (
     Status,
     SubAnswer,
 )
-from gateway.documents.common import (
-    CareUnit,
-    Code,
-    Contact,
-    HealthcareProfessional,
-    Identifier,
-    Organisation,
-    Period,
-    Person,
-    PersonName,
-)
-from gateway.documents.identity import (
-    HSA_ID_OID,
-    PERSONNUMMER_OID,
-    SAMORDNINGSNUMMER_OID,
-)
+from gateway.documents.common import Code, Identifier, Period
+from gateway.documents.identity import HSA_ID_OID
 from gateway.documents.issues import ModelPath
 from gateway.formats.fhir import systems
+from gateway.formats.fhir.bundles import BundleReading
 from gateway.formats.fhir.codec import register
 from gateway.formats.fhir.datatypes import (
-    DATA_ABSENT,
-    BundleIndex,
     extension,
     extensions,
-    pick_identifier,
-    read_address,
+    parse_date,
     read_coding,
     read_concept,
     read_datetime,
-    read_identifier,
-    read_telecom,
     reference,
-    telecom,
-    write_address,
     write_coding,
     write_datetime,
-    write_identifier,
 )
 from gateway.formats.fhir.mapping import load_mapping
+from gateway.formats.fhir.parties import (
+    read_patient,
+    read_professional,
+    write_organisation,
+    write_patient,
+    write_practitioner,
+    write_practitioner_role,
+    write_unit,
+)
 from gateway.formats.fhir.profile import check_entries
+from gateway.formats.fhir.texts import DATA_ABSENT, put_text
 from gateway.formats.fhir.tree import STRUCTURE, SYSTEM, Reader, Unreadable
 
 MAP = load_mapping("certificate")
@@ -73,25 +61,11 @@ RELATION_CODE = MAP.table("relation_code")
 _NS = uuid.UUID(U["uuid_namespace"])
 _TYPE_SYSTEM = "b64ea353-e8f6-4832-b563-fc7d46f29548"  # KV_INTYGSTYP, model form
 _TYPE_URIS = frozenset(s for s in (systems.to_uri(_TYPE_SYSTEM), f"urn:uuid:{_TYPE_SYSTEM}"))
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SIGNATURE_TYPE = {
     "system": "urn:iso-astm:E1762-95:2013",
     "code": "1.2.840.10065.1.12.1.1",
     "display": "Author's Signature",
 }
-_PERSON_SYSTEMS = (PERSONNUMMER_OID, SAMORDNINGSNUMMER_OID)
-_HSA = (HSA_ID_OID,)
-_WORKPLACE = "1.2.752.29.4.71"
-
-
-def _is_date(text: str) -> bool:
-    if not _DATE.match(text):
-        return False
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _put_time(out: dict[str, Any], key: str, value: datetime | None) -> None:
@@ -117,22 +91,23 @@ class _Writer:
         self.conditions: list[tuple[str, dict[str, Any]]] = []
 
     def bundle(self) -> dict[str, Any]:
-        c = self.c
+        c, u = self.c, self.url
+        issuer, provider = c.issuer, c.issuer.unit.care_provider
         answers = self.questionnaire_response()  # collects the Conditions
         entries = [
             (self.url["composition"], self.composition()),
             (self.url["patient"], self.patient()),
-            (self.url["practitioner"], self.practitioner()),
-            (self.url["role"], self.practitioner_role()),
-            (self.url["unit"], self.unit()),
-            (self.url["provider"], self.provider()),
+            (self.url["practitioner"], write_practitioner(issuer)),
+            (self.url["role"], write_practitioner_role(issuer, u["practitioner"], u["unit"])),
+            (self.url["unit"], write_unit(issuer.unit, u["provider"], name_required=False)),
+            (self.url["provider"], write_organisation(provider, name_required=False)),
             (self.url["qr"], answers),
             *self.conditions,
         ]
         out: dict[str, Any] = {
             "resourceType": "Bundle",
             "meta": {"profile": [U["profile"]]},
-            "identifier": _certificate_id(c.id),
+            "identifier": certificate_identifier(c.id),
             "type": "document",
         }
         if c.sent_at is not None:
@@ -181,80 +156,11 @@ class _Writer:
         return out
 
     def patient(self) -> dict[str, Any]:
-        p = self.c.patient
-        out: dict[str, Any] = {"resourceType": "Patient"}
+        ext = None
         if self.c.patient_address_source is not None:
             coding = write_coding(self.c.patient_address_source)
-            out["extension"] = [{"url": U["address_source"], "valueCoding": coding}]
-        out["identifier"] = [write_identifier(p.id)]
-        name: dict[str, Any] = {}
-        if p.name.middle is not None:
-            middle = p.name.middle
-            value = {"valueString": middle} if middle else {"extension": [DATA_ABSENT]}
-            name["extension"] = [{"url": U["middle_name"], **value}]
-        if p.name.family:
-            name["family"] = p.name.family
-        if p.name.given:
-            name["given"] = [p.name.given]
-        if name:
-            out["name"] = [name]
-        if p.address is not None:
-            out["address"] = [write_address(p.address)]
-        return out
-
-    def practitioner(self) -> dict[str, Any]:
-        i = self.c.issuer
-        ids = [write_identifier(i.id)]
-        if i.prescriber_code is not None:
-            ids.append({"system": U["prescriber_code"], "value": i.prescriber_code})
-        out: dict[str, Any] = {"resourceType": "Practitioner", "identifier": ids}
-        if i.name:
-            out["name"] = [{"text": i.name}]
-        if i.licensed_professions:
-            out["qualification"] = [
-                {"code": {"coding": [write_coding(lp)]}} for lp in i.licensed_professions
-            ]
-        return out
-
-    def practitioner_role(self) -> dict[str, Any]:
-        i = self.c.issuer
-        out: dict[str, Any] = {
-            "resourceType": "PractitionerRole",
-            "practitioner": reference(self.url["practitioner"]),
-            "organization": reference(self.url["unit"]),
-        }
-        if i.positions:
-            out["code"] = [{"coding": [write_coding(p)]} for p in i.positions]
-        if i.specialities:
-            out["specialty"] = [{"coding": [write_coding(s)]} for s in i.specialities]
-        return out
-
-    def unit(self) -> dict[str, Any]:
-        u = self.c.issuer.unit
-        ids = [write_identifier(u.id)]
-        if u.workplace_code is not None:
-            ids.append(write_identifier(u.workplace_code))
-        out: dict[str, Any] = {"resourceType": "Organization", "identifier": ids}
-        if u.name:
-            out["name"] = u.name
-        tel = telecom("phone", u.phone) + telecom("email", u.email)
-        if tel:
-            out["telecom"] = tel
-        if u.address.street or u.address.postal_code or u.address.city:
-            out["address"] = [write_address(u.address)]
-        out["partOf"] = reference(self.url["provider"])
-        return out
-
-    def provider(self) -> dict[str, Any]:
-        p = self.c.issuer.unit.care_provider
-        out: dict[str, Any] = {"resourceType": "Organization"}
-        if p.id is not None:
-            out["identifier"] = [write_identifier(p.id)]
-        if p.name:
-            out["name"] = p.name
-        if p.contact is not None:
-            out["contact"] = [_contact(p.contact)]
-        return out
+            ext = [{"url": U["address_source"], "valueCoding": coding}]
+        return write_patient(self.c.patient, ext)
 
     def questionnaire_response(self) -> dict[str, Any]:
         c = self.c
@@ -299,10 +205,11 @@ class _Writer:
             answer = {"valueQuantity": {"value": v.value, "unit": v.unit}}
         elif v in ("true", "false"):
             answer = {"valueBoolean": v == "true"}
-        elif _is_date(v):
+        elif parse_date(v) is not None:
             answer = {"valueDate": v}
         else:
-            answer = _string(v, "valueString")
+            answer = {}
+            put_text(answer, "valueString", v)
         out["answer"] = [answer]
         return out
 
@@ -314,11 +221,8 @@ class _Writer:
         }
 
 
-def _string(value: str, key: str = "valueString") -> dict[str, Any]:
-    return {key: value} if value else {"_" + key: {"extension": [DATA_ABSENT]}}
-
-
-def _certificate_id(ident: Identifier) -> dict[str, Any]:
+def certificate_identifier(ident: Identifier) -> dict[str, Any]:
+    """A certificate's id: its value, and the issuing unit's HSA-id as the assigner."""
     return {
         "system": U["certificate_id"],
         "value": ident.value,
@@ -341,33 +245,14 @@ def _relation(r: Relation) -> dict[str, Any]:
     return {
         "extension": [{"url": U["relation_type"], "valueCoding": write_coding(r.type)}],
         "code": RELATION_CODE.get(r.type.code, "appends"),
-        "targetIdentifier": _certificate_id(r.certificate_id),
+        "targetIdentifier": certificate_identifier(r.certificate_id),
     }
-
-
-def _contact(c: Contact) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if c.role is not None:
-        out["purpose"] = {"text": c.role}
-    if c.name is not None:
-        out["name"] = {"text": c.name}
-    tel = telecom("phone", c.phone) + telecom("email", c.email)
-    if tel:
-        out["telecom"] = tel
-    if c.address is not None:
-        out["address"] = write_address(c.address)
-    return out or {"extension": [DATA_ABSENT]}
 
 
 # -- tree -> model ----------------------------------------------------------------------------
 
 
-class _Reading:
-    def __init__(self, tree: dict[str, Any], r: Reader) -> None:
-        self.tree = tree
-        self.r = r
-        self.index = BundleIndex(r, tree)
-
+class _Reading(BundleReading):
     def certificate(self) -> Certificate:
         r, index = self.r, self.index
         check_entries(self.tree, index.entries, "certificate", r)
@@ -396,9 +281,11 @@ class _Reading:
             type_version=version,
             signed_at=signed_at,
             sent_at=sent_at,
-            patient=self.patient(patient, ppath),
+            patient=read_patient(r, patient, ppath, ("patient",)),
             patient_address_source=self.address_source(patient, ppath),
-            issuer=self.issuer(role_res, rpath),
+            issuer=read_professional(
+                r, index, role_res, rpath, ("issuer",), name_required=False, at_practitioner=True
+            ),
             recipients=self.recipients(comp, cpath),
             relations=self.relations(comp, cpath),
             statuses=self.statuses(comp, cpath),
@@ -464,39 +351,6 @@ class _Reading:
             r.report(STRUCTURE, "Bundle.signature.data", "Bundle.signature.data is not base64")
             return None
 
-    def patient(self, res: dict[str, Any], path: str) -> Person:
-        r = self.r
-        r.map(("patient",), path)
-        ident = pick_identifier(r, res, path, ("patient", "id"), _PERSON_SYSTEMS)
-        ident = r.need(ident, f"{path}.identifier", "a personnummer or samordningsnummer")
-        name = PersonName()
-        names = r.objs(res, "name", path)
-        if names:
-            n, npath = names[0]
-            r.map(("patient", "name"), npath)
-            given = r.arr(n, "given", npath)
-            middle_ext = extension(n, U["middle_name"])
-            middle = None
-            if middle_ext is not None:
-                ext, i = middle_ext
-                middle = ext.get("valueString", "")
-                r.map(("patient", "name", "middle"), f"{npath}.extension[{i}]")
-            if given:
-                r.map(("patient", "name", "given"), f"{npath}.given[0]")
-            family = r.text(n, "family", npath)
-            if family:
-                r.map(("patient", "name", "family"), f"{npath}.family")
-            name = PersonName(
-                given=given[0] if given and isinstance(given[0], str) else "",
-                family=family or "",
-                middle=middle if isinstance(middle, str) else None,
-            )
-        addresses = r.objs(res, "address", path)
-        address = None
-        if addresses:
-            address = read_address(r, addresses[0][0], addresses[0][1], ("patient", "address"))
-        return Person(id=ident, name=name, address=address)
-
     def address_source(self, res: dict[str, Any], path: str) -> Code | None:
         found = extension(res, U["address_source"])
         if found is None:
@@ -505,105 +359,6 @@ class _Reading:
         coding = self.r.obj(ext, "valueCoding", f"{path}.extension[{i}]")
         epath = f"{path}.extension[{i}].valueCoding"
         return read_coding(self.r, coding, epath, ("patient_address_source",)) if coding else None
-
-    def issuer(self, role: dict[str, Any], rpath: str) -> HealthcareProfessional:
-        r, index = self.r, self.index
-        prac, ppath = r.need(
-            index.resolve(role, "practitioner", rpath, "Practitioner"), f"{rpath}.practitioner"
-        )
-        unit, upath = r.need(
-            index.resolve(role, "organization", rpath, "Organization"), f"{rpath}.organization"
-        )
-        mp: ModelPath = ("issuer",)
-        r.map(mp, ppath)
-        ident = r.need(pick_identifier(r, prac, ppath, (*mp, "id"), _HSA), f"{ppath}.identifier")
-        prescriber = None
-        for obj, p in r.objs(prac, "identifier", ppath):
-            if obj.get("system") == U["prescriber_code"]:
-                prescriber = r.text(obj, "value", p)
-                r.map((*mp, "prescriber_code"), f"{p}.value")
-        names = r.objs(prac, "name", ppath)
-        name = ""
-        if names:
-            name = r.text(names[0][0], "text", names[0][1]) or ""
-            r.map((*mp, "name"), f"{names[0][1]}.text")
-        professions = []
-        for k, (q, qpath) in enumerate(r.objs(prac, "qualification", ppath)):
-            concept = r.obj(q, "code", qpath)
-            mpath = (*mp, "licensed_professions", k)
-            code = read_concept(r, concept, f"{qpath}.code", mpath) if concept else None
-            if code is not None:
-                professions.append(code)
-        return HealthcareProfessional(
-            id=ident,
-            name=name,
-            prescriber_code=prescriber,
-            positions=self.concepts(role, "code", rpath, (*mp, "positions")),
-            specialities=self.concepts(role, "specialty", rpath, (*mp, "specialities")),
-            licensed_professions=professions,
-            unit=self.unit(unit, upath),
-        )
-
-    def concepts(self, owner: dict[str, Any], key: str, path: str, mp: ModelPath) -> list[Code]:
-        out = []
-        for k, (concept, cpath) in enumerate(self.r.objs(owner, key, path)):
-            code = read_concept(self.r, concept, cpath, (*mp, k))
-            if code is not None:
-                out.append(code)
-        return out
-
-    def unit(self, res: dict[str, Any], path: str) -> CareUnit:
-        r = self.r
-        mp: ModelPath = ("issuer", "unit")
-        r.map(mp, path)
-        ident = r.need(pick_identifier(r, res, path, (*mp, "id"), _HSA), f"{path}.identifier")
-        workplace = None
-        for obj, p in r.objs(res, "identifier", path):
-            if obj.get("system") == systems.to_uri(_WORKPLACE):
-                workplace = read_identifier(r, obj, p, (*mp, "workplace_code"))
-        name = r.text(res, "name", path) or ""
-        r.map((*mp, "name"), f"{path}.name")
-        addresses = r.objs(res, "address", path)
-        kwargs: dict[str, Any] = {}
-        if addresses:
-            kwargs["address"] = read_address(r, *addresses[0], (*mp, "address"))
-        provider, ppath = r.need(
-            self.index.resolve(res, "partOf", path, "Organization"), f"{path}.partOf"
-        )
-        return CareUnit(
-            id=ident,
-            name=name,
-            workplace_code=workplace,
-            phone=read_telecom(r, res, path, "phone", (*mp, "phone")) or "",
-            email=read_telecom(r, res, path, "email", (*mp, "email")),
-            care_provider=self.provider(provider, ppath),
-            **kwargs,
-        )
-
-    def provider(self, res: dict[str, Any], path: str) -> Organisation:
-        r = self.r
-        mp: ModelPath = ("issuer", "unit", "care_provider")
-        r.map(mp, path)
-        ident = pick_identifier(r, res, path, (*mp, "id"), _HSA)
-        name = r.text(res, "name", path) or ""
-        r.map((*mp, "name"), f"{path}.name")
-        contact = None
-        contacts = r.objs(res, "contact", path)
-        if contacts:
-            obj, cpath = contacts[0]
-            r.map((*mp, "contact"), cpath)
-            purpose = r.obj(obj, "purpose", cpath) or {}
-            cname = r.obj(obj, "name", cpath) or {}
-            addr = r.obj(obj, "address", cpath)
-            amp = (*mp, "contact", "address")
-            contact = Contact(
-                role=r.text(purpose, "text", f"{cpath}.purpose"),
-                name=r.text(cname, "text", f"{cpath}.name"),
-                phone=read_telecom(r, obj, cpath, "phone", (*mp, "contact", "phone")),
-                email=read_telecom(r, obj, cpath, "email", (*mp, "contact", "email")),
-                address=read_address(r, addr, f"{cpath}.address", amp) if addr else None,
-            )
-        return Organisation(id=ident, name=name, contact=contact)
 
     def recipients(self, comp: dict[str, Any], cpath: str) -> list[Code]:
         out: list[Code] = []
@@ -708,8 +463,9 @@ class _Reading:
         if raw is None:
             return None
         self.r.map(mp, f"{path}.valueDate")
-        if _is_date(raw):
-            return date.fromisoformat(raw)
+        value = parse_date(raw)
+        if value is not None:
+            return value
         self.r.report(STRUCTURE, f"{path}.valueDate", f"{raw!r} is not a date YYYY-MM-DD")
         return None
 

@@ -9,17 +9,20 @@ FHIR requires an offset, so we write Europe/Stockholm's and read any offset back
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from gateway.documents.common import Address, Code, Identifier, Period
 from gateway.documents.issues import ModelPath
 from gateway.formats.fhir import systems
+from gateway.formats.fhir.texts import DATA_ABSENT, get_ext_text, get_text, put_text
 from gateway.formats.fhir.tree import REFERENCE, STRUCTURE, SYSTEM, Reader
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+T = TypeVar("T")
 
 # -- date and time -------------------------------------------------------------------------
 
@@ -45,32 +48,43 @@ def parse_datetime(raw: str) -> datetime | None:
     return value.astimezone(STOCKHOLM).replace(tzinfo=None)
 
 
+def parse_date(raw: str) -> date | None:
+    """A FHIR date YYYY-MM-DD (None when malformed)."""
+    if not _DATE.match(raw):
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
 def read_datetime(
     r: Reader, obj: dict[str, Any], key: str, path: str, model_path: ModelPath
 ) -> datetime | None:
-    raw = r.text(obj, key, path)
-    if raw is None:
-        return None
-    value = parse_datetime(raw)
-    if value is None:
-        r.report(STRUCTURE, f"{path}.{key}", f"{path}.{key}: {raw!r} is not a FHIR dateTime")
-        return None
-    r.map(model_path, f"{path}.{key}")
-    return value
+    return _read_parsed(r, obj, key, path, model_path, parse_datetime, "a FHIR dateTime")
 
 
 def read_date(
     r: Reader, obj: dict[str, Any], key: str, path: str, model_path: ModelPath
 ) -> date | None:
+    return _read_parsed(r, obj, key, path, model_path, parse_date, "a date YYYY-MM-DD")
+
+
+def _read_parsed(
+    r: Reader,
+    obj: dict[str, Any],
+    key: str,
+    path: str,
+    model_path: ModelPath,
+    parse: Callable[[str], T | None],
+    what: str,
+) -> T | None:
     raw = r.text(obj, key, path)
     if raw is None:
         return None
-    try:
-        value = date.fromisoformat(raw) if _DATE.match(raw) else None
-    except ValueError:
-        value = None
+    value = parse(raw)
     if value is None:
-        r.report(STRUCTURE, f"{path}.{key}", f"{path}.{key}: {raw!r} is not a date YYYY-MM-DD")
+        r.report(STRUCTURE, f"{path}.{key}", f"{path}.{key}: {raw!r} is not {what}")
         return None
     r.map(model_path, f"{path}.{key}")
     return value
@@ -143,12 +157,12 @@ def pick_identifier(
 
 
 def write_coding(code: Code) -> dict[str, Any]:
+    """A Coding; an empty display as a data-absent-reason (``texts.put_text``)."""
     out: dict[str, Any] = {}
     if code.system is not None:
         out["system"] = systems.to_uri(code.system)
     out["code"] = code.code
-    if code.display is not None:
-        out["display"] = code.display
+    put_text(out, "display", code.display)
     return out
 
 
@@ -165,7 +179,7 @@ def read_coding(r: Reader, obj: dict[str, Any], path: str, model_path: ModelPath
     return Code(
         code=code,
         system=systems.to_model(system) if system is not None else None,
-        display=r.text(obj, "display", path),
+        display=get_text(r, obj, "display", path, (*model_path, "display")),
     )
 
 
@@ -175,7 +189,21 @@ def read_concept(r: Reader, obj: dict[str, Any], path: str, model_path: ModelPat
     if not codings:
         r.missing(f"{path}.coding")
         return None
-    return read_coding(r, codings[0][0], codings[0][1], model_path)
+    return read_coding(r, *codings[0], model_path)
+
+
+def find_coding(concept: Any, system: str, code: str | None = None) -> dict[str, Any] | None:
+    """The first coding of a CodeableConcept in ``system`` (and of ``code``, if given)."""
+    if not isinstance(concept, dict):
+        return None
+    for c in concept.get("coding") or ():
+        if (
+            isinstance(c, dict)
+            and c.get("system") == system
+            and (code is None or c.get("code") == code)
+        ):
+            return c
+    return None
 
 
 # -- addresses and telecom -----------------------------------------------------------------
@@ -194,12 +222,6 @@ def write_address(a: Address) -> dict[str, Any]:
     return out
 
 
-DATA_ABSENT = {
-    "url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
-    "valueCode": "unknown",
-}
-
-
 def read_address(r: Reader, obj: dict[str, Any], path: str, model_path: ModelPath) -> Address:
     r.map(model_path, path)
     lines = r.arr(obj, "line", path)
@@ -215,19 +237,26 @@ def read_address(r: Reader, obj: dict[str, Any], path: str, model_path: ModelPat
     return Address(street=street, postal_code=postal, city=city)
 
 
-def telecom(system: str, value: str | None) -> list[dict[str, Any]]:
-    return [{"system": system, "value": value}] if value else []
+def write_telecom(out: dict[str, Any], phone: str | None, email: str | None) -> None:
+    """``out.telecom``: a phone and an e-mail address, each when not None."""
+    tel: list[dict[str, Any]] = []
+    for system, value in (("phone", phone), ("email", email)):
+        if value is not None:
+            point: dict[str, Any] = {"system": system}
+            put_text(point, "value", value)
+            tel.append(point)
+    if tel:
+        out["telecom"] = tel
 
 
 def read_telecom(
     r: Reader, owner: dict[str, Any], path: str, system: str, model_path: ModelPath
 ) -> str | None:
+    """The value of the first ``owner.telecom`` of ``system`` (the inverse of
+    :func:`write_telecom`)."""
     for obj, p in r.objs(owner, "telecom", path):
         if obj.get("system") == system:
-            value = r.text(obj, "value", p)
-            if value is not None:
-                r.map(model_path, f"{p}.value")
-            return value
+            return get_text(r, obj, "value", p, model_path)
     return None
 
 
@@ -247,6 +276,41 @@ def extensions(owner: dict[str, Any], url: str) -> list[tuple[dict[str, Any], in
         for i, ext in enumerate(owner.get("extension") or ())
         if isinstance(ext, dict) and ext.get("url") == url
     ]
+
+
+def ext_value(
+    r: Reader, owner: dict[str, Any], url: str, key: str, path: str
+) -> tuple[Any, str] | None:
+    """``value[x]`` of the extension ``url`` on ``owner`` and the extension's FHIRPath."""
+    found = extension(owner, url)
+    if found is None:
+        return None
+    ext, i = found
+    return ext.get(key), f"{path}.extension[{i}]"
+
+
+def read_ext_text(
+    r: Reader, owner: dict[str, Any], path: str, url: str, model_path: ModelPath
+) -> str | None:
+    """The text of the extension ``url`` on ``owner`` (``texts.put_ext_text``)."""
+    found = extension(owner, url)
+    if found is None:
+        return None
+    ext, i = found
+    epath = f"{path}.extension[{i}]"
+    r.map(model_path, epath)
+    return get_ext_text(r, ext, epath)
+
+
+def read_ext_date(
+    r: Reader, owner: dict[str, Any], path: str, url: str, model_path: ModelPath
+) -> date | None:
+    """The ``valueDate`` of the extension ``url`` on ``owner``."""
+    found = extension(owner, url)
+    if found is None:
+        return None
+    ext, i = found
+    return read_date(r, ext, "valueDate", f"{path}.extension[{i}]", model_path)
 
 
 # -- the Bundle ------------------------------------------------------------------------------
@@ -289,8 +353,10 @@ class BundleIndex:
         return self.resolve_reference(ref, f"{path}.{key}", rtype)
 
     def resolve_reference(
-        self, ref: dict[str, Any], path: str, rtype: str
+        self, ref: dict[str, Any], path: str, rtype: str | tuple[str, ...]
     ) -> tuple[dict[str, Any], str] | None:
+        """The entry the Reference ``ref`` names, if it is a ``rtype`` (or one of them)."""
+        rtypes = (rtype,) if isinstance(rtype, str) else rtype
         target = self.r.text(ref, "reference", path)
         if target is None:
             self.r.missing(f"{path}.reference")
@@ -301,9 +367,10 @@ class BundleIndex:
         if found is None:
             self.r.report(REFERENCE, f"{path}.reference", f"{target!r} is not in the Bundle")
             return None
-        if found[0].get("resourceType") != rtype:
-            got = found[0].get("resourceType")
-            self.r.report(REFERENCE, f"{path}.reference", f"{target!r} is a {got}, not a {rtype}")
+        got = found[0].get("resourceType")
+        if got not in rtypes:
+            want = " or ".join(rtypes)
+            self.r.report(REFERENCE, f"{path}.reference", f"{target!r} is a {got}, not a {want}")
             return None
         return found
 
@@ -313,11 +380,13 @@ def reference(full_url: str) -> dict[str, str]:
 
 
 __all__ = [
-    "DATA_ABSENT",
     "STOCKHOLM",
     "BundleIndex",
+    "ext_value",
     "extension",
     "extensions",
+    "find_coding",
+    "parse_date",
     "parse_datetime",
     "pick_identifier",
     "read_address",
@@ -325,14 +394,16 @@ __all__ = [
     "read_concept",
     "read_date",
     "read_datetime",
+    "read_ext_date",
+    "read_ext_text",
     "read_identifier",
     "read_period",
     "read_telecom",
     "reference",
-    "telecom",
     "write_address",
     "write_coding",
     "write_datetime",
     "write_identifier",
     "write_period",
+    "write_telecom",
 ]

@@ -22,9 +22,9 @@ from typing import Any
 
 from gateway.documents.common import DocumentKind, Recipient
 from gateway.documents.issues import Issue, Location
+from gateway.formats.fhir.bundles import DOCUMENT_KIND_SYSTEM, RECIPIENT_SYSTEM, dedupe, entry_id
 from gateway.formats.fhir.codec import UNKNOWN_KIND
 from gateway.formats.fhir.datatypes import parse_datetime, write_datetime
-from gateway.formats.fhir.parties import DOCUMENT_KIND_SYSTEM, RECIPIENT_SYSTEM, dedupe
 from gateway.formats.fhir.profile import check, profiles
 from gateway.formats.fhir.systems import BASE
 from gateway.formats.fhir.tree import REFERENCE, STRUCTURE, SYSTEM, Reader
@@ -150,10 +150,6 @@ def wrap_message(
         out["timestamp"] = write_datetime(timestamp)
     out["entry"] = [{"fullUrl": header_url, "resource": header}, *payload]
     return out
-
-
-def entry_id(url: str) -> str:
-    return url.rsplit(":", 1)[1]
 
 
 def _payload_key(tree: dict[str, Any]) -> str:

@@ -23,20 +23,39 @@ from gateway.documents.return_to_work import (
     ReturnToWorkParticipant,
     ReturnToWorkPlan,
 )
-from gateway.formats.fhir import parties as P
+from gateway.formats.fhir.bundles import (
+    VERSION_URL,
+    BundleReading,
+    CollectionMapping,
+    bundle,
+    find_focus,
+    full_url,
+    kind_concept,
+    read_business_id,
+    read_version,
+)
 from gateway.formats.fhir.codec import register
+from gateway.formats.fhir.consent import read_consent, write_consent
 from gateway.formats.fhir.datatypes import (
-    DATA_ABSENT,
-    BundleIndex,
     extension,
+    find_coding,
     read_date,
+    read_ext_date,
+    read_ext_text,
     read_period,
     reference,
     write_period,
 )
 from gateway.formats.fhir.mapping import load_mapping
+from gateway.formats.fhir.parties import (
+    read_organisation,
+    read_patient,
+    write_organisation,
+    write_patient,
+)
 from gateway.formats.fhir.profile import check_entries
-from gateway.formats.fhir.tree import REQUIRED, SYSTEM, Reader
+from gateway.formats.fhir.texts import DATA_ABSENT, get_text, put_ext_text, put_text
+from gateway.formats.fhir.tree import REQUIRED, SYSTEM
 
 MAP = load_mapping("return-to-work-plan")
 U = MAP.urls
@@ -55,11 +74,11 @@ def _concept(system: str, code: str) -> dict[str, Any]:
 
 def _bundle(plan: ReturnToWorkPlan) -> dict[str, Any]:
     def url(*parts: str) -> str:
-        return P.full_url(KIND, plan.id, *parts)
+        return full_url(KIND, plan.id, *parts)
 
     patient, employer, team, consent = url("patient"), url("employer"), url("team"), url("consent")
     ext: list[dict[str, Any]] = [
-        P.put_ext_text({"url": P.VERSION_URL}, plan.version),
+        put_ext_text({"url": VERSION_URL}, plan.version),
         {
             "url": U["first_day_of_reduced_capacity"],
             "valueDate": plan.first_day_of_reduced_capacity.isoformat(),
@@ -67,7 +86,7 @@ def _bundle(plan: ReturnToWorkPlan) -> dict[str, Any]:
         {"url": U["expected_60_days"], "valueBoolean": plan.expected_leave_60_days_or_more},
     ]
     if plan.plan_not_needed_reason is not None:
-        ext.append(P.put_ext_text({"url": U["plan_not_needed"]}, plan.plan_not_needed_reason))
+        ext.append(put_ext_text({"url": U["plan_not_needed"]}, plan.plan_not_needed_reason))
     if plan.contact_during_leave:
         ext.append({"url": U["contact_during_leave"], "valueString": plan.contact_during_leave})
     careplan: dict[str, Any] = {
@@ -77,7 +96,7 @@ def _bundle(plan: ReturnToWorkPlan) -> dict[str, Any]:
         "identifier": [{"system": U["plan_id"], "value": plan.id}],
         "status": "active",
         "intent": "plan",
-        "category": [P.kind_concept(KIND)],
+        "category": [kind_concept(KIND)],
         "subject": reference(patient),
         "created": plan.plan_date.isoformat(),
         "author": reference(employer),
@@ -91,11 +110,11 @@ def _bundle(plan: ReturnToWorkPlan) -> dict[str, Any]:
         careplan["activity"] = activities
     if plan.notes is not None:
         careplan["note"] = [{}]
-        P.put_text(careplan["note"][0], "text", plan.notes)
+        put_text(careplan["note"][0], "text", plan.notes)
     entries: list[tuple[str, dict[str, Any]]] = [
         (url("careplan"), careplan),
-        (patient, P.write_patient(plan.employee)),
-        (employer, P.write_organisation(plan.employer)),
+        (patient, write_patient(plan.employee)),
+        (employer, write_organisation(plan.employer)),
     ]
     if plan.participants:
         members = [
@@ -118,8 +137,8 @@ def _bundle(plan: ReturnToWorkPlan) -> dict[str, Any]:
             )
         )
     if plan.consent is not None:
-        entries.append((consent, P.write_consent(plan.consent, patient)))
-    return P.bundle(U["profile"], entries)
+        entries.append((consent, write_consent(plan.consent, patient)))
+    return bundle(U["profile"], entries)
 
 
 def _measure(m: ReturnToWorkMeasure) -> dict[str, Any]:
@@ -129,7 +148,7 @@ def _measure(m: ReturnToWorkMeasure) -> dict[str, Any]:
         detail["scheduledPeriod"] = write_period(m.period) or {"extension": [DATA_ABSENT]}
     if m.responsible is not None:
         detail["performer"] = [{}]
-        P.put_text(detail["performer"][0], "display", m.responsible)
+        put_text(detail["performer"][0], "display", m.responsible)
     detail["description"] = m.description
     return {"id": m.ref, "detail": detail}
 
@@ -140,26 +159,23 @@ def _follow_up(f: FollowUp) -> dict[str, Any]:
         "status": _FOLLOW_UP_STATUS,
         "scheduledTiming": {"event": [f.on.isoformat()]},
     }
-    P.put_text(detail, "description", f.how)
+    put_text(detail, "description", f.how)
     return {"detail": detail}
 
 
 # -- tree -> model ----------------------------------------------------------------------------
 
 
-class _Reading:
-    def __init__(self, tree: dict[str, Any], r: Reader) -> None:
-        self.tree = tree
-        self.r = r
-        self.index = BundleIndex(r, tree)
-
+class _Reading(BundleReading):
     def plan(self) -> ReturnToWorkPlan:
         r, index = self.r, self.index
         check_entries(self.tree, index.entries, KIND, r)
-        plan, path = r.need(_find_plan(index), "Bundle.entry", f"a CarePlan of category {KIND}")
+        plan, path = r.need(
+            find_focus(index, "CarePlan", KIND), "Bundle.entry", f"a CarePlan of category {KIND}"
+        )
         r.map((), path)
-        pid = P.read_business_id(r, plan, path, U["plan_id"], ("id",))
-        version = P.read_version(r, plan, path, ("version",))
+        pid = read_business_id(r, plan, path, U["plan_id"], ("id",))
+        version = read_version(r, plan, path, ("version",))
         plan_date = r.need(read_date(r, plan, "created", path, ("plan_date",)), f"{path}.created")
         patient, ppath = r.need(index.resolve(plan, "subject", path, "Patient"), f"{path}.subject")
         employer, epath = r.need(
@@ -181,27 +197,27 @@ class _Reading:
                 mp: ModelPath = ("measures", len(measures))
                 measures.append(self.measure(act, apath, detail, dpath, mp))
         first_url = U["first_day_of_reduced_capacity"]
-        first_day = self.ext_date(plan, path, first_url, ("first_day_of_reduced_capacity",))
+        first_day = read_ext_date(r, plan, path, first_url, ("first_day_of_reduced_capacity",))
         first_day = r.need(first_day, f"{path}.extension", first_url)
         expected_url = U["expected_60_days"]
         expected = r.need(
             self.ext_bool(plan, path, expected_url), f"{path}.extension", expected_url
         )
-        employer_model = P.read_organisation(
+        employer_model = read_organisation(
             r, employer, epath, ("employer",), (ORGANISATIONSNUMMER_OID,)
         )
         not_needed_mp = ("plan_not_needed_reason",)
-        not_needed = self.ext_text(plan, path, U["plan_not_needed"], not_needed_mp)
+        not_needed = read_ext_text(r, plan, path, U["plan_not_needed"], not_needed_mp)
         contact_mp = ("contact_during_leave",)
-        contact = self.ext_text(plan, path, U["contact_during_leave"], contact_mp)
+        contact = read_ext_text(r, plan, path, U["contact_during_leave"], contact_mp)
         notes = None
         for note, npath in r.objs(plan, "note", path)[:1]:
-            notes = P.get_text(r, note, "text", npath, ("notes",))
+            notes = get_text(r, note, "text", npath, ("notes",))
         return ReturnToWorkPlan(
             id=pid,
             version=version if version is not None else "1.0",
             employer=employer_model,
-            employee=P.read_patient(r, patient, ppath, ("employee",)),
+            employee=read_patient(r, patient, ppath, ("employee",)),
             first_day_of_reduced_capacity=first_day,
             expected_leave_60_days_or_more=expected,
             plan_not_needed_reason=not_needed,
@@ -214,13 +230,6 @@ class _Reading:
             consent=self.consent(plan, path),
         )
 
-    def ext_date(self, plan: dict[str, Any], path: str, url: str, mp: ModelPath) -> Any:
-        found = extension(plan, url)
-        if found is None:
-            return None
-        ext, i = found
-        return read_date(self.r, ext, "valueDate", f"{path}.extension[{i}]", mp)
-
     def ext_bool(self, plan: dict[str, Any], path: str, url: str) -> bool | None:
         found = extension(plan, url)
         if found is None:
@@ -229,15 +238,6 @@ class _Reading:
         epath = f"{path}.extension[{i}]"
         self.r.map(("expected_leave_60_days_or_more",), epath)
         return self.r.boolean(ext, "valueBoolean", epath)
-
-    def ext_text(self, plan: dict[str, Any], path: str, url: str, mp: ModelPath) -> str | None:
-        found = extension(plan, url)
-        if found is None:
-            return None
-        ext, i = found
-        epath = f"{path}.extension[{i}]"
-        self.r.map(mp, epath)
-        return P.get_ext_text(self.r, ext, epath)
 
     def measure(
         self, act: dict[str, Any], apath: str, detail: dict[str, Any], dpath: str, mp: ModelPath
@@ -251,7 +251,7 @@ class _Reading:
         mtype = MeasureType.OTHER
         code = r.obj(detail, "code", dpath)
         cpath = f"{dpath}.code"
-        coding = _coding(code, U["measure_type"])
+        coding = find_coding(code, U["measure_type"])
         if coding is None:
             r.report(SYSTEM, cpath, f"{cpath} needs a measure type in {U['measure_type']}")
         else:
@@ -269,8 +269,8 @@ class _Reading:
         performers = r.objs(detail, "performer", dpath)
         if performers:
             obj, ppath = performers[0]
-            responsible = P.get_text(r, obj, "display", ppath, (*mp, "responsible"))
-        description = P.get_text(r, detail, "description", dpath, (*mp, "description"))
+            responsible = get_text(r, obj, "display", ppath, (*mp, "responsible"))
+        description = get_text(r, detail, "description", dpath, (*mp, "description"))
         if description is None:
             r.missing(f"{dpath}.description", "what the measure is")
         return ReturnToWorkMeasure(
@@ -285,7 +285,7 @@ class _Reading:
         """A follow-up; None (reported) when it has no date."""
         r = self.r
         r.map(mp, dpath)
-        how = P.get_text(r, detail, "description", dpath, (*mp, "how"))
+        how = get_text(r, detail, "description", dpath, (*mp, "how"))
         if how is None:
             r.missing(f"{dpath}.description", "how the plan is followed up")
         timing = r.obj(detail, "scheduledTiming", dpath)
@@ -311,13 +311,13 @@ class _Reading:
             mp: ModelPath = ("participants", i)
             r.map(mp, ipath)
             member = r.obj(item, "member", ipath) or {}
-            name = P.get_text(r, member, "display", f"{ipath}.member", (*mp, "name"))
+            name = get_text(r, member, "display", f"{ipath}.member", (*mp, "name"))
             if name is None:
                 r.missing(f"{ipath}.member.display", "the participant's name")
             role = ParticipantRole.OTHER
             coding = None
             for concept, rpath in r.objs(item, "role", ipath):
-                coding = _coding(concept, U["participant_role"])
+                coding = find_coding(concept, U["participant_role"])
                 if coding is not None:
                     r.map((*mp, "role"), rpath)
                     try:
@@ -337,48 +337,23 @@ class _Reading:
         for info, ipath in self.r.objs(plan, "supportingInfo", path):
             found = self.index.resolve_reference(info, ipath, "Consent")
             if found is not None:
-                return P.read_consent(self.r, *found, ("consent",))
+                return read_consent(self.r, *found, ("consent",))
         return None
-
-
-def _coding(concept: Any, system: str) -> dict[str, Any] | None:
-    if not isinstance(concept, dict):
-        return None
-    for c in concept.get("coding") or ():
-        if isinstance(c, dict) and c.get("system") == system:
-            return c
-    return None
 
 
 def _has_coding(concept: Any, system: str, code: str) -> bool:
-    coding = _coding(concept, system)
+    coding = find_coding(concept, system)
     return coding is not None and coding.get("code") == code
 
 
-def _find_plan(index: BundleIndex) -> tuple[dict[str, Any], str] | None:
-    for res, path in index.all("CarePlan"):
-        if P.has_kind(res, KIND):
-            return res, path
-    return None
+MAPPING = register(
+    CollectionMapping(
+        DocumentKind.RETURN_TO_WORK_PLAN,
+        "CarePlan",
+        ReturnToWorkPlan,
+        read=lambda tree, r: _Reading(tree, r).plan(),
+        write=_bundle,
+    )
+)
 
-
-class ReturnToWorkMapping:
-    kind = DocumentKind.RETURN_TO_WORK_PLAN
-
-    def matches(self, tree: dict[str, Any]) -> bool:
-        return P.focus_of(tree, "CarePlan", KIND) is not None
-
-    def to_model(self, tree: dict[str, Any], reader: Reader) -> ReturnToWorkPlan:
-        try:
-            return _Reading(tree, reader).plan()
-        finally:
-            P.dedupe(reader)
-
-    def from_model(self, document: Any) -> dict[str, Any]:
-        assert isinstance(document, ReturnToWorkPlan)
-        return _bundle(document)
-
-
-MAPPING = register(ReturnToWorkMapping())
-
-__all__ = ["MAPPING", "ReturnToWorkMapping"]
+__all__ = ["MAPPING"]

@@ -18,19 +18,44 @@ from gateway.documents.common import Code, Identifier
 from gateway.documents.identity import HSA_ID_OID, ORGANISATIONSNUMMER_OID
 from gateway.documents.issues import ModelPath
 from gateway.documents.section4 import CONTACT_HEADING, Section4Notification
-from gateway.formats.fhir import parties as P
 from gateway.formats.fhir import systems
+from gateway.formats.fhir.bundles import (
+    BundleReading,
+    CollectionMapping,
+    bundle,
+    find_focus,
+    full_url,
+    kind_concept,
+    read_business_id,
+)
+from gateway.formats.fhir.certificate import certificate_identifier
 from gateway.formats.fhir.codec import register
+from gateway.formats.fhir.consent import read_consent, write_consent
 from gateway.formats.fhir.datatypes import (
-    BundleIndex,
     extension,
+    read_concept,
     read_datetime,
     reference,
+    write_coding,
     write_datetime,
 )
 from gateway.formats.fhir.mapping import load_mapping
+from gateway.formats.fhir.parties import (
+    read_contact_role,
+    read_organisation,
+    read_patient,
+    read_professional,
+    read_unit,
+    write_contact_role,
+    write_organisation,
+    write_patient,
+    write_practitioner,
+    write_practitioner_role,
+    write_unit,
+)
 from gateway.formats.fhir.profile import check_entries
-from gateway.formats.fhir.tree import REQUIRED, Reader
+from gateway.formats.fhir.texts import get_text, put_text
+from gateway.formats.fhir.tree import REQUIRED
 
 MAP = load_mapping("section4-notification")
 U = MAP.urls
@@ -50,7 +75,7 @@ _FK = {
 
 def _bundle(n: Section4Notification) -> dict[str, Any]:
     def url(*parts: str) -> str:
-        return P.full_url(KIND, n.id, *parts)
+        return full_url(KIND, n.id, *parts)
 
     patient, region, coordinator = url("patient"), url("region"), url("coordinator")
     unit, provider, consent = url("unit"), url("provider"), url("consent")
@@ -63,76 +88,66 @@ def _bundle(n: Section4Notification) -> dict[str, Any]:
         "extension": ext,
         "identifier": [{"system": U["notification_id"], "value": n.id}],
         "status": "completed",
-        "category": [P.kind_concept(KIND)],
+        "category": [kind_concept(KIND)],
         "subject": reference(patient),
     }
     if n.certificate_id is not None:
-        comm["about"] = [{"type": "Bundle", "identifier": _certificate_id(n.certificate_id)}]
+        comm["about"] = [{"type": "Bundle", "identifier": certificate_identifier(n.certificate_id)}]
     comm["sent"] = write_datetime(n.sent_at)
     comm["recipient"] = [_FK]
     comm["sender"] = reference(url("sent-by-role") if n.sent_by is not None else unit)
-    reasons = [{"coding": [P.write_code(d)]} for d in n.diagnoses]
+    reasons = [{"coding": [write_coding(d)]} for d in n.diagnoses]
     if n.reason is not None:
         reasons.append({})
-        P.put_text(reasons[-1], "text", n.reason)
+        put_text(reasons[-1], "text", n.reason)
     if reasons:
         comm["reasonCode"] = reasons
     statement: dict[str, Any] = {}
-    P.put_text(statement, "contentString", n.statement)
+    put_text(statement, "contentString", n.statement)
     comm["payload"] = [
         statement,
         {"contentReference": {"reference": coordinator, "display": CONTACT_HEADING}},
     ]
     if n.note is not None:
         comm["note"] = [{}]
-        P.put_text(comm["note"][0], "text", n.note)
-    role = P.write_contact_role(n.coordinator)
+        put_text(comm["note"][0], "text", n.note)
+    role = write_contact_role(n.coordinator)
     role["organization"] = reference(unit)
     entries: list[tuple[str, dict[str, Any]]] = [
         (url("communication"), comm),
-        (patient, P.write_patient(n.patient)),
+        (patient, write_patient(n.patient)),
         (coordinator, role),
-        (unit, P.write_unit(n.unit, provider)),
-        (provider, P.write_organisation(n.unit.care_provider)),
-        (region, P.write_organisation(n.region)),
+        (unit, write_unit(n.unit, provider)),
+        (provider, write_organisation(n.unit.care_provider)),
+        (region, write_organisation(n.region)),
     ]
     if n.sent_by is not None:
         prac, sunit, sprov = url("sent-by"), url("sent-by-unit"), url("sent-by-provider")
         entries += [
-            (url("sent-by-role"), P.write_practitioner_role(n.sent_by, prac, sunit)),
-            (prac, P.write_practitioner(n.sent_by)),
-            (sunit, P.write_unit(n.sent_by.unit, sprov)),
-            (sprov, P.write_organisation(n.sent_by.unit.care_provider)),
+            (url("sent-by-role"), write_practitioner_role(n.sent_by, prac, sunit)),
+            (prac, write_practitioner(n.sent_by)),
+            (sunit, write_unit(n.sent_by.unit, sprov)),
+            (sprov, write_organisation(n.sent_by.unit.care_provider)),
         ]
     if n.consent is not None:
-        entries.append((consent, P.write_consent(n.consent, patient)))
-    return P.bundle(U["profile"], entries)
-
-
-def _certificate_id(ident: Identifier) -> dict[str, Any]:
-    """As the certificate's own Bundle.identifier (docs/fhir/certificate.md)."""
-    return {
-        "system": U["certificate_id"],
-        "value": ident.value,
-        "assigner": {"identifier": {"system": systems.to_uri(HSA_ID_OID), "value": ident.system}},
-    }
+        entries.append((consent, write_consent(n.consent, patient)))
+    return bundle(U["profile"], entries)
 
 
 # -- tree -> model ----------------------------------------------------------------------------
 
 
-class _Reading:
-    def __init__(self, tree: dict[str, Any], r: Reader) -> None:
-        self.tree = tree
-        self.r = r
-        self.index = BundleIndex(r, tree)
-
+class _Reading(BundleReading):
     def notification(self) -> Section4Notification:
         r, index = self.r, self.index
         check_entries(self.tree, index.entries, KIND, r)
-        comm, path = r.need(_find(index), "Bundle.entry", f"a Communication of category {KIND}")
+        comm, path = r.need(
+            find_focus(index, "Communication", KIND),
+            "Bundle.entry",
+            f"a Communication of category {KIND}",
+        )
         r.map((), path)
-        nid = P.read_business_id(r, comm, path, U["notification_id"], ("id",))
+        nid = read_business_id(r, comm, path, U["notification_id"], ("id",))
         sent_at = r.need(read_datetime(r, comm, "sent", path, ("sent_at",)), f"{path}.sent")
         patient, ppath = r.need(index.resolve(comm, "subject", path, "Patient"), f"{path}.subject")
         statement, coordinator = self.payload(comm, path)
@@ -147,29 +162,29 @@ class _Reading:
         sent_by = None
         sender = r.obj(comm, "sender", path)
         if sender is not None:
-            found = P.RefResolver(r, index, self.tree).resolve(
+            found = index.resolve_reference(
                 sender, f"{path}.sender", ("PractitionerRole", "Organization")
             )
             if found is not None and found[0].get("resourceType") == "PractitionerRole":
-                sent_by = P.read_professional(r, index, *found, ("sent_by",))
+                sent_by = read_professional(r, index, *found, ("sent_by",))
         consent = None
         found_consent = self.ext_ref(comm, path, U["consent"], "Consent", ("consent",))
         if found_consent is not None:
-            consent = P.read_consent(r, *found_consent, ("consent",))
+            consent = read_consent(r, *found_consent, ("consent",))
         reason, diagnoses = self.reasons(comm, path)
         note = None
         for obj, npath in r.objs(comm, "note", path)[:1]:
-            note = P.get_text(r, obj, "text", npath, ("note",))
+            note = get_text(r, obj, "text", npath, ("note",))
         kwargs: dict[str, Any] = {}
         if statement is not None:
             kwargs["statement"] = statement
         return Section4Notification(
             id=nid,
             sent_at=sent_at,
-            patient=P.read_patient(r, patient, ppath, ("patient",)),
-            coordinator=P.read_contact_role(r, role, rpath, ("coordinator",)),
-            region=P.read_organisation(r, region, gpath, ("region",), (HSA_ID_OID,)),
-            unit=P.read_unit(r, index, unit, upath, ("unit",)),
+            patient=read_patient(r, patient, ppath, ("patient",)),
+            coordinator=read_contact_role(r, role, rpath, ("coordinator",)),
+            region=read_organisation(r, region, gpath, ("region",), (HSA_ID_OID,)),
+            unit=read_unit(r, index, unit, upath, ("unit",)),
             sent_by=sent_by,
             consent=consent,
             certificate_id=self.certificate_id(comm, path),
@@ -188,7 +203,7 @@ class _Reading:
         coordinator = None
         for item, ipath in r.objs(comm, "payload", path):
             if statement is None and ("contentString" in item or "_contentString" in item):
-                statement = P.get_text(r, item, "contentString", ipath, ("statement",))
+                statement = get_text(r, item, "contentString", ipath, ("statement",))
             elif coordinator is None and "contentReference" in item:
                 coordinator = self.index.resolve(
                     item, "contentReference", ipath, "PractitionerRole"
@@ -217,11 +232,11 @@ class _Reading:
         diagnoses: list[Code] = []
         for concept, cpath in r.objs(comm, "reasonCode", path):
             if "coding" in concept:
-                code = P.read_code_concept(r, concept, cpath, ("diagnoses", len(diagnoses)))
+                code = read_concept(r, concept, cpath, ("diagnoses", len(diagnoses)))
                 if code is not None:
                     diagnoses.append(code)
             else:
-                reason = P.get_text(r, concept, "text", cpath, ("reason",))
+                reason = get_text(r, concept, "text", cpath, ("reason",))
         return reason, diagnoses
 
     def certificate_id(self, comm: dict[str, Any], path: str) -> Identifier | None:
@@ -245,30 +260,14 @@ class _Reading:
         return None
 
 
-def _find(index: BundleIndex) -> tuple[dict[str, Any], str] | None:
-    for res, path in index.all("Communication"):
-        if P.has_kind(res, KIND):
-            return res, path
-    return None
+MAPPING = register(
+    CollectionMapping(
+        DocumentKind.SECTION4_NOTIFICATION,
+        "Communication",
+        Section4Notification,
+        read=lambda tree, r: _Reading(tree, r).notification(),
+        write=_bundle,
+    )
+)
 
-
-class Section4Mapping:
-    kind = DocumentKind.SECTION4_NOTIFICATION
-
-    def matches(self, tree: dict[str, Any]) -> bool:
-        return P.focus_of(tree, "Communication", KIND) is not None
-
-    def to_model(self, tree: dict[str, Any], reader: Reader) -> Section4Notification:
-        try:
-            return _Reading(tree, reader).notification()
-        finally:
-            P.dedupe(reader)
-
-    def from_model(self, document: Any) -> dict[str, Any]:
-        assert isinstance(document, Section4Notification)
-        return _bundle(document)
-
-
-MAPPING = register(Section4Mapping())
-
-__all__ = ["MAPPING", "Section4Mapping"]
+__all__ = ["MAPPING"]

@@ -26,21 +26,45 @@ from gateway.documents.sip import (
     SipNeed,
     SipParticipant,
 )
-from gateway.formats.fhir import parties as P
+from gateway.formats.fhir.bundles import (
+    VERSION_URL,
+    BundleReading,
+    CollectionMapping,
+    bundle,
+    find_focus,
+    full_url,
+    kind_concept,
+    read_business_id,
+    read_version,
+)
 from gateway.formats.fhir.codec import register
+from gateway.formats.fhir.consent import read_consent, write_consent
 from gateway.formats.fhir.datatypes import (
-    DATA_ABSENT,
-    BundleIndex,
-    extension,
-    read_date,
+    find_coding,
     read_datetime,
+    read_ext_date,
     read_period,
     reference,
     write_datetime,
     write_period,
 )
+from gateway.formats.fhir.localrefs import (
+    RefResolver,
+    local_ref_identifier,
+    logical_reference,
+    read_local_ref,
+)
 from gateway.formats.fhir.mapping import load_mapping
+from gateway.formats.fhir.parties import (
+    read_contact_role,
+    read_organisation,
+    read_patient,
+    write_contact_role,
+    write_organisation,
+    write_patient,
+)
 from gateway.formats.fhir.profile import check_entries
+from gateway.formats.fhir.texts import DATA_ABSENT, get_text, put_ext_text, put_text
 from gateway.formats.fhir.tree import REQUIRED, SYSTEM, Reader, Unreadable
 
 MAP = load_mapping("sip")
@@ -71,10 +95,10 @@ _ACTIVE = {
 class _Writer:
     def __init__(self, s: Sip) -> None:
         self.s = s
-        self.patient = P.full_url(KIND, s.id, "patient")
-        self.orgs = [P.full_url(KIND, s.id, "org", str(i)) for i in range(len(s.participants))]
-        self.goals = [P.full_url(KIND, s.id, "goal", str(i)) for i in range(len(s.goals))]
-        self.needs = [P.full_url(KIND, s.id, "need", str(i)) for i in range(len(s.needs))]
+        self.patient = full_url(KIND, s.id, "patient")
+        self.orgs = [full_url(KIND, s.id, "org", str(i)) for i in range(len(s.participants))]
+        self.goals = [full_url(KIND, s.id, "goal", str(i)) for i in range(len(s.goals))]
+        self.needs = [full_url(KIND, s.id, "need", str(i)) for i in range(len(s.needs))]
         self.org_by_ref: dict[str, str] = {}
         for p, url in zip(s.participants, self.orgs, strict=True):
             self.org_by_ref.setdefault(p.ref, url)
@@ -83,19 +107,19 @@ class _Writer:
 
     def bundle(self) -> dict[str, Any]:
         s = self.s
-        careplan = P.full_url(KIND, s.id, "careplan")
-        team = P.full_url(KIND, s.id, "careteam")
+        careplan = full_url(KIND, s.id, "careplan")
+        team = full_url(KIND, s.id, "careteam")
         entries: list[tuple[str, dict[str, Any]]] = [
             (careplan, self.careplan(team)),
-            (self.patient, P.write_patient(s.patient)),
+            (self.patient, write_patient(s.patient)),
         ]
         participants = []
         for i, (p, org) in enumerate(zip(s.participants, self.orgs, strict=True)):
-            entries.append((org, P.write_organisation(p.organisation)))
+            entries.append((org, write_organisation(p.organisation)))
             member = org
             if p.contact is not None:
-                member = P.full_url(KIND, s.id, "contact", str(i))
-                entries.append((member, P.write_contact_role(p.contact)))
+                member = full_url(KIND, s.id, "contact", str(i))
+                entries.append((member, write_contact_role(p.contact)))
             item: dict[str, Any] = {
                 "id": p.ref,
                 "role": [
@@ -106,8 +130,8 @@ class _Writer:
             if member != org:
                 item["onBehalfOf"] = reference(org)
             participants.append(item)
-        coordinator = P.full_url(KIND, s.id, "coordinator")
-        entries.append((coordinator, P.write_contact_role(s.coordinator.contact)))
+        coordinator = full_url(KIND, s.id, "coordinator")
+        entries.append((coordinator, write_contact_role(s.coordinator.contact)))
         participants.append(
             {
                 "role": [_COORDINATOR],
@@ -129,13 +153,13 @@ class _Writer:
         entries += [(url, self.need(n)) for n, url in zip(s.needs, self.needs, strict=True)]
         entries += [(url, self.goal(g)) for g, url in zip(s.goals, self.goals, strict=True)]
         if s.consent is not None:
-            url = P.full_url(KIND, s.id, "consent")
-            entries.append((url, P.write_consent(s.consent, self.patient)))
-        return P.bundle(U["profile"], entries)
+            url = full_url(KIND, s.id, "consent")
+            entries.append((url, write_consent(s.consent, self.patient)))
+        return bundle(U["profile"], entries)
 
     def careplan(self, team: str) -> dict[str, Any]:
         s = self.s
-        ext: list[dict[str, Any]] = [P.put_ext_text({"url": P.VERSION_URL}, s.version)]
+        ext: list[dict[str, Any]] = [put_ext_text({"url": VERSION_URL}, s.version)]
         if s.meeting_date is not None:
             ext.append({"url": U["meeting_date"], "valueDate": s.meeting_date.isoformat()})
         if s.next_follow_up is not None:
@@ -147,7 +171,7 @@ class _Writer:
             "identifier": [{"system": U["sip_id"], "value": s.id}],
             "status": "active",
             "intent": "plan",
-            "category": [P.kind_concept(KIND)],
+            "category": [kind_concept(KIND)],
             "subject": reference(self.patient),
             "created": write_datetime(s.created_at),
             "careTeam": [reference(team)],
@@ -155,14 +179,14 @@ class _Writer:
         if self.needs:
             out["addresses"] = [reference(url) for url in self.needs]
         if s.consent is not None:
-            out["supportingInfo"] = [reference(P.full_url(KIND, s.id, "consent"))]
+            out["supportingInfo"] = [reference(full_url(KIND, s.id, "consent"))]
         if self.goals:
             out["goal"] = [reference(url) for url in self.goals]
         if s.efforts:
             out["activity"] = [self.activity(e) for e in s.efforts]
         if s.notes is not None:
             out["note"] = [{}]
-            P.put_text(out["note"][0], "text", s.notes)
+            put_text(out["note"][0], "text", s.notes)
         return out
 
     def activity(self, e: SipEffort) -> dict[str, Any]:
@@ -179,7 +203,7 @@ class _Writer:
     def need(self, n: SipNeed) -> dict[str, Any]:
         out: dict[str, Any] = {
             "resourceType": "Condition",
-            "identifier": [P.local_ref_identifier(n.ref)],
+            "identifier": [local_ref_identifier(n.ref)],
             "clinicalStatus": _ACTIVE,
             "category": [_NEED_CATEGORY],
             "code": {"text": n.description},
@@ -187,13 +211,13 @@ class _Writer:
         }
         if n.area is not None:
             out["category"] = [_NEED_CATEGORY, {}]
-            P.put_text(out["category"][1], "text", n.area)
+            put_text(out["category"][1], "text", n.area)
         return out
 
     def goal(self, g: SipGoal) -> dict[str, Any]:
         out: dict[str, Any] = {
             "resourceType": "Goal",
-            "identifier": [P.local_ref_identifier(g.ref)],
+            "identifier": [local_ref_identifier(g.ref)],
             "lifecycleStatus": "active",
             "description": {"text": g.description},
             "subject": reference(self.patient),
@@ -205,7 +229,7 @@ class _Writer:
     @staticmethod
     def ref_to(ref: str, urls: dict[str, str]) -> dict[str, Any]:
         url = urls.get(ref)
-        return reference(url) if url is not None else P.logical_reference(ref)
+        return reference(url) if url is not None else logical_reference(ref)
 
 
 def _first_urls(refs: list[str], urls: list[str]) -> dict[str, str]:
@@ -218,12 +242,10 @@ def _first_urls(refs: list[str], urls: list[str]) -> dict[str, str]:
 # -- tree -> model ----------------------------------------------------------------------------
 
 
-class _Reading:
+class _Reading(BundleReading):
     def __init__(self, tree: dict[str, Any], r: Reader) -> None:
-        self.tree = tree
-        self.r = r
-        self.index = BundleIndex(r, tree)
-        self.refs = P.RefResolver(r, self.index, tree)
+        super().__init__(tree, r)
+        self.refs = RefResolver(r, self.index)
         self.org_refs: dict[str, str] = {}  # Organization entry path -> participant ref
         self.need_refs: dict[str, str] = {}
         self.goal_refs: dict[str, str] = {}
@@ -231,17 +253,19 @@ class _Reading:
     def sip(self) -> Sip:
         r, index = self.r, self.index
         check_entries(self.tree, index.entries, KIND, r)
-        plan, path = r.need(_find_plan(index), "Bundle.entry", "a CarePlan of category sip")
+        plan, path = r.need(
+            find_focus(index, "CarePlan", KIND), "Bundle.entry", "a CarePlan of category sip"
+        )
         r.map((), path)
-        sid = P.read_business_id(r, plan, path, U["sip_id"], ("id",))
-        version = P.read_version(r, plan, path, ("version",))
+        sid = read_business_id(r, plan, path, U["sip_id"], ("id",))
+        version = read_version(r, plan, path, ("version",))
         created = r.need(
             read_datetime(r, plan, "created", path, ("created_at",)), f"{path}.created"
         )
         patient_res, ppath = r.need(
             index.resolve(plan, "subject", path, "Patient"), f"{path}.subject"
         )
-        patient = P.read_patient(r, patient_res, ppath, ("patient",))
+        patient = read_patient(r, patient_res, ppath, ("patient",))
         teams = r.objs(plan, "careTeam", path)
         team = index.resolve_reference(*teams[0], "CareTeam") if teams else None
         team_res, tpath = r.need(team, f"{path}.careTeam", "the CareTeam of the principals")
@@ -256,11 +280,11 @@ class _Reading:
         for info, ipath in r.objs(plan, "supportingInfo", path):
             found = index.resolve_reference(info, ipath, "Consent")
             if found is not None:
-                consent = P.read_consent(r, *found, ("consent",))
+                consent = read_consent(r, *found, ("consent",))
                 break
         notes = None
         for note, npath in r.objs(plan, "note", path)[:1]:
-            notes = P.get_text(r, note, "text", npath, ("notes",))
+            notes = get_text(r, note, "text", npath, ("notes",))
         return Sip(
             id=sid,
             version=version if version is not None else "1.0",
@@ -271,18 +295,11 @@ class _Reading:
             needs=needs,
             goals=goals,
             efforts=efforts,
-            meeting_date=self.ext_date(plan, path, U["meeting_date"], ("meeting_date",)),
-            next_follow_up=self.ext_date(plan, path, U["next_follow_up"], ("next_follow_up",)),
+            meeting_date=read_ext_date(r, plan, path, U["meeting_date"], ("meeting_date",)),
+            next_follow_up=read_ext_date(r, plan, path, U["next_follow_up"], ("next_follow_up",)),
             notes=notes,
             consent=consent,
         )
-
-    def ext_date(self, plan: dict[str, Any], path: str, url: str, mp: ModelPath) -> Any:
-        found = extension(plan, url)
-        if found is None:
-            return None
-        ext, i = found
-        return read_date(self.r, ext, "valueDate", f"{path}.extension[{i}]", mp)
 
     def team(self, team: dict[str, Any], tpath: str) -> tuple[list[SipParticipant], SipCoordinator]:
         r = self.r
@@ -306,7 +323,7 @@ class _Reading:
             participants.append(
                 SipParticipant(
                     ref=ref or "",
-                    organisation=P.read_organisation(r, *org, (*mp, "organisation")),
+                    organisation=read_organisation(r, *org, (*mp, "organisation")),
                     principal_type=ptype,
                     contact=contact,
                 )
@@ -324,7 +341,7 @@ class _Reading:
         role = r.need(
             self.index.resolve(item, "member", ipath, "PractitionerRole"), f"{ipath}.member"
         )
-        contact = P.read_contact_role(r, role[0], role[1], ("coordinator", "contact"))
+        contact = read_contact_role(r, role[0], role[1], ("coordinator", "contact"))
         behalf = r.obj(item, "onBehalfOf", ipath)
         ref = None
         if behalf is None:
@@ -345,12 +362,14 @@ class _Reading:
         if member is None:
             r.missing(f"{ipath}.member", "the participating Organization")
             return None, None
-        found = self.refs.resolve(member, f"{ipath}.member", ("Organization", "PractitionerRole"))
+        found = self.index.resolve_reference(
+            member, f"{ipath}.member", ("Organization", "PractitionerRole")
+        )
         if found is None:
             return None, None
         if found[0].get("resourceType") == "Organization":
             return found, None
-        contact = P.read_contact_role(r, *found, (*mp, "contact"))
+        contact = read_contact_role(r, *found, (*mp, "contact"))
         org = self.index.resolve(item, "onBehalfOf", ipath, "Organization")
         if org is None and "onBehalfOf" not in item:
             r.missing(f"{ipath}.onBehalfOf", "the Organization the contact acts for")
@@ -384,16 +403,16 @@ class _Reading:
             res, cpath = found
             mp: ModelPath = ("needs", i)
             r.map(mp, cpath)
-            local = P.read_local_ref(r, res, cpath, (*mp, "ref"))
+            local = read_local_ref(r, res, cpath, (*mp, "ref"))
             self.need_refs.setdefault(cpath, local)
             code = r.obj(res, "code", cpath) or {}
-            description = P.get_text(r, code, "text", f"{cpath}.code", (*mp, "description"))
+            description = get_text(r, code, "text", f"{cpath}.code", (*mp, "description"))
             if description is None:
                 r.missing(f"{cpath}.code.text", "the need's description")
             area = None
             for cat, catpath in r.objs(res, "category", cpath):
                 if "coding" not in cat:
-                    area = P.get_text(r, cat, "text", catpath, (*mp, "area"))
+                    area = get_text(r, cat, "text", catpath, (*mp, "area"))
             out.append(SipNeed(ref=local, description=description or "", area=area))
         return out
 
@@ -404,7 +423,7 @@ class _Reading:
             found = self.index.resolve_reference(ref, rpath, "Goal")
             if found is not None:
                 res, gpath = found
-                local = P.read_local_ref(r, res, gpath, ("goals", len(found_goals), "ref"))
+                local = read_local_ref(r, res, gpath, ("goals", len(found_goals), "ref"))
                 self.goal_refs.setdefault(gpath, local)
                 found_goals.append((res, gpath, local))
         out = []
@@ -412,7 +431,7 @@ class _Reading:
             mp: ModelPath = ("goals", i)
             r.map(mp, gpath)
             desc = r.obj(res, "description", gpath) or {}
-            description = P.get_text(r, desc, "text", f"{gpath}.description", (*mp, "description"))
+            description = get_text(r, desc, "text", f"{gpath}.description", (*mp, "description"))
             if description is None:
                 r.missing(f"{gpath}.description.text", "the goal's description")
             need_refs = []
@@ -461,7 +480,7 @@ class _Reading:
             value = self.refs.ref(ref_obj, gpath, "Goal", self.goal_refs, (*mp, "goal_refs", k))
             if value is not None:
                 goal_refs.append(value)
-        description = P.get_text(r, detail, "description", dpath, (*mp, "description"))
+        description = get_text(r, detail, "description", dpath, (*mp, "description"))
         if description is None:
             r.missing(f"{dpath}.description", "what the effort is")
         return SipEffort(
@@ -475,38 +494,17 @@ class _Reading:
 
 
 def _has_coding(item: dict[str, Any], system: str, code: str) -> bool:
-    for role in item.get("role") or ():
-        for c in (role.get("coding") or ()) if isinstance(role, dict) else ():
-            if isinstance(c, dict) and c.get("system") == system and c.get("code") == code:
-                return True
-    return False
+    return any(find_coding(role, system, code) for role in item.get("role") or ())
 
 
-def _find_plan(index: BundleIndex) -> tuple[dict[str, Any], str] | None:
-    for res, path in index.all("CarePlan"):
-        if P.has_kind(res, KIND):
-            return res, path
-    return None
+MAPPING = register(
+    CollectionMapping(
+        DocumentKind.SIP,
+        "CarePlan",
+        Sip,
+        read=lambda tree, r: _Reading(tree, r).sip(),
+        write=lambda sip: _Writer(sip).bundle(),
+    )
+)
 
-
-__all__ = ["MAPPING", "SipMapping"]
-
-
-class SipMapping:
-    kind = DocumentKind.SIP
-
-    def matches(self, tree: dict[str, Any]) -> bool:
-        return P.focus_of(tree, "CarePlan", KIND) is not None
-
-    def to_model(self, tree: dict[str, Any], reader: Reader) -> Sip:
-        try:
-            return _Reading(tree, reader).sip()
-        finally:
-            P.dedupe(reader)
-
-    def from_model(self, document: Any) -> dict[str, Any]:
-        assert isinstance(document, Sip)
-        return _Writer(document).bundle()
-
-
-MAPPING = register(SipMapping())
+__all__ = ["MAPPING"]

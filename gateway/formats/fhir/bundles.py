@@ -1,0 +1,180 @@
+"""The ``collection`` Bundle the plan-like kinds share (SIP, return-to-work plan, §4
+notification): stable entry URLs, the document-kind category that marks the focal resource,
+the business id and version of the document, and the mapping class that ties them together.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from gateway.documents import DocumentKind
+from gateway.documents.issues import ModelPath
+from gateway.formats.fhir.datatypes import BundleIndex, read_ext_text
+from gateway.formats.fhir.systems import BASE
+from gateway.formats.fhir.tree import Reader, Unreadable
+
+# URIs shared by the kinds and the envelope (docs/fhir/messaging.md lists them with the rest).
+DOCUMENT_KIND_SYSTEM = f"{BASE}/CodeSystem/document-kind"
+RECIPIENT_SYSTEM = f"{BASE}/sid/recipient"  # the recipient audiences (consent, message)
+VERSION_URL = f"{BASE}/StructureDefinition/document-version"
+
+_UUID_NS = uuid.UUID("0b9c5f4e-6a0d-5c55-8f0e-3d2b1a9c7e42")
+
+
+def full_url(*parts: str) -> str:
+    """A stable ``urn:uuid:`` for an entry: the same document renders the same Bundle."""
+    return f"urn:uuid:{uuid.uuid5(_UUID_NS, '|'.join(parts))}"
+
+
+def entry_id(url: str) -> str:
+    """The resource id of an entry whose ``fullUrl`` is ``url`` (a ``urn:uuid:``)."""
+    return url.rsplit(":", 1)[1]
+
+
+def kind_concept(kind: str) -> dict[str, Any]:
+    return {"coding": [{"system": DOCUMENT_KIND_SYSTEM, "code": kind}]}
+
+
+def has_kind(resource: dict[str, Any], kind: str) -> bool:
+    """Cheap detection: does ``resource.category`` carry our document-kind code ``kind``?"""
+    cats = resource.get("category")
+    if isinstance(cats, dict):  # Communication.category and CarePlan.category both repeat
+        cats = [cats]
+    for cat in cats or ():
+        for c in (cat.get("coding") or ()) if isinstance(cat, dict) else ():
+            if isinstance(c, dict) and c.get("system") == DOCUMENT_KIND_SYSTEM:
+                return c.get("code") == kind
+    return False
+
+
+def focus_of(tree: dict[str, Any], rtype: str, kind: str) -> dict[str, Any] | None:
+    """The focal resource of a collection (first entry) or message (second entry) Bundle."""
+    if tree.get("resourceType") != "Bundle":
+        return None
+    for entry in (tree.get("entry") or ())[:2]:
+        res = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(res, dict) and res.get("resourceType") == rtype and has_kind(res, kind):
+            return res
+    return None
+
+
+def find_focus(index: BundleIndex, rtype: str, kind: str) -> tuple[dict[str, Any], str] | None:
+    """The first entry that is a ``rtype`` of category ``kind``, with its FHIRPath."""
+    for res, path in index.all(rtype):
+        if has_kind(res, kind):
+            return res, path
+    return None
+
+
+def bundle(profile: str, entries: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """A ``collection`` Bundle, focal resource first."""
+    for url, res in entries:
+        res["id"] = entry_id(url)
+    return {
+        "resourceType": "Bundle",
+        "meta": {"profile": [profile]},
+        "type": "collection",
+        "entry": [{"fullUrl": url, "resource": res} for url, res in entries],
+    }
+
+
+def dedupe(r: Reader) -> None:
+    """One issue per code and place: a missing element is reported by the profile check and
+    again by the reader that needed it."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for i in r.issues:
+        key = (i.code, i.location.path)
+        if key not in seen:
+            seen.add(key)
+            kept.append(i)
+    r.issues[:] = kept
+
+
+def identifier_value(
+    r: Reader, res: dict[str, Any], path: str, system: str, model_path: ModelPath
+) -> str | None:
+    """The value of the first ``res.identifier`` in ``system`` (mapped to ``model_path``)."""
+    for obj, p in r.objs(res, "identifier", path):
+        if obj.get("system") == system:
+            value = r.text(obj, "value", p)
+            if value is not None:
+                r.map(model_path, f"{p}.value")
+                return value
+    return None
+
+
+def read_business_id(r: Reader, res: dict[str, Any], path: str, system: str, mp: ModelPath) -> str:
+    """The document's id (its identifier in ``system``); reading stops without one."""
+    value = identifier_value(r, res, path, system, mp)
+    if value is None:
+        r.missing(f"{path}.identifier", f"the document's id in {system}")
+        raise Unreadable(path)
+    return value
+
+
+def read_version(r: Reader, res: dict[str, Any], path: str, mp: ModelPath) -> str | None:
+    return read_ext_text(r, res, path, VERSION_URL, mp)
+
+
+class BundleReading:
+    """Per-message state of a kind's reader: the tree, the Reader and the Bundle's index."""
+
+    def __init__(self, tree: dict[str, Any], r: Reader) -> None:
+        self.tree = tree
+        self.r = r
+        self.index = BundleIndex(r, tree)
+
+
+class CollectionMapping:
+    """A ``codec.KindMapping`` for a kind whose focal resource (a ``focus`` of category
+    ``kind``) heads a collection Bundle: ``read`` builds the ``model``, ``write`` the tree."""
+
+    def __init__(
+        self,
+        kind: DocumentKind,
+        focus: str,
+        model: type,
+        read: Callable[[dict[str, Any], Reader], Any],
+        write: Callable[[Any], dict[str, Any]],
+    ) -> None:
+        self.kind = kind
+        self.focus = focus
+        self.model = model
+        self._read = read
+        self._write = write
+
+    def matches(self, tree: dict[str, Any]) -> bool:
+        return focus_of(tree, self.focus, self.kind.value) is not None
+
+    def to_model(self, tree: dict[str, Any], reader: Reader) -> Any:
+        try:
+            return self._read(tree, reader)
+        finally:
+            dedupe(reader)
+
+    def from_model(self, document: Any) -> dict[str, Any]:
+        assert isinstance(document, self.model)
+        return self._write(document)
+
+
+__all__ = [
+    "DOCUMENT_KIND_SYSTEM",
+    "RECIPIENT_SYSTEM",
+    "VERSION_URL",
+    "BundleReading",
+    "CollectionMapping",
+    "bundle",
+    "dedupe",
+    "entry_id",
+    "find_focus",
+    "focus_of",
+    "full_url",
+    "has_kind",
+    "identifier_value",
+    "kind_concept",
+    "read_business_id",
+    "read_version",
+]
