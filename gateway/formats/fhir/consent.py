@@ -12,6 +12,7 @@ from gateway.documents.common import Consent, ConsentMethod, Recipient
 from gateway.documents.issues import ModelPath
 from gateway.formats.fhir.bundles import RECIPIENT_SYSTEM
 from gateway.formats.fhir.datatypes import (
+    BundleIndex,
     ext_value,
     read_datetime,
     read_ext_text,
@@ -159,4 +160,15 @@ def read_consent(r: Reader, res: dict[str, Any], path: str, mp: ModelPath) -> Co
     )
 
 
-__all__ = ["CONSENT_ID_SYSTEM", "read_consent", "write_consent"]
+def read_supporting_consent(
+    r: Reader, index: BundleIndex, res: dict[str, Any], path: str
+) -> Consent | None:
+    """The Consent a CarePlan names in ``supportingInfo`` (the first that resolves)."""
+    for info, ipath in r.objs(res, "supportingInfo", path):
+        found = index.resolve_reference(info, ipath, "Consent")
+        if found is not None:
+            return read_consent(r, *found, ("consent",))
+    return None
+
+
+__all__ = ["CONSENT_ID_SYSTEM", "read_consent", "read_supporting_consent", "write_consent"]

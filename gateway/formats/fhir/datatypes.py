@@ -91,12 +91,13 @@ def _read_parsed(
 
 
 def write_period(p: Period) -> dict[str, Any]:
+    """A Period; one with neither bound (sent, but empty) as a data-absent-reason."""
     out: dict[str, Any] = {}
     if p.start is not None:
         out["start"] = p.start.isoformat()
     if p.end is not None:
         out["end"] = p.end.isoformat()
-    return out
+    return out or {"extension": [DATA_ABSENT]}
 
 
 def read_period(r: Reader, obj: dict[str, Any], path: str, model_path: ModelPath) -> Period:

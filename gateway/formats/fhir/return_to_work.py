@@ -35,7 +35,7 @@ from gateway.formats.fhir.bundles import (
     read_version,
 )
 from gateway.formats.fhir.codec import register
-from gateway.formats.fhir.consent import read_consent, write_consent
+from gateway.formats.fhir.consent import read_supporting_consent, write_consent
 from gateway.formats.fhir.datatypes import (
     extension,
     find_coding,
@@ -54,7 +54,7 @@ from gateway.formats.fhir.parties import (
     write_patient,
 )
 from gateway.formats.fhir.profile import check_entries
-from gateway.formats.fhir.texts import DATA_ABSENT, get_text, put_ext_text, put_text
+from gateway.formats.fhir.texts import get_note, get_text, put_ext_text, put_note, put_text
 from gateway.formats.fhir.tree import REQUIRED, SYSTEM
 
 MAP = load_mapping("return-to-work-plan")
@@ -108,9 +108,7 @@ def _bundle(plan: ReturnToWorkPlan) -> dict[str, Any]:
     activities = [_measure(m) for m in plan.measures] + [_follow_up(f) for f in plan.follow_ups]
     if activities:
         careplan["activity"] = activities
-    if plan.notes is not None:
-        careplan["note"] = [{}]
-        put_text(careplan["note"][0], "text", plan.notes)
+    put_note(careplan, plan.notes)
     entries: list[tuple[str, dict[str, Any]]] = [
         (url("careplan"), careplan),
         (patient, write_patient(plan.employee)),
@@ -145,7 +143,7 @@ def _measure(m: ReturnToWorkMeasure) -> dict[str, Any]:
     detail: dict[str, Any] = {"code": _concept(U["measure_type"], str(m.type))}
     detail["status"] = _MEASURE_STATUS
     if m.period is not None:
-        detail["scheduledPeriod"] = write_period(m.period) or {"extension": [DATA_ABSENT]}
+        detail["scheduledPeriod"] = write_period(m.period)
     if m.responsible is not None:
         detail["performer"] = [{}]
         put_text(detail["performer"][0], "display", m.responsible)
@@ -210,9 +208,7 @@ class _Reading(BundleReading):
         not_needed = read_ext_text(r, plan, path, U["plan_not_needed"], not_needed_mp)
         contact_mp = ("contact_during_leave",)
         contact = read_ext_text(r, plan, path, U["contact_during_leave"], contact_mp)
-        notes = None
-        for note, npath in r.objs(plan, "note", path)[:1]:
-            notes = get_text(r, note, "text", npath, ("notes",))
+        notes = get_note(r, plan, path, ("notes",))
         return ReturnToWorkPlan(
             id=pid,
             version=version if version is not None else "1.0",
@@ -227,7 +223,7 @@ class _Reading(BundleReading):
             follow_ups=follow_ups,
             participants=self.participants(plan, path),
             notes=notes,
-            consent=self.consent(plan, path),
+            consent=read_supporting_consent(r, index, plan, path),
         )
 
     def ext_bool(self, plan: dict[str, Any], path: str, url: str) -> bool | None:
@@ -332,13 +328,6 @@ class _Reading(BundleReading):
                 r.report(REQUIRED, f"{ipath}.role", msg)
             out.append(ReturnToWorkParticipant(name=name or "", role=role))
         return out
-
-    def consent(self, plan: dict[str, Any], path: str) -> Any:
-        for info, ipath in self.r.objs(plan, "supportingInfo", path):
-            found = self.index.resolve_reference(info, ipath, "Consent")
-            if found is not None:
-                return read_consent(self.r, *found, ("consent",))
-        return None
 
 
 def _has_coding(concept: Any, system: str, code: str) -> bool:

@@ -54,7 +54,7 @@ from gateway.formats.fhir.parties import (
     write_unit,
 )
 from gateway.formats.fhir.profile import check_entries
-from gateway.formats.fhir.texts import get_text, put_text
+from gateway.formats.fhir.texts import get_note, get_text, put_note, put_text
 from gateway.formats.fhir.tree import REQUIRED
 
 MAP = load_mapping("section4-notification")
@@ -108,9 +108,7 @@ def _bundle(n: Section4Notification) -> dict[str, Any]:
         statement,
         {"contentReference": {"reference": coordinator, "display": CONTACT_HEADING}},
     ]
-    if n.note is not None:
-        comm["note"] = [{}]
-        put_text(comm["note"][0], "text", n.note)
+    put_note(comm, n.note)
     role = write_contact_role(n.coordinator)
     role["organization"] = reference(unit)
     entries: list[tuple[str, dict[str, Any]]] = [
@@ -172,9 +170,7 @@ class _Reading(BundleReading):
         if found_consent is not None:
             consent = read_consent(r, *found_consent, ("consent",))
         reason, diagnoses = self.reasons(comm, path)
-        note = None
-        for obj, npath in r.objs(comm, "note", path)[:1]:
-            note = get_text(r, obj, "text", npath, ("note",))
+        note = get_note(r, comm, path, ("note",))
         kwargs: dict[str, Any] = {}
         if statement is not None:
             kwargs["statement"] = statement

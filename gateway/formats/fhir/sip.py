@@ -38,7 +38,7 @@ from gateway.formats.fhir.bundles import (
     read_version,
 )
 from gateway.formats.fhir.codec import register
-from gateway.formats.fhir.consent import read_consent, write_consent
+from gateway.formats.fhir.consent import read_supporting_consent, write_consent
 from gateway.formats.fhir.datatypes import (
     find_coding,
     read_datetime,
@@ -64,7 +64,7 @@ from gateway.formats.fhir.parties import (
     write_patient,
 )
 from gateway.formats.fhir.profile import check_entries
-from gateway.formats.fhir.texts import DATA_ABSENT, get_text, put_ext_text, put_text
+from gateway.formats.fhir.texts import get_note, get_text, put_ext_text, put_note, put_text
 from gateway.formats.fhir.tree import REQUIRED, SYSTEM, Reader, Unreadable
 
 MAP = load_mapping("sip")
@@ -184,15 +184,13 @@ class _Writer:
             out["goal"] = [reference(url) for url in self.goals]
         if s.efforts:
             out["activity"] = [self.activity(e) for e in s.efforts]
-        if s.notes is not None:
-            out["note"] = [{}]
-            put_text(out["note"][0], "text", s.notes)
+        put_note(out, s.notes)
         return out
 
     def activity(self, e: SipEffort) -> dict[str, Any]:
         detail: dict[str, Any] = {"status": EFFORT_STATUS[e.status]}
         if e.period is not None:
-            detail["scheduledPeriod"] = write_period(e.period) or {"extension": [DATA_ABSENT]}
+            detail["scheduledPeriod"] = write_period(e.period)
         if e.responsible is not None:
             detail["performer"] = [self.ref_to(e.responsible, self.org_by_ref)]
         detail["description"] = e.description
@@ -276,15 +274,8 @@ class _Reading(BundleReading):
             self.effort(obj, p, ("efforts", i))
             for i, (obj, p) in enumerate(r.objs(plan, "activity", path))
         ]
-        consent = None
-        for info, ipath in r.objs(plan, "supportingInfo", path):
-            found = index.resolve_reference(info, ipath, "Consent")
-            if found is not None:
-                consent = read_consent(r, *found, ("consent",))
-                break
-        notes = None
-        for note, npath in r.objs(plan, "note", path)[:1]:
-            notes = get_text(r, note, "text", npath, ("notes",))
+        consent = read_supporting_consent(r, index, plan, path)
+        notes = get_note(r, plan, path, ("notes",))
         return Sip(
             id=sid,
             version=version if version is not None else "1.0",
