@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 
 from hypothesis import strategies as st
+from strategies_common import TOLVAN_NUMBER, person_numbers, with_check_digit
 
 from gateway.documents.certificate import (
     RIVTA_TYPE_CODES,
@@ -32,12 +33,12 @@ from gateway.documents.common import (
     Person,
     PersonName,
 )
-from gateway.documents.identity import HSA_ID_OID, PERSONNUMMER_OID, luhn_ok
+from gateway.documents.identity import HSA_ID_OID, PERSONNUMMER_OID
 
 ICD10 = "1.2.752.116.1.1.1.1.3"
 KSH97P = "1.2.752.116.1.3.1.4.1"
 TYPE_CODE_SYSTEM = "b64ea353-e8f6-4832-b563-fc7d46f29548"  # KV_INTYGSTYP
-TOLVAN = "191212121212"
+TOLVAN = TOLVAN_NUMBER
 
 # ------------------------------------------------------------------------------ building
 
@@ -56,11 +57,6 @@ def period(part_id: str, start: date, end: date) -> SubAnswer:
 
 def answer(answer_id: str, *parts: SubAnswer, instance: int | None = None) -> Answer:
     return Answer(id=answer_id, instance=instance, parts=list(parts))
-
-
-def with_check_digit(nine_or_eleven: str) -> str:
-    """Complete YYYYMMDDNNN (or YYMMDDNNN) with its Luhn check digit."""
-    return next(nine_or_eleven + str(d) for d in range(10) if luhn_ok(nine_or_eleven[-9:] + str(d)))
 
 
 def certificate(
@@ -276,12 +272,9 @@ past_dates = st.dates(min_value=date(2010, 1, 1), max_value=date(2024, 12, 31))
 diagnosis_codes = st.sampled_from(["M54", "G47", "J22", "S47", "D50", "F321", "Z730", "T241"])
 
 
-@st.composite
-def person_ids(draw: st.DrawFn) -> str:
+def person_ids() -> st.SearchStrategy[str]:
     """A personnummer with a correct check digit (born 1920-2009)."""
-    born = draw(st.dates(min_value=date(1920, 1, 1), max_value=date(2009, 12, 31)))
-    serial = draw(st.integers(min_value=0, max_value=999))
-    return with_check_digit(f"{born:%Y%m%d}{serial:03d}")
+    return person_numbers(date(1920, 1, 1), date(2009, 12, 31))
 
 
 @st.composite

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
 from hypothesis import strategies as st
+from strategies_common import hsa_ids, org_number_ids, person_ids
 
 from gateway.documents.common import (
     Address,
@@ -27,12 +28,6 @@ from gateway.documents.common import (
     Person,
     PersonName,
     Recipient,
-)
-from gateway.documents.identity import (
-    HSA_ID_OID,
-    ORGANISATIONSNUMMER_OID,
-    PERSONNUMMER_OID,
-    SAMORDNINGSNUMMER_OID,
 )
 from gateway.documents.return_to_work import (
     FollowUp,
@@ -69,43 +64,6 @@ tokens = st.text(
 dates = st.dates(date(2015, 1, 1), date(2035, 12, 31))
 datetimes = st.datetimes(datetime(2015, 1, 1), datetime(2035, 12, 31)).flatmap(
     lambda d: st.sampled_from([d, d.replace(tzinfo=UTC)])
-)
-
-
-def luhn_digit(digits: str) -> str:
-    """The Luhn check digit to append to ``digits``."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return str((10 - total % 10) % 10)
-
-
-@st.composite
-def person_ids(draw: st.DrawFn, samordning: bool | None = None) -> Identifier:
-    born = draw(st.dates(date(1930, 1, 1), date(2010, 12, 31)))
-    if samordning is None:
-        samordning = draw(st.booleans())
-    day = born.day + (60 if samordning else 0)
-    serial = f"{draw(st.integers(0, 999)):03d}"
-    body = f"{born:%y%m}{day:02d}{serial}"
-    value = f"{born:%Y}"[:2] + body + luhn_digit(body)
-    return Identifier(system=SAMORDNINGSNUMMER_OID if samordning else PERSONNUMMER_OID, value=value)
-
-
-@st.composite
-def organisation_numbers(draw: st.DrawFn) -> str:
-    body = f"{draw(st.integers(10, 99))}{draw(st.integers(2, 9))}{draw(st.integers(0, 999999)):06d}"
-    return f"{body[:6]}-{body[6:]}{luhn_digit(body)}"
-
-
-hsa_ids = st.builds(
-    lambda prefix, local: Identifier(system=HSA_ID_OID, value=f"{prefix}-{local}"),
-    st.sampled_from(["SE2321000016", "TSTNMT2321000156", "SE2321000131"]),
-    st.text("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789", min_size=1, max_size=8),
-)
-org_number_ids = organisation_numbers().map(
-    lambda v: Identifier(system=ORGANISATIONSNUMMER_OID, value=v)
 )
 
 

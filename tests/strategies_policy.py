@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 from hypothesis import strategies as st
+from strategies_common import TOLVAN, hsa
 
 from gateway.documents import Document, DocumentKind
 from gateway.documents.common import (
@@ -23,7 +24,7 @@ from gateway.documents.common import (
     PersonName,
     Recipient,
 )
-from gateway.documents.identity import HSA_ID_OID, ORGANISATIONSNUMMER_OID, PERSONNUMMER_OID
+from gateway.documents.identity import ORGANISATIONSNUMMER_OID
 from gateway.documents.return_to_work import (
     FollowUp,
     MeasureType,
@@ -42,12 +43,12 @@ from gateway.documents.sip import (
 )
 from gateway.formats.base import Format
 
-TOLVAN = Identifier(system=PERSONNUMMER_OID, value="191212121212")
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-def hsa(local: str) -> Identifier:
-    return Identifier(system=HSA_ID_OID, value=f"SE2321000016-{local}")
+#: The answers a certificate may keep on its way to an employer: AG7804's field set.
+EMPLOYER_ANSWER_IDS = frozenset(
+    {"1", "27", "28", "29", "100", "35", "17", "19", "20", "32", "37", "33", "34", "39", "40"}
+    | {"44", "25", "103"}
+)
 
 
 def consent(

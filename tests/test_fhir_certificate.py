@@ -183,9 +183,7 @@ def test_empty_middle_name_and_contact_texts_are_valid_base_r4() -> None:
     assert strict_issues(tree) == []
     middle = _entry(tree, "Patient")["name"][0]["extension"][0]
     assert "valueString" not in middle and "_valueString" not in middle
-    contact = next(
-        e["resource"]["contact"][0] for e in tree["entry"] if "contact" in e["resource"]
-    )
+    contact = next(e["resource"]["contact"][0] for e in tree["entry"] if "contact" in e["resource"])
     assert "text" not in contact["purpose"] and "text" not in contact["name"]
     for codec in (JSON, XML):
         parsed = codec.parse(codec.render(cert))

@@ -16,6 +16,7 @@ from strategies_certificate import certificates
 from strategies_plans import return_to_work_plans, section4_notifications, sips
 from strategies_policy import (
     DIAGNOSIS_TERMS,
+    EMPLOYER_ANSWER_IDS,
     diagnosis_codes,
     diagnosis_terms_strategy,
     leaks,
@@ -160,26 +161,7 @@ def test_employer_copy_of_a_certificate_holds_no_diagnosis(cert: Certificate) ->
     assert isinstance(out, Certificate)
     assert_no_diagnosis(out)
     # at most AG7804's field set
-    allowed = {
-        "1",
-        "27",
-        "28",
-        "29",
-        "100",
-        "35",
-        "17",
-        "19",
-        "20",
-        "32",
-        "37",
-        "33",
-        "34",
-        "39",
-        "40",
-        "44",
-        "25",
-        "103",
-    }
+    allowed = EMPLOYER_ANSWER_IDS
     if cert.type is CertificateType.AG1_14:
         allowed = {"10", "1", "2", "3", "5", "6", "7", "8", "9"}
     assert {a.id for a in out.answers} <= allowed
