@@ -13,12 +13,12 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import per_second, row  # noqa: E402
+from _timing import per_second, row
 
-from gateway import PROJECT_ROOT  # noqa: E402
-from gateway.formats.fhir.codec import FhirJsonCodec, FhirXmlCodec  # noqa: E402
-from gateway.formats.rivta.register_certificate import RegisterCertificateCodec  # noqa: E402
-from gateway.validation.service import validate_bytes  # noqa: E402
+from gateway import PROJECT_ROOT
+from gateway.formats.fhir.codec import FhirJsonCodec, FhirXmlCodec
+from gateway.formats.rivta.register_certificate import RegisterCertificateCodec
+from gateway.validation.service import validate_bytes
 
 SAMPLE = (
     PROJECT_ROOT.parent / "shared/interop/sklintyg/fk7804-lisjp-v1-full.RegisterCertificate.xml"

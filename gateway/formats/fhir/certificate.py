@@ -519,13 +519,15 @@ class CertificateMapping:
     def matches(self, tree: dict[str, Any]) -> bool:
         if tree.get("resourceType") != "Bundle":
             return False
-        for entry in tree.get("entry") or ():
+        # matching runs before any shape check: tolerate any JSON type anywhere
+        entries = tree.get("entry")
+        for entry in entries if isinstance(entries, list) else ():
             res = entry.get("resource") if isinstance(entry, dict) else None
             if isinstance(res, dict) and res.get("resourceType") == "Composition":
                 ctype = res.get("type")
                 codings = ctype.get("coding") if isinstance(ctype, dict) else None
-                return any(
-                    isinstance(c, dict) and c.get("system") in _TYPE_URIS for c in codings or ()
+                return isinstance(codings, list) and any(
+                    isinstance(c, dict) and c.get("system") in _TYPE_URIS for c in codings
                 )
         return False
 
