@@ -99,6 +99,17 @@ def test_issues_in_the_payload_are_located_in_the_message() -> None:
     assert ("ID-PERSON-CHECKSUM", "Bundle.entry[2].resource.identifier[0].value") in codes
 
 
+def test_entries_after_a_malformed_one_keep_their_numbers() -> None:
+    message = plan_message()
+    message["entry"].insert(1, None)  # skipped (reported): the focus is now entry 2
+    envelope, payload, issues = unwrap_message(message)
+    assert [(i.code, i.location.path) for i in issues] == [("FHIR-STRUCTURE", "Bundle.entry[1]")]
+    assert envelope is not None and payload is not None
+    assert payload["entry"][0] is message["entry"][2]
+    assert envelope.relocate("Bundle.entry[0].resource") == "Bundle.entry[2].resource"
+    assert envelope.relocate("Bundle.entry[1].resource") == "Bundle.entry[3].resource"
+
+
 def test_a_certificate_payload_is_relocated_below_its_entry() -> None:
     message = wrap_message(JSON.to_tree(fk7804()), "certificate", SENDER, ["forsakringskassan"])
     envelope, _payload, _issues = unwrap_message(message)
@@ -137,6 +148,10 @@ def broken(edit: str) -> list[tuple[str, str]]:
         del header["destination"]
     elif edit == "no-source":
         del header["source"]
+    elif edit == "entry-not-an-object":  # entry numbers still name the entries after it
+        message["entry"].insert(1, 5)
+    elif edit == "header-not-an-object":
+        message["entry"][0] = "MessageHeader"
     envelope, payload, issues = unwrap_message(message)
     routable = envelope is not None and payload is not None
     return [(i.code, i.location.path) for i in issues] + [("routable", str(routable))]
@@ -159,6 +174,11 @@ H = "Bundle.entry[0].resource"
         ),
         ("no-destination", [("FHIR-REQUIRED", f"{H}.destination"), ("routable", "True")]),
         ("no-source", [("FHIR-REQUIRED", f"{H}.source"), ("routable", "True")]),
+        ("entry-not-an-object", [("FHIR-STRUCTURE", "Bundle.entry[1]"), ("routable", "True")]),
+        (
+            "header-not-an-object",
+            [("FHIR-STRUCTURE", "Bundle.entry[0]"), ("FHIR-REQUIRED", H), ("routable", "False")],
+        ),
     ],
 )
 def test_broken_envelopes_give_exact_issues(edit: str, expected: list[tuple[str, str]]) -> None:

@@ -4,6 +4,7 @@ known codes, never an exception (a traceback would be our bug shown to an integr
 from __future__ import annotations
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -69,3 +70,128 @@ def test_fhir_json_with_a_value_of_the_wrong_type(seed: bytes, data: st.DataObje
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes(data: bytes) -> None:
     assert_clear_answer(data)
+
+
+# -- regressions: each shape once crashed a reader (or was read silently); the exact answer --
+
+CERT = "certificate/ag114-fhir-valid.fhir.json"
+SIP = "sip/fhir-valid-four-principals.fhir.json"
+RTW = "return-to-work-plan/fhir-valid-part-time-within-30-days.fhir.json"
+E0 = "Bundle.entry[0].resource"
+Edit = tuple[tuple[str | int, ...], object]
+
+
+def edited(fixture: str, *edits: Edit) -> bytes:
+    """A fixture's JSON with the value at each path (keys and indexes) replaced."""
+    tree = orjson.loads((FIXTURES_DIR / fixture).read_bytes())
+    for path, value in edits:
+        node = tree
+        for step in path[:-1]:
+            node = node[step]
+        node[path[-1]] = value
+    return orjson.dumps(tree)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "edits", "expected"),
+    [
+        # kind matching sliced and indexed Bundle.entry before any shape check
+        (
+            CERT,
+            [(("entry",), -1.5)],
+            [("FHIR-STRUCTURE", "Bundle.entry"), ("FHIR-UNKNOWN-KIND", "Bundle")],
+        ),
+        (
+            CERT,
+            [(("entry", 0), 5)],
+            [("FHIR-STRUCTURE", "Bundle.entry[0]"), ("FHIR-UNKNOWN-KIND", "Bundle")],
+        ),
+        (
+            CERT,
+            [(("entry", 0, "resource"), [])],
+            [("FHIR-STRUCTURE", f"{E0}"), ("FHIR-UNKNOWN-KIND", "Bundle")],
+        ),
+        (
+            CERT,
+            [(("entry", 0, "resource", "type"), {"coding": 7})],
+            [("FHIR-UNKNOWN-KIND", "Bundle")],
+        ),
+        (SIP, [(("entry", 0, "resource", "category"), 5)], [("FHIR-UNKNOWN-KIND", "Bundle")]),
+        (
+            SIP,
+            [(("entry", 0, "resource", "category", 0, "coding"), True)],
+            [("FHIR-UNKNOWN-KIND", "Bundle")],
+        ),
+        # extension lookups iterated whatever ``extension`` held (a number crashed, an object
+        # was read as no extension at all)
+        (
+            CERT,
+            [(("entry", 0, "resource", "extension"), {"url": 1})],
+            [("FHIR-STRUCTURE", f"{E0}.extension")],
+        ),
+        (
+            CERT,
+            [(("entry", 0, "resource", "extension", 0), None)],
+            [("FHIR-STRUCTURE", f"{E0}.extension[0]"), ("FHIR-REQUIRED", f"{E0}.extension")],
+        ),
+        (
+            CERT,
+            [(("entry", 6, "resource", "item", 0, "extension"), 3)],
+            [
+                ("FHIR-STRUCTURE", "Bundle.entry[6].resource.item[0].extension"),
+                ("CERT-INSTANCE", "Bundle.entry[6].resource.item[0]"),
+            ],
+        ),
+        (
+            SIP,
+            [(("entry", 0, "resource", "extension"), 5)],
+            [("FHIR-STRUCTURE", f"{E0}.extension")],
+        ),
+        # role / coding lists iterated unchecked
+        (
+            SIP,
+            [(("entry", 9, "resource", "participant", 0, "role"), 5)],
+            [
+                ("FHIR-STRUCTURE", "Bundle.entry[9].resource.participant[0].role"),
+                ("SIP-PRINCIPALS", E0),
+            ],
+        ),
+        (
+            RTW,
+            [(("entry", 3, "resource", "participant", 0, "role", 0, "coding"), 5)],
+            [
+                ("FHIR-STRUCTURE", "Bundle.entry[3].resource.participant[0].role[0].coding"),
+                ("FHIR-REQUIRED", "Bundle.entry[3].resource.participant[0].role"),
+            ],
+        ),
+        (
+            RTW,
+            [(("entry", 0, "resource", "activity", 0, "detail", "code", "coding"), -1)],
+            [
+                ("FHIR-STRUCTURE", f"{E0}.activity[0].detail.code.coding"),
+                ("FHIR-SYSTEM", f"{E0}.activity[0].detail.code"),
+            ],
+        ),
+        # a primitive's data-absent twin (``_name``) of the wrong shape
+        (
+            RTW,
+            [
+                (("entry", 2, "resource", "name"), None),
+                (("entry", 2, "resource", "_name"), {"extension": 5}),
+            ],
+            [("FHIR-STRUCTURE", "Bundle.entry[2].resource.name.extension")],
+        ),
+        # a first day of reduced capacity in year 9999: day 30 overflowed the date range
+        (
+            RTW,
+            [(("entry", 0, "resource", "extension", 1, "valueDate"), "9999-12-31")],
+            [],
+        ),
+    ],
+)
+def test_malformed_fhir_json_gets_exact_issues(
+    fixture: str, edits: list[Edit], expected: list[tuple[str, str]]
+) -> None:
+    data = edited(fixture, *edits)
+    assert_clear_answer(data)
+    assert [(i.code, i.location.path) for i in validate_bytes(data).issues] == expected

@@ -71,8 +71,10 @@ def check(plan: ReturnToWorkPlan) -> Iterator[Finding]:
     yield from _check_employer(plan)
     yield from check_person_id(plan.employee.id, ("employee", "id"))
     needed = plan.plan_not_needed_reason is None
-    due = plan.first_day_of_reduced_capacity + DEADLINE
-    if needed and plan.expected_leave_60_days_or_more and plan.plan_date > due:
+    # compare the distance, not first day + 29 (which overflows for a first day in 9999)
+    late = plan.plan_date - plan.first_day_of_reduced_capacity > DEADLINE
+    if needed and plan.expected_leave_60_days_or_more and late:
+        due = plan.first_day_of_reduced_capacity + DEADLINE  # <= plan_date: in range
         yield Finding(
             PLAN_LATE,
             ("plan_date",),

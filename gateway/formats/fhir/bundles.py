@@ -13,7 +13,7 @@ from gateway.documents import DocumentKind
 from gateway.documents.issues import ModelPath
 from gateway.formats.fhir.datatypes import BundleIndex, read_ext_text
 from gateway.formats.fhir.systems import BASE
-from gateway.formats.fhir.tree import Reader, Unreadable
+from gateway.formats.fhir.tree import Reader, Unreadable, as_dict, as_list
 
 # URIs shared by the kinds and the envelope (docs/fhir/messaging.md lists them with the rest).
 DOCUMENT_KIND_SYSTEM = f"{BASE}/CodeSystem/document-kind"
@@ -42,8 +42,8 @@ def has_kind(resource: dict[str, Any], kind: str) -> bool:
     cats = resource.get("category")
     if isinstance(cats, dict):  # Communication.category and CarePlan.category both repeat
         cats = [cats]
-    for cat in cats or ():
-        for c in (cat.get("coding") or ()) if isinstance(cat, dict) else ():
+    for cat in as_list(cats):
+        for c in as_list(as_dict(cat).get("coding")):
             if isinstance(c, dict) and c.get("system") == DOCUMENT_KIND_SYSTEM:
                 return c.get("code") == kind
     return False
@@ -53,8 +53,8 @@ def focus_of(tree: dict[str, Any], rtype: str, kind: str) -> dict[str, Any] | No
     """The focal resource of a collection (first entry) or message (second entry) Bundle."""
     if tree.get("resourceType") != "Bundle":
         return None
-    for entry in (tree.get("entry") or ())[:2]:
-        res = entry.get("resource") if isinstance(entry, dict) else None
+    for entry in as_list(tree.get("entry"))[:2]:
+        res = as_dict(entry).get("resource")
         if isinstance(res, dict) and res.get("resourceType") == rtype and has_kind(res, kind):
             return res
     return None

@@ -326,7 +326,7 @@ class _Reading(BundleReading):
         raise Unreadable(tpath)
 
     def type_version(self, comp: dict[str, Any], cpath: str) -> str:
-        found = extension(comp, U["type_version"])
+        found = extension(self.r, comp, cpath, U["type_version"])
         if found is None:
             self.r.missing(f"{cpath}.extension", f"the extension {U['type_version']}")
             raise Unreadable(cpath)
@@ -352,7 +352,7 @@ class _Reading(BundleReading):
             return None
 
     def address_source(self, res: dict[str, Any], path: str) -> Code | None:
-        found = extension(res, U["address_source"])
+        found = extension(self.r, res, path, U["address_source"])
         if found is None:
             return None
         ext, i = found
@@ -362,7 +362,7 @@ class _Reading(BundleReading):
 
     def recipients(self, comp: dict[str, Any], cpath: str) -> list[Code]:
         out: list[Code] = []
-        for ext, i in extensions(comp, U["recipient"]):
+        for ext, i in extensions(self.r, comp, cpath, U["recipient"]):
             path = f"{cpath}.extension[{i}].valueCoding"
             coding = self.r.obj(ext, "valueCoding", f"{cpath}.extension[{i}]")
             code = read_coding(self.r, coding, path, ("recipients", len(out))) if coding else None
@@ -373,7 +373,7 @@ class _Reading(BundleReading):
     def statuses(self, comp: dict[str, Any], cpath: str) -> list[Status]:
         r = self.r
         out: list[Status] = []
-        for ext, i in extensions(comp, U["status"]):
+        for ext, i in extensions(r, comp, cpath, U["status"]):
             path = f"{cpath}.extension[{i}]"
             mp = ("statuses", len(out))
             parts: dict[str, Any] = {}
@@ -397,7 +397,7 @@ class _Reading(BundleReading):
         out: list[Relation] = []
         for rel, path in r.objs(comp, "relatesTo", cpath):
             mp = ("relations", len(out))
-            found = extension(rel, U["relation_type"])
+            found = extension(r, rel, path, U["relation_type"])
             code = None
             if found is not None:
                 ext, i = found
@@ -424,7 +424,7 @@ class _Reading(BundleReading):
             mp: ModelPath = ("answers", k)
             link = r.need(r.text(item, "linkId", ipath), f"{ipath}.linkId")
             instance = None
-            inst = extension(item, U["instance"])
+            inst = extension(r, item, ipath, U["instance"])
             if inst is not None:
                 instance = r.integer(inst[0], "valueInteger", f"{ipath}.extension[{inst[1]}]")
             r.map(mp, ipath)

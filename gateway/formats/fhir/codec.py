@@ -18,6 +18,7 @@ import orjson
 from gateway.documents import Document, DocumentKind
 from gateway.documents.issues import RULES, Issue, Location, RuleKind
 from gateway.formats.base import Format, ParseResult
+from gateway.formats.fhir.datatypes import BundleIndex
 from gateway.formats.fhir.tree import Reader, Unreadable, load_json
 from gateway.formats.fhir.xml import parse_fhir_xml, render_fhir_xml
 
@@ -95,9 +96,11 @@ def read_tree(
     detected = detect_kind(tree)
     if detected is None or (kind is not None and detected is not kind):
         what = f"{tree.get('resourceType')!s}"
+        if what == "Bundle":
+            BundleIndex(reader, tree)  # names an entry list or entry of the wrong JSON type
         msg = f"a {what} that is not a {kind}" if kind else f"a {what} of no known document kind"
         issue = Issue(UNKNOWN_KIND.severity, UNKNOWN_KIND.code, Location(what), msg)
-        return ParseResult(None, [issue])
+        return ParseResult(None, [*reader.issues, issue])
     mapping = mapping_for(detected)
     assert mapping is not None
     try:

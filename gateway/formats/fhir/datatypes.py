@@ -18,7 +18,7 @@ from gateway.documents.common import Address, Code, Identifier, Period
 from gateway.documents.issues import ModelPath
 from gateway.formats.fhir import systems
 from gateway.formats.fhir.texts import DATA_ABSENT, get_ext_text, get_text, put_text
-from gateway.formats.fhir.tree import REFERENCE, STRUCTURE, SYSTEM, Reader
+from gateway.formats.fhir.tree import REFERENCE, STRUCTURE, SYSTEM, Reader, as_dict, as_list
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -30,6 +30,10 @@ T = TypeVar("T")
 def write_datetime(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=STOCKHOLM)
+        # fold=1 names the second of two equal wall times (autumn); anywhere else, as in the
+        # spring gap, it would shift the time an hour on reading: write the wall time as given
+        if value.fold and datetime.fromtimestamp(value.timestamp(), STOCKHOLM).fold == 0:
+            value = value.replace(fold=0)
     return value.isoformat()
 
 
@@ -195,9 +199,7 @@ def read_concept(r: Reader, obj: dict[str, Any], path: str, model_path: ModelPat
 
 def find_coding(concept: Any, system: str, code: str | None = None) -> dict[str, Any] | None:
     """The first coding of a CodeableConcept in ``system`` (and of ``code``, if given)."""
-    if not isinstance(concept, dict):
-        return None
-    for c in concept.get("coding") or ():
+    for c in as_list(as_dict(concept).get("coding")):
         if (
             isinstance(c, dict)
             and c.get("system") == system
@@ -205,6 +207,16 @@ def find_coding(concept: Any, system: str, code: str | None = None) -> dict[str,
         ):
             return c
     return None
+
+
+def pick_coding(
+    r: Reader, concept: dict[str, Any] | None, path: str, system: str
+) -> dict[str, Any] | None:
+    """The first coding in ``system`` of the CodeableConcept ``concept`` at ``path``: the
+    reading form of :func:`find_coding`, reporting a ``coding`` of the wrong type."""
+    if concept is None:
+        return None
+    return next((c for c, _p in r.objs(concept, "coding", path) if c.get("system") == system), None)
 
 
 # -- addresses and telecom -----------------------------------------------------------------
@@ -264,26 +276,33 @@ def read_telecom(
 # -- extensions ------------------------------------------------------------------------------
 
 
-def extension(owner: dict[str, Any], url: str) -> tuple[dict[str, Any], int] | None:
-    for i, ext in enumerate(owner.get("extension") or ()):
-        if isinstance(ext, dict) and ext.get("url") == url:
-            return ext, i
-    return None
+def extension(
+    r: Reader, owner: dict[str, Any], path: str, url: str
+) -> tuple[dict[str, Any], int] | None:
+    """The first extension ``url`` on ``owner`` (at FHIRPath ``path``) and its index."""
+    found = extensions(r, owner, path, url)
+    return found[0] if found else None
 
 
-def extensions(owner: dict[str, Any], url: str) -> list[tuple[dict[str, Any], int]]:
-    return [
-        (ext, i)
-        for i, ext in enumerate(owner.get("extension") or ())
-        if isinstance(ext, dict) and ext.get("url") == url
-    ]
+def extensions(
+    r: Reader, owner: dict[str, Any], path: str, url: str
+) -> list[tuple[dict[str, Any], int]]:
+    """Every extension ``url`` on ``owner`` with its index; an ``extension`` that is not an
+    array of objects is reported (once, however many URLs are looked up)."""
+    out: list[tuple[dict[str, Any], int]] = []
+    for i, ext in enumerate(r.arr(owner, "extension", path)):
+        if not isinstance(ext, dict):
+            r.wrong(f"{path}.extension[{i}]", "an object", ext)
+        elif ext.get("url") == url:
+            out.append((ext, i))
+    return out
 
 
 def ext_value(
     r: Reader, owner: dict[str, Any], url: str, key: str, path: str
 ) -> tuple[Any, str] | None:
     """``value[x]`` of the extension ``url`` on ``owner`` and the extension's FHIRPath."""
-    found = extension(owner, url)
+    found = extension(r, owner, path, url)
     if found is None:
         return None
     ext, i = found
@@ -294,7 +313,7 @@ def read_ext_text(
     r: Reader, owner: dict[str, Any], path: str, url: str, model_path: ModelPath
 ) -> str | None:
     """The text of the extension ``url`` on ``owner`` (``texts.put_ext_text``)."""
-    found = extension(owner, url)
+    found = extension(r, owner, path, url)
     if found is None:
         return None
     ext, i = found
@@ -307,7 +326,7 @@ def read_ext_date(
     r: Reader, owner: dict[str, Any], path: str, url: str, model_path: ModelPath
 ) -> date | None:
     """The ``valueDate`` of the extension ``url`` on ``owner``."""
-    found = extension(owner, url)
+    found = extension(r, owner, path, url)
     if found is None:
         return None
     ext, i = found
@@ -389,6 +408,7 @@ __all__ = [
     "find_coding",
     "parse_date",
     "parse_datetime",
+    "pick_coding",
     "pick_identifier",
     "read_address",
     "read_coding",

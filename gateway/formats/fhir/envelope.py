@@ -171,9 +171,12 @@ def unwrap_message(
     if tree.get("resourceType") != "Bundle" or tree.get("type") != "message":
         r.report(STRUCTURE, "Bundle.type", "a message is a Bundle of type 'message'")
         return None, None, r.issues
+    # the entries that are objects, each with its FHIRPath (others are reported and skipped:
+    # positions in this list are not entry numbers; _number gives those back)
     entries = r.objs(tree, "entry", "Bundle")
-    header = r.obj(entries[0][0], "resource", entries[0][1]) if entries else None
     hpath = "Bundle.entry[0].resource"
+    first = entries[0] if entries and entries[0][1] == "Bundle.entry[0]" else None
+    header = r.obj(first[0], "resource", first[1]) if first else None
     if header is None or header.get("resourceType") != "MessageHeader":
         r.missing(hpath, "the first entry of a message is its MessageHeader")
         return None, None, r.issues
@@ -187,7 +190,7 @@ def unwrap_message(
         r.missing(f"{hpath}.source.endpoint", "the sender's endpoint")
     source_name = r.text(source, "name", f"{hpath}.source") if source else None
     destinations = _destinations(r, header, hpath)
-    focus = _focus(r, tree, header, hpath)
+    focus = _focus(r, entries, header, hpath)
     timestamp = None
     raw_ts = r.text(tree, "timestamp", "Bundle")
     if raw_ts is not None:
@@ -199,7 +202,7 @@ def unwrap_message(
         return None, None, r.issues
     index, resource = focus
     want = _FOCUS_TYPES[kind]
-    fpath = f"Bundle.entry[{index}].resource"
+    fpath = f"{entries[index][1]}.resource"
     if resource.get("resourceType") != want:
         r.report(
             EVENT_MISMATCH,
@@ -211,11 +214,12 @@ def unwrap_message(
     order: tuple[int, ...] = ()
     payload = resource
     if kind is not DocumentKind.CERTIFICATE:
-        order = (index, *(i for i in range(1, len(entries)) if i != index))
+        positions = (index, *(i for i in range(1, len(entries)) if i != index))
+        order = tuple(_number(entries[i][1]) for i in positions)
         payload = {
             "resourceType": "Bundle",
             "type": "collection",
-            "entry": [entries[i][0] for i in order],
+            "entry": [entries[i][0] for i in positions],
         }
     envelope = Envelope(
         message_id=message_id,
@@ -270,9 +274,17 @@ def _destinations(r: Reader, header: dict[str, Any], hpath: str) -> list[Recipie
     return out
 
 
+def _number(entry_path: str) -> int:
+    """The entry number in a FHIRPath ``Bundle.entry[n]``."""
+    m = _ENTRY.match(entry_path)
+    assert m is not None, entry_path
+    return int(m.group(1))
+
+
 def _focus(
-    r: Reader, tree: dict[str, Any], header: dict[str, Any], hpath: str
+    r: Reader, entries: list[tuple[dict[str, Any], str]], header: dict[str, Any], hpath: str
 ) -> tuple[int, dict[str, Any]] | None:
+    """The focus: its position in ``entries`` (after the header) and its resource."""
     focus = r.objs(header, "focus", hpath)
     if not focus:
         r.missing(f"{hpath}.focus", "the document the message carries")
@@ -282,8 +294,8 @@ def _focus(
     if target is None:
         r.missing(f"{fpath}.reference")
         return None
-    for i, entry in enumerate(tree.get("entry") or ()):
-        if not isinstance(entry, dict) or i == 0:
+    for i, (entry, _path) in enumerate(entries):
+        if i == 0:  # the header
             continue
         res = entry.get("resource")
         if not isinstance(res, dict):

@@ -39,6 +39,7 @@ from gateway.formats.fhir.consent import read_supporting_consent, write_consent
 from gateway.formats.fhir.datatypes import (
     extension,
     find_coding,
+    pick_coding,
     read_date,
     read_ext_date,
     read_ext_text,
@@ -227,7 +228,7 @@ class _Reading(BundleReading):
         )
 
     def ext_bool(self, plan: dict[str, Any], path: str, url: str) -> bool | None:
-        found = extension(plan, url)
+        found = extension(self.r, plan, path, url)
         if found is None:
             return None
         ext, i = found
@@ -247,7 +248,7 @@ class _Reading(BundleReading):
         mtype = MeasureType.OTHER
         code = r.obj(detail, "code", dpath)
         cpath = f"{dpath}.code"
-        coding = find_coding(code, U["measure_type"])
+        coding = pick_coding(r, code, cpath, U["measure_type"])
         if coding is None:
             r.report(SYSTEM, cpath, f"{cpath} needs a measure type in {U['measure_type']}")
         else:
@@ -313,7 +314,7 @@ class _Reading(BundleReading):
             role = ParticipantRole.OTHER
             coding = None
             for concept, rpath in r.objs(item, "role", ipath):
-                coding = find_coding(concept, U["participant_role"])
+                coding = pick_coding(r, concept, rpath, U["participant_role"])
                 if coding is not None:
                     r.map((*mp, "role"), rpath)
                     try:

@@ -214,7 +214,7 @@ class _Reading(BundleReading):
     def ext_ref(
         self, comm: dict[str, Any], path: str, url: str, rtype: str, mp: ModelPath
     ) -> tuple[dict[str, Any], str] | None:
-        found = extension(comm, url)
+        found = extension(self.r, comm, path, url)
         if found is None:
             return None
         ext, i = found

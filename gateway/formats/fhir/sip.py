@@ -65,7 +65,7 @@ from gateway.formats.fhir.parties import (
 )
 from gateway.formats.fhir.profile import check_entries
 from gateway.formats.fhir.texts import get_note, get_text, put_ext_text, put_note, put_text
-from gateway.formats.fhir.tree import REQUIRED, SYSTEM, Reader, Unreadable
+from gateway.formats.fhir.tree import REQUIRED, SYSTEM, Reader, Unreadable, as_list
 
 MAP = load_mapping("sip")
 U = MAP.urls
@@ -485,7 +485,7 @@ class _Reading(BundleReading):
 
 
 def _has_coding(item: dict[str, Any], system: str, code: str) -> bool:
-    return any(find_coding(role, system, code) for role in item.get("role") or ())
+    return any(find_coding(role, system, code) for role in as_list(item.get("role")))
 
 
 MAPPING = register(

@@ -33,8 +33,8 @@ def get_text(
     """The inverse of :func:`put_text`: None when absent, "" for a data-absent primitive."""
     value = r.text(obj, key, path)
     if value is None:
-        twin = obj.get("_" + key)
-        if isinstance(twin, dict) and DATA_ABSENT in (twin.get("extension") or ()):
+        twin = r.obj(obj, "_" + key, path)  # the primitive's extensions (FHIRPath: key.extension)
+        if twin is not None and DATA_ABSENT in r.arr(twin, "extension", f"{path}.{key}"):
             value = ""
     if value is not None and model_path is not None:
         r.map(model_path, f"{path}.{key}")
@@ -53,7 +53,7 @@ def put_ext_text(ext: dict[str, Any], value: str) -> dict[str, Any]:
 def get_ext_text(r: Reader, ext: dict[str, Any], path: str) -> str | None:
     """The inverse of :func:`put_ext_text`."""
     value = r.text(ext, "valueString", path)
-    if value is None and DATA_ABSENT in (ext.get("extension") or ()):
+    if value is None and DATA_ABSENT in r.arr(ext, "extension", path):
         return ""
     return value
 

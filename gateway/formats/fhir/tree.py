@@ -98,6 +98,17 @@ def _issue(rule: Rule, message: str, location: Location | None = None) -> Issue:
     return Issue(rule.severity, rule.code, location or Location(), message)
 
 
+def as_list(value: object) -> list[Any]:
+    """``value`` if it is a JSON array, else ``[]``: for cheap lookups (kind matching, finding
+    an extension) that run before or beside the :class:`Reader`, which reports wrong types."""
+    return value if isinstance(value, list) else []
+
+
+def as_dict(value: object) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else ``{}`` (see :func:`as_list`)."""
+    return value if isinstance(value, dict) else {}
+
+
 class Unreadable(Exception):
     """Raised inside a kind mapping when an element the model cannot do without is missing;
     the issue is already recorded and the codec returns no document."""
@@ -176,7 +187,7 @@ class Reader:
         value = parent.get(key)
         if value is None or isinstance(value, dict):
             return value
-        self._wrong(f"{path}.{key}", "an object", value)
+        self.wrong(f"{path}.{key}", "an object", value)
         return None
 
     def arr(self, parent: dict[str, Any], key: str, path: str) -> list[Any]:
@@ -185,7 +196,7 @@ class Reader:
             return []
         if isinstance(value, list):
             return value
-        self._wrong(f"{path}.{key}", "an array", value)
+        self.wrong(f"{path}.{key}", "an array", value)
         return []
 
     def objs(self, parent: dict[str, Any], key: str, path: str) -> list[tuple[dict[str, Any], str]]:
@@ -196,7 +207,7 @@ class Reader:
             if isinstance(item, dict):
                 out.append((item, item_path))
             else:
-                self._wrong(item_path, "an object", item)
+                self.wrong(item_path, "an object", item)
         return out
 
     def text(self, parent: dict[str, Any], key: str, path: str) -> str | None:
@@ -206,34 +217,42 @@ class Reader:
         if value == "":
             self.report(STRUCTURE, f"{path}.{key}", f"{path}.{key} must not be an empty string")
             return None
-        self._wrong(f"{path}.{key}", "a string", value)
+        self.wrong(f"{path}.{key}", "a string", value)
         return None
 
     def boolean(self, parent: dict[str, Any], key: str, path: str) -> bool | None:
         value = parent.get(key)
         if value is None or isinstance(value, bool):
             return value
-        self._wrong(f"{path}.{key}", "true or false", value)
+        self.wrong(f"{path}.{key}", "true or false", value)
         return None
 
     def integer(self, parent: dict[str, Any], key: str, path: str) -> int | None:
         value = parent.get(key)
         if value is None or (isinstance(value, int) and not isinstance(value, bool)):
             return value
-        self._wrong(f"{path}.{key}", "an integer", value)
+        self.wrong(f"{path}.{key}", "an integer", value)
         return None
 
     def number(self, parent: dict[str, Any], key: str, path: str) -> float | None:
         value = parent.get(key)
         if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
             return value
-        self._wrong(f"{path}.{key}", "a number", value)
+        self.wrong(f"{path}.{key}", "a number", value)
         return None
 
-    def _wrong(self, path: str, expected: str, value: object) -> None:
-        got = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
-            type(value), "a number"
-        )
+    def wrong(self, path: str, expected: str, value: object) -> None:
+        """Report ``value`` at ``path`` as not ``expected`` (once per place: a malformed
+        element read twice, e.g. ``extension`` searched for two URLs, is one problem)."""
+        if any(i.code == STRUCTURE.code and i.location.path == path for i in self.issues):
+            return
+        got = {
+            dict: "an object",
+            list: "an array",
+            str: "a string",
+            bool: "a boolean",
+            type(None): "null",
+        }.get(type(value), "a number")
         self.report(STRUCTURE, path, f"{path} must be {expected}, not {got}")
 
 
@@ -249,5 +268,7 @@ __all__ = [
     "PathSourceMap",
     "Reader",
     "Unreadable",
+    "as_dict",
+    "as_list",
     "load_json",
 ]
