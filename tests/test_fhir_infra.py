@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from gateway.documents.issues import Issue, Location, Severity
 from gateway.formats.fhir import systems
 from gateway.formats.fhir.conformance import strict_issues
+from gateway.formats.fhir.datatypes import parse_datetime, write_datetime
 from gateway.formats.fhir.outcome import RULE_SYSTEM, operation_outcome
 from gateway.formats.fhir.tree import load_json
 from gateway.formats.fhir.xml import parse_fhir_xml, render_fhir_xml
@@ -165,3 +167,15 @@ def test_operation_outcome() -> None:
 def test_strict_mode_reports_base_r4_problems() -> None:
     bad = orjson.loads(b'{"resourceType": "Patient", "active": "yes", "nickname": "T"}')
     assert {i.code for i in strict_issues(bad)} == {"FHIR-BASE-R4"}
+
+
+@given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2100, 1, 1)))
+def test_local_times_round_trip_even_in_dst_gaps_and_folds(value: datetime) -> None:
+    # regression: 2000-03-26 02:00 with fold=1 (inside the spring gap) came back as 01:00
+    assert parse_datetime(write_datetime(value)) == value
+
+
+def test_a_spring_gap_time_with_fold_round_trips() -> None:
+    value = datetime(2000, 3, 26, 2, 0, fold=1)
+    assert write_datetime(value) == "2000-03-26T02:00:00+01:00"
+    assert parse_datetime(write_datetime(value)) == value

@@ -3,10 +3,13 @@ known codes, never an exception (a traceback would be our bug shown to an integr
 
 from __future__ import annotations
 
+import copy
+
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 from gateway import FIXTURES_DIR
 from gateway.documents.issues import RULES, Severity
@@ -70,6 +73,42 @@ def test_fhir_json_with_a_value_of_the_wrong_type(seed: bytes, data: st.DataObje
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes(data: bytes) -> None:
     assert_clear_answer(data)
+
+
+XML_SEEDS = [s for s in SEEDS if s.lstrip()[:1] == b"<"]  # FHIR XML, own XML and RIVTA
+ODD_TEXTS = ["", " ", "x", "0", "-1", "1.5", "1e999", "NaN", "true", "9999-12-31", "2016-02-30"]
+
+
+def _mutate_xml(seed: bytes, data: st.DataObject) -> bytes:
+    """Drop, duplicate or empty one element, or give it (or an attribute) an odd value."""
+    root = etree.fromstring(seed)  # our own fixtures: safe to parse plainly
+    for _ in range(data.draw(st.integers(1, 3))):
+        elements = [e for e in root.iter() if isinstance(e.tag, str)]
+        el = data.draw(st.sampled_from(elements))
+        parent = el.getparent()
+        action = data.draw(st.sampled_from(["drop", "duplicate", "empty", "text", "attribute"]))
+        if action == "drop" and parent is not None:
+            parent.remove(el)
+        elif action == "duplicate" and parent is not None:
+            parent.insert(parent.index(el), copy.deepcopy(el))
+        elif action == "empty":
+            el.text = None
+            for child in list(el):
+                el.remove(child)
+        elif action == "text" and not len(el):
+            el.text = data.draw(st.sampled_from(ODD_TEXTS))
+        elif action == "attribute" and el.attrib:
+            name = data.draw(st.sampled_from(sorted(el.attrib)))
+            el.set(name, data.draw(st.sampled_from(ODD_TEXTS)))
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+@settings(max_examples=200)
+@given(st.sampled_from(XML_SEEDS), st.data())
+def test_xml_with_an_element_dropped_duplicated_or_changed(
+    seed: bytes, data: st.DataObject
+) -> None:
+    assert_clear_answer(_mutate_xml(seed, data))
 
 
 # -- regressions: each shape once crashed a reader (or was read silently); the exact answer --
