@@ -12,6 +12,7 @@ from strategies_certificate import fk7804
 from strategies_plans import return_to_work_plans, section4_notifications, sips
 from test_fhir_plans import local_time
 
+from gateway import FIXTURES_DIR
 from gateway.documents import Document, DocumentKind, Recipient
 from gateway.formats.fhir.codec import FhirJsonCodec, FhirXmlCodec, read_tree
 from gateway.formats.fhir.conformance import strict_issues
@@ -183,3 +184,16 @@ H = "Bundle.entry[0].resource"
 )
 def test_broken_envelopes_give_exact_issues(edit: str, expected: list[tuple[str, str]]) -> None:
     assert broken(edit) == expected
+
+
+def test_a_certificate_travels_in_a_message_and_issues_name_the_message_path() -> None:
+    """The codec unwraps a message Bundle of any kind; locations point into the message."""
+    from gateway.validation.service import validate_bytes
+
+    single = FIXTURES_DIR / "certificate" / "fk7804-fhir-person-checksum.fhir.json"
+    message = FIXTURES_DIR / "certificate" / "fk7804-fhir-message-person-checksum.fhir.json"
+    alone, wrapped = validate_bytes(single.read_bytes()), validate_bytes(message.read_bytes())
+    assert wrapped.document == alone.document
+    assert [(i.code, i.location.path) for i in wrapped.issues] == [
+        ("ID-PERSON-CHECKSUM", "Bundle.entry[1].resource.entry[1].resource.identifier[0].value")
+    ]

@@ -50,13 +50,14 @@ def has_kind(resource: dict[str, Any], kind: str) -> bool:
 
 
 def focus_of(tree: dict[str, Any], rtype: str, kind: str) -> dict[str, Any] | None:
-    """The focal resource of a collection (first entry) or message (second entry) Bundle."""
+    """The focal resource of a collection Bundle: its first entry. (A message Bundle is
+    unwrapped by the codec before any kind mapping sees it.)"""
     if tree.get("resourceType") != "Bundle":
         return None
-    for entry in as_list(tree.get("entry"))[:2]:
-        res = as_dict(entry).get("resource")
-        if isinstance(res, dict) and res.get("resourceType") == rtype and has_kind(res, kind):
-            return res
+    entries = as_list(tree.get("entry"))
+    res = as_dict(entries[0]).get("resource") if entries else None
+    if isinstance(res, dict) and res.get("resourceType") == rtype and has_kind(res, kind):
+        return res
     return None
 
 

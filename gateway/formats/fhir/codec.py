@@ -19,7 +19,7 @@ from gateway.documents import Document, DocumentKind
 from gateway.documents.issues import RULES, Issue, Location, RuleKind
 from gateway.formats.base import Format, ParseResult
 from gateway.formats.fhir.datatypes import BundleIndex
-from gateway.formats.fhir.tree import Reader, Unreadable, load_json
+from gateway.formats.fhir.tree import Reader, Relocate, Unreadable, load_json
 from gateway.formats.fhir.xml import parse_fhir_xml, render_fhir_xml
 
 UNKNOWN_KIND = RULES.define(
@@ -89,10 +89,25 @@ def detect_kind(tree: dict[str, Any]) -> DocumentKind | None:
 
 
 def read_tree(
-    tree: dict[str, Any], kind: DocumentKind | None = None, lines: dict[str, int] | None = None
+    tree: dict[str, Any],
+    kind: DocumentKind | None = None,
+    lines: dict[str, int] | None = None,
+    relocate: Relocate | None = None,
 ) -> ParseResult[Document]:
-    """A loaded tree -> model, issues and source map (shared by both wire formats)."""
-    reader = Reader(lines)
+    """A loaded tree -> model, issues and source map (shared by both wire formats).
+
+    A ``message`` Bundle is unwrapped first and its payload read, every location then naming
+    the place in the message the sender wrote."""
+    if tree.get("resourceType") == "Bundle" and tree.get("type") == "message":
+        from gateway.formats.fhir.envelope import unwrap_message  # it imports this module
+
+        envelope, payload, issues = unwrap_message(tree, lines)
+        if envelope is None or payload is None:
+            return ParseResult(None, issues)
+        result = read_tree(payload, kind, lines, envelope.relocate)
+        result.issues[:0] = issues
+        return result
+    reader = Reader(lines, relocate)
     detected = detect_kind(tree)
     if detected is None or (kind is not None and detected is not kind):
         what = f"{tree.get('resourceType')!s}"

@@ -160,14 +160,14 @@ def _payload_key(tree: dict[str, Any]) -> str:
 
 
 def unwrap_message(
-    tree: dict[str, Any],
+    tree: dict[str, Any], lines: dict[str, int] | None = None
 ) -> tuple[Envelope | None, dict[str, Any] | None, list[Issue]]:
     """A message Bundle -> (its envelope, the payload tree in standalone form, issues).
 
     Envelope problems are issues located by FHIRPath in the message; (None, None, issues)
     when the message cannot be routed at all (no header, no known event, no focus).
     """
-    r = Reader()
+    r = Reader(lines)
     if tree.get("resourceType") != "Bundle" or tree.get("type") != "message":
         r.report(STRUCTURE, "Bundle.type", "a message is a Bundle of type 'message'")
         return None, None, r.issues

@@ -8,6 +8,7 @@ its FHIRPath (``Bundle.entry[3].resource.code.coding[0]``), which also fills the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -114,17 +115,30 @@ class Unreadable(Exception):
     the issue is already recorded and the codec returns no document."""
 
 
+#: Turns a FHIRPath in a payload into the same place in the message that carried it.
+Relocate = Callable[[str], str]
+
+
+def _location(path: str, lines: dict[str, int] | None, relocate: Relocate | None) -> Location:
+    if relocate is not None:
+        path = relocate(path)
+    return Location(path, lines.get(path) if lines else None)
+
+
 class PathSourceMap(SourceMap):
     """Records the FHIRPath of each model path; builds :class:`Location` objects only when
     asked (most documents have no finding, so the hot path only stores strings)."""
 
-    def __init__(self, lines: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, lines: dict[str, int] | None = None, relocate: Relocate | None = None
+    ) -> None:
         super().__init__()
         self.paths: dict[ModelPath, str] = {}
         self.lines = lines
+        self.relocate = relocate
 
     def _location(self, fhir_path: str) -> Location:
-        return Location(fhir_path, self.lines.get(fhir_path) if self.lines else None)
+        return _location(fhir_path, self.lines, self.relocate)
 
     def locate(self, path: ModelPath) -> Location:
         for n in range(len(path), -1, -1):
@@ -148,17 +162,20 @@ class Reader:
     (or ``[]``) and record an issue when the element has the wrong type.
     """
 
-    __slots__ = ("_paths", "issues", "lines", "source_map")
+    __slots__ = ("_paths", "issues", "lines", "relocate", "source_map")
 
-    def __init__(self, lines: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, lines: dict[str, int] | None = None, relocate: Relocate | None = None
+    ) -> None:
         self.issues: list[Issue] = []
-        self.source_map = PathSourceMap(lines)
+        self.source_map = PathSourceMap(lines, relocate)
         self._paths = self.source_map.paths
         self.lines = lines
+        self.relocate = relocate
 
     # -- reporting
     def loc(self, path: str) -> Location:
-        return Location(path, self.lines.get(path) if self.lines else None)
+        return _location(path, self.lines, self.relocate)
 
     def report(self, rule: Rule, path: str, message: str) -> None:
         self.issues.append(Issue(rule.severity, rule.code, self.loc(path), message))
@@ -166,8 +183,9 @@ class Reader:
     def missing(self, path: str, what: str = "") -> None:
         """Report ``path`` missing, unless a problem there is already reported (a wrong type,
         a reference that does not resolve, the profile's own check)."""
+        where = self.loc(path).path
         if any(
-            i.location.path == path or i.location.path.startswith(path + ".") for i in self.issues
+            i.location.path == where or i.location.path.startswith(where + ".") for i in self.issues
         ):
             return
         self.report(REQUIRED, path, f"{path} is required" + (f": {what}" if what else ""))
