@@ -22,3 +22,12 @@ settings.load_profile("ci")
 def interop() -> Path:
     assert INTEROP.is_dir(), f"{INTEROP} is missing: ../shared must sit beside the project"
     return INTEROP
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped test is a failing test: a skip hides a feature that is missing."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and reporter.stats.get("skipped") and session.exitstatus == 0:
+        reporter.write_line("skipped tests count as failures here", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
