@@ -96,8 +96,10 @@ class Certificate(Model):
     relations: list[Relation] = []
     statuses: list[Status] = []
     answers: list[Answer] = []
-    #: The ``underskrift`` element (XMLDSig), serialised exactly as received and carried
-    #: through untouched: the gateway neither checks nor re-signs it.
+    #: The ``underskrift`` element (XMLDSig) in exclusive XML canonicalisation with comments,
+    #: the form the signature is computed over (not the bytes as received), so that carrying it
+    #: into another document does not change what was signed. The gateway neither checks nor
+    #: re-signs it.
     signature: str | None = None
 
     def answers_to(self, question_id: str) -> list[Answer]:
