@@ -32,8 +32,9 @@ XML_FORBIDDEN = RULES.define(
     "XML-FORBIDDEN",
     "DTDs and entities are refused",
     RuleKind.SYNTAX,
-    "The document declares a DTD, an entity or a processing instruction the gateway refuses "
-    "for security (XXE, billion laughs). Send the document without a DOCTYPE.",
+    "The document has a DOCTYPE declaration (a DTD, and with it entity declarations), which "
+    "the gateway refuses for security (XXE, billion laughs): no DTD is read and no entity "
+    "resolved. Send the document without a DOCTYPE.",
 )
 XML_LIMIT = RULES.define(
     "XML-LIMIT",
