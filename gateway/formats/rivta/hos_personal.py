@@ -1,8 +1,9 @@
 """Writing RIVTA ``HosPersonal`` (healthcare staff with unit and care provider).
 
-RegisterCertificate's ``skapadAv`` and SendMessageToRecipient's ``skickatAv`` share this type,
-so both renderers call :func:`write_hos_personal`. Children are in the core namespace, in the
-order the contract's sequence fixes.
+RegisterCertificate's ``skapadAv`` and SendMessageToRecipient's ``skickatAv`` share this type:
+the certificate writer calls :func:`write_hos_personal`; SendMessageToRecipient writes a sender
+acting for the notification's own unit, so it calls :func:`write_enhet` for that unit. Children
+are in the core namespace, in the order the contract's sequence fixes.
 """
 
 from __future__ import annotations

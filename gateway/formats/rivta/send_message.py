@@ -22,8 +22,8 @@ from gateway.documents.common import Contact, HealthcareProfessional, Identifier
 from gateway.documents.identity import PERSONNUMMER_OID, SAMORDNINGSNUMMER_OID
 from gateway.documents.section4 import CONTACT_HEADING, STATEMENT, Section4Notification
 from gateway.formats.base import CannotRender
+from gateway.formats.rivta.hos_personal import write_enhet
 from gateway.formats.rivta.namespaces import (
-    ARBETSPLATSKOD_ROOT,
     HSA_ID_ROOT,
     KV_AMNE,
     SEND_MESSAGE_NAMESPACES,
@@ -82,8 +82,6 @@ def _contact_lines(c: Contact) -> list[str]:
 class _Required(NamedTuple):
     certificate_id: Identifier
     sent_by: HealthcareProfessional
-    workplace_code: Identifier
-    care_provider_id: Identifier
 
 
 def _required(n: Section4Notification) -> _Required:
@@ -107,12 +105,7 @@ def _required(n: Section4Notification) -> _Required:
             f"§4 notification {n.id!r} cannot be sent as SendMessageToRecipient: it lacks "
             + "; ".join(missing)
         )
-    return _Required(
-        cast(Identifier, n.certificate_id),
-        cast(HealthcareProfessional, n.sent_by),
-        cast(Identifier, n.unit.workplace_code),
-        cast(Identifier, n.unit.care_provider.id),
-    )
+    return _Required(cast(Identifier, n.certificate_id), cast(HealthcareProfessional, n.sent_by))
 
 
 def render_send_message(
@@ -135,18 +128,5 @@ def render_send_message(
     sender = sub(root, _tag("skickatAv"))
     sub_ii(sender, core("personal-id"), HSA_ID_ROOT, req.sent_by.id.value)
     sub(sender, core("fullstandigtNamn"), req.sent_by.name)
-    unit = n.unit
-    enhet = sub(sender, core("enhet"))
-    sub_ii(enhet, core("enhets-id"), HSA_ID_ROOT, unit.id.value)
-    sub_ii(enhet, core("arbetsplatskod"), ARBETSPLATSKOD_ROOT, req.workplace_code.value)
-    sub(enhet, core("enhetsnamn"), unit.name)
-    sub(enhet, core("postadress"), unit.address.street)
-    sub(enhet, core("postnummer"), unit.address.postal_code)
-    sub(enhet, core("postort"), unit.address.city)
-    sub(enhet, core("telefonnummer"), unit.phone)
-    if unit.email:
-        sub(enhet, core("epost"), unit.email)
-    provider = sub(enhet, core("vardgivare"))
-    sub_ii(provider, core("vardgivare-id"), HSA_ID_ROOT, req.care_provider_id.value)
-    sub(provider, core("vardgivarnamn"), unit.care_provider.name)
+    write_enhet(sender, core("enhet"), n.unit)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
