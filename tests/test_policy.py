@@ -15,14 +15,21 @@ from strategies_policy import (
     consent,
     hsa,
     icd,
+    leaks,
+    output_formats,
+    render,
     return_to_work_plan,
     section4,
     sip,
+    visible_text,
 )
 
-from gateway.documents import Certificate, DocumentKind, Recipient, Sip
-from gateway.documents.common import Code, Identifier
+from gateway.documents import Certificate, Document, DocumentKind, Recipient, Sip
+from gateway.documents.certificate import Relation
+from gateway.documents.common import Code, Contact, Identifier, Organisation, PersonName
+from gateway.documents.return_to_work import ReturnToWorkParticipant
 from gateway.documents.section4 import STATEMENT
+from gateway.documents.sip import SipCoordinator
 from gateway.formats.rivta.register_certificate import RegisterCertificateCodec
 from gateway.policy import apply_policy, policies
 from gateway.policy.allowlist import build_spec, spec_problems
@@ -401,3 +408,83 @@ def test_fixed_statement_is_skrs() -> None:
     policy = policies()[(DocumentKind.SECTION4_NOTIFICATION, Recipient.FORSAKRINGSKASSAN)]
     assert policy.fixed == {"statement": STATEMENT}
     assert policy.single_use_consent and policy.minimisation
+
+
+# ------------------------------------------- every text an employer receives is scanned
+
+_PLANT = "Depression F32.1"
+_CONTACT = Contact(name=_PLANT, role=_PLANT, phone="010-1", email="a@b.se")
+
+
+def _with_participant(doc: Sip, **changes: object) -> Sip:
+    first = doc.participants[0].model_copy(update=changes)
+    return doc.model_copy(update={"participants": [first, *doc.participants[1:]]})
+
+
+_S, _P = sip(), return_to_work_plan()
+_PLANTED: dict[str, Document] = {
+    "sip patient name": _S.model_copy(
+        update={"patient": PATIENT.model_copy(update={"name": PersonName(given=_PLANT)})}
+    ),
+    "sip participant name": _with_participant(
+        _S, organisation=Organisation(id=hsa("RG1"), name=_PLANT)
+    ),
+    "sip participant contact": _with_participant(_S, contact=_CONTACT),
+    "sip coordinator contact name": _S.model_copy(
+        update={"coordinator": SipCoordinator(participant="p1", contact=_CONTACT)}
+    ),
+    "sip consent purpose": _S.model_copy(
+        update={"consent": _S.consent.model_copy(update={"purpose": f"sip: {_PLANT}"})}  # type: ignore[union-attr]
+    ),
+    "plan participant name": _P.model_copy(
+        update={"participants": [ReturnToWorkParticipant(name=_PLANT, role="manager")]}
+    ),
+    "plan employer contact": _P.model_copy(
+        update={"employer": _P.employer.model_copy(update={"contact": _CONTACT})}
+    ),
+    "plan consent purpose": _P.model_copy(
+        update={"consent": consent([Recipient.EMPLOYER], f"planen: {_PLANT}")}
+    ),
+}
+
+
+@pytest.mark.parametrize("where", sorted(_PLANTED))
+def test_every_text_an_employer_receives_is_scanned(where: str) -> None:
+    doc = _PLANTED[where]
+    result = apply_policy(doc, Recipient.EMPLOYER, at=AT)
+    assert result.document is not None, result.report
+    assert "POLICY-FREE-TEXT-REDACTED" in {e.code for e in result.report}
+    for fmt in output_formats(doc.kind):
+        assert leaks(visible_text(render(result.document, fmt))) == [], fmt
+
+
+def test_certificate_header_texts_and_required_codes_reach_no_employer() -> None:
+    cert = certificate("ag7804-v1-no-diagnosis")
+    unit = cert.issuer.unit.model_copy(update={"name": f"Mottagning för {_PLANT}"})
+    issuer = cert.issuer.model_copy(
+        update={
+            "name": _PLANT,
+            "unit": unit,
+            "specialities": [Code(code="X1", system="1.2.3.4", display=_PLANT)],
+        }
+    )
+    relation = Relation(
+        type=Code(code="F32.1", system="1.2.752.116.1.1.1", display="Medelsvår depressiv episod"),
+        certificate_id=Identifier(system="1.2.3", value="other-cert"),
+    )
+    cert = cert.model_copy(update={"issuer": issuer, "relations": [relation]})
+    result = apply_policy(cert, Recipient.EMPLOYER, consent=EMPLOYER_CONSENT, at=AT)
+    out = result.document
+    assert isinstance(out, Certificate), result.report
+    assert out.relations == []
+    assert ("removed", "relations[0]", "POLICY-DIAGNOSIS-WITHHELD") in entries(result)
+    for fmt in output_formats(cert.kind):
+        assert leaks(visible_text(render(out, fmt))) == [], fmt
+
+
+def test_certificate_typed_with_a_diagnosis_code_is_refused_for_an_employer() -> None:
+    cert = certificate("ag7804-v1-no-diagnosis")
+    cert = cert.model_copy(update={"type_code": icd("F32.1", "Medelsvår depressiv episod")})
+    result = apply_policy(cert, Recipient.EMPLOYER, consent=EMPLOYER_CONSENT, at=AT)
+    assert result.refused and result.document is None
+    assert entries(result)[-1] == ("refused", "", "POLICY-DIAGNOSIS-WITHHELD")

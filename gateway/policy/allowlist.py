@@ -12,6 +12,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable, Iterable
+from enum import Enum
 from functools import cache
 from typing import Any, Union
 
@@ -172,3 +173,35 @@ def rewrite_path(
         return obj
     new = rewrite_path(value, names[1:], fn, (*path, name), join(label, name))
     return obj if new is value else obj.model_copy(update={name: new})
+
+
+def rewrite_texts(
+    obj: BaseModel, fn: Rewrite, skip: frozenset[str], path: ModelPath = (), label: str = ""
+) -> BaseModel:
+    """Apply ``fn`` to every text leaf of a model, however deep: names, contacts, addresses,
+    code displays, refs. Enum members (closed vocabularies), the ``kind`` discriminator and
+    the top-level fields named in ``skip`` are left alone."""
+    updates: dict[str, Any] = {}
+    for name in type(obj).model_fields:
+        if name == "kind" or name in skip:
+            continue
+        value = getattr(obj, name)
+        new = _rewrite_text_value(value, fn, (*path, name), join(label, name))
+        if new is not value:
+            updates[name] = new
+    return obj.model_copy(update=updates) if updates else obj
+
+
+def _rewrite_text_value(value: Any, fn: Rewrite, path: ModelPath, label: str) -> Any:
+    if isinstance(value, str) and not isinstance(value, Enum):
+        new = fn(value, path, label)
+        return value if new is None else new
+    if isinstance(value, BaseModel):
+        return rewrite_texts(value, fn, frozenset(), path, label)
+    if isinstance(value, list):
+        items = [
+            _rewrite_text_value(v, fn, (*path, i), label + item_label(v, i))
+            for i, v in enumerate(value)
+        ]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    return value

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from gateway.documents import Certificate, Document, Recipient
 from gateway.documents.common import Code, Consent, Identifier
 from gateway.documents.issues import RULES, ModelPath, Rule, RuleKind
-from gateway.policy.allowlist import apply_spec, item_label, join, rewrite_path
+from gateway.policy.allowlist import apply_spec, item_label, join, rewrite_path, rewrite_texts
 from gateway.policy.certificate import NOT_ALLOWED, AnswerFilter
 from gateway.policy.consent import check_consents, not_checked
 from gateway.policy.diagnosis import DIAGNOSIS_WITHHELD, catalogue, code_fields, diagnosis_texts
@@ -61,6 +61,10 @@ SIGNATURE_REMOVED = RULES.define(
     "policy removed parts of it, the signature would no longer verify, so it is not passed "
     "on; the recipient gets the gateway's redacted copy, not the signed original.",
 )
+
+
+#: Certificate fields the text scan leaves alone (see _ContentFilter.run).
+_SCANNED_ELSEWHERE = frozenset({"answers", "signature"})
 
 
 def _refused(entry: ReportEntry, report: list[ReportEntry]) -> PolicyResult:
@@ -116,6 +120,8 @@ def apply_policy(
             if problem is not None:
                 return _refused(problem, report)
     filtered, content = _ContentFilter(policy, document).run()
+    if filtered is None:
+        return PolicyResult(None, [*report, *content], refused=True)
     if strict and policy.minimisation:
         offending = [e for e in content if e.action is Action.REMOVED and e.path != "consent"]
         if offending:
@@ -167,7 +173,7 @@ class _ContentFilter:
     ) -> None:
         self.report.append(ReportEntry(action, label, rule.code, message, path))
 
-    def run(self) -> tuple[Document, list[ReportEntry]]:
+    def run(self) -> tuple[Document | None, list[ReportEntry]]:
         doc: Any = self.document
         policy = self.policy
         if isinstance(doc, Certificate):
@@ -195,6 +201,18 @@ class _ContentFilter:
         doc = apply_spec(doc, policy.fields, self._removed)
         if policy.no_diagnosis:
             doc = self._strip_codes(doc, (), "")
+            if doc is None:
+                self.entry(
+                    DIAGNOSIS_WITHHELD,
+                    (),
+                    "",
+                    f"a field this {policy.kind} cannot do without holds a diagnosis code",
+                    Action.REFUSED,
+                )
+                return None, self.report
+            # every text that passes, whatever field the sender put it in; the answers were
+            # scanned part by part, and a signature is signed bytes, not text
+            doc = rewrite_texts(doc, self._scan, _SCANNED_ELSEWHERE)
         for names in policy.free_text:
             doc = rewrite_path(doc, list(names), self._scan)
         if isinstance(doc, Certificate) and doc.signature is not None and self.report:
@@ -225,7 +243,9 @@ class _ContentFilter:
             )
 
     def _strip_codes(self, obj: BaseModel, path: ModelPath, label: str) -> Any:
-        """Diagnostic codes anywhere outside the answers (which the answer filter handled)."""
+        """Diagnostic codes anywhere outside the answers (which the answer filter handled).
+        ``None`` when ``obj`` itself must go: a field it cannot do without holds one (a
+        relation typed with a diagnosis code goes whole)."""
         is_diagnostic = catalogue().is_diagnostic
         updates: dict[str, Any] = {}
         cls: type[BaseModel] = type(obj)
@@ -236,39 +256,44 @@ class _ContentFilter:
             info = fields[name]
             value = getattr(obj, name)
             here, where = (*path, name), join(label, name)
-            if isinstance(value, Code):
-                if is_diagnostic(value) and not info.is_required():
-                    self.entry(
-                        DIAGNOSIS_WITHHELD,
-                        here,
-                        where,
-                        f"{where} holds a diagnosis code, which no employer receives",
-                    )
+            if isinstance(value, BaseModel):
+                new = None if isinstance(value, Code) and is_diagnostic(value) else value
+                if new is not None and not isinstance(value, Code):
+                    new = self._strip_codes(value, here, where)
+                if new is None:
+                    if info.is_required():
+                        return None
+                    self._withheld(here, where)
                     updates[name] = info.get_default(call_default_factory=True)
-            elif isinstance(value, BaseModel):
-                new = self._strip_codes(value, here, where)
-                if new is not value:
+                elif new is not value:
                     updates[name] = new
             elif isinstance(value, list) and value:
                 items: list[Any] = []
                 for i, item in enumerate(value):
-                    item_where = where + item_label(item, i)
-                    if isinstance(item, Code) and is_diagnostic(item):
-                        self.entry(
-                            DIAGNOSIS_WITHHELD,
-                            (*here, i),
-                            item_where,
-                            f"{item_where} is a diagnosis code, which no employer receives",
-                        )
+                    item_path, item_where = (*here, i), where + item_label(item, i)
+                    if isinstance(item, Code):
+                        kept = None if is_diagnostic(item) else item
                     elif isinstance(item, BaseModel):
-                        items.append(self._strip_codes(item, (*here, i), item_where))
+                        kept = self._strip_codes(item, item_path, item_where)
                     else:
-                        items.append(item)
+                        kept = item
+                    if kept is None:
+                        self._withheld(item_path, item_where)
+                    else:
+                        items.append(kept)
                 if len(items) != len(value) or any(
                     a is not b for a, b in zip(items, value, strict=True)
                 ):
                     updates[name] = items
         return obj.model_copy(update=updates) if updates else obj
+
+    def _withheld(self, path: ModelPath, label: str) -> None:
+        self.entry(
+            DIAGNOSIS_WITHHELD,
+            path,
+            label,
+            f"{label} holds a diagnosis code, which no employer receives",
+        )
 
     def _scan(self, value: Any, path: ModelPath, label: str) -> Any:
         if not isinstance(value, str):

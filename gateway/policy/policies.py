@@ -64,6 +64,7 @@ class Policy:
     purposes: frozenset[str]
     single_use_consent: bool
     fields: Spec | _All
+    #: fields scanned for diagnosis passages (a ``no_diagnosis`` route scans every text)
     free_text: tuple[tuple[str, ...], ...]
     fixed: Mapping[str, str]
     no_diagnosis: bool
@@ -123,6 +124,9 @@ def load_policy(path: Path) -> Policy:
         if problems:
             raise PolicyError(f"{path}: " + "; ".join(problems))
         free_text = tuple(tuple(p.split(".")) for p in _str_list(content, "free_text", path))
+        no_diagnosis = bool(data.get("no_diagnosis", False))
+        if no_diagnosis and free_text:
+            raise PolicyError(f"{path}: no_diagnosis scans every text already; drop free_text")
         purposes = frozenset(normalise_purpose(p) for p in _str_list(consent, "purposes", path))
         required = bool(consent.get("required", True))  # allow-list: consent unless waived
         if required and not purposes:
@@ -139,7 +143,7 @@ def load_policy(path: Path) -> Policy:
             fields=spec,
             free_text=free_text,
             fixed=dict(content.get("fixed", {})),
-            no_diagnosis=bool(data.get("no_diagnosis", False)),
+            no_diagnosis=no_diagnosis,
             minimisation=bool(data.get("minimisation", False)),
             certificate_types=ctypes,
             source=path,
