@@ -147,6 +147,7 @@ def test_schema_valid_but_unreadable_value() -> None:
     assert [(i.code, i.location.path) for i in result.issues] == [
         ("XML-UNREADABLE", "/sip/nextFollowUp")
     ]
+    assert result.issues[0].message == "'2025-06-13Z' is not a date YYYY-MM-DD without a time zone"
     assert result.document is not None and result.document.next_follow_up is None
 
 

@@ -204,13 +204,30 @@ def read(
     return _read(root, binding(cls, namespace), (), xpath, source_map.locations)
 
 
+#: What a date or time must look like, by the prefix of pydantic's error type
+#: (``date_from_datetime_parsing``, ``datetime_parsing``): pydantic's own wording speaks of its
+#: parser ("invalid datetime separator") where the integrator sent a time zone on a date.
+_EXPECTED = {
+    "date": "a date YYYY-MM-DD without a time zone",
+    "datetime": "a date and time YYYY-MM-DDThh:mm:ss with an optional offset",
+}
+
+
+def _reason(error: Any) -> str:
+    expected = _EXPECTED.get(str(error["type"]).partition("_")[0])
+    value = error.get("input")
+    if expected is None or not isinstance(value, str):
+        return str(error["msg"])
+    return f"{value!r} is not {expected}"
+
+
 def build(
     cls: type[BaseModel], data: dict[str, Any]
 ) -> tuple[BaseModel | None, tuple[ModelPath, str] | None]:
     """Validate ``data`` into ``cls``. When a value cannot be read, leave out the optional
     fields that failed and try again, so business rules can still run on the rest. Returns the
-    model (or None) and the first problem: its model path (pydantic's ``loc`` is one) and
-    pydantic's reason."""
+    model (or None) and the first problem: its model path (pydantic's ``loc`` is one) and the
+    reason (the value and what was expected)."""
     first: tuple[ModelPath, str] | None = None
     for _ in range(3):
         try:
@@ -218,7 +235,7 @@ def build(
         except ValidationError as exc:
             errors = exc.errors()
             if first is None:
-                first = (tuple(errors[0]["loc"]), errors[0]["msg"])
+                first = (tuple(errors[0]["loc"]), _reason(errors[0]))
             if not _drop_failed(data, errors):
                 break
     return None, first

@@ -19,8 +19,8 @@ XML_UNREADABLE = RULES.define(
     "A value could not be read into the document",
     RuleKind.SCHEMA,
     "The document follows its XML schema, but a value in it cannot be read as the gateway's "
-    "document model (for example a date with a time-zone suffix). The message names the "
-    "field and the reason.",
+    "document model (for example a date with a time-zone suffix, which xs:date allows). The "
+    "location names the element; the message quotes its value and says what is expected.",
 )
 
 D = TypeVar("D", bound=Document)
