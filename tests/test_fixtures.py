@@ -35,6 +35,34 @@ def test_invalid_fixture_names_the_rule_it_breaks(fixture: Fixture) -> None:
         assert exp["rule"] in codes
 
 
+@pytest.mark.parametrize(
+    "fixture", [f for f in FIXTURES if f.expected["format"] == "xml"], ids=lambda f: _id(f)
+)
+def test_invalid_xml_fixture_breaks_only_its_rule(fixture: Fixture) -> None:
+    exp = fixture.expected
+    if not exp["valid"]:
+        assert {i["code"] for i in exp["issues"]} == {exp["rule"]}
+
+
+@pytest.mark.parametrize(
+    "fixture", [f for f in FIXTURES if f.path.suffix == ".xml"], ids=lambda f: _id(f)
+)
+def test_every_issue_of_an_xml_fixture_names_its_line(fixture: Fixture) -> None:
+    for i in run_fixture(fixture).result.issues:
+        assert i.location.line is not None, i
+
+
+def test_every_certificate_type_has_a_valid_xml_fixture() -> None:
+    subtypes = {
+        f.expected["subtype"]
+        for f in FIXTURES
+        if f.path.parent.name == "certificate"
+        and f.expected["format"] == "xml"
+        and f.expected["valid"]
+    }
+    assert subtypes == {"FK7804", "AG7804", "AG1-14"}
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_kind_has_three_valid_and_six_invalid_xml_fixtures(kind: str) -> None:
     counts = Counter(
