@@ -185,3 +185,34 @@ def test_operation_outcomes_of_several_inputs_form_a_bundle(
     assert (bundle["resourceType"], bundle["type"]) == ("Bundle", "collection")
     sources = [e["resource"]["meta"]["source"] for e in bundle["entry"]]
     assert sources == [str(FULL_FK), str(BAD_PNR)]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["convert", str(SAMPLES), "--to", "fhir-json"],
+        ["redact", str(SAMPLES), "--for", "employer"],
+        ["redact", str(FULL_FK), "--for", "employer", "--consent", str(SAMPLES)],
+        ["convert", str(FULL_FK), "--to", "fhir-json", "--output", "/nonexistent/out.json"],
+        ["redact", str(FULL_FK), "--for", "forsakringskassan", "--report", "/nonexistent/r.json"],
+        ["validate", str(FULL_FK), "--output", "/nonexistent/report.txt"],
+    ],
+)
+def test_a_directory_or_unwritable_file_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    rc, out, err = run(capsys, *argv)
+    assert (rc, out) == (2, "")
+    assert "internal error" not in err and "gateway: error: " in err
+
+
+def test_harness_takes_rule_overrides(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "cert.xml").write_bytes(BAD_PNR.read_bytes())
+    expected = {"valid": True, "issues": [{"severity": "warning", "code": "ID-PERSON-CHECKSUM"}]}
+    (tmp_path / "cert.expected.json").write_text(json.dumps(expected))
+    assert run(capsys, "harness", "--fixtures", str(tmp_path))[0] == 1
+    argv = ["harness", "--fixtures", str(tmp_path), "--warn", "ID-PERSON-CHECKSUM"]
+    assert run(capsys, *argv)[0] == 0
+    (tmp_path / "cert.expected.json").write_text("{not json")
+    rc, _, err = run(capsys, *argv)
+    assert rc == 2 and "cert.expected.json" in err and "internal error" not in err

@@ -14,11 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.documents.issues import Issue, SeverityOverrides
+from gateway.harness import is_document_file
 
-#: Files beside fixtures that describe them rather than being documents.
-SIDECAR_SUFFIXES = (".expected.json",)
-SIDECAR_MARKERS = (".redaction.",)
-DOCUMENT_SUFFIXES = (".xml", ".json")
 DEFAULT_CONFIG = Path("gateway.toml")
 
 
@@ -30,15 +27,6 @@ class UsageError(Exception):
 class Input:
     source: str  # the path as given, or "-"
     data: bytes
-
-
-def is_document_file(path: Path) -> bool:
-    name = path.name
-    return (
-        name.endswith(DOCUMENT_SUFFIXES)
-        and not name.endswith(SIDECAR_SUFFIXES)
-        and not any(m in name for m in SIDECAR_MARKERS)
-    )
 
 
 def iter_inputs(paths: list[str]) -> Iterator[Input]:
@@ -56,6 +44,21 @@ def iter_inputs(paths: list[str]) -> Iterator[Input]:
                 yield Input(str(f), _read(f))
         else:
             yield Input(p, _read(path))
+
+
+def read_one(path: str) -> Input:
+    """The one document of a command that takes a single PATH (a file or ``-``)."""
+    if path != "-" and Path(path).is_dir():
+        raise UsageError(f"{path}: a directory; this command takes one file or -")
+    (inp,) = iter_inputs([path])
+    return inp
+
+
+def write_file(path: str, data: bytes) -> None:
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def _read(path: Path) -> bytes:

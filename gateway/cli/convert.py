@@ -10,8 +10,9 @@ from gateway.cli.common import (
     UsageError,
     add_override_options,
     format_issue,
-    iter_inputs,
     overrides_from,
+    read_one,
+    write_file,
 )
 
 TARGETS = ["xml", "fhir-json", "fhir-xml", "rivta-message"]
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from gateway.validation.service import validate_bytes
 
     overrides = overrides_from(args)
-    (inp,) = list(iter_inputs([args.path]))
+    inp = read_one(args.path)
     result = validate_bytes(inp.data, source=inp.source, overrides=overrides)
     for i in result.issues:
         print(format_issue(inp.source, i), file=sys.stderr)
@@ -48,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
     except CannotRender as exc:
         raise UsageError(str(exc)) from None
     if args.output:
-        with open(args.output, "wb") as f:
-            f.write(out)
+        write_file(args.output, out)
     else:
         sys.stdout.buffer.write(out)
     return 0

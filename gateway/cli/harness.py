@@ -1,12 +1,12 @@
-"""``gateway harness [--fixtures DIR] [--junit FILE]``: play the fixtures against the gateway
-in-process and report which give their expected outcome."""
+"""``gateway harness [--fixtures DIR] [--junit FILE] [--warn CODE] [--ignore CODE]``: play the
+fixtures against the gateway in-process and report which give their expected outcome."""
 
 from __future__ import annotations
 
 import argparse
 from xml.sax.saxutils import escape, quoteattr
 
-from gateway.cli.common import UsageError
+from gateway.cli.common import UsageError, add_override_options, overrides_from, write_file
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,6 +18,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="URL",
         help="a running gateway or an integrator's endpoint (needs the server)",
     )
+    add_override_options(p)
     p.set_defaults(func=run)
 
 
@@ -25,14 +26,18 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from gateway import FIXTURES_DIR
-    from gateway.harness.fixtures import discover, run_fixture
+    from gateway.harness.fixtures import FixtureError, discover, run_fixture
 
     if args.target:
         raise UsageError("--target needs the exchange server, which this version lacks")
     root = Path(args.fixtures) if args.fixtures else FIXTURES_DIR
     if not root.is_dir():
         raise UsageError(f"{root}: not a directory")
-    outcomes = [run_fixture(f) for f in discover(root)]
+    overrides = overrides_from(args)
+    try:
+        outcomes = [run_fixture(f, overrides) for f in discover(root)]
+    except FixtureError as exc:
+        raise UsageError(str(exc)) from None
     if not outcomes:
         raise UsageError(f"{root}: no fixtures (documents with a .expected.json beside them)")
     for o in outcomes:
@@ -52,11 +57,13 @@ def run(args: argparse.Namespace) -> int:
                 msg = escape("\n".join(o.mismatches))
                 case += f'<failure message="outcome differs">{msg}</failure>'
             cases.append(case + "</testcase>")
-        Path(args.junit).write_text(
-            f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="gateway harness" '
-            f'tests="{len(outcomes)}" failures="{failed}">\n'
-            + "\n".join(cases)
-            + "\n</testsuite>\n",
-            encoding="utf-8",
+        write_file(
+            args.junit,
+            (
+                f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="gateway harness" '
+                f'tests="{len(outcomes)}" failures="{failed}">\n'
+                + "\n".join(cases)
+                + "\n</testsuite>\n"
+            ).encode("utf-8"),
         )
     return 0 if failed == 0 else 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -12,7 +11,7 @@ from importlib import import_module
 from gateway import __version__
 from gateway.cli.common import UsageError
 
-#: Command modules, each with ``register(subparsers)``; optional ones may not exist yet.
+#: Command modules, each with ``register(subparsers)``.
 COMMANDS = ["validate", "convert", "redact", "explain", "mapping", "schema", "harness"]
 
 
@@ -34,8 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
-        with contextlib.suppress(ModuleNotFoundError):
-            import_module(f"gateway.cli.{name}").register(sub)
+        import_module(f"gateway.cli.{name}").register(sub)
     return parser
 
 

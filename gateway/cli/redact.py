@@ -15,8 +15,9 @@ from gateway.cli.common import (
     UsageError,
     add_override_options,
     format_issue,
-    iter_inputs,
     overrides_from,
+    read_one,
+    write_file,
 )
 from gateway.documents.common import Recipient
 
@@ -75,7 +76,7 @@ def _consent(path: str | None) -> Consent | None:
 
     from gateway.documents.common import Consent
 
-    (inp,) = list(iter_inputs([path]))
+    inp = read_one(path)
     try:
         return Consent.model_validate_json(inp.data)
     except ValidationError as exc:
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = overrides_from(args)
     consent = _consent(args.consent)
-    (inp,) = list(iter_inputs([args.path]))
+    inp = read_one(args.path)
     result = validate_bytes(inp.data, source=inp.source, overrides=overrides)
     for i in result.issues:
         print(format_issue(inp.source, i), file=sys.stderr)
@@ -113,9 +114,9 @@ def run(args: argparse.Namespace) -> int:
     )
     _print_report(inp.source, outcome)
     if args.report:
-        with open(args.report, "wb") as f:
-            f.write(orjson.dumps(outcome.report_dicts(), option=orjson.OPT_INDENT_2))
-            f.write(b"\n")
+        write_file(
+            args.report, orjson.dumps(outcome.report_dicts(), option=orjson.OPT_INDENT_2) + b"\n"
+        )
     if outcome.refused or outcome.document is None:
         return 1
     fmt = Format(args.to) if args.to else result.format

@@ -8,7 +8,13 @@ from xml.sax.saxutils import escape, quoteattr
 
 import orjson
 
-from gateway.cli.common import add_override_options, format_issue, iter_inputs, overrides_from
+from gateway.cli.common import (
+    add_override_options,
+    format_issue,
+    iter_inputs,
+    overrides_from,
+    write_file,
+)
 from gateway.documents.common import DocumentKind
 from gateway.documents.issues import Severity
 
@@ -62,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
     }
     report = renderers[args.format](results)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(report)
+        write_file(args.output, report.encode("utf-8"))
     else:
         print(report, end="")
     return 0 if all(r.valid for r in results) else 1

@@ -1,1 +1,18 @@
 """The test harness: plays fixture messages with their expected outcomes and reports."""
+
+from pathlib import Path
+
+#: Files beside fixtures that describe them rather than being documents.
+SIDECAR_SUFFIXES = (".expected.json",)
+SIDECAR_MARKERS = (".redaction.",)
+DOCUMENT_SUFFIXES = (".xml", ".json")
+
+
+def is_document_file(path: Path) -> bool:
+    """A document, not a fixture's sidecar (expected outcome, redaction report)."""
+    name = path.name
+    return (
+        name.endswith(DOCUMENT_SUFFIXES)
+        and not name.endswith(SIDECAR_SUFFIXES)
+        and not any(m in name for m in SIDECAR_MARKERS)
+    )

@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 
-from gateway.cli.common import is_document_file
+from gateway.documents.issues import SeverityOverrides
+from gateway.harness import is_document_file
 from gateway.validation.service import Validation, validate_bytes
 
 
@@ -32,11 +33,21 @@ def expected_path(doc: Path) -> Path:
     return doc.with_name(doc.name + ".expected.json")
 
 
+class FixtureError(Exception):
+    """A fixture's expected outcome cannot be read."""
+
+
 def discover(root: Path) -> Iterator[Fixture]:
     for doc in sorted(p for p in root.rglob("*") if p.is_file() and is_document_file(p)):
         exp = expected_path(doc)
         if exp.exists():
-            yield Fixture(doc, orjson.loads(exp.read_bytes()))
+            try:
+                expected = orjson.loads(exp.read_bytes())
+            except (OSError, orjson.JSONDecodeError) as exc:
+                raise FixtureError(f"{exp}: not a readable JSON object: {exc}") from None
+            if not isinstance(expected, dict):
+                raise FixtureError(f"{exp}: not a JSON object")
+            yield Fixture(doc, expected)
 
 
 @dataclass
@@ -71,6 +82,8 @@ def compare(fixture: Fixture, result: Validation) -> list[str]:
     return out
 
 
-def run_fixture(fixture: Fixture) -> Outcome:
-    result = validate_bytes(fixture.path.read_bytes(), source=str(fixture.path))
+def run_fixture(fixture: Fixture, overrides: SeverityOverrides | None = None) -> Outcome:
+    result = validate_bytes(
+        fixture.path.read_bytes(), source=str(fixture.path), overrides=overrides
+    )
     return Outcome(fixture, result, compare(fixture, result))
