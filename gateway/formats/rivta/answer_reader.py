@@ -18,7 +18,7 @@ from lxml import etree
 from gateway.documents.certificate import Quantity, SubAnswer
 from gateway.documents.common import Code, Period
 from gateway.documents.issues import RULES, ModelPath, RuleKind, issue
-from gateway.formats.rivta.reading import (
+from gateway.formats.rivta.namespaces import (
     DELSVAR,
     INSTANS,
     T_CODE,
@@ -31,10 +31,8 @@ from gateway.formats.rivta.reading import (
     T_START,
     T_UNIT,
     T_VALUE,
-    Reader,
-    local,
-    text,
 )
+from gateway.formats.rivta.reading import Reader, local, text
 from gateway.formats.xmlsafe import element_location
 
 VALUE_UNSUPPORTED = RULES.define(

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from gateway.documents.certificate import CERTIFICATE_TYPE_BY_RIVTA_CODE, Certificate
 from gateway.documents.issues import RULES, ModelPath, RuleKind, issue
 from gateway.formats.rivta.answer_reader import AnswerLocator, AnswerReader
-from gateway.formats.rivta.reading import (
+from gateway.formats.rivta.namespaces import (
     ARBETSPLATSKOD,
     BEFATTNING,
     EFTERNAMN,
@@ -56,9 +56,8 @@ from gateway.formats.rivta.reading import (
     VARDGIVARE_ID,
     VARDGIVARNAMN,
     VERSION,
-    local,
-    text,
 )
+from gateway.formats.rivta.reading import local, text
 from gateway.formats.rivta.sourcemap import ElementSourceMap
 from gateway.formats.xmlsafe import element_location
 

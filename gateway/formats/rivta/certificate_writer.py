@@ -13,29 +13,52 @@ from gateway.documents.certificate import RIVTA_TYPE_CODES, Certificate, Quantit
 from gateway.documents.common import Code, Identifier, Period
 from gateway.formats.rivta.hos_personal import write_hos_personal
 from gateway.formats.rivta.namespaces import (
+    DELSVAR,
+    EFTERNAMN,
     EXT_32,
+    FORNAMN,
+    INSTANS,
+    INTYG,
+    INTYGS_ID,
+    KALLA_ADRESS,
     KV_INTYGSTYP,
     KV_KALLA_ADRESS,
     KV_PART,
     KV_RELATION,
     KV_STATUS,
-    REGISTER_CERTIFICATE,
+    MELLANNAMN,
+    MOTTAGARE,
+    PART,
+    PATIENT,
+    PERSON_ID,
+    POSTADRESS,
+    POSTNUMMER,
+    POSTORT,
+    REGISTER_CERTIFICATE_ROOT,
+    RELATION,
     RIVTA_NAMESPACES,
-    core,
-    ext32,
+    SIGNERAD,
+    SKAPAD_AV,
+    SKICKAD,
+    STATUS,
+    SVAR,
+    T_CV,
+    T_DATE_PERIOD,
+    T_END,
+    T_PQ,
+    T_START,
+    T_UNIT,
+    T_VALUE,
+    TIDPUNKT,
+    TYP,
+    VERSION,
     format_date,
     format_double,
     format_timestamp,
     sub,
     sub_cv,
     sub_ii,
-    types,
 )
-
-_ROOT = f"{{{REGISTER_CERTIFICATE}}}RegisterCertificate"
-_INTYG = f"{{{REGISTER_CERTIFICATE}}}intyg"
-_T_CV, _T_DATE_PERIOD, _T_PQ = types("cv"), types("datePeriod"), types("pq")
-_T_START, _T_END, _T_VALUE, _T_UNIT = types("start"), types("end"), types("value"), types("unit")
 
 # A signature is our own stored string, but parse it as carefully as any input.
 _SIGNATURE_PARSER = etree.XMLParser(
@@ -58,35 +81,36 @@ def render_certificate(certificate: Certificate) -> bytes:
         else None
     )
     nsmap = RIVTA_NAMESPACES if signature is None else _nsmap_for(signature)
-    root = etree.Element(_ROOT, nsmap=nsmap)  # type: ignore[arg-type]  # None prefix
-    intyg = etree.SubElement(root, _INTYG)
-    _ii(intyg, core("intygs-id"), certificate.id)
+    # lxml-stubs: nsmap has a None prefix
+    root = etree.Element(REGISTER_CERTIFICATE_ROOT, nsmap=nsmap)  # type: ignore[arg-type]
+    intyg = etree.SubElement(root, INTYG)
+    _ii(intyg, INTYGS_ID, certificate.id)
     for recipient in certificate.recipients:
-        _cv(intyg, core("mottagare"), recipient, KV_PART)
+        _cv(intyg, MOTTAGARE, recipient, KV_PART)
     typ = certificate.type_code
     sub_cv(
         intyg,
-        core("typ"),
+        TYP,
         RIVTA_TYPE_CODES[certificate.type],
         typ.system or KV_INTYGSTYP,
         typ.display,
     )
-    sub(intyg, core("version"), certificate.type_version)
+    sub(intyg, VERSION, certificate.type_version)
     if certificate.signed_at is not None:
-        sub(intyg, core("signeringstidpunkt"), format_timestamp(certificate.signed_at))
+        sub(intyg, SIGNERAD, format_timestamp(certificate.signed_at))
     if certificate.sent_at is not None:
-        sub(intyg, core("skickatTidpunkt"), format_timestamp(certificate.sent_at))
+        sub(intyg, SKICKAD, format_timestamp(certificate.sent_at))
     _patient(intyg, certificate)
-    write_hos_personal(intyg, core("skapadAv"), certificate.issuer)
+    write_hos_personal(intyg, SKAPAD_AV, certificate.issuer)
     for relation in certificate.relations:
-        el = sub(intyg, core("relation"))
-        _cv(el, core("typ"), relation.type, KV_RELATION)
-        _ii(el, core("intygs-id"), relation.certificate_id)
+        el = sub(intyg, RELATION)
+        _cv(el, TYP, relation.type, KV_RELATION)
+        _ii(el, INTYGS_ID, relation.certificate_id)
     for status in certificate.statuses:
-        el = sub(intyg, core("status"))
-        _cv(el, core("part"), status.part, KV_PART)
-        _cv(el, core("status"), status.status, KV_STATUS)
-        sub(el, core("tidpunkt"), format_timestamp(status.at))
+        el = sub(intyg, STATUS)
+        _cv(el, PART, status.part, KV_PART)
+        _cv(el, STATUS, status.status, KV_STATUS)
+        sub(el, TIDPUNKT, format_timestamp(status.at))
     _answers(intyg, certificate)
     if signature is not None:
         intyg.append(signature)
@@ -106,40 +130,39 @@ def _nsmap_for(signature: etree._Element) -> dict[str | None, str]:
 
 def _patient(intyg: etree._Element, certificate: Certificate) -> None:
     patient = certificate.patient
-    el = sub(intyg, core("patient"))
-    _ii(el, core("person-id"), patient.id)
-    sub(el, core("fornamn"), patient.name.given)
-    sub(el, core("efternamn"), patient.name.family)
+    el = sub(intyg, PATIENT)
+    _ii(el, PERSON_ID, patient.id)
+    sub(el, FORNAMN, patient.name.given)
+    sub(el, EFTERNAMN, patient.name.family)
     if patient.name.middle is not None:
-        sub(el, core("mellannamn"), patient.name.middle)
+        sub(el, MELLANNAMN, patient.name.middle)
     address = patient.address
-    sub(el, core("postadress"), address.street if address else "")
-    sub(el, core("postnummer"), address.postal_code if address else "")
-    sub(el, core("postort"), address.city if address else "")
+    sub(el, POSTADRESS, address.street if address else "")
+    sub(el, POSTNUMMER, address.postal_code if address else "")
+    sub(el, POSTORT, address.city if address else "")
     if certificate.patient_address_source is not None:
-        _cv(el, ext32("kallaAdressuppgifter"), certificate.patient_address_source, KV_KALLA_ADRESS)
+        _cv(el, KALLA_ADRESS, certificate.patient_address_source, KV_KALLA_ADRESS)
 
 
 def _answers(intyg: etree._Element, certificate: Certificate) -> None:
-    svar_tag, instans_tag, delsvar_tag = core("svar"), core("instans"), core("delsvar")
     for answer in certificate.answers:
-        svar = etree.SubElement(intyg, svar_tag, id=answer.id)
+        svar = etree.SubElement(intyg, SVAR, id=answer.id)
         if answer.instance is not None:
-            sub(svar, instans_tag, str(answer.instance))
+            sub(svar, INSTANS, str(answer.instance))
         for part in answer.parts:
-            delsvar = etree.SubElement(svar, delsvar_tag, id=part.id)
+            delsvar = etree.SubElement(svar, DELSVAR, id=part.id)
             value = part.value
             if isinstance(value, str):
                 delsvar.text = value
             elif isinstance(value, Code):
-                sub_cv(delsvar, _T_CV, value.code, value.system, value.display)
+                sub_cv(delsvar, T_CV, value.code, value.system, value.display)
             elif isinstance(value, Period):
-                period = sub(delsvar, _T_DATE_PERIOD)
+                period = sub(delsvar, T_DATE_PERIOD)
                 if value.start is not None:
-                    sub(period, _T_START, format_date(value.start))
+                    sub(period, T_START, format_date(value.start))
                 if value.end is not None:
-                    sub(period, _T_END, format_date(value.end))
+                    sub(period, T_END, format_date(value.end))
             elif isinstance(value, Quantity):
-                pq = sub(delsvar, _T_PQ)
-                sub(pq, _T_VALUE, format_double(value.value))
-                sub(pq, _T_UNIT, value.unit)
+                pq = sub(delsvar, T_PQ)
+                sub(pq, T_VALUE, format_double(value.value))
+                sub(pq, T_UNIT, value.unit)

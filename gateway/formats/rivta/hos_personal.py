@@ -12,33 +12,31 @@ from lxml import etree
 
 from gateway.documents.common import CareUnit, HealthcareProfessional
 from gateway.formats.rivta.namespaces import (
+    ARBETSPLATSKOD,
     ARBETSPLATSKOD_ROOT,
+    BEFATTNING,
+    ENHET,
+    ENHETS_ID,
+    ENHETSNAMN,
+    EPOST,
+    FORSKRIVARKOD,
+    FULLST_NAMN,
     KV_BEFATTNING,
     KV_LEGITIMERAT_YRKE,
-    core,
-    ext32,
+    LEGITIMERAT_YRKE,
+    PERSONAL_ID,
+    POSTADRESS,
+    POSTNUMMER,
+    POSTORT,
+    SPECIALIST,
+    TELEFON,
+    VARDGIVARE,
+    VARDGIVARE_ID,
+    VARDGIVARNAMN,
     sub,
     sub_cv,
     sub_ii,
 )
-
-_PERSONAL_ID, _NAMN, _FORSKRIVARKOD, _BEFATTNING, _ENHET, _SPECIALIST = (
-    core("personal-id"),
-    core("fullstandigtNamn"),
-    core("forskrivarkod"),
-    core("befattning"),
-    core("enhet"),
-    core("specialistkompetens"),
-)
-_LEGITIMERAT_YRKE = ext32("legitimeratYrke")
-_ENHETS_ID, _ARBETSPLATSKOD, _ENHETSNAMN = (
-    core("enhets-id"),
-    core("arbetsplatskod"),
-    core("enhetsnamn"),
-)
-_POSTADRESS, _POSTNUMMER, _POSTORT = core("postadress"), core("postnummer"), core("postort")
-_TELEFON, _EPOST, _VARDGIVARE = core("telefonnummer"), core("epost"), core("vardgivare")
-_VARDGIVARE_ID, _VARDGIVARNAMN = core("vardgivare-id"), core("vardgivarnamn")
 
 
 def write_hos_personal(
@@ -51,17 +49,17 @@ def write_hos_personal(
     without one.
     """
     el = etree.SubElement(parent, tag)
-    sub_ii(el, _PERSONAL_ID, professional.id.system, professional.id.value)
-    sub(el, _NAMN, professional.name)
+    sub_ii(el, PERSONAL_ID, professional.id.system, professional.id.value)
+    sub(el, FULLST_NAMN, professional.name)
     if professional.prescriber_code is not None:
-        sub(el, _FORSKRIVARKOD, professional.prescriber_code)
+        sub(el, FORSKRIVARKOD, professional.prescriber_code)
     for code in professional.positions:
-        sub_cv(el, _BEFATTNING, code.code, code.system or KV_BEFATTNING, code.display)
-    write_enhet(el, _ENHET, professional.unit)
+        sub_cv(el, BEFATTNING, code.code, code.system or KV_BEFATTNING, code.display)
+    write_enhet(el, ENHET, professional.unit)
     for code in professional.specialities:
-        sub_cv(el, _SPECIALIST, code.code, None, code.display)
+        sub_cv(el, SPECIALIST, code.code, None, code.display)
     for code in professional.licensed_professions:
-        sub_cv(el, _LEGITIMERAT_YRKE, code.code, code.system or KV_LEGITIMERAT_YRKE, code.display)
+        sub_cv(el, LEGITIMERAT_YRKE, code.code, code.system or KV_LEGITIMERAT_YRKE, code.display)
     return el
 
 
@@ -69,23 +67,23 @@ def write_enhet(parent: etree._Element, tag: str, unit: CareUnit) -> etree._Elem
     """Append ``unit`` as an Enhet element. The contract requires arbetsplatskod; a unit
     without one is written without it (and a peer's schema will say so)."""
     el = etree.SubElement(parent, tag)
-    sub_ii(el, _ENHETS_ID, unit.id.system, unit.id.value)
+    sub_ii(el, ENHETS_ID, unit.id.system, unit.id.value)
     if unit.workplace_code is not None:
         sub_ii(
             el,
-            _ARBETSPLATSKOD,
+            ARBETSPLATSKOD,
             unit.workplace_code.system or ARBETSPLATSKOD_ROOT,
             unit.workplace_code.value,
         )
-    sub(el, _ENHETSNAMN, unit.name)
-    sub(el, _POSTADRESS, unit.address.street)
-    sub(el, _POSTNUMMER, unit.address.postal_code)
-    sub(el, _POSTORT, unit.address.city)
-    sub(el, _TELEFON, unit.phone)
+    sub(el, ENHETSNAMN, unit.name)
+    sub(el, POSTADRESS, unit.address.street)
+    sub(el, POSTNUMMER, unit.address.postal_code)
+    sub(el, POSTORT, unit.address.city)
+    sub(el, TELEFON, unit.phone)
     if unit.email is not None:
-        sub(el, _EPOST, unit.email)
-    provider = sub(el, _VARDGIVARE)
+        sub(el, EPOST, unit.email)
+    provider = sub(el, VARDGIVARE)
     if unit.care_provider.id is not None:
-        sub_ii(provider, _VARDGIVARE_ID, unit.care_provider.id.system, unit.care_provider.id.value)
-    sub(provider, _VARDGIVARNAMN, unit.care_provider.name)
+        sub_ii(provider, VARDGIVARE_ID, unit.care_provider.id.system, unit.care_provider.id.value)
+    sub(provider, VARDGIVARNAMN, unit.care_provider.name)
     return el

@@ -17,16 +17,12 @@ from lxml import etree
 CORE: Final = "urn:riv:clinicalprocess:healthcond:certificate:3"
 TYPES: Final = "urn:riv:clinicalprocess:healthcond:certificate:types:3"
 EXT_32: Final = "urn:riv:clinicalprocess:healthcond:certificate:3.2"  # underskrift & co.
-EXT_33: Final = "urn:riv:clinicalprocess:healthcond:certificate:3.3"
-EXT_34: Final = "urn:riv:clinicalprocess:healthcond:certificate:3.4"
 REGISTER_CERTIFICATE: Final = (
     "urn:riv:clinicalprocess:healthcond:certificate:RegisterCertificateResponder:3"
 )
 SEND_MESSAGE_TO_RECIPIENT: Final = (
     "urn:riv:clinicalprocess:healthcond:certificate:SendMessageToRecipientResponder:2"
 )
-XMLDSIG: Final = "http://www.w3.org/2000/09/xmldsig#"
-XMLDSIG_FILTER2: Final = "http://www.w3.org/2002/06/xmldsig-filter2"
 
 #: Prefixes as Inera's RegisterCertificate senders write them (default namespace = core).
 RIVTA_NAMESPACES: Final[dict[str | None, str]] = {
@@ -72,6 +68,54 @@ def ext32(local: str) -> str:
     return f"{{{EXT_32}}}{local}"
 
 
+# Tags in Clark notation, computed once: readers compare child tags with these (no XPath on
+# the hot path) and writers create elements with them.
+REGISTER_CERTIFICATE_ROOT: Final = f"{{{REGISTER_CERTIFICATE}}}RegisterCertificate"
+INTYG: Final = f"{{{REGISTER_CERTIFICATE}}}intyg"
+INTYGS_ID, MOTTAGARE, TYP = core("intygs-id"), core("mottagare"), core("typ")
+VERSION = core("version")
+SIGNERAD, SKICKAD = core("signeringstidpunkt"), core("skickatTidpunkt")
+PATIENT, SKAPAD_AV, RELATION, STATUS, SVAR = (
+    core("patient"),
+    core("skapadAv"),
+    core("relation"),
+    core("status"),
+    core("svar"),
+)
+UNDERSKRIFT, KALLA_ADRESS = ext32("underskrift"), ext32("kallaAdressuppgifter")
+LEGITIMERAT_YRKE = ext32("legitimeratYrke")
+PERSON_ID, FORNAMN, EFTERNAMN, MELLANNAMN = (
+    core("person-id"),
+    core("fornamn"),
+    core("efternamn"),
+    core("mellannamn"),
+)
+POSTADRESS, POSTNUMMER, POSTORT = core("postadress"), core("postnummer"), core("postort")
+PERSONAL_ID, FULLST_NAMN, FORSKRIVARKOD, BEFATTNING, ENHET, SPECIALIST = (
+    core("personal-id"),
+    core("fullstandigtNamn"),
+    core("forskrivarkod"),
+    core("befattning"),
+    core("enhet"),
+    core("specialistkompetens"),
+)
+ENHETS_ID, ARBETSPLATSKOD, ENHETSNAMN, TELEFON, EPOST, VARDGIVARE = (
+    core("enhets-id"),
+    core("arbetsplatskod"),
+    core("enhetsnamn"),
+    core("telefonnummer"),
+    core("epost"),
+    core("vardgivare"),
+)
+VARDGIVARE_ID, VARDGIVARNAMN = core("vardgivare-id"), core("vardgivarnamn")
+PART, TIDPUNKT = core("part"), core("tidpunkt")
+INSTANS, DELSVAR = core("instans"), core("delsvar")
+T_ROOT, T_EXTENSION = types("root"), types("extension")
+T_CODE, T_CODE_SYSTEM, T_DISPLAY = types("code"), types("codeSystem"), types("displayName")
+T_CV, T_DATE_PERIOD, T_PQ = types("cv"), types("datePeriod"), types("pq")
+T_START, T_END, T_VALUE, T_UNIT = types("start"), types("end"), types("value"), types("unit")
+
+
 def format_timestamp(value: datetime) -> str:
     """RIVTA TimeStampType: local Swedish time, seconds precision, no offset."""
     if value.tzinfo is not None:
@@ -103,8 +147,8 @@ def sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Ele
 def sub_ii(parent: etree._Element, tag: str, root: str, extension: str) -> etree._Element:
     """An II-typed element (``root``/``extension`` in types:3), e.g. intygs-id, person-id."""
     el = etree.SubElement(parent, tag)
-    etree.SubElement(el, TYPES_ROOT).text = root
-    etree.SubElement(el, TYPES_EXTENSION).text = extension
+    etree.SubElement(el, T_ROOT).text = root
+    etree.SubElement(el, T_EXTENSION).text = extension
     return el
 
 
@@ -118,50 +162,9 @@ def sub_cv(
     """A CV-typed element (``code``, ``codeSystem``, ``displayName``); ``system`` None leaves
     codeSystem out (types without one, e.g. Specialistkompetens)."""
     el = etree.SubElement(parent, tag)
-    etree.SubElement(el, TYPES_CODE).text = code
+    etree.SubElement(el, T_CODE).text = code
     if system is not None:
-        etree.SubElement(el, TYPES_CODE_SYSTEM).text = system
+        etree.SubElement(el, T_CODE_SYSTEM).text = system
     if display is not None:
-        etree.SubElement(el, TYPES_DISPLAY_NAME).text = display
+        etree.SubElement(el, T_DISPLAY).text = display
     return el
-
-
-TYPES_ROOT: Final = types("root")
-TYPES_EXTENSION: Final = types("extension")
-TYPES_CODE: Final = types("code")
-TYPES_CODE_SYSTEM: Final = types("codeSystem")
-TYPES_DISPLAY_NAME: Final = types("displayName")
-
-__all__ = [
-    "ARBETSPLATSKOD_ROOT",
-    "CORE",
-    "EXT_32",
-    "EXT_33",
-    "EXT_34",
-    "HSA_ID_ROOT",
-    "KV_AMNE",
-    "KV_BEFATTNING",
-    "KV_INTYGSTYP",
-    "KV_KALLA_ADRESS",
-    "KV_LEGITIMERAT_YRKE",
-    "KV_PART",
-    "KV_RELATION",
-    "KV_STATUS",
-    "REGISTER_CERTIFICATE",
-    "RIVTA_NAMESPACES",
-    "SEND_MESSAGE_NAMESPACES",
-    "SEND_MESSAGE_TO_RECIPIENT",
-    "SWEDISH_TIME",
-    "TYPES",
-    "XMLDSIG",
-    "XMLDSIG_FILTER2",
-    "core",
-    "ext32",
-    "format_date",
-    "format_double",
-    "format_timestamp",
-    "sub",
-    "sub_cv",
-    "sub_ii",
-    "types",
-]

@@ -1,8 +1,6 @@
-"""What the RIVTA readers share: tags in Clark notation, text access, the issues a reader
-raises about single values, and the per-message reader state.
-
-Tags are computed once at import; readers iterate children and compare tags (no XPath on the
-hot path).
+"""What the RIVTA readers share: text access, the issues a reader raises about single values,
+and the per-message reader state. Readers iterate children and compare their tags with those
+of :mod:`namespaces` (no XPath on the hot path).
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from typing import cast
 from lxml import etree
 
 from gateway.documents.issues import RULES, Issue, ModelPath, RuleKind, Severity, issue
-from gateway.formats.rivta.namespaces import CORE, EXT_32, REGISTER_CERTIFICATE, TYPES
+from gateway.formats.rivta.namespaces import T_CODE, T_CODE_SYSTEM, T_DISPLAY, T_EXTENSION, T_ROOT
 from gateway.formats.xmlsafe import element_location
 
 VALUE_UNREADABLE = RULES.define(
@@ -34,59 +32,6 @@ NOT_CARRIED = RULES.define(
     "conversions to other formats leave it out.",
     severity=Severity.WARNING,
 )
-
-
-def _c(local: str) -> str:
-    return f"{{{CORE}}}{local}"
-
-
-def _t(local: str) -> str:
-    return f"{{{TYPES}}}{local}"
-
-
-INTYG = f"{{{REGISTER_CERTIFICATE}}}intyg"
-INTYGS_ID, MOTTAGARE, TYP, VERSION = _c("intygs-id"), _c("mottagare"), _c("typ"), _c("version")
-SIGNERAD, SKICKAD = _c("signeringstidpunkt"), _c("skickatTidpunkt")
-PATIENT, SKAPAD_AV, RELATION, STATUS, SVAR = (
-    _c("patient"),
-    _c("skapadAv"),
-    _c("relation"),
-    _c("status"),
-    _c("svar"),
-)
-UNDERSKRIFT = f"{{{EXT_32}}}underskrift"
-KALLA_ADRESS = f"{{{EXT_32}}}kallaAdressuppgifter"
-LEGITIMERAT_YRKE = f"{{{EXT_32}}}legitimeratYrke"
-PERSON_ID, FORNAMN, EFTERNAMN, MELLANNAMN = (
-    _c("person-id"),
-    _c("fornamn"),
-    _c("efternamn"),
-    _c("mellannamn"),
-)
-POSTADRESS, POSTNUMMER, POSTORT = _c("postadress"), _c("postnummer"), _c("postort")
-PERSONAL_ID, FULLST_NAMN, FORSKRIVARKOD, BEFATTNING, ENHET, SPECIALIST = (
-    _c("personal-id"),
-    _c("fullstandigtNamn"),
-    _c("forskrivarkod"),
-    _c("befattning"),
-    _c("enhet"),
-    _c("specialistkompetens"),
-)
-ENHETS_ID, ARBETSPLATSKOD, ENHETSNAMN, TELEFON, EPOST, VARDGIVARE = (
-    _c("enhets-id"),
-    _c("arbetsplatskod"),
-    _c("enhetsnamn"),
-    _c("telefonnummer"),
-    _c("epost"),
-    _c("vardgivare"),
-)
-VARDGIVARE_ID, VARDGIVARNAMN = _c("vardgivare-id"), _c("vardgivarnamn")
-PART, TIDPUNKT = _c("part"), _c("tidpunkt")
-INSTANS, DELSVAR = _c("instans"), _c("delsvar")
-T_ROOT, T_EXTENSION = _t("root"), _t("extension")
-T_CODE, T_CODE_SYSTEM, T_DISPLAY = _t("code"), _t("codeSystem"), _t("displayName")
-T_CV, T_DATE_PERIOD, T_PQ = _t("cv"), _t("datePeriod"), _t("pq")
-T_START, T_END, T_VALUE, T_UNIT = _t("start"), _t("end"), _t("value"), _t("unit")
 
 
 def text(el: etree._Element) -> str:

@@ -20,12 +20,11 @@ from gateway.documents.issues import RULES, Issue, RuleKind, issue
 from gateway.formats.base import Format, ParseResult
 from gateway.formats.rivta.certificate_reader import CertificateReader
 from gateway.formats.rivta.certificate_writer import render_certificate
-from gateway.formats.rivta.namespaces import REGISTER_CERTIFICATE
+from gateway.formats.rivta.namespaces import REGISTER_CERTIFICATE, REGISTER_CERTIFICATE_ROOT
 from gateway.formats.xmlsafe import element_location, parse_xml
 from gateway.formats.xsd import load_schema, validate_tree
 
 SCHEMA_PATH: Final = SCHEMAS_DIR / "certificate" / "RegisterCertificate-3.xsd"
-ROOT_TAG: Final = f"{{{REGISTER_CERTIFICATE}}}RegisterCertificate"
 
 WRONG_ROOT = RULES.define(
     "CERT-WRONG-ROOT",
@@ -49,7 +48,7 @@ class RegisterCertificateCodec:
         root = safe.root
         if root is None:
             return ParseResult(None, safe.issues)
-        if root.tag != ROOT_TAG:
+        if root.tag != REGISTER_CERTIFICATE_ROOT:
             return ParseResult(None, [_wrong_root(root)])
         issues = validate_tree(_SCHEMA, root)
         reader = CertificateReader()

@@ -24,11 +24,13 @@ from gateway.documents.section4 import CONTACT_HEADING, STATEMENT, Section4Notif
 from gateway.formats.base import CannotRender
 from gateway.formats.rivta.hos_personal import write_enhet
 from gateway.formats.rivta.namespaces import (
+    ENHET,
+    FULLST_NAMN,
     HSA_ID_ROOT,
     KV_AMNE,
+    PERSONAL_ID,
     SEND_MESSAGE_NAMESPACES,
     SEND_MESSAGE_TO_RECIPIENT,
-    core,
     format_timestamp,
     sub,
     sub_cv,
@@ -126,7 +128,7 @@ def render_send_message(
     sub(root, _tag("rubrik"), STATEMENT)
     sub(root, _tag("meddelande"), message_text(n))
     sender = sub(root, _tag("skickatAv"))
-    sub_ii(sender, core("personal-id"), HSA_ID_ROOT, req.sent_by.id.value)
-    sub(sender, core("fullstandigtNamn"), req.sent_by.name)
-    write_enhet(sender, core("enhet"), n.unit)
+    sub_ii(sender, PERSONAL_ID, HSA_ID_ROOT, req.sent_by.id.value)
+    sub(sender, FULLST_NAMN, req.sent_by.name)
+    write_enhet(sender, ENHET, n.unit)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
