@@ -9,8 +9,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
+
+#: Swedish local time: RIVTA's timestamps carry no offset and mean this zone, and a time sent
+#: without an offset is read as one.
+SWEDISH_TIME = ZoneInfo("Europe/Stockholm")
 
 
 class Model(BaseModel):

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from gateway.documents.common import Recipient
+from gateway.documents.common import SWEDISH_TIME, Recipient
 from gateway.documents.issues import RULES, Finding, RuleKind, Severity
 from gateway.documents.section4 import STATEMENT, Section4Notification
 from gateway.validation.identity_rules import check_hsa_id, check_person_id
@@ -97,13 +96,11 @@ EXTRA_CONTENT = RULES.define(
     source=f"{_SEED}, question 4 (GDPR: försiktighetsprincipen)",
 )
 
-_SWEDISH_TIME = ZoneInfo("Europe/Stockholm")
-
 
 def _aware(value: datetime) -> datetime:
     """Times without an offset are Swedish local time (as RIVTA's), so naive and aware times
     compare."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=_SWEDISH_TIME)
+    return value if value.tzinfo is not None else value.replace(tzinfo=SWEDISH_TIME)
 
 
 def check(n: Section4Notification) -> Iterator[Finding]:

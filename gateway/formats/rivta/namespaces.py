@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from datetime import date, datetime
 from typing import Final
-from zoneinfo import ZoneInfo
 
 from lxml import etree
+
+from gateway.documents.common import SWEDISH_TIME
 
 CORE: Final = "urn:riv:clinicalprocess:healthcond:certificate:3"
 TYPES: Final = "urn:riv:clinicalprocess:healthcond:certificate:types:3"
@@ -51,9 +52,6 @@ KV_RELATION: Final = "c2362fcd-eda0-4f9a-bd13-b3bbaf7f2146"
 KV_AMNE: Final = "ffa59d8f-8d7e-46ae-ac9e-31804e8e8499"
 KV_KALLA_ADRESS: Final = "4ade8de2-effe-41d0-b177-fedc820e69fa"
 KV_LEGITIMERAT_YRKE: Final = "1.2.752.29.23.1.6"
-
-#: RIVTA timestamps are local Swedish time without offset (YYYY-MM-DDThh:mm:ss).
-SWEDISH_TIME = ZoneInfo("Europe/Stockholm")
 
 
 def core(local: str) -> str:
