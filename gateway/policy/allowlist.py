@@ -175,33 +175,84 @@ def rewrite_path(
     return obj if new is value else obj.model_copy(update={name: new})
 
 
+def _may_hold_text(annotation: Any) -> bool:
+    if annotation is str:
+        return True
+    if isinstance(annotation, type):
+        return issubclass(annotation, BaseModel) and bool(text_fields(annotation))
+    return any(_may_hold_text(a) for a in typing.get_args(annotation))
+
+
+@cache
+def text_fields(cls: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of a model class that can hold text, however deep (enums, dates, numbers
+    and flags cannot): the text walk skips the rest."""
+    return tuple(
+        n for n, f in cls.model_fields.items() if n != "kind" and _may_hold_text(f.annotation)
+    )
+
+
+#: Rewrites one text: (value, model path) -> new value, or None to keep it.
+TextRewrite = Callable[[str, ModelPath], "str | None"]
+
+
 def rewrite_texts(
-    obj: BaseModel, fn: Rewrite, skip: frozenset[str], path: ModelPath = (), label: str = ""
+    obj: BaseModel, fn: TextRewrite, skip: frozenset[str] = frozenset(), path: ModelPath = ()
 ) -> BaseModel:
-    """Apply ``fn`` to every text leaf of a model, however deep: names, contacts, addresses,
-    code displays, refs. Enum members (closed vocabularies), the ``kind`` discriminator and
-    the top-level fields named in ``skip`` are left alone."""
+    """Apply ``fn`` to every text of a model, however deep: names, contacts, addresses, code
+    displays, refs; not the top-level fields named in ``skip``. Labels are left to ``fn``
+    (:func:`readable`): they are needed only for the few texts it changes."""
     updates: dict[str, Any] = {}
-    for name in type(obj).model_fields:
-        if name == "kind" or name in skip:
+    for name in text_fields(type(obj)):
+        if name in skip:
             continue
         value = getattr(obj, name)
-        new = _rewrite_text_value(value, fn, (*path, name), join(label, name))
+        new = _rewrite_text_value(value, fn, (*path, name))
         if new is not value:
             updates[name] = new
     return obj.model_copy(update=updates) if updates else obj
 
 
-def _rewrite_text_value(value: Any, fn: Rewrite, path: ModelPath, label: str) -> Any:
+def _rewrite_text_value(value: Any, fn: TextRewrite, path: ModelPath) -> Any:
     if isinstance(value, str) and not isinstance(value, Enum):
-        new = fn(value, path, label)
+        new = fn(value, path)
         return value if new is None else new
     if isinstance(value, BaseModel):
-        return rewrite_texts(value, fn, frozenset(), path, label)
+        return rewrite_texts(value, fn, frozenset(), path)
     if isinstance(value, list):
-        items = [
-            _rewrite_text_value(v, fn, (*path, i), label + item_label(v, i))
-            for i, v in enumerate(value)
-        ]
+        items = [_rewrite_text_value(v, fn, (*path, i)) for i, v in enumerate(value)]
         return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
     return value
+
+
+def collect_texts(obj: BaseModel, out: list[str], skip: frozenset[str] = frozenset()) -> None:
+    """Every text :func:`rewrite_texts` would visit, into ``out``: one cheap look at all of
+    them first spares the rewrite walk for the common document that names no diagnosis."""
+    for name in text_fields(type(obj)):
+        if name not in skip:
+            _collect_text_value(getattr(obj, name), out)
+
+
+def _collect_text_value(value: Any, out: list[str]) -> None:
+    if isinstance(value, str):
+        if not isinstance(value, Enum):
+            out.append(value)
+    elif isinstance(value, BaseModel):
+        collect_texts(value, out)
+    elif isinstance(value, list):
+        for v in value:
+            _collect_text_value(v, out)
+
+
+def readable(root: BaseModel, path: ModelPath) -> str:
+    """The readable label of a model path: ``("efforts", 0, "description")`` ->
+    ``efforts[ref=e1].description``."""
+    label, obj = "", root
+    for step in path:
+        if isinstance(step, int):
+            obj = obj[step]  # type: ignore[index]
+            label += item_label(obj, step)
+        else:
+            obj = getattr(obj, step)
+            label = join(label, step)
+    return label

@@ -8,6 +8,7 @@ output; the property tests check that on the rendered bytes anyway.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,11 +17,19 @@ from pydantic import BaseModel
 from gateway.documents import Certificate, Document, Recipient
 from gateway.documents.common import Code, Consent, Identifier
 from gateway.documents.issues import RULES, ModelPath, Rule, RuleKind
-from gateway.policy.allowlist import apply_spec, item_label, join, rewrite_path, rewrite_texts
+from gateway.policy.allowlist import (
+    apply_spec,
+    collect_texts,
+    item_label,
+    join,
+    readable,
+    rewrite_path,
+    rewrite_texts,
+)
 from gateway.policy.certificate import NOT_ALLOWED, AnswerFilter
 from gateway.policy.consent import check_consents, not_checked
 from gateway.policy.diagnosis import DIAGNOSIS_WITHHELD, catalogue, code_fields, diagnosis_texts
-from gateway.policy.free_text import FREE_TEXT_REDACTED, redact_text
+from gateway.policy.free_text import FREE_TEXT_REDACTED, names_diagnosis, redact_text
 from gateway.policy.policies import Policy, policy_for
 from gateway.policy.report import Action, PolicyResult, ReportEntry
 
@@ -212,7 +221,15 @@ class _ContentFilter:
                 return None, self.report
             # every text that passes, whatever field the sender put it in; the answers were
             # scanned part by part, and a signature is signed bytes, not text
-            doc = rewrite_texts(doc, self._scan, _SCANNED_ELSEWHERE)
+            texts: list[str] = []
+            collect_texts(doc, texts, _SCANNED_ELSEWHERE)
+            if names_diagnosis("\n".join(texts), self.texts):
+                root = doc
+                doc = rewrite_texts(
+                    doc,
+                    lambda text, path: self._redact(text, path, lambda: readable(root, path)),
+                    _SCANNED_ELSEWHERE,
+                )
         for names in policy.free_text:
             doc = rewrite_path(doc, list(names), self._scan)
         if isinstance(doc, Certificate) and doc.signature is not None and self.report:
@@ -296,14 +313,16 @@ class _ContentFilter:
         )
 
     def _scan(self, value: Any, path: ModelPath, label: str) -> Any:
-        if not isinstance(value, str):
-            return None
-        new = redact_text(value, self.texts)
+        return self._redact(value, path, lambda: label) if isinstance(value, str) else None
+
+    def _redact(self, text: str, path: ModelPath, label: Callable[[], str]) -> str | None:
+        new = redact_text(text, self.texts)
         if new is not None:
+            where = label()  # built only for the few texts that change
             self.entry(
                 FREE_TEXT_REDACTED,
                 path,
-                label,
-                f"a passage of {label} named a diagnosis and was replaced by a marker",
+                where,
+                f"a passage of {where} named a diagnosis and was replaced by a marker",
             )
         return new
