@@ -17,6 +17,8 @@ from gateway.documents.issues import Issue, SeverityOverrides
 from gateway.harness import is_document_file
 
 DEFAULT_CONFIG = Path("gateway.toml")
+#: What `convert --to` and `redact --to` can write (CLI.md).
+TARGETS = ["xml", "fhir-json", "fhir-xml", "rivta-message"]
 
 
 class UsageError(Exception):

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from gateway.cli.common import (
+    TARGETS,
     UsageError,
     add_override_options,
     format_issue,
@@ -14,8 +15,6 @@ from gateway.cli.common import (
     read_one,
     write_file,
 )
-
-TARGETS = ["xml", "fhir-json", "fhir-xml", "rivta-message"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

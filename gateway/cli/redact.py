@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from gateway.cli.common import (
+    TARGETS,
     UsageError,
     add_override_options,
     format_issue,
@@ -24,8 +25,6 @@ from gateway.documents.common import Recipient
 if TYPE_CHECKING:
     from gateway.documents.common import Consent
     from gateway.policy import PolicyResult
-
-TARGETS = ["xml", "fhir-json", "fhir-xml", "rivta-message"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
