@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime
 from functools import lru_cache
 
-from gateway.documents.common import Consent, Identifier, Recipient
+from gateway.documents.common import SWEDISH_TIME, Consent, Identifier, Recipient
 from gateway.documents.issues import RULES, Rule, RuleKind, Severity
 from gateway.policy.report import Action, ReportEntry
 
@@ -60,18 +60,9 @@ CONSENT_NOT_CHECKED = RULES.define(
     severity=Severity.INFORMATION,
 )
 
-_STOCKHOLM: tzinfo | None
-try:
-    from zoneinfo import ZoneInfo
-
-    _STOCKHOLM = ZoneInfo("Europe/Stockholm")
-except Exception:  # no tz database on this host: UTC is the conservative stand-in
-    _STOCKHOLM = None
-
-
 def _aware(t: datetime) -> datetime:
     """Local Swedish time when the sender gave none (RIVTA timestamps carry no zone)."""
-    return t if t.tzinfo is not None else t.replace(tzinfo=_STOCKHOLM or UTC)
+    return t if t.tzinfo is not None else t.replace(tzinfo=SWEDISH_TIME)
 
 
 def normalise_purpose(purpose: str) -> str:

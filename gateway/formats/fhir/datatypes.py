@@ -12,15 +12,14 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
-from gateway.documents.common import Address, Code, Identifier, Period
+from gateway.documents.common import SWEDISH_TIME, Address, Code, Identifier, Period
 from gateway.documents.issues import ModelPath
 from gateway.formats.fhir import systems
 from gateway.formats.fhir.texts import DATA_ABSENT, get_ext_text, get_text, put_text
 from gateway.formats.fhir.tree import REFERENCE, STRUCTURE, SYSTEM, Reader, as_dict, as_list
 
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
+STOCKHOLM = SWEDISH_TIME  # FHIR date-times without an offset are Swedish local time
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 T = TypeVar("T")
 
