@@ -7,12 +7,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import RIVTA, SAMPLES
+from lxml import etree
 
 from gateway import FIXTURES_DIR
 from gateway.cli.main import main
-from gateway.documents.issues import RULES, Issue, RuleKind
+from gateway.documents.issues import RULES, Issue, RuleKind, SeverityOverrides
 from gateway.formats.base import Format
-from gateway.formats.registry import codec_for
+from gateway.formats.registry import codec_for, render
 from gateway.harness.fixtures import Fixture, discover
 from gateway.validation.service import Validation, validate_bytes
 
@@ -77,3 +79,39 @@ def test_convert_command_between_every_pair(
             assert main(["convert", str(a), "--to", str(second), "--output", str(b)]) == 0
             assert validate_bytes(b.read_bytes()).document == original, (first, second)
     capsys.readouterr()
+
+
+INERA_XSD = (
+    RIVTA / "interactions/RegisterCertificateInteraction/RegisterCertificateResponder_3.1.xsd"
+)
+SAMPLE_FILES = sorted(SAMPLES.glob("*.RegisterCertificate.xml"))
+
+
+@pytest.fixture(scope="module")
+def inera_schema() -> etree.XMLSchema:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    return etree.XMLSchema(etree.parse(str(INERA_XSD), parser))
+
+
+@pytest.mark.parametrize("sample", SAMPLE_FILES, ids=lambda p: p.name.split(".")[0])
+def test_inera_samples_through_fhir_and_back_to_ineras_xsd(
+    sample: Path, inera_schema: etree.XMLSchema
+) -> None:
+    """Every sample -> FHIR JSON / FHIR XML -> RIVTA: valid against Inera's own XSD, the same
+    answers, the same verdict (the made-up test personnummer's checksum rule downgraded)."""
+    overrides = SeverityOverrides.of(warn=["ID-PERSON-CHECKSUM"])
+    original = validate_bytes(sample.read_bytes(), overrides=overrides)
+    assert original.document is not None
+    assert original.valid is ("INVALID" not in sample.name)
+    for fmt in (Format.FHIR_JSON, Format.FHIR_XML):
+        via = validate_bytes(render(original.document, fmt), overrides=overrides)
+        assert via.document == original.document
+        rivta = render(via.document, Format.XML)
+        assert inera_schema.validate(etree.fromstring(rivta)), inera_schema.error_log
+        back = validate_bytes(rivta, overrides=overrides)
+        assert back.document == original.document
+        for result in (via, back):
+            assert (result.valid, business_codes(result)) == (
+                original.valid,
+                business_codes(original),
+            )
