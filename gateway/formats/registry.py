@@ -15,7 +15,7 @@ from typing import Any
 from gateway.documents import Document, DocumentKind
 from gateway.documents.issues import RULES, Issue, RuleKind, issue
 from gateway.formats.base import CannotRender, Codec, Format
-from gateway.formats.xmlsafe import XML_FORBIDDEN
+from gateway.formats.xmlsafe import doctype_refused
 
 FHIR_NS = "http://hl7.org/fhir"
 
@@ -95,8 +95,9 @@ def detect(data: bytes) -> Detected | Issue:
     if start == b"{":
         return Detected(Format.FHIR_JSON, None)
     if start == b"<":
-        if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data[:4096]:
-            return issue(XML_FORBIDDEN, "a DOCTYPE declaration is not allowed")
+        refused = doctype_refused(data)
+        if refused is not None:
+            return refused
         root = _xml_root(data)
         if root is not None:
             if root[0] == FHIR_NS:

@@ -75,14 +75,26 @@ def _depth_exceeded(root: etree._Element, limit: int) -> bool:
     return bool(_deeper_than(limit)(root))
 
 
+def doctype_refused(data: bytes) -> Issue | None:
+    """The refusal of a document that opens with a DOCTYPE, found without parsing (so nothing
+    of a DTD is even read); used by detection too, so both answer alike."""
+    if _DOCTYPE.match(data):
+        return _no_dtd()
+    return None
+
+
+def _no_dtd() -> Issue:
+    return issue(XML_FORBIDDEN, "a DOCTYPE declaration is not allowed", Location(line=1))
+
+
 def parse_xml(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> SafeXml:
     if len(data) > max_bytes:
         return SafeXml(
             None, [issue(XML_LIMIT, f"document is {len(data)} bytes; the limit is {max_bytes}")]
         )
-    if _DOCTYPE.match(data):  # refuse before parsing: nothing of a DTD is even read
-        no_dtd = issue(XML_FORBIDDEN, "a DOCTYPE declaration is not allowed", Location(line=1))
-        return SafeXml(None, [no_dtd])
+    refused = doctype_refused(data)
+    if refused is not None:
+        return SafeXml(None, [refused])
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
@@ -90,10 +102,8 @@ def parse_xml(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_D
         return SafeXml(None, [issue(XML_SYNTAX, str(exc.msg), Location(line=line))])
     tree = root.getroottree()
     docinfo: Any = tree.docinfo  # lxml-stubs lack DocInfo.doctype
-    if docinfo.doctype or docinfo.internalDTD is not None:
-        return SafeXml(
-            None, [issue(XML_FORBIDDEN, "a DOCTYPE declaration is not allowed", Location(line=1))]
-        )
+    if docinfo.doctype or docinfo.internalDTD is not None:  # e.g. a UTF-16 document
+        return SafeXml(None, [_no_dtd()])
     if _depth_exceeded(root, max_depth):
         return SafeXml(None, [issue(XML_LIMIT, f"elements nest deeper than {max_depth} levels")])
     return SafeXml(root, [])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway.documents import Document, DocumentKind
+from gateway.documents import Certificate, Document, DocumentKind
 from gateway.documents.issues import (
     RULES,
     Issue,
@@ -47,8 +47,6 @@ class Validation:
 
     @property
     def subtype(self) -> str | None:
-        from gateway.documents.certificate import Certificate
-
         return str(self.document.type) if isinstance(self.document, Certificate) else None
 
     def to_dict(self) -> dict[str, object]:
