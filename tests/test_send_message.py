@@ -68,7 +68,7 @@ def test_content_is_skrs_phrases_patient_and_coordinator(
     assert root.findtext(f"{TNS}intygs-id/{T}root") == "TSTNMT2321000156-ALMC"
     assert root.findtext(f"{TNS}intygs-id/{T}extension") == "9f02dd2f-f57c-4a73-8190-2fe602bd6ed1"
     assert root.findtext(f"{TNS}patientPerson-id/{T}extension") == "191212121212"
-    assert root.findtext(f"{TNS}logiskAdressMottagare") == "FKASSA"
+    assert root.findtext(f"{TNS}logiskAdressMottagare") == "2021005521"
     assert root.findtext(f"{TNS}amne/{T}code") == "OVRIGT"
     assert root.findtext(f"{TNS}amne/{T}codeSystem") == "ffa59d8f-8d7e-46ae-ac9e-31804e8e8499"
     assert root.findtext(f"{TNS}rubrik") == STATEMENT

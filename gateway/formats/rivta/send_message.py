@@ -40,9 +40,12 @@ from gateway.formats.rivta.namespaces import (
 #: Webcert's subject for "Övriga frågor" (KV_AMNE), the category SKR points to.
 AMNE_OVRIGT = "OVRIGT"
 AMNE_OVRIGT_DISPLAY = "Övrigt"
-#: Försäkringskassan's recipient code in Inera's certificate services (part FKASSA); the SOAP
-#: LogicalAddress of a given environment is configured in the transport.
-FK_RECIPIENT = "FKASSA"
+#: Försäkringskassan's logical address on the national platform (its organisation number,
+#: 202100-5521): what Webcert sends in production (``sendmessagetofk.logicaladdress``) and what
+#: Intygstjänsten forwards the message to. ``FKASSA`` is Inera's recipient *id* (KV_PART), not
+#: an address; test environments use stubs such as ``FK``. The SOAP ``LogicalAddress`` header
+#: carries the same value.
+FK_LOGICAL_ADDRESS = "2021005521"
 
 _PERSON_ID = re.compile(r"\d{12}")
 
@@ -111,11 +114,13 @@ def _required(n: Section4Notification) -> _Required:
 
 
 def render_send_message(
-    n: Section4Notification, *, message_id: str | None = None, recipient: str = FK_RECIPIENT
+    n: Section4Notification, *, message_id: str | None = None, recipient: str = FK_LOGICAL_ADDRESS
 ) -> bytes:
     """SendMessageToRecipient v2 for ``n``. ``message_id`` defaults to the notification's id,
     so that sending the same notification twice gives the same message id (receivers
-    deduplicate on it). Raises :class:`CannotRender` when a required part is missing."""
+    deduplicate on it). ``recipient`` is the logiskAdressMottagare: Försäkringskassan's
+    production address unless a test environment names its own. Raises
+    :class:`CannotRender` when a required part is missing."""
     req = _required(n)
     nsmap = cast("dict[str, str]", SEND_MESSAGE_NAMESPACES)  # lxml-stubs: no None prefix
     root = etree.Element(_tag("SendMessageToRecipient"), nsmap=nsmap)
