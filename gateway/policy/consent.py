@@ -60,6 +60,7 @@ CONSENT_NOT_CHECKED = RULES.define(
     severity=Severity.INFORMATION,
 )
 
+
 def _aware(t: datetime) -> datetime:
     """Local Swedish time when the sender gave none (RIVTA timestamps carry no zone)."""
     return t if t.tzinfo is not None else t.replace(tzinfo=SWEDISH_TIME)
