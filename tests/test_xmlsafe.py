@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from gateway.formats.xmlsafe import element_location, parse_xml
 
@@ -67,3 +68,35 @@ def test_element_location_names_ids_and_positions() -> None:
     loc = element_location(delsvar)
     assert loc.path == "/r/svar[@id='32'][2]/delsvar[@id='32.1']"
     assert loc.line == 3
+
+
+def test_element_location_counts_only_equal_siblings() -> None:
+    root = parse_xml(b'<r><svar id="1"/><x/><svar id="2"/><svar id="2"/><!-- c --></r>').root
+    assert root is not None
+    assert element_location(root[0]).path == "/r/svar[@id='1']"
+    assert element_location(root[1]).path == "/r/x"
+    assert element_location(root[3]).path == "/r/svar[@id='2'][2]"
+
+
+def test_the_reused_parser_carries_nothing_from_one_document_to_the_next() -> None:
+    # one parser per thread serves every document: an error must not leak into the next one
+    assert codes(b"<a><b></a>") == ["XML-SYNTAX"]
+    assert codes(b'<!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>') == ["XML-FORBIDDEN"]
+    ok = parse_xml(b"<a><b>text</b></a>")
+    assert ok.issues == [] and ok.root is not None and ok.root[0].text == "text"
+
+
+def test_threads_parse_with_their_own_parser() -> None:
+    docs = [f"<a><b>{n}</b></a>".encode() for n in range(200)]
+
+    def parse_all(offset: int) -> list[str | None]:
+        out = []
+        for data in docs[offset:] + docs[:offset]:
+            root = parse_xml(data).root
+            out.append(None if root is None else root[0].text)
+        return out
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(parse_all, range(0, 200, 50)))
+    for offset, texts in zip(range(0, 200, 50), results, strict=True):
+        assert texts == [str((offset + k) % 200) for k in range(200)]
