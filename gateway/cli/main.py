@@ -12,7 +12,16 @@ from gateway import __version__
 from gateway.cli.common import UsageError
 
 #: Command modules, each with ``register(subparsers)``.
-COMMANDS = ["validate", "convert", "redact", "explain", "mapping", "schema", "harness"]
+COMMANDS = [
+    "validate",
+    "convert",
+    "redact",
+    "explain",
+    "mapping",
+    "schema",
+    "harness",
+    "mock_recipient",
+]
 
 
 class _Parser(argparse.ArgumentParser):
