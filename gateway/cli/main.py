@@ -20,6 +20,7 @@ COMMANDS = [
     "mapping",
     "schema",
     "harness",
+    "serve",  # also audit and redeliver
     "mock_recipient",
 ]
 
