@@ -125,9 +125,18 @@ def sender_identity(
     return None
 
 
+def common_name(der: bytes) -> str | None:
+    """The subject's commonName when it has exactly one."""
+    try:
+        return _single(x509.load_der_x509_certificate(der).subject, NameOID.COMMON_NAME)
+    except ValueError:
+        return None
+
+
 def peer_certificate(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> bytes | None:
     """The verified client certificate (DER) of a connection, if it presented one; in
-    aiohttp: ``peer_certificate(request.transport.get_extra_info("ssl_object"))``."""
-    if ssl_object is None:
+    aiohttp: ``peer_certificate(request.transport.get_extra_info("ssl_object"))``. ``None``
+    on a context that verifies nothing (there the certificate would be the client's say-so)."""
+    if ssl_object is None or ssl_object.context.verify_mode == ssl.CERT_NONE:
         return None
     return ssl_object.getpeercert(binary_form=True)
