@@ -21,6 +21,7 @@ COMMANDS = [
     "schema",
     "harness",
     "serve",  # also audit and redeliver
+    "mock_recipient",
 ]
 
 

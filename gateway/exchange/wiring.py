@@ -10,16 +10,16 @@ from importlib import import_module
 from typing import Any
 
 from gateway.exchange.config import Config, ConfigError, TlsFiles
+from gateway.exchange.tls import client_context
 from gateway.exchange.transport import Transport
 
 
 def client_ssl_context(files: TlsFiles | None) -> ssl.SSLContext:
     """Verifies recipients (the given CA, else the system's) and presents the gateway's own
     certificate when configured."""
-    ctx = ssl.create_default_context(cafile=files.ca if files else None)
-    if files is not None and files.cert is not None:
-        ctx.load_cert_chain(files.cert, files.key)
-    return ctx
+    trusted = [files.ca] if files is not None and files.ca is not None else None
+    cert = files.cert if files is not None else None
+    return client_context(trusted, cert_chain=cert, key=files.key if files else None)
 
 
 def build_transports(config: Config) -> dict[str, Transport]:

@@ -11,14 +11,14 @@ import hmac
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 
 from gateway.exchange.config import Config, RecipientConfig, SenderConfig
+from gateway.exchange.tls import common_name, peer_certificate, sender_identity
 
-#: A client certificate (``SSLObject.getpeercert()``) -> its identity, or None.
-Identify = Callable[[dict[str, Any]], str | None]
+#: A verified client certificate (DER) -> its identity, or None.
+Identify = Callable[[bytes], str | None]
 
 
 @dataclass(frozen=True)
@@ -31,15 +31,11 @@ class Principal:
     method: str  # "mtls" or "token"
 
 
-def certificate_identity(peercert: dict[str, Any]) -> str | None:
+def certificate_identity(der: bytes) -> str | None:
     """The identity a client certificate carries: for SITHS the HSA-id in the subject's
-    serialNumber, otherwise the subject's commonName."""
-    subject = peercert.get("subject") or ()
-    found: dict[str, str] = {}
-    for rdn in subject:
-        for key, value in rdn:
-            found.setdefault(key, value)
-    return found.get("serialNumber") or found.get("commonName")
+    serialNumber (:func:`gateway.exchange.tls.sender_identity`: exactly one, shaped like an
+    HSA-id), otherwise the subject's single commonName."""
+    return sender_identity(der) or common_name(der)
 
 
 def _digest(secret: str) -> bytes:
@@ -75,7 +71,7 @@ class Authenticator:
     def authenticate(self, request: web.Request) -> Principal | None:
         ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
         if isinstance(ssl_object, ssl.SSLObject | ssl.SSLSocket):
-            cert = ssl_object.getpeercert()
+            cert = peer_certificate(ssl_object)
             if cert:
                 identity = self.identify(cert)
                 if identity is not None and identity in self._identities:

@@ -22,6 +22,7 @@ from typing import TextIO
 from aiohttp import web
 
 from gateway.exchange.config import Config
+from gateway.exchange.tls import server_context
 
 log = logging.getLogger("gateway.server")
 
@@ -30,11 +31,13 @@ def server_ssl_context(config: Config) -> ssl.SSLContext | None:
     """HTTPS that asks for a client certificate (mTLS) when ``[server.tls]`` is set. A
     connection without a certificate may still use a bearer token if one is configured."""
     tls = config.server.tls
-    if tls is None or tls.cert is None:
+    if tls is None or tls.cert is None or tls.key is None:  # config requires both
         return None
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=tls.ca)
+    if tls.ca is not None:  # client certificates verified against this CA only
+        return server_context(tls.cert, tls.key, [tls.ca], require_client_cert=False)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(tls.cert, tls.key)
-    ctx.verify_mode = ssl.CERT_OPTIONAL if tls.ca else ssl.CERT_NONE
     return ctx
 
 
