@@ -8,6 +8,8 @@ from hypothesis import HealthCheck, settings
 
 from gateway import PROJECT_ROOT
 
+pytest_plugins = ["pg_fixtures"]  # PostgreSQL schemas for the store tests
+
 #: Inera's reference material beside the project (never copied into it).
 INTEROP = PROJECT_ROOT.parent / "shared" / "interop"
 SAMPLES = INTEROP / "sklintyg"

@@ -154,7 +154,7 @@ def certificate_message(
             given_at=datetime(2025, 1, 1, tzinfo=UTC),
             method=ConsentMethod.WRITTEN,
             recipients=[Recipient.EMPLOYER],
-            purpose="sjuklön",
+            purpose="rehabilitering",
             recorded_by=Identifier(system="urn:oid:1.2.752.129.2.1.4.1", value="SE2321000131-P1"),
         )
         patient_url = tree["entry"][1]["fullUrl"] if "entry" in tree else "urn:uuid:p"

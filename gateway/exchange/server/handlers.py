@@ -30,6 +30,7 @@ from gateway.exchange.store.base import AcceptStatus, AuditEntry, MessageStatus,
 from gateway.formats.base import Format
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PRINCIPAL = web.RequestKey("principal", Principal)
 OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json"})
 
 
@@ -74,7 +75,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         resp = problem(request, 401, "authentication required", [])
         resp.headers["WWW-Authenticate"] = 'Bearer realm="gateway"'
         return resp
-    request["principal"] = principal
+    request[PRINCIPAL] = principal
     try:
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:
@@ -84,8 +85,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
 
 
 def _principal(request: web.Request) -> Principal:
-    p: Principal = request["principal"]
-    return p
+    return request[PRINCIPAL]
 
 
 async def _body(request: web.Request) -> bytes | web.Response:

@@ -290,3 +290,11 @@ def document() -> dict[str, Any]:
 
 
 __all__ = ["document"]
+
+
+if __name__ == "__main__":  # python -m gateway.exchange.server.openapi > docs/exchange/openapi.json
+    import sys
+
+    import orjson
+
+    sys.stdout.buffer.write(orjson.dumps(document(), option=orjson.OPT_INDENT_2) + b"\n")
