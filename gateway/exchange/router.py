@@ -289,7 +289,8 @@ def _route(
     outcome: list[dict[str, Any]] = []
     consent_id: str | None = None
     for rcp in recipients:
-        t = prepare(document, rcp.role, at=now, to=rcp.format, consent=consent)
+        fmt = _format_for(rcp, document.kind)
+        t = prepare(document, rcp.role, at=now, to=fmt, consent=consent)
         report = t.policy.report_dicts()
         did = delivery_id(message_id, rcp.id)
         codes = sorted({e["code"] for e in report if e["action"] == "refused"})
@@ -299,7 +300,7 @@ def _route(
             reason = ", ".join(codes)
             deliveries.append(
                 NewDelivery(
-                    did, rcp.id, _mode(rcp), str(rcp.format), MEDIA_TYPES[rcp.format], None,
+                    did, rcp.id, _mode(rcp), str(fmt), MEDIA_TYPES[fmt], None,
                     DeliveryState.REFUSED, reason,
                 )
             )
@@ -309,7 +310,7 @@ def _route(
             state = DeliveryState.OFFERED if rcp.pull else DeliveryState.PENDING
             deliveries.append(
                 NewDelivery(
-                    did, rcp.id, _mode(rcp), str(rcp.format), MEDIA_TYPES[rcp.format],
+                    did, rcp.id, _mode(rcp), str(fmt), MEDIA_TYPES[fmt],
                     t.payload, state,
                 )
             )
@@ -364,6 +365,19 @@ def _route(
         consent_key=consent_key,
     )
     return Accepted(message, answer, fhir)
+
+
+def _format_for(rcp: RecipientConfig, kind: DocumentKind) -> Format:
+    """The format ``rcp`` gets ``kind`` in: its configured one, except that a RIVTA SOAP
+    endpoint takes a §4 notification as SendMessageToRecipient (docs/policy.md), whatever
+    format its certificates come in."""
+    if (
+        kind is DocumentKind.SECTION4_NOTIFICATION
+        and rcp.push is not None
+        and rcp.push.kind == "rivta-soap"
+    ):
+        return Format.RIVTA_MESSAGE
+    return rcp.format
 
 
 def _mode(r: RecipientConfig) -> DeliveryMode:
