@@ -214,3 +214,44 @@ def test_sigterm_hands_in_flight_deliveries_back(tmp_path: Path) -> None:
         assert recipient.arrivals == [delivery_id("term-1", "acme")] * 2
 
     run(main())
+
+
+def test_two_processes_share_the_port_the_store_and_the_metrics(tmp_path: Path) -> None:
+    async def main() -> None:
+        recipient = Recipient()
+        recipient.gate.set()
+        url = await recipient.start()
+        cfg = write_config(tmp_path, url, lease=30.0)
+        text = cfg.read_text("utf-8").replace("[server]\n", "[server]\nworkers = 2\n", 1)
+        cfg.write_text(text, "utf-8")
+        auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
+        ids = [f"two-{i}" for i in range(20)]
+        async with aiohttp.ClientSession() as session:
+            proc, base = await start_gateway(cfg)
+            try:
+                await wait_for(lambda: ready(session, base))
+                for mid in ids:
+                    body = certificate_message(FK7804_XML, ("employer",), message_id=mid)
+                    # a fresh connection each time, so both processes take requests
+                    async with (
+                        aiohttp.ClientSession() as one,
+                        one.post(f"{base}/messages", data=body, headers=auth) as r,
+                    ):
+                        assert r.status == 202, await r.text()
+
+                async def all_arrived() -> bool:
+                    return set(recipient.arrivals) == {delivery_id(m, "acme") for m in ids}
+
+                await wait_for(all_arrived)
+                async with session.get(f"{base}/metrics") as r:
+                    metrics = await r.text()
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(proc.wait(), 30)
+            assert proc.returncode == 0
+        await recipient.stop()
+        assert len(recipient.arrivals) == len(ids)  # each delivered once, by one process
+        line = 'gateway_messages_total{kind="certificate",outcome="accepted",sender="region"}'
+        assert f"{line} 20.0" in metrics  # summed over both processes
+
+    run(main())
