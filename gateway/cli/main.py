@@ -22,6 +22,7 @@ COMMANDS = [
     "harness",
     "serve",  # also audit and redeliver
     "mock_recipient",
+    "demo",
 ]
 
 
