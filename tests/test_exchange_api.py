@@ -12,7 +12,7 @@ from exchange_support import (
     AUTH_EMPLOYER,
     AUTH_REGION,
     FK7804_XML,
-    SECTION4,
+    SECTION4_XML,
     T0,
     Clock,
     FakeTransport,
@@ -100,21 +100,22 @@ def test_a_section4_consent_is_used_once(new_store) -> None:  # type: ignore[no-
     async def main() -> None:
         t = transports()
         async with serving(make_config(), new_store(), t, clock=Clock()) as client:
-            tree = orjson.loads(SECTION4.read_bytes())
+            xml = SECTION4_XML.read_bytes()
+            headers = {**AUTH_REGION, **XML, "Gateway-Recipients": "fk"}
             first = await client.post(
-                "/messages", data=orjson.dumps(tree), headers={**AUTH_REGION, **FHIR}
+                "/messages", data=xml, headers={**headers, "Gateway-Message-Id": "s4-1"}
             )
             assert first.status == 202, await first.text()
-            tree["id"] = "another-notification"  # a new message on the same consent
+            # a new message (another id) on the same consent
             second = await client.post(
-                "/messages", data=orjson.dumps(tree), headers={**AUTH_REGION, **FHIR}
+                "/messages", data=xml, headers={**headers, "Gateway-Message-Id": "s4-2"}
             )
             assert second.status == 422
-            outcome = await second.json()
-            codes = [c["code"] for i in outcome["issue"] for c in i["details"]["coding"]]
-            assert codes == ["EXCHANGE-CONSENT-USED"]
+            problem = await second.json()
+            assert [i["code"] for i in problem["issues"]] == ["EXCHANGE-CONSENT-USED"]
             await deliver_all(client)
-            assert len(t["fk"].parcels) == 1
+            (parcel,) = t["fk"].parcels
+            assert parcel.format == "rivta-message"  # SendMessageToRecipient to FK's SOAP
 
     run(main())
 
