@@ -43,7 +43,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 #: The stores every store test runs against (exchange-postgres adds "postgresql").
-STORES = ["sqlite"]
+STORES = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(params=STORES)
@@ -51,6 +51,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database URL for a fresh, empty store of each kind."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/gateway.db"
+    if request.param == "postgresql":  # a fresh schema (pg_fixtures)
+        url: str = request.getfixturevalue("postgresql_url")()
+        return url
     raise AssertionError(f"no store fixture for {request.param}")
 
 
