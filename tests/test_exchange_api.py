@@ -402,3 +402,27 @@ def test_retention_purges_delivered_payloads_after_the_configured_days(new_store
             assert [r["state"] for r in status["recipients"]] == ["delivered", "retrying"]
 
     run(main())
+
+
+def test_repeats_conflicts_and_spent_consents_are_in_the_audit_trail(new_store) -> None:  # type: ignore[no-untyped-def]
+    from gateway.exchange.server.app import STORE
+
+    async def main() -> None:
+        async with serving(make_config(), new_store(), transports(), clock=Clock()) as client:
+            body = certificate_message(FK7804_XML, message_id="aud-1")
+            for data in (
+                body,
+                body,
+                certificate_message(FK7804_XML, message_id="aud-1", consent_id="x"),
+            ):
+                await client.post("/messages", data=data, headers={**AUTH_REGION, **FHIR})
+            records = [r async for r in client.app[STORE].audit_records(message_id="aud-1")]
+            actions = [r.entry.action for r in records]
+            assert actions == [
+                "received", "validated", "policy", "policy",  # the first, accepted
+                "received", "duplicate",
+                "received", "conflict",
+            ]  # fmt: skip
+            assert records[4].entry.detail["sha256"] == records[0].entry.detail["sha256"]
+
+    run(main())
