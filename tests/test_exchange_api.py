@@ -426,3 +426,24 @@ def test_repeats_conflicts_and_spent_consents_are_in_the_audit_trail(new_store) 
             assert records[4].entry.detail["sha256"] == records[0].entry.detail["sha256"]
 
     run(main())
+
+
+def test_gateway_recipients_narrows_a_fhir_messages_audiences(new_store) -> None:  # type: ignore[no-untyped-def]
+    async def main() -> None:
+        async with serving(make_config(), new_store(), transports(), clock=Clock()) as client:
+            body = certificate_message(FK7804_XML, message_id="n-1")
+            headers = {**AUTH_REGION, **FHIR, "Gateway-Recipients": "fk"}
+            resp = await client.post("/messages", data=body, headers=headers)
+            assert resp.status == 202
+            assert (await resp.json())["recipients"] == [{"recipient": "fk", "state": "pending"}]
+            # a recipient outside the message's own destinations is not added by a header
+            only_fk = certificate_message(FK7804_XML, ("forsakringskassan",), message_id="n-2")
+            headers["Gateway-Recipients"] = "acme"
+            resp = await client.post("/messages", data=only_fk, headers=headers)
+            assert resp.status == 400
+            problem = await resp.json()
+            assert [i["details"]["coding"][0]["code"] for i in problem["issue"]] == [
+                "EXCHANGE-UNKNOWN-RECIPIENT"
+            ]
+
+    run(main())
