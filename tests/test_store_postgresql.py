@@ -193,6 +193,7 @@ def test_the_database_refuses_to_change_or_remove_audit_records(
         refusals = []
         try:
             await store.accept([message(1)])
+            assert [r.seq async for r in store.audit_records()] == [1]
             for sql in (
                 "UPDATE audit SET actor = 'someone else'",
                 "DELETE FROM audit",
