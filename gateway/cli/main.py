@@ -12,7 +12,18 @@ from gateway import __version__
 from gateway.cli.common import UsageError
 
 #: Command modules, each with ``register(subparsers)``.
-COMMANDS = ["validate", "convert", "redact", "explain", "mapping", "schema", "harness"]
+COMMANDS = [
+    "validate",
+    "convert",
+    "redact",
+    "explain",
+    "mapping",
+    "schema",
+    "harness",
+    "serve",  # also audit and redeliver
+    "mock_recipient",
+    "demo",
+]
 
 
 class _Parser(argparse.ArgumentParser):
