@@ -262,3 +262,24 @@ def test_tampering_by_someone_who_disables_the_guard_shows_in_verify(
     changed, removed = asyncio.run(run())
     assert changed == [(2, "its")]
     assert removed == [(2, "its"), (4, "expected"), (4, "does")]
+
+
+def test_the_sealer_is_woken_by_writes_and_not_by_its_own_sealing(
+    postgresql_url: Callable[[], str],
+) -> None:
+    async def run() -> tuple[bool, int, bool, int]:
+        (store,) = await opened(postgresql_url(), 1)
+        try:
+            store._wake.clear()
+            await store.accept([message(1)])
+            woken = store._wake.is_set()
+            store._wake.clear()
+            moved = await store._seal()
+            return woken, moved, store._wake.is_set(), await store._seal()
+        finally:
+            await store.close()
+
+    # (a background round may have sealed the entry first: then this one moves nothing)
+    woken, moved, rewoken, again = asyncio.run(run())
+    assert (woken, rewoken, again) == (True, False, 0)
+    assert moved in (0, 1)

@@ -141,14 +141,16 @@ class PostgreSQLStore:
         return StoreError(f"PostgreSQL {redacted(self._dsn)}: {type(exc).__name__}: {exc}")
 
     @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Conn]:
-        """One write transaction on a pooled connection; after it commits, wake the sealer."""
+    async def _transaction(self, *, wake: bool = True) -> AsyncIterator[Conn]:
+        """One write transaction on a pooled connection; after it commits, wake the sealer
+        (it may have journalled audit entries)."""
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 yield conn
         except _DB_ERRORS as exc:
             raise self._fail(exc) from exc
-        self._wake.set()
+        if wake:
+            self._wake.set()
 
     async def open(self) -> None:
         settings = {"search_path": self.schema} if self.schema else {}
@@ -248,7 +250,7 @@ class PostgreSQLStore:
         effect. Crash-safe: a process that dies leaves its entries pending for the next seal."""
         moved = 0
         while True:
-            async with self._transaction() as conn:
+            async with self._transaction(wake=False) as conn:
                 if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM audit_pending)"):
                     return moved
                 head = await conn.fetchrow("SELECT seq, hash FROM audit_head FOR UPDATE")
