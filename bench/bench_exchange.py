@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -95,6 +96,8 @@ def start(
     deadline = time.monotonic() + 60
     for line in proc.stdout:
         if marker in line:
+            # keep reading what it prints (a line per receipt): a full pipe would stall it
+            threading.Thread(target=proc.stdout.read, daemon=True).start()
             return Server(proc, line.split(marker, 1)[1].split()[0])
         if time.monotonic() > deadline:
             break
@@ -178,6 +181,10 @@ def measure(
         saturate(endpoint, request, count=args.count, seconds=args.seconds,
                  concurrency=args.concurrency)
     )  # fmt: skip
+    if mock_url is not None:  # let the backlog drain, so the paced phase starts clean
+        wait_delivered(
+            mock_url, {f"{run_id}-{n:07d}" for n in sat.accepted_at}, args.deliver_timeout
+        )
     first = 2 * 10**6
     count = int(args.rate * args.rate_seconds)
     slow = asyncio.run(paced(endpoint, request, rate=args.rate, count=count, first=first))
@@ -212,8 +219,10 @@ def report(rows: list[Figures], args: argparse.Namespace) -> None:
             f"{f.saturated.percentile(99):8.1f}   {f.at_rate.percentile(50):11.1f} "
             f"{f.at_rate.percentile(99):8.1f}   {d50} {d99}  {errors}{extra}"
         )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n{os.cpu_count()} cores; load average during the run (1/5/15 min): {load}")
     print(
-        f"\nsaturated: {args.concurrency} requests in flight, {args.count} messages or "
+        f"saturated: {args.concurrency} requests in flight, {args.count} messages or "
         f"{args.seconds:.0f} s; paced: {args.rate:.0f} msgs/s for {args.rate_seconds:.0f} s, "
         "latency from each request's scheduled start"
     )
