@@ -376,3 +376,28 @@ def test_openapi_document_is_served_and_matches_docs() -> None:
 
 
 _T0 = T0
+
+
+def test_retention_purges_delivered_payloads_after_the_configured_days(new_store) -> None:  # type: ignore[no-untyped-def]
+    from gateway.exchange.server.app import STORE, purge_once
+
+    async def main() -> None:
+        clock = Clock()
+        t = transports()
+        t["fk"].answers = [Answer(Verdict.RETRY, "503")] * 100  # fk stays undelivered
+        async with serving(make_config(), new_store(), t, clock=clock) as client:
+            body = certificate_message(FK7804_XML, message_id="ret-1")
+            await client.post("/messages", data=body, headers={**AUTH_REGION, **FHIR})
+            await deliver_all(client)
+            clock.advance(29 * 86400)
+            assert await purge_once(client.app) == 0  # default: 30 days
+            clock.advance(2 * 86400)
+            assert await purge_once(client.app) == 1  # acme's delivered copy; fk's stays
+            store = client.app[STORE]
+            records = [r async for r in store.audit_records()]
+            assert records[-1].entry.action == "purged"
+            assert records[-1].entry.detail["payloads"] == 1
+            status = await (await client.get("/messages/ret-1", headers=AUTH_REGION)).json()
+            assert [r["state"] for r in status["recipients"]] == ["delivered", "retrying"]
+
+    run(main())

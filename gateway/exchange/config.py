@@ -21,6 +21,7 @@ from gateway.formats.base import Format
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PUSH_KINDS = ("fhir", "rivta-soap")
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 
 class ConfigError(Exception):
@@ -155,7 +156,8 @@ class _Reader:
         if typ is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-            self.problems.append(f"{path}.{key}: must be a {typ.__name__}, not {value!r}")
+            what = _TYPE_NAMES.get(typ, typ.__name__)
+            self.problems.append(f"{path}.{key}: must be {what}, not {value!r}")
             return default
         return value
 
@@ -209,7 +211,8 @@ def parse(
     senders = tuple(
         s for i, item in enumerate(_list(r, data, "senders")) if (s := _sender(r, item, i))
     )
-    _cross_check(r, senders, recipients)
+    named = {i.get("id") for i in _list(_Reader(), data, "recipients")}  # also invalid ones
+    _cross_check(r, senders, recipients, {x for x in named if isinstance(x, str)})
     if r.problems:
         raise ConfigError(source, r.problems)
     return Config(server, delivery, retention, client_tls, senders, recipients)
@@ -380,8 +383,13 @@ def _sender(r: _Reader, d: Mapping[str, Any], i: int) -> SenderConfig | None:
 
 
 def _cross_check(
-    r: _Reader, senders: tuple[SenderConfig, ...], recipients: tuple[RecipientConfig, ...]
+    r: _Reader,
+    senders: tuple[SenderConfig, ...],
+    recipients: tuple[RecipientConfig, ...],
+    named: set[str],
 ) -> None:
+    """Across entries; ``named`` holds every recipient id written, valid or not, so one bad
+    recipient is reported once, not again by every sender that names it."""
     ids = [x.id for x in recipients]
     for dup in sorted({x for x in ids if ids.count(x) > 1}):
         r.problems.append(f"recipients: id {dup!r} is used twice")
@@ -390,7 +398,7 @@ def _cross_check(
         r.problems.append(f"senders: id {dup!r} is used twice")
     for i, s in enumerate(senders):
         for rid in s.recipients:
-            if rid not in ids:
+            if rid not in named:
                 r.problems.append(f"senders[{i}].recipients: {rid!r} is no configured recipient")
     seen: dict[str, str] = {}
     everyone: list[SenderConfig | RecipientConfig] = [*senders, *recipients]

@@ -10,9 +10,11 @@ are summed through prometheus_client's multiprocess mode (PROMETHEUS_MULTIPROC_D
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from gateway.exchange.store.base import OutboxStats
@@ -65,21 +67,34 @@ class Metrics:
             registry = self.registry
         out = generate_latest(registry)
         gauges = CollectorRegistry()
-        depth = Gauge("gateway_outbox_depth", "Deliveries not yet final", registry=gauges)
-        dead = Gauge("gateway_outbox_dead", "Dead-lettered deliveries", registry=gauges)
-        age = Gauge(
-            "gateway_outbox_oldest_undelivered_seconds",
-            "Age of the oldest delivery not yet final (0: none)",
-            registry=gauges,
-        )
-        up = Gauge("gateway_store_up", "1 when the store answered this scrape", registry=gauges)
-        if stats is not None:
-            depth.set(stats.depth)
-            dead.set(stats.dead)
-            oldest = stats.oldest_undelivered
-            age.set((now - oldest).total_seconds() if oldest is not None else 0)
-        up.set(1 if stats is not None else 0)
+        gauges.register(_OutboxCollector(stats, now))
         return out + generate_latest(gauges)
+
+
+class _OutboxCollector:
+    """The store's figures as gauges for one scrape (families, not Gauge objects: in
+    multiprocess mode a Gauge would leave a file per process behind)."""
+
+    def __init__(self, stats: OutboxStats | None, now: datetime) -> None:
+        self.stats = stats
+        self.now = now
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.stats
+        oldest = s.oldest_undelivered if s is not None else None
+        age = (self.now - oldest).total_seconds() if oldest is not None else 0.0
+        figures = [
+            ("gateway_outbox_depth", "Deliveries not yet final", s.depth if s else 0),
+            ("gateway_outbox_dead", "Dead-lettered deliveries", s.dead if s else 0),
+            (
+                "gateway_outbox_oldest_undelivered_seconds",
+                "Age of the oldest delivery not yet final (0: none)",
+                age,
+            ),
+            ("gateway_store_up", "1 when the store answered this scrape", 1 if s else 0),
+        ]
+        for name, doc, value in figures:
+            yield GaugeMetricFamily(name, doc, value=float(value))
 
 
 __all__ = ["CONTENT_TYPE", "Metrics"]

@@ -11,6 +11,8 @@ that cheap.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -89,6 +91,7 @@ class SQLiteStore:
         self.path = path_of(url)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._db: sqlite3.Connection | None = None
+        self._lockfile: int | None = None  # fd of <database>-writer.lock
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -105,19 +108,30 @@ class SQLiteStore:
             raise StoreError(f"SQLite: {exc}") from exc
 
     def _write(self, db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` in one write transaction (lock taken up front, so no upgrade deadlock)."""
-        db.execute("BEGIN IMMEDIATE")
+        """Run ``fn`` in one write transaction (lock taken up front, so no upgrade deadlock).
+
+        Processes sharing the file queue on an ``flock`` first: SQLite's own busy handler
+        sleeps 1-100 ms between tries, which would make a writer wait long after the lock is
+        free; a blocked ``flock`` wakes as soon as the other process lets go."""
+        if self._lockfile is not None:
+            fcntl.flock(self._lockfile, fcntl.LOCK_EX)
         try:
-            result = fn(db)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        return result
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+        finally:
+            if self._lockfile is not None:
+                fcntl.flock(self._lockfile, fcntl.LOCK_UN)
 
     async def open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._lockfile = os.open(f"{self.path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
 
         def connect() -> None:
             db = sqlite3.connect(
@@ -158,6 +172,9 @@ class SQLiteStore:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+            if self._lockfile is not None:
+                os.close(self._lockfile)
+                self._lockfile = None
 
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, shut)
