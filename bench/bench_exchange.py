@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -95,6 +96,8 @@ def start(
     deadline = time.monotonic() + 60
     for line in proc.stdout:
         if marker in line:
+            # keep reading what it prints (a line per receipt): a full pipe would stall it
+            threading.Thread(target=proc.stdout.read, daemon=True).start()
             return Server(proc, line.split(marker, 1)[1].split()[0])
         if time.monotonic() > deadline:
             break
@@ -159,6 +162,21 @@ def wait_delivered(mock_url: str, keys: set[str], seconds: float) -> dict[str, f
         time.sleep(0.25)
 
 
+def group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of a process group:
+    the server's parent and its forked workers (each started in a session of its own)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # pgrp; utime, stime follow at 11, 12
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 @dataclass
 class Figures:
     name: str
@@ -166,18 +184,29 @@ class Figures:
     at_rate: Run
     delivered: list[float]  # seconds from 202 to receipt
     undelivered: int
+    cpu_ms: float = float("nan")  # server CPU per accepted message in the saturated phase
 
 
 def measure(
-    name: str, url: str, args: argparse.Namespace, mock_url: str | None, run_id: str
+    name: str, server: Server, args: argparse.Namespace, mock_url: str | None, run_id: str
 ) -> Figures:
     request = request_for(run_id)
-    endpoint = f"{url}/messages"
-    asyncio.run(saturate(endpoint, request, count=200, seconds=5, concurrency=16, first=10**6))
+    endpoint = f"{server.url}/messages"
+    warm = asyncio.run(
+        saturate(endpoint, request, count=200, seconds=5, concurrency=16, first=10**6)
+    )
+    if mock_url is not None:
+        keys = {f"{run_id}-{n:07d}" for n in warm.accepted_at}
+        wait_delivered(mock_url, keys, args.deliver_timeout)
+    cpu0 = group_cpu(server.proc.pid)
     sat = asyncio.run(
         saturate(endpoint, request, count=args.count, seconds=args.seconds,
                  concurrency=args.concurrency)
     )  # fmt: skip
+    if mock_url is not None:  # let the backlog drain, so the paced phase starts clean
+        keys = {f"{run_id}-{n:07d}" for n in sat.accepted_at}
+        wait_delivered(mock_url, keys, args.deliver_timeout)
+    cpu_ms = (group_cpu(server.proc.pid) - cpu0) * 1000 / max(sat.accepted, 1)
     first = 2 * 10**6
     count = int(args.rate * args.rate_seconds)
     slow = asyncio.run(paced(endpoint, request, rate=args.rate, count=count, first=first))
@@ -188,7 +217,7 @@ def measure(
         got = wait_delivered(mock_url, set(keys), args.deliver_timeout)
         delivered = [got[k] - t for k, t in keys.items() if k in got]
         missing = len(keys) - len(delivered)
-    return Figures(name, sat, slow, delivered, missing)
+    return Figures(name, sat, slow, delivered, missing, cpu_ms)
 
 
 def report(rows: list[Figures], args: argparse.Namespace) -> None:
@@ -196,7 +225,7 @@ def report(rows: list[Figures], args: argparse.Namespace) -> None:
     print(
         f"{'target':34} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8}   "
         f"{'@' + str(int(args.rate)) + '/s p50':>11} {'p99 ms':>8}   "
-        f"{'deliv p50':>9} {'p99 ms':>8}  errors"
+        f"{'deliv p50':>9} {'p99 ms':>8} {'CPU ms/msg':>10}  errors"
     )
     for f in rows:
         d50 = f"{percentile(f.delivered, 50) * 1000:9.1f}" if f.delivered else f"{'-':>9}"
@@ -210,10 +239,16 @@ def report(rows: list[Figures], args: argparse.Namespace) -> None:
         print(
             f"{f.name:34} {f.saturated.rate:8.0f} {f.saturated.percentile(50):8.1f} "
             f"{f.saturated.percentile(99):8.1f}   {f.at_rate.percentile(50):11.1f} "
-            f"{f.at_rate.percentile(99):8.1f}   {d50} {d99}  {errors}{extra}"
+            f"{f.at_rate.percentile(99):8.1f}   {d50} {d99} {f.cpu_ms:10.2f}  {errors}{extra}"
         )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n{os.cpu_count()} cores; load average during the run (1/5/15 min): {load}")
     print(
-        f"\nsaturated: {args.concurrency} requests in flight, {args.count} messages or "
+        "CPU ms/msg: CPU time of the server's processes per accepted message while saturated "
+        "(accept and delivery; the capacity of n idle cores is about n x 1000 / it)"
+    )
+    print(
+        f"saturated: {args.concurrency} requests in flight, {args.count} messages or "
         f"{args.seconds:.0f} s; paced: {args.rate:.0f} msgs/s for {args.rate_seconds:.0f} s, "
         "latency from each request's scheduled start"
     )
@@ -267,7 +302,7 @@ def main() -> None:
     echo = start([sys.executable, "-c", ECHO_SERVER, str(args.workers)])
     try:
         label = f"baseline: bare aiohttp 202 ({args.workers} proc)"
-        rows.append(measure(label, echo.url, args, None, "echo"))
+        rows.append(measure(label, echo, args, None, "echo"))
     finally:
         stop(echo)
     if not args.no_gateway:
@@ -295,7 +330,7 @@ def main() -> None:
                         try:
                             label = f"{name} ({args.workers} proc)"
                             rows.append(
-                                measure(label, server.url, args, mock.url, f"b{i}{os.getpid()}")
+                                measure(label, server, args, mock.url, f"b{i}{os.getpid()}")
                             )
                         finally:
                             stop(server)

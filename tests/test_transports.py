@@ -10,18 +10,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 import pytest
 from aiohttp import web
 from conftest import RIVTA
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
+from multidict import CIMultiDict
 from pki import Pki, issue_client, make_pki
 
 from gateway import FIXTURES_DIR
 from gateway.documents import DocumentKind
 from gateway.exchange.mock_recipient import MockRecipient
 from gateway.exchange.transport import Answer, Parcel, Verdict
-from gateway.exchange.transports import FhirPushTransport, RecordingTransport, RivtaSoapTransport
-from gateway.exchange.transports.http import retry_after
+from gateway.exchange.transports import (
+    FhirPushTransport,
+    RecordingTransport,
+    RivtaSoapTransport,
+    fhir_push,
+    rivta_soap,
+)
+from gateway.exchange.transports.http import MAX_REASON, HttpAnswer, http_verdict, retry_after
 from gateway.exchange.transports.soap import (
     REGISTER_CERTIFICATE_V3,
     REGISTRY,
@@ -436,3 +446,38 @@ def test_recording_transport_answers_from_its_script() -> None:
     assert list(scripted.delivered) == ["d-1"]
     assert len(scripted.attempts) == 4 and scripted.closed
     assert by_queue == [retry, Answer(Verdict.DELIVERED, "recorded")]
+
+
+# -- properties of the classification -----------------------------------------------------------
+
+
+_bodies = st.one_of(
+    st.binary(max_size=400),
+    st.builds(
+        lambda text: orjson.dumps(
+            {"resourceType": "OperationOutcome", "issue": [{"diagnostics": text}]}
+        ),
+        st.text(max_size=600),
+    ),
+    st.sampled_from(
+        [response(REGISTER_CERTIFICATE_V3, Result(code, err, text))
+         for code, err, text in [(ResultCode.OK, None, None),
+                                 (ResultCode.ERROR, ErrorId.REVOKED, "x\n" * 400),
+                                 (ResultCode.INFO, None, "a\tb\r\nc" * 200)]]
+    ),
+)  # fmt: skip
+
+
+@given(status=st.integers(100, 599), body=_bodies, after=st.sampled_from(["", "5", "soon"]))
+def test_every_answer_gets_a_verdict_and_a_bounded_one_line_detail(
+    status: int, body: bytes, after: str
+) -> None:
+    got = HttpAnswer(status, "Reason", CIMultiDict({"Retry-After": after}), body, False)
+    fhir = fhir_push.classify(got)
+    rivta = rivta_soap.classify(got, REGISTER_CERTIFICATE_V3)
+    assert fhir.verdict is http_verdict(status)
+    for answer in (fhir, rivta):
+        assert "\n" not in answer.detail and "\x00" not in answer.detail
+        assert len(answer.detail) <= MAX_REASON + 60
+    if rivta.verdict is Verdict.DELIVERED:  # only a result the responder gave says so
+        assert isinstance(read_answer(body, REGISTER_CERTIFICATE_V3), Result)

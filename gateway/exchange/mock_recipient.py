@@ -165,9 +165,7 @@ class MockRecipient:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, ssl_context=self._ssl)
         await site.start()
-        server = site._server  # the bound port when 0 was asked for
-        assert server is not None
-        bound = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        bound = self._runner.addresses[0][1]  # the port the system gave for 0
         scheme = "https" if self._ssl is not None else "http"
         self.url = f"{scheme}://{host}:{bound}"
         return self.url

@@ -4,7 +4,6 @@ exception, and the parts of an HTTP answer that decide its verdict."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import ssl
 from collections.abc import Mapping
@@ -102,8 +101,6 @@ class HttpPoster:
             return Answer(Verdict.RETRY, f"{self._name}: TLS failed ({type(exc).__name__})")
         except (aiohttp.ClientError, OSError) as exc:
             return Answer(Verdict.RETRY, f"{self._name}: connection failed ({type(exc).__name__})")
-        except asyncio.CancelledError:
-            raise
 
     async def close(self) -> None:
         if self._session is not None:
