@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
@@ -52,6 +53,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="refuse a §4 notification that needs minimising instead of minimising it",
     )
     p.add_argument(
+        "--trust-anchors",
+        metavar="PEM",
+        help="CA certificates (PEM) a certificate's signature must chain to for an employer's "
+        "copy to carry it (default: none, so employers never get a signature)",
+    )
+    p.add_argument(
         "--at",
         metavar="TIME",
         type=_time,
@@ -87,8 +94,8 @@ def _consent(path: str | None) -> Consent | None:
 
 def run(args: argparse.Namespace) -> int:
     from gateway.formats.base import CannotRender, Format
-    from gateway.formats.registry import render
     from gateway.policy import apply_policy
+    from gateway.policy.signature import render_copy
     from gateway.validation.service import validate_bytes
 
     overrides = overrides_from(args)
@@ -111,6 +118,14 @@ def run(args: argparse.Namespace) -> int:
         strict=args.strict,
         check_consent=check,
     )
+    out = b""
+    if not outcome.refused and outcome.document is not None:
+        fmt = Format(args.to) if args.to else result.format
+        assert fmt is not None
+        try:  # rendered before the report: the signature is checked over these bytes
+            out, outcome = render_copy(outcome, fmt, trust_anchors=_anchors(args.trust_anchors))
+        except CannotRender as exc:
+            raise UsageError(f"cannot render in {fmt}: {exc}") from None
     _print_report(inp.source, outcome)
     if args.report:
         write_file(
@@ -118,14 +133,17 @@ def run(args: argparse.Namespace) -> int:
         )
     if outcome.refused or outcome.document is None:
         return 1
-    fmt = Format(args.to) if args.to else result.format
-    assert fmt is not None
-    try:
-        out = render(outcome.document, fmt)
-    except CannotRender as exc:
-        raise UsageError(f"cannot render in {fmt}: {exc}") from None
     sys.stdout.buffer.write(out)
     return 0
+
+
+def _anchors(path: str | None) -> Path | None:
+    if path is None:
+        return None
+    anchors = Path(path)
+    if not anchors.is_file():
+        raise UsageError(f"{path}: no such file (--trust-anchors)")
+    return anchors
 
 
 def _print_report(source: str, outcome: PolicyResult) -> None:
