@@ -91,7 +91,7 @@ def sign(rendered: bytes, who: Signer | None = None) -> bytes:
     intyg = root.find(INTYG)
     assert intyg is not None
     underskrift = etree.SubElement(intyg, UNDERSKRIFT)
-    etree.SubElement(underskrift, f"{{{DS}}}Signature", Id="placeholder")
+    etree.SubElement(underskrift, f"{{{DS}}}Signature", Id="placeholder", nsmap={"ds": DS})
     signed = XMLSigner(c14n_algorithm="http://www.w3.org/2001/10/xml-exc-c14n#").sign(
         root, key=who.key, cert=who.cert_pem.decode()
     )
