@@ -7,10 +7,13 @@ that handles one format does not load the others.
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
+
+import orjson
 
 from gateway.documents import Document, DocumentKind
 from gateway.documents.issues import RULES, Issue, RuleKind, issue
@@ -90,15 +93,80 @@ def _xml_root(data: bytes) -> tuple[str, str] | None:
     return "", local
 
 
+#: Byte order marks, longest first (UTF-32 LE's begins with UTF-16 LE's).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+#: XML without a BOM announces UTF-16/32 by its first ``<?`` (XML 1.0, appendix F).
+_XML_STARTS = (
+    (b"<\0\0\0", "utf-32-le"),
+    (b"\0\0\0<", "utf-32-be"),
+    (b"<\0?\0", "utf-16-le"),
+    (b"\0<\0?", "utf-16-be"),
+)
+
+
+def encoding_of(data: bytes) -> tuple[str, int]:
+    """The encoding a BOM or an XML document's first bytes announce, and the BOM's length."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name, len(bom)
+    for start, name in _XML_STARTS:
+        if data.startswith(start):
+            return name, 0
+    return "utf-8", 0
+
+
+def as_utf8_json(data: bytes) -> bytes:
+    """JSON as orjson reads it: UTF-8 without a BOM (Windows tools write one; RFC 8259 lets
+    a reader ignore it; UTF-16/32 with a BOM are transcoded)."""
+    name, bom = encoding_of(data)
+    if name == "utf-8":
+        return data[bom:]
+    try:
+        return data[bom:].decode(name).encode("utf-8")
+    except UnicodeDecodeError:
+        return data  # the JSON parser names the bad bytes
+
+
+def _sniff(data: bytes) -> bytes:
+    """The head of the input as UTF-8, whatever its encoding, for detection only (the codec
+    reads the original bytes; XML parsers honour BOMs and declarations themselves)."""
+    name, bom = encoding_of(data)
+    head = data[bom : bom + 4096]
+    if name == "utf-8":
+        return head
+    return head.decode(name, errors="ignore").encode("utf-8")
+
+
+def _what_json(data: bytes) -> str | None:
+    """Say what a JSON document that is not an object is; None if it is no JSON at all."""
+    try:
+        value = orjson.loads(as_utf8_json(data))
+    except orjson.JSONDecodeError:
+        return None
+    what = {list: "a JSON array", str: "a JSON string", bool: "a JSON boolean"}.get(
+        type(value), "JSON null" if value is None else "a JSON number"
+    )
+    return f"JSON, but not a FHIR resource: {what} (a FHIR document is one JSON object)"
+
+
 def detect(data: bytes) -> Detected | Issue:
-    start = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    head = _sniff(data)
+    start = head.lstrip(b" \t\r\n")[:1]
+    if not start:
+        return issue(UNKNOWN_FORMAT, "empty input" if not data else "empty input (only blanks)")
     if start == b"{":
         return Detected(Format.FHIR_JSON, None)
     if start == b"<":
-        refused = doctype_refused(data)
+        refused = doctype_refused(head)
         if refused is not None:
             return refused
-        root = _xml_root(data)
+        root = _xml_root(head)
         if root is not None:
             if root[0] == FHIR_NS:
                 return Detected(Format.FHIR_XML, None)
@@ -107,6 +175,11 @@ def detect(data: bytes) -> Detected | Issue:
                 return Detected(Format.XML, kind)
             ns, local = root
             return issue(UNKNOWN_FORMAT, f"unknown root element {local!r} in namespace {ns!r}")
+        return issue(UNKNOWN_FORMAT, "XML, but no root element in its first 4 KiB")
+    if start in b'["-0123456789tfn':
+        what = _what_json(data)
+        if what is not None:
+            return issue(UNKNOWN_FORMAT, what)
     return issue(UNKNOWN_FORMAT, "input is neither JSON nor XML")
 
 

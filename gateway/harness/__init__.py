@@ -10,7 +10,7 @@ DOCUMENT_SUFFIXES = (".xml", ".json")
 
 def is_document_file(path: Path) -> bool:
     """A document, not a fixture's sidecar (expected outcome, redaction report)."""
-    name = path.name
+    name = path.name.lower()  # CERT.XML is a document too
     return (
         name.endswith(DOCUMENT_SUFFIXES)
         and not name.endswith(SIDECAR_SUFFIXES)

@@ -18,7 +18,7 @@ from gateway.documents.issues import (
     issue,
 )
 from gateway.formats.base import Format
-from gateway.formats.registry import codec_for, detect
+from gateway.formats.registry import as_utf8_json, codec_for, detect
 from gateway.validation.engine import check_document
 
 KIND_MISMATCH = RULES.define(
@@ -85,6 +85,8 @@ def validate_bytes(
     if isinstance(codec, Issue):
         result.issues.append(codec)
         return result
+    if fmt is Format.FHIR_JSON:
+        data = as_utf8_json(data)
     parsed = codec.parse(data)
     result.issues.extend(parsed.issues)
     result.source_map = parsed.source_map
