@@ -26,16 +26,17 @@ UNKNOWN_FORMAT = RULES.define(
     "INPUT-UNKNOWN-FORMAT",
     "Format or document kind not recognised",
     RuleKind.SYNTAX,
-    "The input is neither FHIR JSON, FHIR XML, RIVTA RegisterCertificate v3 nor one of the "
-    "gateway's own XML documents (SIP, return-to-work plan, §4 notification), judged by its "
-    "first bytes and root element. Pass --kind and --format if detection guesses wrong.",
+    "The input is neither FHIR JSON, FHIR XML, RIVTA RegisterCertificate v3, RIVTA "
+    "SendMessageToRecipient v2 nor one of the gateway's own XML documents (SIP, return-to-work "
+    "plan, §4 notification), judged by its first bytes and root element; the message says "
+    "what it is instead (empty, a JSON array, JSON but not a FHIR resource, another root "
+    "element). Pass --kind and --input-format if detection guesses wrong.",
 )
 NO_CODEC = RULES.define(
     "INPUT-NO-CODEC",
     "No reader for this kind in this format",
     RuleKind.SYNTAX,
-    "The gateway has no reader for the requested combination of document kind and format, "
-    "e.g. a SIP in rivta-message (that format is only written, for §4 notifications).",
+    "The gateway has no reader for the requested combination of document kind and format.",
 )
 
 #: Root element (namespace, local name) -> document kind, for the XML formats.
@@ -66,7 +67,15 @@ _CODECS: dict[tuple[DocumentKind | None, Format], str] = {
     ),
     (None, Format.FHIR_JSON): "gateway.formats.fhir.codec:FhirJsonCodec",
     (None, Format.FHIR_XML): "gateway.formats.fhir.codec:FhirXmlCodec",
+    (None, Format.RIVTA_MESSAGE): "gateway.formats.rivta.send_message_reader:SendMessageCodec",
 }
+#: Formats whose one codec reads every kind they carry (rivta-message: §4 notifications).
+_ANY_KIND = (Format.FHIR_JSON, Format.FHIR_XML, Format.RIVTA_MESSAGE)
+_SEND_MESSAGE = (
+    "urn:riv:clinicalprocess:healthcond:certificate:SendMessageToRecipientResponder:2",
+    "SendMessageToRecipient",
+)
+_SOAP_ENVELOPE = ("http://schemas.xmlsoap.org/soap/envelope/", "Envelope")
 _instances: dict[tuple[DocumentKind | None, Format], Any] = {}
 
 _ROOT_TAG = re.compile(rb"<(?![?!])(?:([\w.-]+):)?([\w.-]+)([^>]*)>")
@@ -170,6 +179,10 @@ def detect(data: bytes) -> Detected | Issue:
         if root is not None:
             if root[0] == FHIR_NS:
                 return Detected(Format.FHIR_XML, None)
+            if root == _SEND_MESSAGE or (
+                root == _SOAP_ENVELOPE and _SEND_MESSAGE[0].encode() in head
+            ):
+                return Detected(Format.RIVTA_MESSAGE, DocumentKind.SECTION4_NOTIFICATION)
             kind = XML_ROOTS.get(root)
             if kind is not None:
                 return Detected(Format.XML, kind)
@@ -184,7 +197,7 @@ def detect(data: bytes) -> Detected | Issue:
 
 
 def codec_for(kind: DocumentKind | None, fmt: Format) -> Codec | Issue:
-    key = (None, fmt) if fmt in (Format.FHIR_JSON, Format.FHIR_XML) else (kind, fmt)
+    key = (None, fmt) if fmt in _ANY_KIND else (kind, fmt)
     codec = _instances.get(key)
     if codec is None:
         target = _CODECS.get(key)
