@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.documents.issues import RULES, Issue, RuleKind, SeverityOverrides, issue
-from gateway.harness import is_document_file
+from gateway.harness import is_document_file, is_sidecar
 
 if TYPE_CHECKING:
     from gateway.documents.common import DocumentKind
@@ -88,7 +88,8 @@ class Settings:
 @dataclass(frozen=True)
 class Selection:
     """Which files of a directory are documents: ``--include``/``--exclude`` globs, matched
-    case-insensitively against the file name and the path below the directory."""
+    case-insensitively against the file name and the path below the directory (default:
+    ``.xml`` and ``.json`` files; a fixture's sidecars never)."""
 
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
@@ -96,7 +97,7 @@ class Selection:
     def wants(self, rel: str) -> bool:
         name = rel.rpartition("/")[2]
         if self.include:
-            if not _matches(rel, name, self.include):
+            if not _matches(rel, name, self.include) or is_sidecar(name):
                 return False
         elif not is_document_file(Path(name)):
             return False

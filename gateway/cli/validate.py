@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "paths",
         nargs="*",
         metavar="PATH",
-        help="files, directories (walked recursively) or - for stdin (the default)",
+        help="files, directories (walked recursively) or - for stdin (the default), e.g. in/",
     )
     p.add_argument(
         "--kind",
