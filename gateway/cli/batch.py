@@ -7,6 +7,7 @@ are in flight, and a result keeps the verdict and issues, never the document mod
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import multiprocessing.pool
 import os
@@ -224,6 +225,7 @@ def validate_all(sources: Iterator[str], settings: Settings, jobs: int | None) -
     rest = _chain(first[1:], sources)
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     ctx = multiprocessing.get_context(method)
+    gc.freeze()  # what the workers inherit stays shared: their collector never touches it
     with ctx.Pool(workers, initializer=_init, initargs=(settings,)) as pool:
         pending: deque[tuple[list[str], multiprocessing.pool.AsyncResult[list[Result]]]] = deque()
         for chunk in _chunks(rest, CHUNK):

@@ -175,10 +175,11 @@ def _codes(value: object) -> list[str]:
     return value
 
 
-def format_issue(source: str, i: Issue) -> str:
+def format_issue(source: str, i: Issue, severity: str | None = None) -> str:
+    """``SOURCE:LINE: SEVERITY CODE [PATH]: MESSAGE`` (``severity``: the word, coloured)."""
     where = f"{source}:{i.location.line}" if i.location.line is not None else source
     path = f" [{i.location.path}]" if i.location.path else ""
-    return f"{where}: {i.severity} {i.code}{path}: {i.message}"
+    return f"{where}: {severity or i.severity} {i.code}{path}: {i.message}"
 
 
 def add_pretty_option(parser: argparse.ArgumentParser) -> None:

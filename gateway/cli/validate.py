@@ -215,10 +215,8 @@ class TextWriter(Writer):
         verdict = paint("valid", "green") if r.valid else paint("INVALID", "red")
         lines = [f"{r.source}: {verdict} ({what})"]
         for i in r.issues:
-            line = format_issue(r.source, i)
-            lines.append(
-                "  " + line.replace(str(i.severity), paint(i.severity, self.COLORS[i.severity]), 1)
-            )
+            severity = paint(i.severity, self.COLORS[i.severity])
+            lines.append("  " + format_issue(r.source, i, severity))
             if self.verbose:
                 lines.append("    " + paint(_title(i.code), "dim"))
         self.out.write("\n".join(lines) + "\n")
