@@ -6,6 +6,9 @@
 * **Migrations** (``migrations/postgresql/NNNN_name.sql``) are applied at :meth:`open` in one
   transaction under a transaction-scoped advisory lock, so processes starting at once apply
   each version exactly once; the others wait, then find nothing left to do.
+* **Few round trips**: an accept reads what exists, then writes the whole batch (messages,
+  consent uses, deliveries, audit facts) in one statement; a settlement is one statement. The
+  event loop that reads the answers also runs the engine, so each round trip is costly.
 * **Claims**: ``SELECT … FOR UPDATE SKIP LOCKED`` picks due rows no other transaction is
   claiming, and a lease (``lease_owner``, ``lease_until``) marks them held after commit; a
   crashed worker's rows are due again when the lease expires. A settlement only lands while
