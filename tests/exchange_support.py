@@ -150,7 +150,7 @@ def certificate_message(
     if consent_id is not None:
         consent = Consent(
             id=consent_id,
-            given_by=doc.patient.id,
+            given_by=doc.patient.id,  # type: ignore[union-attr]
             given_at=datetime(2025, 1, 1, tzinfo=UTC),
             method=ConsentMethod.WRITTEN,
             recipients=[Recipient.EMPLOYER],

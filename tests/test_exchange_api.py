@@ -39,8 +39,8 @@ async def deliver_all(client: Any) -> None:
         await outbox.drain()
 
 
-def test_one_message_employer_gets_the_redacted_view_and_fk_the_full_certificate(
-    new_store,  # type: ignore[no-untyped-def]
+def test_one_message_employer_gets_the_redacted_view_and_fk_the_full_certificate(  # type: ignore[no-untyped-def]
+    new_store,
 ) -> None:
     async def main() -> None:
         t = transports()

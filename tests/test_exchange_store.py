@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from exchange_support import T0, run
@@ -35,7 +35,7 @@ def message(
     recipients: tuple[str, ...] = ("r1", "r2"),
     mode: DeliveryMode = DeliveryMode.PUSH,
     consent: str | None = None,
-    at=T0,  # type: ignore[no-untyped-def]
+    at: datetime = T0,
 ) -> NewMessage:
     state = DeliveryState.OFFERED if mode is DeliveryMode.PULL else DeliveryState.PENDING
     return NewMessage(
