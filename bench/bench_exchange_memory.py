@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -123,6 +124,7 @@ push = {{ kind = "fhir", url = "http://127.0.0.1:{port}/fk" }}
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
         await runner.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
     sent = done - warm
     print(f"{'messages accepted and delivered':40} {sent:>10,}  ({sent / elapsed:,.0f}/s)")
     print(f"{'RSS after warm-up (MB)':40} {before:>10.1f}")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -42,15 +43,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-#: The stores every store test runs against (exchange-postgres adds "postgresql").
-STORES = ["sqlite"]
+#: The stores every store test runs against.
+STORES = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(params=STORES)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database URL for a fresh, empty store of each kind."""
+    """A database URL for a fresh, empty store of each kind (PostgreSQL: a new schema of this
+    session's, pg_fixtures.py)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/gateway.db"
+    if request.param == "postgresql":
+        make: Callable[[], str] = request.getfixturevalue("postgresql_url")
+        return make()
     raise AssertionError(f"no store fixture for {request.param}")
 
 

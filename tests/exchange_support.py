@@ -28,6 +28,7 @@ T = TypeVar("T")
 FIXTURES = PROJECT_ROOT / "fixtures"
 FK7804_XML = FIXTURES / "certificate" / "fk7804-valid.xml"
 AG7804_XML = FIXTURES / "certificate" / "ag7804-valid-diagnosis-shared.xml"
+SECTION4_XML = FIXTURES / "section4-notification" / "valid-refers-to-certificate.xml"
 SECTION4 = FIXTURES / "section4-notification" / "fhir-message-valid-refers-to-certificate.fhir.json"
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 AUTH_REGION = {"Authorization": "Bearer region-token"}

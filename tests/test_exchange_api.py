@@ -12,7 +12,7 @@ from exchange_support import (
     AUTH_EMPLOYER,
     AUTH_REGION,
     FK7804_XML,
-    SECTION4,
+    SECTION4_XML,
     T0,
     Clock,
     FakeTransport,
@@ -100,21 +100,22 @@ def test_a_section4_consent_is_used_once(new_store) -> None:  # type: ignore[no-
     async def main() -> None:
         t = transports()
         async with serving(make_config(), new_store(), t, clock=Clock()) as client:
-            tree = orjson.loads(SECTION4.read_bytes())
+            xml = SECTION4_XML.read_bytes()
+            headers = {**AUTH_REGION, **XML, "Gateway-Recipients": "fk"}
             first = await client.post(
-                "/messages", data=orjson.dumps(tree), headers={**AUTH_REGION, **FHIR}
+                "/messages", data=xml, headers={**headers, "Gateway-Message-Id": "s4-1"}
             )
             assert first.status == 202, await first.text()
-            tree["id"] = "another-notification"  # a new message on the same consent
+            # a new message (another id) on the same consent
             second = await client.post(
-                "/messages", data=orjson.dumps(tree), headers={**AUTH_REGION, **FHIR}
+                "/messages", data=xml, headers={**headers, "Gateway-Message-Id": "s4-2"}
             )
             assert second.status == 422
-            outcome = await second.json()
-            codes = [c["code"] for i in outcome["issue"] for c in i["details"]["coding"]]
-            assert codes == ["EXCHANGE-CONSENT-USED"]
+            problem = await second.json()
+            assert [i["code"] for i in problem["issues"]] == ["EXCHANGE-CONSENT-USED"]
             await deliver_all(client)
-            assert len(t["fk"].parcels) == 1
+            (parcel,) = t["fk"].parcels
+            assert parcel.format == "rivta-message"  # SendMessageToRecipient to FK's SOAP
 
     run(main())
 
@@ -399,5 +400,50 @@ def test_retention_purges_delivered_payloads_after_the_configured_days(new_store
             assert records[-1].entry.detail["payloads"] == 1
             status = await (await client.get("/messages/ret-1", headers=AUTH_REGION)).json()
             assert [r["state"] for r in status["recipients"]] == ["delivered", "retrying"]
+
+    run(main())
+
+
+def test_repeats_conflicts_and_spent_consents_are_in_the_audit_trail(new_store) -> None:  # type: ignore[no-untyped-def]
+    from gateway.exchange.server.app import STORE
+
+    async def main() -> None:
+        async with serving(make_config(), new_store(), transports(), clock=Clock()) as client:
+            body = certificate_message(FK7804_XML, message_id="aud-1")
+            for data in (
+                body,
+                body,
+                certificate_message(FK7804_XML, message_id="aud-1", consent_id="x"),
+            ):
+                await client.post("/messages", data=data, headers={**AUTH_REGION, **FHIR})
+            records = [r async for r in client.app[STORE].audit_records(message_id="aud-1")]
+            actions = [r.entry.action for r in records]
+            assert actions == [
+                "received", "validated", "policy", "policy",  # the first, accepted
+                "received", "duplicate",
+                "received", "conflict",
+            ]  # fmt: skip
+            assert records[4].entry.detail["sha256"] == records[0].entry.detail["sha256"]
+
+    run(main())
+
+
+def test_gateway_recipients_narrows_a_fhir_messages_audiences(new_store) -> None:  # type: ignore[no-untyped-def]
+    async def main() -> None:
+        async with serving(make_config(), new_store(), transports(), clock=Clock()) as client:
+            body = certificate_message(FK7804_XML, message_id="n-1")
+            headers = {**AUTH_REGION, **FHIR, "Gateway-Recipients": "fk"}
+            resp = await client.post("/messages", data=body, headers=headers)
+            assert resp.status == 202
+            assert (await resp.json())["recipients"] == [{"recipient": "fk", "state": "pending"}]
+            # a recipient outside the message's own destinations is not added by a header
+            only_fk = certificate_message(FK7804_XML, ("forsakringskassan",), message_id="n-2")
+            headers["Gateway-Recipients"] = "acme"
+            resp = await client.post("/messages", data=only_fk, headers=headers)
+            assert resp.status == 400
+            problem = await resp.json()
+            assert [i["details"]["coding"][0]["code"] for i in problem["issue"]] == [
+                "EXCHANGE-UNKNOWN-RECIPIENT"
+            ]
 
     run(main())

@@ -1,7 +1,8 @@
-"""Crash test on SQLite: a real ``gateway serve`` process is killed (SIGKILL) while
-deliveries are in flight, restarted, and every accepted message reaches its recipient; an
-idempotent recipient (by the Idempotency-Key, the delivery id) keeps each once. And a
-SIGTERM stops the server gracefully, handing its in-flight deliveries back."""
+"""Crash test on each store (SQLite, PostgreSQL: conftest.STORES): a real ``gateway serve``
+process is killed (SIGKILL) while deliveries are in flight, restarted, and every accepted
+message reaches its recipient; an idempotent recipient (by the Idempotency-Key, the delivery
+id) keeps each once. And a SIGTERM stops the server gracefully, handing its in-flight
+deliveries back."""
 
 from __future__ import annotations
 
@@ -53,12 +54,12 @@ class Recipient:
             await self.runner.cleanup()
 
 
-def write_config(tmp: Path, url: str, *, lease: float) -> Path:
+def write_config(tmp: Path, url: str, *, lease: float, database: str | None = None) -> Path:
     cfg = tmp / "gateway.toml"
     cfg.write_text(
         f"""
 [server]
-database = "sqlite:///{tmp}/data/gateway.db"
+database = "{database or f"sqlite:///{tmp}/data/gateway.db"}"
 
 [delivery]
 lease_seconds = {lease}
@@ -123,11 +124,13 @@ async def ready(session: aiohttp.ClientSession, base: str) -> bool:
         return False
 
 
-def test_sigkill_mid_delivery_loses_nothing_and_delivers_once(tmp_path: Path) -> None:
+def test_sigkill_mid_delivery_loses_nothing_and_delivers_once(
+    tmp_path: Path, store_url: str
+) -> None:
     async def main() -> None:
         recipient = Recipient()
         url = await recipient.start()
-        cfg = write_config(tmp_path, url, lease=1.0)
+        cfg = write_config(tmp_path, url, lease=1.0, database=store_url)
         auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
         ids = [f"crash-{i}" for i in range(N)]
         async with aiohttp.ClientSession() as session:
@@ -216,12 +219,14 @@ def test_sigterm_hands_in_flight_deliveries_back(tmp_path: Path) -> None:
     run(main())
 
 
-def test_two_processes_share_the_port_the_store_and_the_metrics(tmp_path: Path) -> None:
+def test_two_processes_share_the_port_the_store_and_the_metrics(
+    tmp_path: Path, store_url: str
+) -> None:
     async def main() -> None:
         recipient = Recipient()
         recipient.gate.set()
         url = await recipient.start()
-        cfg = write_config(tmp_path, url, lease=30.0)
+        cfg = write_config(tmp_path, url, lease=30.0, database=store_url)
         text = cfg.read_text("utf-8").replace("[server]\n", "[server]\nworkers = 2\n", 1)
         cfg.write_text(text, "utf-8")
         auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}

@@ -217,3 +217,25 @@ def test_a_transport_that_raises_is_retried_not_lost(new_store) -> None:  # type
         await store.close()
 
     run(main())
+
+
+def test_stop_does_not_wait_for_a_free_slot(new_store) -> None:  # type: ignore[no-untyped-def]
+    """Every slot held by a hanging recipient: SIGTERM still ends within the grace period."""
+
+    async def main() -> None:
+        store = new_store()
+        await store.open()
+        acme = FakeTransport()
+        acme.gate = asyncio.Event()
+        policy = DeliveryConfig(concurrency=2, poll_seconds=0.01)
+        outbox = Outbox(store, {"acme": acme}, policy, name="w", clock=Clock())
+        await store.accept([_message(f"m{i}") for i in range(4)])
+        outbox.start()
+        while len(acme.parcels) < 2:
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(outbox.stop(grace=0.05), 5)
+        claims = await store.claim("w2", now=T0, lease_until=T0 + timedelta(seconds=30), limit=9)
+        assert len(claims) == 4  # two handed back, two never claimed
+        await store.close()
+
+    run(main())

@@ -193,6 +193,7 @@ def test_the_database_refuses_to_change_or_remove_audit_records(
         refusals = []
         try:
             await store.accept([message(1)])
+            assert [r.seq async for r in store.audit_records()] == [1]
             for sql in (
                 "UPDATE audit SET actor = 'someone else'",
                 "DELETE FROM audit",
@@ -232,3 +233,53 @@ def test_our_url_options_are_taken_out_and_checked() -> None:
         PostgreSQLStore("postgresql://h/db?schema=Drop;")
     with pytest.raises(ValueError, match="pool_min/pool_max"):
         PostgreSQLStore("postgresql://h/db?pool_max=many")
+
+
+def test_tampering_by_someone_who_disables_the_guard_shows_in_verify(
+    postgresql_url: Callable[[], str],
+) -> None:
+    async def run() -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+        (store,) = await opened(postgresql_url(), 1)
+
+        async def breaks() -> list[tuple[int, str]]:
+            _count, found = await verify(store.audit_records())
+            return [(b.seq, b.problem.split(" ")[0]) for b in found]
+
+        try:
+            for n in range(4):
+                await store.accept([message(n)])
+            assert await breaks() == []
+            await store.pool.execute("ALTER TABLE audit DISABLE TRIGGER USER")
+            await store.pool.execute(
+                """UPDATE audit SET detail = '{"hash":"forged"}' WHERE seq = 2"""
+            )
+            changed = await breaks()
+            await store.pool.execute("DELETE FROM audit WHERE seq = 3")
+            return changed, await breaks()
+        finally:
+            await store.close()
+
+    changed, removed = asyncio.run(run())
+    assert changed == [(2, "its")]
+    assert removed == [(2, "its"), (4, "expected"), (4, "does")]
+
+
+def test_the_sealer_is_woken_by_writes_and_not_by_its_own_sealing(
+    postgresql_url: Callable[[], str],
+) -> None:
+    async def run() -> tuple[bool, int, bool, int]:
+        (store,) = await opened(postgresql_url(), 1)
+        try:
+            store._wake.clear()
+            await store.accept([message(1)])
+            woken = store._wake.is_set()
+            store._wake.clear()
+            moved = await store._seal()
+            return woken, moved, store._wake.is_set(), await store._seal()
+        finally:
+            await store.close()
+
+    # (a background round may have sealed the entry first: then this one moves nothing)
+    woken, moved, rewoken, again = asyncio.run(run())
+    assert (woken, rewoken, again) == (True, False, 0)
+    assert moved in (0, 1)

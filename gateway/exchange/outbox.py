@@ -100,7 +100,6 @@ class Outbox:
         self._stopping = False
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._loop_task: asyncio.Task[None] | None = None
-        self._slots = asyncio.Semaphore(policy.concurrency)
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name=f"outbox-{self.name}")
@@ -111,6 +110,8 @@ class Outbox:
 
     async def _run(self) -> None:
         while not self._stopping:
+            # cleared before looking, so a wake-up that comes while we look is not lost
+            self._wake.clear()
             try:
                 claimed = await self.run_once()
             except Exception:  # the store went away for a moment: log, wait, go on
@@ -118,17 +119,16 @@ class Outbox:
                 claimed = 0
             if claimed and not self._stopping:
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.policy.poll_seconds)
 
     async def run_once(self) -> int:
         """Claim what is due (as many as there are free slots) and start attempts; returns
-        how many were claimed. Tests drive the outbox with this and :meth:`drain`."""
+        how many were claimed. Tests drive the outbox with this and :meth:`drain`. With every
+        slot busy it claims nothing; a finished attempt wakes the loop."""
         free = self.policy.concurrency - len(self._inflight)
         if free <= 0:
-            await asyncio.wait(list(self._inflight.values()), return_when=asyncio.FIRST_COMPLETED)
-            return 1
+            return 0
         now = self.clock()
         claims = await self.store.claim(
             self.name,
@@ -145,6 +145,7 @@ class Outbox:
     def _forget(self, delivery_id: str) -> Callable[[asyncio.Task[None]], None]:
         def done(_task: asyncio.Task[None]) -> None:
             self._inflight.pop(delivery_id, None)
+            self._wake.set()  # a slot is free
 
         return done
 

@@ -129,6 +129,17 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     outcome = await app[COMMITTER].submit(result.message)
     kind = result.message.kind
     metrics.messages.labels(kind, principal.id, str(outcome.status)).inc()
+    if outcome.status is not AcceptStatus.ACCEPTED:
+        # nothing of this message was stored: the receipt and why it went no further still
+        # belong in the trail (a repeat, a reused id, a spent §4 consent)
+        mid = result.message.message_id
+        received = result.message.audit[0]
+        await app[STORE].append_audit(
+            [
+                AuditEntry(received.at, principal.id, "received", mid, None, received.detail),
+                AuditEntry(now, principal.id, str(outcome.status), mid),
+            ]
+        )
     if outcome.status is AcceptStatus.CONFLICT:
         return problem(
             request,

@@ -10,9 +10,12 @@
   claiming, and a lease (``lease_owner``, ``lease_until``) marks them held after commit; a
   crashed worker's rows are due again when the lease expires. A settlement only lands while
   the worker still holds the lease.
-* **Audit chain**: every transaction that appends locks the one-row ``audit_head`` as its
-  last statement, so appenders across processes queue there only for their commit and ``seq``
-  has no gaps. Batching many messages into one accept amortises that wait.
+* **Audit chain**: a write journals its audit entries in its own transaction
+  (``audit_pending``), so the message, its deliveries, its consent use and its audit facts
+  commit together, and concurrent commits never wait for each other. A sealer (one task per
+  process) then moves committed entries into the chain in order, many per transaction, under
+  the row lock of the one-row ``audit_head``: sealers of several processes take turns, ``seq``
+  has no gaps, and :meth:`PostgreSQLStore.audit_records` seals before it reads.
 
 URL options of ours (taken out before connecting): ``schema`` (created if missing, and the
 only schema on the search path), ``pool_min``, ``pool_max`` (default 1 and 8 connections).
@@ -20,6 +23,9 @@ only schema on the search path), ``pool_min``, ``pool_max`` (default 1 and 8 con
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from importlib import resources
@@ -50,6 +56,8 @@ from gateway.exchange.store.base import (
 )
 
 _PAGE = 500  # audit rows read per round trip while streaming
+_SEAL_BATCH = 5000  # pending audit entries chained per sealing transaction
+_SEAL_EVERY = 2.0  # seconds between seals when this process writes nothing
 _RACE_RETRIES = 5  # an accept that lost a race with another process is redone this often
 _OURS = ("schema", "pool_min", "pool_max")
 _IDENT_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
@@ -57,6 +65,8 @@ _IDENT_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 # asyncpg raises these for a database that is down, refuses, or cancels a statement.
 #: a connection of our own (migrations) or one lent by the pool
 Conn = asyncpg.Connection | PoolConnectionProxy
+
+log = logging.getLogger(__name__)
 
 _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
@@ -115,6 +125,9 @@ class PostgreSQLStore:
         except ValueError as exc:
             raise ValueError(f"pool_min/pool_max in {redacted(url)}: {exc}") from exc
         self._pool: asyncpg.Pool | None = None
+        self._sealer: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._closing = False
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -126,6 +139,18 @@ class PostgreSQLStore:
 
     def _fail(self, exc: BaseException) -> StoreError:
         return StoreError(f"PostgreSQL {redacted(self._dsn)}: {type(exc).__name__}: {exc}")
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, *, wake: bool = True) -> AsyncIterator[Conn]:
+        """One write transaction on a pooled connection; after it commits, wake the sealer
+        (it may have journalled audit entries)."""
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                yield conn
+        except _DB_ERRORS as exc:
+            raise self._fail(exc) from exc
+        if wake:
+            self._wake.set()
 
     async def open(self) -> None:
         settings = {"search_path": self.schema} if self.schema else {}
@@ -148,6 +173,9 @@ class PostgreSQLStore:
         except _DB_ERRORS as exc:
             await self.close()
             raise self._fail(exc) from exc
+        self._closing = False
+        self._sealer = asyncio.create_task(self._sealing(), name="audit-sealer")
+        self._wake.set()  # entries a crashed process left pending
 
     async def _migrate(self, conn: Conn, *, create_schema: bool) -> None:
         """Apply pending migrations in one transaction, one process at a time per schema."""
@@ -178,6 +206,11 @@ class PostgreSQLStore:
                     )
 
     async def close(self) -> None:
+        sealer, self._sealer = self._sealer, None
+        if sealer is not None:  # it seals what this process wrote last, then stops
+            self._closing = True
+            self._wake.set()
+            await sealer
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -192,63 +225,96 @@ class PostgreSQLStore:
 
     @staticmethod
     async def _append(conn: Conn, entries: Sequence[AuditEntry]) -> None:
-        """Chain ``entries`` after the head; call last in the transaction (the head's row
-        lock is held until commit, so the shorter the rest, the more processes get through)."""
+        """Journal ``entries`` in the caller's transaction (in order); the sealer chains them."""
         if not entries:
             return
-        head = await conn.fetchrow("SELECT seq, hash FROM audit_head FOR UPDATE")
-        if head is None:
-            raise StoreError("the audit chain head is missing (schema not migrated?)")
-        seq, prev = head[0], head[1]
-        cols: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [])
-        for entry in entries:
-            seq += 1
-            digest = chain_hash(prev, seq, entry)
-            row = (
-                seq,
-                entry.at,
-                entry.actor,
-                entry.action,
-                entry.message_id,
-                entry.recipient_id,
-                _detail(entry),
-                prev,
-                digest,
-            )
-            for col, value in zip(cols, row, strict=True):
-                col.append(value)
-            prev = digest
         await conn.execute(
-            "INSERT INTO audit SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[],"
-            " $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])",
-            *cols,
+            "INSERT INTO audit_pending (at, actor, action, message_id, recipient_id, detail)"
+            " SELECT at, ac, an, m, r, d FROM unnest($1::timestamptz[], $2::text[], $3::text[],"
+            " $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t(at, ac, an, m, r, d, n)"
+            " ORDER BY n",
+            [e.at for e in entries],
+            [e.actor for e in entries],
+            [e.action for e in entries],
+            [e.message_id for e in entries],
+            [e.recipient_id for e in entries],
+            [_detail(e) for e in entries],
         )
-        await conn.execute("UPDATE audit_head SET seq = $1, hash = $2", seq, prev)
+
+    async def _seal(self) -> int:
+        """Move every committed pending entry into the chain, oldest first; how many moved.
+
+        Holding the head's row lock, take pending rows in id order, chain them after the head,
+        and commit the records, the new head and the removal together. A transaction that
+        commits after another has started got a larger id, so the chain keeps cause before
+        effect. Crash-safe: a process that dies leaves its entries pending for the next seal."""
+        moved = 0
+        while True:
+            async with self._transaction(wake=False) as conn:
+                if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM audit_pending)"):
+                    return moved
+                head = await conn.fetchrow("SELECT seq, hash FROM audit_head FOR UPDATE")
+                if head is None:
+                    raise StoreError("the audit chain head is missing (schema not migrated?)")
+                rows = sorted(
+                    await conn.fetch(
+                        "DELETE FROM audit_pending WHERE id IN (SELECT id FROM audit_pending"
+                        " ORDER BY id LIMIT $1) RETURNING id, at, actor, action, message_id,"
+                        " recipient_id, detail",
+                        _SEAL_BATCH,
+                    ),
+                    key=lambda r: r[0],
+                )
+                seq, prev = head[0], head[1]
+                cols: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [])
+                for r in rows:
+                    seq += 1
+                    # hashed exactly as audit_records will read it back
+                    entry = AuditEntry(r[1], r[2], r[3], r[4], r[5], orjson.loads(r[6]))
+                    digest = chain_hash(prev, seq, entry)
+                    for col, value in zip(cols, (seq, *r[1:], prev, digest), strict=True):
+                        col.append(value)
+                    prev = digest
+                await conn.execute(
+                    "INSERT INTO audit SELECT * FROM unnest($1::bigint[], $2::timestamptz[],"
+                    " $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
+                    " $9::text[])",
+                    *cols,
+                )
+                await conn.execute("UPDATE audit_head SET seq = $1, hash = $2", seq, prev)
+                moved += len(rows)
+
+    async def _sealing(self) -> None:
+        """The background sealer: after each write of this process, every few seconds for
+        entries another (perhaps crashed) process left pending, and once more at close. It is
+        stopped by a flag, never cancelled mid-statement."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=_SEAL_EVERY)
+            self._wake.clear()
+            try:
+                await self._seal()
+            except StoreError as exc:  # the database is away; the next round tries again
+                log.warning("audit sealing failed: %s", exc)
+            if self._closing:
+                return
 
     async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
-        if not entries:
-            return
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
+        if entries:
+            async with self._transaction() as conn:
                 await self._append(conn, entries)
-        except _DB_ERRORS as exc:
-            raise self._fail(exc) from exc
 
     # -- accept --------------------------------------------------------------------------
 
     async def accept(self, messages: Sequence[NewMessage]) -> list[AcceptResult]:
         if not messages:
             return []
-        try:
-            async with self.pool.acquire() as conn:
-                for _ in range(_RACE_RETRIES):
-                    try:
-                        async with conn.transaction():
-                            return await self._accept(conn, messages)
-                    except _LostRace:
-                        continue  # rolled back; the other process's rows are visible now
-        except _DB_ERRORS as exc:
-            raise self._fail(exc) from exc
+        for _ in range(_RACE_RETRIES):
+            try:
+                async with self._transaction() as conn:
+                    return await self._accept(conn, messages)
+            except _LostRace:
+                continue  # rolled back; the other process's rows are visible now
         raise StoreError("accept kept losing races for the same message ids; try again")
 
     async def _accept(self, conn: Conn, messages: Sequence[NewMessage]) -> list[AcceptResult]:
@@ -407,30 +473,27 @@ class PostgreSQLStore:
             state, due = DeliveryState.RETRYING, settlement.next_attempt_at
         else:
             state = DeliveryState.DEAD
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                # The lease must still be ours and unexpired-or-unclaimed-since: the row lock
-                # taken here keeps any other worker from claiming it before we commit.
-                held = await conn.fetchval(
-                    "UPDATE deliveries SET state = $1, attempts = attempts + 1, last_error = $2,"
-                    " next_attempt_at = $3, lease_owner = NULL, lease_until = NULL,"
-                    " updated_at = $4, delivered_at = $5"
-                    " WHERE delivery_id = $6 AND lease_owner = $7"
-                    " AND state IN ('pending', 'retrying') RETURNING 1",
-                    state.value,
-                    settlement.error,
-                    due,
-                    now,
-                    delivered,
-                    delivery_id,
-                    worker,
-                )
-                if held is None:
-                    return False
-                await self._append(conn, audit)
-                return True
-        except _DB_ERRORS as exc:
-            raise self._fail(exc) from exc
+        async with self._transaction() as conn:
+            # Only while the lease is still ours (it may have expired, but nobody claimed the
+            # row since); the row lock taken here keeps others from claiming it until commit.
+            held = await conn.fetchval(
+                "UPDATE deliveries SET state = $1, attempts = attempts + 1, last_error = $2,"
+                " next_attempt_at = $3, lease_owner = NULL, lease_until = NULL,"
+                " updated_at = $4, delivered_at = $5"
+                " WHERE delivery_id = $6 AND lease_owner = $7"
+                " AND state IN ('pending', 'retrying') RETURNING 1",
+                state.value,
+                settlement.error,
+                due,
+                now,
+                delivered,
+                delivery_id,
+                worker,
+            )
+            if held is None:
+                return False
+            await self._append(conn, audit)
+            return True
 
     async def release(self, worker: str, delivery_ids: Sequence[str]) -> int:
         if not delivery_ids:
@@ -449,29 +512,24 @@ class PostgreSQLStore:
     async def redeliver(
         self, message_id: str, recipient_id: str | None, audit: AuditEntry, *, now: datetime
     ) -> int:
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                moved = await conn.fetch(
-                    "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1,"
-                    " lease_owner = NULL, lease_until = NULL, updated_at = $1"
-                    " WHERE message_id = $2 AND state = 'dead'"
-                    " AND ($3::text IS NULL OR recipient_id = $3)"
-                    " RETURNING recipient_id, position",
-                    now,
-                    message_id,
-                    recipient_id,
-                )
-                await self._append(
-                    conn,
-                    [
-                        AuditEntry(
-                            audit.at, audit.actor, audit.action, message_id, r[0], audit.detail
-                        )
-                        for r in sorted(moved, key=lambda r: r[1])
-                    ],
-                )
-        except _DB_ERRORS as exc:
-            raise self._fail(exc) from exc
+        async with self._transaction() as conn:
+            moved = await conn.fetch(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1,"
+                " lease_owner = NULL, lease_until = NULL, updated_at = $1"
+                " WHERE message_id = $2 AND state = 'dead'"
+                " AND ($3::text IS NULL OR recipient_id = $3)"
+                " RETURNING recipient_id, position",
+                now,
+                message_id,
+                recipient_id,
+            )
+            await self._append(
+                conn,
+                [
+                    AuditEntry(audit.at, audit.actor, audit.action, message_id, r[0], audit.detail)
+                    for r in sorted(moved, key=lambda r: r[1])
+                ],
+            )
         return len(moved)
 
     # -- reading -------------------------------------------------------------------------
@@ -539,31 +597,28 @@ class PostgreSQLStore:
     async def acknowledge(
         self, recipient_id: str, delivery_id: str, audit: AuditEntry, *, now: datetime
     ) -> bool:
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                row = await conn.fetchrow(
-                    "SELECT state, message_id FROM deliveries WHERE delivery_id = $1"
-                    " AND recipient_id = $2 AND mode = 'pull' FOR UPDATE",
-                    delivery_id,
-                    recipient_id,
-                )
-                if row is None:
-                    return False
-                if row[0] != DeliveryState.OFFERED:
-                    return bool(row[0] == DeliveryState.DELIVERED)
-                await conn.execute(
-                    "UPDATE deliveries SET state = 'delivered', delivered_at = $1,"
-                    " updated_at = $1, attempts = attempts + 1 WHERE delivery_id = $2",
-                    now,
-                    delivery_id,
-                )
-                entry = AuditEntry(
-                    audit.at, audit.actor, audit.action, row[1], recipient_id, audit.detail
-                )
-                await self._append(conn, [entry])
-                return True
-        except _DB_ERRORS as exc:
-            raise self._fail(exc) from exc
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(
+                "SELECT state, message_id FROM deliveries WHERE delivery_id = $1"
+                " AND recipient_id = $2 AND mode = 'pull' FOR UPDATE",
+                delivery_id,
+                recipient_id,
+            )
+            if row is None:
+                return False
+            if row[0] != DeliveryState.OFFERED:
+                return bool(row[0] == DeliveryState.DELIVERED)
+            await conn.execute(
+                "UPDATE deliveries SET state = 'delivered', delivered_at = $1,"
+                " updated_at = $1, attempts = attempts + 1 WHERE delivery_id = $2",
+                now,
+                delivery_id,
+            )
+            entry = AuditEntry(
+                audit.at, audit.actor, audit.action, row[1], recipient_id, audit.detail
+            )
+            await self._append(conn, [entry])
+            return True
 
     # -- audit trail, retention, stats ---------------------------------------------------
 
@@ -575,6 +630,7 @@ class PostgreSQLStore:
             " FROM audit WHERE seq > $1 AND ($2::text IS NULL OR message_id = $2)"
             " AND ($3::timestamptz IS NULL OR at >= $3) ORDER BY seq LIMIT $4"
         )
+        await self._seal()  # the trail as of now, entries committed by any process included
         last = 0
         while True:
             try:
@@ -589,30 +645,27 @@ class PostgreSQLStore:
             last = page[-1][0]
 
     async def purge_payloads(self, before: datetime, audit: AuditEntry) -> int:
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                count = len(
-                    await conn.fetch(
-                        "UPDATE deliveries SET payload = NULL WHERE payload IS NOT NULL AND ("
-                        " (state = 'delivered' AND delivered_at < $1)"
-                        " OR (state = 'refused' AND updated_at < $1)) RETURNING 1",
-                        before,
-                    )
+        async with self._transaction() as conn:
+            count = len(
+                await conn.fetch(
+                    "UPDATE deliveries SET payload = NULL WHERE payload IS NOT NULL AND ("
+                    " (state = 'delivered' AND delivered_at < $1)"
+                    " OR (state = 'refused' AND updated_at < $1)) RETURNING 1",
+                    before,
                 )
-                if count:
-                    stamp = before.astimezone(UTC).isoformat(timespec="microseconds")
-                    detail = {**audit.detail, "payloads": count, "before": stamp}
-                    entry = AuditEntry(
-                        audit.at,
-                        audit.actor,
-                        audit.action,
-                        audit.message_id,
-                        audit.recipient_id,
-                        detail,
-                    )
-                    await self._append(conn, [entry])
-        except _DB_ERRORS as exc:
-            raise self._fail(exc) from exc
+            )
+            if count:
+                stamp = before.astimezone(UTC).isoformat(timespec="microseconds")
+                detail = {**audit.detail, "payloads": count, "before": stamp}
+                entry = AuditEntry(
+                    audit.at,
+                    audit.actor,
+                    audit.action,
+                    audit.message_id,
+                    audit.recipient_id,
+                    detail,
+                )
+                await self._append(conn, [entry])
         return count
 
     async def stats(self, *, now: datetime) -> OutboxStats:

@@ -70,9 +70,23 @@ CREATE TABLE audit (
 CREATE INDEX audit_message ON audit (message_id, seq);
 CREATE INDEX audit_at ON audit (at);
 
--- The chain head: one row, locked (SELECT … FOR UPDATE) by every transaction that appends,
--- as its last statement before commit. It serialises appenders across processes, so
--- seq has no gaps and every record follows the one committed before it.
+-- Audit entries written by a business transaction (accept, settle, …) land here first, in
+-- that same transaction, without waiting for anyone; a sealer (PostgreSQLStore._seal) then
+-- moves them into the chain in id order, many at a time. So commits never queue behind the
+-- chain and PostgreSQL's group commit works for them.
+CREATE TABLE audit_pending (
+    id           bigserial PRIMARY KEY,
+    at           timestamptz NOT NULL,
+    actor        text NOT NULL,
+    action       text NOT NULL,
+    message_id   text,
+    recipient_id text,
+    detail       text NOT NULL
+);
+
+-- The chain head: one row, locked (SELECT … FOR UPDATE) by the sealer's transaction, so
+-- sealers in several processes take turns, seq has no gaps and every record follows the one
+-- sealed before it.
 CREATE TABLE audit_head (
     one  boolean PRIMARY KEY DEFAULT true CHECK (one),
     seq  bigint NOT NULL,
