@@ -19,10 +19,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--keep", metavar="DIR", type=Path, help="keep the data (database, keys) here")
     p.add_argument("--database", metavar="URL", help="postgresql://… instead of SQLite")
+    p.add_argument(
+        "--fixtures",
+        metavar="DIR",
+        type=Path,
+        help="fixture folder (default: fixtures/ of a source tree; an installed wheel has none)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from gateway import FIXTURES_DIR
+    from gateway.cli.common import UsageError
+    from gateway.exchange.demo import missing_fixtures
     from gateway.exchange.demo import run as demo
 
-    return demo(keep=args.keep, database=args.database)
+    fixtures = args.fixtures or FIXTURES_DIR
+    missing = missing_fixtures(fixtures)
+    if missing:
+        raise UsageError(
+            f"the demo sends fixture messages it cannot find ({missing[0]}); "
+            "run it from a source checkout or pass --fixtures DIR"
+        )
+    return demo(keep=args.keep, database=args.database, fixtures=fixtures)
