@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway import PROJECT_ROOT
+from gateway.documents import Certificate
 from gateway.documents.common import Consent, ConsentMethod, Identifier, Recipient
 from gateway.exchange.config import Config, parse
 from gateway.exchange.store.base import Store
@@ -25,6 +26,8 @@ from gateway.formats.fhir.envelope import wrap_message
 from gateway.validation.service import validate_bytes
 
 T = TypeVar("T")
+#: The ``new_store`` fixture (conftest.py): a factory of unopened stores on one database.
+NewStore = Callable[[], Store]
 FIXTURES = PROJECT_ROOT / "fixtures"
 FK7804_XML = FIXTURES / "certificate" / "fk7804-valid.xml"
 AG7804_XML = FIXTURES / "certificate" / "ag7804-valid-diagnosis-shared.xml"
@@ -143,7 +146,7 @@ def certificate_message(
     """A FHIR message carrying the certificate at ``path`` and (unless ``consent_id`` is
     None) the patient's consent for the employer, as the envelope's Consent entry."""
     doc = validate_bytes(path.read_bytes()).document
-    assert doc is not None
+    assert isinstance(doc, Certificate)
     tree = FhirJsonCodec().to_tree(doc)
     msg = wrap_message(
         tree, "certificate", "SE2321000131-E000000000001", audiences, message_id=message_id
@@ -151,7 +154,7 @@ def certificate_message(
     if consent_id is not None:
         consent = Consent(
             id=consent_id,
-            given_by=doc.patient.id,  # type: ignore[union-attr]
+            given_by=doc.patient.id,
             given_at=datetime(2025, 1, 1, tzinfo=UTC),
             method=ConsentMethod.WRITTEN,
             recipients=[Recipient.EMPLOYER],

@@ -16,6 +16,7 @@ from exchange_support import (
     T0,
     Clock,
     FakeTransport,
+    NewStore,
     certificate_message,
     make_config,
     run,
@@ -39,8 +40,8 @@ async def deliver_all(client: Any) -> None:
         await outbox.drain()
 
 
-def test_one_message_employer_gets_the_redacted_view_and_fk_the_full_certificate(  # type: ignore[no-untyped-def]
-    new_store,
+def test_one_message_employer_gets_the_redacted_view_and_fk_the_full_certificate(
+    new_store: NewStore,
 ) -> None:
     async def main() -> None:
         t = transports()
@@ -76,7 +77,9 @@ def test_one_message_employer_gets_the_redacted_view_and_fk_the_full_certificate
     run(main())
 
 
-def test_duplicate_post_returns_the_first_answer_and_delivers_nothing_again(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_duplicate_post_returns_the_first_answer_and_delivers_nothing_again(
+    new_store: NewStore,
+) -> None:
     async def main() -> None:
         t = transports()
         async with serving(make_config(), new_store(), t, clock=Clock()) as client:
@@ -96,7 +99,7 @@ def test_duplicate_post_returns_the_first_answer_and_delivers_nothing_again(new_
     run(main())
 
 
-def test_a_section4_consent_is_used_once(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_a_section4_consent_is_used_once(new_store: NewStore) -> None:
     async def main() -> None:
         t = transports()
         async with serving(make_config(), new_store(), t, clock=Clock()) as client:
@@ -120,7 +123,7 @@ def test_a_section4_consent_is_used_once(new_store) -> None:  # type: ignore[no-
     run(main())
 
 
-def test_policy_refusal_for_one_recipient_still_delivers_to_the_others(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_policy_refusal_for_one_recipient_still_delivers_to_the_others(new_store: NewStore) -> None:
     """Decision (docs/exchange/api.md): the refused recipient is recorded as refused with the
     rule code, the others receive theirs; only all refused refuses the message."""
 
@@ -147,7 +150,7 @@ def test_policy_refusal_for_one_recipient_still_delivers_to_the_others(new_store
     run(main())
 
 
-def test_rivta_xml_routes_by_headers(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_rivta_xml_routes_by_headers(new_store: NewStore) -> None:
     async def main() -> None:
         t = transports()
         async with serving(make_config(), new_store(), t, clock=Clock()) as client:
@@ -183,7 +186,7 @@ def test_rivta_xml_routes_by_headers(new_store) -> None:  # type: ignore[no-unty
     run(main())
 
 
-def test_authentication_and_authorisation(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_authentication_and_authorisation(new_store: NewStore) -> None:
     async def main() -> None:
         async with serving(make_config(), new_store(), transports(), clock=Clock()) as client:
             body = certificate_message(FK7804_XML, message_id="auth-1")
@@ -213,7 +216,7 @@ def test_authentication_and_authorisation(new_store) -> None:  # type: ignore[no
     run(main())
 
 
-def test_limits_media_types_and_invalid_documents(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_limits_media_types_and_invalid_documents(new_store: NewStore) -> None:
     async def main() -> None:
         async with serving(make_config(), new_store(), transports(), clock=Clock()) as client:
             big = b"{" + b" " * 300_000 + b"}"
@@ -253,7 +256,7 @@ def test_limits_media_types_and_invalid_documents(new_store) -> None:  # type: i
     run(main())
 
 
-def test_pull_inbox_offers_again_until_acknowledged(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_pull_inbox_offers_again_until_acknowledged(new_store: NewStore) -> None:
     async def main() -> None:
         async with serving(make_config(), new_store(), transports(), clock=Clock()) as client:
             body = certificate_message(FK7804_XML, ("occupational-health",), message_id="p-1")
@@ -287,7 +290,7 @@ def test_pull_inbox_offers_again_until_acknowledged(new_store) -> None:  # type:
     run(main())
 
 
-def test_status_retrying_dead_and_redeliver_endpoint(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_status_retrying_dead_and_redeliver_endpoint(new_store: NewStore) -> None:
     async def main() -> None:
         clock = Clock()
         t = transports()
@@ -321,7 +324,7 @@ def test_status_retrying_dead_and_redeliver_endpoint(new_store) -> None:  # type
     run(main())
 
 
-def test_metrics_show_outbox_depth_and_oldest_age(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_show_outbox_depth_and_oldest_age(new_store: NewStore) -> None:
     async def main() -> None:
         clock = Clock()
         async with serving(make_config(), new_store(), transports(), clock=clock) as client:
@@ -335,7 +338,7 @@ def test_metrics_show_outbox_depth_and_oldest_age(new_store) -> None:  # type: i
     run(main())
 
 
-def test_dry_runs_validate_convert_redact(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_dry_runs_validate_convert_redact(new_store: NewStore) -> None:
     async def main() -> None:
         async with serving(make_config(), new_store(), transports(), clock=Clock()) as client:
             xml = FK7804_XML.read_bytes()
@@ -379,7 +382,7 @@ def test_openapi_document_is_served_and_matches_docs() -> None:
 _T0 = T0
 
 
-def test_retention_purges_delivered_payloads_after_the_configured_days(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_retention_purges_delivered_payloads_after_the_configured_days(new_store: NewStore) -> None:
     from gateway.exchange.server.app import STORE, purge_once
 
     async def main() -> None:
@@ -404,7 +407,7 @@ def test_retention_purges_delivered_payloads_after_the_configured_days(new_store
     run(main())
 
 
-def test_repeats_conflicts_and_spent_consents_are_in_the_audit_trail(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_repeats_conflicts_and_spent_consents_are_in_the_audit_trail(new_store: NewStore) -> None:
     from gateway.exchange.server.app import STORE
 
     async def main() -> None:
@@ -428,7 +431,7 @@ def test_repeats_conflicts_and_spent_consents_are_in_the_audit_trail(new_store) 
     run(main())
 
 
-def test_gateway_recipients_narrows_a_fhir_messages_audiences(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_gateway_recipients_narrows_a_fhir_messages_audiences(new_store: NewStore) -> None:
     async def main() -> None:
         async with serving(make_config(), new_store(), transports(), clock=Clock()) as client:
             body = certificate_message(FK7804_XML, message_id="n-1")

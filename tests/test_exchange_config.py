@@ -151,3 +151,20 @@ def test_audit_and_redeliver_commands(tmp_path: Path, capsys: pytest.CaptureFixt
         "record 1: its content does not match its hash (changed)\n"
         "audit trail BROKEN: 1 problem(s) in 2 records\n"
     )
+
+
+def test_one_gateway_toml_serves_the_cli_and_the_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The server's tables (arrays of tables among them) do not trouble the CLI's reader,
+    and a typo in the CLI's own table is still caught."""
+    from exchange_support import FK7804_XML
+
+    cfg = tmp_path / "gateway.toml"
+    text = '[rules]\nwarn = []\n[server]\nport = 0\n[[senders]]\nid = "a"\ntoken = "t"\n'
+    text += 'kinds = ["certificate"]\nrecipients = []\n'
+    cfg.write_text(text, encoding="utf-8")
+    assert main(["validate", str(FK7804_XML), "--config", str(cfg), "-q"]) == 0
+    cfg.write_text(text.replace("[rules]\nwarn", "[rules]\nwarm"), encoding="utf-8")
+    assert main(["validate", str(FK7804_XML), "--config", str(cfg), "-q"]) == 2
+    assert "unknown key 'warm' in [rules]" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import asyncio
 import random
 from datetime import timedelta
 
-from exchange_support import T0, Clock, FakeTransport, make_config, run
+from exchange_support import T0, Clock, FakeTransport, NewStore, make_config, run
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -75,7 +75,7 @@ def _message(mid: str, recipients: tuple[str, ...] = ("acme",)) -> NewMessage:
     )
 
 
-def test_fail_first_then_deliver_with_backoff(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_fail_first_then_deliver_with_backoff(new_store: NewStore) -> None:
     async def main() -> None:
         store = new_store()
         await store.open()
@@ -100,7 +100,9 @@ def test_fail_first_then_deliver_with_backoff(new_store) -> None:  # type: ignor
     run(main())
 
 
-def test_permanent_answer_dead_letters_at_once_and_redeliver_sends_again(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_permanent_answer_dead_letters_at_once_and_redeliver_sends_again(
+    new_store: NewStore,
+) -> None:
     async def main() -> None:
         store = new_store()
         await store.open()
@@ -133,7 +135,7 @@ def test_permanent_answer_dead_letters_at_once_and_redeliver_sends_again(new_sto
     run(main())
 
 
-def test_too_many_retries_dead_letter(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_too_many_retries_dead_letter(new_store: NewStore) -> None:
     async def main() -> None:
         store = new_store()
         await store.open()
@@ -155,7 +157,7 @@ def test_too_many_retries_dead_letter(new_store) -> None:  # type: ignore[no-unt
     run(main())
 
 
-def test_a_crashed_workers_claims_return_after_the_lease(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_a_crashed_workers_claims_return_after_the_lease(new_store: NewStore) -> None:
     async def main() -> None:
         store = new_store()
         await store.open()
@@ -178,7 +180,7 @@ def test_a_crashed_workers_claims_return_after_the_lease(new_store) -> None:  # 
     run(main())
 
 
-def test_graceful_stop_hands_in_flight_deliveries_back(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_graceful_stop_hands_in_flight_deliveries_back(new_store: NewStore) -> None:
     async def main() -> None:
         store = new_store()
         await store.open()
@@ -198,7 +200,7 @@ def test_graceful_stop_hands_in_flight_deliveries_back(new_store) -> None:  # ty
     run(main())
 
 
-def test_a_transport_that_raises_is_retried_not_lost(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_a_transport_that_raises_is_retried_not_lost(new_store: NewStore) -> None:
     class Broken(FakeTransport):
         async def deliver(self, parcel):  # type: ignore[no-untyped-def]
             raise RuntimeError("bug")
@@ -219,7 +221,7 @@ def test_a_transport_that_raises_is_retried_not_lost(new_store) -> None:  # type
     run(main())
 
 
-def test_stop_does_not_wait_for_a_free_slot(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_stop_does_not_wait_for_a_free_slot(new_store: NewStore) -> None:
     """Every slot held by a hanging recipient: SIGTERM still ends within the grace period."""
 
     async def main() -> None:

@@ -4,11 +4,10 @@ conftest.STORES through the ``new_store`` fixture."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
-from exchange_support import T0, run
+from exchange_support import T0, NewStore, run
 
 from gateway.exchange.audit import verify
 from gateway.exchange.store.base import (
@@ -20,10 +19,8 @@ from gateway.exchange.store.base import (
     NewMessage,
     Outcome,
     Settlement,
-    Store,
 )
 
-NewStore = Callable[[], Store]
 LEASE = timedelta(seconds=30)
 
 

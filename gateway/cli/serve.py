@@ -13,17 +13,15 @@ from typing import Any
 
 import orjson
 
-from gateway.cli.common import UsageError
-from gateway.exchange.config import Config, ConfigError, load
+from gateway.cli.common import CONFIG_KEYS, UsageError, add_config_option
+from gateway.exchange.config import SECTIONS, Config, ConfigError, load
+
+for _section in SECTIONS:  # one gateway.toml for the CLI and the server; config.py checks these
+    CONFIG_KEYS.setdefault(_section, None)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--config",
-        metavar="FILE",
-        default=argparse.SUPPRESS,
-        help="the gateway's TOML config (default ./gateway.toml if present)",
-    )
+    add_config_option(p)
     p.add_argument("--database", metavar="URL", help="sqlite:///PATH or postgresql://…")
 
 

@@ -21,6 +21,8 @@ from gateway.formats.base import Format
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PUSH_KINDS = ("fhir", "rivta-soap")
+#: The config file's tables that are the server's (``[rules]`` is the CLI's, shared).
+SECTIONS = ("server", "delivery", "retention", "client_tls", "senders", "recipients")
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 
@@ -199,8 +201,7 @@ def parse(
     data: Mapping[str, Any], *, source: str = "config", overrides: Mapping[str, Any] | None = None
 ) -> Config:
     r = _Reader()
-    top = {"server", "delivery", "retention", "client_tls", "senders", "recipients", "rules"}
-    r.known(data, top, "")
+    r.known(data, {*SECTIONS, "rules"}, "")
     server = _server(r, {**r.table(data, "server", "server"), **(overrides or {})})
     delivery = _delivery(r, r.table(data, "delivery", "delivery"))
     retention = _retention(r, r.table(data, "retention", "retention"))
@@ -412,6 +413,7 @@ def _cross_check(
 
 
 __all__ = [
+    "SECTIONS",
     "Config",
     "ConfigError",
     "DeliveryConfig",
