@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gateway.cli.common import add_command
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "demo",
         help="run the gateway end to end on loopback with mock recipients",
         description="Start the gateway (embedded SQLite in a temporary directory, HTTPS with "
@@ -16,14 +19,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "employer, a region, a municipality and Arbetsförmedlingen over FHIR push), send the "
         "fixture messages through it (refusals included), and show what each recipient "
         "received. Exit 0 when every answer was the expected one.",
+        examples=[
+            "gateway demo",
+            "gateway demo --keep demo-data/",
+            "gateway demo --database postgresql://postgres@127.0.0.1:5432/test?schema=demo",
+        ],
     )
-    p.add_argument("--keep", metavar="DIR", type=Path, help="keep the data (database, keys) here")
-    p.add_argument("--database", metavar="URL", help="postgresql://… instead of SQLite")
+    p.add_argument(
+        "--keep",
+        metavar="DIR",
+        type=Path,
+        help="keep the data (database, keys) here, e.g. --keep demo-data/",
+    )
+    p.add_argument(
+        "--database",
+        metavar="URL",
+        help="PostgreSQL instead of SQLite, e.g. --database postgresql://127.0.0.1/test",
+    )
     p.add_argument(
         "--fixtures",
         metavar="DIR",
         type=Path,
-        help="fixture folder (default: fixtures/ of a source tree; an installed wheel has none)",
+        help="fixture folder (default: fixtures/ of a source tree; an installed wheel has "
+        "none), e.g. --fixtures fixtures/",
     )
     p.set_defaults(func=run)
 
