@@ -129,9 +129,12 @@ def load_config(path: str | None) -> dict[str, dict[str, object]]:
                 f"{cfg_path}: unknown section [{section}]{_near(section, CONFIG_KEYS)}"
             )
         keys = CONFIG_KEYS[section]
-        if keys is None:
-            continue
-        if not isinstance(table, dict):
+        if keys is None and (
+            isinstance(table, dict)
+            or (isinstance(table, list) and all(isinstance(t, dict) for t in table))
+        ):
+            continue  # its owner checks it key by key
+        if not isinstance(table, dict) or keys is None:
             raise UsageError(f"{cfg_path}: [{section}] must be a table")
         for key in table:
             if key not in keys:

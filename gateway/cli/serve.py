@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from gateway.cli.common import CONFIG_KEYS, UsageError, add_config_option
+from gateway.cli.common import CONFIG_KEYS, UsageError, add_command, add_config_option
 from gateway.exchange.config import SECTIONS, Config, ConfigError, load
 
 for _section in SECTIONS:  # one gateway.toml for the CLI and the server; config.py checks these
@@ -22,43 +22,78 @@ for _section in SECTIONS:  # one gateway.toml for the CLI and the server; config
 
 def _common(p: argparse.ArgumentParser) -> None:
     add_config_option(p)
-    p.add_argument("--database", metavar="URL", help="sqlite:///PATH or postgresql://…")
+    p.add_argument(
+        "--database",
+        metavar="URL",
+        help="the store, overriding the config, e.g. sqlite:///gateway-data/gateway.db or "
+        "postgresql://gateway@db.example/gateway",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "serve",
         help="run the exchange server",
-        description="Receive, route, deliver and audit messages over HTTP(S). With no "
-        "options: embedded SQLite under ./gateway-data/. Stops gracefully on SIGTERM.",
+        description="Receive, route, deliver and audit messages over HTTP(S) (docs/exchange/). "
+        "With no options: embedded SQLite under ./gateway-data/. Prints 'gateway: listening "
+        "on URL' once listening; stops gracefully on SIGTERM.",
+        examples=[
+            "gateway serve --config gateway.toml",
+            "gateway serve --port 0 --workers 2",
+            "gateway serve --database postgresql://gateway@db.example/gateway --workers 4",
+        ],
     )
     _common(p)
-    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (default 8080; 0 picks a free one)")
-    p.add_argument("--workers", type=int, metavar="N", help="processes (default 1)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1), e.g. 0.0.0.0")
+    p.add_argument("--port", type=int, help="port (default 8080; 0 picks a free one), e.g. 8443")
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes sharing the port (default 1), e.g. 2 to use both cores",
+    )
     p.set_defaults(func=run_serve)
 
-    a = subparsers.add_parser(
+    a = add_command(
+        subparsers,
         "audit",
         help="list or verify the audit trail",
         description="Print the append-only audit trail (metadata and hashes, never payloads) "
         "as JSON lines; --verify checks its hash chain (exit 1 if broken).",
+        examples=[
+            "gateway audit --message msg-1",
+            "gateway audit --since 2026-03-01T00:00",
+            "gateway audit --verify",
+        ],
     )
     _common(a)
-    a.add_argument("--message", metavar="ID", help="only this message's records")
-    a.add_argument("--since", metavar="TIME", type=_time, help="only records at or after TIME")
-    a.add_argument("--verify", action="store_true", help="check the whole hash chain")
+    a.add_argument("--message", metavar="ID", help="only this message's records, e.g. msg-1")
+    a.add_argument(
+        "--since",
+        metavar="TIME",
+        type=_time,
+        help="only records at or after TIME (ISO 8601, UTC unless a zone is given), "
+        "e.g. 2026-03-01T00:00",
+    )
+    a.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the whole hash chain instead of listing, e.g. gateway audit --verify",
+    )
     a.set_defaults(func=run_audit)
 
-    r = subparsers.add_parser(
+    r = add_command(
+        subparsers,
         "redeliver",
         help="send dead-lettered deliveries again",
         description="Move a message's dead-lettered deliveries back to the outbox; a running "
         "gateway delivers them. Exit 1 when there was nothing dead to redeliver.",
+        examples=["gateway redeliver msg-1", "gateway redeliver msg-1 --recipient fk"],
     )
     _common(r)
-    r.add_argument("message_id", metavar="MESSAGE_ID")
-    r.add_argument("--recipient", metavar="ID", help="only this recipient's delivery")
+    r.add_argument("message_id", metavar="MESSAGE_ID", help="the message, e.g. msg-1")
+    r.add_argument("--recipient", metavar="ID", help="only this recipient's delivery, e.g. fk")
     r.set_defaults(func=run_redeliver)
 
 
