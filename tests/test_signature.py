@@ -454,3 +454,20 @@ def test_fhir_json_signature_is_base64_of_the_canonical_underskrift() -> None:
     doc = base().model_copy(update={"signature": SIGNATURE})
     bundle = orjson.loads(render(doc, Format.FHIR_JSON))
     assert base64.b64decode(bundle["signature"]["data"]).decode() == SIGNATURE
+
+
+def test_other_fields_of_a_fhir_signature_drop_by_construction() -> None:
+    """Only ``data`` is read: text in who/type/sigFormat reaches no output of any recipient."""
+    bundle = orjson.loads(with_signature(Format.FHIR_JSON, WELL_FORMED["keyname"]))
+    sig = bundle["signature"]
+    sig["who"]["display"] = "F321 Medelsvår depression"
+    sig["type"][0]["display"] = "F321"
+    sig["targetFormat"] = "F321"
+    sig["extension"] = [{"url": "http://example.org/dx", "valueString": "F321"}]
+    data = orjson.dumps(bundle)
+    result = validate_bytes(data)
+    assert isinstance(result.document, Certificate)
+    for target in OUTPUTS:
+        assert MARKER not in render(result.document.model_copy(update={"signature": None}), target)
+        out, _ = redact(data, Recipient.EMPLOYER, target)
+        assert out is not None and MARKER not in out

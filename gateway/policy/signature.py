@@ -96,7 +96,7 @@ def _shape_problem(signature: etree._Element) -> str | None:
         text = "".join((el.text or "").split())
         if b64:
             try:
-                binascii.a2b_base64(text.encode("ascii"))
+                binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
             except (ValueError, UnicodeEncodeError):
                 return f"<{etree.QName(tag).localname}> is not base64"
         elif text:
