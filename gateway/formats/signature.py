@@ -13,6 +13,7 @@ again before they put it into a document, so no model, however built, splices ma
 
 from __future__ import annotations
 
+import threading
 from typing import Final
 
 from lxml import etree
@@ -113,10 +114,14 @@ _KNOWN: dict[str, None] = {}
 _KNOWN_MAX: Final = 1024
 
 
+_KNOWN_LOCK = threading.Lock()
+
+
 def remember(stored: str) -> str:
-    if len(_KNOWN) >= _KNOWN_MAX:
-        _KNOWN.pop(next(iter(_KNOWN)))  # oldest first
-    _KNOWN[stored] = None
+    with _KNOWN_LOCK:  # the server reads on many threads
+        if len(_KNOWN) >= _KNOWN_MAX:
+            _KNOWN.pop(next(iter(_KNOWN)))  # oldest first
+        _KNOWN[stored] = None
     return stored
 
 
