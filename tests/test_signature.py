@@ -284,7 +284,7 @@ def test_signed_copy_reaches_the_employer_and_verifies_over_the_bytes_sent(ancho
     config = SignatureConfiguration(location=f"./{INTYG}/{UNDERSKRIFT}/")
     verified = XMLVerifier().verify(out, ca_pem_file=str(anchors), expect_config=config)
     assert not isinstance(verified, list)
-    assert etree.QName(verified.signed_xml).localname == "RegisterCertificate"  # type: ignore[arg-type]
+    assert etree.QName(verified.signed_xml).localname == "RegisterCertificate"
 
 
 def test_signed_copy_sent_as_fhir_drops_the_signature(anchors: Path) -> None:
@@ -347,6 +347,12 @@ def test_cli_redact_with_trust_anchors(
     assert b"underskrift" not in capsysbinary.readouterr().out
     assert "POLICY-SIGNATURE-UNVERIFIED" in report.read_text()
     assert main([*argv, "--trust-anchors", str(tmp_path / "missing.pem")]) == 2
+    # indented output is other bytes than were signed: the signature is checked over them
+    pretty = [*argv, "--trust-anchors", str(anchors), "--report", str(report), "--pretty"]
+    assert main(pretty) == 0
+    out = capsysbinary.readouterr().out
+    assert b"\n  <ns2:intyg>" in out and b"underskrift" not in out
+    assert "does not verify" in report.read_text()
 
 
 def test_cli_convert_of_a_spliced_fhir_signature_is_a_clear_refusal(
@@ -382,7 +388,7 @@ _DS_NAMES = ("Signature", "SignedInfo", "Object", "KeyName", "KeyInfo", "Signatu
 _names = st.sampled_from(
     [f"{{{DS}}}{n}" for n in _DS_NAMES] + [f"{{{CORE}}}svar", f"{{{EXT32}}}underskrift", "plain"]
 )
-_texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+_texts = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
 
 
 @st.composite
@@ -398,7 +404,7 @@ def xml_trees(draw: st.DrawFn, depth: int = 0) -> etree._Element:
     if draw(st.booleans()):
         el.append(etree.Comment("F321"))
     if depth < 3:
-        for child in draw(st.lists(xml_trees(depth + 1), max_size=3)):  # type: ignore[call-arg]
+        for child in draw(st.lists(xml_trees(depth + 1), max_size=3)):
             el.append(child)
     return el
 
