@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
@@ -81,6 +82,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "e.g. --strict",
     )
     p.add_argument(
+        "--trust-anchors",
+        metavar="PEM",
+        help="CA certificates (PEM) a certificate's signature must chain to for an employer's "
+        "copy to carry it (default: none, so employers never get a signature), "
+        "e.g. --trust-anchors siths-ca.pem",
+    )
+    p.add_argument(
         "--at",
         metavar="TIME",
         type=_time,
@@ -130,23 +138,33 @@ def run(args: argparse.Namespace) -> int:
         consent=consent,
         overrides=overrides_from(args),
         strict=args.strict,
+        trust_anchors=_anchors(args.trust_anchors),
     )
     for i in result.issues:
         print(format_issue(inp.source, i), file=sys.stderr)
     if outcome is None:
         return 1
+    if outcome.render_error is not None:
+        raise UsageError(f"cannot render in {outcome.format}: {outcome.render_error}")
     _print_report(inp.source, outcome.policy)
     if args.report:
         write_file(
             args.report,
             orjson.dumps(outcome.policy.report_dicts(), option=orjson.OPT_INDENT_2) + b"\n",
         )
-    if outcome.render_error is not None:
-        raise UsageError(f"cannot render in {outcome.format}: {outcome.render_error}")
     if outcome.refused or outcome.payload is None:
         return 1
     sys.stdout.buffer.write(finish_output(outcome.payload, args.pretty))
     return 0
+
+
+def _anchors(path: str | None) -> Path | None:
+    if path is None:
+        return None
+    anchors = Path(path)
+    if not anchors.is_file():
+        raise UsageError(f"{path}: no such file (--trust-anchors)")
+    return anchors
 
 
 def _print_report(source: str, outcome: PolicyResult) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from gateway.documents import Document, Recipient
 from gateway.documents.common import Consent
 from gateway.documents.issues import SeverityOverrides
 from gateway.formats.base import CannotRender, Format
-from gateway.formats.registry import render
 from gateway.policy import PolicyResult, apply_policy
+from gateway.policy.signature import render_copy
 from gateway.validation.service import Validation, validate_bytes
 
 
@@ -46,11 +47,14 @@ def prepare(
     consent: Consent | None = None,
     strict: bool = False,
     check_consent: bool = True,
+    trust_anchors: Path | None = None,
 ) -> Transfer:
     """The recipient's copy of a valid ``document``: policy, then render in ``to``.
 
     ``check_consent=False`` is for previews only (a document with no place for a consent
-    record and none given); the server always checks."""
+    record and none given); the server always checks. A signature the policy held back goes
+    into the copy only if it verifies over the rendered bytes (``trust_anchors``: PEM CAs);
+    the report then says which."""
     recipient = Recipient(recipient)
     outcome = apply_policy(
         document, recipient, consent=consent, at=at, strict=strict, check_consent=check_consent
@@ -58,7 +62,7 @@ def prepare(
     if outcome.refused or outcome.document is None:
         return Transfer(recipient, to, outcome)
     try:
-        payload = render(outcome.document, to)
+        payload, outcome = render_copy(outcome, to, trust_anchors=trust_anchors)
     except CannotRender as exc:
         return Transfer(recipient, to, outcome, render_error=str(exc))
     return Transfer(recipient, to, outcome, payload)
@@ -75,6 +79,7 @@ def transfer(
     overrides: SeverityOverrides | None = None,
     strict: bool = False,
     check_consent: bool | None = None,
+    trust_anchors: Path | None = None,
 ) -> tuple[Validation, Transfer | None]:
     """Validate ``data`` and, when it is valid, :func:`prepare` it for ``recipient`` (in the
     input's own format unless ``to`` says otherwise). ``check_consent=None`` checks consent
@@ -94,4 +99,5 @@ def transfer(
         consent=consent,
         strict=strict,
         check_consent=check_consent,
+        trust_anchors=trust_anchors,
     )
