@@ -180,6 +180,7 @@ async def main() -> None:
         f"{len(payload)}-byte certificate, 2 deliveries and 3 audit records per message,"
         f" {CALLERS} callers"
     )
+    print("load average before: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     print(row("store: operation", "per s", "p50 ms", "p99 ms"))
     with tempfile.TemporaryDirectory() as folder:
         await bench("sqlite", f"sqlite:///{folder}/bench.db", args.messages, payload)

@@ -283,3 +283,38 @@ def test_the_sealer_is_woken_by_writes_and_not_by_its_own_sealing(
     woken, moved, rewoken, again = asyncio.run(run())
     assert (woken, rewoken, again) == (True, False, 0)
     assert moved in (0, 1)
+
+
+def test_audit_facts_a_killed_process_left_unchained_are_chained_by_the_next(
+    postgresql_url: Callable[[], str],
+) -> None:
+    """A process killed between its commit and its sealer's turn leaves facts pending (as
+    the raw insert below does); any other process chains them, in order, after the head."""
+    url = postgresql_url()
+
+    async def run() -> tuple[list[tuple[int, str, str | None]], int]:
+        (first,) = await opened(url, 1)
+        await first.accept([message(1)])
+        await first.close()
+        conn = await asyncpg.connect(split_url(url)[0])
+        try:
+            schema = split_url(url)[1]["schema"]
+            await conn.execute(
+                f'INSERT INTO "{schema}".audit_pending (at, actor, action, message_id, detail)'
+                " VALUES ($1, 'worker:gone', 'attempt', 'msg-1', '{}'),"
+                " ($1, 'worker:gone', 'delivered', 'msg-1', '{}')",
+                T0,
+            )
+        finally:
+            await conn.close()
+        (second,) = await opened(url, 1)
+        try:
+            records = [r async for r in second.audit_records()]
+            _count, breaks = await verify(second.audit_records())
+        finally:
+            await second.close()
+        return [(r.seq, r.entry.action, r.entry.message_id) for r in records], len(breaks)
+
+    records, breaks = asyncio.run(run())
+    assert records == [(1, "received", "msg-1"), (2, "attempt", "msg-1"), (3, "delivered", "msg-1")]
+    assert breaks == 0

@@ -2,7 +2,7 @@
 (``gateway serve --database postgresql://user@host:5432/db``).
 
 * **Driver**: asyncpg with a connection pool (binary protocol; measured faster than psycopg 3
-  at the batched commits :meth:`PostgreSQLStore.accept` makes, docs/store.md).
+  at the batched commits :meth:`PostgreSQLStore.accept` makes, docs/exchange/store.md).
 * **Migrations** (``migrations/postgresql/NNNN_name.sql``) are applied at :meth:`open` in one
   transaction under a transaction-scoped advisory lock, so processes starting at once apply
   each version exactly once; the others wait, then find nothing left to do.
