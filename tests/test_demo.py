@@ -3,6 +3,8 @@ expected one, and the summary shows the employer's copy beside Försäkringskass
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gateway.cli.main import main
@@ -20,3 +22,12 @@ def test_the_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     assert any("EXCHANGE-CONSENT-USED" in line for line in lines)
     assert any("POLICY-CONSENT-MISSING" in line for line in lines)
     assert "191212121212" not in out  # the fixtures' patient
+
+
+def test_without_fixtures_the_demo_says_what_it_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--fixtures", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "the demo sends fixture messages it cannot find" in err
+    assert "--fixtures DIR" in err

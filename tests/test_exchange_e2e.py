@@ -1,6 +1,7 @@
 """End to end over real HTTPS on loopback (gateway/exchange/loopback.py): the gateway behind
-mutual TLS on embedded SQLite, a mock recipient per recipient requiring the gateway's client
-certificate, messages posted by a sender presenting a SITHS-style certificate."""
+mutual TLS, on embedded SQLite and on PostgreSQL (the ``store_url`` fixture), a mock recipient
+per recipient requiring the gateway's client certificate, messages posted by a sender
+presenting a SITHS-style certificate."""
 
 from __future__ import annotations
 
@@ -32,9 +33,9 @@ TO_BOTH = ("forsakringskassan", "employer")
 Scenario = Callable[[Loopback, aiohttp.ClientSession], Awaitable[None]]
 
 
-def run(tmp_path: Path, scenario: Scenario, **options: Any) -> None:
+def run(tmp_path: Path, database: str, scenario: Scenario, **options: Any) -> None:
     async def go() -> None:
-        async with loopback(tmp_path, **options) as lb:
+        async with loopback(tmp_path, database=database, **options) as lb:
             await scenario(lb, lb.session(lb.region))
 
     asyncio.run(go())
@@ -52,7 +53,7 @@ def states(status: dict[str, Any]) -> dict[str, tuple[str, int]]:
 
 
 def test_recipients_failing_first_get_it_once_the_employer_redacted_fk_in_full(
-    tmp_path: Path,
+    tmp_path: Path, store_url: str
 ) -> None:
     async def scenario(lb: Loopback, s: aiohttp.ClientSession) -> None:
         code, answer = await post(s, certificate_message(FK7804, TO_BOTH, message_id="m-1"))
@@ -91,7 +92,7 @@ def test_recipients_failing_first_get_it_once_the_employer_redacted_fk_in_full(
         assert [d for d in diagnosis if d in employer_text] == []
         assert all(d in fk.received[0].payload.decode() for d in diagnosis)
 
-    run(tmp_path, scenario, mocks={"acme": {"fail_first": 2}, "fk": {"fail_first": 1}})
+    run(tmp_path, store_url, scenario, mocks={"acme": {"fail_first": 2}, "fk": {"fail_first": 1}})
 
 
 def _certificate(register_certificate: bytes) -> Certificate:
@@ -103,7 +104,7 @@ def _certificate(register_certificate: bytes) -> Certificate:
 
 
 def test_a_permanent_answer_dead_letters_at_once_and_is_redelivered_on_command(
-    tmp_path: Path,
+    tmp_path: Path, store_url: str
 ) -> None:
     async def scenario(lb: Loopback, s: aiohttp.ClientSession) -> None:
         await post(s, certificate_message(FK7804, TO_BOTH, message_id="m-dead"))
@@ -114,9 +115,8 @@ def test_a_permanent_answer_dead_letters_at_once_and_is_redelivered_on_command(
             "HTTP 422 Unprocessable Entity: VALIDATION_ERROR (mock answer)"
         )
         lb.mocks["acme"].answer = "OK"  # the employer fixed its side
-        database = f"sqlite:///{lb.directory / 'gateway.db'}"
         code = await asyncio.to_thread(
-            main, ["redeliver", "m-dead", "--recipient", "acme", "--database", database]
+            main, ["redeliver", "m-dead", "--recipient", "acme", "--database", store_url]
         )
         assert code == 0
         async with s.post("/messages/m-dead/redeliver") as resp:  # the running gateway wakes
@@ -128,11 +128,11 @@ def test_a_permanent_answer_dead_letters_at_once_and_is_redelivered_on_command(
         assert len(lb.mocks["acme"].received) == 1
         assert len(lb.mocks["fk"].received) == 1  # the delivered copy was not sent again
 
-    run(tmp_path, scenario, mocks={"acme": {"answer": "VALIDATION_ERROR"}})
+    run(tmp_path, store_url, scenario, mocks={"acme": {"answer": "VALIDATION_ERROR"}})
 
 
 def test_a_duplicate_is_not_delivered_twice_and_other_content_under_its_id_is_409(
-    tmp_path: Path,
+    tmp_path: Path, store_url: str
 ) -> None:
     async def scenario(lb: Loopback, s: aiohttp.ClientSession) -> None:
         message = certificate_message(FK7804, TO_BOTH, message_id="m-dup")
@@ -150,10 +150,12 @@ def test_a_duplicate_is_not_delivered_twice_and_other_content_under_its_id_is_40
         assert [len(m.received) for m in (lb.mocks["acme"], lb.mocks["fk"])] == [1, 1]
         assert sum(len(a) for a in lb.mocks["fk"].attempts.values()) == 1
 
-    run(tmp_path, scenario)
+    run(tmp_path, store_url, scenario)
 
 
-def test_unauthenticated_and_unauthorised_senders_are_refused(tmp_path: Path) -> None:
+def test_unauthenticated_and_unauthorised_senders_are_refused(
+    tmp_path: Path, store_url: str
+) -> None:
     async def scenario(lb: Loopback, s: aiohttp.ClientSession) -> None:
         message = certificate_message(FK7804, TO_BOTH, message_id="m-auth")
         anonymous = lb.session()
@@ -177,10 +179,12 @@ def test_unauthenticated_and_unauthorised_senders_are_refused(tmp_path: Path) ->
             assert resp.status == 404  # nothing was stored
         assert all(not m.received for m in lb.mocks.values())
 
-    run(tmp_path, scenario)
+    run(tmp_path, store_url, scenario)
 
 
-def test_a_second_section4_notification_on_one_consent_is_refused(tmp_path: Path) -> None:
+def test_a_second_section4_notification_on_one_consent_is_refused(
+    tmp_path: Path, store_url: str
+) -> None:
     async def scenario(lb: Loopback, s: aiohttp.ClientSession) -> None:
         def headers(message_id: str) -> dict[str, str]:
             return {
@@ -199,4 +203,4 @@ def test_a_second_section4_notification_on_one_consent_is_refused(tmp_path: Path
         (receipt,) = lb.mocks["fk"].received
         assert receipt.interaction == "SendMessageToRecipient"
 
-    run(tmp_path, scenario)
+    run(tmp_path, store_url, scenario)

@@ -54,6 +54,15 @@ def _read(path: Path) -> bytes:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Descriptions wrapped to the terminal, examples kept one per line."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def add_command(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
     name: str,
@@ -68,7 +77,7 @@ def add_command(
         help=help,
         description=description or help[:1].upper() + help[1:] + ".",
         epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
 
 

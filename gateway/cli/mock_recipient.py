@@ -21,56 +21,59 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = add_command(
         subparsers,
         "mock-recipient",
-        examples=[
-            "gateway mock-recipient --role employer --port 9001",
-            "gateway mock-recipient --role forsakringskassan --fail-first 2",
-            "gateway mock-recipient --role forsakringskassan --answer VALIDATION_ERROR",
-        ],
         help="run a recipient endpoint (FHIR push, RIVTA SOAP) that records what it receives",
         description="A recipient endpoint for tests and integrators: POST /fhir (FHIR push), "
         "POST /rivta (RIVTA SOAP: RegisterCertificate v3, SendMessageToRecipient v2, "
         "answering like Försäkringskassan), GET /received (what it took in), "
         "GET /received/N (one receipt's bytes). Repeats of a delivery are recognised and "
-        "not recorded twice.",
+        "not recorded twice. Runs until interrupted (Ctrl-C, SIGTERM).",
+        examples=[
+            "gateway mock-recipient --role employer --port 9001",
+            "gateway mock-recipient --role forsakringskassan --fail-first 2",
+            "gateway mock-recipient --role forsakringskassan --answer VALIDATION_ERROR",
+            "gateway mock-recipient --role employer --tls cert.pem key.pem --client-ca ca.pem",
+        ],
     )
     p.add_argument(
         "--role",
         required=True,
         choices=[r.value for r in Recipient],
-        help="the recipient it plays, e.g. employer",
+        help="the recipient it plays, e.g. --role forsakringskassan",
     )
     p.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (127.0.0.1), e.g. 0.0.0.0"
+        "--host", default="127.0.0.1", help="address to listen on, e.g. --host 127.0.0.1 (default)"
     )
-    p.add_argument("--port", type=int, default=0, help="port (default: any free port), e.g. 9001")
+    p.add_argument(
+        "--port", type=int, default=0, help="port (default: any free one), e.g. --port 9001"
+    )
     p.add_argument(
         "--fail-first",
         type=int,
         default=0,
         metavar="N",
         help="fail the first N attempts of each delivery (HTTP 503 / RIVTA TECHNICAL_ERROR), "
-        "e.g. 2",
+        "e.g. --fail-first 2",
     )
     p.add_argument(
         "--answer",
         default="OK",
         metavar="RESULT",
         help="answer every attempt with RESULT: OK, INFO, VALIDATION_ERROR, "
-        "APPLICATION_ERROR, TECHNICAL_ERROR, REVOKED, FAULT, or an HTTP status (e.g. 422)",
+        "APPLICATION_ERROR, TECHNICAL_ERROR, REVOKED, FAULT, or an HTTP status, e.g. 422",
     )
     p.add_argument(
         "--tls",
         nargs=2,
         metavar=("CERT", "KEY"),
         help="serve HTTPS with this certificate chain and key (PEM files), "
-        "e.g. --tls recipient.pem recipient.key",
+        "e.g. --tls cert.pem key.pem",
     )
     p.add_argument(
         "--client-ca",
         action="append",
         metavar="FILE",
         help="with --tls: require client certificates issued by this CA (repeatable), "
-        "e.g. --client-ca gateway-ca.pem",
+        "e.g. --client-ca ca.pem",
     )
     p.set_defaults(func=run)
 

@@ -26,11 +26,13 @@ from gateway import FIXTURES_DIR
 from gateway.documents.certificate import Certificate
 from gateway.exchange.loopback import HR_TOKEN, Loopback, certificate_message, loopback
 
-FK7804 = FIXTURES_DIR / "certificate" / "fk7804-valid.xml"
-AG7804 = FIXTURES_DIR / "certificate" / "ag7804-valid-diagnosis-shared.xml"
-INVALID = FIXTURES_DIR / "certificate" / "fk7804-current-work-missing.xml"
-SIP = FIXTURES_DIR / "sip" / "fhir-message-valid-four-principals.fhir.json"
-SECTION4 = FIXTURES_DIR / "section4-notification" / "valid-refers-to-certificate.xml"
+#: The fixture messages the demo sends (paths under ``fixtures/``).
+FK7804 = Path("certificate/fk7804-valid.xml")
+AG7804 = Path("certificate/ag7804-valid-diagnosis-shared.xml")
+INVALID = Path("certificate/fk7804-current-work-missing.xml")
+SIP = Path("sip/fhir-message-valid-four-principals.fhir.json")
+SECTION4 = Path("section4-notification/valid-refers-to-certificate.xml")
+USED = (FK7804, AG7804, INVALID, SIP, SECTION4)
 #: How the demo's recipients misbehave (see the module docstring).
 MOCKS: dict[str, dict[str, Any]] = {
     "acme": {"fail_first": 2},
@@ -99,33 +101,34 @@ async def _send(
     return message_id
 
 
-async def scenario(lb: Loopback, out: Print) -> Demo:
+async def scenario(lb: Loopback, out: Print, fixtures: Path = FIXTURES_DIR) -> Demo:
     demo = Demo()
+    fk7804, ag7804, invalid, sip_message, notice_path = (fixtures / p for p in USED)
     region = lb.session(lb.region)
     anonymous = lb.session()
     certificate = certificate_message(
-        FK7804.read_bytes(), ("forsakringskassan", "employer"), message_id="demo-cert-1"
+        fk7804.read_bytes(), ("forsakringskassan", "employer"), message_id="demo-cert-1"
     )
     send = _send
     await send(demo, region, "FK7804 certificate -> FK + employer (with consent)",
                certificate, FHIR, expect=202)  # fmt: skip
     await send(demo, region, "  the same message again", certificate, FHIR, expect=202)
     other = certificate_message(
-        AG7804.read_bytes(), ("forsakringskassan", "employer"), message_id="demo-cert-1"
+        ag7804.read_bytes(), ("forsakringskassan", "employer"), message_id="demo-cert-1"
     )
     await send(demo, region, "  other content under its id", other, FHIR, expect=409)
     no_consent = certificate_message(
-        AG7804.read_bytes(), ("employer",), message_id="demo-cert-2", consent_id=None
+        ag7804.read_bytes(), ("employer",), message_id="demo-cert-2", consent_id=None
     )
     await send(demo, region, "AG7804 certificate -> employer, no consent",
                no_consent, FHIR, expect=422)  # fmt: skip
     await send(demo, region, "invalid certificate (fk7804-current-work-missing)",
-               INVALID.read_bytes(), {**XML, "Gateway-Recipients": "fk"}, expect=422)  # fmt: skip
+               invalid.read_bytes(), {**XML, "Gateway-Recipients": "fk"}, expect=422)  # fmt: skip
     sip_headers = {**FHIR, "Gateway-Recipients": "region-skane,malmo,acme"}
     sip = await send(demo, region, "SIP -> region, municipality, employer",
-                     SIP.read_bytes(), sip_headers, expect=202)  # fmt: skip
+                     sip_message.read_bytes(), sip_headers, expect=202)  # fmt: skip
     s4 = {**XML, "Gateway-Recipients": "fk"}
-    notice = SECTION4.read_bytes()
+    notice = notice_path.read_bytes()
     await send(demo, region, "§4 notification -> FK",
                notice, {**s4, "Gateway-Message-Id": "demo-s4-1"}, expect=202)  # fmt: skip
     await send(demo, region, "  a second §4 notification on that consent",
@@ -225,11 +228,11 @@ def report(demo: Demo, lb: Loopback, out: Print) -> None:
         out(f"  {line}")
 
 
-async def _run(directory: Path, database: str | None, out: Print) -> int:
+async def _run(directory: Path, database: str | None, fixtures: Path, out: Print) -> int:
     async with loopback(directory, database=database, mocks=MOCKS) as lb:
         out(f"gateway {lb.url} (mutual TLS, store {database or 'SQLite in ' + str(directory)})")
         out("mock recipients: " + ", ".join(f"{rid} {m.url}" for rid, m in lb.mocks.items()))
-        demo = await scenario(lb, out)
+        demo = await scenario(lb, out, fixtures)
         report(demo, lb, out)
     from gateway.cli.main import main as cli
 
@@ -241,9 +244,19 @@ async def _run(directory: Path, database: str | None, out: Print) -> int:
     return 0 if ok else 1
 
 
-def run(*, keep: Path | None = None, database: str | None = None, out: Print = print) -> int:
+def missing_fixtures(fixtures: Path) -> list[Path]:
+    return [fixtures / p for p in USED if not (fixtures / p).is_file()]
+
+
+def run(
+    *,
+    keep: Path | None = None,
+    database: str | None = None,
+    fixtures: Path = FIXTURES_DIR,
+    out: Print = print,
+) -> int:
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
-        return asyncio.run(_run(keep, database, out))
+        return asyncio.run(_run(keep, database, fixtures, out))
     with tempfile.TemporaryDirectory(prefix="gateway-demo-") as tmp:
-        return asyncio.run(_run(Path(tmp), database, out))
+        return asyncio.run(_run(Path(tmp), database, fixtures, out))

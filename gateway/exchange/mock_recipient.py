@@ -116,7 +116,6 @@ class _Reply:
     body: bytes
     content_type: str
     headers: dict[str, str] = field(default_factory=dict)
-    label: str = ""
 
     def response(self) -> web.Response:
         return web.Response(
@@ -145,6 +144,7 @@ class MockRecipient:
         self._ssl = ssl_context
         self._log = log
         self._first_reply: dict[str, _Reply] = {}  # FHIR: key -> the answer it got
+        self._rivta_keys: set[str] = set()  # certificate and message ids it has
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -183,9 +183,6 @@ class MockRecipient:
     def rivta_url(self) -> str:
         return f"{self.url}/rivta"
 
-    def received_keys(self) -> list[str]:
-        return [r.key for r in self.received]
-
     # -- the endpoints --------------------------------------------------------------------
 
     def _attempt(self, key: str) -> int:
@@ -220,6 +217,8 @@ class MockRecipient:
             answer,
         )
         self.received.append(receipt)
+        if endpoint == "rivta":
+            self._rivta_keys.add(key)
         if self._log is not None:
             what = interaction or media_type
             self._log(
@@ -263,7 +262,7 @@ class MockRecipient:
         if planned.isdigit():
             attempts.append(planned)
             return web.Response(status=int(planned), text="mock answer")
-        if planned == "OK" and key in self._keys("rivta"):
+        if planned == "OK" and key in self._rivta_keys:
             # intygstjänsten: a certificate it has is INFO "Certificate already exists";
             # a message id it has is taken in once and answered OK again
             planned = "INFO" if read.interaction is REGISTER_CERTIFICATE_V3 else "OK"
@@ -282,9 +281,6 @@ class MockRecipient:
                 logical_address=read.logical_address,
             )
         return _soap(200, response(read.interaction, _result(planned)))
-
-    def _keys(self, endpoint: str) -> set[str]:
-        return {r.key for r in self.received if r.endpoint == endpoint}
 
     async def _list(self, request: web.Request) -> web.Response:
         listing = {"role": self.role, "received": [r.summary() for r in self.received]}
