@@ -325,3 +325,31 @@ def test_audit_facts_a_killed_process_left_unchained_are_chained_by_the_next(
     records, breaks = asyncio.run(run())
     assert records == [(1, "received", "msg-1"), (2, "attempt", "msg-1"), (3, "delivered", "msg-1")]
     assert breaks == 0
+
+
+def test_without_a_schema_option_the_store_migrates_the_search_paths_schema(
+    postgresql_url: Callable[[], str],
+) -> None:
+    """The production default: no ``schema=``, the role's search path decides (here set
+    through asyncpg's own URL option, to stay inside this session's schemas)."""
+    dsn, ours = split_url(postgresql_url())
+
+    async def run() -> tuple[list[int], int]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f'CREATE SCHEMA "{ours["schema"]}"')
+        finally:
+            await conn.close()
+        url = f"{dsn}?search_path={ours['schema']}"
+        stores = await opened(url, 2)
+        try:
+            assert stores[0].schema is None
+            await stores[1].accept([message(1)])
+            versions = await stores[0].pool.fetch("SELECT version FROM schema_migrations")
+            return [r[0] for r in versions], len([r async for r in stores[0].audit_records()])
+        finally:
+            await close_all(stores)
+
+    versions, records = asyncio.run(run())
+    assert versions == [v for v, _n, _s in migrations()]
+    assert records == 1
