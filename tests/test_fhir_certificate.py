@@ -250,25 +250,23 @@ def test_shape_of_the_bundle() -> None:
     ]
     assert {e["resource"]["resourceType"] for e in tree["entry"][7:]} == {"Condition"}
     assert _entry(tree, "Patient")["identifier"] == [
-        {"system": "urn:oid:1.2.752.129.2.1.3.1", "value": "191212121212"}
+        {"system": "http://electronichealth.se/identifier/personnummer", "value": "191212121212"}
     ]
     condition = _entry(tree, "Condition")
     assert condition["code"]["coding"][0]["system"] == "urn:oid:1.2.752.116.1.1.1"
     assert detect_kind(tree) is not None
 
 
-def test_hl7_sweden_aliases_are_accepted_and_normalised() -> None:
+def test_rivta_oids_are_accepted_and_normalised_to_hl7_sweden() -> None:
     tree = _tree()
-    _entry(tree, "Patient")["identifier"][0]["system"] = (
-        "http://electronichealth.se/identifier/personnummer"
-    )
-    _entry(tree, "Practitioner")["identifier"][0]["system"] = "urn:oid:1.2.752.29.4.19"
+    _entry(tree, "Patient")["identifier"][0]["system"] = "urn:oid:1.2.752.129.2.1.3.1"
+    _entry(tree, "Practitioner")["identifier"][0]["system"] = "urn:oid:1.2.752.129.2.1.4.1"
     _entry(tree, "Condition")["code"]["coding"][0]["system"] = "urn:oid:1.2.752.116.1.1.1.1.8"
     parsed = JSON.parse(orjson.dumps(tree))
     assert parsed.issues == []
     assert parsed.document == fk7804()
     assert _entry(JSON.to_tree(parsed.document), "Patient")["identifier"][0]["system"] == (  # type: ignore[arg-type]
-        "urn:oid:1.2.752.129.2.1.3.1"
+        "http://electronichealth.se/identifier/personnummer"
     )
 
 

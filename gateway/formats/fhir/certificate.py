@@ -60,7 +60,9 @@ U = MAP.urls
 RELATION_CODE = MAP.table("relation_code")
 _NS = uuid.UUID(U["uuid_namespace"])
 _TYPE_SYSTEM = "b64ea353-e8f6-4832-b563-fc7d46f29548"  # KV_INTYGSTYP, model form
-_TYPE_URIS = frozenset(s for s in (systems.to_uri(_TYPE_SYSTEM), f"urn:uuid:{_TYPE_SYSTEM}"))
+_TYPE_ROW = systems.lookup(_TYPE_SYSTEM)
+assert _TYPE_ROW is not None, "mappings/fhir-systems.toml lists KV_INTYGSTYP"
+_TYPE_URIS = frozenset((_TYPE_ROW.uri, *_TYPE_ROW.aliases))  # every spelling read
 _SIGNATURE_TYPE = {
     "system": "urn:iso-astm:E1762-95:2013",
     "code": "1.2.840.10065.1.12.1.1",
@@ -110,8 +112,15 @@ class _Writer:
             "identifier": certificate_identifier(c.id),
             "type": "document",
         }
+        # R4 bdl-10: a document has a timestamp. RIVTA's skickatTidpunkt when sent, else the
+        # signing time, marked as such so that reading it back gives no sent time.
         if c.sent_at is not None:
             out["timestamp"] = write_datetime(c.sent_at)
+        elif c.signed_at is not None:
+            out["timestamp"] = write_datetime(c.signed_at)
+            out["_timestamp"] = {"extension": [{"url": U["signing_time"], "valueBoolean": True}]}
+        else:
+            out["_timestamp"] = {"extension": [DATA_ABSENT]}
         out["entry"] = [{"fullUrl": url, "resource": res} for url, res in entries]
         if c.signature is not None:
             sig: dict[str, Any] = {"type": [_SIGNATURE_TYPE]}
@@ -264,7 +273,17 @@ class _Reading(BundleReading):
         for att, apath in r.objs(comp, "attester", cpath):
             if att.get("mode") == "legal":
                 signed_at = read_datetime(r, att, "time", apath, ("signed_at",))
-        sent_at = read_datetime(r, self.tree, "timestamp", "Bundle", ("sent_at",))
+        sent_at = None
+        if (
+            extension(
+                r,
+                r.obj(self.tree, "_timestamp", "Bundle") or {},
+                "Bundle.timestamp",
+                U["signing_time"],
+            )
+            is None
+        ):
+            sent_at = read_datetime(r, self.tree, "timestamp", "Bundle", ("sent_at",))
         patient, ppath = r.need(
             index.resolve(comp, "subject", cpath, "Patient"), f"{cpath}.subject"
         )

@@ -117,9 +117,11 @@ class _Writer:
         for i, (p, org) in enumerate(zip(s.participants, self.orgs, strict=True)):
             entries.append((org, write_organisation(p.organisation)))
             member = org
-            if p.contact is not None:
+            if p.contact is not None:  # R4 ctm-1: the role names its Organization itself
                 member = full_url(KIND, s.id, "contact", str(i))
-                entries.append((member, write_contact_role(p.contact)))
+                role = write_contact_role(p.contact)
+                role["organization"] = reference(org)
+                entries.append((member, role))
             item: dict[str, Any] = {
                 "id": p.ref,
                 "role": [
@@ -127,18 +129,12 @@ class _Writer:
                 ],
                 "member": reference(member),
             }
-            if member != org:
-                item["onBehalfOf"] = reference(org)
             participants.append(item)
         coordinator = full_url(KIND, s.id, "coordinator")
-        entries.append((coordinator, write_contact_role(s.coordinator.contact)))
-        participants.append(
-            {
-                "role": [_COORDINATOR],
-                "member": reference(coordinator),
-                "onBehalfOf": self.ref_to(s.coordinator.participant, self.org_by_ref),
-            }
-        )
+        role = write_contact_role(s.coordinator.contact)
+        role["organization"] = self.ref_to(s.coordinator.participant, self.org_by_ref)
+        entries.append((coordinator, role))
+        participants.append({"role": [_COORDINATOR], "member": reference(coordinator)})
         entries.append(
             (
                 team,
@@ -333,13 +329,12 @@ class _Reading(BundleReading):
             self.index.resolve(item, "member", ipath, "PractitionerRole"), f"{ipath}.member"
         )
         contact = read_contact_role(r, role[0], role[1], ("coordinator", "contact"))
-        behalf = r.obj(item, "onBehalfOf", ipath)
+        behalf, path = _acts_for(r, role, item, ipath)
         ref = None
         if behalf is None:
-            r.missing(f"{ipath}.onBehalfOf", "the coordinating participant")
+            r.missing(path, "the coordinating participant")
         else:
             mp = ("coordinator", "participant")
-            path = f"{ipath}.onBehalfOf"
             ref = self.refs.ref(behalf, path, "Organization", self.org_refs, mp)
         return participants, SipCoordinator(participant=ref or "", contact=contact)
 
@@ -347,7 +342,7 @@ class _Reading(BundleReading):
         self, item: dict[str, Any], ipath: str, mp: ModelPath
     ) -> tuple[tuple[dict[str, Any], str] | None, Contact | None]:
         """The participant's Organization entry and its contact: ``member`` is the
-        Organization, or the contact's PractitionerRole acting ``onBehalfOf`` it."""
+        Organization, or the contact's PractitionerRole naming it as its ``organization``."""
         r = self.r
         member = r.obj(item, "member", ipath)
         if member is None:
@@ -361,10 +356,11 @@ class _Reading(BundleReading):
         if found[0].get("resourceType") == "Organization":
             return found, None
         contact = read_contact_role(r, *found, (*mp, "contact"))
-        org = self.index.resolve(item, "onBehalfOf", ipath, "Organization")
-        if org is None and "onBehalfOf" not in item:
-            r.missing(f"{ipath}.onBehalfOf", "the Organization the contact acts for")
-        return org, contact
+        behalf, path = _acts_for(r, found, item, ipath)
+        if behalf is None:
+            r.missing(path, "the Organization the contact acts for")
+            return None, contact
+        return self.index.resolve_reference(behalf, path, "Organization"), contact
 
     def principal_type(self, item: dict[str, Any], ipath: str, mp: ModelPath) -> PrincipalType:
         r = self.r
@@ -482,6 +478,19 @@ class _Reading(BundleReading):
             period=period,
             goal_refs=goal_refs,
         )
+
+
+def _acts_for(
+    r: Reader, role: tuple[dict[str, Any], str], item: dict[str, Any], ipath: str
+) -> tuple[dict[str, Any] | None, str]:
+    """The Organization a contact's PractitionerRole acts for, and where: its
+    ``organization``, or (as the gateway wrote it before R4 ctm-1 was kept) the participant's
+    ``onBehalfOf``."""
+    res, rpath = role
+    for owner, key, path in ((res, "organization", rpath), (item, "onBehalfOf", ipath)):
+        if key in owner:
+            return r.obj(owner, key, path), f"{path}.{key}"
+    return None, f"{rpath}.organization"
 
 
 def _has_coding(item: dict[str, Any], system: str, code: str) -> bool:

@@ -34,6 +34,7 @@ class System:
 def _load() -> tuple[str, list[System]]:
     with open(MAPPINGS_DIR / "fhir-systems.toml", "rb") as f:
         data: dict[str, Any] = tomllib.load(f)
+    base = str(data["base"])
     rows: list[System] = []
     for section, is_id in (("identifier", True), ("code_system", False)):
         for row in data.get(section, []):
@@ -41,14 +42,14 @@ def _load() -> tuple[str, list[System]]:
                 System(
                     name=row["name"],
                     model=row["model"],
-                    uri=row["uri"],
-                    aliases=tuple(row.get("aliases", ())),
+                    uri=row["uri"].replace("{base}", base),
+                    aliases=tuple(a.replace("{base}", base) for a in row.get("aliases", ())),
                     identifier=is_id,
                     diagnosis=bool(row.get("diagnosis", False)),
                     output=tuple(sorted(row.get("output", {}).items())),
                 )
             )
-    return str(data["base"]), rows
+    return base, rows
 
 
 BASE, SYSTEMS = _load()
