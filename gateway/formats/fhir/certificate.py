@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from gateway.documents import DocumentKind
@@ -19,6 +20,7 @@ from gateway.documents.certificate import (
     Answer,
     AnswerValue,
     Certificate,
+    CertificateType,
     Quantity,
     Relation,
     Status,
@@ -27,6 +29,7 @@ from gateway.documents.certificate import (
 from gateway.documents.common import Code, Identifier, Period
 from gateway.documents.identity import HSA_ID_OID
 from gateway.documents.issues import ModelPath
+from gateway.documents.questions import catalogue
 from gateway.formats.fhir import systems
 from gateway.formats.fhir.bundles import BundleReading
 from gateway.formats.fhir.codec import register
@@ -52,7 +55,7 @@ from gateway.formats.fhir.parties import (
     write_unit,
 )
 from gateway.formats.fhir.profile import check_entries
-from gateway.formats.fhir.texts import DATA_ABSENT, put_text
+from gateway.formats.fhir.texts import DATA_ABSENT, get_text, put_text
 from gateway.formats.fhir.tree import STRUCTURE, SYSTEM, Reader, Unreadable
 
 MAP = load_mapping("certificate")
@@ -63,8 +66,34 @@ _TYPE_SYSTEM = "b64ea353-e8f6-4832-b563-fc7d46f29548"  # KV_INTYGSTYP, model for
 _TYPE_ROW = systems.lookup(_TYPE_SYSTEM)
 assert _TYPE_ROW is not None, "mappings/fhir-systems.toml lists KV_INTYGSTYP"
 _TYPE_URIS = frozenset((_TYPE_ROW.uri, *_TYPE_ROW.aliases))  # every spelling read
+#: A certificate's diagnosis as receivers file it: the certifying physician's diagnosis at the
+#: examination, active and confirmed (docs/fhir/certificate.md).
+_CONDITION_STATE = {
+    "clinicalStatus": {"coding": [{"system": systems.URI["condition_clinical"], "code": "active"}]},
+    "verificationStatus": {
+        "coding": [{"system": systems.URI["condition_verification"], "code": "confirmed"}]
+    },
+    "category": [
+        {"coding": [{"system": systems.URI["condition_category"], "code": "encounter-diagnosis"}]}
+    ],
+}
+
+
+@cache
+def _description_parts(cert_type: CertificateType) -> dict[str, str]:
+    """The text parts that describe a diagnosis code (FK7804 6.1 -> 6.2): they travel as the
+    code's Condition's ``code.text``, never as an answer of their own."""
+    cat = catalogue(cert_type)
+    return {
+        p.description_part: p.id
+        for q in cat.questions.values()
+        for p in q.parts.values()
+        if p.diagnosis and p.description_part
+    }
+
+
 _SIGNATURE_TYPE = {
-    "system": "urn:iso-astm:E1762-95:2013",
+    "system": systems.URI["signature_type"],
     "code": "1.2.840.10065.1.12.1.1",
     "display": "Author's Signature",
 }
@@ -91,6 +120,9 @@ class _Writer:
         }
         self.url["qr"] = f"urn:uuid:{uuid.uuid5(_NS, seed + 'answers')}"
         self.conditions: list[tuple[str, dict[str, Any]]] = []
+        self.described = _description_parts(c.type)
+        # code part id -> its Condition (url, resource), per answer
+        self.answer_conditions: dict[str, tuple[str, dict[str, Any]]] = {}
 
     def bundle(self) -> dict[str, Any]:
         c, u = self.c, self.url
@@ -175,6 +207,7 @@ class _Writer:
         c = self.c
         items = []
         for a in c.answers:
+            self.answer_conditions = {}
             item: dict[str, Any] = {"linkId": a.id}
             if a.instance is not None:
                 item["extension"] = [{"url": U["instance"], "valueInteger": a.instance}]
@@ -203,11 +236,14 @@ class _Writer:
             if subs:
                 out["item"] = subs
             return out
-        if isinstance(v, Code) and systems.is_diagnosis(v.system):
-            seed = f"{self.url['qr']}|{len(self.conditions)}"
-            url = f"urn:uuid:{uuid.uuid5(_NS, seed)}"
-            self.conditions.append((url, self.condition(v)))
+        if isinstance(v, str) and p.id in self.described:
+            url, cond = self.condition(self.described[p.id], ("text", "_text"))
+            put_text(cond["code"], "text", v)
             answer: dict[str, Any] = {"valueReference": reference(url)}
+        elif isinstance(v, Code) and systems.is_diagnosis(v.system):
+            url, cond = self.condition(p.id, ("coding",))
+            cond["code"]["coding"] = [write_coding(v)]
+            answer = {"valueReference": reference(url)}
         elif isinstance(v, Code):
             answer = {"valueCoding": write_coding(v)}
         elif isinstance(v, Quantity):
@@ -222,12 +258,23 @@ class _Writer:
         out["answer"] = [answer]
         return out
 
-    def condition(self, code: Code) -> dict[str, Any]:
-        return {
-            "resourceType": "Condition",
-            "code": {"coding": [write_coding(code)]},
-            "subject": reference(self.url["patient"]),
-        }
+    def condition(self, code_part: str, slot: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+        """The Condition of the diagnosis code part ``code_part`` of the current answer (its
+        code and its description both land there), a new one when ``slot`` of its code is
+        taken (a part sent twice)."""
+        found = self.answer_conditions.get(code_part)
+        if found is None or slot[0] in found[1]["code"] or slot[-1] in found[1]["code"]:
+            seed = f"{self.url['qr']}|{len(self.conditions)}"
+            url = f"urn:uuid:{uuid.uuid5(_NS, seed)}"
+            cond = {
+                "resourceType": "Condition",
+                **_CONDITION_STATE,
+                "code": {},
+                "subject": reference(self.url["patient"]),
+            }
+            found = self.answer_conditions[code_part] = (url, cond)
+            self.conditions.append(found)
+        return found
 
 
 def certificate_identifier(ident: Identifier) -> dict[str, Any]:
@@ -293,6 +340,7 @@ class _Reading(BundleReading):
             role = index.resolve_reference(authors[0][0], authors[0][1], "PractitionerRole")
         role_res, rpath = r.need(role, f"{cpath}.author", "the issuer's PractitionerRole")
         signature = self.signature()
+        self.described = _description_parts(ctype)
         return Certificate(
             id=ident,
             type=ctype,
@@ -474,7 +522,7 @@ class _Reading(BundleReading):
             r.map((*mp, "value"), path)
             return SubAnswer(id=link, value=Period(**bounds))
         answer, apath = answers[0]
-        value = self.value(answer, apath, (*mp, "value"))
+        value = self.value(answer, apath, (*mp, "value"), link in self.described)
         return None if value is None else SubAnswer(id=link, value=value)
 
     def date(self, answer: dict[str, Any], path: str, mp: ModelPath) -> date | None:
@@ -488,7 +536,11 @@ class _Reading(BundleReading):
         self.r.report(STRUCTURE, f"{path}.valueDate", f"{raw!r} is not a date YYYY-MM-DD")
         return None
 
-    def value(self, answer: dict[str, Any], path: str, mp: ModelPath) -> AnswerValue | None:
+    def value(
+        self, answer: dict[str, Any], path: str, mp: ModelPath, describes: bool = False
+    ) -> AnswerValue | None:
+        """An answer's value; ``describes``: the part is a diagnosis description, whose text is
+        its Condition's ``code.text``."""
         r = self.r
         if "valueString" in answer or "_valueString" in answer:
             r.map(mp, f"{path}.valueString")
@@ -524,6 +576,11 @@ class _Reading(BundleReading):
             if concept is None:
                 r.missing(f"{cpath}.code")
                 return None
+            if describes:
+                text = get_text(r, concept, "text", f"{cpath}.code", mp)
+                if text is None:
+                    r.missing(f"{cpath}.code.text", "the diagnosis description")
+                return text
             return read_concept(r, concept, f"{cpath}.code", mp)
         r.report(STRUCTURE, path, f"{path} has no value this profile knows")
         return None

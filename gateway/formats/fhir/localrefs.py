@@ -12,10 +12,10 @@ from typing import Any
 from gateway.documents.issues import ModelPath
 from gateway.formats.fhir.bundles import identifier_value
 from gateway.formats.fhir.datatypes import BundleIndex
-from gateway.formats.fhir.systems import BASE
+from gateway.formats.fhir.systems import URI
 from gateway.formats.fhir.tree import REQUIRED, STRUCTURE, Reader
 
-LOCAL_REF_SYSTEM = f"{BASE}/sid/local-ref"
+LOCAL_REF_SYSTEM = URI["local_ref"]
 
 
 def local_ref_identifier(ref: str) -> dict[str, Any]:

@@ -39,11 +39,11 @@ from gateway.formats.fhir.datatypes import (
     write_identifier,
     write_telecom,
 )
-from gateway.formats.fhir.systems import BASE
+from gateway.formats.fhir.systems import URI
 from gateway.formats.fhir.texts import DATA_ABSENT, get_text, put_ext_text, put_text
 from gateway.formats.fhir.tree import STRUCTURE, Reader
 
-MIDDLE_NAME_URL = f"{BASE}/StructureDefinition/middle-name"
+MIDDLE_NAME_URL = URI["middle_name"]
 #: HL7 Sweden's qualification identifier (SEBasePractitioner ``qualification.identifier``)
 PRESCRIBER_CODE_SYSTEM = systems.to_uri("1.2.752.116.3.1.2")
 PRESCRIBER_QUALIFICATION_TEXT = "Förskrivarkod"
