@@ -321,6 +321,42 @@ def swedish_identifier_errors(tree: dict[str, Any]) -> list[str]:
     return errors
 
 
+# -- shapes receivers file right -------------------------------------------------------------
+
+#: Diagnosis text parts per certificate type (Inera: LISJP/AG7804 svar 6, AG1-14 svar 4)
+DIAGNOSIS_TEXT_PARTS = {"LISJP": {"6.1", "6.3", "6.5"}, "AG7804": {"6.1", "6.3", "6.5"}}
+DIAGNOSIS_TEXT_PARTS["AG1-14"] = {"4.1"}
+
+
+def shape_errors(tree: dict[str, Any]) -> list[str]:
+    """Diagnosis data only in Conditions that say what they are; no Condition in a plan."""
+    errors = []
+    resources = list(_resources(tree))
+    types = [
+        c.get("code")
+        for _, r in resources
+        if r.get("resourceType") == "Composition"
+        for c in r.get("type", {}).get("coding", ())
+    ]
+    is_certificate = bool(types)
+    text_parts = DIAGNOSIS_TEXT_PARTS[types[0]] if types else set()
+    for rpath, res in resources:
+        rtype = res.get("resourceType")
+        if rtype == "Condition":
+            if not is_certificate:
+                errors.append(f"{rpath}: a Condition in a plan (a need is no diagnosis)")
+            for key in ("category", "clinicalStatus", "verificationStatus"):
+                if key not in res:
+                    errors.append(f"{rpath}.{key} missing")
+        if rtype == "QuestionnaireResponse":
+            for path, value in _walk_own(res, rpath):
+                if isinstance(value, dict) and value.get("linkId") in text_parts:
+                    for answer in value.get("answer", ()):
+                        if "valueReference" not in answer:
+                            errors.append(f"{path}: diagnosis text as an answer")
+    return errors
+
+
 # -- the tests --------------------------------------------------------------------------------
 
 
@@ -332,6 +368,7 @@ def test_every_fhir_output_passes_the_r4_schema_the_invariants_and_hl7_sweden(
         assert schema_errors(tree) == [], what
         assert invariant_errors(tree) == [], what
         assert swedish_identifier_errors(tree) == [], what
+        assert shape_errors(tree) == [], what
 
 
 def test_the_outputs_cover_every_kind_inera_samples_and_the_employer() -> None:
@@ -372,6 +409,18 @@ def test_the_invariants_catch_ctm_1_bdl_10_per_1_ref_1_and_a_dangling_reference(
     del cert["timestamp"]
     cert.pop("_timestamp", None)
     assert [e.split(" ")[0] for e in invariant_errors(cert)] == ["bdl-10"]
+
+
+def test_the_shape_check_catches_diagnosis_text_as_an_answer_and_a_bare_condition() -> None:
+    cert = _cert_tree()
+    qr = next(e["resource"] for e in cert["entry"] if "item" in e["resource"])
+    text = next(i for q in qr["item"] for i in q["item"] if i["linkId"] == "6.1")
+    text["answer"] = [{"valueString": "Ryggskott"}]
+    cond = next(
+        e["resource"] for e in cert["entry"] if e["resource"]["resourceType"] == "Condition"
+    )
+    del cond["clinicalStatus"]
+    assert len(shape_errors(cert)) == 2
 
 
 def test_the_schema_and_the_identifier_check_catch_what_they_claim() -> None:

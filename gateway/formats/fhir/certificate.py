@@ -9,6 +9,7 @@ answer refers to. URIs and code tables come from ``mappings/certificate.toml``.
 from __future__ import annotations
 
 import base64
+import copy
 import uuid
 from datetime import date, datetime
 from functools import cache
@@ -268,7 +269,7 @@ class _Writer:
             url = f"urn:uuid:{uuid.uuid5(_NS, seed)}"
             cond = {
                 "resourceType": "Condition",
-                **_CONDITION_STATE,
+                **copy.deepcopy(_CONDITION_STATE),  # trees are the caller's to change
                 "code": {},
                 "subject": reference(self.url["patient"]),
             }
