@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -24,10 +25,12 @@ from conftest import SAMPLES
 from lxml import etree
 from test_fhir_plans import CONTACT, FULL
 
+import gateway.formats.fhir
 from gateway.documents import Document, DocumentKind
 from gateway.documents.certificate import Certificate, Relation, Status
 from gateway.documents.common import Code, Identifier
 from gateway.formats.base import Format
+from gateway.formats.fhir import systems
 from gateway.formats.fhir.mapping import FieldRow, load_mapping
 from gateway.formats.registry import codec_for
 
@@ -238,3 +241,34 @@ def test_every_row_is_where_the_readers_find_it(kind: DocumentKind) -> None:
             if path in x_map:
                 assert _strip(x_map[path].path) in {r.xml for r in rows}, (where, x_map[path])
     assert unseen == set(), unseen
+
+
+# -- URIs are data ----------------------------------------------------------------------------
+
+#: XML namespaces are the format itself, not mapping data; consent.py's URIs move with the
+#: Consent shape (provision.purpose/actor), which is being reworked on its own.
+URI_ALLOWED_IN = {"xml.py", "consent.py"}
+
+
+def test_no_uri_is_spelled_in_the_fhir_codecs() -> None:
+    fhir_dir = Path(gateway.formats.fhir.__file__).parent
+    # a URI in a string literal; the schemes alone ("urn:uuid:", "urn:oid:", "urn:") are fine
+    literal = re.compile(r"""["'](https?://|urn:(?!uuid:|oid:)[a-z])""")
+    found = [
+        f"{p.name}:{n}"
+        for p in sorted(fhir_dir.glob("*.py"))
+        if p.name not in URI_ALLOWED_IN
+        for n, line in enumerate(p.read_text("utf-8").splitlines(), 1)
+        if literal.search(line) and not line.lstrip().startswith("#")
+    ]
+    assert found == []
+
+
+def test_every_uri_in_mappings_is_used() -> None:
+    sources = "".join(
+        p.read_text("utf-8") for p in Path(gateway.formats.fhir.__file__).parent.glob("*.py")
+    )
+    names = [f'"{k}"' for k in systems.URI]
+    for kind in DOCS:
+        names += [f'"{k}"' for k in load_mapping(str(kind)).urls]
+    assert [n for n in names if n not in sources] == []

@@ -31,6 +31,7 @@ from gateway.documents.common import Code, Identifier, Period
 from gateway.documents.identity import HSA_ID_OID
 from gateway.documents.issues import ModelPath
 from gateway.documents.questions import catalogue
+from gateway.formats import signature
 from gateway.formats.fhir import systems
 from gateway.formats.fhir.bundles import BundleReading
 from gateway.formats.fhir.codec import register
@@ -58,6 +59,7 @@ from gateway.formats.fhir.parties import (
 from gateway.formats.fhir.profile import check_entries
 from gateway.formats.fhir.texts import DATA_ABSENT, get_text, put_text
 from gateway.formats.fhir.tree import STRUCTURE, SYSTEM, Reader, Unreadable
+from gateway.formats.signature import SIGNATURE_MALFORMED
 
 MAP = load_mapping("certificate")
 U = MAP.urls
@@ -155,7 +157,7 @@ class _Writer:
         else:
             out["_timestamp"] = {"extension": [DATA_ABSENT]}
         out["entry"] = [{"fullUrl": url, "resource": res} for url, res in entries]
-        if c.signature is not None:
+        if c.signature is not None and signature.carried(c.signature):
             sig: dict[str, Any] = {"type": [_SIGNATURE_TYPE]}
             _put_time(sig, "when", c.signed_at)
             sig["who"] = reference(self.url["role"])
@@ -414,10 +416,14 @@ class _Reading(BundleReading):
             return None
         r.map(("signature",), "Bundle.signature.data")
         try:
-            return base64.b64decode(data, validate=True).decode()
+            raw = base64.b64decode(data, validate=True)
         except ValueError:
             r.report(STRUCTURE, "Bundle.signature.data", "Bundle.signature.data is not base64")
             return None
+        stored, why = signature.read(raw)
+        if why is not None:  # never carried: a signature is signed bytes, not content
+            r.report(SIGNATURE_MALFORMED, "Bundle.signature.data", f"Bundle.signature.data: {why}")
+        return stored
 
     def address_source(self, res: dict[str, Any], path: str) -> Code | None:
         found = extension(self.r, res, path, U["address_source"])
