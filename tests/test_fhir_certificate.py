@@ -327,3 +327,48 @@ def test_render_mapping_table() -> None:
         in table
     )
     assert "| `ERSATT` | `replaces` |" in table
+
+
+def _with_prescriber() -> tuple[Any, dict[str, Any]]:
+    cert = fk7804()
+    cert = cert.model_copy(
+        update={"issuer": cert.issuer.model_copy(update={"prescriber_code": "1234567"})}
+    )
+    return cert, JSON.to_tree(cert)
+
+
+def test_the_prescriber_code_is_hl7_swedens_qualification_identifier() -> None:
+    cert, tree = _with_prescriber()
+    prac = _entry(tree, "Practitioner")
+    assert [q["identifier"] for q in prac["qualification"] if "identifier" in q] == [
+        [{"system": "urn:oid:1.2.752.116.3.1.2", "value": "1234567"}]
+    ]
+    assert [i["system"] for i in prac["identifier"]] == ["urn:oid:1.2.752.29.4.19"]
+    assert JSON.parse(orjson.dumps(tree)).document == cert
+
+
+def test_the_earlier_prescriber_form_is_still_read() -> None:
+    cert, tree = _with_prescriber()
+    prac = _entry(tree, "Practitioner")
+    for q in prac["qualification"]:
+        q.pop("identifier", None)
+    prac["qualification"] = [q for q in prac["qualification"] if "coding" in q["code"]]
+    if not prac["qualification"]:
+        del prac["qualification"]
+    old = {"system": "http://sjukskrivning-gateway.example/fhir/sid/forskrivarkod"}
+    prac["identifier"].append({**old, "value": "1234567"})
+    parsed = JSON.parse(orjson.dumps(tree))
+    assert parsed.issues == []
+    assert parsed.document == cert
+
+
+def test_a_diagnosis_description_sent_as_an_answer_is_still_read() -> None:
+    tree = _tree()
+    cond = next(e for e in tree["entry"] if e["resource"]["resourceType"] == "Condition")
+    text = cond["resource"]["code"].pop("text")
+    qr = _entry(tree, "QuestionnaireResponse")
+    item = next(i for q in qr["item"] for i in q["item"] if i["linkId"] == "6.1")
+    item["answer"] = [{"valueString": text}]
+    parsed = JSON.parse(orjson.dumps(tree))
+    assert parsed.issues == []
+    assert parsed.document == fk7804()
