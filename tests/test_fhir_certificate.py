@@ -372,3 +372,20 @@ def test_a_diagnosis_description_sent_as_an_answer_is_still_read() -> None:
     parsed = JSON.parse(orjson.dumps(tree))
     assert parsed.issues == []
     assert parsed.document == fk7804()
+
+
+def test_a_description_without_its_code_round_trips_and_only_the_rules_object() -> None:
+    cert = fk7804()
+    answers = [
+        a.model_copy(update={"parts": [p for p in a.parts if p.id != "6.2"]}) for a in cert.answers
+    ]
+    cert = cert.model_copy(update={"answers": answers})
+    data = JSON.render(cert)
+    tree = orjson.loads(data)
+    conditions = [
+        e["resource"] for e in tree["entry"] if e["resource"]["resourceType"] == "Condition"
+    ]
+    assert any("coding" not in c["code"] and c["code"]["text"] for c in conditions)
+    parsed = JSON.parse(data)
+    assert parsed.issues == [] and parsed.document == cert
+    assert [i.code for i in validate_bytes(data).issues] == ["CERT-PART-MISSING"]
