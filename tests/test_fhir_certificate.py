@@ -265,7 +265,7 @@ def test_rivta_oids_are_accepted_and_normalised_to_hl7_sweden() -> None:
     parsed = JSON.parse(orjson.dumps(tree))
     assert parsed.issues == []
     assert parsed.document == fk7804()
-    assert _entry(JSON.to_tree(parsed.document), "Patient")["identifier"][0]["system"] == (  # type: ignore[arg-type]
+    assert _entry(JSON.to_tree(parsed.document), "Patient")["identifier"][0]["system"] == (
         "http://electronichealth.se/identifier/personnummer"
     )
 

@@ -90,8 +90,11 @@ def outputs(name: str, document: Document) -> Iterator[tuple[str, dict[str, Any]
 # -- the official R4 JSON schema ----------------------------------------------------------------
 
 
+_DRAFT6_ONE_OF: Any = Draft6Validator.VALIDATORS["oneOf"]
+
+
 def _one_of(
-    validator: Validator, one_of: list[dict[str, Any]], instance: Any, schema: dict[str, Any]
+    validator: Any, one_of: list[dict[str, Any]], instance: Any, schema: dict[str, Any]
 ) -> Iterator[ValidationError]:
     """The schema's ``discriminator`` (propertyName resourceType) as the evaluation order:
     a resource is checked against the definition its resourceType names, instead of against
@@ -104,15 +107,16 @@ def _one_of(
         else:
             yield ValidationError(f"{instance['resourceType']!r} is not an R4 resource type")
         return
-    yield from jsonschema._keywords.oneOf(validator, one_of, instance, schema)
+    yield from _DRAFT6_ONE_OF(validator, one_of, instance, schema)
 
 
 @cache
 def r4_schema() -> Validator:
     schema = orjson.loads(gzip.decompress(SCHEMA.read_bytes()))
     assert schema["id"] == "http://hl7.org/fhir/json-schema/4.0"
-    cls = jsonschema.validators.extend(Draft6Validator, {"oneOf": _one_of})
-    return cls(schema)  # type: ignore[no-any-return]
+    extend: Any = jsonschema.validators.extend
+    validator: Validator = extend(Draft6Validator, {"oneOf": _one_of})(schema)
+    return validator
 
 
 def schema_errors(tree: dict[str, Any]) -> list[str]:
@@ -150,8 +154,11 @@ def _not_after(start: str, end: str) -> bool:
     a, b = _moment(start), _moment(end)
     if isinstance(a, datetime) and isinstance(b, datetime):
         return a <= b
-    day = lambda m: m.date() if isinstance(m, datetime) else m  # noqa: E731
-    return bool(day(a) <= day(b))
+    return _day(a) <= _day(b)
+
+
+def _day(moment: date | datetime) -> date:
+    return moment.date() if isinstance(moment, datetime) else moment
 
 
 def _resources(tree: dict[str, Any], path: str = "Bundle") -> Iterator[tuple[str, dict[str, Any]]]:

@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import cast
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -62,7 +63,7 @@ def valid_consent(doc: Document, recipient: Recipient, purpose: str) -> Consent:
     )
 
 
-def _time(doc: Document) -> object:
+def _time(doc: Document) -> datetime:
     from datetime import UTC, datetime
 
     for name in ("sent_at", "created_at", "signed_at"):
@@ -160,7 +161,7 @@ def test_employer_copy_of_a_certificate_holds_no_diagnosis(cert: Certificate) ->
     for fmt in output_formats(cert.kind):  # the planted data shows without the policy
         assert leaks(visible_text(render(cert, fmt))) != [], fmt
     consent = valid_consent(cert, Recipient.EMPLOYER, "sick-pay")
-    result = apply_policy(cert, Recipient.EMPLOYER, consent=consent, at=_time(cert))  # type: ignore[arg-type]
+    result = apply_policy(cert, Recipient.EMPLOYER, consent=consent, at=_time(cert))
     if result.refused:  # an FK7804 whose AG7804 view would break AG7804's rules: nothing goes
         assert cert.type is CertificateType.FK7804 and result.document is None
         assert result.report[-1].code == "POLICY-CERTIFICATE-VIEW-INVALID"
@@ -171,7 +172,7 @@ def test_employer_copy_of_a_certificate_holds_no_diagnosis(cert: Certificate) ->
     # at most AG7804's field set
     allowed = EMPLOYER_ANSWER_IDS
     if cert.type is CertificateType.AG1_14:
-        allowed = {"10", "1", "2", "3", "5", "6", "7", "8", "9"}
+        allowed = frozenset({"10", "1", "2", "3", "5", "6", "7", "8", "9"})
     assert {a.id for a in out.answers} <= allowed
     # the patient's wish is recorded, and the employer's copy says false
     for a in out.answers:
@@ -217,14 +218,14 @@ def planted_plans(draw: st.DrawFn) -> ReturnToWorkPlan:
 @given(planted_sips())
 def test_employer_copy_of_a_sip_holds_no_diagnosis(doc: Sip) -> None:
     consent = valid_consent(doc, Recipient.EMPLOYER, "coordinated-plan")
-    result = apply_policy(doc, Recipient.EMPLOYER, consent=consent, at=_time(doc))  # type: ignore[arg-type]
+    result = apply_policy(doc, Recipient.EMPLOYER, consent=consent, at=_time(doc))
     assert not result.refused and result.document is not None
     assert_no_diagnosis(result.document)
 
 
 @given(planted_plans())
 def test_employer_copy_of_a_plan_holds_no_diagnosis(doc: ReturnToWorkPlan) -> None:
-    result = apply_policy(doc, Recipient.EMPLOYER, at=_time(doc))  # type: ignore[arg-type]
+    result = apply_policy(doc, Recipient.EMPLOYER, at=_time(doc))
     assert not result.refused and result.document is not None
     assert_no_diagnosis(result.document)
 
@@ -313,7 +314,7 @@ ROUTES = [
 @st.composite
 def transfers(draw: st.DrawFn) -> tuple[Document, Recipient, Consent | None, str, object]:
     strategy, recipient, purpose = draw(st.sampled_from(ROUTES))
-    doc: Document = draw(strategy)
+    doc = cast("Document", draw(strategy))
     at = _time(doc)
     mutation = draw(st.sampled_from(MUTATIONS))
     good = valid_consent(doc, recipient, purpose)
@@ -326,8 +327,8 @@ def transfers(draw: st.DrawFn) -> tuple[Document, Recipient, Consent | None, str
         "person": good.model_copy(
             update={"given_by": good.given_by.model_copy(update={"value": "190001010000"})}
         ),
-        "late": good.model_copy(update={"given_at": at + timedelta(minutes=1)}),  # type: ignore[operator]
-        "withdrawn": good.model_copy(update={"withdrawn_at": at - timedelta(minutes=1)}),  # type: ignore[operator]
+        "late": good.model_copy(update={"given_at": at + timedelta(minutes=1)}),
+        "withdrawn": good.model_copy(update={"withdrawn_at": at - timedelta(minutes=1)}),
     }[mutation]
     if "consent" in type(doc).model_fields:
         doc = doc.model_copy(update={"consent": None})  # the envelope's record decides
@@ -400,7 +401,7 @@ def planted_fhir_inputs(draw: st.DrawFn) -> tuple[bytes, Format]:
 
     kinds = [k for k in FHIR_KIND_STRATEGIES if mapping_for(DocumentKind(k)) is not None]
     doc = draw(FHIR_KIND_STRATEGIES[draw(st.sampled_from(kinds))])
-    tree = FhirJsonCodec().to_tree(doc)
+    tree = FhirJsonCodec().to_tree(cast("Document", doc))
     tree = _plant_fhir(tree, draw(st.sampled_from(DIAGNOSIS_TERMS)), draw(diagnosis_codes))
     fmt = draw(st.sampled_from([Format.FHIR_JSON, Format.FHIR_XML]))
     data = orjson.dumps(tree) if fmt is Format.FHIR_JSON else render_fhir_xml(tree)
@@ -424,6 +425,6 @@ def test_fhir_extensions_contained_and_narrative_never_reach_an_employer(
         if str(doc.kind) != "return-to-work-plan"
         else None
     )
-    result = apply_policy(doc, Recipient.EMPLOYER, consent=consent, at=_time(doc))  # type: ignore[arg-type]
+    result = apply_policy(doc, Recipient.EMPLOYER, consent=consent, at=_time(doc))
     assert not result.refused and result.document is not None
     assert_no_diagnosis(result.document)
