@@ -42,8 +42,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--consent",
         metavar="FILE",
-        help="a consent record (JSON: id, given_by{system,value}, given_at, method, "
-        "recipients, purpose[, recorded_by, withdrawn_at]) standing in for the envelope's",
+        help="a consent record standing in for the envelope's (JSON: id, status, "
+        "scope{kind[,document_id]}, given_by{system,value}, given_at, method, recipients, "
+        "purposes[{code,system}][, patient, policy_rule, type, recorded_by, valid_from, "
+        "withdrawn_at, provisions]; docs/policy.md)",
     )
     p.add_argument("--report", metavar="FILE", help="write the redaction report here (JSON)")
     p.add_argument(
