@@ -29,7 +29,8 @@ from gateway.documents.common import (
     ProvisionType,
 )
 from gateway.documents.consent import aware, consent_problems, purpose_code
-from gateway.formats.base import Format
+from gateway.documents.issues import Issue
+from gateway.formats.base import Codec, Format
 from gateway.formats.registry import codec_for
 from gateway.policy import apply_policy
 from gateway.validation.engine import check_document
@@ -132,13 +133,25 @@ LEGACY = {
 
 def attacked(kind: DocumentKind, attack: str) -> Document:
     _, doc = DOCUMENTS[kind]
-    own: Consent = doc.consent  # type: ignore[union-attr]
+    own = own_consent(doc)
     changes = dict(ATTACKS[attack][0])
     if changes.get("scope") == "other-document":
         changes["scope"] = ConsentScope(kind=kind, document_id=f"{doc.id}-2")
     elif changes.get("scope") == "other-kind":
         changes["scope"] = ConsentScope(kind=DocumentKind.CERTIFICATE)
     return doc.model_copy(update={"consent": own.model_copy(update=changes)})
+
+
+def codec(kind: DocumentKind, fmt: Format) -> Codec:
+    found = codec_for(kind, fmt)
+    assert not isinstance(found, Issue), found
+    return found
+
+
+def own_consent(doc: Document) -> Consent:
+    found = getattr(doc, "consent", None)
+    assert isinstance(found, Consent)
+    return found
 
 
 def instants(value: Any) -> Any:
@@ -152,9 +165,8 @@ def instants(value: Any) -> Any:
 
 def read_back(doc: Document, fmt: Format) -> Document:
     """``doc`` as a sender would send it in ``fmt``, read by the gateway."""
-    codec = codec_for(doc.kind, fmt)
-    assert codec is not None
-    parsed = codec.parse(codec.render(doc))
+    c = codec(doc.kind, fmt)
+    parsed = c.parse(c.render(doc))
     assert parsed.document is not None, parsed.issues
     # the attack survives every codec, nothing lost (FHIR gives times as Swedish local time)
     assert instants(parsed.document) == instants(doc)
@@ -197,7 +209,7 @@ def test_every_attack_is_refused_in_every_input_format(
 def test_a_withdrawal_dated_after_the_transfer_does_not_stop_it() -> None:
     """Validation used to call this consent withdrawn and policy let it pass."""
     for kind, (recipient, doc) in DOCUMENTS.items():
-        own: Consent = doc.consent  # type: ignore[union-attr]
+        own = own_consent(doc)
         later = doc.model_copy(update={"consent": own.model_copy(update={"withdrawn_at": LATER})})
         assert not apply_policy(later, recipient, at=AT).refused
         assert not [i for i in check_document(later) if "WITHDRAWN" in i.code], kind
@@ -205,7 +217,7 @@ def test_a_withdrawal_dated_after_the_transfer_does_not_stop_it() -> None:
 
 def test_deny_provisions_that_do_not_apply_leave_the_consent_standing() -> None:
     recipient, doc = DOCUMENTS[DocumentKind.SIP]
-    own: Consent = doc.consent  # type: ignore[union-attr]
+    own = own_consent(doc)
     for deny in (
         DENY.model_copy(update={"recipients": [Recipient.EMPLOYER]}),  # another recipient
         DENY.model_copy(update={"purposes": [purpose_code("sick-pay")]}),  # another purpose
@@ -234,7 +246,7 @@ def test_a_free_text_purpose_never_authorises_whatever_it_says() -> None:
 
 
 def test_a_sips_consent_does_not_authorise_a_certificate() -> None:
-    sip_consent: Consent = DOCUMENTS[DocumentKind.SIP][1].consent  # type: ignore[union-attr]
+    sip_consent = own_consent(DOCUMENTS[DocumentKind.SIP][1])
     cert = sip_consent.model_copy(
         update={"recipients": [Recipient.EMPLOYER], "purposes": [purpose_code("rehabilitation")]}
     )
@@ -298,29 +310,25 @@ def test_redact_consent_file(
 
 
 def _fhir(kind: DocumentKind) -> tuple[dict[str, Any], dict[str, Any]]:
-    codec = codec_for(kind, Format.FHIR_JSON)
-    assert codec is not None
-    tree = orjson.loads(codec.render(DOCUMENTS[kind][1]))
+    tree = orjson.loads(codec(kind, Format.FHIR_JSON).render(DOCUMENTS[kind][1]))
     found = next(e["resource"] for e in tree["entry"] if e["resource"]["resourceType"] == "Consent")
     return tree, found
 
 
 def _read(kind: DocumentKind, tree: dict[str, Any]) -> Document:
-    codec = codec_for(kind, Format.FHIR_JSON)
-    assert codec is not None
-    parsed = codec.parse(orjson.dumps(tree))
+    parsed = codec(kind, Format.FHIR_JSON).parse(orjson.dumps(tree))
     assert parsed.document is not None and parsed.issues == [], parsed.issues
     return parsed.document
 
 
 def test_fhir_deny_nested_at_any_depth_wins() -> None:
     tree, res = _fhir(DocumentKind.SIP)
-    deep = {"type": "deny"}
+    deep: dict[str, Any] = {"type": "deny"}
     for _ in range(4):
         deep = {"type": "permit", "provision": [deep]}
     res["provision"]["provision"] = [deep]
     doc = _read(DocumentKind.SIP, tree)
-    assert [p.type for p in doc.consent.provisions] == ["permit"] * 4 + ["deny"]  # type: ignore[union-attr]
+    assert [p.type for p in own_consent(doc).provisions] == ["permit"] * 4 + ["deny"]
     assert refusal(doc, Recipient.MUNICIPALITY) == [
         ("refused", "POLICY-CONSENT-DENIED", "consent[id=c1].provisions[4]")
     ]
@@ -336,7 +344,7 @@ def test_fhir_consent_about_another_patient_entry() -> None:
     tree["entry"].append(other)
     res["patient"] = {"reference": other["fullUrl"]}
     doc = _read(DocumentKind.SIP, tree)
-    assert doc.consent.patient == OTHER  # type: ignore[union-attr]
+    assert own_consent(doc).patient == OTHER
     assert refusal(doc, Recipient.MUNICIPALITY) == [
         ("refused", "POLICY-CONSENT-OTHER-PATIENT", "consent[id=c1].patient")
     ]
@@ -368,7 +376,7 @@ def test_fhir_actor_is_an_organization_where_the_recipient_is_known() -> None:
     }
     tree["entry"].append(org)
     actor["reference"] = {"reference": org["fullUrl"]}
-    assert _read(DocumentKind.SECTION4_NOTIFICATION, tree).consent.recipients == [  # type: ignore[union-attr]
+    assert own_consent(_read(DocumentKind.SECTION4_NOTIFICATION, tree)).recipients == [
         Recipient.FORSAKRINGSKASSAN
     ]
 

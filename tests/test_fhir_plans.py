@@ -7,7 +7,7 @@ import copy
 import re
 import tomllib
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -32,6 +32,7 @@ from gateway.documents.common import (
     Contact,
     HealthcareProfessional,
     Identifier,
+    Model,
     Organisation,
     Period,
     Person,
@@ -77,7 +78,7 @@ STRATEGIES = {
 KINDS = list(STRATEGIES)
 
 
-def local_time(doc: Document) -> Document:
+def local_time(doc: Model) -> Document:
     """The model as FHIR gives it back: date-times in Swedish local time without offset (FHIR
     requires an offset; the canonical model holds local time, datatypes.py)."""
 
@@ -90,7 +91,7 @@ def local_time(doc: Document) -> Document:
             return [walk(v) for v in value]
         return value
 
-    return type(doc).model_validate(walk(doc.model_dump()))
+    return cast("Document", type(doc).model_validate(walk(doc.model_dump())))
 
 
 def documents(kind: DocumentKind) -> st.SearchStrategy[Document]:
@@ -407,7 +408,8 @@ def test_the_full_documents_round_trip_and_are_valid_r4(kind: DocumentKind) -> N
 
 def tree_of(kind: DocumentKind) -> dict[str, Any]:
     """A full document whose consent still holds: no business rule breaks."""
-    own = FULL[kind].consent  # type: ignore[attr-defined]
+    own = getattr(FULL[kind], "consent", None)
+    assert isinstance(own, Consent)
     doc = FULL[kind].model_copy(update={"consent": own.model_copy(update={"withdrawn_at": None})})
     return copy.deepcopy(JSON.to_tree(doc))
 
@@ -423,7 +425,10 @@ def issues_of(tree: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def entry(tree: dict[str, Any], rtype: str, n: int = 0) -> dict[str, Any]:
-    return [e["resource"] for e in tree["entry"] if e["resource"]["resourceType"] == rtype][n]
+    found: list[dict[str, Any]] = [
+        e["resource"] for e in tree["entry"] if e["resource"]["resourceType"] == rtype
+    ]
+    return found[n]
 
 
 def test_patient_identifier_in_an_unknown_system_is_reported() -> None:

@@ -6,14 +6,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from strategies_common import TOLVAN, hsa
 from strategies_policy import (
     AT,
     EMPLOYER_ANSWER_IDS,
     PATIENT,
     STAFF,
-    TOLVAN,
     consent,
-    hsa,
     icd,
     leaks,
     output_formats,
@@ -25,7 +24,7 @@ from strategies_policy import (
 )
 
 from gateway.documents import Certificate, Document, DocumentKind, Recipient, Sip
-from gateway.documents.certificate import Relation
+from gateway.documents.certificate import Relation, SubAnswer
 from gateway.documents.common import (
     Code,
     ConsentScope,
@@ -139,10 +138,14 @@ def test_fk7804_bound_for_employer_becomes_an_employer_view() -> None:
         ("removed", "answers[id=40,instance=3].parts[id=40.1]", "POLICY-NOT-ALLOWED"),
         ("removed", "answers[id=40,instance=7].parts[id=40.1]", "POLICY-NOT-ALLOWED"),
         ("removed", "answers[id=26]", "POLICY-NOT-ALLOWED"),
+        ("recorded", "type", "POLICY-CERTIFICATE-VIEW"),
         ("removed", "patient.address", "POLICY-NOT-ALLOWED"),
     ]
     out = result.document
     assert isinstance(out, Certificate)
+    # the employer's own certificate type, as Webcert derives an AG7804 from an LISJP
+    assert (out.type, out.type_code.code, out.type_version) == ("AG7804", "AG7804", "1.0")
+    assert out.answers_to("100")[0].parts == [SubAnswer(id="100.1", value="false")]
     measures = [a.parts[0].value.code for a in out.answers_to("40")]  # type: ignore[union-attr]
     assert "SOKA_NYTT_ARBETE" not in measures and "KONFLIKTHANTERING" not in measures
     assert len(measures) == 8

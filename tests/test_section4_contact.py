@@ -12,6 +12,7 @@ from strategies_policy import AT, COORDINATOR, UNIT, section4
 from gateway.cli.main import main
 from gateway.documents import Recipient
 from gateway.documents.common import Contact, Identifier
+from gateway.documents.issues import Issue
 from gateway.formats.base import Format
 from gateway.formats.registry import codec_for
 from gateway.policy import apply_policy
@@ -73,7 +74,7 @@ def _write(tmp_path: Path, coordinator: Contact, fmt: Format) -> Path:
     )
     doc = section4(coordinator=coordinator, unit=unit)
     codec = codec_for(doc.kind, fmt)
-    assert codec is not None
+    assert not isinstance(codec, Issue), codec
     path = tmp_path / f"s4.{EXT[fmt]}"
     path.write_bytes(codec.render(doc))
     return path

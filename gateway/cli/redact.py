@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
@@ -14,13 +15,17 @@ import orjson
 from gateway.cli.common import (
     TARGETS,
     UsageError,
+    add_command,
     add_override_options,
+    add_pretty_option,
+    finish_output,
     format_issue,
     overrides_from,
     read_one,
     write_file,
 )
 from gateway.documents.common import Recipient
+from gateway.formats.base import Format
 
 if TYPE_CHECKING:
     from gateway.documents.common import Consent
@@ -28,37 +33,70 @@ if TYPE_CHECKING:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "redact",
         help="show a document as one recipient would receive it",
+        examples=[
+            "gateway redact cert.xml --for employer --report removed.json",
+            "gateway redact sip.xml --for municipality --to fhir-json --pretty",
+            "gateway redact notice.xml --for forsakringskassan --strict --at 2026-01-05T10:00",
+            "gateway redact cert.xml --for employer --consent consent.json",
+            "gateway redact cert.xml --for employer --warn ID-PERSON-CHECKSUM --ignore CERT-X",
+        ],
         description="Print the document exactly as RECIPIENT would receive it after every "
         "policy: consent, minimisation, no diagnosis data for employers. Exit 1 with the "
         "reasons on stderr and nothing on stdout when policy refuses the transfer (or the "
         "input is invalid). What was removed is listed on stderr and, as JSON, in --report.",
     )
-    p.add_argument("path", metavar="PATH", help="a file or - (stdin)")
-    p.add_argument("--for", required=True, dest="recipient", choices=[r.value for r in Recipient])
-    p.add_argument("--to", choices=TARGETS, dest="to", help="output format (default: as input)")
+    p.add_argument("path", metavar="PATH", help="a file or - (stdin), e.g. cert.xml")
+    p.add_argument(
+        "--for",
+        required=True,
+        dest="recipient",
+        choices=[r.value for r in Recipient],
+        help="the recipient, e.g. --for employer",
+    )
+    p.add_argument(
+        "--to",
+        choices=TARGETS,
+        dest="to",
+        help="output format (default: as input), e.g. --to fhir-json",
+    )
     p.add_argument(
         "--consent",
         metavar="FILE",
         help="a consent record standing in for the envelope's (JSON: id, status, "
         "scope{kind[,document_id]}, given_by{system,value}, given_at, method, recipients, "
         "purposes[{code,system}][, patient, policy_rule, type, recorded_by, valid_from, "
-        "withdrawn_at, provisions]; docs/policy.md)",
+        "withdrawn_at, provisions]; docs/policy.md), e.g. --consent consent.json",
     )
-    p.add_argument("--report", metavar="FILE", help="write the redaction report here (JSON)")
+    p.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write the redaction report here (JSON), e.g. --report removed.json",
+    )
     p.add_argument(
         "--strict",
         action="store_true",
-        help="refuse a §4 notification that needs minimising instead of minimising it",
+        help="refuse a §4 notification that needs minimising instead of minimising it, "
+        "e.g. --strict",
+    )
+    p.add_argument(
+        "--trust-anchors",
+        metavar="PEM",
+        help="CA certificates (PEM) a certificate's signature must chain to for an employer's "
+        "copy to carry it (default: none, so employers never get a signature), "
+        "e.g. --trust-anchors siths-ca.pem",
     )
     p.add_argument(
         "--at",
         metavar="TIME",
         type=_time,
-        help="time of the transfer, ISO 8601 (default: now); consent must predate it",
+        help="time of the transfer, ISO 8601 (default: now); consent must predate it, "
+        "e.g. --at 2026-01-05T10:00",
     )
+    add_pretty_option(p)
     add_override_options(p)
     p.set_defaults(func=run)
 
@@ -88,46 +126,46 @@ def _consent(path: str | None) -> Consent | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.formats.base import CannotRender, Format
-    from gateway.formats.registry import render
-    from gateway.policy import apply_policy
-    from gateway.validation.service import validate_bytes
+    from gateway.exchange.transfer import transfer
 
-    overrides = overrides_from(args)
     consent = _consent(args.consent)
     inp = read_one(args.path)
-    result = validate_bytes(inp.data, source=inp.source, overrides=overrides)
+    result, outcome = transfer(
+        inp.data,
+        Recipient(args.recipient),
+        at=args.at or datetime.now(UTC),
+        source=inp.source,
+        to=Format(args.to) if args.to else None,
+        consent=consent,
+        overrides=overrides_from(args),
+        strict=args.strict,
+        trust_anchors=_anchors(args.trust_anchors),
+    )
     for i in result.issues:
         print(format_issue(inp.source, i), file=sys.stderr)
-    if not result.valid or result.document is None:
+    if outcome is None:
         return 1
-    doc = result.document
-    # A kind that has a place for consent is checked even when it is empty; a bare RIVTA
-    # certificate has none, so the preview says it did not check (the server always does).
-    check = consent is not None or "consent" in type(doc).model_fields
-    outcome = apply_policy(
-        doc,
-        Recipient(args.recipient),
-        consent=consent,
-        at=args.at or datetime.now(UTC),
-        strict=args.strict,
-        check_consent=check,
-    )
-    _print_report(inp.source, outcome)
+    if outcome.render_error is not None:
+        raise UsageError(f"cannot render in {outcome.format}: {outcome.render_error}")
+    _print_report(inp.source, outcome.policy)
     if args.report:
         write_file(
-            args.report, orjson.dumps(outcome.report_dicts(), option=orjson.OPT_INDENT_2) + b"\n"
+            args.report,
+            orjson.dumps(outcome.policy.report_dicts(), option=orjson.OPT_INDENT_2) + b"\n",
         )
-    if outcome.refused or outcome.document is None:
+    if outcome.refused or outcome.payload is None:
         return 1
-    fmt = Format(args.to) if args.to else result.format
-    assert fmt is not None
-    try:
-        out = render(outcome.document, fmt)
-    except CannotRender as exc:
-        raise UsageError(f"cannot render in {fmt}: {exc}") from None
-    sys.stdout.buffer.write(out)
+    sys.stdout.buffer.write(finish_output(outcome.payload, args.pretty))
     return 0
+
+
+def _anchors(path: str | None) -> Path | None:
+    if path is None:
+        return None
+    anchors = Path(path)
+    if not anchors.is_file():
+        raise UsageError(f"{path}: no such file (--trust-anchors)")
+    return anchors
 
 
 def _print_report(source: str, outcome: PolicyResult) -> None:
