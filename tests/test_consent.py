@@ -416,3 +416,18 @@ def test_consent_json_round_trip_keeps_everything() -> None:
     )
     assert Consent.model_validate_json(full.model_dump_json()) == full
     assert Consent.model_validate(json.loads(full.model_dump_json())) == full
+
+
+def test_the_published_code_system_is_the_declared_one() -> None:
+    """schemas/fhir/codesystems/CodeSystem-consent-purpose.json cannot drift from
+    mappings/consent.toml, which the gateway reads."""
+    from gateway import SCHEMAS_DIR
+    from gateway.documents.consent import purpose_system
+    from gateway.formats.fhir.systems import to_uri
+
+    ps = purpose_system()
+    cs = json.loads(
+        (SCHEMAS_DIR / "fhir" / "codesystems" / "CodeSystem-consent-purpose.json").read_text()
+    )
+    assert cs["url"] == to_uri(ps.system)
+    assert {c["code"]: c["display"] for c in cs["concept"]} == dict(ps.displays)
