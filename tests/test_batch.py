@@ -298,3 +298,14 @@ def test_memory_does_not_grow_with_the_batch(tmp_path: Path) -> None:
     _peak_bytes(small, tmp_path / "warm.txt")  # imports, schemas, caches
     grown = _peak_bytes(big, tmp_path / "big.txt") - _peak_bytes(small, tmp_path / "small.txt")
     assert grown < 120 * 1024, grown  # under 1 KB per extra document
+
+
+def test_a_directory_or_an_oversized_file_read_as_a_document_is_unreadable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = batch.check(str(tmp_path))
+    assert (r.unreadable, r.issues[0].code) == (True, "INPUT-UNREADABLE")
+    assert r.issues[0].message == "cannot read: Is a directory"
+    monkeypatch.setattr(batch, "MAX_READ", 100)
+    r = batch.check(str(FULL_FK))
+    assert r.unreadable and r.issues[0].message.startswith("larger than")

@@ -11,6 +11,7 @@ import gc
 import multiprocessing
 import multiprocessing.pool
 import os
+import signal
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -156,6 +157,8 @@ _settings = Settings()
 def _init(settings: Settings) -> None:
     global _settings
     _settings = settings
+    # Ctrl-C is the parent's to handle (it stops the pool): no traceback from every worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def read_source(source: str) -> bytes | Issue:

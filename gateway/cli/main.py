@@ -9,10 +9,21 @@ from collections.abc import Callable
 from importlib import import_module
 
 from gateway import __version__
-from gateway.cli.common import UsageError, add_config_option
+from gateway.cli.common import HelpFormatter, UsageError, add_config_option
 
 #: Command modules, each with ``register(subparsers)``; a new command is one more name here.
-COMMANDS = ["validate", "convert", "redact", "explain", "mapping", "schema", "harness"]
+COMMANDS = [
+    "validate",
+    "convert",
+    "redact",
+    "explain",
+    "mapping",
+    "schema",
+    "harness",
+    "serve",  # also audit and redeliver
+    "mock_recipient",
+    "demo",
+]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         "§4 notifications) in RIVTA/own XML and FHIR R4.",
         epilog="examples:\n  gateway validate fixtures/ -q\n  gateway validate --help\n"
         "  gateway --config ci.toml validate in/ --format junit --output report.xml",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--version",
