@@ -431,3 +431,23 @@ def test_the_published_code_system_is_the_declared_one() -> None:
     )
     assert cs["url"] == to_uri(ps.system)
     assert {c["code"]: c["display"] for c in cs["concept"]} == dict(ps.displays)
+
+
+def test_the_exchange_reads_an_envelopes_consent_completely() -> None:
+    """A certificate travels to an employer in a FHIR message with its consent as an entry
+    of the message; the exchange reads it with the same codec, so every attack shows."""
+    from exchange_support import certificate_message
+
+    from gateway.exchange.router import _envelope
+
+    tree = orjson.loads(certificate_message())
+    _, found, issues = _envelope(orjson.dumps(tree), Format.FHIR_JSON)
+    assert issues == [] and found is not None
+    assert found.patient is None  # about the certificate's own Patient, inside its Bundle
+    assert found.scope.kind is DocumentKind.CERTIFICATE and found.status == "active"
+    res = next(e["resource"] for e in tree["entry"] if e["resource"]["resourceType"] == "Consent")
+    res["status"] = "rejected"
+    res["provision"]["provision"] = [{"type": "permit", "provision": [{"type": "deny"}]}]
+    _, found, issues = _envelope(orjson.dumps(tree), Format.FHIR_JSON)
+    assert issues == [] and found is not None
+    assert found.status == "rejected" and [p.type for p in found.provisions] == ["permit", "deny"]
