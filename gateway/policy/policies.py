@@ -14,6 +14,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from gateway import MAPPINGS_DIR
 from gateway.documents import (
     Certificate,
@@ -22,10 +24,12 @@ from gateway.documents import (
     ReturnToWorkPlan,
     Section4Notification,
     Sip,
+    questions,
 )
 from gateway.documents.certificate import CertificateType
-from gateway.policy.allowlist import ALL, Spec, _All, build_spec, spec_problems
+from gateway.policy.allowlist import ALL, Spec, _All, build_spec, free_text_fields, spec_problems
 from gateway.policy.consent import normalise_purpose
+from gateway.policy.diagnosis import normalise_system
 
 POLICY_DIR = MAPPINGS_DIR / "policy"
 
@@ -48,12 +52,17 @@ class AnswerAllowList:
 
     questions: Mapping[str, frozenset[str]] | None
     codes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: text parts written for the recipient (``None``: every text part passes)
+    text: frozenset[str] | None = None
 
     def allows_question(self, qid: str) -> bool:
         return self.questions is None or qid in self.questions
 
     def allows_part(self, qid: str, part_id: str) -> bool:
         return self.questions is None or part_id in self.questions.get(qid, frozenset())
+
+    def allows_text(self, part_id: str) -> bool:
+        return self.text is None or part_id in self.text
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,10 @@ class Policy:
     fields: Spec | _All
     #: fields scanned for diagnosis passages (a ``no_diagnosis`` route scans every text)
     free_text: tuple[tuple[str, ...], ...]
+    #: free-text fields not written for this recipient: (path, what replaces the text)
+    withheld_text: tuple[tuple[tuple[str, ...], Any], ...]
+    #: code systems that pass (normalised); ``None``: every system
+    code_systems: frozenset[str] | None
     fixed: Mapping[str, str]
     no_diagnosis: bool
     minimisation: bool
@@ -81,7 +94,9 @@ def _str_list(data: Mapping[str, Any], key: str, where: Path) -> list[str]:
     return value
 
 
-def _answers(table: Mapping[str, Any], where: Path) -> AnswerAllowList:
+def _answers(
+    ctype: CertificateType, table: Mapping[str, Any], where: Path, no_diagnosis: bool
+) -> AnswerAllowList:
     answers = table.get("answers")
     if answers == "*":
         questions = None
@@ -90,10 +105,31 @@ def _answers(table: Mapping[str, Any], where: Path) -> AnswerAllowList:
     else:
         raise PolicyError(f'{where}: answers must be "*" or a table of question ids')
     codes = {str(p): frozenset(c) for p, c in table.get("codes", {}).items()}
-    return AnswerAllowList(questions, codes)
+    text = table.get("text")
+    if text is None:
+        if no_diagnosis:
+            raise PolicyError(f"{where}: {ctype}: list the text parts written for the recipient")
+        return AnswerAllowList(questions, codes)
+    text_parts = text_part_ids(ctype)
+    wrong = sorted(set(text) - text_parts)
+    if wrong:
+        raise PolicyError(f"{where}: {ctype}: not text parts: {', '.join(wrong)}")
+    return AnswerAllowList(questions, codes, frozenset(text))
 
 
-def _certificate_types(data: Mapping[str, Any], where: Path) -> dict[CertificateType, Any]:
+def text_part_ids(ctype: CertificateType) -> frozenset[str]:
+    """The free-text parts of a certificate type (``type = "text"`` in the catalogue)."""
+    return frozenset(
+        p.id
+        for q in questions.catalogue(ctype).questions.values()
+        for p in q.parts.values()
+        if p.type == "text"
+    )
+
+
+def _certificate_types(
+    data: Mapping[str, Any], where: Path, no_diagnosis: bool
+) -> dict[CertificateType, Any]:
     tables: Mapping[str, Any] = data.get("certificate", {})
     out: dict[CertificateType, AnswerAllowList] = {}
     views: dict[CertificateType, CertificateType] = {}
@@ -102,7 +138,7 @@ def _certificate_types(data: Mapping[str, Any], where: Path) -> dict[Certificate
         if "view" in table:
             views[ctype] = CertificateType(table["view"])
         else:
-            out[ctype] = _answers(table, where)
+            out[ctype] = _answers(ctype, table, where, no_diagnosis)
     for ctype, view in views.items():
         if view not in out:
             raise PolicyError(f"{where}: {ctype} is a view of {view}, which has no answers")
@@ -119,19 +155,24 @@ def load_policy(path: Path) -> Policy:
             raise PolicyError(f"{path}: name must be {recipient}.{kind}.toml")
         consent = data.get("consent", {})
         content = data.get("content", {})
+        no_diagnosis = bool(data.get("no_diagnosis", False))
         spec = build_spec(_str_list(content, "fields", path))
         problems = spec_problems(spec, MODELS[kind])
         if problems:
             raise PolicyError(f"{path}: " + "; ".join(problems))
         free_text = tuple(tuple(p.split(".")) for p in _str_list(content, "free_text", path))
-        no_diagnosis = bool(data.get("no_diagnosis", False))
         if no_diagnosis and free_text:
             raise PolicyError(f"{path}: no_diagnosis scans every text already; drop free_text")
         purposes = frozenset(normalise_purpose(p) for p in _str_list(consent, "purposes", path))
         required = bool(consent.get("required", True))  # allow-list: consent unless waived
         if required and not purposes:
             raise PolicyError(f"{path}: consent required but no purposes listed")
-        ctypes = _certificate_types(data, path) if kind is DocumentKind.CERTIFICATE else {}
+        ctypes = (
+            _certificate_types(data, path, no_diagnosis)
+            if kind is DocumentKind.CERTIFICATE
+            else {}
+        )
+        withheld_text, code_systems = _text_and_codes(content, kind, no_diagnosis, path)
         if kind is DocumentKind.CERTIFICATE and not ctypes:
             raise PolicyError(f"{path}: no [certificate.TYPE] table: no certificate could pass")
         return Policy(
@@ -142,6 +183,8 @@ def load_policy(path: Path) -> Policy:
             single_use_consent=bool(consent.get("single_use", False)),
             fields=spec,
             free_text=free_text,
+            withheld_text=withheld_text,
+            code_systems=code_systems,
             fixed=dict(content.get("fixed", {})),
             no_diagnosis=no_diagnosis,
             minimisation=bool(data.get("minimisation", False)),
@@ -150,6 +193,30 @@ def load_policy(path: Path) -> Policy:
         )
     except (KeyError, ValueError, TypeError, tomllib.TOMLDecodeError) as exc:
         raise PolicyError(f"{path}: {type(exc).__name__}: {exc}") from exc
+
+
+def _text_and_codes(
+    content: Mapping[str, Any], kind: DocumentKind, no_diagnosis: bool, where: Path
+) -> tuple[tuple[tuple[tuple[str, ...], Any], ...], frozenset[str] | None]:
+    """The free-text fields a route withholds, and the code systems it lets pass. A route
+    with ``no_diagnosis`` must state both (an empty list is a statement too)."""
+    if "text" not in content and "code_systems" not in content and not no_diagnosis:
+        return (), None
+    if "text" not in content or "code_systems" not in content:
+        raise PolicyError(f"{where}: a no_diagnosis route lists its `text` and `code_systems`")
+    model: type[BaseModel] = MODELS[kind]
+    known = free_text_fields(model)
+    allowed = set(_str_list(content, "text", where))
+    wrong = sorted(allowed - set(known))
+    if wrong:
+        raise PolicyError(f"{where}: not free-text fields of a {kind}: {', '.join(wrong)}")
+    withheld = tuple(
+        (tuple(path.split(".")), replacement)
+        for path, replacement in known.items()
+        if path not in allowed
+    )
+    systems = frozenset(normalise_system(s) for s in _str_list(content, "code_systems", where))
+    return withheld, systems
 
 
 @cache
