@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies_certificate import certificates
 from strategies_plans import return_to_work_plans, section4_notifications, sips
@@ -21,6 +21,7 @@ from strategies_policy import (
     diagnosis_codes,
     diagnosis_terms_strategy,
     leaks,
+    notation,
     output_formats,
     planted_text,
     render,
@@ -428,3 +429,107 @@ def test_fhir_extensions_contained_and_narrative_never_reach_an_employer(
     result = apply_policy(doc, Recipient.EMPLOYER, consent=consent, at=_time(doc))  # type: ignore[arg-type]
     assert not result.refused and result.document is not None
     assert_no_diagnosis(result.document)
+
+
+# --------------------------------------- issue 9: any notation, any text field, any format
+
+
+def _text_paths(obj: object, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Every text leaf of a model (answer values included), as model paths."""
+    from enum import Enum
+
+    from pydantic import BaseModel
+
+    if isinstance(obj, str):
+        return [] if isinstance(obj, Enum) else [path]
+    if isinstance(obj, BaseModel):
+        found: list[tuple[str | int, ...]] = []
+        for name in type(obj).model_fields:
+            if name not in ("kind", "signature"):
+                found += _text_paths(getattr(obj, name), (*path, name))
+        return found
+    if isinstance(obj, list):
+        return [p for i, v in enumerate(obj) for p in _text_paths(v, (*path, i))]
+    return []
+
+
+def _set_text(obj: object, path: tuple[str | int, ...], value: str) -> object:
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(head, int):
+        assert isinstance(obj, list)
+        return [_set_text(v, rest, value) if i == head else v for i, v in enumerate(obj)]
+    return obj.model_copy(update={head: _set_text(getattr(obj, head), rest, value)})  # type: ignore[attr-defined]
+
+
+ALL_KINDS = {
+    DocumentKind.CERTIFICATE: certificates(),
+    DocumentKind.SIP: sips(),
+    DocumentKind.RETURN_TO_WORK_PLAN: return_to_work_plans(),
+    DocumentKind.SECTION4_NOTIFICATION: section4_notifications(renderable=True),
+}
+PURPOSE = {DocumentKind.CERTIFICATE: "sick-pay", DocumentKind.SIP: "rehabilitation"}
+#: Glue around the planted data: no line ends (JSON escapes them), so that the planted
+#: sentence is found verbatim in an output it leaked into.
+_BEFORE = ["Har ", "Diagnos: ", "Mår bättre men ", "Sjukskriven för ", "Kontakt ang. "]
+_AFTER = ["", " enligt journal.", " sedan mars.", " (kontroll)"]
+
+
+@st.composite
+def planted_anywhere(draw: st.DrawFn) -> tuple[Document, list[tuple[str, str]], Format]:
+    """A random document of any kind with diagnosis data in a hostile notation planted in
+    one to four random text fields, and the input format it arrives in."""
+    kind = draw(st.sampled_from(list(ALL_KINDS)))
+    doc: object = draw(ALL_KINDS[kind])
+    paths = _text_paths(doc)
+    chosen = draw(st.lists(st.sampled_from(paths), min_size=1, max_size=4, unique=True))
+    planted: list[tuple[str, str]] = []
+    for path in chosen:
+        leak = draw(notation())
+        text = draw(st.sampled_from(_BEFORE)) + leak
+        doc = _set_text(doc, path, text + draw(st.sampled_from(_AFTER)))
+        planted.append((text, leak))
+    fmt = draw(st.sampled_from(output_formats(kind)))
+    return doc, planted, fmt  # type: ignore[return-value]
+
+
+@settings(max_examples=60, deadline=None)
+@given(planted_anywhere())
+def test_no_notation_in_any_text_field_reaches_an_employer_in_any_format(
+    case: tuple[Document, list[tuple[str, str]], Format],
+) -> None:
+    from gateway.formats.registry import codec_for
+    from gateway.policy.free_text import fold
+
+    doc, planted, fmt = case
+    parsed = codec_for(doc.kind, fmt).parse(render(doc, fmt))  # type: ignore[union-attr]
+    received = parsed.document
+    if received is None:  # planted where the format has structure (a code system): unreadable,
+        assert parsed.issues  # refused at the door with a reason, nothing reaches anyone
+        return
+    purpose = PURPOSE.get(received.kind)
+    consent = valid_consent(received, Recipient.EMPLOYER, purpose) if purpose else None
+    result = apply_policy(received, Recipient.EMPLOYER, consent=consent, at=_time(received))  # type: ignore[arg-type]
+    if result.refused:
+        # no route (§4), or the data sat in a field the document cannot do without
+        assert result.document is None
+        assert {e.code for e in result.report if e.action == "refused"} <= {
+            "POLICY-RECIPIENT-NOT-PERMITTED",
+            "POLICY-DIAGNOSIS-WITHHELD",
+        }
+        assert received.kind is not DocumentKind.SECTION4_NOTIFICATION or result.report[
+            0
+        ].code == "POLICY-RECIPIENT-NOT-PERMITTED"
+        return
+    assert received.kind is not DocumentKind.SECTION4_NOTIFICATION
+    out = result.document
+    assert out is not None
+    for out_fmt in output_formats(out.kind):
+        visible = visible_text(render(out, out_fmt))
+        folded = fold(visible).casefold()
+        for text, leak in planted:
+            assert text.casefold() not in visible, (out_fmt, text)
+            if len(leak) >= 6:
+                assert fold(leak).casefold() not in folded, (out_fmt, leak)
+        assert CONDITION_RESOURCE.search(visible) is None, out_fmt

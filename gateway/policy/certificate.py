@@ -184,18 +184,28 @@ class AnswerFilter:
         return self._scan(at)
 
     def _wish(self, at: tuple[int, Answer, int, SubAnswer]) -> SubAnswer:
+        """The employer's copy says false, whatever was sent: yes is recorded, anything but
+        a boolean (text planted in a yes/no field) is not passed on either."""
         part = at[3]
-        if isinstance(part.value, str) and part.value.strip().lower() in _TRUE:
+        sent = part.value.strip().lower() if isinstance(part.value, str) else None
+        if sent in _TRUE:
             self._entry(
                 Action.RECORDED,
                 DIAGNOSIS_WITHHELD,
                 at,
                 f"the patient asked for the diagnosis to be passed on (delsvar "
-                f"{part.id} = {part.value.strip()}); the gateway never sends diagnosis "
+                f"{part.id} = {sent}); the gateway never sends diagnosis "
                 "data to an employer, so the employer's copy says false",
             )
-            return part.model_copy(update={"value": "false"})
-        return part
+        elif sent not in ("false", "0"):
+            self._entry(
+                Action.REMOVED,
+                FREE_TEXT_WITHHELD,
+                at,
+                f"delsvar {part.id} is a yes/no answer and held something else; the employer's "
+                "copy says false",
+            )
+        return part if part.value == "false" else part.model_copy(update={"value": "false"})
 
     def _scan(self, at: tuple[int, Answer, int, SubAnswer]) -> SubAnswer | None:
         part = at[3]

@@ -237,24 +237,29 @@ class _Codes:
     def __init__(self, folded: str) -> None:
         low = folded.lower()
         self.low = low
-        self.folded = folded if len(low) == len(folded) else low.upper()
+        # a letter whose lower case is longer (İ) shifts positions: then any case counts
+        self.cased = len(low) == len(folded)
+        self.folded = folded if self.cased else low
 
     def upper(self, i: int, j: int | None = None) -> bool:
-        return self.folded[i : (i + 1 if j is None else j)].isupper()
+        return not self.cased or self.folded[i : (i + 1 if j is None else j)].isupper()
 
     def prefixed(self, i: int) -> bool:
         return _PREFIX_END.search(self.low, max(0, i - 24), i) is not None
 
-    def embedded(self, i: int, j: int) -> bool:
+    def embedded(self, i: int, j: int, dotted: bool = False) -> bool:
         """Inside an identifier or a word: glued to letters or digits (``kl13.30``), or
-        between hyphens (``9020FBB9-E387-40B0``). A capital glued to lower case is a code
-        glued to a word, not part of it (``blaF32.1``)."""
-        low = self.low
+        hyphenated onto one (``SE2321000016-A00``, ``9020FBB9-E387-40B0``). A capital glued
+        to lower case is a code glued to a word (``blaF32.1``), and a code with a dotted
+        subdivision is no part of an identifier (``x-F32.1``)."""
         before = self.folded[i - 1] if i > 0 else " "
-        after = low[j] if j < len(low) else " "
         if before.isalnum():
-            return not (before.islower() and self.upper(i))
-        return before == "-" and after == "-"
+            return not (self.cased and before.islower() and self.upper(i))
+        if dotted or before not in "-_":
+            return False
+        low = self.low
+        after = low[j] if j < len(low) else " "
+        return (i > 1 and low[i - 2].isalnum()) or after == "-"
 
     def reason(self) -> str | None:
         low = self.low
@@ -281,7 +286,7 @@ class _Codes:
         m = _ICD10.match(self.low, i)
         if m is None or m["l"].upper() + m["dd"] not in icd10_categories():
             return False
-        if self.embedded(i, m.end()):
+        if self.embedded(i, m.end(), m["s2"] == "." and not m["s1"]):
             return self.prefixed(i)
         if m["p"] or self.prefixed(i):
             return True
@@ -296,7 +301,7 @@ class _Codes:
         m = _ICD11.match(self.low, i)
         if m is None or m.group()[:2].upper() not in _ICD11_BLOCKS:
             return False
-        if self.embedded(i, m.end()):
+        if self.embedded(i, m.end(), "." in m.group()):
             return self.prefixed(i)
         return self.upper(i, i + 2) or (self.low[i].isdigit() and self.upper(i + 1)) or (
             self.prefixed(i)
