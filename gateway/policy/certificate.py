@@ -84,6 +84,8 @@ class AnswerFilter:
         self.own = own
         self.code_systems = code_systems
         self.text_parts = text_part_ids(certificate.type)
+        #: no text of the answers names a diagnosis (one scan of them all, see answers())
+        self.clean = False
         self.report = report
         self.diagnosis_parts = cat.parts_of(certificate.type)
         self.wish_parts = cat.share_wish_parts.get(certificate.type, frozenset())
@@ -106,6 +108,8 @@ class AnswerFilter:
         self.report.append(ReportEntry(action, label, rule.code, message, path))
 
     def answers(self, answers: list[Answer]) -> list[Answer]:
+        if self.no_diagnosis:
+            self.clean = self._all_clean(answers)
         out: list[Answer] = []
         for i, answer in enumerate(answers):
             kept = self.answer(i, answer)
@@ -142,6 +146,24 @@ class AnswerFilter:
         if not changed:
             return answer
         return answer.model_copy(update={"parts": parts}) if parts else None
+
+    def _all_clean(self, answers: list[Answer]) -> bool:
+        """One look at every text the answers may pass (not the diagnosis parts, which name
+        it by definition): the common certificate names no diagnosis elsewhere, and one scan
+        of all its texts costs a fraction of one per part."""
+        texts: list[str] = []
+        for answer in answers:
+            for part in answer.parts:
+                if part.id in self.diagnosis_parts:
+                    continue
+                value = part.value
+                if isinstance(value, str):
+                    texts.append(value)
+                elif isinstance(value, Code):
+                    texts.append(value.code)
+                    if value.display:
+                        texts.append(value.display)
+        return scan("\n\n".join(texts), self.own) is None
 
     def _diagnostic(self, part: SubAnswer) -> bool:
         return part.id in self.diagnosis_parts or (
@@ -220,7 +242,7 @@ class AnswerFilter:
                     f"{self.type}; withheld whatever it holds",
                 )
                 return None
-            reason = scan(value, self.own)
+            reason = None if self.clean else scan(value, self.own)
         elif isinstance(value, Code):
             system = value.system
             if (
@@ -236,6 +258,8 @@ class AnswerFilter:
                     "receive",
                 )
                 return None
+            if self.clean:
+                return part
             reason = scan(value.code, self.own) or scan(value.display or "", self.own)
         else:
             return part

@@ -133,6 +133,9 @@ _PREFIX_END = re.compile(rf"(?<![0-9a-z]){_PREFIX}{_SEP}*$")
 # The code patterns run on the lower-cased text, anchored next to a run of digits: every code
 # has digits, and text has few digit runs, so a scan costs a few anchored matches.
 _DIGIT_RUN = re.compile(r"[0-9]+")
+#: Where a code may be at all: a letter at a digit (``f32``, ``6a70``, ``n06``) or a run of
+#: six digits (SNOMED CT). Text without one is spared the closer look.
+_CANDIDATE = re.compile(r"[^\W\d_][\s._-]?[0-9]|[0-9][^\W\d_]|[0-9]{6}")
 _ICD10 = re.compile(
     r"(?P<l>[a-z])(?P<s1>[\s._-]?)(?P<dd>[0-9]{2})"
     r"(?:(?P<s2>[\s._-]?)(?P<sub>[0-9](?:[0-9a-z](?![0-9]))?))?"
@@ -263,8 +266,19 @@ class _Codes:
 
     def reason(self) -> str | None:
         low = self.low
-        for run in _DIGIT_RUN.finditer(low):
-            s, e = run.span()
+        seen = -1
+        # dates, amounts and telephone numbers have no letter at a digit and no long run of
+        # digits: only the runs a candidate touches get the closer look
+        for candidate in _CANDIDATE.finditer(low):
+            s = candidate.start()
+            while not low[s].isdigit():
+                s += 1
+            while s > 0 and low[s - 1].isdigit():
+                s -= 1
+            if s <= seen:
+                continue
+            seen = s
+            e = _DIGIT_RUN.match(low, s).end()  # type: ignore[union-attr]
             # cheap looks at the characters around the run rule out most candidates
             c1 = low[s - 1] if s > 0 else " "
             c2 = low[s - 2] if s > 1 else " "
