@@ -212,6 +212,22 @@ DIAGNOSTIC_SYSTEMS = [
     "http://id.who.int/icd/release/11/mms",
     "1.2.752.116.2.1.1.1",
     "http://snomed.info/sct",
+    # issue 9: the spellings the red team got through
+    "urn:oid:2.16.840.1.113883.6.96",
+    "http://snomed.info/sct/45991000052106",
+    "urn:oid:2.16.840.1.113883.6.3",
+    "http://id.who.int/icd/entity",
+    "http://hl7.org/fhir/sid/ICD-10-SE",
+    "https://hl7.org/fhir/sid/icd-10-se",
+    "http://example.org/fhir/CodeSystem/ICD-10-SE",
+    "HTTP://SNOMED.INFO/SCT/",
+    "http://www.whocc.no/atc",
+]
+#: Systems no employer route lists: their codes are withheld by default.
+UNLISTED_SYSTEMS = [
+    "urn:oid:1.2.752.129.2.2.1.26",  # specialist competence
+    "http://example.org/fhir/CodeSystem/local-speciality",
+    "urn:uuid:0f0e0d0c-0b0a-4908-8706-050403020100",
 ]
 
 

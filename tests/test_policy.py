@@ -25,7 +25,7 @@ from strategies_policy import (
 )
 
 from gateway.documents import Certificate, Document, DocumentKind, Recipient, Sip
-from gateway.documents.certificate import Relation
+from gateway.documents.certificate import Relation, SubAnswer
 from gateway.documents.common import Code, Contact, Identifier, Organisation, PersonName
 from gateway.documents.return_to_work import ReturnToWorkParticipant
 from gateway.documents.section4 import STATEMENT
@@ -140,10 +140,14 @@ def test_fk7804_bound_for_employer_becomes_an_employer_view() -> None:
         ("removed", "answers[id=40,instance=7].parts[id=40.1]", "POLICY-NOT-ALLOWED"),
         ("removed", "answers[id=25].parts[id=25.1]", "POLICY-TEXT-NOT-FOR-RECIPIENT"),
         ("removed", "answers[id=26]", "POLICY-NOT-ALLOWED"),
+        ("recorded", "type", "POLICY-CERTIFICATE-VIEW"),
         ("removed", "patient.address", "POLICY-NOT-ALLOWED"),
     ]
     out = result.document
     assert isinstance(out, Certificate)
+    # the employer's own certificate type, as Webcert derives an AG7804 from an LISJP
+    assert (out.type, out.type_code.code, out.type_version) == ("AG7804", "AG7804", "1.0")
+    assert out.answers_to("100")[0].parts == [SubAnswer(id="100.1", value="false")]
     measures = [a.parts[0].value.code for a in out.answers_to("40")]  # type: ignore[union-attr]
     assert "SOKA_NYTT_ARBETE" not in measures and "KONFLIKTHANTERING" not in measures
     assert len(measures) == 8

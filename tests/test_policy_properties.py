@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from strategies_certificate import certificates
 from strategies_plans import return_to_work_plans, section4_notifications, sips
 from strategies_policy import (
+    DIAGNOSIS_CODES,
     DIAGNOSIS_TERMS,
     EMPLOYER_ANSWER_IDS,
     diagnosis_codes,
@@ -162,7 +163,10 @@ def test_employer_copy_of_a_certificate_holds_no_diagnosis(cert: Certificate) ->
         assert leaks(visible_text(render(cert, fmt))) != [], fmt
     consent = valid_consent(cert, Recipient.EMPLOYER, "sick-pay")
     result = apply_policy(cert, Recipient.EMPLOYER, consent=consent, at=_time(cert))  # type: ignore[arg-type]
-    assert not result.refused and result.document is not None
+    if result.refused:  # an FK7804 whose AG7804 view would break AG7804's rules: nothing goes
+        assert cert.type is CertificateType.FK7804 and result.document is None
+        assert result.report[-1].code == "POLICY-CERTIFICATE-VIEW-INVALID"
+        return
     out = result.document
     assert isinstance(out, Certificate)
     assert_no_diagnosis(out)
@@ -533,3 +537,52 @@ def test_no_notation_in_any_text_field_reaches_an_employer_in_any_format(
             if len(leak) >= 6:
                 assert fold(leak).casefold() not in folded, (out_fmt, leak)
         assert CONDITION_RESOURCE.search(visible) is None, out_fmt
+
+
+@st.composite
+def certificates_with_coded_issuers(draw: st.DrawFn) -> tuple[Certificate, Format]:
+    """A certificate whose issuer's positions, specialities and licensed professions carry
+    diagnosis codes in every spelling of their systems (issue 9, class 3), and codes of
+    systems no employer route lists, arriving in any input format."""
+    from strategies_policy import UNLISTED_SYSTEMS
+
+    cert = draw(certificates())
+    unlisted = st.builds(
+        Code,
+        code=st.sampled_from(DIAGNOSIS_CODES),
+        system=st.sampled_from(UNLISTED_SYSTEMS),
+        display=st.sampled_from(DIAGNOSIS_TERMS),
+    )
+    codes = st.lists(st.one_of(diagnosis_codes, unlisted), min_size=1, max_size=3)
+    issuer = cert.issuer.model_copy(
+        update={
+            "positions": [*cert.issuer.positions, *draw(codes)],
+            "specialities": draw(codes),
+            "licensed_professions": draw(codes),
+        }
+    )
+    fmt = draw(st.sampled_from(output_formats(cert.kind)))
+    return cert.model_copy(update={"issuer": issuer}), fmt
+
+
+@settings(max_examples=40, deadline=None)
+@given(certificates_with_coded_issuers())
+def test_no_code_system_spelling_gets_a_diagnosis_code_to_an_employer(
+    case: tuple[Certificate, Format],
+) -> None:
+    from gateway.formats.registry import codec_for
+
+    cert, fmt = case
+    parsed = codec_for(cert.kind, fmt).parse(render(cert, fmt))  # type: ignore[union-attr]
+    received = parsed.document
+    assert isinstance(received, Certificate), parsed.issues
+    assert leaks(visible_text(render(received, fmt))) != []  # planted, and it shows
+    consent = valid_consent(received, Recipient.EMPLOYER, "sick-pay")
+    result = apply_policy(received, Recipient.EMPLOYER, consent=consent, at=_time(received))  # type: ignore[arg-type]
+    if result.refused:  # an FK7804 whose AG7804 view is invalid: nothing is sent
+        assert result.document is None
+        return
+    out = result.document
+    assert isinstance(out, Certificate)
+    assert out.issuer.specialities == [] and out.issuer.licensed_professions == []
+    assert_no_diagnosis(out)

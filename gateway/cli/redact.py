@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
@@ -21,6 +22,7 @@ from gateway.cli.common import (
     write_file,
 )
 from gateway.documents.common import Recipient
+from gateway.formats.base import Format
 
 if TYPE_CHECKING:
     from gateway.documents.common import Consent
@@ -50,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--strict",
         action="store_true",
         help="refuse a §4 notification that needs minimising instead of minimising it",
+    )
+    p.add_argument(
+        "--trust-anchors",
+        metavar="PEM",
+        help="CA certificates (PEM) a certificate's signature must chain to for an employer's "
+        "copy to carry it (default: none, so employers never get a signature)",
     )
     p.add_argument(
         "--at",
@@ -86,46 +94,46 @@ def _consent(path: str | None) -> Consent | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.formats.base import CannotRender, Format
-    from gateway.formats.registry import render
-    from gateway.policy import apply_policy
-    from gateway.validation.service import validate_bytes
+    from gateway.exchange.transfer import transfer
 
-    overrides = overrides_from(args)
     consent = _consent(args.consent)
     inp = read_one(args.path)
-    result = validate_bytes(inp.data, source=inp.source, overrides=overrides)
+    result, outcome = transfer(
+        inp.data,
+        Recipient(args.recipient),
+        at=args.at or datetime.now(UTC),
+        source=inp.source,
+        to=Format(args.to) if args.to else None,
+        consent=consent,
+        overrides=overrides_from(args),
+        strict=args.strict,
+        trust_anchors=_anchors(args.trust_anchors),
+    )
     for i in result.issues:
         print(format_issue(inp.source, i), file=sys.stderr)
-    if not result.valid or result.document is None:
+    if outcome is None:
         return 1
-    doc = result.document
-    # A kind that has a place for consent is checked even when it is empty; a bare RIVTA
-    # certificate has none, so the preview says it did not check (the server always does).
-    check = consent is not None or "consent" in type(doc).model_fields
-    outcome = apply_policy(
-        doc,
-        Recipient(args.recipient),
-        consent=consent,
-        at=args.at or datetime.now(UTC),
-        strict=args.strict,
-        check_consent=check,
-    )
-    _print_report(inp.source, outcome)
+    if outcome.render_error is not None:
+        raise UsageError(f"cannot render in {outcome.format}: {outcome.render_error}")
+    _print_report(inp.source, outcome.policy)
     if args.report:
         write_file(
-            args.report, orjson.dumps(outcome.report_dicts(), option=orjson.OPT_INDENT_2) + b"\n"
+            args.report,
+            orjson.dumps(outcome.policy.report_dicts(), option=orjson.OPT_INDENT_2) + b"\n",
         )
-    if outcome.refused or outcome.document is None:
+    if outcome.refused or outcome.payload is None:
         return 1
-    fmt = Format(args.to) if args.to else result.format
-    assert fmt is not None
-    try:
-        out = render(outcome.document, fmt)
-    except CannotRender as exc:
-        raise UsageError(f"cannot render in {fmt}: {exc}") from None
-    sys.stdout.buffer.write(out)
+    sys.stdout.buffer.write(outcome.payload)
     return 0
+
+
+def _anchors(path: str | None) -> Path | None:
+    if path is None:
+        return None
+    anchors = Path(path)
+    if not anchors.is_file():
+        raise UsageError(f"{path}: no such file (--trust-anchors)")
+    return anchors
 
 
 def _print_report(source: str, outcome: PolicyResult) -> None:

@@ -14,8 +14,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from gateway.documents import Certificate, Document, Recipient
+from gateway.documents.certificate import RIVTA_TYPE_CODES, Answer, SubAnswer
 from gateway.documents.common import Code, Consent, Identifier
-from gateway.documents.issues import RULES, ModelPath, Rule, RuleKind
+from gateway.documents.issues import RULES, ModelPath, Rule, RuleKind, Severity
 from gateway.policy.allowlist import (
     TextRefused,
     apply_spec,
@@ -48,7 +49,7 @@ from gateway.policy.free_text import (
     own_diagnoses,
     scan,
 )
-from gateway.policy.policies import Policy, policy_for
+from gateway.policy.policies import CertificateView, Policy, policy_for
 from gateway.policy.report import Action, PolicyResult, ReportEntry
 
 NOT_PERMITTED = RULES.define(
@@ -89,6 +90,27 @@ SIGNATURE_REMOVED = RULES.define(
     "on; the recipient gets the gateway's redacted copy, not the signed original.",
 )
 
+CERTIFICATE_VIEW = RULES.define(
+    "POLICY-CERTIFICATE-VIEW",
+    "Certificate delivered as the recipient's certificate type",
+    RuleKind.POLICY,
+    "A national format that makes data mandatory which the recipient never receives cannot "
+    "go to it as that format: an FK7804 must carry the diagnosis (svar 6), which no employer "
+    "gets. The employer receives instead the type made for employers, AG7804's view of the "
+    "same certificate as Webcert derives an AG7804 from an LISJP: same id, patient, issuer and "
+    "the answers AG7804 shares with FK7804, 100.1 (share the diagnosis) answered false. The "
+    "view is in mappings/policy/employer.certificate.toml.",
+    source="sklintyg/common ag7804 CopyFromUtlatandeHelper",
+)
+CERTIFICATE_VIEW_INVALID = RULES.define(
+    "POLICY-CERTIFICATE-VIEW-INVALID",
+    "Certificate refused: the recipient's view of it would not be valid",
+    RuleKind.POLICY,
+    "The view of the certificate the recipient would receive (an FK7804 as AG7804) breaks "
+    "the rules of its own type, e.g. none of the measures (svar 40) is one an AG7804 may name. "
+    "Rather than send a document that fails its own schema rules, the transfer is refused; "
+    "the message names the rules.",
+)
 
 #: Certificate fields the text scan leaves alone (see _ContentFilter.run).
 _SCANNED_ELSEWHERE = frozenset({"answers", "signature"})
@@ -169,11 +191,16 @@ def apply_policy(
                 ],
                 refused=True,
             )
+    held: str | None = None
+    if policy.signature == "verified" and isinstance(filtered, Certificate):
+        # held back: a copy rendered without render_copy never carries an unverified one
+        held, filtered = filtered.signature, filtered.model_copy(update={"signature": None})
     return PolicyResult(
         filtered,
         [*report, *content],
         refused=False,
         consent_id=consent_used.id if consent_used is not None else None,
+        held_signature=held,
     )
 
 
@@ -219,6 +246,9 @@ class _ContentFilter:
                 a is not b for a, b in zip(answers, doc.answers, strict=True)
             ):
                 doc = doc.model_copy(update={"answers": answers})
+            view = policy.certificate_views.get(doc.type)
+            if view is not None:
+                doc = self._view(doc, view)
         for name, value in policy.fixed.items():
             if getattr(doc, name) != value:
                 self.entry(
@@ -277,7 +307,57 @@ class _ContentFilter:
                 "the signature covers content the policy removed and would no longer verify",
             )
             doc = doc.model_copy(update={"signature": None})
+        source = self.document
+        if isinstance(doc, Certificate) and isinstance(source, Certificate):
+            broken = self._view_problems(doc, source) if doc.type is not source.type else []
+            if broken:
+                self.entry(
+                    CERTIFICATE_VIEW_INVALID,
+                    ("type",),
+                    "type",
+                    f"{doc.type}'s view of this {source.type} breaks {doc.type}'s rules "
+                    f"({', '.join(broken)}); it is not sent",
+                    Action.REFUSED,
+                )
+                return None, self.report
         return doc, self.report
+
+    def _view(self, doc: Certificate, view: CertificateView) -> Certificate:
+        answers = list(doc.answers)
+        for part_id, value in view.answers.items():
+            qid = part_id.partition(".")[0]
+            if not any(a.id == qid for a in answers):
+                answers.append(Answer(id=qid, parts=[SubAnswer(id=part_id, value=value)]))
+        self.entry(
+            CERTIFICATE_VIEW,
+            ("type",),
+            "type",
+            f"a {doc.type} goes to {self.policy.recipient} as {view.type}'s view of it "
+            f"({', '.join(f'{k} = {v}' for k, v in view.answers.items()) or 'nothing added'})",
+            Action.RECORDED,
+        )
+        code = Code(
+            code=RIVTA_TYPE_CODES[view.type], system=doc.type_code.system, display=view.display
+        )
+        return doc.model_copy(
+            update={
+                "type": view.type,
+                "type_code": code,
+                "type_version": view.version,
+                "answers": answers,
+            }
+        )
+
+    def _view_problems(self, view: Certificate, source: Certificate) -> list[str]:
+        """Rule codes the view breaks that the source did not (a source's own problems, e.g.
+        a test personnummer's check digit, are the validator's business, not the view's)."""
+        from gateway.validation.engine import findings  # the rules load on first use
+
+        def errors(doc: Document) -> set[str]:
+            return {f.rule.code for f in findings(doc) if f.rule.severity is Severity.ERROR}
+
+        found = errors(view)
+        return sorted(found - errors(source)) if found else []
 
     def _removed(self, path: ModelPath, label: str) -> None:
         if path == ("consent",):

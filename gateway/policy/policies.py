@@ -66,6 +66,23 @@ class AnswerAllowList:
 
 
 @dataclass(frozen=True)
+class CertificateView:
+    """A certificate type a recipient receives as another type's view of it (an FK7804 for an
+    employer is AG7804's view of it, as Webcert derives an AG7804 from an LISJP): the type,
+    its version and display name, and the answers the view needs that the source cannot
+    have (AG7804's 100.1)."""
+
+    type: CertificateType
+    version: str
+    display: str
+    answers: Mapping[str, str]
+
+
+#: What a route does with a certificate's signature (docs/policy.md).
+SIGNATURE_MODES = frozenset({"as-issued", "verified"})
+
+
+@dataclass(frozen=True)
 class Policy:
     recipient: Recipient
     kind: DocumentKind
@@ -85,6 +102,11 @@ class Policy:
     #: certificate type -> the answers that pass (a type not listed does not go at all)
     certificate_types: Mapping[CertificateType, AnswerAllowList]
     source: Path
+    #: certificate type -> the view it is delivered as (no entry: as its own type)
+    certificate_views: Mapping[CertificateType, CertificateView] = field(default_factory=dict)
+    #: "as-issued": a signature the readers kept goes unchanged; "verified": only one that
+    #: verifies over the bytes sent (gateway/policy/signature.py)
+    signature: str = "as-issued"
 
 
 def _str_list(data: Mapping[str, Any], key: str, where: Path) -> list[str]:
@@ -129,21 +151,26 @@ def text_part_ids(ctype: CertificateType) -> frozenset[str]:
 
 def _certificate_types(
     data: Mapping[str, Any], where: Path, no_diagnosis: bool
-) -> dict[CertificateType, Any]:
+) -> tuple[dict[CertificateType, AnswerAllowList], dict[CertificateType, CertificateView]]:
     tables: Mapping[str, Any] = data.get("certificate", {})
     out: dict[CertificateType, AnswerAllowList] = {}
-    views: dict[CertificateType, CertificateType] = {}
+    views: dict[CertificateType, CertificateView] = {}
     for name, table in tables.items():
         ctype = CertificateType(name)
         if "view" in table:
-            views[ctype] = CertificateType(table["view"])
+            views[ctype] = CertificateView(
+                type=CertificateType(table["view"]),
+                version=str(table["version"]),
+                display=str(table["display"]),
+                answers={str(k): str(v) for k, v in table.get("answers", {}).items()},
+            )
         else:
             out[ctype] = _answers(ctype, table, where, no_diagnosis)
     for ctype, view in views.items():
-        if view not in out:
-            raise PolicyError(f"{where}: {ctype} is a view of {view}, which has no answers")
-        out[ctype] = out[view]
-    return out
+        if view.type not in out:
+            raise PolicyError(f"{where}: {ctype} is a view of {view.type}, which has no answers")
+        out[ctype] = out[view.type]
+    return out, views
 
 
 def load_policy(path: Path) -> Policy:
@@ -167,12 +194,15 @@ def load_policy(path: Path) -> Policy:
         required = bool(consent.get("required", True))  # allow-list: consent unless waived
         if required and not purposes:
             raise PolicyError(f"{path}: consent required but no purposes listed")
-        ctypes = (
+        ctypes, views = (
             _certificate_types(data, path, no_diagnosis)
             if kind is DocumentKind.CERTIFICATE
-            else {}
+            else ({}, {})
         )
         withheld_text, code_systems = _text_and_codes(content, kind, no_diagnosis, path)
+        signature = str(data.get("signature", "as-issued"))
+        if signature not in SIGNATURE_MODES:
+            raise PolicyError(f"{path}: signature must be one of {sorted(SIGNATURE_MODES)}")
         if kind is DocumentKind.CERTIFICATE and not ctypes:
             raise PolicyError(f"{path}: no [certificate.TYPE] table: no certificate could pass")
         return Policy(
@@ -190,6 +220,8 @@ def load_policy(path: Path) -> Policy:
             minimisation=bool(data.get("minimisation", False)),
             certificate_types=ctypes,
             source=path,
+            certificate_views=views,
+            signature=signature,
         )
     except (KeyError, ValueError, TypeError, tomllib.TOMLDecodeError) as exc:
         raise PolicyError(f"{path}: {type(exc).__name__}: {exc}") from exc
@@ -237,6 +269,7 @@ def policy_for(kind: DocumentKind, recipient: Recipient) -> Policy | None:
 __all__ = [
     "ALL",
     "AnswerAllowList",
+    "CertificateView",
     "Policy",
     "PolicyError",
     "load_policy",

@@ -27,6 +27,7 @@ from gateway.documents.certificate import (
 from gateway.documents.common import Code, Identifier, Period
 from gateway.documents.identity import HSA_ID_OID
 from gateway.documents.issues import ModelPath
+from gateway.formats import signature
 from gateway.formats.fhir import systems
 from gateway.formats.fhir.bundles import BundleReading
 from gateway.formats.fhir.codec import register
@@ -54,6 +55,7 @@ from gateway.formats.fhir.parties import (
 from gateway.formats.fhir.profile import check_entries
 from gateway.formats.fhir.texts import DATA_ABSENT, put_text
 from gateway.formats.fhir.tree import STRUCTURE, SYSTEM, Reader, Unreadable
+from gateway.formats.signature import SIGNATURE_MALFORMED
 
 MAP = load_mapping("certificate")
 U = MAP.urls
@@ -113,7 +115,7 @@ class _Writer:
         if c.sent_at is not None:
             out["timestamp"] = write_datetime(c.sent_at)
         out["entry"] = [{"fullUrl": url, "resource": res} for url, res in entries]
-        if c.signature is not None:
+        if c.signature is not None and signature.carried(c.signature):
             sig: dict[str, Any] = {"type": [_SIGNATURE_TYPE]}
             _put_time(sig, "when", c.signed_at)
             sig["who"] = reference(self.url["role"])
@@ -346,10 +348,14 @@ class _Reading(BundleReading):
             return None
         r.map(("signature",), "Bundle.signature.data")
         try:
-            return base64.b64decode(data, validate=True).decode()
+            raw = base64.b64decode(data, validate=True)
         except ValueError:
             r.report(STRUCTURE, "Bundle.signature.data", "Bundle.signature.data is not base64")
             return None
+        stored, why = signature.read(raw)
+        if why is not None:  # never carried: a signature is signed bytes, not content
+            r.report(SIGNATURE_MALFORMED, "Bundle.signature.data", f"Bundle.signature.data: {why}")
+        return stored
 
     def address_source(self, res: dict[str, Any], path: str) -> Code | None:
         found = extension(self.r, res, path, U["address_source"])

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from gateway.documents.certificate import CERTIFICATE_TYPE_BY_RIVTA_CODE, Certificate
 from gateway.documents.issues import RULES, ModelPath, RuleKind, issue
+from gateway.formats import signature
 from gateway.formats.rivta.answer_reader import AnswerLocator, AnswerReader
 from gateway.formats.rivta.namespaces import (
     ARBETSPLATSKOD,
@@ -59,6 +60,7 @@ from gateway.formats.rivta.namespaces import (
 )
 from gateway.formats.rivta.reading import local, text
 from gateway.formats.rivta.sourcemap import ElementSourceMap
+from gateway.formats.signature import SIGNATURE_MALFORMED
 from gateway.formats.xmlsafe import element_location
 
 UNKNOWN_TYPE = RULES.define(
@@ -76,13 +78,6 @@ INCOMPLETE = RULES.define(
     "personal-id and enhet with enhets-id and vårdgivare) is missing or unreadable, so the "
     "certificate could not be read and its business rules were not checked.",
 )
-
-
-def _signature(el: etree._Element) -> str:
-    """The underskrift in exclusive XML canonicalisation (with comments): the form its own
-    signature is computed over, and independent of the namespaces declared around it, so it
-    survives being carried into another document unchanged."""
-    return etree.tostring(el, method="c14n", exclusive=True, with_comments=True).decode()
 
 
 class CertificateReader(AnswerReader):
@@ -179,8 +174,14 @@ class CertificateReader(AnswerReader):
                 if status is not None:
                     statuses.append(status)
             elif tag == UNDERSKRIFT:
-                data["signature"] = _signature(child)
                 elements[("signature",)] = child
+                why = signature.problem(child)
+                if why is None:
+                    data["signature"] = signature.canonical(child)
+                else:  # never carried: a signature is signed bytes, not a place for content
+                    self.issues.append(
+                        issue(SIGNATURE_MALFORMED, f"underskrift: {why}", element_location(child))
+                    )
             elif isinstance(tag, str):
                 self.not_carried(child, "intyg")
         data["recipients"] = recipients

@@ -15,7 +15,6 @@ from gateway.formats.rivta.hos_personal import write_hos_personal
 from gateway.formats.rivta.namespaces import (
     DELSVAR,
     EFTERNAMN,
-    EXT_32,
     FORNAMN,
     INSTANS,
     INTYG,
@@ -34,6 +33,7 @@ from gateway.formats.rivta.namespaces import (
     POSTADRESS,
     POSTNUMMER,
     POSTORT,
+    REGISTER_CERTIFICATE,
     REGISTER_CERTIFICATE_ROOT,
     RELATION,
     RIVTA_NAMESPACES,
@@ -59,11 +59,10 @@ from gateway.formats.rivta.namespaces import (
     sub_cv,
     sub_ii,
 )
+from gateway.formats.signature import carried
 
-# A signature is our own stored string, but parse it as carefully as any input.
-_SIGNATURE_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, remove_blank_text=False
-)
+_INTYG_PREFIX = next(p for p, uri in RIVTA_NAMESPACES.items() if uri == REGISTER_CERTIFICATE)
+_INTYG_END = f"</{_INTYG_PREFIX}:intyg>".encode()
 
 
 def _ii(parent: etree._Element, tag: str, ident: Identifier) -> None:
@@ -75,14 +74,8 @@ def _cv(parent: etree._Element, tag: str, code: Code, fixed_system: str | None =
 
 
 def render_certificate(certificate: Certificate) -> bytes:
-    signature = (
-        etree.fromstring(certificate.signature, _SIGNATURE_PARSER)
-        if certificate.signature is not None
-        else None
-    )
-    nsmap = RIVTA_NAMESPACES if signature is None else _nsmap_for(signature)
     # lxml-stubs: nsmap has a None prefix
-    root = etree.Element(REGISTER_CERTIFICATE_ROOT, nsmap=nsmap)  # type: ignore[arg-type]
+    root = etree.Element(REGISTER_CERTIFICATE_ROOT, nsmap=RIVTA_NAMESPACES)  # type: ignore[arg-type]
     intyg = etree.SubElement(root, INTYG)
     _ii(intyg, INTYGS_ID, certificate.id)
     for recipient in certificate.recipients:
@@ -112,20 +105,14 @@ def render_certificate(certificate: Certificate) -> bytes:
         _cv(el, STATUS, status.status, KV_STATUS)
         sub(el, TIDPUNKT, format_timestamp(status.at))
     _answers(intyg, certificate)
-    if signature is not None:
-        intyg.append(signature)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
-
-
-def _nsmap_for(signature: etree._Element) -> dict[str | None, str]:
-    """Declare the 3.2 namespace with the prefix the signature uses: lxml reuses an ancestor's
-    declaration for the same namespace on append, and the canonical form (which the signature
-    covers) includes prefixes. If that prefix is taken, leave the 3.2 namespace undeclared at
-    the root so the signature keeps its own declaration."""
-    nsmap = {p: uri for p, uri in RIVTA_NAMESPACES.items() if uri != EXT_32}
-    if signature.prefix not in nsmap:
-        nsmap[signature.prefix] = EXT_32
-    return nsmap
+    out = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+    if certificate.signature is not None and carried(certificate.signature):
+        # Opaque bytes, not a subtree: the stored canonical form (checked again here, so no
+        # model, however built, splices markup in) goes in as the last child of intyg, byte
+        # for byte, where lxml would rewrite its namespace prefixes on append and so break it.
+        at = out.rindex(_INTYG_END)
+        out = out[:at] + certificate.signature.encode() + out[at:]
+    return out
 
 
 def _patient(intyg: etree._Element, certificate: Certificate) -> None:
