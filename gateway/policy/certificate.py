@@ -260,7 +260,15 @@ class AnswerFilter:
                 return None
             if self.clean:
                 return part
-            reason = scan(value.code, self.own) or scan(value.display or "", self.own)
+            reason = scan(value.code, self.own)
+            if reason is None and value.display and scan(value.display, self.own) is not None:
+                self._entry(
+                    Action.REMOVED,
+                    FREE_TEXT_WITHHELD,
+                    at,
+                    f"the display of delsvar {part.id}'s code names a diagnosis and was withheld",
+                )
+                return part.model_copy(update={"value": value.model_copy(update={"display": None})})
         else:
             return part
         if reason is None:

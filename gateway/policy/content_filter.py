@@ -431,7 +431,7 @@ class _ContentFilter:
 
     def _code_verdict(self, code: Code) -> tuple[Rule, str] | None:
         """Why a code must not pass: a diagnostic system, a system the route does not list
-        (default deny), or a code or display that names a diagnosis."""
+        (default deny), or a code value that names a diagnosis."""
         if catalogue().is_diagnostic(code):
             return DIAGNOSIS_WITHHELD, "a diagnosis code"
         systems = self.policy.code_systems
@@ -441,7 +441,7 @@ class _ContentFilter:
             and canonical_system(code.system) not in systems
         ):
             return CODE_SYSTEM_NOT_ALLOWED, "a code of a system this recipient does not receive"
-        reason = scan(code.code, self.own) or scan(code.display or "", self.own)
+        reason = scan(code.code, self.own)  # its display is text: the text walk judges it
         if reason is not None:
             return FREE_TEXT_WITHHELD, f"a code naming a diagnosis ({reason})"
         return None
