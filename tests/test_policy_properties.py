@@ -36,7 +36,7 @@ from gateway.documents.return_to_work import ReturnToWorkPlan
 from gateway.documents.section4 import STATEMENT, Section4Notification
 from gateway.documents.sip import Sip
 from gateway.formats.base import Format
-from gateway.policy import apply_policy
+from gateway.policy import PolicyResult, apply_policy
 
 # Parts whose text may pass to an employer (and so must be scanned), per certificate type.
 FREE_TEXT_PARTS = {
@@ -62,6 +62,19 @@ def valid_consent(doc: Document, recipient: Recipient, purpose: str) -> Consent:
         recipients=[recipient],
         purpose=purpose,
     )
+
+
+def refused_for_its_content(result: PolicyResult) -> bool:
+    """Refused because a field the document cannot do without reads as diagnosis data (the
+    generators make identifiers such as "A00", which is cholera's ICD-10 code): no leak."""
+    if not result.refused:
+        return False
+    assert result.document is None
+    assert {e.code for e in result.report if e.action == "refused"} <= {
+        "POLICY-DIAGNOSIS-WITHHELD",
+        "POLICY-CERTIFICATE-VIEW-INVALID",
+    }
+    return True
 
 
 def _time(doc: Document) -> object:
@@ -220,14 +233,18 @@ def planted_plans(draw: st.DrawFn) -> ReturnToWorkPlan:
 def test_employer_copy_of_a_sip_holds_no_diagnosis(doc: Sip) -> None:
     consent = valid_consent(doc, Recipient.EMPLOYER, "coordinated-plan")
     result = apply_policy(doc, Recipient.EMPLOYER, consent=consent, at=_time(doc))  # type: ignore[arg-type]
-    assert not result.refused and result.document is not None
+    if refused_for_its_content(result):
+        return
+    assert result.document is not None
     assert_no_diagnosis(result.document)
 
 
 @given(planted_plans())
 def test_employer_copy_of_a_plan_holds_no_diagnosis(doc: ReturnToWorkPlan) -> None:
     result = apply_policy(doc, Recipient.EMPLOYER, at=_time(doc))  # type: ignore[arg-type]
-    assert not result.refused and result.document is not None
+    if refused_for_its_content(result):
+        return
+    assert result.document is not None
     assert_no_diagnosis(result.document)
 
 
@@ -343,7 +360,10 @@ def test_transfer_without_valid_consent_is_refused(
     doc, recipient, consent, mutation, at = case
     result = apply_policy(doc, recipient, consent=consent, at=at)  # type: ignore[arg-type]
     if mutation == "valid":
-        assert not result.refused and result.document is not None
+        if result.refused:  # for its content, not its consent: random text may be a code
+            assert not any(e.code.startswith("POLICY-CONSENT") for e in result.report)
+            return
+        assert result.document is not None
         assert result.consent_id == "test-consent"
     else:
         assert result.refused and result.document is None
@@ -431,7 +451,13 @@ def test_fhir_extensions_contained_and_narrative_never_reach_an_employer(
         else None
     )
     result = apply_policy(doc, Recipient.EMPLOYER, consent=consent, at=_time(doc))  # type: ignore[arg-type]
-    assert not result.refused and result.document is not None
+    if result.refused:  # an identifier the generator made reads as a code ("A00"): no leak
+        assert {e.code for e in result.report if e.action == "refused"} <= {
+            "POLICY-DIAGNOSIS-WITHHELD",
+            "POLICY-CERTIFICATE-VIEW-INVALID",
+        }
+        return
+    assert result.document is not None
     assert_no_diagnosis(result.document)
 
 
@@ -516,11 +542,13 @@ def test_no_notation_in_any_text_field_reaches_an_employer_in_any_format(
     consent = valid_consent(received, Recipient.EMPLOYER, purpose) if purpose else None
     result = apply_policy(received, Recipient.EMPLOYER, consent=consent, at=_time(received))  # type: ignore[arg-type]
     if result.refused:
-        # no route (§4), or the data sat in a field the document cannot do without
+        # no route (§4), the data sat in a field the document cannot do without, or what
+        # is left of an FK7804 is no valid AG7804 (a required text was withheld)
         assert result.document is None
         assert {e.code for e in result.report if e.action == "refused"} <= {
             "POLICY-RECIPIENT-NOT-PERMITTED",
             "POLICY-DIAGNOSIS-WITHHELD",
+            "POLICY-CERTIFICATE-VIEW-INVALID",
         }
         assert received.kind is not DocumentKind.SECTION4_NOTIFICATION or result.report[
             0
