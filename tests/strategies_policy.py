@@ -176,7 +176,7 @@ def render(document: Document, fmt: Format) -> bytes:
 
     codec = codec_for(document.kind, fmt)
     assert not hasattr(codec, "code"), codec
-    return codec.render(document)  # type: ignore[union-attr]
+    return codec.render(document)
 
 
 def visible_text(data: bytes) -> str:

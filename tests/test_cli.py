@@ -81,10 +81,13 @@ def test_unknown_rule_code_is_a_usage_error(capsys: pytest.CaptureFixture[str]) 
     assert "NO-SUCH-RULE" in err
 
 
-def test_missing_file_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    rc, out, err = run(capsys, "validate", "/no/such/file.xml")
-    assert (rc, out) == (2, "")
-    assert "/no/such/file.xml" in err
+def test_missing_file_is_one_result_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run(capsys, "validate", "/no/such/file.xml", str(FULL_FK), "--format", "json")
+    assert rc == 2
+    missing, full = json.loads(out)["results"]
+    assert [i["code"] for i in missing["issues"]] == ["INPUT-UNREADABLE"]
+    assert "No such file" in missing["issues"][0]["message"]
+    assert (full["source"], full["valid"]) == (str(FULL_FK), True)
 
 
 def test_optout_sample_reports_the_100_1_rule(capsys: pytest.CaptureFixture[str]) -> None:

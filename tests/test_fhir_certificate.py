@@ -268,7 +268,7 @@ def test_hl7_sweden_aliases_are_accepted_and_normalised() -> None:
     parsed = JSON.parse(orjson.dumps(tree))
     assert parsed.issues == []
     assert parsed.document == fk7804()
-    assert _entry(JSON.to_tree(parsed.document), "Patient")["identifier"][0]["system"] == (  # type: ignore[arg-type]
+    assert _entry(JSON.to_tree(parsed.document), "Patient")["identifier"][0]["system"] == (
         "urn:oid:1.2.752.129.2.1.3.1"
     )
 

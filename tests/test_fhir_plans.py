@@ -7,7 +7,7 @@ import copy
 import re
 import tomllib
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -28,6 +28,7 @@ from gateway.documents.common import (
     Contact,
     HealthcareProfessional,
     Identifier,
+    Model,
     Organisation,
     Period,
     Person,
@@ -71,7 +72,7 @@ STRATEGIES = {
 KINDS = list(STRATEGIES)
 
 
-def local_time(doc: Document) -> Document:
+def local_time(doc: Model) -> Document:
     """The model as FHIR gives it back: date-times in Swedish local time without offset (FHIR
     requires an offset; the canonical model holds local time, datatypes.py)."""
 
@@ -84,7 +85,7 @@ def local_time(doc: Document) -> Document:
             return [walk(v) for v in value]
         return value
 
-    return type(doc).model_validate(walk(doc.model_dump()))
+    return cast("Document", type(doc).model_validate(walk(doc.model_dump())))
 
 
 def documents(kind: DocumentKind) -> st.SearchStrategy[Document]:
@@ -387,7 +388,10 @@ def issues_of(tree: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def entry(tree: dict[str, Any], rtype: str, n: int = 0) -> dict[str, Any]:
-    return [e["resource"] for e in tree["entry"] if e["resource"]["resourceType"] == rtype][n]
+    found: list[dict[str, Any]] = [
+        e["resource"] for e in tree["entry"] if e["resource"]["resourceType"] == rtype
+    ]
+    return found[n]
 
 
 def test_patient_identifier_in_an_unknown_system_is_reported() -> None:

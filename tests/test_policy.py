@@ -6,14 +6,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from strategies_common import TOLVAN, hsa
 from strategies_policy import (
     AT,
     EMPLOYER_ANSWER_IDS,
     PATIENT,
     STAFF,
-    TOLVAN,
     consent,
-    hsa,
     icd,
     leaks,
     output_formats,

@@ -73,7 +73,7 @@ def _plant(obj: object, text: str, name: str = "") -> object:
                 and p.value.strip() and not p.value.replace("-", "").isdigit()
                 and p.value not in ("true", "false")
                 else p
-                for p in obj.parts  # type: ignore[attr-defined]
+                for p in obj.parts
             ]
             updates["parts"] = parts
         return obj.model_copy(update=updates) if updates else obj

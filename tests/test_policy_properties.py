@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -77,7 +78,7 @@ def refused_for_its_content(result: PolicyResult) -> bool:
     return True
 
 
-def _time(doc: Document) -> object:
+def _time(doc: Document) -> datetime:
     from datetime import UTC, datetime
 
     for name in ("sent_at", "created_at", "signed_at"):
@@ -175,7 +176,7 @@ def test_employer_copy_of_a_certificate_holds_no_diagnosis(cert: Certificate) ->
     for fmt in output_formats(cert.kind):  # the planted data shows without the policy
         assert leaks(visible_text(render(cert, fmt))) != [], fmt
     consent = valid_consent(cert, Recipient.EMPLOYER, "sick-pay")
-    result = apply_policy(cert, Recipient.EMPLOYER, consent=consent, at=_time(cert))  # type: ignore[arg-type]
+    result = apply_policy(cert, Recipient.EMPLOYER, consent=consent, at=_time(cert))
     if result.refused:  # an FK7804 whose AG7804 view would break AG7804's rules: nothing goes
         assert cert.type is CertificateType.FK7804 and result.document is None
         assert result.report[-1].code == "POLICY-CERTIFICATE-VIEW-INVALID"
@@ -186,7 +187,7 @@ def test_employer_copy_of_a_certificate_holds_no_diagnosis(cert: Certificate) ->
     # at most AG7804's field set
     allowed = EMPLOYER_ANSWER_IDS
     if cert.type is CertificateType.AG1_14:
-        allowed = {"10", "1", "2", "3", "5", "6", "7", "8", "9"}
+        allowed = frozenset({"10", "1", "2", "3", "5", "6", "7", "8", "9"})
     assert {a.id for a in out.answers} <= allowed
     # the patient's wish is recorded, and the employer's copy says false
     for a in out.answers:
@@ -232,7 +233,7 @@ def planted_plans(draw: st.DrawFn) -> ReturnToWorkPlan:
 @given(planted_sips())
 def test_employer_copy_of_a_sip_holds_no_diagnosis(doc: Sip) -> None:
     consent = valid_consent(doc, Recipient.EMPLOYER, "coordinated-plan")
-    result = apply_policy(doc, Recipient.EMPLOYER, consent=consent, at=_time(doc))  # type: ignore[arg-type]
+    result = apply_policy(doc, Recipient.EMPLOYER, consent=consent, at=_time(doc))
     if refused_for_its_content(result):
         return
     assert result.document is not None
@@ -241,7 +242,7 @@ def test_employer_copy_of_a_sip_holds_no_diagnosis(doc: Sip) -> None:
 
 @given(planted_plans())
 def test_employer_copy_of_a_plan_holds_no_diagnosis(doc: ReturnToWorkPlan) -> None:
-    result = apply_policy(doc, Recipient.EMPLOYER, at=_time(doc))  # type: ignore[arg-type]
+    result = apply_policy(doc, Recipient.EMPLOYER, at=_time(doc))
     if refused_for_its_content(result):
         return
     assert result.document is not None
@@ -332,7 +333,7 @@ ROUTES = [
 @st.composite
 def transfers(draw: st.DrawFn) -> tuple[Document, Recipient, Consent | None, str, object]:
     strategy, recipient, purpose = draw(st.sampled_from(ROUTES))
-    doc: Document = draw(strategy)
+    doc = cast("Document", draw(strategy))
     at = _time(doc)
     mutation = draw(st.sampled_from(MUTATIONS))
     good = valid_consent(doc, recipient, purpose)
@@ -345,8 +346,8 @@ def transfers(draw: st.DrawFn) -> tuple[Document, Recipient, Consent | None, str
         "person": good.model_copy(
             update={"given_by": good.given_by.model_copy(update={"value": "190001010000"})}
         ),
-        "late": good.model_copy(update={"given_at": at + timedelta(minutes=1)}),  # type: ignore[operator]
-        "withdrawn": good.model_copy(update={"withdrawn_at": at - timedelta(minutes=1)}),  # type: ignore[operator]
+        "late": good.model_copy(update={"given_at": at + timedelta(minutes=1)}),
+        "withdrawn": good.model_copy(update={"withdrawn_at": at - timedelta(minutes=1)}),
     }[mutation]
     if "consent" in type(doc).model_fields:
         doc = doc.model_copy(update={"consent": None})  # the envelope's record decides
@@ -371,7 +372,7 @@ def test_transfer_without_valid_consent_is_refused(
 
 
 def test_unused_names_stay_importable() -> None:
-    assert Code and DIAGNOSIS_TERMS
+    assert callable(Code) and DIAGNOSIS_TERMS
 
 
 # ------------------------------------------------- FHIR input: extensions, contained, narrative
@@ -426,7 +427,7 @@ def planted_fhir_inputs(draw: st.DrawFn) -> tuple[bytes, Format]:
 
     kinds = [k for k in FHIR_KIND_STRATEGIES if mapping_for(DocumentKind(k)) is not None]
     doc = draw(FHIR_KIND_STRATEGIES[draw(st.sampled_from(kinds))])
-    tree = FhirJsonCodec().to_tree(doc)
+    tree = FhirJsonCodec().to_tree(cast("Document", doc))
     tree = _plant_fhir(tree, draw(st.sampled_from(DIAGNOSIS_TERMS)), draw(diagnosis_codes))
     fmt = draw(st.sampled_from([Format.FHIR_JSON, Format.FHIR_XML]))
     data = orjson.dumps(tree) if fmt is Format.FHIR_JSON else render_fhir_xml(tree)
@@ -450,7 +451,7 @@ def test_fhir_extensions_contained_and_narrative_never_reach_an_employer(
         if str(doc.kind) != "return-to-work-plan"
         else None
     )
-    result = apply_policy(doc, Recipient.EMPLOYER, consent=consent, at=_time(doc))  # type: ignore[arg-type]
+    result = apply_policy(doc, Recipient.EMPLOYER, consent=consent, at=_time(doc))
     if result.refused:  # an identifier the generator made reads as a code ("A00"): no leak
         assert {e.code for e in result.report if e.action == "refused"} <= {
             "POLICY-DIAGNOSIS-WITHHELD",
@@ -540,7 +541,7 @@ def test_no_notation_in_any_text_field_reaches_an_employer_in_any_format(
         return
     purpose = PURPOSE.get(received.kind)
     consent = valid_consent(received, Recipient.EMPLOYER, purpose) if purpose else None
-    result = apply_policy(received, Recipient.EMPLOYER, consent=consent, at=_time(received))  # type: ignore[arg-type]
+    result = apply_policy(received, Recipient.EMPLOYER, consent=consent, at=_time(received))
     if result.refused:
         # no route (§4), the data sat in a field the document cannot do without, or what
         # is left of an FK7804 is no valid AG7804 (a required text was withheld)
@@ -606,7 +607,7 @@ def test_no_code_system_spelling_gets_a_diagnosis_code_to_an_employer(
     assert isinstance(received, Certificate), parsed.issues
     assert leaks(visible_text(render(received, fmt))) != []  # planted, and it shows
     consent = valid_consent(received, Recipient.EMPLOYER, "sick-pay")
-    result = apply_policy(received, Recipient.EMPLOYER, consent=consent, at=_time(received))  # type: ignore[arg-type]
+    result = apply_policy(received, Recipient.EMPLOYER, consent=consent, at=_time(received))
     if result.refused:  # an FK7804 whose AG7804 view is invalid: nothing is sent
         assert result.document is None
         return

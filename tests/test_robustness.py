@@ -53,7 +53,7 @@ def _mutate_json(tree: object, data: st.DataObject) -> object:
         key = data.draw(st.sampled_from(sorted(tree)))
         if data.draw(st.booleans()):
             return {**tree, key: _mutate_json(tree[key], data)}
-        other = data.draw(st.sampled_from([None, 0, -1.5, "", "x", [], {}, True, [None]]))
+        other: object = data.draw(st.sampled_from([None, 0, -1.5, "", "x", [], {}, True, [None]]))
         return {**tree, key: other}
     if isinstance(tree, list) and tree:
         i = data.draw(st.integers(0, len(tree) - 1))

@@ -9,7 +9,10 @@ import sys
 from gateway.cli.common import (
     TARGETS,
     UsageError,
+    add_command,
     add_override_options,
+    add_pretty_option,
+    finish_output,
     format_issue,
     overrides_from,
     read_one,
@@ -18,15 +21,31 @@ from gateway.cli.common import (
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "convert",
         help="convert a document to another format",
         description="Print the document in the target format. Invalid input: exit 1, the "
         "issues on stderr, nothing on stdout.",
+        examples=[
+            "gateway convert cert.xml --to fhir-json",
+            "gateway convert plan.fhir.json --to xml --pretty --output plan.xml",
+            "gateway convert notice.xml --to rivta-message --warn ID-PERSON-CHECKSUM",
+            "gateway convert cert.xml --to fhir-xml --ignore CERT-X",
+        ],
     )
-    p.add_argument("path", metavar="PATH", help="a file or - (stdin)")
-    p.add_argument("--to", required=True, choices=TARGETS, dest="to")
-    p.add_argument("--output", metavar="FILE")
+    p.add_argument("path", metavar="PATH", help="a file or - (stdin), e.g. cert.xml")
+    p.add_argument(
+        "--to",
+        required=True,
+        choices=TARGETS,
+        dest="to",
+        help="the target format, e.g. --to fhir-json",
+    )
+    p.add_argument(
+        "--output", metavar="FILE", help="write here instead of stdout, e.g. --output out.xml"
+    )
+    add_pretty_option(p)
     add_override_options(p)
     p.set_defaults(func=run)
 
@@ -47,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         out = render(result.document, Format(args.to))
     except CannotRender as exc:
         raise UsageError(str(exc)) from None
+    out = finish_output(out, args.pretty)
     if args.output:
         write_file(args.output, out)
     else:

@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import argparse
+from difflib import get_close_matches
 
-from gateway.cli.common import UsageError
+from gateway.cli.common import UsageError, add_command
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("explain", help="explain a rule code, or list every rule")
-    p.add_argument("code", nargs="?", help="a rule code, e.g. CERT-PERIOD-OVERLAP")
-    p.add_argument("--markdown", action="store_true", help="print the catalogue as Markdown")
+    p = add_command(
+        subparsers,
+        "explain",
+        help="explain a rule code, or list every rule",
+        description="Print a rule's title, kind, default severity, source and explanation "
+        "(any letter case; a near miss gets suggestions). Without CODE: every rule, one a line.",
+        examples=[
+            "gateway explain CERT-PERIOD-OVERLAP",
+            "gateway explain id-person-checksum",
+            "gateway explain",
+            "gateway explain --markdown > docs/rules.md",
+        ],
+    )
+    p.add_argument("code", nargs="?", metavar="CODE", help="a rule code, e.g. CERT-PERIOD-OVERLAP")
+    p.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the whole catalogue as Markdown, e.g. gateway explain --markdown",
+    )
     p.set_defaults(func=run)
 
 
@@ -25,9 +42,16 @@ def run(args: argparse.Namespace) -> int:
         for r in RULES.all():
             print(f"{r.code:34} {r.kind:9} {r.severity:8} {r.title}")
         return 0
-    rule = RULES.get(args.code)
+    code = args.code.strip().upper()
+    rule = RULES.get(code)
     if rule is None:
-        raise UsageError(f"unknown rule code {args.code!r}; `gateway explain` lists them all")
+        codes = [r.code for r in RULES.all()]
+        near = get_close_matches(code, codes, n=3, cutoff=0.6)
+        near += [c for c in codes if code and code in c and c not in near][: 3 - len(near)]
+        hint = f"; did you mean {', '.join(near)}?" if near else ""
+        raise UsageError(
+            f"unknown rule code {args.code!r}{hint} (`gateway explain` lists them all)"
+        )
     print(f"{rule.code}: {rule.title}")
     print(
         f"kind: {rule.kind}; default severity: {rule.severity}"
@@ -78,4 +102,4 @@ def catalogue_markdown() -> str:
             lines.append("")
             lines.append(r.explanation)
             lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -6,17 +6,49 @@ from __future__ import annotations
 import argparse
 from xml.sax.saxutils import escape, quoteattr
 
-from gateway.cli.common import UsageError, add_override_options, overrides_from, write_file
+from gateway.cli.common import (
+    UsageError,
+    add_command,
+    add_override_options,
+    overrides_from,
+    write_file,
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("harness", help="play the fixtures and check their outcomes")
-    p.add_argument("--fixtures", metavar="DIR", help="fixture folder (default: fixtures/)")
-    p.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report")
+    p = add_command(
+        subparsers,
+        "harness",
+        help="play the fixtures and check their outcomes",
+        description="Validate every fixture (a document with <name>.expected.json beside it) "
+        "and check it gives exactly its expected outcome. Exit 0: all pass; 1: a fixture "
+        "differs; 2: usage error.",
+        examples=[
+            "gateway harness",
+            "gateway harness --fixtures my-suite/ --junit harness.xml -q",
+            "gateway harness --warn ID-PERSON-CHECKSUM --ignore CERT-X",
+            "gateway harness --target http://127.0.0.1:8080 (needs the exchange server)",
+        ],
+    )
+    p.add_argument(
+        "--fixtures",
+        metavar="DIR",
+        help="fixture folder (default: fixtures/ of a source tree), e.g. --fixtures my-suite/",
+    )
+    p.add_argument(
+        "--junit", metavar="FILE", help="also write a JUnit XML report, e.g. --junit h.xml"
+    )
     p.add_argument(
         "--target",
         metavar="URL",
-        help="a running gateway or an integrator's endpoint (needs the server)",
+        help="a running gateway or an integrator's endpoint (needs the server), e.g. "
+        "--target http://127.0.0.1:8080",
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only the fixtures that fail and the summary, e.g. gateway harness -q",
     )
     add_override_options(p)
     p.set_defaults(func=run)
@@ -32,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--target needs the exchange server, which this version lacks")
     root = Path(args.fixtures) if args.fixtures else FIXTURES_DIR
     if not root.is_dir():
-        raise UsageError(f"{root}: not a directory")
+        hint = "" if args.fixtures else " (an installed gateway has none: pass --fixtures DIR)"
+        raise UsageError(f"{root}: not a directory{hint}")
     overrides = overrides_from(args)
     try:
         outcomes = [run_fixture(f, overrides) for f in discover(root)]
@@ -41,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     if not outcomes:
         raise UsageError(f"{root}: no fixtures (documents with a .expected.json beside them)")
     for o in outcomes:
+        if args.quiet and o.passed:
+            continue
         verdict = "valid" if o.result.valid else "invalid"
         mark = "ok  " if o.passed else "FAIL"
         codes = ",".join(sorted({i.code for i in o.result.issues})) or "-"

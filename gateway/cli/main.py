@@ -9,10 +9,21 @@ from collections.abc import Callable
 from importlib import import_module
 
 from gateway import __version__
-from gateway.cli.common import UsageError
+from gateway.cli.common import HelpFormatter, UsageError, add_config_option
 
-#: Command modules, each with ``register(subparsers)``.
-COMMANDS = ["validate", "convert", "redact", "explain", "mapping", "schema", "harness"]
+#: Command modules, each with ``register(subparsers)``; a new command is one more name here.
+COMMANDS = [
+    "validate",
+    "convert",
+    "redact",
+    "explain",
+    "mapping",
+    "schema",
+    "harness",
+    "serve",  # also audit and redeliver
+    "mock_recipient",
+    "demo",
+]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,14 +37,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate, convert and redact Swedish sick-leave and rehabilitation "
         "documents (certificates FK7804/AG7804/AG1-14, SIP, return-to-work plans, "
         "§4 notifications) in RIVTA/own XML and FHIR R4.",
+        epilog="examples:\n  gateway validate fixtures/ -q\n  gateway validate --help\n"
+        "  gateway --config ci.toml validate in/ --format junit --output report.xml",
+        formatter_class=HelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"gateway {__version__}")
     parser.add_argument(
-        "--config", metavar="FILE", help="TOML config file (default ./gateway.toml if present)"
+        "--version",
+        action="version",
+        version=f"gateway {__version__}",
+        help="print the version and exit, e.g. gateway --version",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    add_config_option(parser)
+    parser.set_defaults(config=None)
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser, help="one of:"
+    )
     for name in COMMANDS:
         import_module(f"gateway.cli.{name}").register(sub)
+    for command in sub.choices.values():  # --config anywhere on the line
+        if "--config" not in command._option_string_actions:
+            add_config_option(command)
     return parser
 
 

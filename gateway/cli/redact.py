@@ -15,7 +15,10 @@ import orjson
 from gateway.cli.common import (
     TARGETS,
     UsageError,
+    add_command,
     add_override_options,
+    add_pretty_option,
+    finish_output,
     format_issue,
     overrides_from,
     read_one,
@@ -30,41 +33,69 @@ if TYPE_CHECKING:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "redact",
         help="show a document as one recipient would receive it",
+        examples=[
+            "gateway redact cert.xml --for employer --report removed.json",
+            "gateway redact sip.xml --for municipality --to fhir-json --pretty",
+            "gateway redact notice.xml --for forsakringskassan --strict --at 2026-01-05T10:00",
+            "gateway redact cert.xml --for employer --consent consent.json",
+            "gateway redact cert.xml --for employer --warn ID-PERSON-CHECKSUM --ignore CERT-X",
+        ],
         description="Print the document exactly as RECIPIENT would receive it after every "
         "policy: consent, minimisation, no diagnosis data for employers. Exit 1 with the "
         "reasons on stderr and nothing on stdout when policy refuses the transfer (or the "
         "input is invalid). What was removed is listed on stderr and, as JSON, in --report.",
     )
-    p.add_argument("path", metavar="PATH", help="a file or - (stdin)")
-    p.add_argument("--for", required=True, dest="recipient", choices=[r.value for r in Recipient])
-    p.add_argument("--to", choices=TARGETS, dest="to", help="output format (default: as input)")
+    p.add_argument("path", metavar="PATH", help="a file or - (stdin), e.g. cert.xml")
+    p.add_argument(
+        "--for",
+        required=True,
+        dest="recipient",
+        choices=[r.value for r in Recipient],
+        help="the recipient, e.g. --for employer",
+    )
+    p.add_argument(
+        "--to",
+        choices=TARGETS,
+        dest="to",
+        help="output format (default: as input), e.g. --to fhir-json",
+    )
     p.add_argument(
         "--consent",
         metavar="FILE",
         help="a consent record (JSON: id, given_by{system,value}, given_at, method, "
-        "recipients, purpose[, recorded_by, withdrawn_at]) standing in for the envelope's",
+        "recipients, purpose[, recorded_by, withdrawn_at]) standing in for the envelope's, "
+        "e.g. --consent consent.json",
     )
-    p.add_argument("--report", metavar="FILE", help="write the redaction report here (JSON)")
+    p.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write the redaction report here (JSON), e.g. --report removed.json",
+    )
     p.add_argument(
         "--strict",
         action="store_true",
-        help="refuse a §4 notification that needs minimising instead of minimising it",
+        help="refuse a §4 notification that needs minimising instead of minimising it, "
+        "e.g. --strict",
     )
     p.add_argument(
         "--trust-anchors",
         metavar="PEM",
         help="CA certificates (PEM) a certificate's signature must chain to for an employer's "
-        "copy to carry it (default: none, so employers never get a signature)",
+        "copy to carry it (default: none, so employers never get a signature), "
+        "e.g. --trust-anchors siths-ca.pem",
     )
     p.add_argument(
         "--at",
         metavar="TIME",
         type=_time,
-        help="time of the transfer, ISO 8601 (default: now); consent must predate it",
+        help="time of the transfer, ISO 8601 (default: now); consent must predate it, "
+        "e.g. --at 2026-01-05T10:00",
     )
+    add_pretty_option(p)
     add_override_options(p)
     p.set_defaults(func=run)
 
@@ -108,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         overrides=overrides_from(args),
         strict=args.strict,
         trust_anchors=_anchors(args.trust_anchors),
+        finish=lambda out: finish_output(out, args.pretty),  # a signature is checked over these
     )
     for i in result.issues:
         print(format_issue(inp.source, i), file=sys.stderr)

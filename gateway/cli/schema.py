@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import argparse
 
+from gateway.cli.common import add_command
 from gateway.formats.schema_docs import SCHEMA_FILES
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "schema",
         help="print the element reference of a kind's XML schema (from schemas/)",
+        examples=["gateway schema sip", "gateway schema section4-notification > ref.md"],
     )
-    p.add_argument("kind", choices=list(SCHEMA_FILES))
+    p.add_argument(
+        "kind",
+        metavar="KIND",
+        choices=list(SCHEMA_FILES),
+        help="one of " + ", ".join(SCHEMA_FILES) + ", e.g. sip",
+    )
     p.set_defaults(func=run)
 
 

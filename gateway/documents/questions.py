@@ -17,12 +17,13 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
+from gateway import MAPPINGS_DIR
 from gateway.documents.certificate import Answer, Certificate, CertificateType, Quantity
 from gateway.documents.common import Code, Period
 
-#: ``mappings/certificate`` beside the package (gateway.MAPPINGS_DIR, without importing it:
-#: documents imports nothing else of the package).
-CATALOGUE_DIR = Path(__file__).resolve().parent.parent.parent / "mappings" / "certificate"
+#: ``mappings/certificate`` (the root package only says where the data is: documents imports
+#: nothing else of the package).
+CATALOGUE_DIR = MAPPINGS_DIR / "certificate"
 
 #: The question that, answered true, makes a certificate one for smittbärarpenning (infection
 #: carrier allowance) and waives most other questions (FK7804, AG7804).

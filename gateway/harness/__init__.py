@@ -10,9 +10,11 @@ DOCUMENT_SUFFIXES = (".xml", ".json")
 
 def is_document_file(path: Path) -> bool:
     """A document, not a fixture's sidecar (expected outcome, redaction report)."""
-    name = path.name
-    return (
-        name.endswith(DOCUMENT_SUFFIXES)
-        and not name.endswith(SIDECAR_SUFFIXES)
-        and not any(m in name for m in SIDECAR_MARKERS)
-    )
+    name = path.name.lower()  # CERT.XML is a document too
+    return name.endswith(DOCUMENT_SUFFIXES) and not is_sidecar(name)
+
+
+def is_sidecar(name: str) -> bool:
+    """A file beside a fixture that describes it (expected outcome, redaction report)."""
+    name = name.lower()
+    return name.endswith(SIDECAR_SUFFIXES) or any(m in name for m in SIDECAR_MARKERS)

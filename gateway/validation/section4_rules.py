@@ -104,8 +104,14 @@ def _aware(value: datetime) -> datetime:
 
 
 def check(n: Section4Notification) -> Iterator[Finding]:
-    yield from check_person_id(n.patient.id, ("patient", "id"))
+    yield from check_content(n)
     yield from _check_consent(n)
+
+
+def check_content(n: Section4Notification) -> Iterator[Finding]:
+    """Every rule but consent's: what SendMessageToRecipient, which carries no consent, can
+    be checked for."""
+    yield from check_person_id(n.patient.id, ("patient", "id"))
     if n.statement != STATEMENT:
         yield Finding(
             STATEMENT_WORDING,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway.documents import Certificate, Document, DocumentKind
+from gateway.documents import Certificate, Document, DocumentKind, Section4Notification
 from gateway.documents.issues import (
     RULES,
     Issue,
@@ -18,8 +18,8 @@ from gateway.documents.issues import (
     issue,
 )
 from gateway.formats.base import Format
-from gateway.formats.registry import codec_for, detect
-from gateway.validation.engine import check_document
+from gateway.formats.registry import as_utf8_json, codec_for, detect
+from gateway.validation.engine import check_document, locate
 
 KIND_MISMATCH = RULES.define(
     "INPUT-KIND-MISMATCH",
@@ -85,6 +85,8 @@ def validate_bytes(
     if isinstance(codec, Issue):
         result.issues.append(codec)
         return result
+    if fmt is Format.FHIR_JSON:
+        data = as_utf8_json(data)
     parsed = codec.parse(data)
     result.issues.extend(parsed.issues)
     result.source_map = parsed.source_map
@@ -95,7 +97,13 @@ def validate_bytes(
             return result
         result.document = doc
         result.kind = doc.kind
-        result.issues.extend(check_document(doc, parsed.source_map))
+        if isinstance(doc, Section4Notification) and fmt is Format.RIVTA_MESSAGE:
+            # no consent travels in the message: the region keeps it
+            from gateway.validation.section4_rules import check_content
+
+            result.issues.extend(locate(check_content(doc), parsed.source_map))
+        else:
+            result.issues.extend(check_document(doc, parsed.source_map))
     if overrides is not None:
         result.issues = overrides.apply(result.issues)
     return result

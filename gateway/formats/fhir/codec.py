@@ -114,7 +114,10 @@ def read_tree(
         if what == "Bundle":
             BundleIndex(reader, tree)  # names an entry list or entry of the wrong JSON type
         msg = f"a {what} that is not a {kind}" if kind else f"a {what} of no known document kind"
-        issue = Issue(UNKNOWN_KIND.severity, UNKNOWN_KIND.code, Location(what), msg)
+        where = Location(what)
+        if not isinstance(tree.get("resourceType"), str):
+            msg, where = "JSON, but not a FHIR resource: no resourceType", Location()
+        issue = Issue(UNKNOWN_KIND.severity, UNKNOWN_KIND.code, where, msg)
         return ParseResult(None, [*reader.issues, issue])
     mapping = mapping_for(detected)
     assert mapping is not None

@@ -67,7 +67,8 @@ def message_text(n: Section4Notification) -> str:
         f"{CONTACT_HEADING}:",
     ]
     lines.extend(_contact_lines(n.coordinator))
-    return "\n".join(lines)
+    # a line break inside a value would read as one more line (and item) of the text
+    return "\n".join(" ".join(line.splitlines()) for line in lines)
 
 
 def _contact_lines(c: Contact) -> list[str]:
