@@ -90,7 +90,7 @@ class Policy:
     purposes: frozenset[str]
     single_use_consent: bool
     fields: Spec | _All
-    #: fields scanned for diagnosis passages (a ``no_diagnosis`` route scans every text)
+    #: fields scanned for diagnosis data (a ``no_diagnosis`` route scans every text)
     free_text: tuple[tuple[str, ...], ...]
     #: free-text fields not written for this recipient: (path, what replaces the text)
     withheld_text: tuple[tuple[tuple[str, ...], Any], ...]
