@@ -253,12 +253,18 @@ def _text_and_codes(
 
 @cache
 def policies() -> Mapping[tuple[DocumentKind, Recipient], Policy]:
+    """Every route, read once; the scanner a no_diagnosis route needs is compiled with them,
+    so that no message pays for it (a server loads the policies at start-up)."""
+    from gateway.policy.free_text import warm_up
+
     found: dict[tuple[DocumentKind, Recipient], Policy] = {}
     for path in sorted(POLICY_DIR.glob("*.toml")):
         if path.name.count(".") != 2:
             continue  # diagnosis.toml and other shared data
         p = load_policy(path)
         found[(p.kind, p.recipient)] = p
+    if any(p.no_diagnosis for p in found.values()):
+        warm_up()
     return found
 
 
