@@ -369,7 +369,7 @@ def test_sip_for_employer_loses_address_notes_and_diagnosis_texts() -> None:
     ]
     out = result.document
     assert isinstance(out, Sip)
-    assert out.notes is None and out.goals[0].description == ""
+    assert out.notes is None and out.goals[0].description == "[uppgift undanhållen]"
     assert out.needs == [] and out.goals[0].need_refs == []
 
 

@@ -175,17 +175,23 @@ def rewrite_path(
     return obj if new is value else obj.model_copy(update={name: new})
 
 
+#: What a required text withheld from a recipient becomes: the whole text goes, and the copy
+#: stays valid against its schema (a measure's description may not be empty).
+WITHHELD_TEXT = "[uppgift undanhållen]"
+
+
 @cache
 def free_text_fields(cls: type[BaseModel]) -> dict[str, Any]:
     """The free-text fields of a model, however deep, as dotted paths, each with what
-    replaces a text withheld from it (its default, or ``""`` when it has none). A model names
+    replaces a text withheld from it (its default, or :data:`WITHHELD_TEXT` when it has
+    none). A model names
     its own in ``FREE_TEXT`` (a goal's description, a plan's notes); names, identifiers,
     contacts and codes are structured, not free text."""
     found: dict[str, Any] = {}
     own: tuple[str, ...] = getattr(cls, "FREE_TEXT", ())
     for name, info in cls.model_fields.items():
         if name in own:
-            found[name] = "" if info.is_required() else _default(info)
+            found[name] = WITHHELD_TEXT if info.is_required() else _default(info)
             continue
         inner = model_of(info.annotation)
         if inner is not None:
@@ -244,7 +250,8 @@ def withhold_texts(
 ) -> BaseModel:
     """Every text of a model, however deep (names, contacts, addresses, code displays, refs),
     judged by ``check``; one it withholds goes back to its default, a required free text to
-    ``""`` (a required name too), an item of a list of texts out of the list. A required
+    :data:`WITHHELD_TEXT` (a required name too), an item of a list of texts out of the list.
+    A required
     identifying text (:data:`IDENTIFYING`) raises :class:`TextRefused`. Not the top-level
     fields named in ``skip``."""
     cls = type(obj)
@@ -264,7 +271,7 @@ def withhold_texts(
             if info.is_required() and name in IDENTIFYING:
                 raise TextRefused(here, reason)
             on_withheld(here, reason)
-            updates[name] = "" if info.is_required() else _default(info)
+            updates[name] = WITHHELD_TEXT if info.is_required() else _default(info)
         elif isinstance(value, BaseModel):
             new = withhold_texts(value, check, on_withheld, frozenset(), here)
             if new is not value:

@@ -18,6 +18,7 @@ from gateway.documents.certificate import RIVTA_TYPE_CODES, Answer, SubAnswer
 from gateway.documents.common import Code, Consent, Identifier
 from gateway.documents.issues import RULES, ModelPath, Rule, RuleKind, Severity
 from gateway.policy.allowlist import (
+    WITHHELD_TEXT,
     TextRefused,
     apply_spec,
     clear_path,
@@ -474,4 +475,4 @@ class _ContentFilter:
         if reason is None:
             return None
         self._withheld_text(path, label, reason)
-        return ""
+        return WITHHELD_TEXT
