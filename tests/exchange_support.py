@@ -142,9 +142,11 @@ def certificate_message(
     *,
     message_id: str | None = None,
     consent_id: str | None = "samtycke-1",
+    covers: tuple[str, ...] = ("employer",),
 ) -> bytes:
     """A FHIR message carrying the certificate at ``path`` and (unless ``consent_id`` is
-    None) the patient's consent for the employer, as the envelope's Consent entry."""
+    None) the patient's consent for the audiences in ``covers``, as the envelope's Consent
+    entry."""
     doc = validate_bytes(path.read_bytes()).document
     assert isinstance(doc, Certificate)
     tree = FhirJsonCodec().to_tree(doc)
@@ -157,7 +159,7 @@ def certificate_message(
             given_by=doc.patient.id,
             given_at=datetime(2025, 1, 1, tzinfo=UTC),
             method=ConsentMethod.WRITTEN,
-            recipients=[Recipient.EMPLOYER],
+            recipients=[Recipient(c) for c in covers],
             purpose="rehabilitering",
             recorded_by=Identifier(system="urn:oid:1.2.752.129.2.1.4.1", value="SE2321000131-P1"),
         )

@@ -371,10 +371,6 @@ def test_transfer_without_valid_consent_is_refused(
         assert [(str(e.action), e.code) for e in result.report] == [("refused", EXPECTED[mutation])]
 
 
-def test_unused_names_stay_importable() -> None:
-    assert callable(Code) and DIAGNOSIS_TERMS
-
-
 # ------------------------------------------------- FHIR input: extensions, contained, narrative
 
 
