@@ -226,6 +226,22 @@ DIAGNOSTIC_SYSTEMS = [
     "http://id.who.int/icd/release/11/mms",
     "1.2.752.116.2.1.1.1",
     "http://snomed.info/sct",
+    # issue 9: the spellings the red team got through
+    "urn:oid:2.16.840.1.113883.6.96",
+    "http://snomed.info/sct/45991000052106",
+    "urn:oid:2.16.840.1.113883.6.3",
+    "http://id.who.int/icd/entity",
+    "http://hl7.org/fhir/sid/ICD-10-SE",
+    "https://hl7.org/fhir/sid/icd-10-se",
+    "http://example.org/fhir/CodeSystem/ICD-10-SE",
+    "HTTP://SNOMED.INFO/SCT/",
+    "http://www.whocc.no/atc",
+]
+#: Systems no employer route lists: their codes are withheld by default.
+UNLISTED_SYSTEMS = [
+    "urn:oid:1.2.752.129.2.2.1.26",  # specialist competence
+    "http://example.org/fhir/CodeSystem/local-speciality",
+    "urn:uuid:0f0e0d0c-0b0a-4908-8706-050403020100",
 ]
 
 
@@ -256,3 +272,64 @@ def planted_text(draw: st.DrawFn, base: str = "", terms: list[str] | None = None
 def leaks(visible: str) -> list[str]:
     """Planted diagnosis wordings and codes found in an output (as :func:`visible_text`)."""
     return [t for t in DIAGNOSIS_TERMS + DIAGNOSIS_CODES if t.casefold() in visible]
+
+
+# ------------------------------------------------- diagnosis data in a hostile sender's notation
+
+#: Latin capitals and the Cyrillic letters that look the same.
+_CYRILLIC = dict(zip("ABCEHIJKMOPSTX", "АВСЕНІЈКМОРЅТХ", strict=True))
+
+
+def _fullwidth(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+#: Every trick of issue 9 on an ICD-10 code (``F32.1``).
+CODE_TRICKS: list[Callable[[str], str]] = [
+    lambda c: c,
+    lambda c: c.lower(),
+    lambda c: c.replace(".", "-"),
+    lambda c: c[0] + " " + c[1:],
+    lambda c: c.replace(".", ""),
+    lambda c: "ICD10-" + c,
+    lambda c: "dx_" + c,
+    lambda c: "diagnoskod" + c,
+    lambda c: c[0] + "\u200d" + c[1:],
+    lambda c: c[:2] + "\u200b" + c[2:],
+    _fullwidth,
+    lambda c: _CYRILLIC.get(c[0], c[0]) + c[1:],
+    lambda c: c.split(".")[0] + "-P",  # KSH97-P
+]
+#: Codes of other systems and words, as the red team wrote them.
+OTHER_NOTATIONS = [
+    "6A70",  # ICD-11 depressive episode
+    "ICD-11 6A70.1",
+    "35489007",  # SNOMED CT depressive disorder
+    "N06AB06",  # ATC sertraline
+    "depression",
+    "depressionen",
+    "Utmattningssyndrom",
+    "utmattningsdepression",
+    "bröstcancer",
+    "SCHIZOFRENI",
+    "sertralin",
+    "litium",
+    "migränen",
+    "moderate depressive episode",
+]
+NOTATIONS = [t(c) for c in DIAGNOSIS_CODES for t in CODE_TRICKS] + OTHER_NOTATIONS
+
+
+def notation() -> st.SearchStrategy[str]:
+    """A piece of diagnosis data in any of the notations of :data:`NOTATIONS`."""
+    return st.sampled_from(NOTATIONS)
+
+
+@st.composite
+def planted_notation_text(draw: st.DrawFn) -> str:
+    """A sentence around diagnosis data in a hostile notation; unique enough that finding it
+    whole in an output means it passed."""
+    leak = draw(notation())
+    before = draw(st.sampled_from(["", "Mår bättre. ", "Sjukskriven sedan mars.\n", "Har "]))
+    after = draw(st.sampled_from(["", " enligt journal.", "\nÅter i arbete v12.", " (kontroll)"]))
+    return before + leak + after

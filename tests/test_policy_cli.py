@@ -28,6 +28,10 @@ def test_redact_certificate_for_employer(
         ("note", "consent", "POLICY-CONSENT-NOT-CHECKED"),
         ("recorded", "answers[id=100].parts[id=100.1]", "POLICY-DIAGNOSIS-WITHHELD"),
         ("removed", "answers[id=6]", "POLICY-DIAGNOSIS-WITHHELD"),
+        ("removed", "answers[id=19].parts[id=19.1]", "POLICY-TEXT-NOT-FOR-RECIPIENT"),
+        ("removed", "answers[id=20].parts[id=20.1]", "POLICY-TEXT-NOT-FOR-RECIPIENT"),
+        ("removed", "answers[id=37].parts[id=37.1]", "POLICY-TEXT-NOT-FOR-RECIPIENT"),
+        ("removed", "answers[id=25].parts[id=25.1]", "POLICY-TEXT-NOT-FOR-RECIPIENT"),
         ("removed", "patient.address", "POLICY-NOT-ALLOWED"),
     ]
 
