@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from gateway import PROJECT_ROOT
+
+pytest_plugins = ["pg_fixtures"]  # PostgreSQL schemas for the store tests
 
 #: Inera's reference material beside the project (never copied into it).
 INTEROP = PROJECT_ROOT.parent / "shared" / "interop"
@@ -38,3 +41,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if reporter is not None and reporter.stats.get("skipped") and session.exitstatus == 0:
         reporter.write_line("skipped tests count as failures here", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+#: The stores every store test runs against.
+STORES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=STORES)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL for a fresh, empty store of each kind (PostgreSQL: a new schema of this
+    session's, pg_fixtures.py)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/gateway.db"
+    if request.param == "postgresql":
+        make: Callable[[], str] = request.getfixturevalue("postgresql_url")
+        return make()
+    raise AssertionError(f"no store fixture for {request.param}")
+
+
+@pytest.fixture
+def new_store(store_url: str):  # type: ignore[no-untyped-def]
+    """A factory of unopened stores on one fresh database (open them inside the test's loop);
+    several calls give several connections to the same database, like several processes."""
+    from gateway.exchange.store import store_for
+
+    return lambda: store_for(store_url)

@@ -51,7 +51,8 @@ def test_config_anywhere_on_the_line(
     [
         ('[rule]\nwarn = ["X"]\n', "unknown section [rule] (did you mean 'rules'?)"),
         ('[rules]\nignor = ["X"]\n', "unknown key 'ignor' in [rules] (did you mean 'ignore'?)"),
-        ("server = 1\n", "unknown section [server]"),
+        ("servre = 1\n", "unknown section [servre] (did you mean 'server'?)"),
+        ("server = 1\n", "[server] must be a table"),
     ],
 )  # fmt: skip
 def test_unknown_config_keys_are_errors_naming_them(

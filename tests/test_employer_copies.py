@@ -120,3 +120,40 @@ def test_schematron_runner_finds_what_inera_says_is_wrong() -> None:
     bad = SAMPLES / "ag7804-v1-INVALID-diagnosis-despite-optout.RegisterCertificate.xml"
     failed = {f.pattern for f in schematron(SCHEMATRON[CertificateType.AG7804], bad.read_bytes())}
     assert failed == {"intyg", "q100.1-false"}
+
+
+PLANS = [
+    f.path
+    for kind in ("sip", "return-to-work-plan")
+    for f in discover(FIXTURES_DIR / kind)
+    if f.expected["valid"]
+]
+
+
+@pytest.mark.parametrize("path", PLANS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_employer_copy_of_a_plan_validates_in_every_format(path: Path) -> None:
+    source = validate_bytes(path.read_bytes())
+    assert source.valid and source.document is not None
+    for fmt in (Format.XML, Format.FHIR_JSON, Format.FHIR_XML):
+        result = apply_policy(source.document, Recipient.EMPLOYER, at=AT, check_consent=False)
+        if result.refused:  # a SIP whose own consent does not name the employer
+            assert result.report[-1].code == "POLICY-CONSENT-NOT-COVERING", result.report
+            continue
+        out, _ = render_copy(result, fmt)
+        again = validate_bytes(out)
+        assert again.valid, (fmt, again.issues)
+        assert again.document is not None and again.document.kind is source.document.kind
+
+
+def test_the_plans_test_is_not_vacuous() -> None:
+    sent = [
+        p
+        for p in PLANS
+        if not apply_policy(
+            validate_bytes(p.read_bytes()).document,  # type: ignore[arg-type]
+            Recipient.EMPLOYER,
+            at=AT,
+            check_consent=False,
+        ).refused
+    ]
+    assert len(sent) >= 14  # of 19 today: five SIPs have a consent that names no employer

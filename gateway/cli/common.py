@@ -115,7 +115,9 @@ def plural(n: int, noun: str) -> str:
 
 #: The config file's tables and their keys. A command that reads its own table adds it here
 #: at import (``CONFIG_KEYS["server"] = {"host", "port"}``); anything else is an error.
-CONFIG_KEYS: dict[str, set[str]] = {"rules": {"warn", "ignore"}}
+#: ``None``: the table is its owner's to check, key by key (the exchange server's sections,
+#: some of them arrays of tables, checked by gateway.exchange.config).
+CONFIG_KEYS: dict[str, set[str] | None] = {"rules": {"warn", "ignore"}}
 
 
 def load_config(path: str | None) -> dict[str, dict[str, object]]:
@@ -135,11 +137,17 @@ def load_config(path: str | None) -> dict[str, dict[str, object]]:
             raise UsageError(
                 f"{cfg_path}: unknown section [{section}]{_near(section, CONFIG_KEYS)}"
             )
-        if not isinstance(table, dict):
+        keys = CONFIG_KEYS[section]
+        if keys is None and (
+            isinstance(table, dict)
+            or (isinstance(table, list) and all(isinstance(t, dict) for t in table))
+        ):
+            continue  # its owner checks it key by key
+        if not isinstance(table, dict) or keys is None:
             raise UsageError(f"{cfg_path}: [{section}] must be a table")
         for key in table:
-            if key not in CONFIG_KEYS[section]:
-                near = _near(key, CONFIG_KEYS[section])
+            if key not in keys:
+                near = _near(key, keys)
                 raise UsageError(f"{cfg_path}: unknown key {key!r} in [{section}]{near}")
     return cfg
 

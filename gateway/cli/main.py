@@ -12,7 +12,18 @@ from gateway import __version__
 from gateway.cli.common import HelpFormatter, UsageError, add_config_option
 
 #: Command modules, each with ``register(subparsers)``; a new command is one more name here.
-COMMANDS = ["validate", "convert", "redact", "explain", "mapping", "schema", "harness"]
+COMMANDS = [
+    "validate",
+    "convert",
+    "redact",
+    "explain",
+    "mapping",
+    "schema",
+    "harness",
+    "serve",  # also audit and redeliver
+    "mock_recipient",
+    "demo",
+]
 
 
 class _Parser(argparse.ArgumentParser):

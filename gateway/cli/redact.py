@@ -139,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         overrides=overrides_from(args),
         strict=args.strict,
         trust_anchors=_anchors(args.trust_anchors),
+        finish=lambda out: finish_output(out, args.pretty),  # a signature is checked over these
     )
     for i in result.issues:
         print(format_issue(inp.source, i), file=sys.stderr)
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if outcome.refused or outcome.payload is None:
         return 1
-    sys.stdout.buffer.write(finish_output(outcome.payload, args.pretty))
+    sys.stdout.buffer.write(outcome.payload)
     return 0
 
 

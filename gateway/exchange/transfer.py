@@ -7,6 +7,7 @@ minimisation and the no-diagnosis rule are decided in one place. Pure and cheap:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -48,13 +49,15 @@ def prepare(
     strict: bool = False,
     check_consent: bool = True,
     trust_anchors: Path | None = None,
+    finish: Callable[[bytes], bytes] | None = None,
 ) -> Transfer:
     """The recipient's copy of a valid ``document``: policy, then render in ``to``.
 
     ``check_consent=False`` is for previews only (a document with no place for a consent
     record and none given); the server always checks. A signature the policy held back goes
     into the copy only if it verifies over the rendered bytes (``trust_anchors``: PEM CAs);
-    the report then says which."""
+    the report then says which. ``finish`` (e.g. indenting) is applied before that check, so
+    the signature is checked over the bytes actually sent."""
     recipient = Recipient(recipient)
     outcome = apply_policy(
         document, recipient, consent=consent, at=at, strict=strict, check_consent=check_consent
@@ -62,7 +65,7 @@ def prepare(
     if outcome.refused or outcome.document is None:
         return Transfer(recipient, to, outcome)
     try:
-        payload, outcome = render_copy(outcome, to, trust_anchors=trust_anchors)
+        payload, outcome = render_copy(outcome, to, trust_anchors=trust_anchors, finish=finish)
     except CannotRender as exc:
         return Transfer(recipient, to, outcome, render_error=str(exc))
     return Transfer(recipient, to, outcome, payload)
@@ -80,6 +83,7 @@ def transfer(
     strict: bool = False,
     check_consent: bool | None = None,
     trust_anchors: Path | None = None,
+    finish: Callable[[bytes], bytes] | None = None,
 ) -> tuple[Validation, Transfer | None]:
     """Validate ``data`` and, when it is valid, :func:`prepare` it for ``recipient`` (in the
     input's own format unless ``to`` says otherwise). ``check_consent=None`` checks consent
@@ -100,4 +104,5 @@ def transfer(
         strict=strict,
         check_consent=check_consent,
         trust_anchors=trust_anchors,
+        finish=finish,
     )

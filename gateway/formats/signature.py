@@ -13,7 +13,7 @@ again before they put it into a document, so no model, however built, splices ma
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 from typing import Final
 
 from lxml import etree
@@ -67,10 +67,10 @@ def problem(underskrift: etree._Element) -> str | None:
             return "a signature holds no comments or processing instructions"
         if tag == _OBJECT:
             return "ds:Object is not carried (a signature is not a container)"
-        namespace = etree.QName(tag).namespace
-        if namespace not in _NAMESPACES and not (
-            namespace == XSL and any(a.tag == _TRANSFORM for a in node.iterancestors())
-        ):
+        namespace = tag[1 : tag.find("}")] if tag[0] == "{" else ""
+        if namespace in _NAMESPACES:
+            continue
+        if namespace != XSL or not any(a.tag == _TRANSFORM for a in node.iterancestors()):
             return f"<{etree.QName(tag).localname}> is not part of XML-DSig"
     if not _SCHEMA.validate(etree.ElementTree(signature)):
         errors = list(_SCHEMA.error_log)  # type: ignore[call-overload]  # lxml-stubs: not iterable
@@ -80,8 +80,11 @@ def problem(underskrift: etree._Element) -> str | None:
 
 def canonical(underskrift: etree._Element) -> str:
     """The exclusive canonical form: what the signature's own c14n sees, and independent of
-    the namespaces declared around it, so it is carried unchanged into any document."""
-    return etree.tostring(underskrift, method="c14n", exclusive=True, with_comments=False).decode()
+    the namespaces declared around it, so it is carried unchanged into any document. Only
+    call it on what :func:`problem` accepted: the result is remembered as good."""
+    return remember(
+        etree.tostring(underskrift, method="c14n", exclusive=True, with_comments=False).decode()
+    )
 
 
 def wrap(signature: etree._Element) -> etree._Element:
@@ -105,8 +108,29 @@ def read(data: bytes) -> tuple[str | None, str | None]:
     return (None, why) if why is not None else (canonical(root), None)
 
 
-@lru_cache(maxsize=256)
+#: Canonical forms known good (read by a reader, or checked by a writer before): a writer
+#: re-checks only what it has not seen, so the usual read-then-render pays once.
+_KNOWN: dict[str, None] = {}
+_KNOWN_MAX: Final = 1024
+
+
+_KNOWN_LOCK = threading.Lock()
+
+
+def remember(stored: str) -> str:
+    with _KNOWN_LOCK:  # the server reads on many threads
+        if len(_KNOWN) >= _KNOWN_MAX:
+            _KNOWN.pop(next(iter(_KNOWN)))  # oldest first
+        _KNOWN[stored] = None
+    return stored
+
+
 def carried(stored: str) -> bool:
     """Whether a writer may carry ``stored``: exactly what a reader would have kept. A model
     built in code with anything else has its signature left out, never spliced in."""
-    return read(stored.encode())[0] == stored
+    if stored in _KNOWN:
+        return True
+    if read(stored.encode())[0] != stored:
+        return False
+    remember(stored)
+    return True

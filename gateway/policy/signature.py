@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import binascii
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
 from lxml import etree
 
-from gateway.documents import Certificate
+from gateway.documents import Certificate, Document
 from gateway.documents.issues import RULES, RuleKind
 from gateway.formats.base import Format
 from gateway.formats.registry import render
@@ -96,7 +97,7 @@ def _shape_problem(signature: etree._Element) -> str | None:
         text = "".join((el.text or "").split())
         if b64:
             try:
-                binascii.a2b_base64(text.encode("ascii"))
+                binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
             except (ValueError, UnicodeEncodeError):
                 return f"<{etree.QName(tag).localname}> is not base64"
         elif text:
@@ -141,19 +142,29 @@ def unverified(rendered: bytes, trust_anchors: Path | None) -> str | None:
 
 
 def render_copy(
-    result: PolicyResult, fmt: Format, *, trust_anchors: Path | None = None
+    result: PolicyResult,
+    fmt: Format,
+    *,
+    trust_anchors: Path | None = None,
+    finish: Callable[[bytes], bytes] | None = None,
 ) -> tuple[bytes, PolicyResult]:
-    """The recipient's copy in ``fmt``; a held-back signature goes in only if it verifies over
-    these very bytes, and the returned result's report says when it did not."""
+    """The recipient's copy in ``fmt``, passed through ``finish`` (e.g. indenting) when given;
+    a held-back signature goes in only if it verifies over these very bytes, the finished
+    ones, and the returned result's report says when it did not."""
     doc = result.document
     if doc is None:
         raise ValueError("a refused transfer has no copy to render")
+
+    def rendered(document: Document) -> bytes:
+        out = render(document, fmt)
+        return finish(out) if finish is not None else out
+
     held = result.held_signature
     if held is None or not isinstance(doc, Certificate):
-        return render(doc, fmt), result
+        return rendered(doc), result
     if fmt is Format.XML:
         signed = doc.model_copy(update={"signature": held})
-        out = render(signed, fmt)
+        out = rendered(signed)
         why = unverified(out, trust_anchors)
         if why is None:
             return out, dataclasses.replace(result, document=signed, held_signature=None)
@@ -166,6 +177,6 @@ def render_copy(
         f"the signature is not passed on: {why}",
         ("signature",),
     )
-    return render(doc, fmt), dataclasses.replace(
+    return rendered(doc), dataclasses.replace(
         result, report=[*result.report, entry], held_signature=None
     )

@@ -1,0 +1,200 @@
+"""``gateway serve [--config FILE] [--host HOST] [--port PORT] [--database URL] [--workers N]``,
+``gateway audit [--message ID] [--since TIME] [--verify]`` and
+``gateway redeliver MESSAGE_ID [--recipient ID]``: the exchange server and its operators'
+commands (docs/exchange/)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from gateway.cli.common import CONFIG_KEYS, UsageError, add_command, add_config_option
+from gateway.exchange.config import SECTIONS, Config, ConfigError, load
+
+for _section in SECTIONS:  # one gateway.toml for the CLI and the server; config.py checks these
+    CONFIG_KEYS.setdefault(_section, None)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    add_config_option(p)
+    p.add_argument(
+        "--database",
+        metavar="URL",
+        help="the store, overriding the config, e.g. sqlite:///gateway-data/gateway.db or "
+        "postgresql://gateway@db.example/gateway",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = add_command(
+        subparsers,
+        "serve",
+        help="run the exchange server",
+        description="Receive, route, deliver and audit messages over HTTP(S) (docs/exchange/). "
+        "With no options: embedded SQLite under ./gateway-data/. Prints 'gateway: listening "
+        "on URL' once listening; stops gracefully on SIGTERM.",
+        examples=[
+            "gateway serve --config gateway.toml",
+            "gateway serve --port 0 --workers 2",
+            "gateway serve --database postgresql://gateway@db.example/gateway --workers 4",
+        ],
+    )
+    _common(p)
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1), e.g. 0.0.0.0")
+    p.add_argument("--port", type=int, help="port (default 8080; 0 picks a free one), e.g. 8443")
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes sharing the port (default 1), e.g. 2 to use both cores",
+    )
+    p.set_defaults(func=run_serve)
+
+    a = add_command(
+        subparsers,
+        "audit",
+        help="list or verify the audit trail",
+        description="Print the append-only audit trail (metadata and hashes, never payloads) "
+        "as JSON lines; --verify checks its hash chain (exit 1 if broken).",
+        examples=[
+            "gateway audit --message msg-1",
+            "gateway audit --since 2026-03-01T00:00",
+            "gateway audit --verify",
+        ],
+    )
+    _common(a)
+    a.add_argument("--message", metavar="ID", help="only this message's records, e.g. msg-1")
+    a.add_argument(
+        "--since",
+        metavar="TIME",
+        type=_time,
+        help="only records at or after TIME (ISO 8601, UTC unless a zone is given), "
+        "e.g. 2026-03-01T00:00",
+    )
+    a.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the whole hash chain instead of listing, e.g. gateway audit --verify",
+    )
+    a.set_defaults(func=run_audit)
+
+    r = add_command(
+        subparsers,
+        "redeliver",
+        help="send dead-lettered deliveries again",
+        description="Move a message's dead-lettered deliveries back to the outbox; a running "
+        "gateway delivers them. Exit 1 when there was nothing dead to redeliver.",
+        examples=["gateway redeliver msg-1", "gateway redeliver msg-1 --recipient fk"],
+    )
+    _common(r)
+    r.add_argument("message_id", metavar="MESSAGE_ID", help="the message, e.g. msg-1")
+    r.add_argument("--recipient", metavar="ID", help="only this recipient's delivery, e.g. fk")
+    r.set_defaults(func=run_redeliver)
+
+
+def _time(value: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def config_from(args: argparse.Namespace, **server: Any) -> Config:
+    from pathlib import Path
+
+    from gateway.cli.common import DEFAULT_CONFIG
+
+    path = getattr(args, "config", None)
+    if path is None and DEFAULT_CONFIG.is_file():
+        path = str(DEFAULT_CONFIG)
+    overrides = {k: v for k, v in server.items() if v is not None}
+    if getattr(args, "database", None):
+        overrides["database"] = args.database
+    try:
+        return load(Path(path) if path else None, overrides=overrides)
+    except ConfigError as exc:
+        raise UsageError(f"invalid configuration\n{exc}") from None
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from gateway.exchange.server.serve import run
+    from gateway.exchange.wiring import build_transports
+
+    config = config_from(args, host=args.host, port=args.port, workers=args.workers)
+    try:
+        build_transports(config)  # fail before listening, not in every worker
+    except ConfigError as exc:
+        raise UsageError(f"invalid configuration\n{exc}") from None
+    return run(config)
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    from gateway.exchange.audit import verify
+    from gateway.exchange.store import store_for
+
+    config = config_from(args)
+    store = store_for(config.server.database)
+
+    async def main() -> int:
+        await store.open()
+        try:
+            if args.verify:
+                count, breaks = await verify(store.audit_records())
+                for b in breaks:
+                    print(f"record {b.seq}: {b.problem}")
+                if breaks:
+                    print(f"audit trail BROKEN: {len(breaks)} problem(s) in {count} records")
+                    return 1
+                print(f"audit trail intact: {count} records")
+                return 0
+            out = sys.stdout.buffer
+            async for rec in store.audit_records(message_id=args.message, since=args.since):
+                e = rec.entry
+                line = {
+                    "seq": rec.seq,
+                    "at": e.at.isoformat(),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "message": e.message_id,
+                    "recipient": e.recipient_id,
+                    "detail": dict(e.detail),
+                    "hash": rec.hash,
+                }
+                out.write(orjson.dumps(line) + b"\n")
+            out.flush()
+            return 0
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def run_redeliver(args: argparse.Namespace) -> int:
+    from gateway.exchange.store import store_for
+    from gateway.exchange.store.base import AuditEntry
+
+    config = config_from(args)
+    store = store_for(config.server.database)
+
+    async def main() -> int:
+        await store.open()
+        try:
+            now = datetime.now(UTC)
+            entry = AuditEntry(now, "operator", "redelivered", args.message_id)
+            moved = await store.redeliver(args.message_id, args.recipient, entry, now=now)
+        finally:
+            await store.close()
+        if not moved:
+            print(f"nothing dead-lettered for {args.message_id}", file=sys.stderr)
+            return 1
+        noun = "delivery" if moved == 1 else "deliveries"
+        print(f"{moved} {noun} of {args.message_id} back in the outbox")
+        return 0
+
+    return asyncio.run(main())

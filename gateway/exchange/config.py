@@ -1,0 +1,428 @@
+"""The exchange server's configuration: one TOML file (docs/exchange/configuration.md),
+validated at start. Every problem is reported at once, each naming its key
+(``recipients[2].push.url: …``), the way the validator reports documents.
+
+Senders, recipients and routes are data: which sender may send which kinds to which
+recipients is here, not in code.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.documents import DocumentKind, Recipient
+from gateway.exchange.store import DEFAULT_URL
+from gateway.formats.base import Format
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+PUSH_KINDS = ("fhir", "rivta-soap")
+#: The config file's tables that are the server's (``[rules]`` is the CLI's, shared).
+SECTIONS = ("server", "delivery", "retention", "client_tls", "senders", "recipients")
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+class ConfigError(Exception):
+    """The config is wrong; ``problems`` lists every one, each starting with its key."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+    def __str__(self) -> str:
+        return "\n".join(f"{self.source}: {p}" for p in self.problems)
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files: a certificate chain and key, and the CA bundle to verify the other side."""
+
+    cert: str | None = None
+    key: str | None = None
+    ca: str | None = None
+
+
+@dataclass(frozen=True)
+class PushEndpoint:
+    """Where a push recipient receives: ``fhir`` (POST over HTTPS) or ``rivta-soap``
+    (RegisterCertificate / SendMessageToRecipient to Försäkringskassan)."""
+
+    kind: str
+    url: str
+    logical_address: str | None = None
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class RecipientConfig:
+    id: str
+    role: Recipient
+    organisation: str  # organisation number or HSA-id
+    format: Format
+    push: PushEndpoint | None = None  # None: a pull recipient (GET /inbox)
+    token: str | None = None  # pull recipients authenticate like senders
+    identity: str | None = None  # mTLS identity (HSA-id / certificate CN)
+
+    @property
+    def pull(self) -> bool:
+        return self.push is None
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    id: str
+    kinds: frozenset[DocumentKind]
+    recipients: tuple[str, ...]  # recipient ids this sender may send to
+    token: str | None = None
+    identity: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """Guaranteed Delivery: leases, retries with exponential backoff and jitter, dead letter."""
+
+    lease_seconds: float = 30.0
+    initial_backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 300.0
+    backoff_multiplier: float = 2.0
+    max_attempts: int = 10
+    concurrency: int = 16  # attempts in flight per process
+    poll_seconds: float = 0.5  # how often an idle worker looks for due deliveries
+    shutdown_grace_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """Payloads of delivered messages are purged after ``payload_days``; metadata, hashes
+    and the audit trail stay."""
+
+    payload_days: float = 30.0
+    purge_interval_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database: str = DEFAULT_URL
+    workers: int = 1
+    max_body_bytes: int = 2 * 1024 * 1024
+    tls: TlsFiles | None = None  # HTTPS with client certificates (mTLS) when set
+    commit_batch: int = 256  # messages per group commit at most
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    client_tls: TlsFiles | None = None  # the gateway's own certificate for push deliveries
+    senders: tuple[SenderConfig, ...] = ()
+    recipients: tuple[RecipientConfig, ...] = ()
+
+    def recipient(self, recipient_id: str) -> RecipientConfig | None:
+        return next((r for r in self.recipients if r.id == recipient_id), None)
+
+    def sender(self, sender_id: str) -> SenderConfig | None:
+        return next((s for s in self.senders if s.id == sender_id), None)
+
+
+class _Reader:
+    """Reads a TOML table, collecting problems keyed by their path instead of raising."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def table(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, Mapping):
+            self.problems.append(f"{path}: must be a table")
+            return {}
+        return value
+
+    def known(self, data: Mapping[str, Any], keys: set[str], path: str) -> None:
+        for k in data:
+            if k not in keys:
+                where = f"{path}.{k}" if path else k
+                self.problems.append(f"{where}: unknown key (known: {', '.join(sorted(keys))})")
+
+    def get(self, data: Mapping[str, Any], key: str, path: str, typ: type, default: Any) -> Any:
+        value = data.get(key, default)
+        if value is None:
+            return None
+        if typ is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            what = _TYPE_NAMES.get(typ, typ.__name__)
+            self.problems.append(f"{path}.{key}: must be {what}, not {value!r}")
+            return default
+        return value
+
+    def positive(
+        self, data: Mapping[str, Any], key: str, path: str, typ: type, default: Any
+    ) -> Any:
+        value = self.get(data, key, path, typ, default)
+        if value is not None and value <= 0:
+            self.problems.append(f"{path}.{key}: must be greater than 0, not {value!r}")
+            return default
+        return value
+
+    def required(self, data: Mapping[str, Any], key: str, path: str) -> str | None:
+        value = data.get(key)
+        if not isinstance(value, str) or not value.strip():
+            self.problems.append(f"{path}.{key}: required (a non-empty string)")
+            return None
+        return value
+
+
+def load(path: str | Path | None, *, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read and validate the config file (``None``: the defaults, no senders). ``overrides``
+    are ``[server]`` keys from the command line (host, port, database, workers)."""
+    source = str(path) if path is not None else "(defaults)"
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text("utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(source, ["config file not found"]) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(source, [f"cannot read: {exc}"]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(source, [f"not valid TOML: {exc}"]) from None
+    return parse(data, source=source, overrides=overrides)
+
+
+def parse(
+    data: Mapping[str, Any], *, source: str = "config", overrides: Mapping[str, Any] | None = None
+) -> Config:
+    r = _Reader()
+    r.known(data, {*SECTIONS, "rules"}, "")
+    server = _server(r, {**r.table(data, "server", "server"), **(overrides or {})})
+    delivery = _delivery(r, r.table(data, "delivery", "delivery"))
+    retention = _retention(r, r.table(data, "retention", "retention"))
+    client_tls = _tls(r, data.get("client_tls"), "client_tls")
+    recipients = tuple(
+        x for i, item in enumerate(_list(r, data, "recipients")) if (x := _recipient(r, item, i))
+    )
+    senders = tuple(
+        s for i, item in enumerate(_list(r, data, "senders")) if (s := _sender(r, item, i))
+    )
+    named = {i.get("id") for i in _list(_Reader(), data, "recipients")}  # also invalid ones
+    _cross_check(r, senders, recipients, {x for x in named if isinstance(x, str)})
+    if r.problems:
+        raise ConfigError(source, r.problems)
+    return Config(server, delivery, retention, client_tls, senders, recipients)
+
+
+def _list(r: _Reader, data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    items = data.get(key, [])
+    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        r.problems.append(f"{key}: must be an array of tables ([[{key}]])")
+        return []
+    return items
+
+
+def _server(r: _Reader, d: Mapping[str, Any]) -> ServerConfig:
+    p = "server"
+    r.known(d, {"host", "port", "database", "workers", "max_body_bytes", "tls", "commit_batch"}, p)
+    port = r.get(d, "port", p, int, 8080)
+    if not 0 <= port <= 65535:
+        r.problems.append(f"{p}.port: must be 0..65535, not {port}")
+    database = r.get(d, "database", p, str, DEFAULT_URL)
+    if not database.startswith(("sqlite:", "postgresql:", "postgres:")):
+        r.problems.append(f"{p}.database: must be sqlite:///PATH or postgresql://…")
+    tls = _tls(r, d.get("tls"), f"{p}.tls")
+    if tls is not None and (tls.cert is None or tls.key is None):
+        r.problems.append(f"{p}.tls: needs cert and key (and ca to verify client certificates)")
+    return ServerConfig(
+        host=r.get(d, "host", p, str, "127.0.0.1"),
+        port=port,
+        database=database,
+        workers=r.positive(d, "workers", p, int, 1),
+        max_body_bytes=r.positive(d, "max_body_bytes", p, int, 2 * 1024 * 1024),
+        tls=tls,
+        commit_batch=r.positive(d, "commit_batch", p, int, 256),
+    )
+
+
+def _tls(r: _Reader, d: Any, p: str) -> TlsFiles | None:
+    if d is None:
+        return None
+    if not isinstance(d, Mapping):
+        r.problems.append(f"{p}: must be a table")
+        return None
+    r.known(d, {"cert", "key", "ca"}, p)
+    files = {k: r.get(d, k, p, str, None) for k in ("cert", "key", "ca")}
+    for k, v in files.items():
+        if v is not None and not Path(v).is_file():
+            r.problems.append(f"{p}.{k}: file not found: {v}")
+    return TlsFiles(**files)
+
+
+def _delivery(r: _Reader, d: Mapping[str, Any]) -> DeliveryConfig:
+    p = "delivery"
+    base = DeliveryConfig()
+    keys = {k for k in base.__dataclass_fields__}
+    r.known(d, keys, p)
+    values = {
+        k: r.positive(d, k, p, type(getattr(base, k)), getattr(base, k)) for k in sorted(keys)
+    }
+    out = DeliveryConfig(**values)
+    if out.max_backoff_seconds < out.initial_backoff_seconds:
+        r.problems.append(f"{p}.max_backoff_seconds: must be at least initial_backoff_seconds")
+    if out.backoff_multiplier < 1:
+        r.problems.append(f"{p}.backoff_multiplier: must be at least 1")
+    return out
+
+
+def _retention(r: _Reader, d: Mapping[str, Any]) -> RetentionConfig:
+    p = "retention"
+    r.known(d, {"payload_days", "purge_interval_seconds"}, p)
+    return RetentionConfig(
+        payload_days=r.positive(d, "payload_days", p, float, 30.0),
+        purge_interval_seconds=r.positive(d, "purge_interval_seconds", p, float, 3600.0),
+    )
+
+
+def _ident(r: _Reader, d: Mapping[str, Any], p: str) -> str | None:
+    value = r.required(d, "id", p)
+    if value is not None and not _ID.match(value):
+        r.problems.append(f"{p}.id: {value!r} must be letters, digits, '.', '_' or '-'")
+        return None
+    return value
+
+
+def _recipient(r: _Reader, d: Mapping[str, Any], i: int) -> RecipientConfig | None:
+    p = f"recipients[{i}]"
+    r.known(d, {"id", "role", "organisation", "format", "push", "pull", "token", "identity"}, p)
+    rid = _ident(r, d, p)
+    role_text = r.required(d, "role", p)
+    role = None
+    if role_text is not None:
+        try:
+            role = Recipient(role_text)
+        except ValueError:
+            known = ", ".join(x.value for x in Recipient)
+            r.problems.append(f"{p}.role: {role_text!r} is not one of {known}")
+    organisation = r.required(d, "organisation", p)
+    fmt_text = r.get(d, "format", p, str, "fhir-json")
+    fmt = None
+    try:
+        fmt = Format(fmt_text)
+    except ValueError:
+        known = ", ".join(x.value for x in Format)
+        r.problems.append(f"{p}.format: {fmt_text!r} is not one of {known}")
+    push = None
+    push_data = d.get("push")
+    pull = r.get(d, "pull", p, bool, False)
+    if push_data is not None and pull:
+        r.problems.append(f"{p}: either push or pull = true, not both")
+    elif push_data is None and not pull:
+        r.problems.append(f"{p}: needs a push endpoint ([recipients.push]) or pull = true")
+    elif push_data is not None:
+        push = _push(r, push_data, f"{p}.push")
+    token = r.get(d, "token", p, str, None)
+    identity = r.get(d, "identity", p, str, None)
+    if pull and token is None and identity is None:
+        r.problems.append(f"{p}: a pull recipient needs a token or an identity to fetch its inbox")
+    if rid is None or role is None or organisation is None or fmt is None:
+        return None
+    if push_data is not None and push is None:
+        return None
+    return RecipientConfig(rid, role, organisation, fmt, push, token, identity)
+
+
+def _push(r: _Reader, d: Any, p: str) -> PushEndpoint | None:
+    if not isinstance(d, Mapping):
+        r.problems.append(f"{p}: must be a table")
+        return None
+    r.known(d, {"kind", "url", "logical_address", "timeout"}, p)
+    kind = r.get(d, "kind", p, str, "fhir")
+    if kind not in PUSH_KINDS:
+        r.problems.append(f"{p}.kind: {kind!r} is not one of {', '.join(PUSH_KINDS)}")
+    url = r.required(d, "url", p)
+    if url is not None and not url.startswith(("https://", "http://")):
+        r.problems.append(f"{p}.url: must be an https:// (or, for tests, http://) URL")
+        url = None
+    timeout = r.positive(d, "timeout", p, float, 10.0)
+    if url is None or kind not in PUSH_KINDS:
+        return None
+    return PushEndpoint(kind, url, r.get(d, "logical_address", p, str, None), timeout)
+
+
+def _sender(r: _Reader, d: Mapping[str, Any], i: int) -> SenderConfig | None:
+    p = f"senders[{i}]"
+    r.known(d, {"id", "token", "identity", "kinds", "recipients"}, p)
+    sid = _ident(r, d, p)
+    token = r.get(d, "token", p, str, None)
+    identity = r.get(d, "identity", p, str, None)
+    if token is None and identity is None:
+        r.problems.append(f"{p}: needs a token (development) or an identity (mTLS) to log in")
+    kinds: set[DocumentKind] = set()
+    raw_kinds = d.get("kinds", [])
+    if not isinstance(raw_kinds, list) or not raw_kinds:
+        r.problems.append(f"{p}.kinds: a non-empty list of document kinds")
+        raw_kinds = []
+    for k in raw_kinds:
+        try:
+            kinds.add(DocumentKind(k))
+        except ValueError:
+            known = ", ".join(x.value for x in DocumentKind)
+            r.problems.append(f"{p}.kinds: {k!r} is not one of {known}")
+    recipients = d.get("recipients", [])
+    if not isinstance(recipients, list) or not all(isinstance(x, str) for x in recipients):
+        r.problems.append(f"{p}.recipients: a list of recipient ids")
+        recipients = []
+    if sid is None:
+        return None
+    return SenderConfig(sid, frozenset(kinds), tuple(recipients), token, identity)
+
+
+def _cross_check(
+    r: _Reader,
+    senders: tuple[SenderConfig, ...],
+    recipients: tuple[RecipientConfig, ...],
+    named: set[str],
+) -> None:
+    """Across entries; ``named`` holds every recipient id written, valid or not, so one bad
+    recipient is reported once, not again by every sender that names it."""
+    ids = [x.id for x in recipients]
+    for dup in sorted({x for x in ids if ids.count(x) > 1}):
+        r.problems.append(f"recipients: id {dup!r} is used twice")
+    sids = [x.id for x in senders]
+    for dup in sorted({x for x in sids if sids.count(x) > 1}):
+        r.problems.append(f"senders: id {dup!r} is used twice")
+    for i, s in enumerate(senders):
+        for rid in s.recipients:
+            if rid not in named:
+                r.problems.append(f"senders[{i}].recipients: {rid!r} is no configured recipient")
+    seen: dict[str, str] = {}
+    everyone: list[SenderConfig | RecipientConfig] = [*senders, *recipients]
+    for who in everyone:
+        for cred in (who.token, who.identity):
+            if cred is None:
+                continue
+            if cred in seen and seen[cred] != who.id:
+                r.problems.append(f"{who.id}: shares a token or identity with {seen[cred]!r}")
+            seen[cred] = who.id
+
+
+__all__ = [
+    "SECTIONS",
+    "Config",
+    "ConfigError",
+    "DeliveryConfig",
+    "PushEndpoint",
+    "RecipientConfig",
+    "RetentionConfig",
+    "SenderConfig",
+    "ServerConfig",
+    "TlsFiles",
+    "load",
+    "parse",
+]

@@ -1,0 +1,262 @@
+"""``gateway demo``: the main job end to end on loopback. The gateway on embedded SQLite in a
+temporary directory, behind HTTPS with mutual TLS; mock recipients for Försäkringskassan
+(RIVTA SOAP), an employer, a region, a municipality and Arbetsförmedlingen (FHIR push); the
+fixture messages sent through it by a region's EHR (SITHS-style certificate) and an HR
+system (bearer token), refusals included; then what each recipient received, the
+employer's redacted certificate beside Försäkringskassan's full one, and the audit check.
+
+Some recipients misbehave on purpose: the employer fails twice and Försäkringskassan once
+before taking a message (retries), the municipality rejects everything until it is "fixed",
+when its dead letter is redelivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from gateway import FIXTURES_DIR
+from gateway.documents.certificate import Certificate
+from gateway.exchange.loopback import HR_TOKEN, Loopback, certificate_message, loopback
+
+#: The fixture messages the demo sends (paths under ``fixtures/``).
+FK7804 = Path("certificate/fk7804-valid.xml")
+AG7804 = Path("certificate/ag7804-valid-diagnosis-shared.xml")
+INVALID = Path("certificate/fk7804-current-work-missing.xml")
+SIP = Path("sip/fhir-message-valid-four-principals.fhir.json")
+SECTION4 = Path("section4-notification/valid-refers-to-certificate.xml")
+USED = (FK7804, AG7804, INVALID, SIP, SECTION4)
+#: How the demo's recipients misbehave (see the module docstring).
+MOCKS: dict[str, dict[str, Any]] = {
+    "acme": {"fail_first": 2},
+    "fk": {"fail_first": 1},
+    "malmo": {"answer": "VALIDATION_ERROR"},
+}
+FHIR = {"Content-Type": "application/fhir+json"}
+XML = {"Content-Type": "application/xml"}
+
+Print = Callable[[str], None]
+
+
+@dataclass
+class Sent:
+    what: str
+    status: int
+    outcome: str
+    message_id: str | None = None
+
+
+@dataclass
+class Demo:
+    sent: list[Sent] = field(default_factory=list)
+    statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ok: bool = True
+
+
+def _outcome(status: int, body: dict[str, Any]) -> str:
+    if status == 202:
+        states = ", ".join(f"{r['recipient']} {r['state']}" for r in body.get("recipients", []))
+        refused = [r for r in body.get("recipients", []) if r.get("rules")]
+        rules = "; ".join(f"{r['recipient']}: {', '.join(r['rules'])}" for r in refused)
+        return f"accepted ({states}){' refused ' + rules if rules else ''}"
+    codes: list[str] = []
+    for item in body.get("issues", []):  # problem+json
+        codes.append(item.get("code", ""))
+    for item in body.get("issue", []):  # OperationOutcome
+        for coding in (item.get("details") or {}).get("coding", []):
+            codes.append(coding.get("code", ""))
+    title = body.get("title") or next(
+        (i.get("diagnostics") for i in body.get("issue", []) if i.get("diagnostics")), ""
+    )
+    unique = sorted({c for c in codes if c})
+    shown = ", ".join(unique[:4]) + (f" (+{len(unique) - 4})" if len(unique) > 4 else "")
+    return f"{title}{': ' + shown if shown else ''}"
+
+
+async def _send(
+    demo: Demo,
+    session: aiohttp.ClientSession,
+    what: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    expect: int,
+) -> str | None:
+    async with session.post("/messages", data=body, headers=headers) as resp:
+        status = resp.status
+        answer: dict[str, Any] = orjson.loads(await resp.read() or b"{}")
+    message_id = answer.get("message_id") if status == 202 else None
+    outcome = _outcome(status, answer)
+    if message_id is not None and any(s.message_id == message_id for s in demo.sent):
+        outcome = "the first answer again, nothing stored or sent again"
+    demo.sent.append(Sent(what, status, outcome, message_id))
+    demo.ok &= status == expect
+    return message_id
+
+
+async def scenario(lb: Loopback, out: Print, fixtures: Path = FIXTURES_DIR) -> Demo:
+    demo = Demo()
+    fk7804, ag7804, invalid, sip_message, notice_path = (fixtures / p for p in USED)
+    region = lb.session(lb.region)
+    anonymous = lb.session()
+    certificate = certificate_message(
+        fk7804.read_bytes(), ("forsakringskassan", "employer"), message_id="demo-cert-1"
+    )
+    send = _send
+    await send(demo, region, "FK7804 certificate -> FK + employer (with consent)",
+               certificate, FHIR, expect=202)  # fmt: skip
+    await send(demo, region, "  the same message again", certificate, FHIR, expect=202)
+    other = certificate_message(
+        ag7804.read_bytes(), ("forsakringskassan", "employer"), message_id="demo-cert-1"
+    )
+    await send(demo, region, "  other content under its id", other, FHIR, expect=409)
+    no_consent = certificate_message(
+        ag7804.read_bytes(), ("employer",), message_id="demo-cert-2", consent_id=None
+    )
+    await send(demo, region, "AG7804 certificate -> employer, no consent",
+               no_consent, FHIR, expect=422)  # fmt: skip
+    await send(demo, region, "invalid certificate (fk7804-current-work-missing)",
+               invalid.read_bytes(), {**XML, "Gateway-Recipients": "fk"}, expect=422)  # fmt: skip
+    sip_headers = {**FHIR, "Gateway-Recipients": "region-skane,malmo,acme"}
+    sip = await send(demo, region, "SIP -> region, municipality, employer",
+                     sip_message.read_bytes(), sip_headers, expect=202)  # fmt: skip
+    s4 = {**XML, "Gateway-Recipients": "fk"}
+    notice = notice_path.read_bytes()
+    await send(demo, region, "§4 notification -> FK",
+               notice, {**s4, "Gateway-Message-Id": "demo-s4-1"}, expect=202)  # fmt: skip
+    await send(demo, region, "  a second §4 notification on that consent",
+               notice, {**s4, "Gateway-Message-Id": "demo-s4-2"}, expect=422)  # fmt: skip
+    await send(demo, anonymous, "no credentials", certificate, FHIR, expect=401)
+    hr = {**FHIR, "Authorization": f"Bearer {HR_TOKEN}"}
+    await send(demo, anonymous, "HR system (token) sends a certificate",
+               certificate, hr, expect=403)  # fmt: skip
+
+    accepted = [s.message_id for s in demo.sent if s.message_id]
+    for mid in dict.fromkeys(accepted):
+        demo.statuses[mid] = await lb.settled(region, mid)
+    if sip is not None:  # the municipality fixes its endpoint; its dead letter goes again
+        lb.mocks["malmo"].answer = "OK"
+        async with region.post(f"/messages/{sip}/redeliver") as resp:
+            moved = (await resp.json()).get("redelivered", 0)
+        out(f"municipality fixed; POST /messages/{sip}/redeliver moved {moved} dead letter(s)")
+        demo.statuses[sip] = await lb.settled(region, sip)
+    states = [r["state"] for st in demo.statuses.values() for r in st.get("recipients", [])]
+    demo.ok &= all(s in ("delivered", "refused") for s in states)
+    return demo
+
+
+def _certificate_of(payload: bytes, rivta: bool) -> Certificate | None:
+    doc: object
+    if rivta:
+        from lxml import etree
+
+        from gateway.exchange.transports.soap import Request, read_request
+        from gateway.formats.rivta.register_certificate import RegisterCertificateCodec
+
+        request = read_request(payload)
+        if not isinstance(request, Request):
+            return None
+        doc = RegisterCertificateCodec().parse(etree.tostring(request.element)).document
+    else:
+        from gateway.formats.fhir.codec import FhirJsonCodec
+
+        doc = FhirJsonCodec().parse(payload).document
+    return doc if isinstance(doc, Certificate) else None
+
+
+def side_by_side(lb: Loopback, demo: Demo, message_id: str = "demo-cert-1") -> list[str]:
+    """FK's certificate beside the employer's copy of the same one: which answers each got."""
+    from gateway.documents.questions import question
+
+    deliveries = {
+        r["recipient"]: r["delivery_id"]
+        for r in demo.statuses.get(message_id, {}).get("recipients", [])
+    }
+    fk = next((r for r in lb.mocks["fk"].received if r.interaction == "RegisterCertificate"), None)
+    employer = next((r for r in lb.mocks["acme"].received if r.key == deliveries.get("acme")), None)
+    if fk is None or employer is None:
+        return ["(the certificate did not reach both)"]
+    full, redacted = _certificate_of(fk.payload, True), _certificate_of(employer.payload, False)
+    if full is None or redacted is None:
+        return ["(a copy could not be read)"]
+    got = {a.id for a in redacted.answers}
+    lines = [
+        f"{'answer':48} {'Försäkringskassan':>18} {'employer':>12}",
+        f"{'(format)':48} {'RIVTA ' + full.type.value:>18} {'FHIR ' + redacted.type.value:>12}",
+    ]
+    for answer_id in dict.fromkeys(a.id for a in full.answers):
+        q = question(full.type, answer_id)
+        title = f"{answer_id} {q.title if q else ''}"[:47]
+        lines.append(f"{title:48} {'yes':>18} {'yes' if answer_id in got else 'withheld':>12}")
+    for answer_id in sorted(got - {a.id for a in full.answers}):
+        q = question(redacted.type, answer_id)
+        title = f"{answer_id} {q.title if q else ''}"[:47]
+        lines.append(f"{title:48} {'-':>18} {'yes (set)':>12}")
+    if full.patient.address:
+        kept = "yes" if redacted.patient.address else "withheld"
+        lines.append(f"{'patient address':48} {'yes':>18} {kept:>12}")
+    return lines
+
+
+def report(demo: Demo, lb: Loopback, out: Print) -> None:
+    out("\nsent to the gateway (POST /messages)")
+    for s in demo.sent:
+        out(f"  {s.what:52} {s.status}  {s.outcome}")
+    out("\ndeliveries (GET /messages/{id})")
+    for mid, st in demo.statuses.items():
+        for r in st.get("recipients", []):
+            out(
+                f"  {mid[:20]:20} {r['recipient']:13} {r['state']:10} "
+                f"attempts {r['attempts']}  {r['last_error'] or ''}"[:150]
+            )
+    out("\nwhat each recipient received (its own log; GET /received on the mock)")
+    for rid, mock in lb.mocks.items():
+        tries = sum(len(a) for a in mock.attempts.values())
+        out(f"  {rid} ({mock.role}): {len(mock.received)} received, {tries} attempts")
+        for r in mock.received:
+            what = r.interaction or r.media_type
+            out(f"    #{r.seq} {what:28} key {r.key[:36]:36} {len(r.payload):6} bytes")
+    out("\nthe same certificate, as each received it")
+    for line in side_by_side(lb, demo):
+        out(f"  {line}")
+
+
+async def _run(directory: Path, database: str | None, fixtures: Path, out: Print) -> int:
+    async with loopback(directory, database=database, mocks=MOCKS) as lb:
+        out(f"gateway {lb.url} (mutual TLS, store {database or 'SQLite in ' + str(directory)})")
+        out("mock recipients: " + ", ".join(f"{rid} {m.url}" for rid, m in lb.mocks.items()))
+        demo = await scenario(lb, out, fixtures)
+        report(demo, lb, out)
+    from gateway.cli.main import main as cli
+
+    db = database or f"sqlite:///{directory / 'gateway.db'}"
+    out("\naudit trail (gateway audit --verify)")
+    verified = await asyncio.to_thread(cli, ["audit", "--verify", "--database", db])
+    ok = demo.ok and verified == 0
+    out("\n" + ("demo: every answer as expected" if ok else "demo: SOMETHING UNEXPECTED, above"))
+    return 0 if ok else 1
+
+
+def missing_fixtures(fixtures: Path) -> list[Path]:
+    return [fixtures / p for p in USED if not (fixtures / p).is_file()]
+
+
+def run(
+    *,
+    keep: Path | None = None,
+    database: str | None = None,
+    fixtures: Path = FIXTURES_DIR,
+    out: Print = print,
+) -> int:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        return asyncio.run(_run(keep, database, fixtures, out))
+    with tempfile.TemporaryDirectory(prefix="gateway-demo-") as tmp:
+        return asyncio.run(_run(Path(tmp), database, fixtures, out))

@@ -1,0 +1,563 @@
+"""The embedded store: SQLite in WAL mode, one file (default ``./gateway-data/gateway.db``).
+
+One connection per process, used from one thread (a single-thread executor), so the event
+loop never waits on the disk and calls are serialised in order. Several processes may share
+the file (``gateway serve --workers N``): writes take the database lock with
+``BEGIN IMMEDIATE`` and wait for it (busy timeout). ``synchronous=FULL``: a commit is on disk
+before the ``202``; batching many messages into one :meth:`SQLiteStore.accept` is what makes
+that cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from gateway.exchange.audit import chain_hash
+from gateway.exchange.store.base import (
+    AcceptResult,
+    AcceptStatus,
+    AuditEntry,
+    AuditRecord,
+    Claim,
+    DeliveryMode,
+    DeliveryState,
+    DeliveryStatus,
+    InboxItem,
+    MessageStatus,
+    NewMessage,
+    OutboxStats,
+    Outcome,
+    Settlement,
+    StoreError,
+)
+
+T = TypeVar("T")
+_BUSY_MS = 30_000
+_PAGE = 500  # audit rows read per round trip while streaming
+
+
+def ts(value: datetime) -> str:
+    """A time as stored: UTC, fixed width, so text order is time order."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_ts(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _ts(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def migrations(dialect: str) -> list[tuple[int, str, str]]:
+    """(version, name, sql) of ``migrations/<dialect>/NNNN_name.sql``, in order."""
+    folder = resources.files("gateway.exchange.store") / "migrations" / dialect
+    out = []
+    for item in folder.iterdir():
+        name = item.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            out.append((int(name[:4]), name[:-4], item.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+def path_of(url: str) -> str:
+    """``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or ``sqlite://:memory:``."""
+    rest = url.removeprefix("sqlite:")
+    if rest in ("", "//", "///", "//:memory:", ":memory:"):
+        return ":memory:"
+    if rest.startswith("///"):
+        return rest[3:]
+    if rest.startswith("//"):
+        return rest[2:]
+    return rest
+
+
+class SQLiteStore:
+    """:class:`gateway.exchange.store.base.Store` over SQLite (see the module docstring)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = path_of(url)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self._db: sqlite3.Connection | None = None
+        self._lockfile: int | None = None  # fd of <database>-writer.lock
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, fn)
+
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._db is None:
+            raise StoreError("the store is not open")
+        try:
+            return fn(self._db)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite: {exc}") from exc
+
+    def _write(self, db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one write transaction (lock taken up front, so no upgrade deadlock).
+
+        Processes sharing the file queue on an ``flock`` first: SQLite's own busy handler
+        sleeps 1-100 ms between tries, which would make a writer wait long after the lock is
+        free; a blocked ``flock`` wakes as soon as the other process lets go."""
+        if self._lockfile is not None:
+            fcntl.flock(self._lockfile, fcntl.LOCK_EX)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+        finally:
+            if self._lockfile is not None:
+                fcntl.flock(self._lockfile, fcntl.LOCK_UN)
+
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._lockfile = os.open(f"{self.path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+        def connect() -> None:
+            db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=_BUSY_MS / 1000
+            )
+            db.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = FULL")
+            db.execute("PRAGMA foreign_keys = ON")
+            self._db = db
+            self._write(db, self._migrate)
+
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, connect)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite {self.path}: {exc}") from exc
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+        for version, name, sql in migrations("sqlite"):
+            if version in done:
+                continue
+            for statement in _statements(sql):
+                db.execute(statement)
+            db.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                (version, name, ts(datetime.now(UTC))),
+            )
+
+    async def close(self) -> None:
+        def shut() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            if self._lockfile is not None:
+                os.close(self._lockfile)
+                self._lockfile = None
+
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, shut)
+        self._executor.shutdown(wait=True)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._run(lambda db: db.execute("SELECT 1").fetchone() == (1,)))
+        except StoreError:
+            return False
+
+    # -- audit chaining ------------------------------------------------------------------
+
+    @staticmethod
+    def _append(db: sqlite3.Connection, entries: Sequence[AuditEntry]) -> None:
+        """Chain ``entries`` after the last record; the caller holds the write lock."""
+        if not entries:
+            return
+        row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (row[0], row[1]) if row else (0, "")
+        rows = []
+        for entry in entries:
+            seq += 1
+            digest = chain_hash(prev, seq, entry)
+            rows.append(
+                (
+                    seq,
+                    ts(entry.at),
+                    entry.actor,
+                    entry.action,
+                    entry.message_id,
+                    entry.recipient_id,
+                    orjson.dumps(dict(entry.detail), option=orjson.OPT_SORT_KEYS).decode(),
+                    prev,
+                    digest,
+                )
+            )
+            prev = digest
+        db.executemany("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        await self._run(lambda db: self._write(db, lambda d: self._append(d, entries)))
+
+    # -- accept --------------------------------------------------------------------------
+
+    async def accept(self, messages: Sequence[NewMessage]) -> list[AcceptResult]:
+        return await self._run(lambda db: self._write(db, lambda d: self._accept(d, messages)))
+
+    def _accept(self, db: sqlite3.Connection, messages: Sequence[NewMessage]) -> list[AcceptResult]:
+        results: list[AcceptResult] = []
+        audit: list[AuditEntry] = []
+        for m in messages:
+            row = db.execute(
+                "SELECT sender_id, content_hash, answer FROM messages WHERE message_id = ?",
+                (m.message_id,),
+            ).fetchone()
+            if row is not None:
+                same = row[0] == m.sender_id and row[1] == m.content_hash
+                results.append(
+                    AcceptResult(m.message_id, AcceptStatus.DUPLICATE, bytes(row[2]))
+                    if same
+                    else AcceptResult(m.message_id, AcceptStatus.CONFLICT)
+                )
+                continue
+            if m.consent_key is not None:
+                used = db.execute(
+                    "SELECT 1 FROM consent_uses WHERE consent_key = ?", (m.consent_key,)
+                ).fetchone()
+                if used is not None:
+                    results.append(AcceptResult(m.message_id, AcceptStatus.CONSENT_USED))
+                    continue
+                db.execute(
+                    "INSERT INTO consent_uses VALUES (?, ?, ?)",
+                    (m.consent_key, m.message_id, ts(m.received_at)),
+                )
+            at = ts(m.received_at)
+            db.execute(
+                "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
+                (m.message_id, m.sender_id, m.kind, m.content_hash, at, m.answer),
+            )
+            db.executemany(
+                "INSERT INTO deliveries (delivery_id, message_id, position, recipient_id, mode,"
+                " kind, format, media_type, payload, state, last_error, next_attempt_at,"
+                " accepted_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        d.delivery_id,
+                        m.message_id,
+                        i,
+                        d.recipient_id,
+                        d.mode.value,
+                        m.kind,
+                        d.format,
+                        d.media_type,
+                        d.payload,
+                        d.state.value,
+                        d.last_error,
+                        at,
+                        at,
+                        at,
+                    )
+                    for i, d in enumerate(m.deliveries)
+                ],
+            )
+            audit.extend(m.audit)
+            results.append(AcceptResult(m.message_id, AcceptStatus.ACCEPTED, m.answer))
+        self._append(db, audit)
+        return results
+
+    # -- outbox --------------------------------------------------------------------------
+
+    async def claim(
+        self, worker: str, *, now: datetime, lease_until: datetime, limit: int
+    ) -> list[Claim]:
+        n, until = ts(now), ts(lease_until)
+
+        def run(db: sqlite3.Connection) -> list[Claim]:
+            rows = db.execute(
+                "UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE delivery_id IN ("
+                " SELECT delivery_id FROM deliveries"
+                " WHERE state IN ('pending', 'retrying') AND next_attempt_at <= ?"
+                " AND (lease_until IS NULL OR lease_until <= ?)"
+                " ORDER BY next_attempt_at LIMIT ?)"
+                " RETURNING delivery_id, message_id, recipient_id, kind, format, media_type,"
+                " payload, attempts, accepted_at",
+                (worker, until, n, n, limit),
+            ).fetchall()
+            return [
+                Claim(r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6]), r[7], _ts(r[8]), lease_until)
+                for r in rows
+            ]
+
+        return await self._run(lambda db: self._write(db, run))
+
+    async def settle(
+        self,
+        delivery_id: str,
+        worker: str,
+        settlement: Settlement,
+        audit: Sequence[AuditEntry],
+        *,
+        now: datetime,
+    ) -> bool:
+        n = ts(now)
+        if settlement.outcome is Outcome.DELIVERED:
+            state, delivered, due = DeliveryState.DELIVERED, n, None
+        elif settlement.outcome is Outcome.RETRY:
+            if settlement.next_attempt_at is None:
+                raise ValueError("a RETRY settlement needs next_attempt_at")
+            state, delivered, due = DeliveryState.RETRYING, None, ts(settlement.next_attempt_at)
+        else:
+            state, delivered, due = DeliveryState.DEAD, None, None
+
+        def run(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?,"
+                " next_attempt_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?,"
+                " delivered_at = ? WHERE delivery_id = ? AND lease_owner = ?"
+                " AND state IN ('pending', 'retrying')",
+                (state.value, settlement.error, due, n, delivered, delivery_id, worker),
+            )
+            if cur.rowcount != 1:
+                return False
+            self._append(db, audit)
+            return True
+
+        return await self._run(lambda db: self._write(db, run))
+
+    async def release(self, worker: str, delivery_ids: Sequence[str]) -> int:
+        if not delivery_ids:
+            return 0
+
+        def run(db: sqlite3.Connection) -> int:
+            total = 0
+            for d in delivery_ids:
+                total += db.execute(
+                    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL"
+                    " WHERE delivery_id = ? AND lease_owner = ?",
+                    (d, worker),
+                ).rowcount
+            return total
+
+        return await self._run(lambda db: self._write(db, run))
+
+    async def redeliver(
+        self, message_id: str, recipient_id: str | None, audit: AuditEntry, *, now: datetime
+    ) -> int:
+        n = ts(now)
+
+        def run(db: sqlite3.Connection) -> int:
+            sql = (
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?,"
+                " lease_owner = NULL, lease_until = NULL, updated_at = ?"
+                " WHERE message_id = ? AND state = 'dead'"
+            )
+            args: tuple[Any, ...] = (n, n, message_id)
+            if recipient_id is not None:
+                sql += " AND recipient_id = ?"
+                args += (recipient_id,)
+            moved = db.execute(sql + " RETURNING recipient_id", args).fetchall()
+            self._append(
+                db,
+                [
+                    AuditEntry(audit.at, audit.actor, audit.action, message_id, r[0], audit.detail)
+                    for r in moved
+                ],
+            )
+            return len(moved)
+
+        return await self._run(lambda db: self._write(db, run))
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def message(self, message_id: str) -> MessageStatus | None:
+        def run(db: sqlite3.Connection) -> MessageStatus | None:
+            m = db.execute(
+                "SELECT sender_id, kind, received_at FROM messages WHERE message_id = ?",
+                (message_id,),
+            ).fetchone()
+            if m is None:
+                return None
+            rows = db.execute(
+                "SELECT delivery_id, recipient_id, mode, state, attempts, last_error,"
+                " next_attempt_at, updated_at, delivered_at FROM deliveries"
+                " WHERE message_id = ? ORDER BY position",
+                (message_id,),
+            ).fetchall()
+            return MessageStatus(
+                message_id,
+                m[0],
+                m[1],
+                _ts(m[2]),
+                tuple(
+                    DeliveryStatus(
+                        r[0],
+                        r[1],
+                        DeliveryMode(r[2]),
+                        DeliveryState(r[3]),
+                        r[4],
+                        r[5],
+                        parse_ts(r[6]) if r[3] == DeliveryState.RETRYING else None,
+                        _ts(r[7]),
+                        parse_ts(r[8]),
+                    )
+                    for r in rows
+                ),
+            )
+
+        return await self._run(run)
+
+    # -- pull inbox ----------------------------------------------------------------------
+
+    async def inbox(self, recipient_id: str, *, limit: int, now: datetime) -> list[InboxItem]:
+        def run(db: sqlite3.Connection) -> list[InboxItem]:
+            rows = db.execute(
+                "UPDATE deliveries SET offers = offers + 1 WHERE delivery_id IN ("
+                " SELECT delivery_id FROM deliveries WHERE recipient_id = ? AND state = 'offered'"
+                " ORDER BY accepted_at, delivery_id LIMIT ?)"
+                " RETURNING delivery_id, message_id, kind, format, media_type, payload,"
+                " accepted_at, offers",
+                (recipient_id, limit),
+            ).fetchall()
+            items = [
+                InboxItem(r[0], r[1], r[2], r[3], r[4], bytes(r[5] or b""), _ts(r[6]), r[7])
+                for r in rows
+            ]
+            return sorted(items, key=lambda i: (i.accepted_at, i.delivery_id))
+
+        return await self._run(lambda db: self._write(db, run))
+
+    async def acknowledge(
+        self, recipient_id: str, delivery_id: str, audit: AuditEntry, *, now: datetime
+    ) -> bool:
+        n = ts(now)
+
+        def run(db: sqlite3.Connection) -> bool:
+            row = db.execute(
+                "SELECT state, message_id FROM deliveries WHERE delivery_id = ?"
+                " AND recipient_id = ? AND mode = 'pull'",
+                (delivery_id, recipient_id),
+            ).fetchone()
+            if row is None:
+                return False
+            if row[0] == DeliveryState.OFFERED:
+                db.execute(
+                    "UPDATE deliveries SET state = 'delivered', delivered_at = ?, updated_at = ?,"
+                    " attempts = attempts + 1 WHERE delivery_id = ?",
+                    (n, n, delivery_id),
+                )
+                self._append(
+                    db,
+                    [
+                        AuditEntry(
+                            audit.at, audit.actor, audit.action, row[1], recipient_id, audit.detail
+                        )
+                    ],
+                )
+                return True
+            return bool(row[0] == DeliveryState.DELIVERED)
+
+        return await self._run(lambda db: self._write(db, run))
+
+    # -- audit trail, retention, stats ---------------------------------------------------
+
+    async def audit_records(
+        self, *, message_id: str | None = None, since: datetime | None = None
+    ) -> AsyncIterator[AuditRecord]:
+        where, args = ["seq > ?"], [0]
+        if message_id is not None:
+            where.append("message_id = ?")
+            args.append(message_id)  # type: ignore[arg-type]
+        if since is not None:
+            where.append("at >= ?")
+            args.append(ts(since))  # type: ignore[arg-type]
+        sql = (
+            "SELECT seq, at, actor, action, message_id, recipient_id, detail, prev_hash, hash"
+            f" FROM audit WHERE {' AND '.join(where)} ORDER BY seq LIMIT {_PAGE}"
+        )
+        last = 0
+        while True:
+            args[0] = last
+            page = await self._run(lambda db: db.execute(sql, args).fetchall())
+            for r in page:
+                entry = AuditEntry(_ts(r[1]), r[2], r[3], r[4], r[5], orjson.loads(r[6]))
+                yield AuditRecord(r[0], entry, r[7], r[8])
+            if len(page) < _PAGE:
+                return
+            last = page[-1][0]
+
+    async def purge_payloads(self, before: datetime, audit: AuditEntry) -> int:
+        b = ts(before)
+
+        def run(db: sqlite3.Connection) -> int:
+            count = db.execute(
+                "UPDATE deliveries SET payload = NULL WHERE payload IS NOT NULL AND ("
+                " (state = 'delivered' AND delivered_at < ?)"
+                " OR (state = 'refused' AND updated_at < ?))",
+                (b, b),
+            ).rowcount
+            if count:
+                detail = {**audit.detail, "payloads": count, "before": b}
+                self._append(
+                    db,
+                    [
+                        AuditEntry(
+                            audit.at,
+                            audit.actor,
+                            audit.action,
+                            audit.message_id,
+                            audit.recipient_id,
+                            detail,
+                        )
+                    ],
+                )
+            return count
+
+        return await self._run(lambda db: self._write(db, run))
+
+    async def stats(self, *, now: datetime) -> OutboxStats:
+        def run(db: sqlite3.Connection) -> OutboxStats:
+            depth, oldest = db.execute(
+                "SELECT count(*), min(accepted_at) FROM deliveries"
+                " WHERE state IN ('pending', 'retrying', 'offered')"
+            ).fetchone()
+            (dead,) = db.execute("SELECT count(*) FROM deliveries WHERE state = 'dead'").fetchone()
+            return OutboxStats(depth, dead, parse_ts(oldest))
+
+        return await self._run(run)
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements (``sqlite3.complete_statement`` keeps triggers whole)."""
+    out, buf = [], ""
+    for line in sql.splitlines(keepends=True):
+        if not buf and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out
+
+
+__all__ = ["SQLiteStore", "migrations", "parse_ts", "path_of", "ts"]

@@ -1,0 +1,206 @@
+"""End to end over real HTTPS on loopback (gateway/exchange/loopback.py): the gateway behind
+mutual TLS, on embedded SQLite and on PostgreSQL (the ``store_url`` fixture), a mock recipient
+per recipient requiring the gateway's client certificate, messages posted by a sender
+presenting a SITHS-style certificate."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from conftest import RIVTA
+from lxml import etree
+
+from gateway import FIXTURES_DIR
+from gateway.cli.main import main
+from gateway.documents.certificate import Certificate
+from gateway.exchange.loopback import HR_TOKEN, Loopback, certificate_message, loopback
+from gateway.exchange.transports.soap import REGISTER_CERTIFICATE_V3, Request, read_request
+from gateway.formats.fhir.codec import FhirJsonCodec
+from gateway.formats.xsd import load_schema
+
+FK7804 = (FIXTURES_DIR / "certificate" / "fk7804-valid.xml").read_bytes()
+SECTION4 = (FIXTURES_DIR / "section4-notification" / "valid-refers-to-certificate.xml").read_bytes()
+FHIR = {"Content-Type": "application/fhir+json"}
+RC_XSD = RIVTA / "interactions/RegisterCertificateInteraction/RegisterCertificateResponder_3.1.xsd"
+TO_BOTH = ("forsakringskassan", "employer")
+
+Scenario = Callable[[Loopback, aiohttp.ClientSession], Awaitable[None]]
+
+
+def run(tmp_path: Path, database: str, scenario: Scenario, **options: Any) -> None:
+    async def go() -> None:
+        async with loopback(tmp_path, database=database, **options) as lb:
+            await scenario(lb, lb.session(lb.region))
+
+    asyncio.run(go())
+
+
+async def post(
+    session: aiohttp.ClientSession, body: bytes, headers: dict[str, str] = FHIR
+) -> tuple[int, dict[str, Any]]:
+    async with session.post("/messages", data=body, headers=headers) as resp:
+        return resp.status, orjson.loads(await resp.read())
+
+
+def states(status: dict[str, Any]) -> dict[str, tuple[str, int]]:
+    return {r["recipient"]: (r["state"], r["attempts"]) for r in status["recipients"]}
+
+
+def test_recipients_failing_first_get_it_once_the_employer_redacted_fk_in_full(
+    tmp_path: Path, store_url: str
+) -> None:
+    async def scenario(lb: Loopback, s: aiohttp.ClientSession) -> None:
+        code, answer = await post(s, certificate_message(FK7804, TO_BOTH, message_id="m-1"))
+        assert (code, answer["status"]) == (202, "accepted")
+        status = await lb.settled(s, "m-1")
+        assert states(status) == {"acme": ("delivered", 3), "fk": ("delivered", 2)}
+        fk, employer = lb.mocks["fk"], lb.mocks["acme"]
+        assert [r.interaction for r in fk.received] == ["RegisterCertificate"]
+        assert len(employer.received) == 1
+        assert list(employer.attempts.values()) == [["503", "503", "201"]]
+        assert list(fk.attempts.values()) == [["TECHNICAL_ERROR", "OK"]]
+
+        # Försäkringskassan: the certificate as issued, valid against Inera's schema
+        request = read_request(fk.received[0].payload)
+        assert isinstance(request, Request)
+        assert request.interaction is REGISTER_CERTIFICATE_V3
+        assert request.logical_address == "2021005521"
+        schema = load_schema(RC_XSD)
+        assert schema.validate(request.element), schema.error_log
+        full = _certificate(etree.tostring(request.element))
+        # the employer: FHIR, the AG7804 view, no diagnosis
+        parsed = FhirJsonCodec().parse(employer.received[0].payload)
+        redacted = parsed.document
+        assert isinstance(redacted, Certificate)
+        assert "6" in {a.id for a in full.answers}  # FK7804's diagnosis answer
+        assert "6" not in {a.id for a in redacted.answers}
+        assert {a.id for a in redacted.answers} < {a.id for a in full.answers} | {"100"}
+        diagnosis = [
+            p.value if isinstance(p.value, str) else getattr(p.value, "code", "")
+            for a in full.answers
+            if a.id == "6"
+            for p in a.parts
+        ]
+        assert diagnosis == ["Ryggvärk", "M54", "Sömnstörning", "G47"]
+        employer_text = employer.received[0].payload.decode()
+        assert [d for d in diagnosis if d in employer_text] == []
+        assert all(d in fk.received[0].payload.decode() for d in diagnosis)
+
+    run(tmp_path, store_url, scenario, mocks={"acme": {"fail_first": 2}, "fk": {"fail_first": 1}})
+
+
+def _certificate(register_certificate: bytes) -> Certificate:
+    from gateway.formats.rivta.register_certificate import RegisterCertificateCodec
+
+    doc = RegisterCertificateCodec().parse(register_certificate).document
+    assert isinstance(doc, Certificate)
+    return doc
+
+
+def test_a_permanent_answer_dead_letters_at_once_and_is_redelivered_on_command(
+    tmp_path: Path, store_url: str
+) -> None:
+    async def scenario(lb: Loopback, s: aiohttp.ClientSession) -> None:
+        await post(s, certificate_message(FK7804, TO_BOTH, message_id="m-dead"))
+        status = await lb.settled(s, "m-dead")
+        assert states(status) == {"acme": ("dead", 1), "fk": ("delivered", 1)}
+        (acme,) = (r for r in status["recipients"] if r["recipient"] == "acme")
+        assert acme["last_error"] == (
+            "HTTP 422 Unprocessable Entity: VALIDATION_ERROR (mock answer)"
+        )
+        lb.mocks["acme"].answer = "OK"  # the employer fixed its side
+        code = await asyncio.to_thread(
+            main, ["redeliver", "m-dead", "--recipient", "acme", "--database", store_url]
+        )
+        assert code == 0
+        async with s.post("/messages/m-dead/redeliver") as resp:  # the running gateway wakes
+            assert resp.status == 200
+        status = await lb.settled(s, "m-dead")
+        # redelivery starts the count again
+        assert states(status) == {"acme": ("delivered", 1), "fk": ("delivered", 1)}
+        assert list(lb.mocks["acme"].attempts.values()) == [["422", "201"]]
+        assert len(lb.mocks["acme"].received) == 1
+        assert len(lb.mocks["fk"].received) == 1  # the delivered copy was not sent again
+
+    run(tmp_path, store_url, scenario, mocks={"acme": {"answer": "VALIDATION_ERROR"}})
+
+
+def test_a_duplicate_is_not_delivered_twice_and_other_content_under_its_id_is_409(
+    tmp_path: Path, store_url: str
+) -> None:
+    async def scenario(lb: Loopback, s: aiohttp.ClientSession) -> None:
+        message = certificate_message(FK7804, TO_BOTH, message_id="m-dup")
+        first = await post(s, message)
+        await lb.settled(s, "m-dup")
+        again = await post(s, message)
+        assert again == first
+        assert first[0] == 202
+        other = certificate_message(FK7804, ("forsakringskassan",), message_id="m-dup")
+        code, body = await post(s, other)
+        assert code == 409
+        assert "m-dup" in orjson.dumps(body).decode()
+        status = await lb.settled(s, "m-dup")
+        assert states(status) == {"acme": ("delivered", 1), "fk": ("delivered", 1)}
+        assert [len(m.received) for m in (lb.mocks["acme"], lb.mocks["fk"])] == [1, 1]
+        assert sum(len(a) for a in lb.mocks["fk"].attempts.values()) == 1
+
+    run(tmp_path, store_url, scenario)
+
+
+def test_unauthenticated_and_unauthorised_senders_are_refused(
+    tmp_path: Path, store_url: str
+) -> None:
+    async def scenario(lb: Loopback, s: aiohttp.ClientSession) -> None:
+        message = certificate_message(FK7804, TO_BOTH, message_id="m-auth")
+        anonymous = lb.session()
+        async with anonymous.post("/messages", data=message, headers=FHIR) as resp:
+            assert resp.status == 401
+        async with anonymous.post(
+            "/messages", data=message, headers={**FHIR, "Authorization": "Bearer guess"}
+        ) as resp:
+            assert resp.status == 401
+        # a certificate with the region's HSA-id, from a CA the gateway does not trust
+        stranger = lb.session(lb.stranger())
+        with pytest.raises(aiohttp.ClientError):
+            async with stranger.post("/messages", data=message, headers=FHIR) as resp:
+                await resp.read()
+        # the HR system may send return-to-work plans, not certificates
+        hr = {**FHIR, "Authorization": f"Bearer {HR_TOKEN}"}
+        async with anonymous.post("/messages", data=message, headers=hr) as resp:
+            assert resp.status == 403
+            assert "EXCHANGE-NOT-PERMITTED" in await resp.text()
+        async with s.get("/messages/m-auth") as resp:
+            assert resp.status == 404  # nothing was stored
+        assert all(not m.received for m in lb.mocks.values())
+
+    run(tmp_path, store_url, scenario)
+
+
+def test_a_second_section4_notification_on_one_consent_is_refused(
+    tmp_path: Path, store_url: str
+) -> None:
+    async def scenario(lb: Loopback, s: aiohttp.ClientSession) -> None:
+        def headers(message_id: str) -> dict[str, str]:
+            return {
+                "Content-Type": "application/xml",
+                "Gateway-Recipients": "fk",
+                "Gateway-Message-Id": message_id,
+            }
+
+        code, _ = await post(s, SECTION4, headers("s4-1"))
+        assert code == 202
+        status = await lb.settled(s, "s4-1")
+        assert states(status) == {"fk": ("delivered", 1)}
+        code, body = await post(s, SECTION4, headers("s4-2"))
+        assert code == 422
+        assert [i["code"] for i in body["issues"]] == ["EXCHANGE-CONSENT-USED"]
+        (receipt,) = lb.mocks["fk"].received
+        assert receipt.interaction == "SendMessageToRecipient"
+
+    run(tmp_path, store_url, scenario)
