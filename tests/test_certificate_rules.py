@@ -158,6 +158,27 @@ BREACHES: dict[str, tuple[Edit, list[str]]] = {
         lambda: without(adding(ag7804(), answer("27", part("27.1", "false"))), "35"),
         [],
     ),
+    # Pinned after a mutation run: an absent part is not a false one.
+    "27 without 27.1 waives like 27.1 true (only the missing part)": (
+        lambda: adding(without(without(fk7804(), "39"), "17"), answer("27")),
+        ["CERT-PART-MISSING"],
+    ),
+    "1.3 with 1.1 absent (allowed_only_when on an absent part)": (
+        lambda: edit_part(fk7804(), "1.1", None, nth=1),
+        ["CERT-PART-MISSING"],
+    ),
+    "33.2 with 33.1 absent (forbidden_when on an absent part)": (
+        lambda: edit_part(fk7804(), "33.1", None),
+        ["CERT-PART-MISSING"],
+    ),
+    "26.2 with 26.1 absent (forbidden_when on an absent part)": (
+        lambda: edit_part(fk7804(), "26.1", None),
+        ["CERT-PART-MISSING"],
+    ),
+    "AG1-14 diagnoses with question 3 missing: no opt-out": (
+        lambda: without(ag114(), "3"),
+        ["CERT-QUESTION-MISSING"],
+    ),
     "FK7804 35 not waived by 27.1 false": (
         lambda: without(_fk_carrier("false"), "35"),
         ["CERT-QUESTION-MISSING"],

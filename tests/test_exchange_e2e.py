@@ -204,3 +204,36 @@ def test_a_second_section4_notification_on_one_consent_is_refused(
         assert receipt.interaction == "SendMessageToRecipient"
 
     run(tmp_path, store_url, scenario)
+
+
+def test_a_section4_notice_before_its_certificate_dead_letters_then_goes_after_it(
+    tmp_path: Path, store_url: str
+) -> None:
+    """Intygstjänsten forwards a SendMessageToRecipient only for a certificate it holds: the
+    notice that overtook its certificate dead-letters with FK's reason, and goes once the
+    certificate has arrived and the notice is redelivered."""
+
+    async def scenario(lb: Loopback, s: aiohttp.ClientSession) -> None:
+        xml = {"Content-Type": "application/xml", "Gateway-Recipients": "fk"}
+        code, _ = await post(s, SECTION4, {**xml, "Gateway-Message-Id": "s4-early"})
+        assert code == 202
+        status = await lb.settled(s, "s4-early")
+        assert states(status) == {"fk": ("dead", 1)}
+        assert status["recipients"][0]["last_error"] == (
+            "SendMessageToRecipient: ERROR APPLICATION_ERROR: Intyg does not exist"
+        )
+        certificate = FK7804.replace(
+            b"9020fbb9-e387-40b0-ba75-0001", b"9f02dd2f-f57c-4a73-8190-2fe602bd6ed1"
+        )  # the certificate the notice refers to
+        code, _ = await post(s, certificate, {**xml, "Gateway-Message-Id": "cert-late"})
+        assert code == 202
+        assert states(await lb.settled(s, "cert-late")) == {"fk": ("delivered", 1)}
+        async with s.post("/messages/s4-early/redeliver") as resp:
+            assert (await resp.json())["redelivered"] == 1
+        assert states(await lb.settled(s, "s4-early")) == {"fk": ("delivered", 1)}
+        assert [r.interaction for r in lb.mocks["fk"].received] == [
+            "RegisterCertificate",
+            "SendMessageToRecipient",
+        ]
+
+    run(tmp_path, store_url, scenario, mocks={"fk": {"require_certificate": True}})

@@ -3,6 +3,7 @@ conftest.STORES through the ``new_store`` fixture."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import datetime, timedelta
 
@@ -285,3 +286,36 @@ def test_audit_tampering_shows(new_store: NewStore, store_url: str) -> None:
     db.commit()
     assert run(check()) == [(2, "its"), (4, "expected"), (4, "does")]
     db.close()
+
+
+def test_concurrent_settles_each_count_and_a_lost_lease_still_loses(new_store: NewStore) -> None:
+    """Attempts ending together may share a transaction (SQLite's group commit for settles):
+    each must still settle its own delivery, and one whose lease is gone must not."""
+
+    async def main() -> None:
+        store = new_store()
+        await store.open()
+        await store.accept([message(f"m{i}", recipients=("r1",)) for i in range(20)])
+        claims = await store.claim("w", now=T0, lease_until=T0 + LEASE, limit=50)
+        assert len(claims) == 20
+        done = Settlement(Outcome.DELIVERED)
+        results = await asyncio.gather(
+            *(
+                store.settle(
+                    c.delivery_id,
+                    "w" if i else "someone-else",
+                    done,
+                    [AuditEntry(T0, "w", "delivered", c.message_id, "r1")],
+                    now=T0,
+                )
+                for i, c in enumerate(claims)
+            )
+        )
+        assert results == [False] + [True] * 19
+        states = [(await store.message(f"m{i}")).deliveries[0].state for i in range(20)]  # type: ignore[union-attr]
+        assert states.count(DeliveryState.DELIVERED) == 19
+        count, breaks = await verify(store.audit_records())
+        assert (count, breaks) == (20 + 19, [])
+        await store.close()
+
+    run(main())

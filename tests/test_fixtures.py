@@ -71,3 +71,13 @@ def test_every_kind_has_three_valid_and_six_invalid_xml_fixtures(kind: str) -> N
     )
     assert counts[True] >= 3
     assert counts[False] >= 6
+
+
+def test_an_issue_in_the_wrong_place_is_a_mismatch() -> None:
+    fixture = next(f for f in FIXTURES if f.name == "fk7804-current-work-missing.xml")
+    moved = [{**i, "location": "line 1: /RegisterCertificate"} for i in fixture.expected["issues"]]
+    outcome = run_fixture(Fixture(fixture.path, {**fixture.expected, "issues": moved}))
+    assert outcome.mismatches == [
+        "issues: missing [('CERT-CURRENT-WORK', 'error', 'line 1: /RegisterCertificate')], "
+        "unexpected [('CERT-CURRENT-WORK', 'error', 'line 3: /RegisterCertificate/intyg')]"
+    ]

@@ -157,7 +157,7 @@ def test_workers_in_several_processes_never_hold_one_delivery_at_once(
 def test_a_crashed_workers_claims_come_back_and_only_the_new_holder_settles(
     postgresql_url: Callable[[], str],
 ) -> None:
-    async def run() -> tuple[list[str], list[str], list[str], bool, bool]:
+    async def run() -> tuple[list[str], list[str], list[str], tuple[bool, bool], list[str]]:
         a, b = await opened(postgresql_url(), 2)
         try:
             await a.accept([message(1)])
@@ -166,23 +166,30 @@ def test_a_crashed_workers_claims_come_back_and_only_the_new_holder_settles(
             later = T0 + LEASE
             after = await b.claim("w2", now=later, lease_until=later + LEASE, limit=10)
             done = Settlement(Outcome.DELIVERED)
-            old = await a.settle(first[0].delivery_id, "crashed", done, [], now=later)
-            new = await b.settle(after[0].delivery_id, "w2", done, [], now=later)
+            d = first[0].delivery_id
+
+            def fact(worker: str) -> list[AuditEntry]:
+                return [AuditEntry(later, worker, "delivered", "msg-1", "employer")]
+
+            old = await a.settle(d, "crashed", done, fact("crashed"), now=later)
+            new = await b.settle(d, "w2", done, fact("w2"), now=later)
+            actors = [r.entry.actor async for r in a.audit_records()]
             return (
                 [c.delivery_id for c in first],
                 [c.delivery_id for c in during],
                 [c.delivery_id for c in after],
-                old,
-                new,
+                (old, new),
+                actors,
             )
         finally:
             await close_all([a, b])
 
-    first, during, after, old, new = asyncio.run(run())
+    first, during, after, settled, actors = asyncio.run(run())
     assert first == ["msg-1/employer", "msg-1/forsakringskassan"]
     assert during == []
     assert after == first
-    assert (old, new) == (False, True)
+    assert settled == (False, True)
+    assert actors == ["region", "w2"]  # the late settlement wrote nothing, its audit neither
 
 
 def test_the_database_refuses_to_change_or_remove_audit_records(
@@ -318,3 +325,31 @@ def test_audit_facts_a_killed_process_left_unchained_are_chained_by_the_next(
     records, breaks = asyncio.run(run())
     assert records == [(1, "received", "msg-1"), (2, "attempt", "msg-1"), (3, "delivered", "msg-1")]
     assert breaks == 0
+
+
+def test_without_a_schema_option_the_store_migrates_the_search_paths_schema(
+    postgresql_url: Callable[[], str],
+) -> None:
+    """The production default: no ``schema=``, the role's search path decides (here set
+    through asyncpg's own URL option, to stay inside this session's schemas)."""
+    dsn, ours = split_url(postgresql_url())
+
+    async def run() -> tuple[list[int], int]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f'CREATE SCHEMA "{ours["schema"]}"')
+        finally:
+            await conn.close()
+        url = f"{dsn}?search_path={ours['schema']}"
+        stores = await opened(url, 2)
+        try:
+            assert stores[0].schema is None
+            await stores[1].accept([message(1)])
+            versions = await stores[0].pool.fetch("SELECT version FROM schema_migrations")
+            return [r[0] for r in versions], len([r async for r in stores[0].audit_records()])
+        finally:
+            await close_all(stores)
+
+    versions, records = asyncio.run(run())
+    assert versions == [v for v, _n, _s in migrations()]
+    assert records == 1

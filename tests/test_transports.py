@@ -54,6 +54,7 @@ T = TypeVar("T")
 CERTIFICATE = (FIXTURES_DIR / "certificate" / "fk7804-valid.xml").read_bytes()
 FHIR = (FIXTURES_DIR / "certificate" / "fk7804-fhir-valid.fhir.json").read_bytes()
 PATIENT_ID = b"191212121212"  # the fixtures' test patient: must never reach a detail
+CERT_ID = b"9020fbb9-e387-40b0-ba75-0001"  # the FK7804 fixture's certificate id
 RC_XSD = RIVTA / "interactions/RegisterCertificateInteraction/RegisterCertificateResponder_3.1.xsd"
 SM_XSD = (
     RIVTA / "interactions/SendMessageToRecipientInteraction/SendMessageToRecipientResponder_2.1.xsd"
@@ -481,3 +482,42 @@ def test_every_answer_gets_a_verdict_and_a_bounded_one_line_detail(
         assert len(answer.detail) <= MAX_REASON + 60
     if rivta.verdict is Verdict.DELIVERED:  # only a result the responder gave says so
         assert isinstance(read_answer(body, REGISTER_CERTIFICATE_V3), Result)
+
+
+def test_like_intygstjanst_a_message_needs_the_certificate_of_its_patient_first() -> None:
+    """With ``require_certificate`` the mock checks what intygstjänsten checks: the
+    certificate a SendMessageToRecipient refers to was registered, for the same patient."""
+    mock = MockRecipient("forsakringskassan", require_certificate=True)
+    message = _send_message()
+    its_certificate = CERTIFICATE.replace(CERT_ID, b"9f02dd2f-f57c-4a73-8190-2fe602bd6ed1")
+    someone_else = its_certificate.replace(PATIENT_ID, b"195206262387")
+
+    async def use(m: MockRecipient) -> list[Answer]:
+        t = RivtaSoapTransport(m.rivta_url, "2021005521")
+        return await deliver_all(
+            t,
+            [
+                rivta_parcel(message, "d-1"),  # before any certificate
+                rivta_parcel(someone_else, "d-2"),  # the id, but another patient's
+                rivta_parcel(message, "d-1"),
+            ],
+        )
+
+    first, _, second = run(lambda: with_mock(mock, use))
+    refused = "SendMessageToRecipient: ERROR APPLICATION_ERROR: Intyg does not exist"
+    assert first == Answer(Verdict.PERMANENT, refused)
+    assert second == Answer(Verdict.PERMANENT, refused)
+    assert [r.interaction for r in mock.received] == ["RegisterCertificate"]
+
+    mock = MockRecipient("forsakringskassan", require_certificate=True)
+
+    async def in_order(m: MockRecipient) -> list[Answer]:
+        t = RivtaSoapTransport(m.rivta_url, "2021005521")
+        return await deliver_all(t, [rivta_parcel(its_certificate, "d-3"), rivta_parcel(message)])
+
+    registered, sent = run(lambda: with_mock(mock, in_order))
+    assert registered.verdict is sent.verdict is Verdict.DELIVERED
+    assert [r.interaction for r in mock.received] == [
+        "RegisterCertificate",
+        "SendMessageToRecipient",
+    ]

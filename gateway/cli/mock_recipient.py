@@ -62,6 +62,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "APPLICATION_ERROR, TECHNICAL_ERROR, REVOKED, FAULT, or an HTTP status, e.g. 422",
     )
     p.add_argument(
+        "--require-certificate",
+        action="store_true",
+        help="as intygstjänsten: SendMessageToRecipient only for a certificate it registered, "
+        "of the same patient (else ERROR APPLICATION_ERROR), e.g. --require-certificate",
+    )
+    p.add_argument(
         "--tls",
         nargs=2,
         metavar=("CERT", "KEY"),
@@ -108,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         args.role,
         fail_first=args.fail_first,
         answer=answer,
+        require_certificate=args.require_certificate,
         ssl_context=context,
         log=lambda line: print(line, flush=True),
     )

@@ -131,6 +131,12 @@ def run_serve(args: argparse.Namespace) -> int:
         build_transports(config)  # fail before listening, not in every worker
     except ConfigError as exc:
         raise UsageError(f"invalid configuration\n{exc}") from None
+    if not config.senders:
+        print(
+            "gateway: no senders configured: every message will be refused "
+            "(docs/exchange/configuration.md)",
+            file=sys.stderr,
+        )
     return run(config)
 
 

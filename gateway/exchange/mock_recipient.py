@@ -63,8 +63,12 @@ _FHIR_STATUS: Final = {
 }
 MAX_REQUEST: Final = 10 * 1024 * 1024
 
-_CERT_ID = (f"{{{REGISTER_CERTIFICATE}}}intyg", f"{{{CORE}}}intygs-id", T_EXTENSION)
-_MESSAGE_ID = f"{{{SEND_MESSAGE_TO_RECIPIENT}}}meddelande-id"
+_INTYG = f"{{{REGISTER_CERTIFICATE}}}intyg"
+_CERT_ID = (_INTYG, f"{{{CORE}}}intygs-id", T_EXTENSION)
+_CERT_PATIENT = (_INTYG, f"{{{CORE}}}patient", f"{{{CORE}}}person-id", T_EXTENSION)
+_MESSAGE_ID = (f"{{{SEND_MESSAGE_TO_RECIPIENT}}}meddelande-id",)
+_MESSAGE_CERT = (f"{{{SEND_MESSAGE_TO_RECIPIENT}}}intygs-id", T_EXTENSION)
+_MESSAGE_PATIENT = (f"{{{SEND_MESSAGE_TO_RECIPIENT}}}patientPerson-id", T_EXTENSION)
 
 
 def check_answer(value: str) -> str:
@@ -132,12 +136,17 @@ class MockRecipient:
         *,
         fail_first: int = 0,
         answer: str = "OK",
+        require_certificate: bool = False,
         ssl_context: ssl.SSLContext | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
+        """``require_certificate``: SendMessageToRecipient only for a certificate this
+        recipient took in by RegisterCertificate, for the same patient, as intygstjänsten
+        checks (``ERROR APPLICATION_ERROR`` "Intyg does not exist" otherwise)."""
         self.role = role
         self.fail_first = fail_first
         self.answer = check_answer(answer)
+        self.require_certificate = require_certificate
         self.received: list[Receipt] = []
         #: Every attempt, by key (delivery id / certificate id / message id), with its answer.
         self.attempts: dict[str, list[str]] = {}
@@ -145,6 +154,7 @@ class MockRecipient:
         self._log = log
         self._first_reply: dict[str, _Reply] = {}  # FHIR: key -> the answer it got
         self._rivta_keys: set[str] = set()  # certificate and message ids it has
+        self._patients: dict[str, str | None] = {}  # certificate id -> its patient's id
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -256,6 +266,10 @@ class MockRecipient:
             return _soap(200, response(read.interaction, result))
         planned = self._planned(key)
         attempts = self.attempts.setdefault(key, [])
+        if planned == "OK" and self.require_certificate and not self._has_certificate(read):
+            attempts.append("APPLICATION_ERROR")
+            missing = Result(ResultCode.ERROR, ErrorId.APPLICATION_ERROR, "Intyg does not exist")
+            return _soap(200, response(read.interaction, missing))
         if planned == "FAULT":
             attempts.append("FAULT")
             return _soap(500, fault("soap:Server", "the service is unavailable"))
@@ -269,6 +283,8 @@ class MockRecipient:
             attempts.append(f"{planned} (repeat)")
             return _soap(200, response(read.interaction, _result(planned)))
         attempts.append(planned)
+        if planned in ("OK", "INFO") and read.interaction is REGISTER_CERTIFICATE_V3:
+            self._patients[key] = _text_at(read.element, _CERT_PATIENT)
         if planned in ("OK", "INFO"):
             self._record(
                 "rivta",
@@ -281,6 +297,16 @@ class MockRecipient:
                 logical_address=read.logical_address,
             )
         return _soap(200, response(read.interaction, _result(planned)))
+
+    def _has_certificate(self, read: Request) -> bool:
+        """RegisterCertificate needs nothing; SendMessageToRecipient a certificate it holds,
+        of the same patient."""
+        if read.interaction is REGISTER_CERTIFICATE_V3:
+            return True
+        certificate = _text_at(read.element, _MESSAGE_CERT)
+        if certificate is None or certificate not in self._patients:
+            return False
+        return self._patients[certificate] == _text_at(read.element, _MESSAGE_PATIENT)
 
     async def _list(self, request: web.Request) -> web.Response:
         listing = {"role": self.role, "received": [r.summary() for r in self.received]}
@@ -297,17 +323,18 @@ class MockRecipient:
         return web.Response(text="ok")
 
 
-def _rivta_key(request: Request) -> str | None:
-    el = request.element
-    if request.interaction is REGISTER_CERTIFICATE_V3:
-        node: etree._Element | None = el
-        for tag in _CERT_ID:
-            node = node.find(tag) if node is not None else None
-        text = node.text if node is not None else None
-    else:
-        found = el.find(_MESSAGE_ID)
-        text = found.text if found is not None else None
+def _text_at(element: etree._Element, path: tuple[str, ...]) -> str | None:
+    node: etree._Element | None = element
+    for tag in path:
+        node = node.find(tag) if node is not None else None
+    text = node.text if node is not None else None
     return text.strip() if text and text.strip() else None
+
+
+def _rivta_key(request: Request) -> str | None:
+    """Certificate id (RegisterCertificate) or message id (SendMessageToRecipient)."""
+    path = _CERT_ID if request.interaction is REGISTER_CERTIFICATE_V3 else _MESSAGE_ID
+    return _text_at(request.element, path)
 
 
 def _result(planned: str) -> Result:

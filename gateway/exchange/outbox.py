@@ -145,7 +145,12 @@ class Outbox:
     def _forget(self, delivery_id: str) -> Callable[[asyncio.Task[None]], None]:
         def done(_task: asyncio.Task[None]) -> None:
             self._inflight.pop(delivery_id, None)
-            self._wake.set()  # a slot is free
+            # look for more once a quarter of the slots are free (or all): a claim is a write
+            # transaction, so claiming one delivery per finished attempt would cost as much
+            # as the attempts themselves
+            free = self.policy.concurrency - len(self._inflight)
+            if not self._inflight or free >= max(1, self.policy.concurrency // 4):
+                self._wake.set()
 
         return done
 
@@ -194,9 +199,7 @@ class Outbox:
         audit = AuditEntry(
             now, f"worker:{self.name}", action, claim.message_id, claim.recipient_id, detail
         )
-        held = await self.store.settle(
-            claim.delivery_id, self.name, settlement, [audit], now=now
-        )
+        held = await self.store.settle(claim.delivery_id, self.name, settlement, [audit], now=now)
         if not held:
             log.warning("outbox %s: lease on %s lost before settling", self.name, claim.delivery_id)
             return

@@ -61,8 +61,10 @@ class Outcome:
         return not self.mismatches
 
 
-def _issue_counter(items: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
-    return Counter((i["code"], i["severity"]) for i in items)
+def _issue_counter(items: list[dict[str, Any]]) -> Counter[tuple[str, str, str | None]]:
+    """Each issue by code, severity and location (a rule that fires in the wrong place is as
+    wrong as one that does not fire)."""
+    return Counter((i["code"], i["severity"], i.get("location")) for i in items)
 
 
 def compare(fixture: Fixture, result: Validation) -> list[str]:

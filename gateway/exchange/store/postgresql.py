@@ -6,6 +6,9 @@
 * **Migrations** (``migrations/postgresql/NNNN_name.sql``) are applied at :meth:`open` in one
   transaction under a transaction-scoped advisory lock, so processes starting at once apply
   each version exactly once; the others wait, then find nothing left to do.
+* **Few round trips**: an accept reads what exists, then writes the whole batch (messages,
+  consent uses, deliveries, audit facts) in one statement; a settlement is one statement. The
+  event loop that reads the answers also runs the engine, so each round trip is costly.
 * **Claims**: ``SELECT … FOR UPDATE SKIP LOCKED`` picks due rows no other transaction is
   claiming, and a lease (``lease_owner``, ``lease_until``) marks them held after commit; a
   crashed worker's rows are due again when the lease expires. A settlement only lands while
@@ -58,6 +61,7 @@ from gateway.exchange.store.base import (
 _PAGE = 500  # audit rows read per round trip while streaming
 _SEAL_BATCH = 5000  # pending audit entries chained per sealing transaction
 _SEAL_EVERY = 2.0  # seconds between seals when this process writes nothing
+_SEAL_GATHER = 0.05  # seconds a woken sealer waits for more writes before sealing
 _RACE_RETRIES = 5  # an accept that lost a race with another process is redone this often
 _OURS = ("schema", "pool_min", "pool_max")
 _IDENT_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
@@ -104,8 +108,27 @@ def _detail(entry: AuditEntry) -> str:
     return orjson.dumps(dict(entry.detail), option=orjson.OPT_SORT_KEYS).decode()
 
 
-class _LostRace(Exception):
-    """Another process committed the same message id or consent key while this accept ran."""
+def _journal(first: int, when: str = "") -> str:
+    """An INSERT of audit facts into ``audit_pending`` from six array parameters starting at
+    ``$first`` (in array order), for use inside a larger statement."""
+    p = [f"${first + i}" for i in range(6)]
+    return (
+        "INSERT INTO audit_pending (at, actor, action, message_id, recipient_id, detail)"
+        f" SELECT at, ac, an, m, r, d FROM unnest({p[0]}::timestamptz[], {p[1]}::text[],"
+        f" {p[2]}::text[], {p[3]}::text[], {p[4]}::text[], {p[5]}::text[])"
+        f" WITH ORDINALITY AS t(at, ac, an, m, r, d, n) {when} ORDER BY n"
+    )
+
+
+def _journal_args(entries: Sequence[AuditEntry]) -> tuple[list[Any], ...]:
+    return (
+        [e.at for e in entries],
+        [e.actor for e in entries],
+        [e.action for e in entries],
+        [e.message_id for e in entries],
+        [e.recipient_id for e in entries],
+        [_detail(e) for e in entries],
+    )
 
 
 class PostgreSQLStore:
@@ -226,20 +249,8 @@ class PostgreSQLStore:
     @staticmethod
     async def _append(conn: Conn, entries: Sequence[AuditEntry]) -> None:
         """Journal ``entries`` in the caller's transaction (in order); the sealer chains them."""
-        if not entries:
-            return
-        await conn.execute(
-            "INSERT INTO audit_pending (at, actor, action, message_id, recipient_id, detail)"
-            " SELECT at, ac, an, m, r, d FROM unnest($1::timestamptz[], $2::text[], $3::text[],"
-            " $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t(at, ac, an, m, r, d, n)"
-            " ORDER BY n",
-            [e.at for e in entries],
-            [e.actor for e in entries],
-            [e.action for e in entries],
-            [e.message_id for e in entries],
-            [e.recipient_id for e in entries],
-            [_detail(e) for e in entries],
-        )
+        if entries:
+            await conn.execute(_journal(1), *_journal_args(entries))
 
     async def _seal(self) -> int:
         """Move every committed pending entry into the chain, oldest first; how many moved.
@@ -291,6 +302,8 @@ class PostgreSQLStore:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=_SEAL_EVERY)
+            if not self._closing:  # let a burst of writes gather: one seal for all of them
+                await asyncio.sleep(_SEAL_GATHER)
             self._wake.clear()
             try:
                 await self._seal()
@@ -307,38 +320,40 @@ class PostgreSQLStore:
     # -- accept --------------------------------------------------------------------------
 
     async def accept(self, messages: Sequence[NewMessage]) -> list[AcceptResult]:
+        """Two round trips: read which ids and consents exist, decide, then write everything
+        in ONE statement (its own transaction: all rows or none). Few round trips matter: the
+        event loop that reads the answers also runs the engine for every other request."""
         if not messages:
             return []
         for _ in range(_RACE_RETRIES):
             try:
-                async with self._transaction() as conn:
-                    return await self._accept(conn, messages)
-            except _LostRace:
-                continue  # rolled back; the other process's rows are visible now
+                results, accepted = await self._decide(messages)
+                if accepted:
+                    await self._write(messages, accepted)
+                    self._wake.set()
+                return results
+            except asyncpg.UniqueViolationError:
+                continue  # another process stored one of these ids or consents meanwhile
+            except _DB_ERRORS as exc:
+                raise self._fail(exc) from exc
         raise StoreError("accept kept losing races for the same message ids; try again")
 
-    async def _accept(self, conn: Conn, messages: Sequence[NewMessage]) -> list[AcceptResult]:
+    async def _decide(
+        self, messages: Sequence[NewMessage]
+    ) -> tuple[list[AcceptResult], dict[str, NewMessage]]:
+        """Each message's outcome, in order, as if they had come one after the other."""
         ids = list({m.message_id for m in messages})
         keys = list({m.consent_key for m in messages if m.consent_key is not None})
-        existing = {
-            r[0]: (r[1], r[2], bytes(r[3]))
-            for r in await conn.fetch(
-                "SELECT message_id, sender_id, content_hash, answer FROM messages"
-                " WHERE message_id = ANY($1::text[])",
-                ids,
-            )
-        }
-        used: set[str] = set()
-        if keys:
-            used = {
-                r[0]
-                for r in await conn.fetch(
-                    "SELECT consent_key FROM consent_uses WHERE consent_key = ANY($1::text[])",
-                    keys,
-                )
-            }
-
-        # Decide each message in order, as if they had come one after the other.
+        rows = await self.pool.fetch(
+            "SELECT message_id, sender_id, content_hash, answer FROM messages"
+            " WHERE message_id = ANY($1::text[])"
+            " UNION ALL SELECT NULL, consent_key, NULL, NULL FROM consent_uses"
+            " WHERE consent_key = ANY($2::text[])",
+            ids,
+            keys,
+        )
+        existing = {r[0]: (r[1], r[2], bytes(r[3])) for r in rows if r[0] is not None}
+        used = {r[1] for r in rows if r[0] is None}
         results: list[AcceptResult] = []
         accepted: dict[str, NewMessage] = {}
         for m in messages:
@@ -360,35 +375,15 @@ class PostgreSQLStore:
                 if m.consent_key is not None:
                     used.add(m.consent_key)
                 results.append(AcceptResult(m.message_id, AcceptStatus.ACCEPTED, m.answer))
-        if not accepted:
-            return results
+        return results, accepted
 
-        # Rows in key order, so two batches sharing ids lock them in the same order.
+    async def _write(self, messages: Sequence[NewMessage], accepted: dict[str, NewMessage]) -> None:
+        """Messages, consent uses, deliveries and audit facts in one statement. Rows go in id
+        order, so two batches sharing ids lock them in the same order (no deadlock); an id or
+        consent another process stored meanwhile fails the whole statement (unique key)."""
         new = sorted(accepted.values(), key=lambda m: m.message_id)
-        inserted = await conn.fetch(
-            "INSERT INTO messages SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
-            " $4::text[], $5::timestamptz[], $6::bytea[])"
-            " ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
-            [m.message_id for m in new],
-            [m.sender_id for m in new],
-            [m.kind for m in new],
-            [m.content_hash for m in new],
-            [m.received_at for m in new],
-            [m.answer for m in new],
-        )
-        if len(inserted) != len(new):
-            raise _LostRace
         uses = sorted((m.consent_key, m.message_id, m.received_at) for m in new if m.consent_key)
-        if uses:
-            taken = await conn.fetch(
-                "INSERT INTO consent_uses SELECT * FROM unnest($1::text[], $2::text[],"
-                " $3::timestamptz[]) ON CONFLICT (consent_key) DO NOTHING RETURNING consent_key",
-                *map(list, zip(*uses, strict=True)),
-            )
-            if len(taken) != len(uses):
-                raise _LostRace
-
-        cols: tuple[list[Any], ...] = tuple([] for _ in range(13))
+        deliveries: tuple[list[Any], ...] = tuple([] for _ in range(13))
         for m in new:
             for position, d in enumerate(m.deliveries):
                 row = (
@@ -407,24 +402,36 @@ class PostgreSQLStore:
                     # pending rows are due at once; others are never claimed
                     m.received_at if d.state is DeliveryState.PENDING else None,
                 )
-                for col, value in zip(cols, row, strict=True):
+                for col, value in zip(deliveries, row, strict=True):
                     col.append(value)
-        if cols[0]:
-            await conn.execute(
-                "INSERT INTO deliveries (delivery_id, message_id, position, recipient_id, mode,"
-                " kind, format, media_type, payload, state, last_error, accepted_at, updated_at,"
-                " next_attempt_at) SELECT d, m, p, r, mo, k, f, mt, pl, s, e, a, a, n"
-                " FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[],"
-                " $6::text[], $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[],"
-                " $12::timestamptz[], $13::timestamptz[])"
-                " AS t(d, m, p, r, mo, k, f, mt, pl, s, e, a, n)",
-                *cols,
-            )
-        # Audit entries in the order the messages came (the chain tells the story in order).
-        await self._append(
-            conn, [e for m in messages if accepted.get(m.message_id) is m for e in m.audit]
+        # audit facts in the order the messages came (the chain tells the story in order)
+        audit = [e for m in messages if accepted.get(m.message_id) is m for e in m.audit]
+        await self.pool.execute(
+            "WITH m AS (INSERT INTO messages SELECT * FROM unnest($1::text[], $2::text[],"
+            " $3::text[], $4::text[], $5::timestamptz[], $6::bytea[])),"
+            " c AS (INSERT INTO consent_uses SELECT * FROM unnest($7::text[], $8::text[],"
+            " $9::timestamptz[])),"
+            " d AS (INSERT INTO deliveries (delivery_id, message_id, position, recipient_id, mode,"
+            " kind, format, media_type, payload, state, last_error, accepted_at, updated_at,"
+            " next_attempt_at) SELECT d, m, p, r, mo, k, f, mt, pl, s, e, a, a, n"
+            " FROM unnest($10::text[], $11::text[], $12::integer[], $13::text[], $14::text[],"
+            " $15::text[], $16::text[], $17::text[], $18::bytea[], $19::text[], $20::text[],"
+            " $21::timestamptz[], $22::timestamptz[])"
+            " AS t(d, m, p, r, mo, k, f, mt, pl, s, e, a, n)),"
+            f" a AS ({_journal(23)})"
+            " SELECT 1",
+            [m.message_id for m in new],
+            [m.sender_id for m in new],
+            [m.kind for m in new],
+            [m.content_hash for m in new],
+            [m.received_at for m in new],
+            [m.answer for m in new],
+            [u[0] for u in uses],
+            [u[1] for u in uses],
+            [u[2] for u in uses],
+            *deliveries,
+            *_journal_args(audit),
         )
-        return results
 
     # -- outbox --------------------------------------------------------------------------
 
@@ -473,15 +480,17 @@ class PostgreSQLStore:
             state, due = DeliveryState.RETRYING, settlement.next_attempt_at
         else:
             state = DeliveryState.DEAD
-        async with self._transaction() as conn:
-            # Only while the lease is still ours (it may have expired, but nobody claimed the
-            # row since); the row lock taken here keeps others from claiming it until commit.
-            held = await conn.fetchval(
-                "UPDATE deliveries SET state = $1, attempts = attempts + 1, last_error = $2,"
-                " next_attempt_at = $3, lease_owner = NULL, lease_until = NULL,"
+        # Only while the lease is still ours (it may have expired, but nobody claimed the row
+        # since); one statement, so the state and its audit facts commit together.
+        try:
+            held = await self.pool.fetchval(
+                "WITH u AS (UPDATE deliveries SET state = $1, attempts = attempts + 1,"
+                " last_error = $2, next_attempt_at = $3, lease_owner = NULL, lease_until = NULL,"
                 " updated_at = $4, delivered_at = $5"
                 " WHERE delivery_id = $6 AND lease_owner = $7"
-                " AND state IN ('pending', 'retrying') RETURNING 1",
+                " AND state IN ('pending', 'retrying') RETURNING 1),"
+                f" a AS ({_journal(8, when='WHERE EXISTS (SELECT 1 FROM u)')})"
+                " SELECT count(*) FROM u",
                 state.value,
                 settlement.error,
                 due,
@@ -489,11 +498,13 @@ class PostgreSQLStore:
                 delivered,
                 delivery_id,
                 worker,
+                *_journal_args(audit),
             )
-            if held is None:
-                return False
-            await self._append(conn, audit)
-            return True
+        except _DB_ERRORS as exc:
+            raise self._fail(exc) from exc
+        if held and audit:
+            self._wake.set()
+        return bool(held)
 
     async def release(self, worker: str, delivery_ids: Sequence[str]) -> int:
         if not delivery_ids:

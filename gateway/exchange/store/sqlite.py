@@ -92,6 +92,8 @@ class SQLiteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._db: sqlite3.Connection | None = None
         self._lockfile: int | None = None  # fd of <database>-writer.lock
+        self._pending: list[tuple[Callable[[sqlite3.Connection], bool], asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -341,7 +343,39 @@ class SQLiteStore:
             self._append(db, audit)
             return True
 
-        return await self._run(lambda db: self._write(db, run))
+        return await self._coalesced(run)
+
+    async def _coalesced(self, fn: Callable[[sqlite3.Connection], bool]) -> bool:
+        """Run ``fn`` in a write transaction shared with the other calls waiting meanwhile
+        (group commit for settles: one fsync for every attempt that ended together, not one
+        each). Each ``fn`` is all-or-nothing with the batch; none raises for a lost lease."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((fn, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+
+            fns = [fn for fn, _ in batch]
+
+            def run(
+                db: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection], bool]] = fns
+            ) -> list[bool]:
+                return [fn(db) for fn in fns]
+
+            try:
+                results = await self._run(lambda db: self._write(db, run))
+            except Exception as exc:  # the whole batch failed: every caller hears it
+                for _, f in batch:
+                    if not f.done():
+                        f.set_exception(exc)
+                continue
+            for (_, f), result in zip(batch, results, strict=True):
+                if not f.done():
+                    f.set_result(result)
 
     async def release(self, worker: str, delivery_ids: Sequence[str]) -> int:
         if not delivery_ids:

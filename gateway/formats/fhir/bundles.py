@@ -12,13 +12,13 @@ from typing import Any
 from gateway.documents import DocumentKind
 from gateway.documents.issues import ModelPath
 from gateway.formats.fhir.datatypes import BundleIndex, read_ext_text
-from gateway.formats.fhir.systems import BASE
+from gateway.formats.fhir.systems import URI
 from gateway.formats.fhir.tree import Reader, Unreadable, as_dict, as_list
 
 # URIs shared by the kinds and the envelope (docs/fhir/messaging.md lists them with the rest).
-DOCUMENT_KIND_SYSTEM = f"{BASE}/CodeSystem/document-kind"
-RECIPIENT_SYSTEM = f"{BASE}/sid/recipient"  # the recipient audiences (consent, message)
-VERSION_URL = f"{BASE}/StructureDefinition/document-version"
+DOCUMENT_KIND_SYSTEM = URI["document_kind"]
+RECIPIENT_SYSTEM = URI["recipient"]  # the recipient audiences (consent, message)
+VERSION_URL = URI["document_version"]
 
 _UUID_NS = uuid.UUID("0b9c5f4e-6a0d-5c55-8f0e-3d2b1a9c7e42")
 

@@ -9,8 +9,10 @@ answer refers to. URIs and code tables come from ``mappings/certificate.toml``.
 from __future__ import annotations
 
 import base64
+import copy
 import uuid
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from gateway.documents import DocumentKind
@@ -19,6 +21,7 @@ from gateway.documents.certificate import (
     Answer,
     AnswerValue,
     Certificate,
+    CertificateType,
     Quantity,
     Relation,
     Status,
@@ -27,6 +30,7 @@ from gateway.documents.certificate import (
 from gateway.documents.common import Code, Identifier, Period
 from gateway.documents.identity import HSA_ID_OID
 from gateway.documents.issues import ModelPath
+from gateway.documents.questions import catalogue
 from gateway.formats import signature
 from gateway.formats.fhir import systems
 from gateway.formats.fhir.bundles import BundleReading
@@ -53,7 +57,7 @@ from gateway.formats.fhir.parties import (
     write_unit,
 )
 from gateway.formats.fhir.profile import check_entries
-from gateway.formats.fhir.texts import DATA_ABSENT, put_text
+from gateway.formats.fhir.texts import DATA_ABSENT, get_text, put_text
 from gateway.formats.fhir.tree import STRUCTURE, SYSTEM, Reader, Unreadable
 from gateway.formats.signature import SIGNATURE_MALFORMED
 
@@ -62,9 +66,37 @@ U = MAP.urls
 RELATION_CODE = MAP.table("relation_code")
 _NS = uuid.UUID(U["uuid_namespace"])
 _TYPE_SYSTEM = "b64ea353-e8f6-4832-b563-fc7d46f29548"  # KV_INTYGSTYP, model form
-_TYPE_URIS = frozenset(s for s in (systems.to_uri(_TYPE_SYSTEM), f"urn:uuid:{_TYPE_SYSTEM}"))
+_TYPE_ROW = systems.lookup(_TYPE_SYSTEM)
+assert _TYPE_ROW is not None, "mappings/fhir-systems.toml lists KV_INTYGSTYP"
+_TYPE_URIS = frozenset((_TYPE_ROW.uri, *_TYPE_ROW.aliases))  # every spelling read
+#: A certificate's diagnosis as receivers file it: the certifying physician's diagnosis at the
+#: examination, active and confirmed (docs/fhir/certificate.md).
+_CONDITION_STATE = {
+    "clinicalStatus": {"coding": [{"system": systems.URI["condition_clinical"], "code": "active"}]},
+    "verificationStatus": {
+        "coding": [{"system": systems.URI["condition_verification"], "code": "confirmed"}]
+    },
+    "category": [
+        {"coding": [{"system": systems.URI["condition_category"], "code": "encounter-diagnosis"}]}
+    ],
+}
+
+
+@cache
+def _description_parts(cert_type: CertificateType) -> dict[str, str]:
+    """The text parts that describe a diagnosis code (FK7804 6.1 -> 6.2): they travel as the
+    code's Condition's ``code.text``, never as an answer of their own."""
+    cat = catalogue(cert_type)
+    return {
+        p.description_part: p.id
+        for q in cat.questions.values()
+        for p in q.parts.values()
+        if p.diagnosis and p.description_part
+    }
+
+
 _SIGNATURE_TYPE = {
-    "system": "urn:iso-astm:E1762-95:2013",
+    "system": systems.URI["signature_type"],
     "code": "1.2.840.10065.1.12.1.1",
     "display": "Author's Signature",
 }
@@ -91,6 +123,9 @@ class _Writer:
         }
         self.url["qr"] = f"urn:uuid:{uuid.uuid5(_NS, seed + 'answers')}"
         self.conditions: list[tuple[str, dict[str, Any]]] = []
+        self.described = _description_parts(c.type)
+        # code part id -> its Condition (url, resource), per answer
+        self.answer_conditions: dict[str, tuple[str, dict[str, Any]]] = {}
 
     def bundle(self) -> dict[str, Any]:
         c, u = self.c, self.url
@@ -112,8 +147,15 @@ class _Writer:
             "identifier": certificate_identifier(c.id),
             "type": "document",
         }
+        # R4 bdl-10: a document has a timestamp. RIVTA's skickatTidpunkt when sent, else the
+        # signing time, marked as such so that reading it back gives no sent time.
         if c.sent_at is not None:
             out["timestamp"] = write_datetime(c.sent_at)
+        elif c.signed_at is not None:
+            out["timestamp"] = write_datetime(c.signed_at)
+            out["_timestamp"] = {"extension": [{"url": U["signing_time"], "valueBoolean": True}]}
+        else:
+            out["_timestamp"] = {"extension": [DATA_ABSENT]}
         out["entry"] = [{"fullUrl": url, "resource": res} for url, res in entries]
         if c.signature is not None and signature.carried(c.signature):
             sig: dict[str, Any] = {"type": [_SIGNATURE_TYPE]}
@@ -168,6 +210,7 @@ class _Writer:
         c = self.c
         items = []
         for a in c.answers:
+            self.answer_conditions = {}
             item: dict[str, Any] = {"linkId": a.id}
             if a.instance is not None:
                 item["extension"] = [{"url": U["instance"], "valueInteger": a.instance}]
@@ -196,11 +239,14 @@ class _Writer:
             if subs:
                 out["item"] = subs
             return out
-        if isinstance(v, Code) and systems.is_diagnosis(v.system):
-            seed = f"{self.url['qr']}|{len(self.conditions)}"
-            url = f"urn:uuid:{uuid.uuid5(_NS, seed)}"
-            self.conditions.append((url, self.condition(v)))
+        if isinstance(v, str) and p.id in self.described:
+            url, cond = self.condition(self.described[p.id], ("text", "_text"))
+            put_text(cond["code"], "text", v)
             answer: dict[str, Any] = {"valueReference": reference(url)}
+        elif isinstance(v, Code) and systems.is_diagnosis(v.system):
+            url, cond = self.condition(p.id, ("coding",))
+            cond["code"]["coding"] = [write_coding(v)]
+            answer = {"valueReference": reference(url)}
         elif isinstance(v, Code):
             answer = {"valueCoding": write_coding(v)}
         elif isinstance(v, Quantity):
@@ -215,12 +261,23 @@ class _Writer:
         out["answer"] = [answer]
         return out
 
-    def condition(self, code: Code) -> dict[str, Any]:
-        return {
-            "resourceType": "Condition",
-            "code": {"coding": [write_coding(code)]},
-            "subject": reference(self.url["patient"]),
-        }
+    def condition(self, code_part: str, slot: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+        """The Condition of the diagnosis code part ``code_part`` of the current answer (its
+        code and its description both land there), a new one when ``slot`` of its code is
+        taken (a part sent twice)."""
+        found = self.answer_conditions.get(code_part)
+        if found is None or slot[0] in found[1]["code"] or slot[-1] in found[1]["code"]:
+            seed = f"{self.url['qr']}|{len(self.conditions)}"
+            url = f"urn:uuid:{uuid.uuid5(_NS, seed)}"
+            cond = {
+                "resourceType": "Condition",
+                **copy.deepcopy(_CONDITION_STATE),  # trees are the caller's to change
+                "code": {},
+                "subject": reference(self.url["patient"]),
+            }
+            found = self.answer_conditions[code_part] = (url, cond)
+            self.conditions.append(found)
+        return found
 
 
 def certificate_identifier(ident: Identifier) -> dict[str, Any]:
@@ -266,7 +323,17 @@ class _Reading(BundleReading):
         for att, apath in r.objs(comp, "attester", cpath):
             if att.get("mode") == "legal":
                 signed_at = read_datetime(r, att, "time", apath, ("signed_at",))
-        sent_at = read_datetime(r, self.tree, "timestamp", "Bundle", ("sent_at",))
+        sent_at = None
+        if (
+            extension(
+                r,
+                r.obj(self.tree, "_timestamp", "Bundle") or {},
+                "Bundle.timestamp",
+                U["signing_time"],
+            )
+            is None
+        ):
+            sent_at = read_datetime(r, self.tree, "timestamp", "Bundle", ("sent_at",))
         patient, ppath = r.need(
             index.resolve(comp, "subject", cpath, "Patient"), f"{cpath}.subject"
         )
@@ -276,6 +343,7 @@ class _Reading(BundleReading):
             role = index.resolve_reference(authors[0][0], authors[0][1], "PractitionerRole")
         role_res, rpath = r.need(role, f"{cpath}.author", "the issuer's PractitionerRole")
         signature = self.signature()
+        self.described = _description_parts(ctype)
         return Certificate(
             id=ident,
             type=ctype,
@@ -461,7 +529,7 @@ class _Reading(BundleReading):
             r.map((*mp, "value"), path)
             return SubAnswer(id=link, value=Period(**bounds))
         answer, apath = answers[0]
-        value = self.value(answer, apath, (*mp, "value"))
+        value = self.value(answer, apath, (*mp, "value"), link in self.described)
         return None if value is None else SubAnswer(id=link, value=value)
 
     def date(self, answer: dict[str, Any], path: str, mp: ModelPath) -> date | None:
@@ -475,7 +543,11 @@ class _Reading(BundleReading):
         self.r.report(STRUCTURE, f"{path}.valueDate", f"{raw!r} is not a date YYYY-MM-DD")
         return None
 
-    def value(self, answer: dict[str, Any], path: str, mp: ModelPath) -> AnswerValue | None:
+    def value(
+        self, answer: dict[str, Any], path: str, mp: ModelPath, describes: bool = False
+    ) -> AnswerValue | None:
+        """An answer's value; ``describes``: the part is a diagnosis description, whose text is
+        its Condition's ``code.text``."""
         r = self.r
         if "valueString" in answer or "_valueString" in answer:
             r.map(mp, f"{path}.valueString")
@@ -511,6 +583,11 @@ class _Reading(BundleReading):
             if concept is None:
                 r.missing(f"{cpath}.code")
                 return None
+            if describes:
+                text = get_text(r, concept, "text", f"{cpath}.code", mp)
+                if text is None:
+                    r.missing(f"{cpath}.code.text", "the diagnosis description")
+                return text
             return read_concept(r, concept, f"{cpath}.code", mp)
         r.report(STRUCTURE, path, f"{path} has no value this profile knows")
         return None

@@ -26,15 +26,15 @@ from gateway.formats.fhir.bundles import DOCUMENT_KIND_SYSTEM, RECIPIENT_SYSTEM,
 from gateway.formats.fhir.codec import UNKNOWN_KIND
 from gateway.formats.fhir.datatypes import parse_datetime, write_datetime
 from gateway.formats.fhir.profile import check, profiles
-from gateway.formats.fhir.systems import BASE
+from gateway.formats.fhir.systems import URI
 from gateway.formats.fhir.tree import REFERENCE, STRUCTURE, SYSTEM, Reader
 
 #: The event of a message is the kind of document it carries (one code per kind).
 EVENT_SYSTEM = DOCUMENT_KIND_SYSTEM
-MESSAGE_PROFILE = f"{BASE}/StructureDefinition/gateway-message"
+MESSAGE_PROFILE = URI["message_profile"]
 #: Logical endpoints: the exchange server maps each to a real address per deployment.
-RECIPIENT_ENDPOINT = f"{BASE}/endpoint/recipient/"
-SENDER_ENDPOINT = f"{BASE}/endpoint/sender/"
+RECIPIENT_ENDPOINT = URI["recipient_endpoint"]
+SENDER_ENDPOINT = URI["sender_endpoint"]
 _NS = uuid.UUID("5d8e8a0c-3c1f-5b7e-9a4d-2f6b1c0e7a93")
 _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]")
 _KINDS = frozenset(k.value for k in DocumentKind)

@@ -12,10 +12,10 @@ from typing import Any
 from gateway.documents.issues import ModelPath
 from gateway.formats.fhir.bundles import identifier_value
 from gateway.formats.fhir.datatypes import BundleIndex
-from gateway.formats.fhir.systems import BASE
+from gateway.formats.fhir.systems import URI
 from gateway.formats.fhir.tree import REQUIRED, STRUCTURE, Reader
 
-LOCAL_REF_SYSTEM = f"{BASE}/sid/local-ref"
+LOCAL_REF_SYSTEM = URI["local_ref"]
 
 
 def local_ref_identifier(ref: str) -> dict[str, Any]:
@@ -50,11 +50,12 @@ class RefResolver:
         self,
         ref: dict[str, Any],
         path: str,
-        rtype: str,
+        rtype: str | tuple[str, ...],
         refs: dict[str, str],
         model_path: ModelPath,
     ) -> str | None:
         self.r.map(model_path, path)
+        what = rtype if isinstance(rtype, str) else " or ".join(rtype)
         if "reference" not in ref:
             ident = self.r.obj(ref, "identifier", path)
             if ident is not None and ident.get("system") == LOCAL_REF_SYSTEM:
@@ -62,7 +63,7 @@ class RefResolver:
             self.r.report(
                 REQUIRED,
                 f"{path}.reference",
-                f"{path} needs a reference to a {rtype} in the Bundle "
+                f"{path} needs a reference to a {what} in the Bundle "
                 f"(or an identifier in {LOCAL_REF_SYSTEM})",
             )
             return None
@@ -76,7 +77,7 @@ class RefResolver:
                     target = ident.get("value")
         if target is None:
             self.r.report(
-                STRUCTURE, f"{path}.reference", f"{path} names a {rtype} that has no local ref here"
+                STRUCTURE, f"{path}.reference", f"{path} names a {what} that has no local ref here"
             )
         return target
 

@@ -15,7 +15,8 @@ A mapping file holds::
     note = "..."                         # optional
 
 The code reads ``urls`` and ``tables`` at start-up; ``field`` rows document the mapping
-(``gateway mapping KIND`` renders them) and the tests hold the codecs to them.
+(``gateway mapping KIND`` renders them) and ``tests/test_mapping_rows.py`` holds the codecs to
+them exactly, both ways: each row's model path lands at its FHIR path and its XML path.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway.documents.issues import RULES, Issue, RuleKind, Severity
-from gateway.formats.fhir.systems import BASE
+from gateway.formats.fhir.systems import URI
 
-RULE_SYSTEM = f"{BASE}/CodeSystem/gateway-rule"
+RULE_SYSTEM = URI["gateway_rule"]
 
 _SEVERITY = {
     Severity.ERROR: "error",
@@ -54,7 +54,7 @@ def operation_outcome(issues: Iterable[Issue]) -> dict[str, Any]:
         if i.location.line is not None:
             entry["extension"] = [
                 {
-                    "url": "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line",
+                    "url": URI["issue_line"],
                     "valueInteger": i.location.line,
                 }
             ]

@@ -39,12 +39,14 @@ from gateway.formats.fhir.datatypes import (
     write_identifier,
     write_telecom,
 )
-from gateway.formats.fhir.systems import BASE
+from gateway.formats.fhir.systems import URI
 from gateway.formats.fhir.texts import DATA_ABSENT, get_text, put_ext_text, put_text
 from gateway.formats.fhir.tree import STRUCTURE, Reader
 
-MIDDLE_NAME_URL = f"{BASE}/StructureDefinition/middle-name"
-PRESCRIBER_CODE_SYSTEM = f"{BASE}/sid/forskrivarkod"
+MIDDLE_NAME_URL = URI["middle_name"]
+#: HL7 Sweden's qualification identifier (SEBasePractitioner ``qualification.identifier``)
+PRESCRIBER_CODE_SYSTEM = systems.to_uri("1.2.752.116.3.1.2")
+PRESCRIBER_QUALIFICATION_TEXT = "Förskrivarkod"
 HSA = (HSA_ID_OID,)
 _PERSON_SYSTEMS = (PERSONNUMMER_OID, SAMORDNINGSNUMMER_OID)
 _WORKPLACE = "1.2.752.29.4.71"
@@ -278,17 +280,22 @@ def read_unit(
 
 
 def write_practitioner(h: HealthcareProfessional) -> dict[str, Any]:
-    ids = [write_identifier(h.id)]
-    if h.prescriber_code is not None:
-        ids.append({"system": PRESCRIBER_CODE_SYSTEM})
-        put_text(ids[-1], "value", h.prescriber_code)
-    out: dict[str, Any] = {"resourceType": "Practitioner", "identifier": ids}
+    out: dict[str, Any] = {"resourceType": "Practitioner", "identifier": [write_identifier(h.id)]}
     if h.name:
         out["name"] = [{"text": h.name}]
-    if h.licensed_professions:
-        out["qualification"] = [
-            {"code": {"coding": [write_coding(lp)]}} for lp in h.licensed_professions
-        ]
+    quals: list[dict[str, Any]] = [
+        {"code": {"coding": [write_coding(lp)]}} for lp in h.licensed_professions
+    ]
+    if h.prescriber_code is not None:
+        # HL7 Sweden: the förskrivarkod identifies a qualification (the first licensed
+        # profession's, as in SEBasePractitioner's example; else one named only by text)
+        prescriber: dict[str, Any] = {"system": PRESCRIBER_CODE_SYSTEM}
+        put_text(prescriber, "value", h.prescriber_code)
+        if not quals:
+            quals.append({"code": {"text": PRESCRIBER_QUALIFICATION_TEXT}})
+        quals[0] = {"identifier": [prescriber], **quals[0]}
+    if quals:
+        out["qualification"] = quals
     return out
 
 
@@ -328,19 +335,26 @@ def read_professional(
     r.map(mp, ppath if at_practitioner else rpath)
     ident = r.need(pick_identifier(r, prac, ppath, (*mp, "id"), HSA), f"{ppath}.identifier")
     prescriber = None
-    for obj, p in r.objs(prac, "identifier", ppath):
-        if obj.get("system") == PRESCRIBER_CODE_SYSTEM:
+    for obj, p in r.objs(prac, "identifier", ppath):  # where the gateway used to write it
+        if _is_prescriber(obj):
             prescriber = get_text(r, obj, "value", p, (*mp, "prescriber_code"))
     names = r.objs(prac, "name", ppath)
     name = ""
     if names:
         name = get_text(r, names[0][0], "text", names[0][1], (*mp, "name")) or ""
-    professions = []
-    for k, (q, qpath) in enumerate(r.objs(prac, "qualification", ppath)):
+    professions: list[Code] = []
+    for q, qpath in r.objs(prac, "qualification", ppath):
+        for obj, p in r.objs(q, "identifier", qpath):
+            if _is_prescriber(obj):
+                prescriber = get_text(r, obj, "value", p, (*mp, "prescriber_code"))
         concept = r.obj(q, "code", qpath)
-        code = None
-        if concept is not None:
-            code = read_concept(r, concept, f"{qpath}.code", (*mp, "licensed_professions", k))
+        if concept is None:
+            r.missing(f"{qpath}.code")
+            continue
+        if "coding" not in concept and prescriber is not None:
+            continue  # the förskrivarkod's own qualification
+        k = len(professions)
+        code = read_concept(r, concept, f"{qpath}.code", (*mp, "licensed_professions", k))
         if code is not None:
             professions.append(code)
     return HealthcareProfessional(
@@ -352,6 +366,11 @@ def read_professional(
         licensed_professions=professions,
         unit=read_unit(r, index, unit, upath, (*mp, "unit"), name_required=name_required),
     )
+
+
+def _is_prescriber(ident: dict[str, Any]) -> bool:
+    system = ident.get("system")
+    return isinstance(system, str) and systems.to_uri(system) == PRESCRIBER_CODE_SYSTEM
 
 
 def read_concepts(

@@ -11,6 +11,7 @@ report it exactly as for XML input.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from gateway.documents import DocumentKind
@@ -40,6 +41,7 @@ from gateway.formats.fhir.bundles import (
 from gateway.formats.fhir.codec import register
 from gateway.formats.fhir.consent import read_supporting_consent, write_consent
 from gateway.formats.fhir.datatypes import (
+    extensions,
     find_coding,
     read_datetime,
     read_ext_date,
@@ -73,18 +75,13 @@ KIND = DocumentKind.SIP.value
 EFFORT_STATUS = {EffortStatus(k): v for k, v in MAP.table("effort_status").items()}
 EFFORT_STATUS_BACK = {v: k for k, v in EFFORT_STATUS.items()}
 _COORDINATOR = {"coding": [{"system": U["care_team_role"], "code": "coordinator"}]}
-_NEED_CATEGORY = {
+_NEED_CODE = {
     "coding": [
         {
-            "system": "http://terminology.hl7.org/CodeSystem/condition-category",
-            "code": "problem-list-item",
-        },
-        {"system": U["condition_kind"], "code": "sip-need"},
-    ]
-}
-_ACTIVE = {
-    "coding": [
-        {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
+            "system": U["need_kind"],
+            "code": "sip-need",
+            "display": "Behov i samordnad individuell plan",
+        }
     ]
 }
 
@@ -117,9 +114,11 @@ class _Writer:
         for i, (p, org) in enumerate(zip(s.participants, self.orgs, strict=True)):
             entries.append((org, write_organisation(p.organisation)))
             member = org
-            if p.contact is not None:
+            if p.contact is not None:  # R4 ctm-1: the role names its Organization itself
                 member = full_url(KIND, s.id, "contact", str(i))
-                entries.append((member, write_contact_role(p.contact)))
+                role = write_contact_role(p.contact)
+                role["organization"] = reference(org)
+                entries.append((member, role))
             item: dict[str, Any] = {
                 "id": p.ref,
                 "role": [
@@ -127,18 +126,12 @@ class _Writer:
                 ],
                 "member": reference(member),
             }
-            if member != org:
-                item["onBehalfOf"] = reference(org)
             participants.append(item)
         coordinator = full_url(KIND, s.id, "coordinator")
-        entries.append((coordinator, write_contact_role(s.coordinator.contact)))
-        participants.append(
-            {
-                "role": [_COORDINATOR],
-                "member": reference(coordinator),
-                "onBehalfOf": self.ref_to(s.coordinator.participant, self.org_by_ref),
-            }
-        )
+        role = write_contact_role(s.coordinator.contact)
+        role["organization"] = self.ref_to(s.coordinator.participant, self.org_by_ref)
+        entries.append((coordinator, role))
+        participants.append({"role": [_COORDINATOR], "member": reference(coordinator)})
         entries.append(
             (
                 team,
@@ -160,6 +153,7 @@ class _Writer:
     def careplan(self, team: str) -> dict[str, Any]:
         s = self.s
         ext: list[dict[str, Any]] = [put_ext_text({"url": VERSION_URL}, s.version)]
+        ext += [{"url": U["need"], "valueReference": reference(url)} for url in self.needs]
         if s.meeting_date is not None:
             ext.append({"url": U["meeting_date"], "valueDate": s.meeting_date.isoformat()})
         if s.next_follow_up is not None:
@@ -176,8 +170,6 @@ class _Writer:
             "created": write_datetime(s.created_at),
             "careTeam": [reference(team)],
         }
-        if self.needs:
-            out["addresses"] = [reference(url) for url in self.needs]
         if s.consent is not None:
             out["supportingInfo"] = [reference(full_url(KIND, s.id, "consent"))]
         if self.goals:
@@ -199,17 +191,19 @@ class _Writer:
         return {"id": e.ref, "detail": detail}
 
     def need(self, n: SipNeed) -> dict[str, Any]:
+        """A need as an Observation coded need-kind#sip-need (docs/fhir/sip.md: why not a
+        Condition)."""
         out: dict[str, Any] = {
-            "resourceType": "Condition",
+            "resourceType": "Observation",
             "identifier": [local_ref_identifier(n.ref)],
-            "clinicalStatus": _ACTIVE,
-            "category": [_NEED_CATEGORY],
-            "code": {"text": n.description},
-            "subject": reference(self.patient),
+            "status": "final",
         }
         if n.area is not None:
-            out["category"] = [_NEED_CATEGORY, {}]
-            put_text(out["category"][1], "text", n.area)
+            out["category"] = [{}]
+            put_text(out["category"][0], "text", n.area)
+        out["code"] = copy.deepcopy(_NEED_CODE)  # trees are the caller's to change
+        out["subject"] = reference(self.patient)
+        put_text(out, "valueString", n.description)
         return out
 
     def goal(self, g: SipGoal) -> dict[str, Any]:
@@ -274,7 +268,7 @@ class _Reading(BundleReading):
             self.effort(obj, p, ("efforts", i))
             for i, (obj, p) in enumerate(r.objs(plan, "activity", path))
         ]
-        consent = read_supporting_consent(r, index, plan, path)
+        consent = read_supporting_consent(r, index, plan, path, patient_res)
         notes = get_note(r, plan, path, ("notes",))
         return Sip(
             id=sid,
@@ -333,13 +327,12 @@ class _Reading(BundleReading):
             self.index.resolve(item, "member", ipath, "PractitionerRole"), f"{ipath}.member"
         )
         contact = read_contact_role(r, role[0], role[1], ("coordinator", "contact"))
-        behalf = r.obj(item, "onBehalfOf", ipath)
+        behalf, path = _acts_for(r, role, item, ipath)
         ref = None
         if behalf is None:
-            r.missing(f"{ipath}.onBehalfOf", "the coordinating participant")
+            r.missing(path, "the coordinating participant")
         else:
             mp = ("coordinator", "participant")
-            path = f"{ipath}.onBehalfOf"
             ref = self.refs.ref(behalf, path, "Organization", self.org_refs, mp)
         return participants, SipCoordinator(participant=ref or "", contact=contact)
 
@@ -347,7 +340,7 @@ class _Reading(BundleReading):
         self, item: dict[str, Any], ipath: str, mp: ModelPath
     ) -> tuple[tuple[dict[str, Any], str] | None, Contact | None]:
         """The participant's Organization entry and its contact: ``member`` is the
-        Organization, or the contact's PractitionerRole acting ``onBehalfOf`` it."""
+        Organization, or the contact's PractitionerRole naming it as its ``organization``."""
         r = self.r
         member = r.obj(item, "member", ipath)
         if member is None:
@@ -361,10 +354,11 @@ class _Reading(BundleReading):
         if found[0].get("resourceType") == "Organization":
             return found, None
         contact = read_contact_role(r, *found, (*mp, "contact"))
-        org = self.index.resolve(item, "onBehalfOf", ipath, "Organization")
-        if org is None and "onBehalfOf" not in item:
-            r.missing(f"{ipath}.onBehalfOf", "the Organization the contact acts for")
-        return org, contact
+        behalf, path = _acts_for(r, found, item, ipath)
+        if behalf is None:
+            r.missing(path, "the Organization the contact acts for")
+            return None, contact
+        return self.index.resolve_reference(behalf, path, "Organization"), contact
 
     def principal_type(self, item: dict[str, Any], ipath: str, mp: ModelPath) -> PrincipalType:
         r = self.r
@@ -385,10 +379,18 @@ class _Reading(BundleReading):
         return PrincipalType.OTHER
 
     def needs(self, plan: dict[str, Any], path: str) -> list[SipNeed]:
+        """The needs the CarePlan names: Observations (extension sip-need-addressed), or
+        Conditions in ``addresses``, as the gateway wrote them before."""
         r = self.r
+        refs = [
+            (ext["valueReference"], f"{path}.extension[{i}].valueReference", "Observation")
+            for ext, i in extensions(r, plan, path, U["need"])
+            if isinstance(ext.get("valueReference"), dict)
+        ]
+        refs += [(ref, rpath, "Condition") for ref, rpath in r.objs(plan, "addresses", path)]
         out = []
-        for i, (ref, rpath) in enumerate(r.objs(plan, "addresses", path)):
-            found = self.index.resolve_reference(ref, rpath, "Condition")
+        for i, (ref, rpath, rtype) in enumerate(refs):
+            found = self.index.resolve_reference(ref, rpath, rtype)
             if found is None:
                 continue
             res, cpath = found
@@ -396,10 +398,15 @@ class _Reading(BundleReading):
             r.map(mp, cpath)
             local = read_local_ref(r, res, cpath, (*mp, "ref"))
             self.need_refs.setdefault(cpath, local)
-            code = r.obj(res, "code", cpath) or {}
-            description = get_text(r, code, "text", f"{cpath}.code", (*mp, "description"))
+            if rtype == "Observation":
+                description = get_text(r, res, "valueString", cpath, (*mp, "description"))
+                where = f"{cpath}.valueString"
+            else:
+                code = r.obj(res, "code", cpath) or {}
+                description = get_text(r, code, "text", f"{cpath}.code", (*mp, "description"))
+                where = f"{cpath}.code.text"
             if description is None:
-                r.missing(f"{cpath}.code.text", "the need's description")
+                r.missing(where, "the need's description")
             area = None
             for cat, catpath in r.objs(res, "category", cpath):
                 if "coding" not in cat:
@@ -428,7 +435,7 @@ class _Reading(BundleReading):
             need_refs = []
             for k, (ref, apath) in enumerate(r.objs(res, "addresses", gpath)):
                 value = self.refs.ref(
-                    ref, apath, "Condition", self.need_refs, (*mp, "need_refs", k)
+                    ref, apath, _NEED_TYPES, self.need_refs, (*mp, "need_refs", k)
                 )
                 if value is not None:
                     need_refs.append(value)
@@ -482,6 +489,22 @@ class _Reading(BundleReading):
             period=period,
             goal_refs=goal_refs,
         )
+
+
+_NEED_TYPES = ("Observation", "Condition")  # a need; a Condition as the gateway wrote it before
+
+
+def _acts_for(
+    r: Reader, role: tuple[dict[str, Any], str], item: dict[str, Any], ipath: str
+) -> tuple[dict[str, Any] | None, str]:
+    """The Organization a contact's PractitionerRole acts for, and where: its
+    ``organization``, or (as the gateway wrote it before R4 ctm-1 was kept) the participant's
+    ``onBehalfOf``."""
+    res, rpath = role
+    for owner, key, path in ((res, "organization", rpath), (item, "onBehalfOf", ipath)):
+        if key in owner:
+            return r.obj(owner, key, path), f"{path}.{key}"
+    return None, f"{rpath}.organization"
 
 
 def _has_coding(item: dict[str, Any], system: str, code: str) -> bool:

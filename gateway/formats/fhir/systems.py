@@ -31,9 +31,10 @@ class System:
     output: tuple[tuple[str, str], ...] = ()  # (format, system written in that format)
 
 
-def _load() -> tuple[str, list[System]]:
+def _load() -> tuple[str, list[System], dict[str, str]]:
     with open(MAPPINGS_DIR / "fhir-systems.toml", "rb") as f:
         data: dict[str, Any] = tomllib.load(f)
+    base = str(data["base"])
     rows: list[System] = []
     for section, is_id in (("identifier", True), ("code_system", False)):
         for row in data.get(section, []):
@@ -41,17 +42,19 @@ def _load() -> tuple[str, list[System]]:
                 System(
                     name=row["name"],
                     model=row["model"],
-                    uri=row["uri"],
-                    aliases=tuple(row.get("aliases", ())),
+                    uri=row["uri"].replace("{base}", base),
+                    aliases=tuple(a.replace("{base}", base) for a in row.get("aliases", ())),
                     identifier=is_id,
                     diagnosis=bool(row.get("diagnosis", False)),
                     output=tuple(sorted(row.get("output", {}).items())),
                 )
             )
-    return str(data["base"]), rows
+    uris = {k: v.replace("{base}", base) for k, v in data.get("uri", {}).items()}
+    return base, rows, uris
 
 
-BASE, SYSTEMS = _load()
+BASE, SYSTEMS, URI = _load()
+"""``URI[name]``: the shared URIs of the ``[uri]`` table."""
 #: Every spelling we know (canonical URI, aliases, model form, urn:oid: of a model OID) -> row.
 _BY_SPELLING: dict[str, System] = {}
 for _s in SYSTEMS:
@@ -126,6 +129,7 @@ __all__ = [
     "BASE",
     "DIAGNOSIS_SYSTEMS",
     "SYSTEMS",
+    "URI",
     "System",
     "for_output",
     "is_diagnosis",

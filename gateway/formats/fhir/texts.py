@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.documents.issues import ModelPath
+from gateway.formats.fhir.systems import URI
 from gateway.formats.fhir.tree import Reader
 
 DATA_ABSENT = {
-    "url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+    "url": URI["data_absent_reason"],
     "valueCode": "unknown",
 }
 

@@ -60,9 +60,11 @@ SYSTEM = RULES.define(
     "Identifier or code system not allowed here",
     RuleKind.SCHEMA,
     "An identifier or coding uses a system the profile does not allow at that place, e.g. a "
-    "patient identifier that is neither personnummer (urn:oid:1.2.752.129.2.1.3.1) nor "
-    "samordningsnummer (urn:oid:1.2.752.129.2.1.3.3). Aliases used by HL7 Sweden's base "
-    "profiles are accepted; the table is `mappings/fhir-systems.toml`.",
+    "patient identifier that is neither personnummer "
+    "(http://electronichealth.se/identifier/personnummer) nor samordningsnummer "
+    "(http://electronichealth.se/identifier/samordningsnummer), HL7 Sweden's systems. RIVTA's "
+    "OIDs (urn:oid:1.2.752.129.2.1.3.1, ...3.3) are accepted too; the table is "
+    "`mappings/fhir-systems.toml`.",
 )
 
 _CONTAINERS = (dict, list)

@@ -1,0 +1,73 @@
+"""The accept pipeline as a property: for any destinations and any consent, a message goes to
+exactly the permitted recipients of its audiences, each either with its own copy or refused
+with the rule that refused it, and the employer's copy never holds diagnosis data."""
+
+from __future__ import annotations
+
+from exchange_support import FK7804_XML, T0, certificate_message, make_config
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.exchange.router import Accepted, Rejection, receive
+from gateway.exchange.store.base import DeliveryState
+
+AUDIENCES = ("employer", "forsakringskassan", "occupational-health")
+RECIPIENT_OF = {
+    "employer": "acme",
+    "forsakringskassan": "fk",
+    "occupational-health": "pull-employer",
+}
+CONFIG = make_config()
+SENDER = CONFIG.sender("region-vg")
+
+
+@settings(max_examples=25)
+@given(
+    audiences=st.lists(st.sampled_from(AUDIENCES), min_size=1, max_size=3, unique=True),
+    covers=st.lists(
+        st.sampled_from(("employer", "occupational-health")), min_size=1, max_size=2, unique=True
+    ),
+    with_consent=st.booleans(),
+)
+def test_each_audience_gets_its_copy_or_its_refusal(
+    audiences: list[str], covers: list[str], with_consent: bool
+) -> None:
+    assert SENDER is not None
+    body = certificate_message(
+        FK7804_XML,
+        tuple(audiences),
+        message_id="prop-1",
+        consent_id="c-1" if with_consent else None,
+        covers=tuple(covers),
+    )
+    result = receive(
+        body, content_type="application/fhir+json", headers={}, sender=SENDER, config=CONFIG, now=T0
+    )
+
+    def allowed(audience: str) -> bool:  # Försäkringskassan needs no consent for an FK7804
+        return audience == "forsakringskassan" or (with_consent and audience in covers)
+
+    if not any(allowed(a) for a in audiences):
+        assert isinstance(result, Rejection)
+        assert result.status == 422
+        assert {i.code for i in result.issues} <= {
+            "POLICY-CONSENT-MISSING",
+            "POLICY-CONSENT-NOT-COVERING",
+        }
+        return
+    assert isinstance(result, Accepted)
+    got = {d.recipient_id: d for d in result.message.deliveries}
+    assert set(got) == {RECIPIENT_OF[a] for a in audiences}
+    for audience in audiences:
+        d = got[RECIPIENT_OF[audience]]
+        if allowed(audience):
+            assert d.state in (DeliveryState.PENDING, DeliveryState.OFFERED)
+            assert d.payload is not None
+        else:
+            assert d.state is DeliveryState.REFUSED
+            assert d.payload is None
+            assert d.last_error in ("POLICY-CONSENT-MISSING", "POLICY-CONSENT-NOT-COVERING")
+    employer = got.get("acme")
+    if employer is not None and employer.payload is not None:
+        assert b"M54" not in employer.payload
+        assert "Ryggvärk".encode() not in employer.payload
