@@ -54,6 +54,8 @@ from gateway.validation.service import validate_bytes
         ("dx_F32.1", "ICD-10"),
         ("diagnoskodF32.1", "ICD-10"),
         ("Diagnoskod f32", "ICD-10"),
+        ("f32", "ICD-10"),  # lower case, bare: still a code (not v12, vecka 12)
+        ("Patienten har f32 sedan mars", "ICD-10"),
         ("F\u200d32.1", "ICD-10"),
         ("F\u00ad32.1", "ICD-10"),
         ("Ｆ３２．１", "ICD-10"),

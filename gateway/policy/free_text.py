@@ -233,6 +233,11 @@ _ICD11_BLOCKS = frozenset(
 )
 
 
+#: Letters whose lower-case bare codes are everyday Swedish text rather than a diagnosis:
+#: v12 is week 12, and V-Y are ICD-10's external causes, not diagnoses.
+_LOWER_CASE_NOT_CODES = frozenset("vwxy")
+
+
 class _Codes:
     """One text's code scan: ``low`` is the folded text lower-cased, ``folded`` tells the case
     of a letter (a bare ``M54`` is a code, ``m54`` is not)."""
@@ -309,7 +314,10 @@ class _Codes:
             if not capital and len(sub) == 2 and sub.isdigit() and s2 in (" ", "-"):
                 return False  # "v12-13", "s 12-14": weeks and pages, not F32-1
             return not s1 or capital or s2 == "."
-        return not s1 and capital  # bare "M54"; "v12", "f 32" are not codes
+        # bare "M54", and "f32" in lower case (a sender who types codes in lower case still
+        # names a diagnosis); not "v12" (vecka 12) nor the other external-cause letters, and
+        # not a letter set apart from its digits ("f 32")
+        return not s1 and (capital or m["l"] not in _LOWER_CASE_NOT_CODES)
 
     def icd11(self, i: int) -> bool:
         m = _ICD11.match(self.low, i)
