@@ -6,6 +6,8 @@ from pathlib import Path
 SIDECAR_SUFFIXES = (".expected.json",)
 SIDECAR_MARKERS = (".redaction.",)
 DOCUMENT_SUFFIXES = (".xml", ".json")
+#: What ``harness --target`` can play against (gateway.harness.remote).
+TARGET_KINDS = ("gateway", "fhir-push", "rivta-soap")
 
 
 def is_document_file(path: Path) -> bool:
