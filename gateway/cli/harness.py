@@ -31,13 +31,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "harness",
         help="play the fixtures and check their outcomes",
         description="Validate every fixture (a document with <name>.expected.json beside it) "
-        "and check it gives exactly its expected outcome. Exit 0: all pass; 1: a fixture "
-        "differs; 2: usage error.",
+        "and check it gives exactly its expected outcome: in-process, or with --target against "
+        "a running gateway (POST /validate, /redact) or a recipient's endpoint (docs/fixtures.md)."
+        " Exit 0: all pass; 1: a fixture differs; 2: usage error or the target cannot be reached.",
         examples=[
             "gateway harness",
             "gateway harness --fixtures my-suite/ --junit harness.xml -q",
             "gateway harness --warn ID-PERSON-CHECKSUM --ignore CERT-X",
-            "gateway harness --target http://127.0.0.1:8080 (needs the exchange server)",
+            "gateway harness --target http://127.0.0.1:8080 --token dev-secret --junit h.xml",
+            "gateway harness --target https://gw:8443 --cert me.pem --key me.key --ca ca.pem",
+            "gateway harness --target http://127.0.0.1:9001/fhir --target-kind fhir-push "
+            "--recipient employer",
         ],
     )
     p.add_argument(
