@@ -41,13 +41,33 @@ def unreachable_message(why: str) -> str:
     )
 
 
-async def _drop_schemas() -> None:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _drop_schemas(*, stale: bool = False) -> None:
+    """Drop this session's schemas, or (``stale``) those of test sessions on this host whose
+    process is gone (killed before it could drop its own); a live session's are never touched."""
     conn = await asyncpg.connect(SERVER)
     try:
-        names = await conn.fetch(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", PREFIX + "%"
-        )
-        for (name,) in names:
+        names = [
+            r[0]
+            for r in await conn.fetch(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1",
+                "gw\\_test\\_%" if stale else PREFIX + "%",
+            )
+        ]
+        if stale:
+            names = [
+                n for n in names if n.split("_")[2].isdigit() and not _alive(int(n.split("_")[2]))
+            ]
+        for name in names:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
     finally:
         await conn.close()
@@ -59,6 +79,7 @@ def postgresql_server() -> Iterator[str]:
     why = asyncio.run(_reachable())
     if why is not None:
         pytest.fail(unreachable_message(why), pytrace=False)
+    asyncio.run(_drop_schemas(stale=True))
     yield SERVER
     asyncio.run(_drop_schemas())
 
