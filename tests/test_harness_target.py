@@ -46,6 +46,8 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 @pytest.fixture(scope="module")
 def gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``gateway serve`` whose one recipient, an employer, is a mock-recipient."""
+    employer, employer_url = _mock("--role", "employer")
     tmp = tmp_path_factory.mktemp("gateway")
     cfg = tmp / "gateway.toml"
     cfg.write_text(
@@ -56,7 +58,7 @@ database = "sqlite:///{tmp}/gateway.db"
 [[senders]]
 id = "region"
 token = "{TOKEN}"
-kinds = ["certificate"]
+kinds = ["certificate", "sip"]
 recipients = ["acme"]
 
 [[recipients]]
@@ -64,15 +66,18 @@ id = "acme"
 role = "employer"
 organisation = "5561234567"
 format = "fhir-json"
-push = {{ kind = "fhir", url = "http://127.0.0.1:9/fhir", timeout = 30 }}
+push = {{ kind = "fhir", url = "{employer_url}/fhir", timeout = 30 }}
 """,
         encoding="utf-8",
     )
-    proc, line = _start(["serve", "--config", str(cfg), "--port", "0"], "listening on http://")
     try:
-        yield line.split("listening on ", 1)[1].split(" ", 1)[0]
+        proc, line = _start(["serve", "--config", str(cfg), "--port", "0"], "listening on http://")
+        try:
+            yield line.split("listening on ", 1)[1].split(" ", 1)[0]
+        finally:
+            _stop(proc)
     finally:
-        _stop(proc)
+        _stop(employer)
 
 
 def _mock(*args: str) -> tuple[subprocess.Popen[str], str]:
@@ -128,6 +133,45 @@ def test_a_wrong_location_or_redaction_fails_and_shows_expected_and_got(
     assert diff.replace("'", "&apos;") in junit.read_text(encoding="utf-8") or (
         diff in junit.read_text(encoding="utf-8")
     )
+
+
+def test_sends_reach_the_expected_recipients_with_their_reports(
+    gateway_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    sip = "fhir-message-valid-four-principals"
+    for f in (FIXTURES_DIR / "sip").glob(f"{sip}.*"):
+        shutil.copy(f, suite / f.name)
+    for f in (FIXTURES_DIR / "certificate").glob("fk7804-valid.*"):
+        shutil.copy(f, suite / f.name)
+    report = orjson.loads((suite / f"{sip}.redaction.employer.json").read_bytes())["report"]
+    delivered = {"state": "delivered", "role": "employer", "format": "fhir-json"}
+    (suite / f"{sip}.send.json").write_bytes(
+        orjson.dumps({"to": "acme", "recipients": {"acme": {**delivered, "report": report}}})
+    )
+    refused = {"state": "refused", "rules": ["POLICY-CONSENT-MISSING"]}
+    send = {"to": "acme", "status": 422, "recipients": {"acme": refused}}
+    (suite / "fk7804-valid.send.json").write_bytes(orjson.dumps(send))
+    args = ["harness", "--target", gateway_url, "--token", TOKEN, "--fixtures", str(suite)]
+    rc = main(args)
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert out.endswith("2 passed, 0 failed\n")
+
+    # expectations the gateway does not meet: each difference is named
+    (suite / f"{sip}.send.json").write_bytes(
+        orjson.dumps({"to": "acme", "recipients": {"acme": {**delivered, "state": "dead",
+                                                              "report": []}}})
+    )  # fmt: skip
+    send["recipients"] = {"acme": {**refused, "rules": ["POLICY-NOT-ALLOWED"]}}
+    (suite / "fk7804-valid.send.json").write_bytes(orjson.dumps(send))
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "send: acme: expected dead, got delivered" in out
+    assert "send: acme: report: missing [], unexpected [" in out
+    assert "send: rules: expected ['POLICY-NOT-ALLOWED'], got ['POLICY-CONSENT-MISSING']" in out
+    assert out.endswith("0 passed, 2 failed\n")
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from pathlib import Path
 
 #: Files beside fixtures that describe them rather than being documents.
 SIDECAR_SUFFIXES = (".expected.json",)
-SIDECAR_MARKERS = (".redaction.",)
+SIDECAR_MARKERS = (".redaction.", ".send.")
 DOCUMENT_SUFFIXES = (".xml", ".json")
 #: What ``harness --target`` can play against (gateway.harness.remote).
 TARGET_KINDS = ("gateway", "fhir-push", "rivta-soap")

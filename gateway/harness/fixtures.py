@@ -116,6 +116,27 @@ def redactions(doc: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def send_expectation(doc: Path) -> dict[str, Any] | None:
+    """``<name>.send.json`` beside ``doc``: what a send through a configured gateway must give
+    (``harness --target``; docs/fixtures.md), or ``None``."""
+    stem = expected_path(doc).name[: -len(".expected.json")]
+    p = doc.with_name(f"{stem}.send.json")
+    if not p.exists():
+        return None
+    try:
+        data = orjson.loads(p.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise FixtureError(f"{p}: not a readable JSON object: {exc}") from None
+    recipients = data.get("recipients") if isinstance(data, dict) else None
+    if not isinstance(recipients, dict) or not all(
+        isinstance(v, dict) and isinstance(v.get("state"), str) for v in recipients.values()
+    ):
+        raise FixtureError(
+            f"{p}: not a send expectation (an object with 'recipients': {{id: {{'state': …}}}})"
+        )
+    return dict(data)
+
+
 def compare_redaction(exp: dict[str, Any], got: dict[str, Any]) -> list[str]:
     """How a redaction answer differs from the expected report: whether it is refused, and
     the multiset of (action, path, code) entries."""

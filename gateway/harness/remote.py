@@ -25,6 +25,7 @@ import asyncio
 import http.client
 import socket
 import ssl
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -41,6 +42,7 @@ from gateway.harness.fixtures import (
     compare_redaction,
     compare_result,
     redactions,
+    send_expectation,
 )
 
 #: Försäkringskassan's RIVTA logical address, as the gateway's own configuration uses it.
@@ -119,9 +121,14 @@ class Client:
         self._opener = urllib.request.build_opener(*handlers)
 
     def request(
-        self, method: str, path: str, body: bytes | None = None, content_type: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        extra: dict[str, str] | None = None,
     ) -> Answer:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **(extra or {})}
         if content_type:
             headers["Content-Type"] = content_type
         if self.target.token:
@@ -262,7 +269,93 @@ def play_gateway(client: Client, fixture: Fixture) -> RemoteOutcome:
             f"redaction for {recipient}: {m}"
             for m in compare_redaction(as_served(expected), report)
         ]
+    send = send_expectation(fixture.path)
+    if send is not None:
+        mismatches += [f"send: {m}" for m in play_send(client, fixture, data, send)]
     return RemoteOutcome(fixture, got, mismatches)
+
+
+#: Delivery states that may still change (docs/exchange/api.md).
+_UNSETTLED = ("pending", "retrying")
+
+
+def play_send(client: Client, fixture: Fixture, data: bytes, send: dict[str, Any]) -> list[str]:
+    """``POST /messages`` as a sender would, then ``GET /messages/{id}`` until every delivery
+    has settled: each recipient's state (and the rules of a refusal) as ``<name>.send.json``
+    expects; for a recipient that names its ``role`` (and ``format``), the redaction report
+    of its copy through ``POST /redact`` (the engine a send uses; the message status does not
+    show reports or formats, docs/exchange/api.md)."""
+    extra = {"Gateway-Recipients": str(send["to"])} if send.get("to") else {}
+    answer = client.request("POST", "/messages", data, media_type(fixture), extra)
+    _auth_failure(answer, "POST /messages")
+    body = answer.json()
+    want_status = int(send.get("status", 202))
+    expected: dict[str, dict[str, Any]] = send["recipients"]
+    if answer.status != want_status or not isinstance(body, dict):
+        codes = _codes(body)
+        return [f"POST /messages: expected HTTP {want_status}, got {answer.describe()}{codes}"]
+    out: list[str] = []
+    if want_status != 202:  # every recipient refused: the rules are the answer's issues
+        want = sorted({r for e in expected.values() for r in e.get("rules", [])})
+        got = sorted({str(i.get("code")) for i in body.get("issues", []) if isinstance(i, dict)})
+        if want != got:
+            out.append(f"rules: expected {want}, got {got}")
+        return out
+    answered = {r.get("recipient"): r for r in body.get("recipients", []) if isinstance(r, dict)}
+    if set(answered) != set(expected):
+        out.append(f"recipients: expected {sorted(expected)}, got {sorted(map(str, answered))}")
+    for rid, exp in sorted(expected.items()):
+        rules = sorted(answered.get(rid, {}).get("rules") or [])
+        if sorted(exp.get("rules", [])) != rules:
+            out.append(f"{rid}: rules: expected {sorted(exp.get('rules', []))}, got {rules}")
+    final = _settled(client, str(body.get("status_url") or f"/messages/{body.get('message_id')}"))
+    for rid, exp in sorted(expected.items()):
+        state = final.get(rid, {})
+        if state.get("state") != exp["state"]:
+            why = f" ({state['last_error']})" if state.get("last_error") else ""
+            out.append(f"{rid}: expected {exp['state']}, got {state.get('state')}{why}")
+        if "report" in exp and "role" in exp:
+            out += [f"{rid}: {m}" for m in _redaction(client, fixture, data, exp)]
+    return out
+
+
+def _codes(body: Any) -> str:
+    issues = body.get("issues") if isinstance(body, dict) else None
+    if not isinstance(issues, list):
+        return ""
+    return " " + str(sorted({str(i.get("code")) for i in issues if isinstance(i, dict)}))
+
+
+def _settled(client: Client, status_url: str) -> dict[str, dict[str, Any]]:
+    """Each recipient's delivery state once none is pending or retrying any more (or the
+    target's timeout has passed: then as it stands)."""
+    deadline = time.monotonic() + client.target.timeout
+    while True:
+        answer = client.request("GET", status_url)
+        body = answer.json()
+        states = {
+            str(r.get("recipient")): r
+            for r in (body.get("recipients", []) if isinstance(body, dict) else [])
+            if isinstance(r, dict)
+        }
+        if all(r.get("state") not in _UNSETTLED for r in states.values()):
+            return states
+        if time.monotonic() > deadline:
+            return states
+        time.sleep(0.1)  # a delivery takes milliseconds; polling is what a sender does too
+
+
+def _redaction(client: Client, fixture: Fixture, data: bytes, exp: dict[str, Any]) -> list[str]:
+    query = {"for": exp["role"], **({"to": exp["format"]} if "format" in exp else {})}
+    path = "/redact?" + urllib.parse.urlencode(query)
+    answer = client.request("POST", path, data, media_type(fixture))
+    report = answer.json()
+    if not isinstance(report, dict) or "report" not in report:
+        return [f"POST {path}: expected a redaction report, got {answer.describe()}"]
+    out = compare_redaction({"report": exp["report"]}, report)
+    if report.get("render_error"):  # the copy cannot be written in the recipient's format
+        out.append(f"{exp.get('format')}: expected a copy, got {report['render_error']}")
+    return out
 
 
 def play_recipient(target: Target, fixtures: list[Fixture]) -> Iterator[RemoteOutcome]:
