@@ -16,6 +16,8 @@ from gateway.documents.common import (
     Code,
     Consent,
     ConsentMethod,
+    ConsentScope,
+    ConsentStatus,
     Contact,
     HealthcareProfessional,
     Identifier,
@@ -24,6 +26,7 @@ from gateway.documents.common import (
     PersonName,
     Recipient,
 )
+from gateway.documents.consent import purpose_code, purpose_system
 from gateway.documents.identity import ORGANISATIONSNUMMER_OID
 from gateway.documents.return_to_work import (
     FollowUp,
@@ -55,21 +58,34 @@ def consent(
     recipients: list[Recipient],
     purpose: str,
     *,
+    kind: DocumentKind | None = None,
     given_at: datetime = datetime(2026, 2, 1, 9, 0, tzinfo=UTC),
     withdrawn_at: datetime | None = None,
     given_by: Identifier = TOLVAN,
     ident: str = "c1",
+    **changes: object,
 ) -> Consent:
-    return Consent(
+    """An active opt-in consent for ``purpose`` (a code of the purpose code system, or any
+    other code, which never authorises), scoped to ``kind`` (default: the purpose's kind where
+    it has one, else a certificate)."""
+    ps = purpose_system()
+    code = purpose_code(purpose) if purpose in ps.kinds else Code(code=purpose, system=ps.system)
+    if kind is None:
+        kinds = ps.kinds.get(purpose, frozenset())
+        kind = next(iter(kinds)) if len(kinds) == 1 else DocumentKind.CERTIFICATE
+    base = Consent(
         id=ident,
+        status=ConsentStatus.ACTIVE,
+        scope=ConsentScope(kind=kind),
         given_by=given_by,
         given_at=given_at,
         method=ConsentMethod.WRITTEN,
         recipients=recipients,
-        purpose=purpose,
+        purposes=[code],
         recorded_by=hsa("REHAB1"),
         withdrawn_at=withdrawn_at,
     )
+    return base.model_copy(update=changes)
 
 
 PATIENT = Person(
@@ -124,9 +140,7 @@ def sip(**changes: object) -> Sip:
         needs=[SipNeed(ref="n1", description="Stöd att komma tillbaka till arbetet.")],
         goals=[SipGoal(ref="g1", description="Arbeta halvtid i maj.", need_refs=["n1"])],
         efforts=[SipEffort(ref="e1", description="Arbetsträning.", responsible="p1")],
-        consent=consent(
-            [Recipient.REGION, Recipient.MUNICIPALITY, Recipient.EMPLOYER], "coordinated-plan"
-        ),
+        consent=consent([Recipient.REGION, Recipient.MUNICIPALITY, Recipient.EMPLOYER], "sip"),
     )
     return base.model_copy(update=changes)
 

@@ -25,7 +25,15 @@ from strategies_policy import (
 
 from gateway.documents import Certificate, Document, DocumentKind, Recipient, Sip
 from gateway.documents.certificate import Relation, SubAnswer
-from gateway.documents.common import Code, Contact, Identifier, Organisation, PersonName
+from gateway.documents.common import (
+    Code,
+    ConsentScope,
+    Contact,
+    Identifier,
+    Organisation,
+    PersonName,
+)
+from gateway.documents.consent import purpose_code
 from gateway.documents.return_to_work import ReturnToWorkParticipant
 from gateway.documents.section4 import STATEMENT
 from gateway.documents.sip import SipCoordinator
@@ -230,8 +238,8 @@ def test_bare_certificate_without_consent_is_refused_unless_previewing() -> None
         ),
         (
             consent([Recipient.EMPLOYER], "marketing"),
-            "POLICY-CONSENT-NOT-COVERING",
-            "consent[id=c1].purpose",
+            "POLICY-CONSENT-PURPOSE-UNCODED",
+            "consent[id=c1].purposes",
         ),
         (
             consent(
@@ -239,7 +247,7 @@ def test_bare_certificate_without_consent_is_refused_unless_previewing() -> None
                 "sick-pay",
                 given_by=Identifier(system=TOLVAN.system, value="201212121212"),
             ),
-            "POLICY-CONSENT-NOT-COVERING",
+            "POLICY-CONSENT-OTHER-PATIENT",
             "consent[id=c1].given_by",
         ),
         (
@@ -268,7 +276,12 @@ def test_consent_that_does_not_allow_the_transfer(record: object, code: str, pat
 def test_consent_edge_cases_that_allow_the_transfer() -> None:
     cert = certificate("ag7804-v1-no-diagnosis")
     for record in [
-        consent([Recipient.EMPLOYER], "  Sick-Pay "),  # purpose codes: case and spaces
+        consent([Recipient.EMPLOYER], "rehabilitation"),  # any purpose the route accepts
+        consent(
+            [Recipient.EMPLOYER],
+            "sick-pay",
+            scope=ConsentScope(kind=cert.kind, document_id=cert.id.value),
+        ),
         consent([Recipient.EMPLOYER], "sick-pay", given_at=AT),  # same instant
         consent([Recipient.EMPLOYER], "sick-pay", withdrawn_at=AT + timedelta(days=1)),
         consent([Recipient.EMPLOYER], "sick-pay", given_at=datetime(2026, 3, 1, 12, 59)),
@@ -329,9 +342,13 @@ def test_section4_strict_refuses_instead() -> None:
 
 
 def test_section4_consent_must_name_forsakringskassan_and_purpose() -> None:
-    doc = section4(consent=consent([Recipient.FORSAKRINGSKASSAN], "rehabilitation"))
+    doc = section4(
+        consent=consent(
+            [Recipient.FORSAKRINGSKASSAN], "rehabilitation", kind=DocumentKind.SECTION4_NOTIFICATION
+        )
+    )
     assert entries(apply_policy(doc, "forsakringskassan", at=AT)) == [
-        ("refused", "consent[id=c1].purpose", "POLICY-CONSENT-NOT-COVERING")
+        ("refused", "consent[id=c1].purposes", "POLICY-CONSENT-PURPOSE")
     ]
     assert entries(apply_policy(section4(consent=None), "forsakringskassan", at=AT)) == [
         ("refused", "consent", "POLICY-CONSENT-MISSING")
@@ -437,7 +454,11 @@ _PLANTED: dict[str, Document] = {
         update={"coordinator": SipCoordinator(participant="p1", contact=_CONTACT)}
     ),
     "sip consent purpose": _S.model_copy(
-        update={"consent": _S.consent.model_copy(update={"purpose": f"sip: {_PLANT}"})}  # type: ignore[union-attr]
+        update={
+            "consent": _S.consent.model_copy(  # type: ignore[union-attr]
+                update={"purposes": [purpose_code("sip").model_copy(update={"display": _PLANT})]}
+            )
+        }
     ),
     "plan participant name": _P.model_copy(
         update={"participants": [ReturnToWorkParticipant(name=_PLANT, role="manager")]}
@@ -446,7 +467,13 @@ _PLANTED: dict[str, Document] = {
         update={"employer": _P.employer.model_copy(update={"contact": _CONTACT})}
     ),
     "plan consent purpose": _P.model_copy(
-        update={"consent": consent([Recipient.EMPLOYER], f"planen: {_PLANT}")}
+        update={
+            "consent": consent(
+                [Recipient.EMPLOYER],
+                "return-to-work",
+                purposes=[purpose_code("return-to-work").model_copy(update={"display": _PLANT})],
+            )
+        }
     ),
 }
 

@@ -40,11 +40,13 @@ def test_redact_refuses_with_reasons_and_empty_stdout(
         json.dumps(
             {
                 "id": "samtycke-7",
+                "status": "active",
+                "scope": {"kind": "certificate"},
                 "given_by": {"system": "1.2.752.129.2.1.3.1", "value": "191212121212"},
                 "given_at": "2026-01-05T10:00:00+01:00",
                 "method": "oral",
                 "recipients": ["occupational-health"],
-                "purpose": "sick-pay",
+                "purposes": [{"code": "sick-pay", "system": "consent-purpose"}],
             }
         )
     )

@@ -30,12 +30,24 @@ from strategies_policy import (
 
 from gateway.documents import Certificate, Document, DocumentKind, Recipient
 from gateway.documents.certificate import Answer, CertificateType, SubAnswer
-from gateway.documents.common import Code, Consent, ConsentMethod
+from gateway.documents.common import (
+    Code,
+    Consent,
+    ConsentMethod,
+    ConsentPolicyRule,
+    ConsentProvision,
+    ConsentScope,
+    ConsentStatus,
+    Identifier,
+    ProvisionType,
+)
+from gateway.documents.consent import purpose_code, purpose_system
 from gateway.documents.return_to_work import ReturnToWorkPlan
 from gateway.documents.section4 import STATEMENT, Section4Notification
 from gateway.documents.sip import Sip
 from gateway.formats.base import Format
 from gateway.policy import apply_policy
+from gateway.policy.policies import policy_for
 
 # Parts whose text may pass to an employer (and so must be scanned), per certificate type.
 FREE_TEXT_PARTS = {
@@ -55,11 +67,13 @@ def valid_consent(doc: Document, recipient: Recipient, purpose: str) -> Consent:
     assert person is not None
     return Consent(
         id="test-consent",
+        status=ConsentStatus.ACTIVE,
+        scope=ConsentScope(kind=doc.kind),
         given_by=person.id,
         given_at=_time(doc) - timedelta(days=1),
         method=ConsentMethod.DIGITAL,
         recipients=[recipient],
-        purpose=purpose,
+        purposes=[purpose_code(purpose)],
     )
 
 
@@ -217,7 +231,7 @@ def planted_plans(draw: st.DrawFn) -> ReturnToWorkPlan:
 
 @given(planted_sips())
 def test_employer_copy_of_a_sip_holds_no_diagnosis(doc: Sip) -> None:
-    consent = valid_consent(doc, Recipient.EMPLOYER, "coordinated-plan")
+    consent = valid_consent(doc, Recipient.EMPLOYER, "sip")
     result = apply_policy(doc, Recipient.EMPLOYER, consent=consent, at=_time(doc))
     assert not result.refused and result.document is not None
     assert_no_diagnosis(result.document)
@@ -293,22 +307,33 @@ def _render_section4(doc: Section4Notification, fmt: Format) -> bytes:
 
 # -------------------------------------------------------------------------------- consent
 
-MUTATIONS = ["valid", "missing", "recipient", "purpose", "person", "late", "withdrawn"]
+#: Every way a consent can fail to authorise (issue 9, class 4), and its refusal code.
 EXPECTED = {
     "missing": "POLICY-CONSENT-MISSING",
     "recipient": "POLICY-CONSENT-NOT-COVERING",
-    "purpose": "POLICY-CONSENT-NOT-COVERING",
-    "person": "POLICY-CONSENT-NOT-COVERING",
+    "purpose": "POLICY-CONSENT-PURPOSE",
+    "free-text purpose": "POLICY-CONSENT-PURPOSE-UNCODED",
+    "person": "POLICY-CONSENT-OTHER-PATIENT",
+    "patient": "POLICY-CONSENT-OTHER-PATIENT",
     "late": "POLICY-CONSENT-LATE",
+    "not yet valid": "POLICY-CONSENT-NOT-YET-VALID",
     "withdrawn": "POLICY-CONSENT-WITHDRAWN",
+    "status": "POLICY-CONSENT-STATUS",
+    "opt-out": "POLICY-CONSENT-OPT-OUT",
+    "deny": "POLICY-CONSENT-DENIED",
+    "nested deny": "POLICY-CONSENT-DENIED",
+    "other kind": "POLICY-CONSENT-OTHER-KIND",
+    "other document": "POLICY-CONSENT-OTHER-DOCUMENT",
 }
+MUTATIONS = ["valid", "withdrawn later", "document named", *EXPECTED]
 ROUTES = [
     (certificates(), Recipient.EMPLOYER, "sick-pay"),
-    (sips(), Recipient.MUNICIPALITY, "coordinated-plan"),
+    (sips(), Recipient.MUNICIPALITY, "sip"),
     (sips(), Recipient.EMPLOYER, "rehabilitation"),
     (return_to_work_plans(), Recipient.REGION, "return-to-work"),
     (section4_notifications(), Recipient.FORSAKRINGSKASSAN, "section4"),
 ]
+_OTHER_PERSON = Identifier(system="1.2.752.129.2.1.3.1", value="190001010000")
 
 
 @st.composite
@@ -319,16 +344,70 @@ def transfers(draw: st.DrawFn) -> tuple[Document, Recipient, Consent | None, str
     mutation = draw(st.sampled_from(MUTATIONS))
     good = valid_consent(doc, recipient, purpose)
     others = [r for r in Recipient if r is not recipient]
+    doc_id = doc.id.value if isinstance(doc, Certificate) else doc.id
+    other_kind = next(k for k in DocumentKind if k is not doc.kind)
+    wrong_purpose = next(
+        c
+        for c in sorted(purpose_system().kinds)
+        if c not in policy_for(doc.kind, recipient).purposes  # type: ignore[union-attr]
+    )
+    deny = ConsentProvision(type=ProvisionType.DENY)
     consent: Consent | None = {
         "valid": good,
+        "withdrawn later": good.model_copy(update={"withdrawn_at": at + timedelta(minutes=1)}),
+        "document named": good.model_copy(
+            update={"scope": ConsentScope(kind=doc.kind, document_id=doc_id)}
+        ),
         "missing": None,
         "recipient": good.model_copy(update={"recipients": others}),
-        "purpose": good.model_copy(update={"purpose": "marketing"}),
-        "person": good.model_copy(
-            update={"given_by": good.given_by.model_copy(update={"value": "190001010000"})}
+        "purpose": good.model_copy(update={"purposes": [purpose_code(wrong_purpose)]}),
+        "free-text purpose": good.model_copy(
+            update={
+                "purposes": [
+                    Code(code="Patienten samtycker INTE till att arbetsgivaren får intyget")
+                ]
+            }
         ),
+        "person": good.model_copy(update={"given_by": _OTHER_PERSON}),
+        "patient": good.model_copy(update={"patient": _OTHER_PERSON}),
         "late": good.model_copy(update={"given_at": at + timedelta(minutes=1)}),
+        "not yet valid": good.model_copy(update={"valid_from": at + timedelta(minutes=1)}),
         "withdrawn": good.model_copy(update={"withdrawn_at": at - timedelta(minutes=1)}),
+        "status": good.model_copy(
+            update={"status": draw(st.sampled_from([s for s in ConsentStatus if s != "active"]))}
+        ),
+        "opt-out": good.model_copy(
+            update={
+                "policy_rule": draw(
+                    st.sampled_from(
+                        [ConsentPolicyRule.OPT_OUT, ConsentPolicyRule.OPT_OUT_EXCEPTIONS]
+                    )
+                )
+            }
+        ),
+        "deny": good.model_copy(update={"type": ProvisionType.DENY}),
+        "nested deny": good.model_copy(
+            update={
+                "provisions": [
+                    ConsentProvision(type=ProvisionType.PERMIT),
+                    draw(
+                        st.sampled_from(
+                            [
+                                deny,
+                                deny.model_copy(update={"recipients": [recipient]}),
+                                deny.model_copy(update={"purposes": [purpose_code(purpose)]}),
+                                deny.model_copy(update={"purposes": [Code(code="allt")]}),
+                                deny.model_copy(update={"start": at - timedelta(days=1)}),
+                            ]
+                        )
+                    ),
+                ]
+            }
+        ),
+        "other kind": good.model_copy(update={"scope": ConsentScope(kind=other_kind)}),
+        "other document": good.model_copy(
+            update={"scope": ConsentScope(kind=doc.kind, document_id=f"{doc_id}-other")}
+        ),
     }[mutation]
     if "consent" in type(doc).model_fields:
         doc = doc.model_copy(update={"consent": None})  # the envelope's record decides
@@ -341,7 +420,7 @@ def test_transfer_without_valid_consent_is_refused(
 ) -> None:
     doc, recipient, consent, mutation, at = case
     result = apply_policy(doc, recipient, consent=consent, at=at)  # type: ignore[arg-type]
-    if mutation == "valid":
+    if mutation in ("valid", "withdrawn later", "document named"):
         assert not result.refused and result.document is not None
         assert result.consent_id == "test-consent"
     else:
@@ -419,7 +498,7 @@ def test_fhir_extensions_contained_and_narrative_never_reach_an_employer(
     parsed = codec.parse(data)  # type: ignore[union-attr]
     doc = parsed.document
     assert doc is not None, parsed.issues
-    purpose = {"certificate": "sick-pay"}.get(str(doc.kind), "rehabilitation")
+    purpose = {"certificate": "sick-pay", "sip": "sip"}.get(str(doc.kind), "rehabilitation")
     consent = (
         valid_consent(doc, Recipient.EMPLOYER, purpose)
         if str(doc.kind) != "return-to-work-plan"

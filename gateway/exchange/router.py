@@ -162,6 +162,7 @@ def _envelope(data: bytes, fmt: Format) -> tuple[Any, Consent | None, list[Issue
     and the envelope's consent: a ``Consent`` entry of the message outside the document
     (how a certificate, which has no place for one, travels to an employer with consent)."""
     from gateway.formats.fhir.consent import read_consent
+    from gateway.formats.fhir.datatypes import BundleIndex
     from gateway.formats.fhir.envelope import unwrap_message
     from gateway.formats.fhir.tree import Reader, Unreadable, load_json
     from gateway.formats.fhir.xml import parse_fhir_xml
@@ -177,8 +178,20 @@ def _envelope(data: bytes, fmt: Format) -> tuple[Any, Consent | None, list[Issue
         res = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(res, dict) and res.get("resourceType") == "Consent":
             r = Reader()
+            # the consent's Patient is the certificate's, inside the document Bundle entry
+            inner = [
+                e
+                for x in entries
+                if isinstance(x, dict) and isinstance(x.get("resource"), dict)
+                for e in (x["resource"].get("entry") or [])
+                if x["resource"].get("resourceType") == "Bundle"
+            ]
+            index = BundleIndex(r, {"entry": [*entries, *inner]})
+            subject = next(iter(index.all("Patient")), (None, ""))[0]
             try:
-                consent = read_consent(r, res, f"Bundle.entry[{i}].resource", ("consent",))
+                consent = read_consent(
+                    r, index, res, f"Bundle.entry[{i}].resource", ("consent",), subject
+                )
             except Unreadable:
                 return envelope, None, r.issues
             return envelope, consent, r.issues
@@ -205,9 +218,7 @@ def receive(
     )
     fhir = family == "json" or (content_type or "").startswith("application/fhir")
     if family is None:
-        return Rejection(
-            415, "unsupported media type", [], (received,), fhir=fhir
-        )
+        return Rejection(415, "unsupported media type", [], (received,), fhir=fhir)
     validation = validate_bytes(data, source="request")
     fmt = validation.format
     fhir = fhir or fmt in (Format.FHIR_JSON, Format.FHIR_XML)
@@ -300,8 +311,14 @@ def _route(
             reason = ", ".join(codes)
             deliveries.append(
                 NewDelivery(
-                    did, rcp.id, _mode(rcp), str(fmt), MEDIA_TYPES[fmt], None,
-                    DeliveryState.REFUSED, reason,
+                    did,
+                    rcp.id,
+                    _mode(rcp),
+                    str(fmt),
+                    MEDIA_TYPES[fmt],
+                    None,
+                    DeliveryState.REFUSED,
+                    reason,
                 )
             )
             outcome.append({"recipient": rcp.id, "state": "refused", "rules": codes})
@@ -310,8 +327,13 @@ def _route(
             state = DeliveryState.OFFERED if rcp.pull else DeliveryState.PENDING
             deliveries.append(
                 NewDelivery(
-                    did, rcp.id, _mode(rcp), str(fmt), MEDIA_TYPES[fmt],
-                    t.payload, state,
+                    did,
+                    rcp.id,
+                    _mode(rcp),
+                    str(fmt),
+                    MEDIA_TYPES[fmt],
+                    t.payload,
+                    state,
                 )
             )
             outcome.append({"recipient": rcp.id, "state": str(state)})
@@ -401,9 +423,7 @@ def _resolve(
         for name in named:
             found = config.recipient(name)
             matches = (
-                [found]
-                if found is not None
-                else [r for r in permitted if r.role.value == name]
+                [found] if found is not None else [r for r in permitted if r.role.value == name]
             )
             if not matches:
                 problems.append(

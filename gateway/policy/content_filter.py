@@ -18,6 +18,7 @@ from gateway.documents import Certificate, Document, Recipient
 from gateway.documents.certificate import RIVTA_TYPE_CODES, Answer, SubAnswer
 from gateway.documents.common import Code, Consent, Identifier
 from gateway.documents.issues import RULES, ModelPath, Rule, RuleKind, Severity
+from gateway.documents.section4 import Section4Notification
 from gateway.policy.allowlist import (
     apply_spec,
     collect_texts,
@@ -33,6 +34,7 @@ from gateway.policy.diagnosis import DIAGNOSIS_WITHHELD, catalogue, code_fields,
 from gateway.policy.free_text import FREE_TEXT_REDACTED, names_diagnosis, redact_text
 from gateway.policy.policies import CertificateView, Policy, policy_for
 from gateway.policy.report import Action, PolicyResult, ReportEntry
+from gateway.policy.section4 import contact_refusals
 
 NOT_PERMITTED = RULES.define(
     "POLICY-RECIPIENT-NOT-PERMITTED",
@@ -143,6 +145,8 @@ def apply_policy(
         else:
             consent_used, problem = check_consents(
                 candidates,
+                kind=document.kind,
+                document_id=_document_id(document),
                 recipient=recipient,
                 purposes=policy.purposes,
                 at=at,
@@ -150,6 +154,10 @@ def apply_policy(
             )
             if problem is not None:
                 return _refused(problem, report)
+    if policy.minimisation and isinstance(document, Section4Notification):
+        refusals = contact_refusals(document)
+        if refusals:
+            return PolicyResult(None, [*report, *refusals], refused=True)
     filtered, content = _ContentFilter(policy, document).run()
     if filtered is None:
         return PolicyResult(None, [*report, *content], refused=True)
@@ -184,6 +192,11 @@ def apply_policy(
         consent_id=consent_used.id if consent_used is not None else None,
         held_signature=held,
     )
+
+
+def _document_id(document: Document) -> str:
+    """The id a consent's scope names a document by (a certificate's intygs-id value)."""
+    return document.id.value if isinstance(document.id, Identifier) else document.id
 
 
 def _patient_id(document: Document) -> Identifier | None:

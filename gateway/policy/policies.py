@@ -24,8 +24,8 @@ from gateway.documents import (
     Sip,
 )
 from gateway.documents.certificate import CertificateType
+from gateway.documents.consent import purpose_system
 from gateway.policy.allowlist import ALL, Spec, _All, build_spec, spec_problems
-from gateway.policy.consent import normalise_purpose
 
 POLICY_DIR = MAPPINGS_DIR / "policy"
 
@@ -78,7 +78,7 @@ class Policy:
     recipient: Recipient
     kind: DocumentKind
     consent_required: bool
-    purposes: frozenset[str]
+    purposes: frozenset[str]  # purpose codes (mappings/consent.toml)
     single_use_consent: bool
     fields: Spec | _All
     #: fields scanned for diagnosis passages (a ``no_diagnosis`` route scans every text)
@@ -156,10 +156,16 @@ def load_policy(path: Path) -> Policy:
         no_diagnosis = bool(data.get("no_diagnosis", False))
         if no_diagnosis and free_text:
             raise PolicyError(f"{path}: no_diagnosis scans every text already; drop free_text")
-        purposes = frozenset(normalise_purpose(p) for p in _str_list(consent, "purposes", path))
+        purposes = frozenset(_str_list(consent, "purposes", path))
         required = bool(consent.get("required", True))  # allow-list: consent unless waived
         if required and not purposes:
             raise PolicyError(f"{path}: consent required but no purposes listed")
+        unknown = sorted(purposes - purpose_system().for_kind(kind))
+        if unknown:
+            raise PolicyError(
+                f"{path}: purposes {', '.join(unknown)} are not purpose codes for a {kind} "
+                "(mappings/consent.toml)"
+            )
         ctypes, views = (
             _certificate_types(data, path) if kind is DocumentKind.CERTIFICATE else ({}, {})
         )
