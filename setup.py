@@ -1,6 +1,8 @@
 """Packaging beyond what pyproject.toml can say: the top-level ``schemas/`` and ``mappings/``
 folders travel in the wheel as the package data ``gateway/schemas`` and ``gateway/mappings``
-(read with ``importlib.resources``; see ``gateway.resources``). Metadata: pyproject.toml."""
+(read with ``importlib.resources``; see ``gateway._data_dir``), with the stores' SQL
+migrations. All package data is declared here: a ``[tool.setuptools.package-data]`` table in
+pyproject.toml would replace this one whole. Metadata: pyproject.toml."""
 
 from setuptools import find_packages, setup
 
@@ -9,5 +11,9 @@ DATA = {"gateway.schemas": "schemas", "gateway.mappings": "mappings"}
 setup(
     packages=[*find_packages(include=["gateway", "gateway.*"]), *DATA],
     package_dir=DATA,
-    package_data={name: ["**/*.xsd", "**/*.json", "**/*.toml"] for name in DATA},
+    package_data={
+        **{name: ["**/*.xsd", "**/*.json", "**/*.toml"] for name in DATA},
+        # the stores' versioned migrations (gateway/exchange/store/migrations/<database>/)
+        "gateway.exchange.store": ["migrations/*/*.sql"],
+    },
 )
