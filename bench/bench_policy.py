@@ -1,8 +1,12 @@
-"""Throughput of the policy step (`gateway redact`'s core) beside validation, per document.
+"""Throughput of the policy step (`gateway redact`'s core) beside validation, per document,
+and the free-text scanner's false-positive rate.
 
 For each of Inera's real certificates and each valid fixture: validate (parse + XSD + model +
-business rules), redact (the Content Filter alone on the parsed model), and the full transfer
-(validate + redact + render for the recipient).
+business rules), redact (the Content Filter alone on the parsed model), the full transfer
+(validate + redact + render for the recipient), and redact's cost as a multiple of validating
+the same document (issue 9's budget: at most 1.5x). Then the scanner over every text of the
+valid fixtures and of Inera's samples outside their diagnosis fields: how many it would
+withhold (each one a false positive), and its speed.
 
     .venv/bin/python bench/bench_policy.py
 """
@@ -20,6 +24,8 @@ from gateway import FIXTURES_DIR, PROJECT_ROOT
 from gateway.documents.issues import SeverityOverrides
 from gateway.formats.registry import codec_for
 from gateway.policy import apply_policy
+from gateway.policy.diagnosis import diagnosis_terms, texts_outside_diagnosis
+from gateway.policy.free_text import own_diagnoses, scan
 from gateway.validation.service import validate_bytes
 
 INTEROP = PROJECT_ROOT.parent / "shared" / "interop"
@@ -35,7 +41,8 @@ AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 def main() -> None:
     overrides = SeverityOverrides.of(warn=["ID-PERSON-CHECKSUM"])
-    print(row("document", "validate/s", "redact/s", "transfer/s", widths=(52, 12, 12, 12)))
+    widths = (52, 12, 12, 12, 14)
+    print(row("document", "validate/s", "redact/s", "transfer/s", "redact/validate", widths=widths))
     for path in [*SAMPLES, *FIXTURES]:
         if not path.exists():
             continue
@@ -43,7 +50,7 @@ def main() -> None:
         v = validate_bytes(data, overrides=overrides)
         doc = v.document
         if doc is None or v.format is None:
-            print(row(path.name, "unreadable", widths=(52, 12)))
+            print(row(path.name, "unreadable", widths=widths))
             continue
         recipient = RECIPIENT.get(doc.kind.value, "employer")
         check = "consent" in type(doc).model_fields
@@ -69,7 +76,40 @@ def main() -> None:
 
         rates = [per_second(f) for f in (validate, redact, transfer)]
         name = f"{path.name[:40]} -> {recipient[:8]}"
-        print(row(name, *(f"{r:,.0f}" for r in rates), widths=(52, 12, 12, 12)))
+        ratio = f"{rates[0] / rates[1]:.2f}x"  # time of redact / time of validate
+        print(row(name, *(f"{r:,.0f}" for r in rates), ratio, widths=widths))
+    false_positives(overrides)
+
+
+def false_positives(overrides: SeverityOverrides) -> None:
+    """The scanner over every text outside the diagnosis fields of the valid fixtures and of
+    Inera's samples: none names a diagnosis, so each one withheld is a false positive."""
+    paths = [
+        p
+        for p in sorted(FIXTURES_DIR.rglob("*"))
+        if p.is_file() and (not p.name.endswith(".json") or p.name.endswith(".fhir.json"))
+    ]
+    corpus: list[tuple[str, object]] = []
+    for path in [*paths, *SAMPLES]:
+        v = validate_bytes(path.read_bytes(), overrides=overrides)
+        if v.document is None or (path.is_relative_to(FIXTURES_DIR) and not v.valid):
+            continue
+        own = own_diagnoses(*diagnosis_terms(v.document))
+        corpus += [(text, own) for text in texts_outside_diagnosis(v.document)]
+    withheld = [text for text, own in corpus if scan(text, own) is not None]  # type: ignore[arg-type]
+    chars = sum(len(t) for t, _ in corpus)
+
+    def scan_all() -> None:
+        for text, own in corpus:
+            scan(text, own)  # type: ignore[arg-type]
+
+    rate = per_second(scan_all)
+    print()
+    print(
+        f"false positives: {len(withheld)} of {len(corpus)} texts withheld "
+        f"({len(withheld) / max(len(corpus), 1):.2%}); scan: {rate * len(corpus):,.0f} texts/s, "
+        f"{rate * chars / 1e6:.1f} M chars/s"
+    )
 
 
 if __name__ == "__main__":

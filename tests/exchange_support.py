@@ -16,7 +16,16 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway import PROJECT_ROOT
 from gateway.documents import Certificate
-from gateway.documents.common import Consent, ConsentMethod, Identifier, Recipient
+from gateway.documents.common import (
+    Consent,
+    ConsentMethod,
+    ConsentScope,
+    ConsentStatus,
+    DocumentKind,
+    Identifier,
+    Recipient,
+)
+from gateway.documents.consent import purpose_code
 from gateway.exchange.config import Config, parse
 from gateway.exchange.store.base import Store
 from gateway.exchange.transport import Answer, Parcel, Verdict
@@ -156,11 +165,13 @@ def certificate_message(
     if consent_id is not None:
         consent = Consent(
             id=consent_id,
+            status=ConsentStatus.ACTIVE,
+            scope=ConsentScope(kind=DocumentKind.CERTIFICATE),
             given_by=doc.patient.id,
             given_at=datetime(2025, 1, 1, tzinfo=UTC),
             method=ConsentMethod.WRITTEN,
             recipients=[Recipient(c) for c in covers],
-            purpose="rehabilitering",
+            purposes=[purpose_code("rehabilitation")],
             recorded_by=Identifier(system="urn:oid:1.2.752.129.2.1.4.1", value="SE2321000131-P1"),
         )
         patient_url = tree["entry"][1]["fullUrl"] if "entry" in tree else "urn:uuid:p"

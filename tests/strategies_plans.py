@@ -14,12 +14,17 @@ from typing import TypeVar
 from hypothesis import strategies as st
 from strategies_common import hsa_ids, org_number_ids, person_ids
 
+from gateway.documents import DocumentKind
 from gateway.documents.common import (
     Address,
     CareUnit,
     Code,
     Consent,
     ConsentMethod,
+    ConsentPolicyRule,
+    ConsentProvision,
+    ConsentScope,
+    ConsentStatus,
     Contact,
     HealthcareProfessional,
     Identifier,
@@ -27,8 +32,10 @@ from gateway.documents.common import (
     Period,
     Person,
     PersonName,
+    ProvisionType,
     Recipient,
 )
+from gateway.documents.consent import purpose_code, purpose_system
 from gateway.documents.return_to_work import (
     FollowUp,
     MeasureType,
@@ -119,24 +126,87 @@ healthcare_professionals = st.builds(
 
 @st.composite
 def consents(
-    draw: st.DrawFn, given_by: Identifier, latest: datetime, must_cover: Recipient | None = None
+    draw: st.DrawFn,
+    given_by: Identifier,
+    latest: datetime,
+    kind: DocumentKind,
+    document_id: str,
+    must_cover: Recipient | None = None,
 ) -> Consent:
-    """A consent by ``given_by``, given at or before ``latest``, not withdrawn."""
+    """A consent that authorises the document: active, opt-in, by ``given_by``, given at or
+    before ``latest``, for one of the kind's purpose codes, scoped to ``kind`` (and maybe to
+    ``document_id``), withdrawn only in the future, with nested provisions that do not apply
+    (permits, and denies for purposes of other kinds)."""
+    ps = purpose_system()
     given_at = latest - draw(st.timedeltas(timedelta(0), timedelta(days=90)))
     recipients = draw(
         st.lists(st.sampled_from(list(Recipient)), min_size=1, max_size=3, unique=True)
     )
     if must_cover is not None and must_cover not in recipients:
         recipients.append(must_cover)
+    own = sorted(ps.for_kind(kind))
+    others = sorted(set(ps.kinds) - set(own))
+    # later than any document's time (datetimes end 2035) and any test's transfer: a
+    # withdrawal dated then must not stop the consent now (one reading, both layers)
+    future = st.datetimes(datetime(2037, 1, 1), datetime(2040, 12, 31)).map(
+        lambda t: t.replace(tzinfo=UTC)
+    )
+    provisions = st.builds(
+        ConsentProvision,
+        type=st.just(ProvisionType.PERMIT),
+        recipients=st.lists(st.sampled_from(list(Recipient)), max_size=2, unique=True),
+        purposes=st.lists(st.sampled_from(own).map(purpose_code), max_size=1),
+    ) | st.builds(
+        ConsentProvision,
+        type=st.just(ProvisionType.DENY),
+        start=_opt(future),
+        purposes=st.lists(st.sampled_from(others).map(purpose_code), min_size=1, max_size=2),
+    )
     return Consent(
         id=draw(tokens),
+        status=ConsentStatus.ACTIVE,
+        scope=ConsentScope(kind=kind, document_id=draw(_opt(st.just(document_id)))),
+        patient=draw(_opt(st.just(given_by))),
         given_by=given_by,
         given_at=given_at,
         method=draw(st.sampled_from(list(ConsentMethod))),
+        policy_rule=draw(
+            st.sampled_from([ConsentPolicyRule.OPT_IN, ConsentPolicyRule.OPT_IN_RESTRICTED])
+        ),
         recipients=recipients,
-        purpose=draw(nonempty_texts),
+        purposes=draw(
+            st.lists(st.sampled_from(own).map(purpose_code), min_size=1, max_size=2, unique=True)
+        ),
         recorded_by=draw(_opt(hsa_ids)),
+        valid_from=draw(_opt(st.just(given_at))),
+        withdrawn_at=draw(_opt(future)),
+        provisions=draw(st.lists(provisions, max_size=2)),
     )
+
+
+#: The shapes a coordinator's telephone is written in (Swedish and E.164).
+phones = st.builds(
+    lambda sep, digits, intl: (
+        f"+46 70{sep}{digits[:3]} {digits[3:5]} {digits[5:]}"
+        if intl
+        else f"070{sep}{digits[:3]} {digits[3:5]} {digits[5:]}"
+    ),
+    st.sampled_from(["-", " ", ""]),
+    st.text("0123456789", min_size=7, max_size=7),
+    st.booleans(),
+)
+emails = st.from_regex(
+    r"[a-z][a-z0-9]{0,8}(\.[a-z0-9]{1,8})?@[a-z]{2,10}\.(se|example|com)", fullmatch=True
+)
+#: The coordinator of a §4 notification: reachable, by a real telephone number or e-mail.
+section4_contacts = st.builds(
+    Contact,
+    name=_opt(texts),
+    role=_opt(texts),
+    phone=_opt(phones),
+    email=_opt(emails),
+    address=_opt(addresses),
+).filter(lambda c: bool(c.phone or c.email))
 
 
 # ------------------------------------------------------------------------------------ SIP
@@ -185,8 +255,9 @@ def sips(draw: st.DrawFn) -> Sip:
         )
         for i in range(1, draw(st.integers(0, 3)) + 1)
     ]
+    sip_id = draw(tokens)
     return Sip(
-        id=draw(tokens),
+        id=sip_id,
         version=draw(st.sampled_from(["1.0", "2"])),
         created_at=created_at,
         patient=patient,
@@ -198,7 +269,7 @@ def sips(draw: st.DrawFn) -> Sip:
         meeting_date=draw(_opt(dates)),
         next_follow_up=draw(_opt(st.dates(created_at.date(), date(2036, 12, 31)))),
         notes=draw(_opt(texts)),
-        consent=draw(consents(patient.id, created_at)),
+        consent=draw(consents(patient.id, created_at, DocumentKind.SIP, sip_id)),
     )
 
 
@@ -239,8 +310,9 @@ def return_to_work_plans(draw: st.DrawFn) -> ReturnToWorkPlan:
             max_size=3,
         )
     )
+    plan_id = draw(tokens)
     return ReturnToWorkPlan(
-        id=draw(tokens),
+        id=plan_id,
         version=draw(st.sampled_from(["1.0", "1.1"])),
         employer=draw(organisations(org_number_ids)),
         employee=employee,
@@ -262,7 +334,16 @@ def return_to_work_plans(draw: st.DrawFn) -> ReturnToWorkPlan:
             )
         ),
         notes=draw(_opt(texts)),
-        consent=draw(_opt(consents(employee.id, datetime.combine(plan_date, datetime.min.time())))),
+        consent=draw(
+            _opt(
+                consents(
+                    employee.id,
+                    datetime.combine(plan_date, datetime.min.time()),
+                    DocumentKind.RETURN_TO_WORK_PLAN,
+                    plan_id,
+                )
+            )
+        ),
     )
 
 
@@ -281,15 +362,24 @@ def section4_notifications(draw: st.DrawFn, renderable: bool = False) -> Section
             update={"workplace_code": Identifier(system="1.2.752.29.4.71", value=draw(tokens))}
         )
     cert = st.builds(Identifier, system=st.just("SE2321000016-15CJ"), value=tokens)
+    notification_id = draw(tokens)
     return Section4Notification(
-        id=draw(tokens),
+        id=notification_id,
         sent_at=sent_at,
         patient=patient,
-        coordinator=draw(reachable_contacts),
+        coordinator=draw(section4_contacts),
         region=draw(organisations(hsa_ids)),
         unit=unit,
         sent_by=draw(healthcare_professionals if renderable else _opt(healthcare_professionals)),
-        consent=draw(consents(patient.id, sent_at, Recipient.FORSAKRINGSKASSAN)),
+        consent=draw(
+            consents(
+                patient.id,
+                sent_at,
+                DocumentKind.SECTION4_NOTIFICATION,
+                notification_id,
+                Recipient.FORSAKRINGSKASSAN,
+            )
+        ),
         certificate_id=draw(cert if renderable else _opt(cert)),
         reason=draw(_opt(texts)),
         diagnoses=draw(st.lists(codes, max_size=2)),

@@ -16,6 +16,8 @@ from gateway.documents.common import (
     Code,
     Consent,
     ConsentMethod,
+    ConsentScope,
+    ConsentStatus,
     Contact,
     HealthcareProfessional,
     Identifier,
@@ -24,6 +26,7 @@ from gateway.documents.common import (
     PersonName,
     Recipient,
 )
+from gateway.documents.consent import purpose_code, purpose_system
 from gateway.documents.identity import ORGANISATIONSNUMMER_OID
 from gateway.documents.return_to_work import (
     FollowUp,
@@ -55,21 +58,34 @@ def consent(
     recipients: list[Recipient],
     purpose: str,
     *,
+    kind: DocumentKind | None = None,
     given_at: datetime = datetime(2026, 2, 1, 9, 0, tzinfo=UTC),
     withdrawn_at: datetime | None = None,
     given_by: Identifier = TOLVAN,
     ident: str = "c1",
+    **changes: object,
 ) -> Consent:
-    return Consent(
+    """An active opt-in consent for ``purpose`` (a code of the purpose code system, or any
+    other code, which never authorises), scoped to ``kind`` (default: the purpose's kind where
+    it has one, else a certificate)."""
+    ps = purpose_system()
+    code = purpose_code(purpose) if purpose in ps.kinds else Code(code=purpose, system=ps.system)
+    if kind is None:
+        kinds = ps.kinds.get(purpose, frozenset())
+        kind = next(iter(kinds)) if len(kinds) == 1 else DocumentKind.CERTIFICATE
+    base = Consent(
         id=ident,
+        status=ConsentStatus.ACTIVE,
+        scope=ConsentScope(kind=kind),
         given_by=given_by,
         given_at=given_at,
         method=ConsentMethod.WRITTEN,
         recipients=recipients,
-        purpose=purpose,
+        purposes=[code],
         recorded_by=hsa("REHAB1"),
         withdrawn_at=withdrawn_at,
     )
+    return base.model_copy(update=changes)
 
 
 PATIENT = Person(
@@ -124,9 +140,7 @@ def sip(**changes: object) -> Sip:
         needs=[SipNeed(ref="n1", description="Stöd att komma tillbaka till arbetet.")],
         goals=[SipGoal(ref="g1", description="Arbeta halvtid i maj.", need_refs=["n1"])],
         efforts=[SipEffort(ref="e1", description="Arbetsträning.", responsible="p1")],
-        consent=consent(
-            [Recipient.REGION, Recipient.MUNICIPALITY, Recipient.EMPLOYER], "coordinated-plan"
-        ),
+        consent=consent([Recipient.REGION, Recipient.MUNICIPALITY, Recipient.EMPLOYER], "sip"),
     )
     return base.model_copy(update=changes)
 
@@ -212,6 +226,22 @@ DIAGNOSTIC_SYSTEMS = [
     "http://id.who.int/icd/release/11/mms",
     "1.2.752.116.2.1.1.1",
     "http://snomed.info/sct",
+    # issue 9: the spellings the red team got through
+    "urn:oid:2.16.840.1.113883.6.96",
+    "http://snomed.info/sct/45991000052106",
+    "urn:oid:2.16.840.1.113883.6.3",
+    "http://id.who.int/icd/entity",
+    "http://hl7.org/fhir/sid/ICD-10-SE",
+    "https://hl7.org/fhir/sid/icd-10-se",
+    "http://example.org/fhir/CodeSystem/ICD-10-SE",
+    "HTTP://SNOMED.INFO/SCT/",
+    "http://www.whocc.no/atc",
+]
+#: Systems no employer route lists: their codes are withheld by default.
+UNLISTED_SYSTEMS = [
+    "urn:oid:1.2.752.129.2.2.1.26",  # specialist competence
+    "http://example.org/fhir/CodeSystem/local-speciality",
+    "urn:uuid:0f0e0d0c-0b0a-4908-8706-050403020100",
 ]
 
 
@@ -242,3 +272,64 @@ def planted_text(draw: st.DrawFn, base: str = "", terms: list[str] | None = None
 def leaks(visible: str) -> list[str]:
     """Planted diagnosis wordings and codes found in an output (as :func:`visible_text`)."""
     return [t for t in DIAGNOSIS_TERMS + DIAGNOSIS_CODES if t.casefold() in visible]
+
+
+# ------------------------------------------------- diagnosis data in a hostile sender's notation
+
+#: Latin capitals and the Cyrillic letters that look the same.
+_CYRILLIC = dict(zip("ABCEHIJKMOPSTX", "АВСЕНІЈКМОРЅТХ", strict=True))
+
+
+def _fullwidth(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+#: Every trick of issue 9 on an ICD-10 code (``F32.1``).
+CODE_TRICKS: list[Callable[[str], str]] = [
+    lambda c: c,
+    lambda c: c.lower(),
+    lambda c: c.replace(".", "-"),
+    lambda c: c[0] + " " + c[1:],
+    lambda c: c.replace(".", ""),
+    lambda c: "ICD10-" + c,
+    lambda c: "dx_" + c,
+    lambda c: "diagnoskod" + c,
+    lambda c: c[0] + "\u200d" + c[1:],
+    lambda c: c[:2] + "\u200b" + c[2:],
+    _fullwidth,
+    lambda c: _CYRILLIC.get(c[0], c[0]) + c[1:],
+    lambda c: c.split(".")[0] + "-P",  # KSH97-P
+]
+#: Codes of other systems and words, as the red team wrote them.
+OTHER_NOTATIONS = [
+    "6A70",  # ICD-11 depressive episode
+    "ICD-11 6A70.1",
+    "35489007",  # SNOMED CT depressive disorder
+    "N06AB06",  # ATC sertraline
+    "depression",
+    "depressionen",
+    "Utmattningssyndrom",
+    "utmattningsdepression",
+    "bröstcancer",
+    "SCHIZOFRENI",
+    "sertralin",
+    "litium",
+    "migränen",
+    "moderate depressive episode",
+]
+NOTATIONS = [t(c) for c in DIAGNOSIS_CODES for t in CODE_TRICKS] + OTHER_NOTATIONS
+
+
+def notation() -> st.SearchStrategy[str]:
+    """A piece of diagnosis data in any of the notations of :data:`NOTATIONS`."""
+    return st.sampled_from(NOTATIONS)
+
+
+@st.composite
+def planted_notation_text(draw: st.DrawFn) -> str:
+    """A sentence around diagnosis data in a hostile notation; unique enough that finding it
+    whole in an output means it passed."""
+    leak = draw(notation())
+    before = draw(st.sampled_from(["", "Mår bättre. ", "Sjukskriven sedan mars.\n", "Har "]))
+    after = draw(st.sampled_from(["", " enligt journal.", "\nÅter i arbete v12.", " (kontroll)"]))
+    return before + leak + after

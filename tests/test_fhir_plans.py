@@ -25,6 +25,10 @@ from gateway.documents.common import (
     Code,
     Consent,
     ConsentMethod,
+    ConsentPolicyRule,
+    ConsentProvision,
+    ConsentScope,
+    ConsentStatus,
     Contact,
     HealthcareProfessional,
     Identifier,
@@ -33,8 +37,10 @@ from gateway.documents.common import (
     Period,
     Person,
     PersonName,
+    ProvisionType,
     Recipient,
 )
+from gateway.documents.consent import purpose_code
 from gateway.documents.return_to_work import (
     FollowUp,
     MeasureType,
@@ -178,7 +184,11 @@ def test_detected_as_its_kind(kind: DocumentKind, data: st.DataObject) -> None:
 
 ADDRESS = Address(street="Storgatan 1", postal_code="12345", city="Småstad")
 CONTACT = Contact(
-    name="Anna Andersson", role="Koordinator", phone="010-1", email="a@x.invalid", address=ADDRESS
+    name="Anna Andersson",
+    role="Koordinator",
+    phone="010-123 45 67",
+    email="a@x.example",
+    address=ADDRESS,
 )
 PATIENT = Person(
     id=Identifier(system="1.2.752.129.2.1.3.1", value="191212121212"),
@@ -188,14 +198,41 @@ PATIENT = Person(
 HSA = "1.2.752.129.2.1.4.1"
 CONSENT = Consent(
     id="c1",
+    status=ConsentStatus.ACTIVE,
+    scope=ConsentScope(kind=DocumentKind.SIP),
+    patient=PATIENT.id,
     given_by=PATIENT.id,
     given_at=datetime(2025, 3, 1, 9, 0),
     method=ConsentMethod.WRITTEN,
+    policy_rule=ConsentPolicyRule.OPT_IN_RESTRICTED,
     recipients=[Recipient.REGION, Recipient.FORSAKRINGSKASSAN],
-    purpose="SIP",
+    purposes=[purpose_code("sip"), purpose_code("rehabilitation")],
     recorded_by=Identifier(system=HSA, value="SE2321000016-REKO"),
+    valid_from=datetime(2025, 3, 1, 10, 0),
     withdrawn_at=datetime(2025, 4, 1, 9, 0),
+    provisions=[
+        ConsentProvision(
+            type=ProvisionType.DENY,
+            start=datetime(2025, 3, 2, 0, 0),
+            end=datetime(2025, 3, 3, 0, 0),
+            recipients=[Recipient.EMPLOYER, Recipient.ARBETSFORMEDLINGEN],
+            purposes=[purpose_code("sick-pay")],
+        ),
+        ConsentProvision(type=ProvisionType.PERMIT, recipients=[Recipient.MUNICIPALITY]),
+    ],
 )
+
+
+def consent_for(kind: DocumentKind, document_id: str, purpose: str) -> Consent:
+    """CONSENT, scoped to one document of ``kind`` for one of its purposes."""
+    return CONSENT.model_copy(
+        update={
+            "scope": ConsentScope(kind=kind, document_id=document_id),
+            "purposes": [purpose_code(purpose)],
+        }
+    )
+
+
 CODE = Code(code="F32.1", system="1.2.752.116.1.1.1.1.3", display="Depression")
 UNIT = CareUnit(
     id=Identifier(system=HSA, value="SE2321000016-UNIT"),
@@ -250,7 +287,7 @@ FULL: dict[DocumentKind, Document] = {
         meeting_date=date(2025, 3, 14),
         next_follow_up=date(2025, 6, 13),
         notes="Anteckning",
-        consent=CONSENT,
+        consent=consent_for(DocumentKind.SIP, "sip-1", "sip"),
     ),
     DocumentKind.RETURN_TO_WORK_PLAN: ReturnToWorkPlan(
         id="rtw-1",
@@ -276,7 +313,7 @@ FULL: dict[DocumentKind, Document] = {
         follow_ups=[FollowUp(on=date(2025, 3, 28), how="Möte")],
         participants=[ReturnToWorkParticipant(name="Karin", role=ParticipantRole.MANAGER)],
         notes="Anteckning",
-        consent=CONSENT,
+        consent=consent_for(DocumentKind.RETURN_TO_WORK_PLAN, "rtw-1", "return-to-work"),
     ),
     DocumentKind.SECTION4_NOTIFICATION: Section4Notification(
         id="s4-1",
@@ -296,7 +333,7 @@ FULL: dict[DocumentKind, Document] = {
             licensed_professions=[CODE],
             unit=UNIT,
         ),
-        consent=CONSENT,
+        consent=consent_for(DocumentKind.SECTION4_NOTIFICATION, "s4-1", "section4"),
         certificate_id=Identifier(system="SE2321000016-UNIT", value="abc"),
         reason="Varför",
         diagnoses=[CODE],
@@ -371,9 +408,9 @@ def test_the_full_documents_round_trip_and_are_valid_r4(kind: DocumentKind) -> N
 
 def tree_of(kind: DocumentKind) -> dict[str, Any]:
     """A full document whose consent still holds: no business rule breaks."""
-    doc = FULL[kind].model_copy(
-        update={"consent": CONSENT.model_copy(update={"withdrawn_at": None})}
-    )
+    own = getattr(FULL[kind], "consent", None)
+    assert isinstance(own, Consent)
+    doc = FULL[kind].model_copy(update={"consent": own.model_copy(update={"withdrawn_at": None})})
     return copy.deepcopy(JSON.to_tree(doc))
 
 

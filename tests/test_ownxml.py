@@ -230,7 +230,14 @@ def test_schemas_are_namespaced_and_qualified(name: str, namespace: str) -> None
 
 
 def test_enumerations_match_the_models() -> None:
-    from gateway.documents.common import ConsentMethod, Recipient
+    from gateway.documents.common import (
+        ConsentMethod,
+        ConsentPolicyRule,
+        ConsentStatus,
+        DocumentKind,
+        ProvisionType,
+        Recipient,
+    )
     from gateway.documents.return_to_work import MeasureType, ParticipantRole
     from gateway.documents.sip import EffortStatus, PrincipalType
 
@@ -241,6 +248,10 @@ def test_enumerations_match_the_models() -> None:
 
     assert values("gateway-common-v1.xsd", "RecipientType") == set(Recipient)
     assert values("gateway-common-v1.xsd", "ConsentMethodType") == set(ConsentMethod)
+    assert values("gateway-common-v1.xsd", "ConsentStatusType") == set(ConsentStatus)
+    assert values("gateway-common-v1.xsd", "ConsentPolicyRuleType") == set(ConsentPolicyRule)
+    assert values("gateway-common-v1.xsd", "ProvisionTypeType") == set(ProvisionType)
+    assert values("gateway-common-v1.xsd", "DocumentKindType") == set(DocumentKind)
     assert values("sip-v1.xsd", "PrincipalTypeType") == set(PrincipalType)
     assert values("sip-v1.xsd", "EffortStatusType") == set(EffortStatus)
     assert values("return-to-work-plan-v1.xsd", "MeasureTypeType") == set(MeasureType)

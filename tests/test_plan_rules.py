@@ -58,6 +58,7 @@ OUR_CODES = {
     "RTW-NO-MEASURES", "RTW-FOLLOW-UP-MISSING", "S4-CONSENT-MISSING", "S4-CONSENT-NOT-FK",
     "S4-CONSENT-AFTER-SENDING", "S4-CONSENT-WITHDRAWN", "S4-CONSENT-NOT-PATIENT",
     "S4-STATEMENT", "S4-REGION-ID", "S4-COORDINATOR-CONTACT", "S4-EXTRA-CONTENT",
+    "S4-COORDINATOR-PHONE", "S4-COORDINATOR-EMAIL",
 }  # fmt: skip
 
 
@@ -177,10 +178,14 @@ def test_sip_consent_required_and_not_withdrawn(sip: Sip) -> None:
         "SIP-CONSENT-MISSING"
     ]
     assert sip.consent is not None
-    withdrawn = sip.consent.model_copy(update={"withdrawn_at": datetime(2030, 1, 1)})
+    withdrawn = sip.consent.model_copy(update={"withdrawn_at": sip.consent.given_at})
     assert codes(sip_rules.check(sip.model_copy(update={"consent": withdrawn}))) == [
         "SIP-CONSENT-WITHDRAWN"
     ]
+    # withdrawn after every SIP's date and after now: the consent still holds (validation and
+    # policy read it the same way; they used to disagree here)
+    later = sip.consent.model_copy(update={"withdrawn_at": datetime(2036, 6, 1)})
+    assert codes(sip_rules.check(sip.model_copy(update={"consent": later}))) == []
 
 
 def test_sip_checks_known_organisation_identifiers(sip_fixture: Sip) -> None:
@@ -208,6 +213,7 @@ def _long_plan(plan: ReturnToWorkPlan, days_after_first: int) -> ReturnToWorkPla
         update={
             "expected_leave_60_days_or_more": True,
             "plan_date": first + timedelta(days=days_after_first),
+            "consent": None,  # drawn for the former date; optional, and not what is tested
         }
     )
 
@@ -317,6 +323,8 @@ def test_s4_consent(n: Section4Notification) -> None:
     someone_else = Identifier(system=PERSONNUMMER_OID, value="201212121212")
     if someone_else != n.patient.id:
         assert with_consent(given_by=someone_else) == ["S4-CONSENT-NOT-PATIENT"]
+        assert with_consent(patient=someone_else) == ["S4-CONSENT-NOT-PATIENT"]
+    assert with_consent(withdrawn_at=n.sent_at + timedelta(seconds=1)) == []
 
 
 def test_s4_consent_time_without_offset_is_swedish(s4_fixture: Section4Notification) -> None:
@@ -344,7 +352,14 @@ def test_s4_coordinator_reachable(n: Section4Notification) -> None:
     for contact, expected in (
         (Contact(name="Koordinatorn"), ["S4-COORDINATOR-CONTACT"]),
         (Contact(phone="010-123 45 67"), []),
-        (Contact(email="rehab@region.invalid"), []),
+        (Contact(email="rehab@region.example"), []),
+        (Contact(phone="+46 10 123 45 67", email="rehab@region.se"), []),
+        (Contact(phone="010-123 45 67 (psykosteamet, F20.0)"), ["S4-COORDINATOR-PHONE"]),
+        (Contact(phone="F20.0"), ["S4-COORDINATOR-PHONE"]),
+        (Contact(phone="010-1"), ["S4-COORDINATOR-PHONE"]),
+        (Contact(email="rehab@region.se (F20.0)"), ["S4-COORDINATOR-EMAIL"]),
+        (Contact(email="psykosteamet F20.0"), ["S4-COORDINATOR-EMAIL"]),
+        (Contact(email="rehab@region.invalid"), ["S4-COORDINATOR-EMAIL"]),
     ):
         assert (
             codes(section4_rules.check(n.model_copy(update={"coordinator": contact}))) == expected

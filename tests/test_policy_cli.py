@@ -28,6 +28,10 @@ def test_redact_certificate_for_employer(
         ("note", "consent", "POLICY-CONSENT-NOT-CHECKED"),
         ("recorded", "answers[id=100].parts[id=100.1]", "POLICY-DIAGNOSIS-WITHHELD"),
         ("removed", "answers[id=6]", "POLICY-DIAGNOSIS-WITHHELD"),
+        ("removed", "answers[id=19].parts[id=19.1]", "POLICY-TEXT-NOT-FOR-RECIPIENT"),
+        ("removed", "answers[id=20].parts[id=20.1]", "POLICY-TEXT-NOT-FOR-RECIPIENT"),
+        ("removed", "answers[id=37].parts[id=37.1]", "POLICY-TEXT-NOT-FOR-RECIPIENT"),
+        ("removed", "answers[id=25].parts[id=25.1]", "POLICY-TEXT-NOT-FOR-RECIPIENT"),
         ("removed", "patient.address", "POLICY-NOT-ALLOWED"),
     ]
 
@@ -40,11 +44,13 @@ def test_redact_refuses_with_reasons_and_empty_stdout(
         json.dumps(
             {
                 "id": "samtycke-7",
+                "status": "active",
+                "scope": {"kind": "certificate"},
                 "given_by": {"system": "1.2.752.129.2.1.3.1", "value": "191212121212"},
                 "given_at": "2026-01-05T10:00:00+01:00",
                 "method": "oral",
                 "recipients": ["occupational-health"],
-                "purpose": "sick-pay",
+                "purposes": [{"code": "sick-pay", "system": "consent-purpose"}],
             }
         )
     )

@@ -80,7 +80,7 @@ def test_content_is_skrs_phrases_patient_and_coordinator(
             "Rehabiliteringskoordinator, Vårdcentralen Ekbacken",
             "Rehabiliteringskoordinator",
             "Telefon: 010-123 45 67",
-            "E-post: rehab.ekbacken@regiontestlan.invalid",
+            "E-post: rehab.ekbacken@regiontestlan.example",
         ]
     )
     sender = root.find(f"{TNS}skickatAv")

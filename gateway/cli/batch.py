@@ -46,8 +46,8 @@ INTERNAL = RULES.define(
 
 #: Read at most this much of a file: beyond every parser's own bound (XML-LIMIT is 5 MiB).
 MAX_READ = 64 * 1024 * 1024
-#: Below this many documents a batch is validated in this process: starting workers costs
-#: more than they save (about 30 ms for two workers, the time of ~75 certificates).
+#: Below this many documents a batch is validated in this process: forking the workers and
+#: shipping them work costs some tens of milliseconds, the time of ~100 certificates.
 PARALLEL_FROM = 200
 #: Documents per task sent to a worker, and tasks in flight per worker.
 CHUNK = 32

@@ -1,9 +1,13 @@
-"""``gateway harness [--fixtures DIR] [--junit FILE] [--warn CODE] [--ignore CODE]``: play the
-fixtures against the gateway in-process and report which give their expected outcome."""
+"""``gateway harness [--fixtures DIR] [--junit FILE] [--warn CODE] [--ignore CODE]
+[--target URL [--target-kind KIND] [--token T] [--cert F --key F] [--ca F]]``: play the
+fixtures against the gateway in-process, or against a running target, and report which give
+their expected outcome."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
 
 from gateway.cli.common import (
@@ -13,6 +17,12 @@ from gateway.cli.common import (
     overrides_from,
     write_file,
 )
+from gateway.documents import Recipient
+from gateway.harness import TARGET_KINDS
+
+if TYPE_CHECKING:
+    from gateway.harness.fixtures import Fixture
+    from gateway.harness.remote import RemoteOutcome
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,13 +31,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "harness",
         help="play the fixtures and check their outcomes",
         description="Validate every fixture (a document with <name>.expected.json beside it) "
-        "and check it gives exactly its expected outcome. Exit 0: all pass; 1: a fixture "
-        "differs; 2: usage error.",
+        "and check it gives exactly its expected outcome: in-process, or with --target against "
+        "a running gateway (POST /validate, /redact) or a recipient's endpoint (docs/fixtures.md)."
+        " Exit 0: all pass; 1: a fixture differs; 2: usage error or the target cannot be reached.",
         examples=[
             "gateway harness",
             "gateway harness --fixtures my-suite/ --junit harness.xml -q",
             "gateway harness --warn ID-PERSON-CHECKSUM --ignore CERT-X",
-            "gateway harness --target http://127.0.0.1:8080 (needs the exchange server)",
+            "gateway harness --target http://127.0.0.1:8080 --token dev-secret --junit h.xml",
+            "gateway harness --target https://gw:8443 --cert me.pem --key me.key --ca ca.pem",
+            "gateway harness --target http://127.0.0.1:9001/fhir --target-kind fhir-push "
+            "--recipient employer",
         ],
     )
     p.add_argument(
@@ -41,8 +55,40 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--target",
         metavar="URL",
-        help="a running gateway or an integrator's endpoint (needs the server), e.g. "
-        "--target http://127.0.0.1:8080",
+        help="play against a running gateway's dry runs (POST /validate, /redact) or, with "
+        "--target-kind, a recipient's endpoint, e.g. --target https://gw.example:8443",
+    )
+    p.add_argument(
+        "--target-kind",
+        choices=TARGET_KINDS,
+        default="gateway",
+        help="what --target is: a gateway (default), or a recipient's FHIR push or RIVTA SOAP "
+        "endpoint that must accept every valid fixture, e.g. --target-kind fhir-push",
+    )
+    p.add_argument(
+        "--recipient",
+        default="forsakringskassan",
+        choices=[r.value for r in Recipient],
+        help="with a recipient endpoint: whose copy to deliver (policy applied), e.g. "
+        "--recipient employer",
+    )
+    p.add_argument(
+        "--token", metavar="TOKEN", help="bearer token for the target, e.g. --token dev-secret"
+    )
+    p.add_argument(
+        "--cert",
+        metavar="FILE",
+        help="client certificate (PEM) for mutual TLS with the target, e.g. --cert me.pem",
+    )
+    p.add_argument(
+        "--key", metavar="FILE", help="the client certificate's key (PEM), e.g. --key me.key"
+    )
+    p.add_argument(
+        "--ca",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="trust only this CA (PEM) for the target's certificate (repeatable), e.g. --ca ca.pem",
     )
     p.add_argument(
         "-q",
@@ -58,31 +104,38 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from gateway import FIXTURES_DIR
-    from gateway.harness.fixtures import FixtureError, discover, run_fixture
+    from gateway.harness.fixtures import FixtureError, Outcome, discover, run_fixture
+    from gateway.harness.remote import TargetError
 
-    if args.target:
-        raise UsageError("--target needs the exchange server, which this version lacks")
     root = Path(args.fixtures) if args.fixtures else FIXTURES_DIR
     if not root.is_dir():
         hint = "" if args.fixtures else " (an installed gateway has none: pass --fixtures DIR)"
         raise UsageError(f"{root}: not a directory{hint}")
     overrides = overrides_from(args)
+    outcomes: list[Outcome | RemoteOutcome]
     try:
-        outcomes = [run_fixture(f, overrides) for f in discover(root)]
-    except FixtureError as exc:
+        fixtures = list(discover(root))
+        if not fixtures:
+            raise UsageError(f"{root}: no fixtures (documents with a .expected.json beside them)")
+        if args.target:
+            outcomes = list(_remote(args, fixtures))
+        else:
+            outcomes = [run_fixture(f, overrides) for f in fixtures]
+    except (FixtureError, TargetError) as exc:
         raise UsageError(str(exc)) from None
-    if not outcomes:
-        raise UsageError(f"{root}: no fixtures (documents with a .expected.json beside them)")
     for o in outcomes:
         if args.quiet and o.passed:
             continue
-        verdict = "valid" if o.result.valid else "invalid"
         mark = "ok  " if o.passed else "FAIL"
-        codes = ",".join(sorted({i.code for i in o.result.issues})) or "-"
-        print(f"{mark} {o.fixture.path}  {verdict}  {codes}")
+        print(f"{mark} {o.fixture.path}  {o.summary}")
         for m in o.mismatches:
             print(f"       {m}")
     failed = sum(not o.passed for o in outcomes)
+    if args.target and not outcomes:
+        raise UsageError(
+            f"{root}: no fixture the gateway would deliver to {args.recipient} over "
+            f"{args.target_kind}"
+        )
     print(f"{len(outcomes) - failed} passed, {failed} failed")
     if args.junit:
         cases = []
@@ -102,3 +155,26 @@ def run(args: argparse.Namespace) -> int:
             ).encode("utf-8"),
         )
     return 0 if failed == 0 else 1
+
+
+def _remote(args: argparse.Namespace, fixtures: list[Fixture]) -> Iterator[RemoteOutcome]:
+    from gateway.harness.remote import Client, Target, play_gateway, play_recipient
+
+    if args.warn or args.ignore:
+        raise UsageError("--warn/--ignore apply in-process only: a target has its own config")
+    target = Target(
+        args.target,
+        kind=args.target_kind,
+        token=args.token,
+        cert=args.cert,
+        key=args.key,
+        ca=args.ca,
+        recipient=args.recipient,
+    )
+    client = Client(target)
+    client.reach()
+    if target.kind == "gateway":
+        for f in fixtures:
+            yield play_gateway(client, f)
+    else:
+        yield from play_recipient(target, fixtures)

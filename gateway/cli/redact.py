@@ -66,9 +66,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--consent",
         metavar="FILE",
-        help="a consent record (JSON: id, given_by{system,value}, given_at, method, "
-        "recipients, purpose[, recorded_by, withdrawn_at]) standing in for the envelope's, "
-        "e.g. --consent consent.json",
+        help="a consent record standing in for the envelope's (JSON: id, status, "
+        "scope{kind[,document_id]}, given_by{system,value}, given_at, method, recipients, "
+        "purposes[{code,system}][, patient, policy_rule, type, recorded_by, valid_from, "
+        "withdrawn_at, provisions]; docs/policy.md), e.g. --consent consent.json",
     )
     p.add_argument(
         "--report",

@@ -107,18 +107,73 @@ class ConsentMethod(StrEnum):
     DIGITAL = "digital"
 
 
+class ConsentStatus(StrEnum):
+    """R4 consent-state-codes: only ``active`` authorises anything."""
+
+    DRAFT = "draft"
+    PROPOSED = "proposed"
+    ACTIVE = "active"
+    REJECTED = "rejected"
+    INACTIVE = "inactive"
+    ENTERED_IN_ERROR = "entered-in-error"
+
+
+class ConsentPolicyRule(StrEnum):
+    """The consent directive (HL7 v3 ActCode, R4 ``Consent.policyRule``): opt-in, with or
+    without restrictions, authorises; opt-out, with or without exceptions, never does."""
+
+    OPT_IN = "OPTIN"
+    OPT_IN_RESTRICTED = "OPTINR"
+    OPT_OUT = "OPTOUT"
+    OPT_OUT_EXCEPTIONS = "OPTOUTE"
+
+
+class ProvisionType(StrEnum):
+    PERMIT = "permit"
+    DENY = "deny"
+
+
+class ConsentScope(Model):
+    """What the consent is about: a document kind, and one document where it names one."""
+
+    kind: DocumentKind
+    document_id: str | None = None
+
+
+class ConsentProvision(Model):
+    """A nested rule of the consent (R4 ``provision.provision`` at any depth, in document
+    order): a deny that applies to the transfer refuses it; an empty list or period applies to
+    every recipient, purpose or time."""
+
+    type: ProvisionType
+    start: datetime | None = None
+    end: datetime | None = None
+    recipients: list[Recipient] = []
+    purposes: list[Code] = []
+
+
 class Consent(Model):
     """The patient's consent to one transfer (seed 003: one consent per transfer; the record
-    states the date, how it was obtained and what it covers)."""
+    states the date, how it was obtained and what it covers). Read by one function,
+    ``gateway.documents.consent.consent_problems``, for validation and policy alike."""
 
     id: str
+    status: ConsentStatus
+    scope: ConsentScope
+    #: whom the record is about, when it says so apart from the document (FHIR Consent.patient)
+    patient: Identifier | None = None
     given_by: Identifier
     given_at: datetime
     method: ConsentMethod
+    policy_rule: ConsentPolicyRule = ConsentPolicyRule.OPT_IN
+    type: ProvisionType = ProvisionType.PERMIT  # the base provision
     recipients: list[Recipient] = Field(min_length=1)
-    purpose: str
+    #: codes of the declared purpose code system (mappings/consent.toml); text never authorises
+    purposes: list[Code] = Field(min_length=1)
     recorded_by: Identifier | None = None
-    withdrawn_at: datetime | None = None
+    valid_from: datetime | None = None  # provision.period.start
+    withdrawn_at: datetime | None = None  # provision.period.end
+    provisions: list[ConsentProvision] = []
 
 
 class CareUnit(Model):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Literal
+from typing import ClassVar, Literal
 
 from gateway.documents.common import Consent, DocumentKind, Model, Organisation, Period, Person
 
@@ -27,6 +27,9 @@ class MeasureType(StrEnum):
 
 
 class ReturnToWorkMeasure(Model):
+    #: free text (allow-listed per recipient: docs/policy.md); the rest is structured
+    FREE_TEXT: ClassVar[tuple[str, ...]] = ("description",)
+
     ref: str
     type: MeasureType
     description: str
@@ -49,11 +52,21 @@ class ReturnToWorkParticipant(Model):
 
 
 class FollowUp(Model):
+    #: free text (allow-listed per recipient: docs/policy.md); the rest is structured
+    FREE_TEXT: ClassVar[tuple[str, ...]] = ("how",)
+
     on: date
     how: str
 
 
 class ReturnToWorkPlan(Model):
+    #: free text (allow-listed per recipient: docs/policy.md); the rest is structured
+    FREE_TEXT: ClassVar[tuple[str, ...]] = (
+        "plan_not_needed_reason",
+        "contact_during_leave",
+        "notes",
+    )
+
     kind: Literal[DocumentKind.RETURN_TO_WORK_PLAN] = DocumentKind.RETURN_TO_WORK_PLAN
     id: str
     version: str = "1.0"

@@ -8,7 +8,7 @@ per transfer.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from gateway.documents.common import (
     CareUnit,
@@ -31,6 +31,9 @@ CONTACT_HEADING = (
 
 
 class Section4Notification(Model):
+    #: free text (allow-listed per recipient: docs/policy.md); the rest is structured
+    FREE_TEXT: ClassVar[tuple[str, ...]] = ("reason", "note")
+
     kind: Literal[DocumentKind.SECTION4_NOTIFICATION] = DocumentKind.SECTION4_NOTIFICATION
     id: str
     sent_at: datetime

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import ClassVar, Literal
 
 from gateway.documents.common import (
     Consent,
@@ -43,12 +43,18 @@ class SipParticipant(Model):
 
 
 class SipNeed(Model):
+    #: free text (allow-listed per recipient: docs/policy.md); the rest is structured
+    FREE_TEXT: ClassVar[tuple[str, ...]] = ("description", "area")
+
     ref: str
     description: str
     area: str | None = None  # e.g. "boende", "arbete", "hälsa"
 
 
 class SipGoal(Model):
+    #: free text (allow-listed per recipient: docs/policy.md); the rest is structured
+    FREE_TEXT: ClassVar[tuple[str, ...]] = ("description",)
+
     ref: str
     description: str
     need_refs: list[str] = []
@@ -63,6 +69,9 @@ class EffortStatus(StrEnum):
 
 class SipEffort(Model):
     """An effort (insats); ``responsible`` is the ``ref`` of the responsible principal."""
+    #: free text (allow-listed per recipient: docs/policy.md); the rest is structured
+    FREE_TEXT: ClassVar[tuple[str, ...]] = ("description",)
+
 
     ref: str
     description: str
@@ -80,6 +89,9 @@ class SipCoordinator(Model):
 
 
 class Sip(Model):
+    #: free text (allow-listed per recipient: docs/policy.md); the rest is structured
+    FREE_TEXT: ClassVar[tuple[str, ...]] = ("notes",)
+
     kind: Literal[DocumentKind.SIP] = DocumentKind.SIP
     id: str
     version: str = "1.0"

@@ -44,7 +44,16 @@ import orjson
 import trustme
 from aiohttp import web
 
-from gateway.documents.common import Consent, ConsentMethod, Identifier, Recipient
+from gateway.documents.common import (
+    Consent,
+    ConsentMethod,
+    ConsentScope,
+    ConsentStatus,
+    DocumentKind,
+    Identifier,
+    Recipient,
+)
+from gateway.documents.consent import purpose_code
 from gateway.exchange.mock_recipient import MockRecipient
 from gateway.exchange.pki import Pem, issue_client, issue_server, write_ca
 from gateway.exchange.tls import client_context, server_context
@@ -277,11 +286,13 @@ def certificate_message(
     if consent_id is not None:
         consent = Consent(
             id=consent_id,
+            status=ConsentStatus.ACTIVE,
+            scope=ConsentScope(kind=DocumentKind.CERTIFICATE),
             given_by=document.patient.id,  # type: ignore[union-attr]
             given_at=datetime(2025, 1, 1, tzinfo=UTC),
             method=ConsentMethod.WRITTEN,
             recipients=[Recipient.EMPLOYER],
-            purpose="sjuklön",
+            purposes=[purpose_code("sick-pay")],
             recorded_by=Identifier(system="urn:oid:1.2.752.129.2.1.4.1", value="SE2321000016-P1"),
         )
         message["entry"].append(

@@ -199,9 +199,7 @@ class Outbox:
         audit = AuditEntry(
             now, f"worker:{self.name}", action, claim.message_id, claim.recipient_id, detail
         )
-        held = await self.store.settle(
-            claim.delivery_id, self.name, settlement, [audit], now=now
-        )
+        held = await self.store.settle(claim.delivery_id, self.name, settlement, [audit], now=now)
         if not held:
             log.warning("outbox %s: lease on %s lost before settling", self.name, claim.delivery_id)
             return

@@ -163,6 +163,7 @@ def _envelope(tree: dict[str, Any] | None) -> tuple[Any, Consent | None, list[Is
     (how a certificate, which has no place for one, travels to an employer with consent).
     ``tree`` is the one the codec read (``Validation.tree``): the bytes are parsed once."""
     from gateway.formats.fhir.consent import read_consent
+    from gateway.formats.fhir.datatypes import BundleIndex
     from gateway.formats.fhir.envelope import unwrap_message
     from gateway.formats.fhir.tree import Reader, Unreadable
 
@@ -176,8 +177,20 @@ def _envelope(tree: dict[str, Any] | None) -> tuple[Any, Consent | None, list[Is
         res = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(res, dict) and res.get("resourceType") == "Consent":
             r = Reader()
+            # the consent's Patient is the certificate's, inside the document Bundle entry
+            inner = [
+                e
+                for x in entries
+                if isinstance(x, dict) and isinstance(x.get("resource"), dict)
+                for e in (x["resource"].get("entry") or [])
+                if x["resource"].get("resourceType") == "Bundle"
+            ]
+            index = BundleIndex(r, {"entry": [*entries, *inner]})
+            subject = next(iter(index.all("Patient")), (None, ""))[0]
             try:
-                consent = read_consent(r, res, f"Bundle.entry[{i}].resource", ("consent",))
+                consent = read_consent(
+                    r, index, res, f"Bundle.entry[{i}].resource", ("consent",), subject
+                )
             except Unreadable:
                 return envelope, None, r.issues
             return envelope, consent, r.issues
@@ -204,9 +217,7 @@ def receive(
     )
     fhir = family == "json" or (content_type or "").startswith("application/fhir")
     if family is None:
-        return Rejection(
-            415, "unsupported media type", [], (received,), fhir=fhir
-        )
+        return Rejection(415, "unsupported media type", [], (received,), fhir=fhir)
     validation = validate_bytes(data, source="request")
     fmt = validation.format
     fhir = fhir or fmt in (Format.FHIR_JSON, Format.FHIR_XML)
@@ -306,8 +317,14 @@ def _route(
             reason = ", ".join(codes)
             deliveries.append(
                 NewDelivery(
-                    did, rcp.id, _mode(rcp), str(fmt), MEDIA_TYPES[fmt], None,
-                    DeliveryState.REFUSED, reason,
+                    did,
+                    rcp.id,
+                    _mode(rcp),
+                    str(fmt),
+                    MEDIA_TYPES[fmt],
+                    None,
+                    DeliveryState.REFUSED,
+                    reason,
                 )
             )
             outcome.append({"recipient": rcp.id, "state": "refused", "rules": codes})
@@ -316,8 +333,13 @@ def _route(
             state = DeliveryState.OFFERED if rcp.pull else DeliveryState.PENDING
             deliveries.append(
                 NewDelivery(
-                    did, rcp.id, _mode(rcp), str(fmt), MEDIA_TYPES[fmt],
-                    t.payload, state,
+                    did,
+                    rcp.id,
+                    _mode(rcp),
+                    str(fmt),
+                    MEDIA_TYPES[fmt],
+                    t.payload,
+                    state,
                 )
             )
             outcome.append({"recipient": rcp.id, "state": str(state)})
@@ -407,9 +429,7 @@ def _resolve(
         for name in named:
             found = config.recipient(name)
             matches = (
-                [found]
-                if found is not None
-                else [r for r in permitted if r.role.value == name]
+                [found] if found is not None else [r for r in permitted if r.role.value == name]
             )
             if not matches:
                 problems.append(

@@ -4,8 +4,10 @@ from pathlib import Path
 
 #: Files beside fixtures that describe them rather than being documents.
 SIDECAR_SUFFIXES = (".expected.json",)
-SIDECAR_MARKERS = (".redaction.",)
+SIDECAR_MARKERS = (".redaction.", ".send.")
 DOCUMENT_SUFFIXES = (".xml", ".json")
+#: What ``harness --target`` can play against (gateway.harness.remote).
+TARGET_KINDS = ("gateway", "fhir-push", "rivta-soap")
 
 
 def is_document_file(path: Path) -> bool:

@@ -60,6 +60,12 @@ class Outcome:
     def passed(self) -> bool:
         return not self.mismatches
 
+    @property
+    def summary(self) -> str:
+        verdict = "valid" if self.result.valid else "invalid"
+        codes = ",".join(sorted({i.code for i in self.result.issues})) or "-"
+        return f"{verdict}  {codes}"
+
 
 def _issue_counter(items: list[dict[str, Any]]) -> Counter[tuple[str, str, str | None]]:
     """Each issue by code, severity and location (a rule that fires in the wrong place is as
@@ -68,19 +74,87 @@ def _issue_counter(items: list[dict[str, Any]]) -> Counter[tuple[str, str, str |
 
 
 def compare(fixture: Fixture, result: Validation) -> list[str]:
-    exp = fixture.expected
-    got = result.to_dict()
+    return compare_result(fixture.expected, result.to_dict())
+
+
+def compare_result(exp: dict[str, Any], got: dict[str, Any]) -> list[str]:
+    """Each way ``got`` (a ``gateway validate --format json`` result, from this process or
+    from a target's ``POST /validate``) differs from the expected outcome, as
+    ``expected …, got …`` lines."""
     out = [
-        f"{key}: expected {exp[key]!r}, got {got[key]!r}"
+        f"{key}: expected {exp[key]!r}, got {got.get(key)!r}"
         for key in ("kind", "subtype", "format", "valid")
-        if key in exp and exp[key] != got[key]
+        if key in exp and exp[key] != got.get(key)
     ]
+    issues = got.get("issues")
+    if not isinstance(issues, list) or not all(
+        isinstance(i, dict) and "code" in i and "severity" in i for i in issues
+    ):
+        return [*out, f"issues: expected a list of issues, got {issues!r}"]
     want = _issue_counter(exp.get("issues", []))
-    have = _issue_counter(got["issues"])  # type: ignore[arg-type]
+    have = _issue_counter(issues)
     if want != have:
-        missing = sorted((want - have).elements())
-        extra = sorted((have - want).elements())
+        missing = sorted((want - have).elements(), key=repr)
+        extra = sorted((have - want).elements(), key=repr)
         out.append(f"issues: missing {missing}, unexpected {extra}")
+    return out
+
+
+def redactions(doc: Path) -> dict[str, dict[str, Any]]:
+    """The expected redaction reports beside ``doc``, by recipient."""
+    stem = expected_path(doc).name[: -len(".expected.json")]
+    out: dict[str, dict[str, Any]] = {}
+    for p in sorted(doc.parent.glob(f"{stem}.redaction.*.json")):
+        recipient = p.name[len(stem) + len(".redaction.") : -len(".json")]
+        try:
+            data = orjson.loads(p.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise FixtureError(f"{p}: not a readable JSON object: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("report"), list):
+            raise FixtureError(f"{p}: not a redaction report (an object with a 'report' list)")
+        out[recipient] = data
+    return out
+
+
+def send_expectation(doc: Path) -> dict[str, Any] | None:
+    """``<name>.send.json`` beside ``doc``: what a send through a configured gateway must give
+    (``harness --target``; docs/fixtures.md), or ``None``."""
+    stem = expected_path(doc).name[: -len(".expected.json")]
+    p = doc.with_name(f"{stem}.send.json")
+    if not p.exists():
+        return None
+    try:
+        data = orjson.loads(p.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise FixtureError(f"{p}: not a readable JSON object: {exc}") from None
+    recipients = data.get("recipients") if isinstance(data, dict) else None
+    if not isinstance(recipients, dict) or not all(
+        isinstance(v, dict) and isinstance(v.get("state"), str) for v in recipients.values()
+    ):
+        raise FixtureError(
+            f"{p}: not a send expectation (an object with 'recipients': {{id: {{'state': …}}}})"
+        )
+    return dict(data)
+
+
+def compare_redaction(exp: dict[str, Any], got: dict[str, Any]) -> list[str]:
+    """How a redaction answer differs from the expected report: whether it is refused, and
+    the multiset of (action, path, code) entries."""
+    out = []
+    if "refused" in exp and exp["refused"] != got.get("refused"):
+        out.append(f"refused: expected {exp['refused']!r}, got {got.get('refused')!r}")
+    report = got.get("report")
+    if not isinstance(report, list) or not all(isinstance(e, dict) for e in report):
+        return [*out, f"report: expected a list of entries, got {report!r}"]
+
+    def entries(items: list[dict[str, Any]]) -> Counter[tuple[Any, Any, Any]]:
+        return Counter((e.get("action"), e.get("path"), e.get("code")) for e in items)
+
+    want, have = entries(exp["report"]), entries(report)
+    if want != have:
+        missing = sorted((want - have).elements(), key=repr)
+        extra = sorted((have - want).elements(), key=repr)
+        out.append(f"report: missing {missing}, unexpected {extra}")
     return out
 
 

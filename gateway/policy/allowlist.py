@@ -175,6 +175,31 @@ def rewrite_path(
     return obj if new is value else obj.model_copy(update={name: new})
 
 
+#: What a required text withheld from a recipient becomes: the whole text goes, and the copy
+#: stays valid against its schema (a measure's description may not be empty).
+WITHHELD_TEXT = "[uppgift undanhållen]"
+
+
+@cache
+def free_text_fields(cls: type[BaseModel]) -> dict[str, Any]:
+    """The free-text fields of a model, however deep, as dotted paths, each with what
+    replaces a text withheld from it (its default, or :data:`WITHHELD_TEXT` when it has
+    none). A model names
+    its own in ``FREE_TEXT`` (a goal's description, a plan's notes); names, identifiers,
+    contacts and codes are structured, not free text."""
+    found: dict[str, Any] = {}
+    own: tuple[str, ...] = getattr(cls, "FREE_TEXT", ())
+    for name, info in cls.model_fields.items():
+        if name in own:
+            found[name] = WITHHELD_TEXT if info.is_required() else _default(info)
+            continue
+        inner = model_of(info.annotation)
+        if inner is not None:
+            for path, replacement in free_text_fields(inner).items():
+                found[f"{name}.{path}"] = replacement
+    return found
+
+
 def _may_hold_text(annotation: Any) -> bool:
     if annotation is str:
         return True
@@ -192,37 +217,121 @@ def text_fields(cls: type[BaseModel]) -> tuple[str, ...]:
     )
 
 
-#: Rewrites one text: (value, model path) -> new value, or None to keep it.
-TextRewrite = Callable[[str, ModelPath], "str | None"]
+#: Judges one text: (value, model path) -> why it must be withheld, or None to keep it.
+TextCheck = Callable[[str, ModelPath], "str | None"]
+#: Told of each text withheld: (model path, reason).
+OnWithheld = Callable[[ModelPath, str], None]
 
 
-def rewrite_texts(
-    obj: BaseModel, fn: TextRewrite, skip: frozenset[str] = frozenset(), path: ModelPath = ()
+#: Texts that identify something (an identifier, a code, a reference inside the document): a
+#: document cannot do without them when they are required, so one naming a diagnosis refuses
+#: the transfer. Any other required text (a name, a description) is emptied instead.
+IDENTIFYING = frozenset(
+    {"id", "value", "system", "ref", "code", "participant", "responsible", "version"}
+)
+
+
+class TextRefused(Exception):
+    """A text that must be withheld sits in a field the document cannot do without (an
+    identifier, a code): the transfer is refused instead."""
+
+    def __init__(self, path: ModelPath, reason: str) -> None:
+        super().__init__(reason)
+        self.path = path
+        self.reason = reason
+
+
+def withhold_texts(
+    obj: BaseModel,
+    check: TextCheck,
+    on_withheld: OnWithheld,
+    skip: frozenset[str] = frozenset(),
+    path: ModelPath = (),
 ) -> BaseModel:
-    """Apply ``fn`` to every text of a model, however deep: names, contacts, addresses, code
-    displays, refs; not the top-level fields named in ``skip``. Labels are left to ``fn``
-    (:func:`readable`): they are needed only for the few texts it changes."""
+    """Every text of a model, however deep (names, contacts, addresses, code displays, refs),
+    judged by ``check``; one it withholds goes back to its default, a required free text to
+    :data:`WITHHELD_TEXT` (a required name too), an item of a list of texts out of the list.
+    A required
+    identifying text (:data:`IDENTIFYING`) raises :class:`TextRefused`. Not the top-level
+    fields named in ``skip``."""
+    cls = type(obj)
     updates: dict[str, Any] = {}
-    for name in text_fields(type(obj)):
+    for name in text_fields(cls):
         if name in skip:
             continue
         value = getattr(obj, name)
-        new = _rewrite_text_value(value, fn, (*path, name))
-        if new is not value:
-            updates[name] = new
+        here = (*path, name)
+        if isinstance(value, str):
+            if isinstance(value, Enum):
+                continue
+            reason = check(value, here)
+            if reason is None:
+                continue
+            info = cls.model_fields[name]
+            if info.is_required() and name in IDENTIFYING:
+                raise TextRefused(here, reason)
+            on_withheld(here, reason)
+            updates[name] = WITHHELD_TEXT if info.is_required() else _default(info)
+        elif isinstance(value, BaseModel):
+            new = withhold_texts(value, check, on_withheld, frozenset(), here)
+            if new is not value:
+                updates[name] = new
+        elif isinstance(value, list):
+            items = _withhold_in_list(value, check, on_withheld, here)
+            if items is not value:
+                updates[name] = items
     return obj.model_copy(update=updates) if updates else obj
 
 
-def _rewrite_text_value(value: Any, fn: TextRewrite, path: ModelPath) -> Any:
-    if isinstance(value, str) and not isinstance(value, Enum):
-        new = fn(value, path)
-        return value if new is None else new
-    if isinstance(value, BaseModel):
-        return rewrite_texts(value, fn, frozenset(), path)
-    if isinstance(value, list):
-        items = [_rewrite_text_value(v, fn, (*path, i)) for i, v in enumerate(value)]
-        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
-    return value
+def _withhold_in_list(
+    value: list[Any], check: TextCheck, on_withheld: OnWithheld, path: ModelPath
+) -> list[Any]:
+    items: list[Any] = []
+    changed = False
+    for i, item in enumerate(value):
+        here = (*path, i)
+        if isinstance(item, str) and not isinstance(item, Enum):
+            reason = check(item, here)
+            if reason is not None:
+                on_withheld(here, reason)
+                changed = True
+                continue
+        elif isinstance(item, BaseModel):
+            new = withhold_texts(item, check, on_withheld, frozenset(), here)
+            changed = changed or new is not item
+            item = new
+        items.append(item)
+    return items if changed else value
+
+
+def clear_path(
+    obj: Any,
+    names: list[str],
+    replacement: Any,
+    on_cleared: Callable[[ModelPath, str], None],
+    path: ModelPath = (),
+    label: str = "",
+) -> Any:
+    """Set the leaves a dotted path reaches (crossing lists) to ``replacement``, telling
+    ``on_cleared`` of each that held something; ``obj`` itself when nothing changed."""
+    if isinstance(obj, list):
+        items = [
+            clear_path(v, names, replacement, on_cleared, (*path, i), label + item_label(v, i))
+            for i, v in enumerate(obj)
+        ]
+        return items if any(a is not b for a, b in zip(items, obj, strict=True)) else obj
+    if not isinstance(obj, BaseModel):
+        return obj
+    name = names[0]
+    value = getattr(obj, name)
+    if value is None or (len(names) == 1 and value == replacement):
+        return obj
+    here, where = (*path, name), join(label, name)
+    if len(names) == 1:
+        on_cleared(here, where)
+        return obj.model_copy(update={name: replacement})
+    new = clear_path(value, names[1:], replacement, on_cleared, here, where)
+    return obj if new is value else obj.model_copy(update={name: new})
 
 
 def collect_texts(obj: BaseModel, out: list[str], skip: frozenset[str] = frozenset()) -> None:

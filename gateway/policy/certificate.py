@@ -12,9 +12,9 @@ from collections.abc import Callable
 from gateway.documents.certificate import Answer, Certificate, SubAnswer
 from gateway.documents.common import Code
 from gateway.documents.issues import RULES, Rule, RuleKind
-from gateway.policy.diagnosis import DIAGNOSIS_WITHHELD, catalogue
-from gateway.policy.free_text import FREE_TEXT_REDACTED, redact_text
-from gateway.policy.policies import AnswerAllowList
+from gateway.policy.diagnosis import DIAGNOSIS_WITHHELD, canonical_system, catalogue
+from gateway.policy.free_text import FREE_TEXT_WITHHELD, OwnDiagnoses, scan
+from gateway.policy.policies import AnswerAllowList, text_part_ids
 from gateway.policy.report import Action, ReportEntry
 
 NOT_ALLOWED = RULES.define(
@@ -27,6 +27,32 @@ NOT_ALLOWED = RULES.define(
     "AG7804's field set (an FK7804's contact with Försäkringskassan, svar 26, its 9xxx "
     "questions, measures outside the AG subset).",
     source="docs/policy.md",
+)
+
+TEXT_NOT_FOR_RECIPIENT = RULES.define(
+    "POLICY-TEXT-NOT-FOR-RECIPIENT",
+    "Free text not written for this recipient withheld",
+    RuleKind.POLICY,
+    "An employer receives only the free text written for it: each employer route lists those "
+    "fields (`text` in mappings/policy/employer.<kind>.toml: an AG7804's description of work "
+    "capacity, a return-to-work plan's measures, a SIP's goals and efforts). Every other "
+    "free-text field is withheld whatever it holds (an AG7804's treatments, 19.1 and 20.1, "
+    "and 'övriga upplysningar', 25.1; a SIP's notes), so that no wording of a diagnosis can "
+    "ride along in it. The report names the field, never the text.",
+    source="docs/policy.md; issue 9",
+)
+CODE_SYSTEM_NOT_ALLOWED = RULES.define(
+    "POLICY-CODE-SYSTEM-NOT-ALLOWED",
+    "Code from a code system the recipient does not receive withheld",
+    RuleKind.POLICY,
+    "An employer route lists the code systems whose codes pass (`code_systems` in "
+    "mappings/policy/employer.<kind>.toml); a code of any other system is withheld (default "
+    "deny), after every spelling of the system was normalised (urn:oid:, http or https, "
+    "trailing slash, case, SNOMED CT module URIs, WHO ICD-11 entity URIs, "
+    "'.../CodeSystem/ICD-10-SE', the aliases of mappings/fhir-systems.toml). An issuer's "
+    "specialist competence, for instance, is not passed on: psychiatry or oncology tells the "
+    "kind of illness.",
+    source="docs/policy.md; issue 9",
 )
 
 _TRUE = ("true", "1")
@@ -48,13 +74,18 @@ class AnswerFilter:
         allow: AnswerAllowList,
         *,
         no_diagnosis: bool,
-        diagnosis_texts: frozenset[str],
+        own: OwnDiagnoses,
+        code_systems: frozenset[str] | None,
         report: list[ReportEntry],
     ) -> None:
         cat = catalogue()
         self.allow = allow
         self.no_diagnosis = no_diagnosis
-        self.texts = diagnosis_texts
+        self.own = own
+        self.code_systems = code_systems
+        self.text_parts = text_part_ids(certificate.type)
+        #: no text of the answers names a diagnosis (one scan of them all, see answers())
+        self.clean = False
         self.report = report
         self.diagnosis_parts = cat.parts_of(certificate.type)
         self.wish_parts = cat.share_wish_parts.get(certificate.type, frozenset())
@@ -77,6 +108,8 @@ class AnswerFilter:
         self.report.append(ReportEntry(action, label, rule.code, message, path))
 
     def answers(self, answers: list[Answer]) -> list[Answer]:
+        if self.no_diagnosis:
+            self.clean = self._all_clean(answers)
         out: list[Answer] = []
         for i, answer in enumerate(answers):
             kept = self.answer(i, answer)
@@ -113,6 +146,24 @@ class AnswerFilter:
         if not changed:
             return answer
         return answer.model_copy(update={"parts": parts}) if parts else None
+
+    def _all_clean(self, answers: list[Answer]) -> bool:
+        """One look at every text the answers may pass (not the diagnosis parts, which name
+        it by definition): the common certificate names no diagnosis elsewhere, and one scan
+        of all its texts costs a fraction of one per part."""
+        texts: list[str] = []
+        for answer in answers:
+            for part in answer.parts:
+                if part.id in self.diagnosis_parts:
+                    continue
+                value = part.value
+                if isinstance(value, str):
+                    texts.append(value)
+                elif isinstance(value, Code):
+                    texts.append(value.code)
+                    if value.display:
+                        texts.append(value.display)
+        return scan("\n\n".join(texts), self.own) is None
 
     def _diagnostic(self, part: SubAnswer) -> bool:
         return part.id in self.diagnosis_parts or (
@@ -155,38 +206,77 @@ class AnswerFilter:
         return self._scan(at)
 
     def _wish(self, at: tuple[int, Answer, int, SubAnswer]) -> SubAnswer:
+        """The employer's copy says false, whatever was sent: yes is recorded, anything but
+        a boolean (text planted in a yes/no field) is not passed on either."""
         part = at[3]
-        if isinstance(part.value, str) and part.value.strip().lower() in _TRUE:
+        sent = part.value.strip().lower() if isinstance(part.value, str) else None
+        if sent in _TRUE:
             self._entry(
                 Action.RECORDED,
                 DIAGNOSIS_WITHHELD,
                 at,
                 f"the patient asked for the diagnosis to be passed on (delsvar "
-                f"{part.id} = {part.value.strip()}); the gateway never sends diagnosis "
+                f"{part.id} = {sent}); the gateway never sends diagnosis "
                 "data to an employer, so the employer's copy says false",
             )
-            return part.model_copy(update={"value": "false"})
-        return part
+        elif sent not in ("false", "0"):
+            self._entry(
+                Action.REMOVED,
+                FREE_TEXT_WITHHELD,
+                at,
+                f"delsvar {part.id} is a yes/no answer and held something else; the employer's "
+                "copy says false",
+            )
+        return part if part.value == "false" else part.model_copy(update={"value": "false"})
 
-    def _scan(self, at: tuple[int, Answer, int, SubAnswer]) -> SubAnswer:
+    def _scan(self, at: tuple[int, Answer, int, SubAnswer]) -> SubAnswer | None:
         part = at[3]
         value = part.value
         if isinstance(value, str):
-            new = redact_text(value, self.texts)
-            if new is None:
+            if part.id in self.text_parts and not self.allow.allows_text(part.id):
+                self._entry(
+                    Action.REMOVED,
+                    TEXT_NOT_FOR_RECIPIENT,
+                    at,
+                    f"delsvar {part.id} is free text not written for this recipient of a "
+                    f"{self.type}; withheld whatever it holds",
+                )
+                return None
+            reason = None if self.clean else scan(value, self.own)
+        elif isinstance(value, Code):
+            system = value.system
+            if (
+                system is not None
+                and self.code_systems is not None
+                and canonical_system(system) not in self.code_systems
+            ):
+                self._entry(
+                    Action.REMOVED,
+                    CODE_SYSTEM_NOT_ALLOWED,
+                    at,
+                    f"delsvar {part.id} holds a code of a system this recipient does not "
+                    "receive",
+                )
+                return None
+            if self.clean:
                 return part
-            updated: object = new
-        elif isinstance(value, Code) and value.display:
-            new = redact_text(value.display, self.texts)
-            if new is None:
-                return part
-            updated = value.model_copy(update={"display": new})
+            reason = scan(value.code, self.own)
+            if reason is None and value.display and scan(value.display, self.own) is not None:
+                self._entry(
+                    Action.REMOVED,
+                    FREE_TEXT_WITHHELD,
+                    at,
+                    f"the display of delsvar {part.id}'s code names a diagnosis and was withheld",
+                )
+                return part.model_copy(update={"value": value.model_copy(update={"display": None})})
         else:
+            return part
+        if reason is None:
             return part
         self._entry(
             Action.REMOVED,
-            FREE_TEXT_REDACTED,
+            FREE_TEXT_WITHHELD,
             at,
-            f"a passage of delsvar {part.id} named a diagnosis and was replaced by a marker",
+            f"delsvar {part.id} names a diagnosis ({reason}) and was withheld whole",
         )
-        return part.model_copy(update={"value": updated})
+        return None

@@ -8,7 +8,6 @@ output; the property tests check that on the rendered bytes anyway.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,21 +17,43 @@ from gateway.documents import Certificate, Document, Recipient
 from gateway.documents.certificate import RIVTA_TYPE_CODES, Answer, SubAnswer
 from gateway.documents.common import Code, Consent, Identifier
 from gateway.documents.issues import RULES, ModelPath, Rule, RuleKind, Severity
+from gateway.documents.section4 import Section4Notification
 from gateway.policy.allowlist import (
+    WITHHELD_TEXT,
+    TextRefused,
     apply_spec,
+    clear_path,
     collect_texts,
     item_label,
     join,
     readable,
     rewrite_path,
-    rewrite_texts,
+    withhold_texts,
 )
-from gateway.policy.certificate import NOT_ALLOWED, AnswerFilter
+from gateway.policy.certificate import (
+    CODE_SYSTEM_NOT_ALLOWED,
+    NOT_ALLOWED,
+    TEXT_NOT_FOR_RECIPIENT,
+    AnswerFilter,
+)
 from gateway.policy.consent import check_consents, not_checked
-from gateway.policy.diagnosis import DIAGNOSIS_WITHHELD, catalogue, code_fields, diagnosis_texts
-from gateway.policy.free_text import FREE_TEXT_REDACTED, names_diagnosis, redact_text
+from gateway.policy.diagnosis import (
+    DIAGNOSIS_WITHHELD,
+    canonical_system,
+    catalogue,
+    code_fields,
+    diagnosis_terms,
+)
+from gateway.policy.free_text import (
+    FREE_TEXT_WITHHELD,
+    NO_DIAGNOSES,
+    OwnDiagnoses,
+    own_diagnoses,
+    scan,
+)
 from gateway.policy.policies import CertificateView, Policy, policy_for
 from gateway.policy.report import Action, PolicyResult, ReportEntry
+from gateway.policy.section4 import contact_refusals
 
 NOT_PERMITTED = RULES.define(
     "POLICY-RECIPIENT-NOT-PERMITTED",
@@ -143,6 +164,8 @@ def apply_policy(
         else:
             consent_used, problem = check_consents(
                 candidates,
+                kind=document.kind,
+                document_id=_document_id(document),
                 recipient=recipient,
                 purposes=policy.purposes,
                 at=at,
@@ -150,6 +173,10 @@ def apply_policy(
             )
             if problem is not None:
                 return _refused(problem, report)
+    if policy.minimisation and isinstance(document, Section4Notification):
+        refusals = contact_refusals(document)
+        if refusals:
+            return PolicyResult(None, [*report, *refusals], refused=True)
     filtered, content = _ContentFilter(policy, document).run()
     if filtered is None:
         return PolicyResult(None, [*report, *content], refused=True)
@@ -186,6 +213,11 @@ def apply_policy(
     )
 
 
+def _document_id(document: Document) -> str:
+    """The id a consent's scope names a document by (a certificate's intygs-id value)."""
+    return document.id.value if isinstance(document.id, Identifier) else document.id
+
+
 def _patient_id(document: Document) -> Identifier | None:
     person = getattr(document, "patient", None) or getattr(document, "employee", None)
     ident = getattr(person, "id", None)
@@ -200,8 +232,10 @@ class _ContentFilter:
         self.document = document
         self.report: list[ReportEntry] = []
         self.removal = SECTION4_MINIMISED if policy.minimisation else NOT_ALLOWED
-        self.texts = (
-            diagnosis_texts(document) if policy.no_diagnosis or policy.free_text else frozenset()
+        self.own: OwnDiagnoses = (
+            own_diagnoses(*diagnosis_terms(document))
+            if policy.no_diagnosis or policy.free_text
+            else NO_DIAGNOSES
         )
 
     def entry(
@@ -218,7 +252,8 @@ class _ContentFilter:
                 doc,
                 allow,
                 no_diagnosis=policy.no_diagnosis,
-                diagnosis_texts=self.texts,
+                own=self.own,
+                code_systems=policy.code_systems,
                 report=self.report,
             ).answers(doc.answers)
             if len(answers) != len(doc.answers) or any(
@@ -238,6 +273,8 @@ class _ContentFilter:
                 )
                 doc = doc.model_copy(update={name: value})
         doc = apply_spec(doc, policy.fields, self._removed)
+        for names, replacement in policy.withheld_text:
+            doc = clear_path(doc, list(names), replacement, self._not_for_recipient)
         if policy.no_diagnosis:
             doc = self._strip_codes(doc, (), "")
             if doc is None:
@@ -250,16 +287,30 @@ class _ContentFilter:
                 )
                 return None, self.report
             # every text that passes, whatever field the sender put it in; the answers were
-            # scanned part by part, and a signature is signed bytes, not text
+            # scanned part by part, and the signature is not text. One look at all of them
+            # first spares the walk for the common document that names no diagnosis.
             texts: list[str] = []
             collect_texts(doc, texts, _SCANNED_ELSEWHERE)
-            if names_diagnosis("\n".join(texts), self.texts):
+            if scan("\n\n".join(texts), self.own) is not None:
                 root = doc
-                doc = rewrite_texts(
-                    doc,
-                    lambda text, path: self._redact(text, path, lambda: readable(root, path)),
-                    _SCANNED_ELSEWHERE,
-                )
+                try:
+                    doc = withhold_texts(
+                        doc,
+                        lambda text, _path: scan(text, self.own),
+                        lambda path, why: self._withheld_text(path, readable(root, path), why),
+                        _SCANNED_ELSEWHERE,
+                    )
+                except TextRefused as refused:
+                    where = readable(root, refused.path)
+                    self.entry(
+                        DIAGNOSIS_WITHHELD,
+                        refused.path,
+                        where,
+                        f"{where} names a diagnosis ({refused.reason}) and this {policy.kind} "
+                        "cannot do without it",
+                        Action.REFUSED,
+                    )
+                    return None, self.report
         for names in policy.free_text:
             doc = rewrite_path(doc, list(names), self._scan)
         if isinstance(doc, Certificate) and doc.signature is not None and self.report:
@@ -343,7 +394,6 @@ class _ContentFilter:
         """Diagnostic codes anywhere outside the answers (which the answer filter handled).
         ``None`` when ``obj`` itself must go: a field it cannot do without holds one (a
         relation typed with a diagnosis code goes whole)."""
-        is_diagnostic = catalogue().is_diagnostic
         updates: dict[str, Any] = {}
         cls: type[BaseModel] = type(obj)
         fields = cls.model_fields
@@ -354,28 +404,37 @@ class _ContentFilter:
             value = getattr(obj, name)
             here, where = (*path, name), join(label, name)
             if isinstance(value, BaseModel):
-                new = None if isinstance(value, Code) and is_diagnostic(value) else value
-                if new is not None and not isinstance(value, Code):
+                new: Any = value
+                if isinstance(value, Code):
+                    why = self._code_verdict(value)
+                    if why is not None:
+                        if info.is_required():
+                            return None
+                        self._withheld(here, where, why)
+                        new = info.get_default(call_default_factory=True)
+                else:
                     new = self._strip_codes(value, here, where)
-                if new is None:
-                    if info.is_required():
-                        return None
-                    self._withheld(here, where)
-                    updates[name] = info.get_default(call_default_factory=True)
-                elif new is not value:
+                    if new is None:
+                        if info.is_required():
+                            return None
+                        self._withheld(here, where, (DIAGNOSIS_WITHHELD, "a diagnosis code"))
+                        new = info.get_default(call_default_factory=True)
+                if new is not value:
                     updates[name] = new
             elif isinstance(value, list) and value:
                 items: list[Any] = []
                 for i, item in enumerate(value):
                     item_path, item_where = (*here, i), where + item_label(item, i)
+                    verdict: tuple[Rule, str] | None = None
                     if isinstance(item, Code):
-                        kept = None if is_diagnostic(item) else item
+                        verdict = self._code_verdict(item)
+                        kept = None if verdict is not None else item
                     elif isinstance(item, BaseModel):
                         kept = self._strip_codes(item, item_path, item_where)
                     else:
                         kept = item
                     if kept is None:
-                        self._withheld(item_path, item_where)
+                        self._withheld(item_path, item_where, verdict)
                     else:
                         items.append(kept)
                 if len(items) != len(value) or any(
@@ -384,25 +443,49 @@ class _ContentFilter:
                     updates[name] = items
         return obj.model_copy(update=updates) if updates else obj
 
-    def _withheld(self, path: ModelPath, label: str) -> None:
+    def _code_verdict(self, code: Code) -> tuple[Rule, str] | None:
+        """Why a code must not pass: a diagnostic system, a system the route does not list
+        (default deny), or a code value that names a diagnosis."""
+        if catalogue().is_diagnostic(code):
+            return DIAGNOSIS_WITHHELD, "a diagnosis code"
+        systems = self.policy.code_systems
+        if (
+            code.system is not None
+            and systems is not None
+            and canonical_system(code.system) not in systems
+        ):
+            return CODE_SYSTEM_NOT_ALLOWED, "a code of a system this recipient does not receive"
+        reason = scan(code.code, self.own)  # its display is text: the text walk judges it
+        if reason is not None:
+            return FREE_TEXT_WITHHELD, f"a code naming a diagnosis ({reason})"
+        return None
+
+    def _withheld(self, path: ModelPath, label: str, why: tuple[Rule, str] | None) -> None:
+        rule, what = why or (DIAGNOSIS_WITHHELD, "a diagnosis code")
+        self.entry(rule, path, label, f"{label} holds {what}, which no employer receives")
+
+    def _withheld_text(self, path: ModelPath, label: str, reason: str) -> None:
         self.entry(
-            DIAGNOSIS_WITHHELD,
+            FREE_TEXT_WITHHELD,
             path,
             label,
-            f"{label} holds a diagnosis code, which no employer receives",
+            f"{label} names a diagnosis ({reason}) and was withheld whole",
+        )
+
+    def _not_for_recipient(self, path: ModelPath, label: str) -> None:
+        self.entry(
+            TEXT_NOT_FOR_RECIPIENT,
+            path,
+            label,
+            f"{label} is free text not written for the {self.policy.recipient}; withheld "
+            "whatever it holds",
         )
 
     def _scan(self, value: Any, path: ModelPath, label: str) -> Any:
-        return self._redact(value, path, lambda: label) if isinstance(value, str) else None
-
-    def _redact(self, text: str, path: ModelPath, label: Callable[[], str]) -> str | None:
-        new = redact_text(text, self.texts)
-        if new is not None:
-            where = label()  # built only for the few texts that change
-            self.entry(
-                FREE_TEXT_REDACTED,
-                path,
-                where,
-                f"a passage of {where} named a diagnosis and was replaced by a marker",
-            )
-        return new
+        if not isinstance(value, str):
+            return None
+        reason = scan(value, self.own)
+        if reason is None:
+            return None
+        self._withheld_text(path, label, reason)
+        return WITHHELD_TEXT

@@ -5,6 +5,7 @@ same document)."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 import typing
 from collections.abc import Iterator, Mapping
@@ -35,16 +36,73 @@ DIAGNOSIS_WITHHELD = RULES.define(
 DIAGNOSIS_FILE = MAPPINGS_DIR / "policy" / "diagnosis.toml"
 
 
+_OID = re.compile(r"[0-2](?:\.(?:0|[1-9][0-9]*))+")
+#: Families of URIs that name one system whatever follows: SNOMED CT editions and modules
+#: (``http://snomed.info/sct/45991000052106``), WHO's ICD-11 entities and releases,
+#: anyone's ``.../CodeSystem/ICD-10-SE``.
+_FAMILIES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p), name)
+    for p, name in (
+        (r"^snomed\.info/(?:sct|id)(?:/|$)", "snomed.info/sct"),
+        (r"^id\.who\.int/icd/(?:entity|release/11)(?:/|$)", "id.who.int/icd/release/11/mms"),
+        (r"^id\.who\.int/icd11(?:/|$)", "id.who.int/icd/release/11/mms"),
+        (r"^id\.who\.int/icd/release/10(?:/|$)", "hl7.org/fhir/sid/icd-10"),
+        (r"(?:^|/)(?:codesystem|sid)/icd-?10-?se$", "1.2.752.116.1.1.1"),
+        (r"(?:^|/)(?:codesystem|sid)/icd-?10(?:-?cm)?$", "hl7.org/fhir/sid/icd-10"),
+        (r"(?:^|/)(?:codesystem|sid)/icd-?11(?:-?mms)?$", "id.who.int/icd/release/11/mms"),
+        (r"(?:^|/)(?:codesystem|sid)/icd-?9(?:-?cm)?$", "hl7.org/fhir/sid/icd-9-cm"),
+        (r"(?:^|/)(?:codesystem|sid)/ksh-?97(?:-?p)?$", "1.2.752.116.1.3.1.4.1"),
+        (r"(?:^|/)(?:codesystem|sid)/(?:snomed-?ct|sct)(?:-?se)?$", "snomed.info/sct"),
+        (r"(?:^|/)(?:codesystem|sid)/atc$", "www.whocc.no/atc"),
+        (r"^(?:www\.)?whocc\.no/atc(?:/|$)", "www.whocc.no/atc"),
+    )
+)
+
+
 def normalise_system(system: str) -> str:
-    """One spelling per code system: OIDs bare (FHIR writes them ``urn:oid:...``), URLs
-    without a trailing slash."""
-    s = system.strip()
-    if s.lower().startswith("urn:oid:"):
-        s = s[8:]
-    return s.rstrip("/")
+    """One spelling per code system, for comparing: case-folded, ``urn:oid:`` and the URL
+    scheme, ``www.`` and trailing slashes dropped, families of URIs folded to one
+    (:data:`_FAMILIES`), and every spelling of the FHIR alias table
+    (``mappings/fhir-systems.toml``) mapped to its row's model form."""
+    s = system.strip().casefold()
+    for prefix in ("urn:oid:", "oid:", "https://", "http://"):
+        if s.startswith(prefix):
+            s = s[len(prefix) :]
+    s = s.removeprefix("www.").rstrip("/")
+    if not _OID.fullmatch(s):
+        for pattern, name in _FAMILIES:
+            if pattern.search(s):
+                s = name
+                break
+    return _aliases().get(s, s)
 
 
-_SYSTEM_MEMO: dict[str, bool] = {}
+@cache
+def _aliases() -> dict[str, str]:
+    from gateway.formats.fhir.systems import SYSTEMS
+
+    table: dict[str, str] = {}
+    for row in SYSTEMS:
+        for spelling in (row.uri, row.model, *row.aliases):
+            s = spelling.strip().casefold()
+            for prefix in ("urn:oid:", "urn:uuid:", "https://", "http://"):
+                s = s.removeprefix(prefix)
+            table[s.rstrip("/")] = row.model.casefold()
+            table[row.name.casefold()] = row.model.casefold()
+    return table
+
+
+_SYSTEM_MEMO: dict[str, str] = {}
+
+
+def canonical_system(system: str) -> str:
+    """:func:`normalise_system`, memoised: senders' spellings are few (bounded anyway)."""
+    known = _SYSTEM_MEMO.get(system)
+    if known is None:
+        known = normalise_system(system)
+        if len(_SYSTEM_MEMO) < 10_000:
+            _SYSTEM_MEMO[system] = known
+    return known
 
 
 @dataclass(frozen=True)
@@ -55,14 +113,7 @@ class DiagnosisCatalogue:
 
     def is_diagnostic(self, code: Code) -> bool:
         system = code.system
-        if system is None:
-            return False
-        known = _SYSTEM_MEMO.get(system)
-        if known is None:
-            known = normalise_system(system) in self.code_systems
-            if len(_SYSTEM_MEMO) < 10_000:  # senders' spellings are few; bound it anyway
-                _SYSTEM_MEMO[system] = known
-        return known
+        return system is not None and canonical_system(system) in self.code_systems
 
     def parts_of(self, ctype: CertificateType) -> frozenset[str]:
         return self.certificate_parts.get(ctype, frozenset())
@@ -122,14 +173,15 @@ def _collect_codes(obj: object, out: list[Code]) -> None:
             _collect_codes(item, out)
 
 
-def diagnosis_texts(document: Document) -> frozenset[str]:
+def diagnosis_terms(document: Document) -> tuple[frozenset[str], frozenset[str]]:
     """The diagnosis texts and codes the document carries in coded or diagnosis fields: any of
     them repeated in free text gives the diagnosis away."""
     cat = catalogue()
     texts: set[str] = set()
+    codes_found: set[str] = set()
 
     def add(code: Code) -> None:
-        texts.add(code.code)
+        codes_found.add(code.code)
         if code.display:
             texts.add(code.display)
 
@@ -153,4 +205,35 @@ def diagnosis_texts(document: Document) -> frozenset[str]:
     for code in codes:
         if cat.is_diagnostic(code):
             add(code)
-    return frozenset(t for t in texts if t.strip())
+    return (
+        frozenset(t for t in texts if t.strip()),
+        frozenset(c for c in codes_found if c.strip()),
+    )
+
+
+def diagnosis_texts(document: Document) -> frozenset[str]:
+    """:func:`diagnosis_terms`, texts and codes together."""
+    texts, codes = diagnosis_terms(document)
+    return texts | codes
+
+
+def texts_outside_diagnosis(document: Document) -> list[str]:
+    """Every text of a document but its diagnosis fields (and the signature, which is no
+    text): what the false-positive measure runs the scanner over (tests, bench)."""
+    from gateway.policy.allowlist import collect_texts
+
+    texts: list[str] = []
+    if isinstance(document, Certificate):
+        parts = catalogue().parts_of(document.type)
+        for answer in document.answers:
+            for part in answer.parts:
+                if part.id in parts:
+                    continue
+                if isinstance(part.value, str):
+                    texts.append(part.value)
+                elif isinstance(part.value, Code):
+                    texts += [part.value.code, part.value.display or ""]
+        collect_texts(document, texts, frozenset({"answers", "signature"}))
+    else:
+        collect_texts(document, texts)
+    return [t for t in texts if t.strip()]

@@ -14,6 +14,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from gateway import MAPPINGS_DIR
 from gateway.documents import (
     Certificate,
@@ -22,10 +24,12 @@ from gateway.documents import (
     ReturnToWorkPlan,
     Section4Notification,
     Sip,
+    questions,
 )
 from gateway.documents.certificate import CertificateType
-from gateway.policy.allowlist import ALL, Spec, _All, build_spec, spec_problems
-from gateway.policy.consent import normalise_purpose
+from gateway.documents.consent import purpose_system
+from gateway.policy.allowlist import ALL, Spec, _All, build_spec, free_text_fields, spec_problems
+from gateway.policy.diagnosis import normalise_system
 
 POLICY_DIR = MAPPINGS_DIR / "policy"
 
@@ -48,12 +52,17 @@ class AnswerAllowList:
 
     questions: Mapping[str, frozenset[str]] | None
     codes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: text parts written for the recipient (``None``: every text part passes)
+    text: frozenset[str] | None = None
 
     def allows_question(self, qid: str) -> bool:
         return self.questions is None or qid in self.questions
 
     def allows_part(self, qid: str, part_id: str) -> bool:
         return self.questions is None or part_id in self.questions.get(qid, frozenset())
+
+    def allows_text(self, part_id: str) -> bool:
+        return self.text is None or part_id in self.text
 
 
 @dataclass(frozen=True)
@@ -78,11 +87,15 @@ class Policy:
     recipient: Recipient
     kind: DocumentKind
     consent_required: bool
-    purposes: frozenset[str]
+    purposes: frozenset[str]  # purpose codes (mappings/consent.toml)
     single_use_consent: bool
     fields: Spec | _All
-    #: fields scanned for diagnosis passages (a ``no_diagnosis`` route scans every text)
+    #: fields scanned for diagnosis data (a ``no_diagnosis`` route scans every text)
     free_text: tuple[tuple[str, ...], ...]
+    #: free-text fields not written for this recipient: (path, what replaces the text)
+    withheld_text: tuple[tuple[tuple[str, ...], Any], ...]
+    #: code systems that pass (normalised); ``None``: every system
+    code_systems: frozenset[str] | None
     fixed: Mapping[str, str]
     no_diagnosis: bool
     minimisation: bool
@@ -103,7 +116,9 @@ def _str_list(data: Mapping[str, Any], key: str, where: Path) -> list[str]:
     return value
 
 
-def _answers(table: Mapping[str, Any], where: Path) -> AnswerAllowList:
+def _answers(
+    ctype: CertificateType, table: Mapping[str, Any], where: Path, no_diagnosis: bool
+) -> AnswerAllowList:
     answers = table.get("answers")
     if answers == "*":
         questions = None
@@ -112,11 +127,30 @@ def _answers(table: Mapping[str, Any], where: Path) -> AnswerAllowList:
     else:
         raise PolicyError(f'{where}: answers must be "*" or a table of question ids')
     codes = {str(p): frozenset(c) for p, c in table.get("codes", {}).items()}
-    return AnswerAllowList(questions, codes)
+    text = table.get("text")
+    if text is None:
+        if no_diagnosis:
+            raise PolicyError(f"{where}: {ctype}: list the text parts written for the recipient")
+        return AnswerAllowList(questions, codes)
+    text_parts = text_part_ids(ctype)
+    wrong = sorted(set(text) - text_parts)
+    if wrong:
+        raise PolicyError(f"{where}: {ctype}: not text parts: {', '.join(wrong)}")
+    return AnswerAllowList(questions, codes, frozenset(text))
+
+
+def text_part_ids(ctype: CertificateType) -> frozenset[str]:
+    """The free-text parts of a certificate type (``type = "text"`` in the catalogue)."""
+    return frozenset(
+        p.id
+        for q in questions.catalogue(ctype).questions.values()
+        for p in q.parts.values()
+        if p.type == "text"
+    )
 
 
 def _certificate_types(
-    data: Mapping[str, Any], where: Path
+    data: Mapping[str, Any], where: Path, no_diagnosis: bool
 ) -> tuple[dict[CertificateType, AnswerAllowList], dict[CertificateType, CertificateView]]:
     tables: Mapping[str, Any] = data.get("certificate", {})
     out: dict[CertificateType, AnswerAllowList] = {}
@@ -131,7 +165,7 @@ def _certificate_types(
                 answers={str(k): str(v) for k, v in table.get("answers", {}).items()},
             )
         else:
-            out[ctype] = _answers(table, where)
+            out[ctype] = _answers(ctype, table, where, no_diagnosis)
     for ctype, view in views.items():
         if view.type not in out:
             raise PolicyError(f"{where}: {ctype} is a view of {view.type}, which has no answers")
@@ -148,21 +182,30 @@ def load_policy(path: Path) -> Policy:
             raise PolicyError(f"{path}: name must be {recipient}.{kind}.toml")
         consent = data.get("consent", {})
         content = data.get("content", {})
+        no_diagnosis = bool(data.get("no_diagnosis", False))
         spec = build_spec(_str_list(content, "fields", path))
         problems = spec_problems(spec, MODELS[kind])
         if problems:
             raise PolicyError(f"{path}: " + "; ".join(problems))
         free_text = tuple(tuple(p.split(".")) for p in _str_list(content, "free_text", path))
-        no_diagnosis = bool(data.get("no_diagnosis", False))
         if no_diagnosis and free_text:
             raise PolicyError(f"{path}: no_diagnosis scans every text already; drop free_text")
-        purposes = frozenset(normalise_purpose(p) for p in _str_list(consent, "purposes", path))
+        purposes = frozenset(_str_list(consent, "purposes", path))
         required = bool(consent.get("required", True))  # allow-list: consent unless waived
         if required and not purposes:
             raise PolicyError(f"{path}: consent required but no purposes listed")
+        unknown = sorted(purposes - purpose_system().for_kind(kind))
+        if unknown:
+            raise PolicyError(
+                f"{path}: purposes {', '.join(unknown)} are not purpose codes for a {kind} "
+                "(mappings/consent.toml)"
+            )
         ctypes, views = (
-            _certificate_types(data, path) if kind is DocumentKind.CERTIFICATE else ({}, {})
+            _certificate_types(data, path, no_diagnosis)
+            if kind is DocumentKind.CERTIFICATE
+            else ({}, {})
         )
+        withheld_text, code_systems = _text_and_codes(content, kind, no_diagnosis, path)
         signature = str(data.get("signature", "as-issued"))
         if signature not in SIGNATURE_MODES:
             raise PolicyError(f"{path}: signature must be one of {sorted(SIGNATURE_MODES)}")
@@ -176,6 +219,8 @@ def load_policy(path: Path) -> Policy:
             single_use_consent=bool(consent.get("single_use", False)),
             fields=spec,
             free_text=free_text,
+            withheld_text=withheld_text,
+            code_systems=code_systems,
             fixed=dict(content.get("fixed", {})),
             no_diagnosis=no_diagnosis,
             minimisation=bool(data.get("minimisation", False)),
@@ -188,14 +233,44 @@ def load_policy(path: Path) -> Policy:
         raise PolicyError(f"{path}: {type(exc).__name__}: {exc}") from exc
 
 
+def _text_and_codes(
+    content: Mapping[str, Any], kind: DocumentKind, no_diagnosis: bool, where: Path
+) -> tuple[tuple[tuple[tuple[str, ...], Any], ...], frozenset[str] | None]:
+    """The free-text fields a route withholds, and the code systems it lets pass. A route
+    with ``no_diagnosis`` must state both (an empty list is a statement too)."""
+    if "text" not in content and "code_systems" not in content and not no_diagnosis:
+        return (), None
+    if "text" not in content or "code_systems" not in content:
+        raise PolicyError(f"{where}: a no_diagnosis route lists its `text` and `code_systems`")
+    model: type[BaseModel] = MODELS[kind]
+    known = free_text_fields(model)
+    allowed = set(_str_list(content, "text", where))
+    wrong = sorted(allowed - set(known))
+    if wrong:
+        raise PolicyError(f"{where}: not free-text fields of a {kind}: {', '.join(wrong)}")
+    withheld = tuple(
+        (tuple(path.split(".")), replacement)
+        for path, replacement in known.items()
+        if path not in allowed
+    )
+    systems = frozenset(normalise_system(s) for s in _str_list(content, "code_systems", where))
+    return withheld, systems
+
+
 @cache
 def policies() -> Mapping[tuple[DocumentKind, Recipient], Policy]:
+    """Every route, read once; the scanner a no_diagnosis route needs is compiled with them,
+    so that no message pays for it (a server loads the policies at start-up)."""
+    from gateway.policy.free_text import warm_up
+
     found: dict[tuple[DocumentKind, Recipient], Policy] = {}
     for path in sorted(POLICY_DIR.glob("*.toml")):
         if path.name.count(".") != 2:
             continue  # diagnosis.toml and other shared data
         p = load_policy(path)
         found[(p.kind, p.recipient)] = p
+    if any(p.no_diagnosis for p in found.values()):
+        warm_up()
     return found
 
 

@@ -10,7 +10,7 @@ from gateway.documents.issues import ModelPath
 
 
 class Action(StrEnum):
-    REMOVED = "removed"  # a field or passage was taken out
+    REMOVED = "removed"  # a field, answer or text was taken out
     REFUSED = "refused"  # the transfer does not happen at all
     RECORDED = "recorded"  # something the recipient should know was noted, nothing removed
     NOTE = "note"  # information about the decision itself (e.g. consent not checked)

@@ -8,11 +8,12 @@ clearly evident that the employee cannot return at all. Contents: seed 003, anne
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from gateway.documents.identity import ORGANISATIONSNUMMER_OID
 from gateway.documents.issues import RULES, Finding, RuleKind
 from gateway.documents.return_to_work import ReturnToWorkPlan
+from gateway.validation.consent_rules import check_consent, document_time
 from gateway.validation.identity_rules import check_organisation_number, check_person_id
 
 _LAW = "30 kap. 6 § SFB"
@@ -93,8 +94,14 @@ def check(plan: ReturnToWorkPlan) -> Iterator[Finding]:
         yield Finding(NO_MEASURES, (), "the plan names no measure and no reason why none")
     if needed and not plan.follow_ups:
         yield Finding(FOLLOW_UP_MISSING, (), "the plan says nothing about following it up")
-    if plan.consent is not None and plan.consent.given_by != plan.employee.id:
-        yield from check_person_id(plan.consent.given_by, ("consent", "given_by"))
+    if plan.consent is not None:
+        yield from check_consent(
+            plan.consent,
+            kind=plan.kind,
+            document_id=plan.id,
+            patient=plan.employee.id,
+            at=document_time(datetime.combine(plan.plan_date, time.min)),
+        )
 
 
 def _check_employer(plan: ReturnToWorkPlan) -> Iterator[Finding]:

@@ -8,11 +8,13 @@ the coordinating function's contact details.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 
-from gateway.documents.common import SWEDISH_TIME, Recipient
+from gateway.documents import consent
+from gateway.documents.common import Recipient
 from gateway.documents.issues import RULES, Finding, RuleKind, Severity
 from gateway.documents.section4 import STATEMENT, Section4Notification
+from gateway.validation.consent_rules import check_consent
+from gateway.validation.contact_rules import email_problem, phone_problem
 from gateway.validation.identity_rules import check_hsa_id, check_person_id
 
 _SEED = "SKR, rekommendation om 4 § lagen (2019:1297) om koordineringsinsatser (seed 003)"
@@ -46,17 +48,19 @@ CONSENT_WITHDRAWN = RULES.define(
     "S4-CONSENT-WITHDRAWN",
     "Consent has been withdrawn",
     RuleKind.BUSINESS,
-    "The consent carries a `withdrawnAt` time: the patient has taken it back, so the "
-    "notification may not be sent on it.",
+    "The consent's `withdrawnAt` (FHIR `provision.period.end`) is at or before the "
+    "notification's `sentAt`: the patient had taken it back, so the notification may not be "
+    "sent on it. A withdrawal dated after the sending does not stop it (policy reads the "
+    "consent the same way, at the transfer's time).",
     source=f"{_SEED}, question 3",
 )
 CONSENT_NOT_PATIENT = RULES.define(
     "S4-CONSENT-NOT-PATIENT",
     "Consent given by someone other than the patient",
     RuleKind.BUSINESS,
-    "The consent's `givenBy` is not the patient's personnummer. The law asks for the "
-    "patient's own consent; if a representative consented, downgrade with `--warn "
-    "S4-CONSENT-NOT-PATIENT` after checking the mandate.",
+    "The consent's `givenBy` (or the patient it is about) is not the notification's patient. "
+    "The law asks for the patient's own consent; if a representative consented, downgrade "
+    "with `--warn S4-CONSENT-NOT-PATIENT` after checking the mandate.",
     source="4 § lagen (2019:1297) om koordineringsinsatser",
 )
 STATEMENT_WORDING = RULES.define(
@@ -85,6 +89,27 @@ COORDINATOR_CONTACT = RULES.define(
     "coordinating the patient: at least a telephone number or an e-mail address.",
     source=_SEED,
 )
+COORDINATOR_PHONE = RULES.define(
+    "S4-COORDINATOR-PHONE",
+    "Coordinator's telephone is not a telephone number",
+    RuleKind.BUSINESS,
+    "Försäkringskassan receives the coordinating function's telephone number and nothing "
+    "else in its place: digits with spaces, hyphens, parentheses and one leading +, a valid "
+    "Swedish or international (E.164) number (Google's phonenumbers). Anything more "
+    "(`010-123 45 67 (psykosteamet, F20.0)`) is refused, not trimmed: move it out, or leave it "
+    "out. Policy refuses the same as POLICY-SECTION4-CONTACT.",
+    source=_SEED,
+)
+COORDINATOR_EMAIL = RULES.define(
+    "S4-COORDINATOR-EMAIL",
+    "Coordinator's e-mail is not an e-mail address",
+    RuleKind.BUSINESS,
+    "Försäkringskassan receives the coordinating function's e-mail address and nothing else "
+    "in its place: one ASCII address as email-validator accepts it (deliverability is not "
+    "checked; reserved domains such as .invalid and .test are not addresses). Policy refuses "
+    "the same as POLICY-SECTION4-CONTACT.",
+    source=_SEED,
+)
 EXTRA_CONTENT = RULES.define(
     "S4-EXTRA-CONTENT",
     "Content Försäkringskassan will not receive",
@@ -97,10 +122,13 @@ EXTRA_CONTENT = RULES.define(
 )
 
 
-def _aware(value: datetime) -> datetime:
-    """Times without an offset are Swedish local time (as RIVTA's), so naive and aware times
-    compare."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=SWEDISH_TIME)
+#: The reasons this kind had a code for before the one reading (gateway.documents.consent).
+_CONSENT_CODES = {
+    consent.NOT_COVERING: CONSENT_NOT_FK,
+    consent.LATE: CONSENT_AFTER_SENDING,
+    consent.WITHDRAWN: CONSENT_WITHDRAWN,
+    consent.OTHER_PATIENT: CONSENT_NOT_PATIENT,
+}
 
 
 def check(n: Section4Notification) -> Iterator[Finding]:
@@ -124,6 +152,7 @@ def check_content(n: Section4Notification) -> Iterator[Finding]:
             ("coordinator",),
             "the coordinator has neither a telephone number nor an e-mail address",
         )
+    yield from check_coordinator_contact(n)
     if n.region.id is None:
         yield Finding(REGION_ID, ("region",), "the region has no HSA-id")
     else:
@@ -143,35 +172,32 @@ def check_content(n: Section4Notification) -> Iterator[Finding]:
             )
 
 
+def check_coordinator_contact(n: Section4Notification) -> Iterator[Finding]:
+    """The coordinator's telephone and e-mail are exactly that (contact_rules)."""
+    if n.coordinator.phone:
+        problem = phone_problem(n.coordinator.phone)
+        if problem is not None:
+            yield Finding(
+                COORDINATOR_PHONE, ("coordinator", "phone"), f"coordinator.phone {problem}"
+            )
+    if n.coordinator.email:
+        problem = email_problem(n.coordinator.email)
+        if problem is not None:
+            yield Finding(
+                COORDINATOR_EMAIL, ("coordinator", "email"), f"coordinator.email {problem}"
+            )
+
+
 def _check_consent(n: Section4Notification) -> Iterator[Finding]:
-    consent = n.consent
-    if consent is None:
+    if n.consent is None:
         yield Finding(CONSENT_MISSING, (), "the notification carries no consent")
         return
-    if Recipient.FORSAKRINGSKASSAN not in consent.recipients:
-        covered = ", ".join(str(r) for r in consent.recipients)
-        yield Finding(
-            CONSENT_NOT_FK,
-            ("consent", "recipients"),
-            f"the consent covers {covered}, not forsakringskassan",
-        )
-    if _aware(consent.given_at) > _aware(n.sent_at):
-        yield Finding(
-            CONSENT_AFTER_SENDING,
-            ("consent", "given_at"),
-            f"consent given {consent.given_at.isoformat()}, after the notification was sent "
-            f"({n.sent_at.isoformat()})",
-        )
-    if consent.withdrawn_at is not None:
-        yield Finding(
-            CONSENT_WITHDRAWN,
-            ("consent", "withdrawn_at"),
-            f"the consent was withdrawn {consent.withdrawn_at.isoformat()}",
-        )
-    if consent.given_by != n.patient.id:
-        yield Finding(
-            CONSENT_NOT_PATIENT,
-            ("consent", "given_by"),
-            "the consent was given by another person than the patient",
-        )
-        yield from check_person_id(consent.given_by, ("consent", "given_by"))
+    yield from check_consent(
+        n.consent,
+        kind=n.kind,
+        document_id=n.id,
+        patient=n.patient.id,
+        at=n.sent_at,
+        recipient=Recipient.FORSAKRINGSKASSAN,
+        codes=_CONSENT_CODES,
+    )

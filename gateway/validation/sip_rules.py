@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from gateway.documents import consent
 from gateway.documents.common import Identifier
 from gateway.documents.identity import HSA_ID_OID, ORGANISATIONSNUMMER_OID
 from gateway.documents.issues import RULES, Finding, ModelPath, RuleKind
 from gateway.documents.sip import PrincipalType, Sip
+from gateway.validation.consent_rules import check_consent, document_time
 from gateway.validation.identity_rules import (
     check_hsa_id,
     check_organisation_number,
@@ -92,8 +94,9 @@ CONSENT_WITHDRAWN = RULES.define(
     "SIP-CONSENT-WITHDRAWN",
     "Consent to the SIP has been withdrawn",
     RuleKind.BUSINESS,
-    "The consent carries a `withdrawnAt` time: the patient has taken it back, so the plan may "
-    "no longer be shared.",
+    "The consent's `withdrawnAt` (FHIR `provision.period.end`) has passed: the patient has "
+    "taken it back, so the plan may no longer be shared. A withdrawal dated in the future "
+    "does not stop it yet (policy reads the consent the same way, at the transfer's time).",
     source=_LAW,
 )
 
@@ -152,14 +155,14 @@ def check(sip: Sip) -> Iterator[Finding]:
     if sip.consent is None:
         yield Finding(CONSENT_MISSING, (), "the plan carries no consent")
     else:
-        if sip.consent.given_by != sip.patient.id:  # the patient's own id is checked above
-            yield from check_person_id(sip.consent.given_by, ("consent", "given_by"))
-        if sip.consent.withdrawn_at is not None:
-            yield Finding(
-                CONSENT_WITHDRAWN,
-                ("consent", "withdrawn_at"),
-                f"the consent was withdrawn {sip.consent.withdrawn_at.isoformat()}",
-            )
+        yield from check_consent(
+            sip.consent,
+            kind=sip.kind,
+            document_id=sip.id,
+            patient=sip.patient.id,
+            at=document_time(sip.created_at),
+            codes={consent.WITHDRAWN: CONSENT_WITHDRAWN},
+        )
 
 
 def _check_organisation_id(ident: Identifier, path: ModelPath) -> Iterator[Finding]:

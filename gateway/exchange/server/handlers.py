@@ -344,9 +344,7 @@ async def post_redact(request: web.Request) -> web.StreamResponse:
         return problem(request, 422, "invalid document", validation.issues)
     from gateway.exchange.transfer import prepare
 
-    t = prepare(
-        validation.document, recipient, at=request.app[CLOCK](), to=to or validation.format
-    )
+    t = prepare(validation.document, recipient, at=request.app[CLOCK](), to=to or validation.format)
     body: dict[str, Any] = {
         "recipient": str(recipient),
         "format": str(t.format),

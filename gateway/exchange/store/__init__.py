@@ -21,7 +21,9 @@ def store_for(url: str) -> Store:
 
         store: Store = PostgreSQLStore(url)
         return store
-    raise ValueError(f"unknown database URL scheme in {url!r}: use sqlite:///PATH or postgresql://…")
+    raise ValueError(
+        f"unknown database URL scheme in {url!r}: use sqlite:///PATH or postgresql://…"
+    )
 
 
 __all__ = ["DEFAULT_URL", "Store", "StoreError", "store_for"]

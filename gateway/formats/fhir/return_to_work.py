@@ -224,7 +224,7 @@ class _Reading(BundleReading):
             follow_ups=follow_ups,
             participants=self.participants(plan, path),
             notes=notes,
-            consent=read_supporting_consent(r, index, plan, path),
+            consent=read_supporting_consent(r, index, plan, path, patient),
         )
 
     def ext_bool(self, plan: dict[str, Any], path: str, url: str) -> bool | None:

@@ -168,7 +168,7 @@ class _Reading(BundleReading):
         consent = None
         found_consent = self.ext_ref(comm, path, U["consent"], "Consent", ("consent",))
         if found_consent is not None:
-            consent = read_consent(r, *found_consent, ("consent",))
+            consent = read_consent(r, index, *found_consent, ("consent",), patient)
         reason, diagnoses = self.reasons(comm, path)
         note = get_note(r, comm, path, ("note",))
         kwargs: dict[str, Any] = {}

@@ -268,7 +268,7 @@ class _Reading(BundleReading):
             self.effort(obj, p, ("efforts", i))
             for i, (obj, p) in enumerate(r.objs(plan, "activity", path))
         ]
-        consent = read_supporting_consent(r, index, plan, path)
+        consent = read_supporting_consent(r, index, plan, path, patient_res)
         notes = get_note(r, plan, path, ("notes",))
         return Sip(
             id=sid,
