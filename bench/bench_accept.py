@@ -183,8 +183,9 @@ def main() -> None:
         for r in range(args.rounds):
             for name, result in engines_at_once(trees, args.engine_count).items():
                 engines[name].append(result)
-            for i, (name, tree) in enumerate(trees.items()):
-                if not args.no_server:
+            order = list(trees.items())
+            for i, (name, tree) in enumerate(order if r % 2 == 0 else order[::-1]):
+                if not args.no_server:  # who goes first changes round by round
                     servers[name].append(server_run(tree, args, f"r{r}t{i}"))
     with open("/proc/loadavg") as f:
         load = f.read().split()[0]
