@@ -3,6 +3,7 @@ expected one, and the summary shows the employer's copy beside Försäkringskass
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,33 @@ def test_the_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     assert any("EXCHANGE-CONSENT-USED" in line for line in lines)
     assert any("POLICY-CONSENT-MISSING" in line for line in lines)
     assert "191212121212" not in out  # the fixtures' patient
+    assert "pull recipients: acme (GET /inbox)" in lines
+
+
+def test_the_demo_employer_pulls_acknowledges_and_is_offered_again_what_it_did_not_ack(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index(
+        "the employer's HR system pulls (mutual TLS as acme-inbox; GET /inbox, acknowledge)"
+    )
+    pulls = [line.split() for line in lines[start + 1 : start + 6]]
+    sip = pulls[2][3]  # the SIP's message id, derived from its content
+    assert [p[0] for p in pulls] == ["GET", "POST", "GET", "POST", "GET"]
+    assert {p[1] for p in pulls[::2]} == {"/inbox"}
+    assert all(re.fullmatch(r"/inbox/[0-9a-f-]{36}/ack", p[1]) for p in pulls[1::2])
+    assert pulls[0][2:] == ["200", "demo-cert-1", "(offer", "1),", sip, "(offer", "1)"]
+    assert pulls[1][2:] == ["204", "demo-cert-1"]
+    assert pulls[2][2:] == ["200", sip, "(offer", "2)"]  # not acknowledged: offered again
+    assert pulls[3][2:] == ["204", sip]
+    assert pulls[4][2:] == ["200", "(empty)"]
+    assert lines[start + 6] == ""
+    assert [line.split()[:3] for line in lines if line.startswith("  demo-cert-1 ")] == [
+        ["demo-cert-1", "acme", "delivered"],
+        ["demo-cert-1", "fk", "delivered"],
+    ]
+    assert not any(line.startswith("  acme (employer)") for line in lines)  # no push mock
 
 
 def test_without_fixtures_the_demo_says_what_it_needs(

@@ -6,6 +6,7 @@ presenting a SITHS-style certificate."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from gateway import FIXTURES_DIR
 from gateway.cli.main import main
 from gateway.documents.certificate import Certificate
 from gateway.exchange.loopback import HR_TOKEN, Loopback, certificate_message, loopback
+from gateway.exchange.server.app import STORE
 from gateway.exchange.transports.soap import REGISTER_CERTIFICATE_V3, Request, read_request
 from gateway.formats.fhir.codec import FhirJsonCodec
 from gateway.formats.xsd import load_schema
@@ -237,3 +239,64 @@ def test_a_section4_notice_before_its_certificate_dead_letters_then_goes_after_i
         ]
 
     run(tmp_path, store_url, scenario, mocks={"fk": {"require_certificate": True}})
+
+
+def test_a_pull_employer_fetches_over_mutual_tls_and_is_offered_again_until_it_acknowledges(
+    tmp_path: Path, store_url: str
+) -> None:
+    """The employer runs no server: its HR system presents its own client certificate,
+    fetches the redacted copy from ``GET /inbox``, is offered it again while it has not
+    acknowledged, and never again once it has; nobody else reads or acknowledges its inbox."""
+
+    async def scenario(lb: Loopback, s: aiohttp.ClientSession) -> None:
+        assert set(lb.mocks) == {"fk", "region-skane", "malmo", "af"}  # no employer server
+        code, answer = await post(s, certificate_message(FK7804, TO_BOTH, message_id="m-pull"))
+        assert code == 202
+        assert answer["recipients"] == [
+            {"recipient": "acme", "state": "offered"},
+            {"recipient": "fk", "state": "pending"},
+        ]
+        hr = lb.session(lb.inboxes["acme"])
+
+        async def inbox() -> list[dict[str, Any]]:
+            async with hr.get("/inbox") as resp:
+                assert resp.status == 200
+                messages: list[dict[str, Any]] = (await resp.json())["messages"]
+                return messages
+
+        first, again = await inbox(), await inbox()
+        assert [(m["message_id"], m["offers"]) for m in first] == [("m-pull", 1)]
+        assert [(m["message_id"], m["offers"]) for m in again] == [("m-pull", 2)]
+        assert first[0]["payload_base64"] == again[0]["payload_base64"]
+        (m,) = first
+        assert (m["kind"], m["format"], m["media_type"]) == (
+            "certificate", "fhir-json", "application/fhir+json"
+        )  # fmt: skip
+        redacted = FhirJsonCodec().parse(base64.b64decode(m["payload_base64"])).document
+        assert isinstance(redacted, Certificate)
+        assert "6" not in {a.id for a in redacted.answers}  # no diagnosis for the employer
+        # FK was pushed its copy meanwhile; the employer's is offered until acknowledged
+        async with s.get("/messages/m-pull") as resp:
+            assert states(await resp.json())["acme"] == ("offered", 0)
+        # the sender, an unauthenticated caller: no inbox, no acknowledging the employer's
+        async with s.get("/inbox") as resp:
+            assert resp.status == 403
+        async with s.post(m["ack_url"]) as resp:
+            assert resp.status == 403
+        async with lb.session().get("/inbox") as resp:
+            assert resp.status == 401
+        async with hr.post(m["ack_url"]) as resp:
+            assert resp.status == 204
+        async with hr.post(m["ack_url"]) as resp:  # a repeated acknowledgement is harmless
+            assert resp.status == 204
+        assert await inbox() == []
+        status = await lb.settled(s, "m-pull")
+        assert states(status) == {"acme": ("delivered", 1), "fk": ("delivered", 1)}
+        acknowledged = [
+            r.entry
+            async for r in lb.app[STORE].audit_records(message_id="m-pull")
+            if r.entry.action == "acknowledged"
+        ]
+        assert [(e.actor, e.recipient_id) for e in acknowledged] == [("acme", "acme")]
+
+    run(tmp_path, store_url, scenario, pull=("acme",))

@@ -4,12 +4,18 @@ with the rule that refused it, and the employer's copy never holds diagnosis dat
 
 from __future__ import annotations
 
-from exchange_support import FK7804_XML, T0, certificate_message, make_config
+import hashlib
+from typing import Any
+
+import pytest
+from exchange_support import FK7804_XML, T0, certificate_message, config_data, make_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.exchange.config import parse
 from gateway.exchange.router import Accepted, Rejection, receive
 from gateway.exchange.store.base import DeliveryState
+from gateway.exchange.transfer import prepare
 
 AUDIENCES = ("employer", "forsakringskassan", "occupational-health")
 RECIPIENT_OF = {
@@ -71,3 +77,41 @@ def test_each_audience_gets_its_copy_or_its_refusal(
     if employer is not None and employer.payload is not None:
         assert b"M54" not in employer.payload
         assert "Ryggvärk".encode() not in employer.payload
+
+
+def test_recipients_alike_in_role_and_format_share_one_prepared_copy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two employers taking FHIR JSON get the same copy, prepared once; Försäkringskassan,
+    another role, gets its own."""
+    import gateway.exchange.router as router
+
+    data = config_data()
+    acme = next(r for r in data["recipients"] if r["id"] == "acme")
+    data["recipients"].append({**acme, "id": "acme-2", "organisation": "5569876543"})
+    data["senders"][0]["recipients"].append("acme-2")
+    config = parse(data)
+    sender = config.sender("region-vg")
+    assert sender is not None
+    prepared: list[tuple[str, str]] = []
+
+    def counting(document: Any, recipient: Any, **kw: Any) -> Any:
+        prepared.append((str(recipient), str(kw["to"])))
+        return prepare(document, recipient, **kw)
+
+    monkeypatch.setattr(router, "prepare", counting)
+    body = certificate_message(FK7804_XML, ("employer", "forsakringskassan"), message_id="two")
+    result = receive(
+        body, content_type="application/fhir+json", headers={}, sender=sender, config=config, now=T0
+    )
+    assert isinstance(result, Accepted)
+    assert sorted(prepared) == [("employer", "fhir-json"), ("forsakringskassan", "xml")]
+    got = {d.recipient_id: d for d in result.message.deliveries}
+    assert set(got) == {"acme", "acme-2", "fk"}
+    assert {d.state for d in got.values()} == {DeliveryState.PENDING}
+    assert got["acme"].payload == got["acme-2"].payload != got["fk"].payload
+    assert got["acme"].delivery_id != got["acme-2"].delivery_id
+    policy = {e.recipient_id: e.detail for e in result.message.audit if e.action == "policy"}
+    assert set(policy) == {"acme", "acme-2", "fk"}
+    assert policy["acme"] == policy["acme-2"] != policy["fk"]
+    assert policy["acme"]["sha256"] == hashlib.sha256(got["acme"].payload or b"").hexdigest()

@@ -1,18 +1,22 @@
 """``gateway demo``: the main job end to end on loopback. The gateway on embedded SQLite in a
 temporary directory, behind HTTPS with mutual TLS; mock recipients for Försäkringskassan
-(RIVTA SOAP), an employer, a region, a municipality and Arbetsförmedlingen (FHIR push); the
-fixture messages sent through it by a region's EHR (SITHS-style certificate) and an HR
-system (bearer token), refusals included; then what each recipient received, the
-employer's redacted certificate beside Försäkringskassan's full one, and the audit check.
+(RIVTA SOAP), a region, a municipality and Arbetsförmedlingen (FHIR push); the employer runs
+no server, like most: its HR system pulls (``GET /inbox`` over mutual TLS with its own
+client certificate, then acknowledges each message). The fixture messages are sent through
+it by a region's EHR (SITHS-style certificate) and an HR system (bearer token), refusals
+included; then what each recipient received, the employer's redacted certificate beside
+Försäkringskassan's full one, and the audit check.
 
-Some recipients misbehave on purpose: the employer fails twice and Försäkringskassan once
-before taking a message (retries), the municipality rejects everything until it is "fixed",
-when its dead letter is redelivered.
+Some recipients misbehave on purpose: Försäkringskassan fails once before taking a message
+(a retry), the municipality rejects everything until it is "fixed", when its dead letter is
+redelivered, and the HR system acknowledges only the certificate on its first fetch, so the
+SIP it left unacknowledged is offered again on the next.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,10 +39,11 @@ SECTION4 = Path("section4-notification/valid-refers-to-certificate.xml")
 USED = (FK7804, AG7804, INVALID, SIP, SECTION4)
 #: How the demo's recipients misbehave (see the module docstring).
 MOCKS: dict[str, dict[str, Any]] = {
-    "acme": {"fail_first": 2},
     "fk": {"fail_first": 1},
     "malmo": {"answer": "VALIDATION_ERROR"},
 }
+#: The recipients that pull their messages instead of running a server.
+PULL = ("acme",)
 FHIR = {"Content-Type": "application/fhir+json"}
 XML = {"Content-Type": "application/xml"}
 
@@ -54,9 +59,21 @@ class Sent:
 
 
 @dataclass
+class Fetch:
+    """One call of the pull recipient: what it saw, or what it acknowledged."""
+
+    what: str
+    status: int
+    seen: list[str] = field(default_factory=list)  # "<message id> (offer n)" per message
+
+
+@dataclass
 class Demo:
     sent: list[Sent] = field(default_factory=list)
     statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the pull employer's calls, and the payloads it fetched by message id
+    pulls: list[Fetch] = field(default_factory=list)
+    pulled: dict[str, bytes] = field(default_factory=dict)
     ok: bool = True
 
 
@@ -138,6 +155,8 @@ async def scenario(lb: Loopback, out: Print, fixtures: Path = FIXTURES_DIR) -> D
     await send(demo, anonymous, "HR system (token) sends a certificate",
                certificate, hr, expect=403)  # fmt: skip
 
+    await pull_inbox(demo, lb.session(lb.inboxes["acme"]), sip)
+
     accepted = [s.message_id for s in demo.sent if s.message_id]
     for mid in dict.fromkeys(accepted):
         demo.statuses[mid] = await lb.settled(region, mid)
@@ -150,6 +169,40 @@ async def scenario(lb: Loopback, out: Print, fixtures: Path = FIXTURES_DIR) -> D
     states = [r["state"] for st in demo.statuses.values() for r in st.get("recipients", [])]
     demo.ok &= all(s in ("delivered", "refused") for s in states)
     return demo
+
+
+async def _fetch(demo: Demo, inbox: aiohttp.ClientSession) -> list[dict[str, Any]]:
+    async with inbox.get("/inbox") as resp:
+        status = resp.status
+        messages: list[dict[str, Any]] = (await resp.json()).get("messages", [])
+    seen = [f"{m['message_id']} (offer {m['offers']})" for m in messages]
+    demo.pulls.append(Fetch("GET /inbox", status, seen))
+    for m in messages:
+        demo.pulled.setdefault(m["message_id"], base64.b64decode(m["payload_base64"]))
+    return messages
+
+
+async def _ack(demo: Demo, inbox: aiohttp.ClientSession, message: dict[str, Any]) -> None:
+    async with inbox.post(message["ack_url"]) as resp:
+        demo.pulls.append(Fetch(f"POST {message['ack_url']}", resp.status, [message["message_id"]]))
+        demo.ok &= resp.status == 204
+
+
+async def pull_inbox(demo: Demo, inbox: aiohttp.ClientSession, sip: str | None) -> None:
+    """The employer's HR system: fetches, acknowledges only the certificate (as if it stopped
+    before the SIP), fetches again and is offered the SIP again, acknowledges it, and finds
+    the inbox empty."""
+    first = await _fetch(demo, inbox)
+    for m in first:
+        if m["message_id"] == "demo-cert-1":
+            await _ack(demo, inbox, m)
+    again = await _fetch(demo, inbox)
+    for m in again:
+        await _ack(demo, inbox, m)
+    left = await _fetch(demo, inbox)
+    ids = [[m["message_id"] for m in f] for f in (first, again, left)]
+    demo.ok &= ids == [["demo-cert-1", sip], [sip], []] and [m["offers"] for m in again] == [2]
+    demo.ok &= all(f.status == 200 for f in demo.pulls if f.what == "GET /inbox")
 
 
 def _certificate_of(payload: bytes, rivta: bool) -> Certificate | None:
@@ -180,10 +233,10 @@ def side_by_side(lb: Loopback, demo: Demo, message_id: str = "demo-cert-1") -> l
         for r in demo.statuses.get(message_id, {}).get("recipients", [])
     }
     fk = next((r for r in lb.mocks["fk"].received if r.interaction == "RegisterCertificate"), None)
-    employer = next((r for r in lb.mocks["acme"].received if r.key == deliveries.get("acme")), None)
+    employer = demo.pulled.get(message_id) if "acme" in deliveries else None
     if fk is None or employer is None:
         return ["(the certificate did not reach both)"]
-    full, redacted = _certificate_of(fk.payload, True), _certificate_of(employer.payload, False)
+    full, redacted = _certificate_of(fk.payload, True), _certificate_of(employer, False)
     if full is None or redacted is None:
         return ["(a copy could not be read)"]
     got = {a.id for a in redacted.answers}
@@ -216,7 +269,10 @@ def report(demo: Demo, lb: Loopback, out: Print) -> None:
                 f"  {mid[:20]:20} {r['recipient']:13} {r['state']:10} "
                 f"attempts {r['attempts']}  {r['last_error'] or ''}"[:150]
             )
-    out("\nwhat each recipient received (its own log; GET /received on the mock)")
+    out("\nthe employer's HR system pulls (mutual TLS as acme-inbox; GET /inbox, acknowledge)")
+    for f in demo.pulls:
+        out(f"  {f.what:52} {f.status}  {', '.join(f.seen) or '(empty)'}")
+    out("\nwhat each push recipient received (its own log; GET /received on the mock)")
     for rid, mock in lb.mocks.items():
         tries = sum(len(a) for a in mock.attempts.values())
         out(f"  {rid} ({mock.role}): {len(mock.received)} received, {tries} attempts")
@@ -229,9 +285,10 @@ def report(demo: Demo, lb: Loopback, out: Print) -> None:
 
 
 async def _run(directory: Path, database: str | None, fixtures: Path, out: Print) -> int:
-    async with loopback(directory, database=database, mocks=MOCKS) as lb:
+    async with loopback(directory, database=database, mocks=MOCKS, pull=PULL) as lb:
         out(f"gateway {lb.url} (mutual TLS, store {database or 'SQLite in ' + str(directory)})")
         out("mock recipients: " + ", ".join(f"{rid} {m.url}" for rid, m in lb.mocks.items()))
+        out("pull recipients: " + ", ".join(f"{rid} (GET /inbox)" for rid in PULL))
         demo = await scenario(lb, out, fixtures)
         report(demo, lb, out)
     from gateway.cli.main import main as cli

@@ -17,6 +17,10 @@ recipient id       role                  format       endpoint
 ``af``             arbetsformedlingen    fhir-json    FHIR push
 =================  ====================  ===========  ==============================
 
+A recipient named in ``loopback(pull=...)`` runs no server: it is configured ``pull = true``
+and fetches ``GET /inbox`` over mutual TLS with its own client certificate (commonName
+``<id>-inbox``, :attr:`Loopback.inboxes`), like an HR system would; it has no mock.
+
 Senders: ``region-ehr`` logs in with a SITHS-style client certificate (HSA-id
 ``SE2321000016-EHR1`` in serialNumber) and may send certificates, SIPs and §4 notifications
 to everyone; ``hr-acme`` logs in with a bearer token and may send return-to-work plans to
@@ -28,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -80,15 +84,18 @@ def config_data(
     database: str,
     tls: Mapping[str, Path],
     delivery: Mapping[str, Any] | None = None,
+    pull: Collection[str] = (),
 ) -> dict[str, Any]:
-    recipients = []
+    recipients: list[dict[str, Any]] = []
     for rid, (role, organisation, fmt, kind) in RECIPIENTS.items():
+        recipient = {"id": rid, "role": role, "organisation": organisation, "format": fmt}
+        if rid in pull:
+            recipients.append({**recipient, "pull": True, "identity": inbox_identity(rid)})
+            continue
         push: dict[str, Any] = {"kind": kind, "url": urls[rid]}
         if kind == "rivta-soap":
             push["logical_address"] = organisation
-        recipients.append(
-            {"id": rid, "role": role, "organisation": organisation, "format": fmt, "push": push}
-        )
+        recipients.append({**recipient, "push": push})
     return {
         "server": {
             "database": database,
@@ -122,6 +129,11 @@ def config_data(
     }
 
 
+def inbox_identity(recipient_id: str) -> str:
+    """The commonName of a pull recipient's client certificate (its configured identity)."""
+    return f"{recipient_id}-inbox"
+
+
 @dataclass
 class Loopback:
     """A running exchange: ``url`` is the gateway's, ``mocks`` the recipients' by id."""
@@ -132,6 +144,7 @@ class Loopback:
     app: web.Application
     ca: trustme.CA
     region: Pem  # the region's client certificate (HSA-id in serialNumber)
+    inboxes: dict[str, Pem] = field(default_factory=dict)  # pull recipients' certificates
     sessions: list[aiohttp.ClientSession] = field(default_factory=list)
 
     def context(self, client: Pem | None = None) -> ssl.SSLContext:
@@ -179,10 +192,12 @@ async def loopback(
     mocks: Mapping[str, Mapping[str, Any]] | None = None,
     delivery: Mapping[str, Any] | None = None,
     log: Any = None,
+    pull: Collection[str] = (),
 ) -> AsyncIterator[Loopback]:
     """Start the exchange under ``directory`` (certificates, and the SQLite database unless
     ``database`` names one); ``mocks`` gives a recipient's mock its ``fail_first`` /
-    ``answer``. Everything is stopped on exit."""
+    ``answer``; the recipients in ``pull`` fetch their inbox instead of running a mock.
+    Everything is stopped on exit."""
     from gateway.exchange.config import parse
     from gateway.exchange.server.app import create_app
     from gateway.exchange.server.serve import server_ssl_context
@@ -194,6 +209,11 @@ async def loopback(
     region = issue_client(
         ca, directory, "region-ehr", serial_numbers=(REGION_HSA_ID,), common_names=("ehr",)
     )
+    inboxes = {
+        rid: issue_client(ca, directory, f"{rid}-inbox", common_names=(inbox_identity(rid),))
+        for rid in RECIPIENTS
+        if rid in pull
+    }
     recipient_server = issue_server(ca, directory, "recipients")
     recipient_tls = server_context(recipient_server.cert, recipient_server.key, [ca_path])
     started: dict[str, MockRecipient] = {}
@@ -201,6 +221,8 @@ async def loopback(
     lb: Loopback | None = None
     try:
         for rid, (role, *_rest) in RECIPIENTS.items():
+            if rid in pull:
+                continue
             mock = MockRecipient(
                 role, ssl_context=recipient_tls, log=log, **(mocks or {}).get(rid, {})
             )
@@ -218,14 +240,14 @@ async def loopback(
             "client_key": push_client.key,
         }
         db = database or f"sqlite:///{directory / 'gateway.db'}"
-        config = parse(config_data(directory, urls, db, tls, delivery), source="loopback")
+        config = parse(config_data(directory, urls, db, tls, delivery, pull), source="loopback")
         app = create_app(config, worker_name="loopback")
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ssl_context(config))
         await site.start()
         port = runner.addresses[0][1]
-        lb = Loopback(directory, f"https://127.0.0.1:{port}", started, app, ca, region)
+        lb = Loopback(directory, f"https://127.0.0.1:{port}", started, app, ca, region, inboxes)
         yield lb
     finally:
         if lb is not None:

@@ -45,7 +45,7 @@ from gateway.exchange.store.base import (
     NewDelivery,
     NewMessage,
 )
-from gateway.exchange.transfer import prepare
+from gateway.exchange.transfer import Transfer, prepare
 from gateway.formats.base import Format
 from gateway.validation.service import Validation, validate_bytes
 
@@ -157,17 +157,16 @@ def _status_for(issues: list[Issue]) -> int:
     return 422
 
 
-def _envelope(data: bytes, fmt: Format) -> tuple[Any, Consent | None, list[Issue]]:
+def _envelope(tree: dict[str, Any] | None) -> tuple[Any, Consent | None, list[Issue]]:
     """A FHIR message's envelope (None for a bare document; the codec already checked it)
     and the envelope's consent: a ``Consent`` entry of the message outside the document
-    (how a certificate, which has no place for one, travels to an employer with consent)."""
+    (how a certificate, which has no place for one, travels to an employer with consent).
+    ``tree`` is the one the codec read (``Validation.tree``): the bytes are parsed once."""
     from gateway.formats.fhir.consent import read_consent
     from gateway.formats.fhir.datatypes import BundleIndex
     from gateway.formats.fhir.envelope import unwrap_message
-    from gateway.formats.fhir.tree import Reader, Unreadable, load_json
-    from gateway.formats.fhir.xml import parse_fhir_xml
+    from gateway.formats.fhir.tree import Reader, Unreadable
 
-    tree = load_json(data)[0] if fmt is Format.FHIR_JSON else parse_fhir_xml(data)[0]
     if tree is None or tree.get("type") != "message":
         return None, None, []
     envelope = unwrap_message(tree)[0]
@@ -271,7 +270,7 @@ def _route(
 
     envelope, consent, consent_issues = None, None, list[Issue]()
     if fmt in (Format.FHIR_JSON, Format.FHIR_XML):
-        envelope, consent, consent_issues = _envelope(data, fmt)
+        envelope, consent, consent_issues = _envelope(validation.tree)
     if any(i.severity == "error" for i in consent_issues):
         return reject(422, "the message's consent cannot be read", consent_issues)
     message_id = (envelope.message_id if envelope is not None else None) or headers.get(
@@ -299,10 +298,17 @@ def _route(
     deliveries: list[NewDelivery] = []
     outcome: list[dict[str, Any]] = []
     consent_id: str | None = None
+    # The policy decides by role and the renderer by format: recipients alike in both (two
+    # employers, two regions) share one copy, prepared once.
+    copies: dict[tuple[Recipient, Format], tuple[Transfer, list[dict[str, Any]], str | None]] = {}
     for rcp in recipients:
         fmt = _format_for(rcp, document.kind)
-        t = prepare(document, rcp.role, at=now, to=fmt, consent=consent)
-        report = t.policy.report_dicts()
+        if (rcp.role, fmt) not in copies:
+            t = prepare(document, rcp.role, at=now, to=fmt, consent=consent)
+            copies[rcp.role, fmt] = t, t.policy.report_dicts(), (
+                content_hash(t.payload) if t.payload else None
+            )
+        t, report, payload_hash = copies[rcp.role, fmt]
         did = delivery_id(message_id, rcp.id)
         codes = sorted({e["code"] for e in report if e["action"] == "refused"})
         if t.payload is None or t.refused:
@@ -347,7 +353,7 @@ def _route(
                 {
                     "refused": t.payload is None or t.refused,
                     "report": report,
-                    "sha256": content_hash(t.payload) if t.payload else None,
+                    "sha256": payload_hash,
                 },
             )
         )

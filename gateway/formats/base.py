@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from gateway.documents import Document
 from gateway.documents.issues import Issue, SourceMap
@@ -30,6 +30,9 @@ class ParseResult(Generic[D]):
     document: D | None
     issues: list[Issue] = field(default_factory=list)
     source_map: SourceMap = field(default_factory=SourceMap)
+    #: the FHIR wire tree it was read from (JSON objects, either wire format): the exchange
+    #: reads a message's envelope from it instead of parsing the bytes a second time
+    tree: dict[str, Any] | None = None
 
 
 class CannotRender(ValueError):

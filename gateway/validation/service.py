@@ -6,6 +6,7 @@ The one entry point every front door uses (CLI, harness, server), so that all an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.documents import Certificate, Document, DocumentKind, Section4Notification
 from gateway.documents.issues import (
@@ -40,6 +41,8 @@ class Validation:
     document: Document | None = None
     issues: list[Issue] = field(default_factory=list)
     source_map: SourceMap = field(default_factory=SourceMap)
+    #: the FHIR wire tree (ParseResult.tree), for callers that read more of it
+    tree: dict[str, Any] | None = None
 
     @property
     def valid(self) -> bool:
@@ -90,6 +93,7 @@ def validate_bytes(
     parsed = codec.parse(data)
     result.issues.extend(parsed.issues)
     result.source_map = parsed.source_map
+    result.tree = parsed.tree
     doc = parsed.document
     if doc is not None:
         if kind is not None and doc.kind is not kind:

@@ -140,7 +140,9 @@ class FhirJsonCodec:
         tree, issues = load_json(data)
         if tree is None:
             return ParseResult(None, issues)
-        return read_tree(tree, self.kind)
+        result = read_tree(tree, self.kind)
+        result.tree = tree
+        return result
 
     def to_tree(self, document: Document) -> dict[str, Any]:
         mapping = mapping_for(document.kind)
@@ -163,6 +165,7 @@ class FhirXmlCodec(FhirJsonCodec):
             return ParseResult(None, issues)
         result = read_tree(tree, self.kind, lines)
         result.issues[:0] = issues
+        result.tree = tree
         return result
 
     def render(self, document: Document) -> bytes:
