@@ -15,10 +15,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "demo",
         help="run the gateway end to end on loopback with mock recipients",
         description="Start the gateway (embedded SQLite in a temporary directory, HTTPS with "
-        "mutual TLS on 127.0.0.1) and mock recipients (Försäkringskassan over RIVTA SOAP; an "
-        "employer, a region, a municipality and Arbetsförmedlingen over FHIR push), send the "
-        "fixture messages through it (refusals included), and show what each recipient "
-        "received. Exit 0 when every answer was the expected one.",
+        "mutual TLS on 127.0.0.1) and its recipients (Försäkringskassan over RIVTA SOAP; a "
+        "region, a municipality and Arbetsförmedlingen over FHIR push; an employer's HR system "
+        "pulling its inbox), send the fixture messages through it (refusals included), and "
+        "show what each recipient received. Exit 0 when every answer was the expected one.",
         examples=[
             "gateway demo",
             "gateway demo --keep demo-data/",

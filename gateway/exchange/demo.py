@@ -291,14 +291,32 @@ async def _run(directory: Path, database: str | None, fixtures: Path, out: Print
         out("pull recipients: " + ", ".join(f"{rid} (GET /inbox)" for rid in PULL))
         demo = await scenario(lb, out, fixtures)
         report(demo, lb, out)
-    from gateway.cli.main import main as cli
-
-    db = database or f"sqlite:///{directory / 'gateway.db'}"
     out("\naudit trail (gateway audit --verify)")
-    verified = await asyncio.to_thread(cli, ["audit", "--verify", "--database", db])
-    ok = demo.ok and verified == 0
+    intact = await _verify_audit(database or f"sqlite:///{directory / 'gateway.db'}", out)
+    ok = demo.ok and intact
     out("\n" + ("demo: every answer as expected" if ok else "demo: SOMETHING UNEXPECTED, above"))
     return 0 if ok else 1
+
+
+async def _verify_audit(database: str, out: Print) -> bool:
+    """What ``gateway audit --verify`` checks, on the store the demo's gateway used."""
+    from gateway.exchange.audit import verify
+    from gateway.exchange.store import store_for
+
+    store = store_for(database)
+    await store.open()
+    try:
+        count, breaks = await verify(store.audit_records())
+    finally:
+        await store.close()
+    for b in breaks:
+        out(f"record {b.seq}: {b.problem}")
+    out(
+        f"audit trail BROKEN: {len(breaks)} problem(s) in {count} records"
+        if breaks
+        else f"audit trail intact: {count} records"
+    )
+    return not breaks
 
 
 def missing_fixtures(fixtures: Path) -> list[Path]:
