@@ -260,9 +260,8 @@ def test_every_row_is_where_the_readers_find_it(kind: DocumentKind) -> None:
 
 # -- URIs are data ----------------------------------------------------------------------------
 
-#: XML namespaces are the format itself, not mapping data; consent.py's URIs move with the
-#: Consent shape (provision.purpose/actor), which is being reworked on its own.
-URI_ALLOWED_IN = {"xml.py", "consent.py"}
+#: XML namespaces are the format itself, not mapping data.
+URI_ALLOWED_IN = {"xml.py"}
 
 
 def test_no_uri_is_spelled_in_the_fhir_codecs() -> None:

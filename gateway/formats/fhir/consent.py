@@ -68,17 +68,11 @@ _ORGANISATION_NAME = {Recipient(k): v for k, v in MAP.table("recipient_name").it
 _BY_ORGANISATION = {v: k for k, v in _ORGANISATION.items()}
 _ORGNR_URI = systems.to_uri(ORGANISATIONSNUMMER_OID)
 
-_CONSENT_SCOPE = {
-    "coding": [
-        {
-            "system": "http://terminology.hl7.org/CodeSystem/consentscope",
-            "code": "patient-privacy",
-        }
-    ]
-}
-_CONSENT_CATEGORY = {"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}
-_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-_PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+#: R4's fixed codings of a privacy consent (mappings/consent.toml [urls])
+_CONSENT_SCOPE = {"coding": [{"system": U["consent_scope"], "code": "patient-privacy"}]}
+_CONSENT_CATEGORY = {"coding": [{"system": U["loinc"], "code": "59284-0"}]}
+_ACT_CODE = U["act_code"]
+_PARTICIPATION = U["participation_type"]
 _RECIPIENT_ROLE = {"coding": [{"system": _PARTICIPATION, "code": "IRCP"}]}
 
 
