@@ -23,8 +23,9 @@ from gateway.exchange.store.base import (
     Outcome,
     Settlement,
     StoreError,
+    migrations,
 )
-from gateway.exchange.store.postgresql import PostgreSQLStore, migrations, redacted, split_url
+from gateway.exchange.store.postgresql import PostgreSQLStore, redacted, split_url
 
 T0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
@@ -71,7 +72,7 @@ def test_processes_starting_at_once_apply_each_migration_once(
         finally:
             await close_all(stores)
 
-    assert asyncio.run(run()) == [(v, n) for v, n, _ in migrations()]
+    assert asyncio.run(run()) == [(v, n) for v, n, _ in migrations("postgresql")]
 
 
 def test_concurrent_accepts_from_several_processes_keep_one_unbroken_audit_chain(
@@ -351,5 +352,5 @@ def test_without_a_schema_option_the_store_migrates_the_search_paths_schema(
             await close_all(stores)
 
     versions, records = asyncio.run(run())
-    assert versions == [v for v, _n, _s in migrations()]
+    assert versions == [v for v, _n, _s in migrations("postgresql")]
     assert records == 1

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from importlib import resources
 from typing import Any, Protocol
 
 
@@ -339,3 +340,15 @@ __all__ = [
     "Store",
     "StoreError",
 ]
+
+
+def migrations(dialect: str) -> list[tuple[int, str, str]]:
+    """(version, name, sql) of ``migrations/<dialect>/NNNN_name.sql``, in order: the versioned
+    schema every store applies at start (package data, so an installed wheel has them)."""
+    folder = resources.files("gateway.exchange.store") / "migrations" / dialect
+    found = []
+    for item in folder.iterdir():
+        name = item.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), name[:-4], item.read_text(encoding="utf-8")))
+    return sorted(found)

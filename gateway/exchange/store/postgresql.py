@@ -31,7 +31,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -56,6 +55,7 @@ from gateway.exchange.store.base import (
     Outcome,
     Settlement,
     StoreError,
+    migrations,
 )
 
 _PAGE = 500  # audit rows read per round trip while streaming
@@ -73,16 +73,6 @@ Conn = asyncpg.Connection | PoolConnectionProxy
 log = logging.getLogger(__name__)
 
 _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
-
-
-def migrations() -> list[tuple[int, str, str]]:
-    """(version, name, sql) of ``migrations/postgresql/NNNN_name.sql``, in order."""
-    folder = resources.files("gateway.exchange.store") / "migrations" / "postgresql"
-    found = []
-    for item in folder.iterdir():
-        if item.name.endswith(".sql") and item.name[:4].isdigit():
-            found.append((int(item.name[:4]), item.name[:-4], item.read_text(encoding="utf-8")))
-    return sorted(found)
 
 
 def split_url(url: str) -> tuple[str, dict[str, str]]:
@@ -219,7 +209,7 @@ class PostgreSQLStore:
                 " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
             )
             done = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-            for version, name, sql in migrations():
+            for version, name, sql in migrations("postgresql"):
                 if version not in done:
                     await conn.execute(sql)
                     await conn.execute(

@@ -17,7 +17,6 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +39,7 @@ from gateway.exchange.store.base import (
     Outcome,
     Settlement,
     StoreError,
+    migrations,
 )
 
 T = TypeVar("T")
@@ -58,17 +58,6 @@ def parse_ts(value: str | None) -> datetime | None:
 
 def _ts(value: str) -> datetime:
     return datetime.fromisoformat(value)
-
-
-def migrations(dialect: str) -> list[tuple[int, str, str]]:
-    """(version, name, sql) of ``migrations/<dialect>/NNNN_name.sql``, in order."""
-    folder = resources.files("gateway.exchange.store") / "migrations" / dialect
-    out = []
-    for item in folder.iterdir():
-        name = item.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            out.append((int(name[:4]), name[:-4], item.read_text(encoding="utf-8")))
-    return sorted(out)
 
 
 def path_of(url: str) -> str:
@@ -594,4 +583,4 @@ def _statements(sql: str) -> list[str]:
     return out
 
 
-__all__ = ["SQLiteStore", "migrations", "parse_ts", "path_of", "ts"]
+__all__ = ["SQLiteStore", "parse_ts", "path_of", "ts"]
