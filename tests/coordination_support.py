@@ -31,6 +31,7 @@ from gateway.documents.common import (
     Organisation,
     Period,
     Person,
+    PersonName,
     Recipient,
 )
 from gateway.documents.consent import purpose_code
@@ -77,6 +78,11 @@ def _fixture(path: str) -> Document:
     v = validate_bytes((FIXTURES_DIR / path).read_bytes())
     assert v.valid and v.document is not None, (path, v.issues)
     return v.document
+
+
+def local(t: datetime) -> datetime:
+    """Swedish local time without an offset, as RIVTA and most senders write it."""
+    return t.astimezone(SWEDISH_TIME).replace(tzinfo=None)
 
 
 def consent(
@@ -314,17 +320,17 @@ def acknowledgement(
     return Section4Acknowledgement(
         id=aid,
         notification_id=notification_id,
-        sent_at=last + timedelta(hours=1),
-        patient=Person(id=PATIENT_ID),
+        sent_at=local(last + timedelta(hours=1)),
+        patient=Person(id=PATIENT_ID, name=PersonName(given="Tolvan", family="Tolvansson")),
         sender=Organisation(
             id=Identifier(system="2.5.4.97", value="202100-5521"), name="Försäkringskassan"
         ),
         recipient=Organisation(
             id=Identifier(system="1.2.752.129.2.1.4.1", value=REGION_ORG), name="Region Testlän"
         ),
-        received_at=received,
+        received_at=local(received),
         status=HandlingStatus.HANDLED if handled else HandlingStatus.RECEIVED,
-        handled_at=handled,
+        handled_at=local(handled) if handled else None,
         outcome=outcome,
         patient_informed=informed,
         case_officer=Contact(name="Handläggare Test", phone="0771-524 524"),
