@@ -366,3 +366,32 @@ def employer_consent() -> Consent:
     return consent(
         DocumentKind.CERTIFICATE, [Recipient.EMPLOYER], ["sick-pay"], cid="samtycke-ag-1"
     )
+
+
+def certificate_message(
+    cert: Certificate,
+    audiences: Sequence[str],
+    *,
+    message_id: str,
+    envelope_consent: Consent | None = None,
+) -> bytes:
+    """A FHIR message carrying ``cert`` to ``audiences``, with the consent (for the employer)
+    as the envelope's Consent entry, the way a region's system sends one."""
+    import orjson
+
+    from gateway.formats.fhir.codec import FhirJsonCodec
+    from gateway.formats.fhir.consent import write_consent
+    from gateway.formats.fhir.envelope import wrap_message
+
+    tree = FhirJsonCodec().to_tree(cert)
+    msg = wrap_message(
+        tree, "certificate", "SE2321000016-EHR1", list(audiences), message_id=message_id
+    )
+    if envelope_consent is not None:
+        msg["entry"].append(
+            {
+                "fullUrl": f"urn:uuid:consent-{envelope_consent.id}",
+                "resource": write_consent(envelope_consent, tree["entry"][1]["fullUrl"]),
+            }
+        )
+    return orjson.dumps(msg)

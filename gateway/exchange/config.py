@@ -80,6 +80,10 @@ class SenderConfig:
     recipients: tuple[str, ...]  # recipient ids this sender may send to
     token: str | None = None
     identity: str | None = None
+    #: the role and organisation the sender acts for (the plan index: who sees what);
+    #: unset, those of the recipient with the same id, if any
+    role: Recipient | None = None
+    organisation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -357,8 +361,16 @@ def _push(r: _Reader, d: Any, p: str) -> PushEndpoint | None:
 
 def _sender(r: _Reader, d: Mapping[str, Any], i: int) -> SenderConfig | None:
     p = f"senders[{i}]"
-    r.known(d, {"id", "token", "identity", "kinds", "recipients"}, p)
+    r.known(d, {"id", "token", "identity", "kinds", "recipients", "role", "organisation"}, p)
     sid = _ident(r, d, p)
+    role = None
+    role_text = r.get(d, "role", p, str, None)
+    if role_text is not None:
+        try:
+            role = Recipient(role_text)
+        except ValueError:
+            known = ", ".join(x.value for x in Recipient)
+            r.problems.append(f"{p}.role: {role_text!r} is not one of {known}")
     token = r.get(d, "token", p, str, None)
     identity = r.get(d, "identity", p, str, None)
     if token is None and identity is None:
@@ -380,7 +392,10 @@ def _sender(r: _Reader, d: Mapping[str, Any], i: int) -> SenderConfig | None:
         recipients = []
     if sid is None:
         return None
-    return SenderConfig(sid, frozenset(kinds), tuple(recipients), token, identity)
+    organisation = r.get(d, "organisation", p, str, None)
+    return SenderConfig(
+        sid, frozenset(kinds), tuple(recipients), token, identity, role, organisation
+    )
 
 
 def _cross_check(

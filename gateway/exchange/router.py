@@ -38,6 +38,7 @@ from gateway.documents.common import Consent
 from gateway.documents.issues import RULES, Issue, RuleKind, issue
 from gateway.exchange.audit import content_hash
 from gateway.exchange.config import Config, RecipientConfig, SenderConfig
+from gateway.exchange.plan_index.service import index_entry
 from gateway.exchange.store.base import (
     AuditEntry,
     DeliveryMode,
@@ -381,6 +382,7 @@ def _route(
         "kind": str(kind),
         "recipients": outcome,
     }
+    sent_to = [r for r, d in zip(recipients, deliveries, strict=True) if d.state != "refused"]
     message = NewMessage(
         message_id=message_id,
         sender_id=sender.id,
@@ -391,6 +393,10 @@ def _route(
         deliveries=tuple(deliveries),
         audit=tuple(audit),
         consent_key=consent_key,
+        index=index_entry(  # the patient's plan index, committed with the message
+            document, message_id=message_id, sender=sender, config=config,
+            recipients=sent_to, consent=consent, at=now,
+        ),
     )
     return Accepted(message, answer, fhir)
 

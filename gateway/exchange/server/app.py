@@ -49,7 +49,7 @@ def create_app(
     """The gateway as an aiohttp app. ``store`` and ``transports`` default to what the config
     says (tests pass their own); ``run_outbox=False`` leaves delivery to the test, which then
     drives ``app[OUTBOX]`` itself."""
-    from gateway.exchange.server import handlers
+    from gateway.exchange.server import coordination, handlers
 
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
@@ -78,6 +78,7 @@ def create_app(
         observer=observe,
     )
     handlers.add_routes(app)
+    coordination.add_routes(app)  # the plan index, deadlines, §4 statistics (issue 17)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_committer_ctx)
     app.cleanup_ctx.append(_transports_ctx(transports))  # closed after the outbox stops

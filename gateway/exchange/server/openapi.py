@@ -285,8 +285,15 @@ def document() -> dict[str, Any]:
                     "responses": {"200": {"description": "OpenAPI"}},
                 }
             },
+            **_coordination_paths(),
         },
     }
+
+
+def _coordination_paths() -> dict[str, Any]:
+    from gateway.exchange.server.coordination import OPENAPI_PATHS
+
+    return OPENAPI_PATHS
 
 
 __all__ = ["document"]

@@ -39,6 +39,7 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from gateway.exchange.audit import chain_hash
+from gateway.exchange.plan_index.postgresql import index_accepted
 from gateway.exchange.store.base import (
     AcceptResult,
     AcceptStatus,
@@ -396,7 +397,8 @@ class PostgreSQLStore:
                     col.append(value)
         # audit facts in the order the messages came (the chain tells the story in order)
         audit = [e for m in messages if accepted.get(m.message_id) is m for e in m.audit]
-        await self.pool.execute(
+        await self._execute_indexed(
+            new,
             "WITH m AS (INSERT INTO messages SELECT * FROM unnest($1::text[], $2::text[],"
             " $3::text[], $4::text[], $5::timestamptz[], $6::bytea[])),"
             " c AS (INSERT INTO consent_uses SELECT * FROM unnest($7::text[], $8::text[],"
@@ -422,6 +424,16 @@ class PostgreSQLStore:
             *deliveries,
             *_journal_args(audit),
         )
+
+    async def _execute_indexed(self, new: Sequence[NewMessage], sql: str, *args: Any) -> None:
+        """The accept statement and the plan index (gateway/exchange/plan_index) in one
+        transaction; the audit facts of the flags it raises journalled with them."""
+        if not any(m.index is not None for m in new):
+            await self.pool.execute(sql, *args)
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(sql, *args)
+            await self._append(conn, await index_accepted(conn, new))
 
     # -- outbox --------------------------------------------------------------------------
 

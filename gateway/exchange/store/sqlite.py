@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import orjson
 
 from gateway.exchange.audit import chain_hash
+from gateway.exchange.plan_index.sqlite import index_accepted
 from gateway.exchange.store.base import (
     AcceptResult,
     AcceptStatus,
@@ -171,6 +172,10 @@ class SQLiteStore:
         await loop.run_in_executor(self._executor, shut)
         self._executor.shutdown(wait=True)
 
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` (a read) on the store's connection: the plan index's reads."""
+        return await self._run(fn)
+
     async def ping(self) -> bool:
         try:
             return bool(await self._run(lambda db: db.execute("SELECT 1").fetchone() == (1,)))
@@ -272,6 +277,8 @@ class SQLiteStore:
             )
             audit.extend(m.audit)
             results.append(AcceptResult(m.message_id, AcceptStatus.ACCEPTED, m.answer))
+        accepted = [m for m, r in zip(messages, results, strict=True) if r.status == "accepted"]
+        audit.extend(index_accepted(db, accepted))  # the plan index, in this transaction
         self._append(db, audit)
         return results
 

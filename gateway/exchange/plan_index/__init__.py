@@ -1,0 +1,165 @@
+"""The patient's plan index in the store: written inside the accept transaction, read by the
+HTTP API (``server/coordination.py``) and the ``deadlines`` and ``statistics`` commands.
+
+One seam, two databases, like the store: :class:`PlanIndex` is what readers use;
+``sqlite.py`` and ``postgresql.py`` implement it over the store's own connection, and each
+has ``index_accepted``, the hook its store's ``accept`` calls for the messages it accepts
+(the pure work is :func:`gateway.coordination.index.apply`). Tables: migration
+``0005_plan_index.sql``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Protocol
+
+import orjson
+
+from gateway.coordination.chain import Deadline
+from gateway.coordination.entries import Entry
+from gateway.coordination.flags import Flag
+from gateway.coordination.index import Changes
+from gateway.documents.common import Consent
+from gateway.exchange.store.base import AuditEntry, NewMessage, Store
+
+#: The actor that raises flags in the audit trail.
+FLAGGER = "coordination"
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    entries: list[Entry]
+    flags: list[Flag]
+    deadlines: list[Deadline]
+
+
+@dataclass(frozen=True)
+class Section4Row:
+    """A §4 notification's entry and whether its Försäkringskassan delivery was delivered."""
+
+    entry: Entry
+    delivered: bool
+
+
+class PlanIndex(Protocol):
+    """Reads of the plan index (every method one short read; none writes)."""
+
+    async def patient(self, patient: str) -> PatientRecord:
+        """The patient's entries, flags and deadlines as stored."""
+        ...
+
+    async def entries_of(self, patients: Sequence[str]) -> dict[str, list[Entry]]:
+        """Entries per patient, for many patients at once (deadline lists)."""
+        ...
+
+    async def actor_deadlines(
+        self, role: str, org: str, *, since: date, until: date, limit: int, offset: int = 0
+    ) -> list[Deadline]:
+        """Deadlines on one actor's list, earliest first: open tasks due on or before
+        ``until`` (overdue ones too), and milestones between ``since`` and ``until``."""
+        ...
+
+    async def section4(self, start: datetime, end: datetime) -> list[Section4Row]:
+        """§4 notifications accepted in [start, end), with their delivery to Försäkringskassan."""
+        ...
+
+    async def certificates(self, start: datetime, end: datetime) -> list[Entry]:
+        """Certificate entries accepted before ``end`` whose periods may reach ``start``."""
+        ...
+
+
+def plan_index_for(store: Store) -> PlanIndex:
+    """The reader over ``store``'s own connection."""
+    from gateway.exchange.store.postgresql import PostgreSQLStore
+    from gateway.exchange.store.sqlite import SQLiteStore
+
+    if isinstance(store, SQLiteStore):
+        from gateway.exchange.plan_index.sqlite import SQLitePlanIndex
+
+        return SQLitePlanIndex(store)
+    if isinstance(store, PostgreSQLStore):
+        from gateway.exchange.plan_index.postgresql import PostgreSQLPlanIndex
+
+        return PostgreSQLPlanIndex(store)
+    raise TypeError(f"no plan index for {type(store).__name__}")
+
+
+# -- rows, as both databases store them --------------------------------------------------------
+
+
+@lru_cache(maxsize=8192)
+def consent_from_json(text: str) -> Consent:
+    """A stored consent record, parsed once per process (the same record is asked about for
+    every read of its patient)."""
+    return Consent.model_validate_json(text)
+
+
+def entry_from_row(body: str | bytes, consent: str | None) -> Entry:
+    return Entry.from_json(body, consent_from_json(consent) if consent else None)
+
+
+def deadline_state(d: Deadline) -> str:
+    if d.type == "milestone":
+        return "milestone"
+    return "closed" if d.met_on is not None or d.waived else "open"
+
+
+def deadline_body(d: Deadline) -> bytes:
+    return orjson.dumps(d.to_dict())
+
+
+def deadline_from_row(body: str | bytes) -> Deadline:
+    return Deadline.from_dict(orjson.loads(body))
+
+
+def flag_body(f: Flag) -> bytes:
+    return orjson.dumps(f.to_dict())
+
+
+def flag_from_row(body: str | bytes) -> Flag:
+    return Flag.from_dict(orjson.loads(body))
+
+
+def arrivals(messages: Sequence[NewMessage]) -> dict[str, list[Entry]]:
+    """The accepted messages' entries by patient, in the order accepted."""
+    out: dict[str, list[Entry]] = {}
+    for m in messages:
+        if m.index is not None:
+            out.setdefault(m.index.patient, []).append(m.index)
+    return out
+
+
+def flag_audit(changes: Changes) -> list[AuditEntry]:
+    """One audit record per raised flag: code, flag id and the entries it names (ids only)."""
+    return [
+        AuditEntry(
+            f.raised_at,
+            FLAGGER,
+            "flagged",
+            f.message_id,
+            None,
+            {"code": f.code, "flag": f.id, "entries": list(f.entries)},
+        )
+        for f in changes.flags
+    ]
+
+
+__all__ = [
+    "FLAGGER",
+    "PatientRecord",
+    "PlanIndex",
+    "Section4Row",
+    "arrivals",
+    "consent_from_json",
+    "deadline_body",
+    "deadline_from_row",
+    "deadline_state",
+    "entry_from_row",
+    "flag_audit",
+    "flag_body",
+    "flag_from_row",
+    "plan_index_for",
+]
