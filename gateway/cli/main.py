@@ -21,6 +21,8 @@ COMMANDS = [
     "schema",
     "harness",
     "serve",  # also audit and redeliver
+    "deadlines",
+    "statistics",
     "mock_recipient",
     "demo",
 ]
