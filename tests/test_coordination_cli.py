@@ -4,6 +4,7 @@ chart, and clear usage errors."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -65,7 +66,11 @@ def gateway_toml(tmp_path: Path) -> Path:
         try:
             to = [("fk", "forsakringskassan", FK_ORG), ("acme", "employer", EMPLOYER_ORG)]
             cert = certificate("c1", [(day(1), day(90), 100)])
-            region = {"sender": "region-ehr", "sender_org": REGION_ORG, "sender_role": "region"}
+            region: dict[str, Any] = {
+                "sender": "region-ehr",
+                "sender_org": REGION_ORG,
+                "sender_role": "region",
+            }
             consent = employer_consent()
             c1 = entry(cert, received=at(1), to=to, envelope_consent=consent, **region)
             await store.accept([message(c1)])
