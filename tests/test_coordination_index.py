@@ -4,6 +4,7 @@ test_coordination_store.py and test_coordination_scenario.py."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -296,7 +297,7 @@ def test_who_sees_what() -> None:
     c1 = idx.entries["certificate:c1"]
     assert c1.consent is not None
     withdrawn = c1.consent.model_copy(update={"withdrawn_at": at(38)})
-    idx.entries["certificate:c1"] = Entry(**{**c1.__dict__, "consent": withdrawn})
+    idx.entries["certificate:c1"] = replace(c1, consent=withdrawn)
     assert idx.seen(EMPLOYER, 41)[0] == {"return-to-work-plan:5566778899:plan-1"}
 
 

@@ -441,7 +441,6 @@ def test_the_schema_and_the_identifier_check_catch_what_they_claim() -> None:
     ]
 
 
-
 # -- the plan index's searchset Bundles (issue 17) --------------------------------------------
 
 
@@ -477,22 +476,57 @@ def _plan_index_searchsets() -> Iterator[tuple[str, dict[str, Any]]]:
         "sender_role": "region",
     }
     arrivals = [
-        entry(certificate("c1", [(day(1), day(34), 100), (day(35), day(200), 50)]),
-              received=on_day(1), to=[fk, acme], envelope_consent=employer_consent(), **region),
+        entry(
+            certificate("c1", [(day(1), day(34), 100), (day(35), day(200), 50)]),
+            received=on_day(1),
+            to=[fk, acme],
+            envelope_consent=employer_consent(),
+            **region,
+        ),
         entry(notification("s4-1", sent=on_day(5)), received=on_day(5), to=[fk], **region),
-        entry(acknowledgement("a-1", "s4-1", received=on_day(6), handled=on_day(9),
-                              outcome=Outcome.NO_NEED, informed=False),
-              received=on_day(9), sender="fk-case", sender_org=FK_ORG,
-              sender_role="forsakringskassan", to=[("region-skane", "region", REGION_ORG)]),
-        entry(plan("p-1", plan_date=day(29), measures=[
-            ("part-time", "Arbete 25 %", day(35), day(60)),
-            ("adjusted-tasks", "Lättare uppgifter", day(35), None)], follow_ups=[day(50)]),
-              received=on_day(34), sender="hr-acme", sender_org=EMPLOYER_ORG,
-              sender_role="employer", to=[fk, ("region-skane", "region", REGION_ORG)]),
-        entry(sip("sip-1", created=on_day(40), follow_up=day(70), af_effort=(day(45), day(80))),
-              received=on_day(40), to=[fk, ("malmo", "municipality", "2120001124")], **region),
-        entry(certificate("c2", [(day(41), day(60), 100)], signed=on_day(41), replaces="c1"),
-              received=on_day(41), to=[fk], **region),
+        entry(
+            acknowledgement(
+                "a-1",
+                "s4-1",
+                received=on_day(6),
+                handled=on_day(9),
+                outcome=Outcome.NO_NEED,
+                informed=False,
+            ),
+            received=on_day(9),
+            sender="fk-case",
+            sender_org=FK_ORG,
+            sender_role="forsakringskassan",
+            to=[("region-skane", "region", REGION_ORG)],
+        ),
+        entry(
+            plan(
+                "p-1",
+                plan_date=day(29),
+                measures=[
+                    ("part-time", "Arbete 25 %", day(35), day(60)),
+                    ("adjusted-tasks", "Lättare uppgifter", day(35), None),
+                ],
+                follow_ups=[day(50)],
+            ),
+            received=on_day(34),
+            sender="hr-acme",
+            sender_org=EMPLOYER_ORG,
+            sender_role="employer",
+            to=[fk, ("region-skane", "region", REGION_ORG)],
+        ),
+        entry(
+            sip("sip-1", created=on_day(40), follow_up=day(70), af_effort=(day(45), day(80))),
+            received=on_day(40),
+            to=[fk, ("malmo", "municipality", "2120001124")],
+            **region,
+        ),
+        entry(
+            certificate("c2", [(day(41), day(60), 100)], signed=on_day(41), replaces="c1"),
+            received=on_day(41),
+            to=[fk],
+            **region,
+        ),
     ]
     entries: dict[str, Any] = {}
     flags: dict[str, Any] = {}

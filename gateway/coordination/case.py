@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cached_property, lru_cache
 from itertools import pairwise
 
 from gateway.coordination.settings import CaseRules, case_rules
@@ -62,7 +63,7 @@ class SickLeaveCase:
     #: the covered days as disjoint, ordered spans, each with the degree that holds
     periods: tuple[DegreePeriod, ...]
 
-    @property
+    @cached_property
     def covered_days(self) -> int:
         return sum((p.end - p.start).days + 1 for p in self.periods)
 
@@ -215,9 +216,15 @@ def chain_case(
 ) -> SickLeaveCase | None:
     """The case the rehabilitation chain runs on: the latest one of the chain's types
     (employer certificates included, no diagnosis required: case.toml chain_types)."""
-    rules = rules or case_rules()
+    if rules is None:  # the flags and the deadlines of one arrival ask alike: once
+        return _chain_case(tuple(certificates))
     cases = build_cases(certificates, types=rules.chain_types, require_counting=False, rules=rules)
     return cases[-1] if cases else None
+
+
+@lru_cache(maxsize=1024)
+def _chain_case(certificates: tuple[CertificateFacts, ...]) -> SickLeaveCase | None:
+    return chain_case(certificates, case_rules())
 
 
 def bucket(days: int, scheme: str, rules: CaseRules | None = None) -> str:

@@ -10,7 +10,7 @@ Statuses depend on the day asked (:meth:`Deadline.status`); the rows do not. Pur
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -22,7 +22,6 @@ from gateway.coordination.settings import DeadlineRule, deadline_rules, section4
 from gateway.documents import DocumentKind, Recipient
 from gateway.documents.common import SWEDISH_TIME
 
-_NS = uuid.UUID("5d7f8b0e-3c1a-5e4b-9f2d-6a8c0e1b2d3f")
 _ROLES = frozenset(r.value for r in Recipient)
 
 
@@ -121,6 +120,12 @@ class _Due:
     detail: Mapping[str, Any] = field(default_factory=dict)
 
 
+def deadline_id(*parts: str) -> str:
+    """A stable id for a deadline on one actor's list (the same on every recomputation, so an
+    unchanged deadline is not rewritten)."""
+    return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
+
+
 def related_orgs(entries: Iterable[Entry]) -> dict[str, set[str]]:
     """role -> the organisations of that role related to the patient."""
     out: dict[str, set[str]] = {}
@@ -143,10 +148,11 @@ def related_orgs(entries: Iterable[Entry]) -> dict[str, set[str]]:
 def deadlines(patient: str, entries: Sequence[Entry]) -> list[Deadline]:
     """Every deadline of the patient's chain and plans, on every related actor's list."""
     certs = [e for e in entries if e.kind is DocumentKind.CERTIFICATE and e.status != "revoked"]
-    case = chain_case([e.certificate_facts() for e in certs])
+    case = chain_case([e.certificate_facts for e in certs])
+    basis = _keys(e for e in certs if case is not None and e.document_id in case.certificates)
     found: list[_Due] = []
     for rule in deadline_rules():
-        found.extend(_evaluate(rule, case, entries, certs))
+        found.extend(_evaluate(rule, case, basis, entries, certs))
     orgs = related_orgs(entries)
     out: list[Deadline] = []
     for d in found:
@@ -168,7 +174,7 @@ def deadlines(patient: str, entries: Sequence[Entry]) -> list[Deadline]:
             seen.add((role, org))
             out.append(
                 Deadline(
-                    id=str(uuid.uuid5(_NS, f"{patient}|{d.rule.code}|{d.instance}|{role}|{org}")),
+                    id=deadline_id(patient, d.rule.code, d.instance, role, org),
                     patient=patient,
                     code=d.rule.code,
                     type=d.rule.type,
@@ -192,8 +198,13 @@ def _keys(entries: Iterable[Entry]) -> tuple[str, ...]:
 
 
 def _evaluate(
-    rule: DeadlineRule, case: SickLeaveCase | None, entries: Sequence[Entry], certs: list[Entry]
+    rule: DeadlineRule,
+    case: SickLeaveCase | None,
+    basis: tuple[str, ...],
+    entries: Sequence[Entry],
+    certs: list[Entry],
 ) -> Iterable[_Due]:
+    """The occurrences of ``rule`` (``basis``: the keys of the case's certificates)."""
     cond = rule.condition
     if cond == "reaches-day":
         assert rule.day is not None
@@ -208,7 +219,6 @@ def _evaluate(
             assert opens is not None
             due = opens + timedelta(days=rule.day - first)
             detail["projected"] = True
-        basis = _keys(e for e in certs if e.document_id in case.certificates)
         met_on = None
         if rule.met_by == "certificate-to-employer":
             to_employer = [
@@ -220,7 +230,7 @@ def _evaluate(
             met_on = min(to_employer) if to_employer else None
         yield _Due(rule, due, basis, day=rule.day, opens=opens, met_on=met_on, detail=detail)
     elif cond == "expected-60-days":
-        yield from _plan_due(rule, case, entries, certs)
+        yield from _plan_due(rule, case, basis, entries)
     elif cond == "sip-next-follow-up":
         for e in entries:
             if e.kind is not DocumentKind.SIP or e.status != "active":
@@ -293,7 +303,7 @@ def swedish_day(moment: str) -> date:
 
 
 def _plan_due(
-    rule: DeadlineRule, case: SickLeaveCase | None, entries: Sequence[Entry], certs: list[Entry]
+    rule: DeadlineRule, case: SickLeaveCase | None, basis: tuple[str, ...], entries: Sequence[Entry]
 ) -> Iterable[_Due]:
     """The return-to-work plan: due on day 30 when the leave can be assumed to last 60 days or
     more - the certified periods reach day 60, or a plan of the employer's says so."""
@@ -308,7 +318,6 @@ def _plan_due(
         return
     if case is not None and case.covered_days >= rule.day:
         due = case.day_date(rule.day)
-        basis = _keys(e for e in certs if e.document_id in case.certificates)
         start = case.start
     elif plans:
         start = min(date.fromisoformat(p.facts["first_day"]) for p in plans)

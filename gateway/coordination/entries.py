@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -150,7 +151,9 @@ class Entry:
     def addressed_to(self, actor_id: str, org: str | None) -> bool:
         return any(a.id == actor_id or (org is not None and a.org == org) for a in self.recipients)
 
+    @cached_property
     def certificate_facts(self) -> CertificateFacts:
+        """What the sick-leave case needs of a certificate entry (worked out once)."""
         f = self.facts
         return CertificateFacts(
             id=self.document_id,

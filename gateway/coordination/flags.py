@@ -173,13 +173,13 @@ def flags_for(new: Entry, entries: Mapping[str, Entry], at: datetime) -> list[Fl
     found: list[Flag] = []
     kind = new.kind
     if kind is DocumentKind.RETURN_TO_WORK_PLAN and new.status == "active":
-        case = chain_case([c.certificate_facts() for c in certs if c.status != "revoked"])
+        case = chain_case([c.certificate_facts for c in certs if c.status != "revoked"])
         found.extend(_late(new, case, at))
         found.extend(_degree(new, certs, case, at))
         sips = [e for e in others if e.kind is DocumentKind.SIP and e.status == "active"]
         found.extend(_tracks(new, sips, at))
     elif kind is DocumentKind.CERTIFICATE:
-        case = chain_case([c.certificate_facts() for c in certs if c.status != "revoked"])
+        case = chain_case([c.certificate_facts for c in certs if c.status != "revoked"])
         for plan in others:
             if plan.kind is DocumentKind.RETURN_TO_WORK_PLAN and plan.status == "active":
                 found.extend(_degree(plan, certs, case, at, arrived=new))

@@ -10,18 +10,18 @@ has ``index_accepted``, the hook its store's ``accept`` calls for the messages i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
 from gateway.coordination.chain import Deadline
 from gateway.coordination.entries import Entry
 from gateway.coordination.flags import Flag
-from gateway.coordination.index import Changes
+from gateway.coordination.index import Changes, apply
 from gateway.documents.common import Consent
 from gateway.exchange.store.base import AuditEntry, NewMessage, Store
 
@@ -108,19 +108,77 @@ def deadline_state(d: Deadline) -> str:
 
 
 def deadline_body(d: Deadline) -> bytes:
-    return orjson.dumps(d.to_dict())
+    """A deadline as stored: its fields (orjson writes the dataclass itself, fast)."""
+    return orjson.dumps(d)
 
 
 def deadline_from_row(body: str | bytes) -> Deadline:
-    return Deadline.from_dict(orjson.loads(body))
+    f = orjson.loads(body)
+    return Deadline(
+        **{
+            **f,
+            "due": date.fromisoformat(f["due"]),
+            "opens": date.fromisoformat(f["opens"]) if f["opens"] else None,
+            "met_on": date.fromisoformat(f["met_on"]) if f["met_on"] else None,
+            "basis": tuple(f["basis"]),
+        }
+    )
 
 
 def flag_body(f: Flag) -> bytes:
-    return orjson.dumps(f.to_dict())
+    return orjson.dumps(f)
 
 
 def flag_from_row(body: str | bytes) -> Flag:
-    return Flag.from_dict(orjson.loads(body))
+    f = orjson.loads(body)
+    return Flag(
+        **{**f, "raised_at": datetime.fromisoformat(f["raised_at"]), "entries": tuple(f["entries"])}
+    )
+
+
+@dataclass
+class Fold:
+    """What the hook writes for one accepted batch, whatever the database: the patients'
+    entries, flags and deadlines as :func:`apply` computed them, with deadlines diffed against
+    what is stored (an unchanged row is not rewritten), and the flags' audit records."""
+
+    entries: list[Entry]
+    flags: list[Flag]
+    deadlines: list[tuple[Deadline, str]]  # new or changed, with its stored body
+    removed: list[str]  # deadline ids no longer there
+    audit: list[AuditEntry]
+
+
+def fold(
+    by_patient: dict[str, list[Entry]],
+    rows: Iterable[tuple[str, str, Any, Any]],
+) -> Fold:
+    """``rows``: what the store holds for the patients, as (what, patient, a, b) with what
+    ``e`` (a = body, b = consent), ``f`` (a = flag id) or ``d`` (a = deadline id, b = body)."""
+    existing: dict[str, list[Entry]] = {p: [] for p in by_patient}
+    raised: dict[str, set[str]] = {p: set() for p in by_patient}
+    stored: dict[str, str] = {}
+    for what, patient, a, b in rows:
+        if what == "e":
+            existing[patient].append(entry_from_row(a, b))
+        elif what == "f":
+            raised[patient].add(a)
+        else:
+            stored[a] = b
+    out = Fold([], [], [], [], [])
+    kept: set[str] = set()
+    for patient, new in by_patient.items():
+        changes = apply(patient, existing[patient], raised[patient], new, new[-1].received_at)
+        out.entries += changes.entries
+        out.flags += changes.flags
+        out.audit += flag_audit(changes)
+        for d in changes.deadlines:
+            kept.add(d.id)
+            body = deadline_body(d).decode()
+            if stored.get(d.id) != body:
+                out.deadlines.append((d, body))
+    out.removed = sorted(set(stored) - kept)
+    return out
 
 
 def arrivals(messages: Sequence[NewMessage]) -> dict[str, list[Entry]]:
@@ -149,6 +207,7 @@ def flag_audit(changes: Changes) -> list[AuditEntry]:
 
 __all__ = [
     "FLAGGER",
+    "Fold",
     "PatientRecord",
     "PlanIndex",
     "Section4Row",
@@ -161,5 +220,6 @@ __all__ = [
     "flag_audit",
     "flag_body",
     "flag_from_row",
+    "fold",
     "plan_index_for",
 ]

@@ -15,18 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.coordination.chain import Deadline
 from gateway.coordination.entries import Entry
-from gateway.coordination.index import Changes, apply
 from gateway.exchange.plan_index import (
+    Fold,
     PatientRecord,
     Section4Row,
     arrivals,
-    deadline_body,
     deadline_from_row,
     deadline_state,
     entry_from_row,
-    flag_audit,
     flag_body,
     flag_from_row,
+    fold,
 )
 from gateway.exchange.store.base import AuditEntry, NewMessage
 
@@ -44,8 +43,7 @@ _WRITE = (
     " received_at = excluded.received_at, body = excluded.body, consent = excluded.consent),"
     " f AS (INSERT INTO plan_flags SELECT * FROM unnest($7::text[], $8::text[], $9::text[],"
     " $10::timestamptz[], $11::text[])),"
-    " x AS (DELETE FROM plan_deadlines WHERE patient = ANY($12::text[])"
-    " AND NOT deadline_id = ANY($13::text[])),"
+    " x AS (DELETE FROM plan_deadlines WHERE deadline_id = ANY($12::text[])),"
     " d AS (INSERT INTO plan_deadlines SELECT * FROM unnest($13::text[], $14::text[],"
     " $15::text[], $16::text[], $17::text[], $18::date[], $19::text[])"
     " ON CONFLICT (deadline_id) DO UPDATE SET role = excluded.role, org = excluded.org,"
@@ -68,49 +66,40 @@ async def index_accepted(conn: Conn, messages: Sequence[NewMessage]) -> list[Aud
         LOCK_CLASS,
     )
     rows = await conn.fetch(
-        "SELECT patient, body, consent FROM plan_entries WHERE patient = ANY($1::text[])"
-        " UNION ALL SELECT patient, NULL, flag_id FROM plan_flags"
+        "SELECT 'e', patient, body, consent FROM plan_entries WHERE patient = ANY($1::text[])"
+        " UNION ALL SELECT 'f', patient, flag_id, NULL FROM plan_flags"
+        " WHERE patient = ANY($1::text[])"
+        " UNION ALL SELECT 'd', patient, deadline_id, body FROM plan_deadlines"
         " WHERE patient = ANY($1::text[])",
         patients,
     )
-    existing: dict[str, list[Entry]] = {p: [] for p in patients}
-    raised: dict[str, set[str]] = {p: set() for p in patients}
-    for patient, body, other in rows:
-        if body is None:
-            raised[patient].add(other)
-        else:
-            existing[patient].append(entry_from_row(body, other))
-    all_changes = [
-        apply(p, existing[p], raised[p], new, new[-1].received_at) for p, new in by_patient.items()
-    ]
-    await conn.execute(_WRITE, *_columns(patients, all_changes))
-    return [a for c in all_changes for a in flag_audit(c)]
+    out = fold(by_patient, [tuple(r) for r in rows])
+    await conn.execute(_WRITE, *_columns(out))
+    return out.audit
 
 
-def _columns(patients: list[str], changes: list[Changes]) -> list[Any]:
-    entries = [e for c in changes for e in c.entries]
-    flags = [f for c in changes for f in c.flags]
-    deadlines = [d for c in changes for d in c.deadlines]
+def _columns(out: Fold) -> list[Any]:
+    deadlines = [d for d, _ in out.deadlines]
     return [
-        [e.key for e in entries],
-        [e.patient for e in entries],
-        [str(e.kind) for e in entries],
-        [e.received_at for e in entries],
-        [e.to_json().decode() for e in entries],
-        [e.consent_json() for e in entries],
-        [f.id for f in flags],
-        [f.patient for f in flags],
-        [f.code for f in flags],
-        [f.raised_at for f in flags],
-        [flag_body(f).decode() for f in flags],
-        patients,
+        [e.key for e in out.entries],
+        [e.patient for e in out.entries],
+        [str(e.kind) for e in out.entries],
+        [e.received_at for e in out.entries],
+        [e.to_json().decode() for e in out.entries],
+        [e.consent_json() for e in out.entries],
+        [f.id for f in out.flags],
+        [f.patient for f in out.flags],
+        [f.code for f in out.flags],
+        [f.raised_at for f in out.flags],
+        [flag_body(f).decode() for f in out.flags],
+        out.removed,
         [d.id for d in deadlines],
         [d.patient for d in deadlines],
         [d.role for d in deadlines],
         [d.org for d in deadlines],
         [deadline_state(d) for d in deadlines],
         [d.due for d in deadlines],
-        [deadline_body(d).decode() for d in deadlines],
+        [body for _, body in out.deadlines],
     ]
 
 

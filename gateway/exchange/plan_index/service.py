@@ -138,7 +138,7 @@ async def patient_view(
     own = [d for d in record.deadlines if actor.role is not None and d.role == actor.role]
     deadlines = [d for d in (own or record.deadlines) if v.sees_deadline(d)]
     certs = [e for e in visible if e.kind is DocumentKind.CERTIFICATE and e.status != "revoked"]
-    case = chain_case([e.certificate_facts() for e in certs])
+    case = chain_case([e.certificate_facts for e in certs])
     out = PatientView(patient, shown, flags, deadlines, visible, case_summary(case, today(at)), at)
     await store.append_audit(
         [read_audit(actor, at, via, patient, shown_ids(shown, flags, deadlines))]
@@ -302,7 +302,7 @@ def _cases(certificates: list[Entry], first: str, last: str) -> dict[tuple[str, 
         groups.setdefault((e.patient, e.sender_org or e.sender), []).append(e)
     out: dict[tuple[str, str], int] = {}
     for (_patient, region), entries in groups.items():
-        for case in build_cases([e.certificate_facts() for e in entries]):
+        for case in build_cases([e.certificate_facts for e in entries]):
             for y, m in case.months():
                 month = f"{y:04d}-{m:02d}"
                 if first <= month <= last:

@@ -6,22 +6,20 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.coordination.chain import Deadline
 from gateway.coordination.entries import Entry
-from gateway.coordination.index import apply
 from gateway.exchange.plan_index import (
     PatientRecord,
     Section4Row,
     arrivals,
-    deadline_body,
     deadline_from_row,
     deadline_state,
     entry_from_row,
-    flag_audit,
     flag_body,
     flag_from_row,
+    fold,
 )
 from gateway.exchange.store.base import AuditEntry, NewMessage
 
@@ -41,60 +39,53 @@ def _ts(value: datetime) -> str:
 def index_accepted(db: sqlite3.Connection, messages: Sequence[NewMessage]) -> list[AuditEntry]:
     """Fold the accepted messages' entries into their patients' index, in the caller's write
     transaction; the audit records of the flags raised, for the caller to chain."""
-    audit: list[AuditEntry] = []
-    for patient, new in arrivals(messages).items():
-        existing = [
-            entry_from_row(body, consent)
-            for body, consent in db.execute(
-                "SELECT body, consent FROM plan_entries WHERE patient = ?", (patient,)
+    by_patient = arrivals(messages)
+    if not by_patient:
+        return []
+    patients = sorted(by_patient)
+    rows: list[tuple[str, str, Any, Any]] = []
+    for i in range(0, len(patients), _CHUNK):
+        part = patients[i : i + _CHUNK]
+        marks = ", ".join("?" * len(part))
+        rows += db.execute(
+            f"SELECT 'e', patient, body, consent FROM plan_entries WHERE patient IN ({marks})"
+            f" UNION ALL SELECT 'f', patient, flag_id, NULL FROM plan_flags"
+            f" WHERE patient IN ({marks})"
+            f" UNION ALL SELECT 'd', patient, deadline_id, body FROM plan_deadlines"
+            f" WHERE patient IN ({marks})",
+            part * 3,
+        ).fetchall()
+    out = fold(by_patient, rows)
+    db.executemany(
+        "INSERT INTO plan_entries (entry_key, patient, kind, received_at, body, consent)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (entry_key) DO UPDATE SET"
+        " kind = excluded.kind, received_at = excluded.received_at, body = excluded.body,"
+        " consent = excluded.consent",
+        [
+            (
+                e.key,
+                e.patient,
+                str(e.kind),
+                _ts(e.received_at),
+                e.to_json().decode(),
+                e.consent_json(),
             )
-        ]
-        raised = {
-            r[0] for r in db.execute("SELECT flag_id FROM plan_flags WHERE patient = ?", (patient,))
-        }
-        changes = apply(patient, existing, raised, new, new[-1].received_at)
-        db.executemany(
-            "INSERT INTO plan_entries (entry_key, patient, kind, received_at, body, consent)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (entry_key) DO UPDATE SET"
-            " kind = excluded.kind, received_at = excluded.received_at, body = excluded.body,"
-            " consent = excluded.consent",
-            [
-                (
-                    e.key,
-                    e.patient,
-                    str(e.kind),
-                    _ts(e.received_at),
-                    e.to_json().decode(),
-                    e.consent_json(),
-                )
-                for e in changes.entries
-            ],
-        )
-        db.executemany(
-            "INSERT INTO plan_flags VALUES (?, ?, ?, ?, ?)",
-            [
-                (f.id, f.patient, f.code, _ts(f.raised_at), flag_body(f).decode())
-                for f in changes.flags
-            ],
-        )
-        db.execute("DELETE FROM plan_deadlines WHERE patient = ?", (patient,))
-        db.executemany(
-            "INSERT INTO plan_deadlines VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    d.id,
-                    d.patient,
-                    d.role,
-                    d.org,
-                    deadline_state(d),
-                    d.due.isoformat(),
-                    deadline_body(d).decode(),
-                )
-                for d in changes.deadlines
-            ],
-        )
-        audit.extend(flag_audit(changes))
-    return audit
+            for e in out.entries
+        ],
+    )
+    db.executemany(
+        "INSERT INTO plan_flags VALUES (?, ?, ?, ?, ?)",
+        [(f.id, f.patient, f.code, _ts(f.raised_at), flag_body(f).decode()) for f in out.flags],
+    )
+    db.executemany("DELETE FROM plan_deadlines WHERE deadline_id = ?", [(i,) for i in out.removed])
+    db.executemany(
+        "INSERT OR REPLACE INTO plan_deadlines VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (d.id, d.patient, d.role, d.org, deadline_state(d), d.due.isoformat(), body)
+            for d, body in out.deadlines
+        ],
+    )
+    return out.audit
 
 
 class SQLitePlanIndex:
