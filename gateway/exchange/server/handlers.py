@@ -5,6 +5,7 @@ senders; they never echo the document."""
 from __future__ import annotations
 
 import base64
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -23,15 +24,28 @@ from gateway.exchange.router import (
     media_family,
     receive,
 )
-from gateway.exchange.server.app import AUTH, CLOCK, COMMITTER, CONFIG, METRICS, OUTBOX, STORE
-from gateway.exchange.server.auth import Principal
+from gateway.exchange.server.app import (
+    CLOCK,
+    COMMITTER,
+    CONFIG,
+    LIVE,
+    METRICS,
+    OUTBOX,
+    STORE,
+    readiness,
+)
+from gateway.exchange.server.auth import Principal, retry_after
 from gateway.exchange.server.metrics import CONTENT_TYPE as METRICS_TYPE
+from gateway.exchange.server.metrics import kind_of, metrics_allowed, unavailable_reason
 from gateway.exchange.store.base import AcceptStatus, AuditEntry, MessageStatus, StoreError
 from gateway.formats.base import Format
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PRINCIPAL = web.RequestKey("principal", Principal)
 OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json"})
+log = logging.getLogger("gateway.server")
+#: seconds a client is asked to wait after a 503 (the store or the committer is busy or down)
+RETRY_AFTER_UNAVAILABLE = "1"
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -70,18 +84,30 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     """Nothing unauthenticated passes, except the operational endpoints."""
     if request.path in OPEN_PATHS:
         return await handler(request)
-    principal = request.app[AUTH].authenticate(request)
+    live = request.app[LIVE]
+    principal = live.auth.authenticate(request)
     if principal is None:
         resp = problem(request, 401, "authentication required", [])
         resp.headers["WWW-Authenticate"] = 'Bearer realm="gateway"'
         return resp
     request[PRINCIPAL] = principal
+    wait = live.limits.take(principal.id)
+    if wait is not None:  # over its rate limit (config: rate_limit)
+        request.app[METRICS].unavailable.labels("rate-limit").inc()
+        resp = problem(request, 429, "too many requests; try again later", [])
+        resp.headers["Retry-After"] = retry_after(wait)
+        return resp
     try:
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:
         return problem(request, 413, "the message is too large", [])
-    except StoreError:
-        return problem(request, 503, "the store is unavailable; try again", [])
+    except StoreError as exc:  # down, or busy (the commit queue is full): a resend is safe
+        reason = unavailable_reason(exc)
+        request.app[METRICS].unavailable.labels(reason).inc()
+        log.warning("answered 503: %s", reason, extra={"event": "unavailable", "reason": reason})
+        resp = problem(request, 503, "the store is unavailable; try again", [])
+        resp.headers["Retry-After"] = RETRY_AFTER_UNAVAILABLE
+        return resp
 
 
 def _principal(request: web.Request) -> Principal:
@@ -118,12 +144,13 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         content_type=request.headers.get("Content-Type"),
         headers=request.headers,
         sender=principal.sender,
-        config=app[CONFIG],
+        config=app[LIVE].config,
         now=now,
     )
     if isinstance(result, Rejection):
         await app[STORE].append_audit(result.audit)
-        metrics.messages.labels("", principal.id, f"rejected-{result.status}").inc()
+        kind = kind_of(result.audit)
+        metrics.messages.labels(kind, principal.id, f"rejected-{result.status}").inc()
         return problem(request, result.status, result.title, result.issues, result.fhir)
     assert isinstance(result, Accepted)
     outcome = await app[COMMITTER].submit(result.message)
@@ -151,7 +178,7 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     if outcome.status is AcceptStatus.CONSENT_USED:
         reason = issue(CONSENT_USED, "the consent of this §4 notification was already used")
         return problem(request, 422, "consent already used", [reason], result.fhir)
-    app[OUTBOX].wake()
+    # (the committer woke the outbox if the message has push deliveries)
     metrics.accept_seconds.observe(time.perf_counter() - started)
     status_url = f"/messages/{result.message.message_id}"
     return web.Response(
@@ -213,7 +240,15 @@ async def redeliver(request: web.Request) -> web.StreamResponse:
     now = app[CLOCK]()
     entry = AuditEntry(now, _principal(request).id, "redelivered", status.message_id)
     moved = await app[STORE].redeliver(status.message_id, recipient, entry, now=now)
-    app[OUTBOX].wake()
+    if moved:
+        app[OUTBOX].wake()
+        fields = {"message_id": status.message_id, "recipient": recipient}
+        log.info(
+            "redelivered %d deliveries of %s",
+            moved,
+            status.message_id,
+            extra={"event": "redelivered", "sender": status.sender_id, **fields},
+        )
     return _json({"message_id": status.message_id, "redelivered": moved})
 
 
@@ -276,7 +311,7 @@ async def _document(request: web.Request) -> tuple[bytes, Any] | web.Response:
         return data
     from gateway.validation.service import validate_bytes
 
-    return data, validate_bytes(data, source="request")
+    return data, validate_bytes(data, source="request", overrides=request.app[LIVE].config.rules)
 
 
 async def post_validate(request: web.Request) -> web.StreamResponse:
@@ -364,13 +399,17 @@ async def health(request: web.Request) -> web.StreamResponse:
 
 
 async def ready(request: web.Request) -> web.StreamResponse:
-    if await request.app[STORE].ping():
+    why = await readiness(request.app)
+    if why is None:
         return _json({"status": "ready"})
-    return _json({"status": "store unreachable"}, status=503)
+    return _json({"status": why}, status=503, headers={"Retry-After": RETRY_AFTER_UNAVAILABLE})
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
     app = request.app
+    refused = metrics_allowed(request, app[CONFIG].server.metrics)
+    if refused is not None:
+        return refused
     now = app[CLOCK]()
     try:
         stats = await app[STORE].stats(now=now)
