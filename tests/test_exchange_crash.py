@@ -55,6 +55,8 @@ class Recipient:
 
 
 def write_config(tmp: Path, url: str, *, lease: float, database: str | None = None) -> Path:
+    """A push timeout ends a second before its lease (the config refuses less margin)."""
+    timeout = min(30.0, lease - 1)
     cfg = tmp / "gateway.toml"
     cfg.write_text(
         f"""
@@ -80,7 +82,7 @@ id = "acme"
 role = "employer"
 organisation = "5561234567"
 format = "fhir-json"
-push = {{ kind = "fhir", url = "{url}", timeout = 30 }}
+push = {{ kind = "fhir", url = "{url}", timeout = {timeout} }}
 """,
         encoding="utf-8",
     )
@@ -130,7 +132,7 @@ def test_sigkill_mid_delivery_loses_nothing_and_delivers_once(
     async def main() -> None:
         recipient = Recipient()
         url = await recipient.start()
-        cfg = write_config(tmp_path, url, lease=1.0, database=store_url)
+        cfg = write_config(tmp_path, url, lease=4.0, database=store_url)
         auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
         ids = [f"crash-{i}" for i in range(N)]
         async with aiohttp.ClientSession() as session:

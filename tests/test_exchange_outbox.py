@@ -7,14 +7,12 @@ import asyncio
 import random
 from datetime import timedelta
 
-import pytest
 from exchange_support import T0, Clock, FakeTransport, NewStore, make_config, run
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.exchange.config import DeliveryConfig
 from gateway.exchange.outbox import Outbox, backoff, settlement_for
-from gateway.exchange.store import store_for
 from gateway.exchange.store.base import (
     AcceptStatus,
     AuditEntry,
@@ -31,11 +29,6 @@ POLICY = DeliveryConfig(
 )
 LEASE = timedelta(seconds=30)
 
-
-@pytest.fixture
-def new_store(store_url: str) -> NewStore:
-    """Leases and due times on the test's clock on every store: these tests move time."""
-    return lambda: store_for(store_url, caller_clock=True)
 
 
 @given(st.integers(min_value=1, max_value=60), st.floats(min_value=0, max_value=1))

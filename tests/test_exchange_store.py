@@ -11,7 +11,6 @@ import pytest
 from exchange_support import T0, NewStore, run
 
 from gateway.exchange.audit import verify
-from gateway.exchange.store import store_for
 from gateway.exchange.store.base import (
     AcceptStatus,
     AuditEntry,
@@ -25,12 +24,6 @@ from gateway.exchange.store.base import (
 
 LEASE = timedelta(seconds=30)
 
-
-@pytest.fixture
-def new_store(store_url: str) -> NewStore:
-    """conftest's factory, but leases and due times on the test's clock on every store (the
-    tests below move time; the database's own clock is tested in test_store_postgresql.py)."""
-    return lambda: store_for(store_url, caller_clock=True)
 
 
 def message(
