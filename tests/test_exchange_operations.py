@@ -314,4 +314,3 @@ def test_an_unwritable_sqlite_path_is_a_store_error_naming_the_path(tmp_path: Pa
         return str(caught.value)
 
     assert run(main()) == f"SQLite {blocker}/sub: Not a directory"
-

@@ -112,6 +112,7 @@ class MalformedRequests(logging.Filter):
             record.args = (type(exc).__name__, status)
             record.exc_info = None
             record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"  # the client's fault
             record.__dict__.update(
                 event="malformed-request", status=status, error=type(exc).__name__
             )

@@ -141,6 +141,8 @@ class SQLiteStore:
         if self.path != ":memory:":
             try:
                 self._prepare_file()
+            except FileExistsError as exc:  # a file where the directory should be
+                raise StoreError(f"SQLite {exc.filename}: exists and is not a directory") from None
             except OSError as exc:
                 where = exc.filename or self.path
                 raise StoreError(f"SQLite {where}: {exc.strerror or exc}") from None
