@@ -106,7 +106,7 @@ class FaultyStore:
     async def accept(self, messages: Sequence[NewMessage]) -> list[AcceptResult]:
         if self.gate is not None:
             await self.gate.wait()
-        results = await self.inner.accept(messages)
+        results: list[AcceptResult] = await self.inner.accept(messages)
         return results[:-1] if self.fault else results
 
 
@@ -116,7 +116,7 @@ def test_a_committer_fault_fails_what_it_holds_restarts_and_ready_says_so(
     async def main() -> None:
         store = FaultyStore(new_store())
         config = parse(config_data())
-        async with serving(config, store, transports(), clock=Clock()) as client:  # type: ignore[arg-type]
+        async with serving(config, store, transports(), clock=Clock()) as client:
             client.app[COMMITTER].restart_after = 0.3
             store.fault = True
             resp = await post(client, "fault-1")
@@ -149,7 +149,7 @@ def test_a_full_commit_queue_answers_503_with_retry_after(new_store: NewStore) -
         data = config_data()
         data["server"]["commit_queue"] = 2
         data["server"]["commit_batch"] = 1
-        async with serving(parse(data), store, transports(), clock=Clock()) as client:  # type: ignore[arg-type]
+        async with serving(parse(data), store, transports(), clock=Clock()) as client:
             store.gate = asyncio.Event()  # the disk is slow: commits wait
             committer = client.app[COMMITTER]
             first = [asyncio.ensure_future(post(client, "q-0"))]
