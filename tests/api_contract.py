@@ -1,0 +1,260 @@
+"""The HTTP API against its own OpenAPI document, as an integrator would test it: a real
+``gateway serve`` on loopback (SQLite in a temporary directory) with a sender's and a pull
+recipient's credentials, and schemathesis with every check, the stateful phase on, examples
+from fixtures/. Run by CI (``python tests/api_contract.py``: a run with a fixed seed, then one
+with a random seed) and, for a short run, by tests/test_api_contract.py.
+
+Exit 0 when schemathesis found nothing; it prints the operations reached, the cases
+generated and the time taken."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+SENDER_TOKEN = "contract-sender-token"
+RECIPIENT_TOKEN = "contract-recipient-token"
+FIXED_SEED = 19
+
+#: A sender that may send every kind to every recipient; one recipient of each role that
+#: pushes to a port where nothing listens on loopback (so deliveries retry and go dead, and
+#: redelivery has something to do), and a pull recipient (Försäkringskassan's role, so that
+#: the certificates and §4 notifications of the examples land in its inbox).
+CONFIG = """
+[server]
+host = "127.0.0.1"
+port = 0
+database = "sqlite:///{db}"
+max_body_bytes = 1000000
+
+[delivery]
+initial_backoff_seconds = 0.2
+max_backoff_seconds = 1
+max_attempts = 2
+poll_seconds = 0.2
+
+[[senders]]
+id = "region"
+token = "{sender}"
+kinds = ["certificate", "sip", "return-to-work-plan", "section4-notification"]
+recipients = ["fk", "fk-inbox", "employer", "municipality", "region-b", "af", "oh"]
+
+[[recipients]]
+id = "fk-inbox"
+role = "forsakringskassan"
+organisation = "2021005521"
+format = "xml"
+pull = true
+token = "{recipient}"
+
+[[recipients]]
+id = "fk"
+role = "forsakringskassan"
+organisation = "2021005521"
+format = "xml"
+push = {{ kind = "rivta-soap", url = "http://127.0.0.1:9/fk" }}
+
+[[recipients]]
+id = "employer"
+role = "employer"
+organisation = "5561234567"
+format = "fhir-json"
+push = {{ kind = "fhir", url = "http://127.0.0.1:9/employer" }}
+
+[[recipients]]
+id = "municipality"
+role = "municipality"
+organisation = "2120001124"
+format = "fhir-json"
+push = {{ kind = "fhir", url = "http://127.0.0.1:9/municipality" }}
+
+[[recipients]]
+id = "region-b"
+role = "region"
+organisation = "2321000131"
+format = "fhir-xml"
+push = {{ kind = "fhir", url = "http://127.0.0.1:9/region" }}
+
+[[recipients]]
+id = "af"
+role = "arbetsformedlingen"
+organisation = "2021003348"
+format = "fhir-json"
+push = {{ kind = "fhir", url = "http://127.0.0.1:9/af" }}
+
+[[recipients]]
+id = "oh"
+role = "occupational-health"
+organisation = "5569999999"
+format = "fhir-json"
+push = {{ kind = "fhir", url = "http://127.0.0.1:9/oh" }}
+"""
+
+#: Request body examples, by media type: valid documents the contract server accepts (each
+#: routes to Försäkringskassan, on its MessageHeader or by Gateway-Recipients).
+#: (A §4 consent is used once, and every §4 fixture has the same one: one §4 example.)
+_FHIR_JSON = ["section4-notification/fhir-message-valid-refers-to-certificate.fhir.json"]
+_XML = ["certificate/fk7804-valid.xml", "certificate/fk7804-valid-infection-carrier.xml"]
+EXAMPLES: dict[str, list[str]] = {
+    "application/fhir+json": _FHIR_JSON,
+    "application/json": _FHIR_JSON,
+    "application/fhir+xml": ["certificate/fk7804-fhir-valid-xml.fhir.xml"],
+    "application/xml": _XML,
+    "text/xml": _XML,
+}
+DOCUMENT_OPERATIONS = ("/messages", "/validate", "/convert", "/redact")
+
+
+@contextlib.contextmanager
+def serving(workdir: Path) -> Iterator[str]:
+    """``gateway serve`` on a free loopback port with the contract config; its base URL."""
+    config = workdir / "gateway.toml"
+    config.write_text(
+        CONFIG.format(db=workdir / "gateway.db", sender=SENDER_TOKEN, recipient=RECIPIENT_TOKEN),
+        "utf-8",
+    )
+    log = (workdir / "server.log").open("w+", encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        cwd=workdir,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        found = re.search(r"listening on (http://\S+)", line)
+        if found is None:
+            log.seek(0)
+            raise RuntimeError(f"gateway serve did not start: {line!r}\n{log.read()}")
+        yield found.group(1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def fetch_document(base_url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{base_url}/openapi.json", timeout=10) as resp:
+        doc: dict[str, Any] = json.load(resp)
+    return doc
+
+
+def with_examples(doc: dict[str, Any]) -> dict[str, Any]:
+    """The served document with fixture examples on the document-reading operations (the
+    served one carries none: an installed gateway has no fixtures)."""
+    for path in DOCUMENT_OPERATIONS:
+        body = doc["paths"][path]["post"]["requestBody"]["content"]
+        for media, files in EXAMPLES.items():
+            examples = {}
+            for name in files:
+                text = (FIXTURES / name).read_text("utf-8")
+                value = json.loads(text) if media.endswith("json") else text
+                examples[Path(name).name.split(".")[0]] = {"value": value}
+            body[media]["examples"] = examples
+    return doc
+
+
+def schemathesis_config(base_url: str, seed: int | None, max_examples: int) -> str:
+    """schemathesis.toml: the sender's token for everything but the inbox, which the pull
+    recipient's is for. A body the schema allows can still break a rule no JSON Schema
+    states (an XSD, a FHIR profile, a checksum): the document-reading operations may answer
+    it 400 or 422 in the generated phases; the examples (valid fixtures) must be accepted."""
+    lines = [
+        f'base-url = "{base_url}"',
+        "workers = 1",
+        "continue-on-failure = true",
+        'suppress-health-check = ["too_slow", "filter_too_much", "data_too_large"]',
+        "warnings = false",
+    ]
+    if seed is not None:
+        lines.append(f"seed = {seed}")
+    lines += [
+        "[generation]",
+        f"max-examples = {max_examples}",
+        'database = "none"',
+        "[auth.openapi.bearer]",
+        f'bearer = "{SENDER_TOKEN}"',
+        "[phases.stateful]",
+        "enabled = true",
+        "max-steps = 12",
+        "[[operations]]",
+        'include-path-regex = "^/inbox"',
+        f'headers = {{ Authorization = "Bearer {RECIPIENT_TOKEN}" }}',
+        "[[operations]]",
+        'include-path-regex = "^/(messages|validate|convert|redact)$"',
+        "[operations.checks.positive_data_acceptance]",
+        'expected-statuses = ["2xx", "400", "401", "403", "404", "409", "422", "429"]',
+        "[operations.phases.examples.checks.positive_data_acceptance]",
+        'expected-statuses = ["2xx"]',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def run(seed: int | None, max_examples: int, max_time: int | None, workdir: Path) -> int:
+    """One schemathesis run against a fresh server; its exit status."""
+    schemathesis = Path(sys.executable).with_name("schemathesis")
+    with serving(workdir) as base_url:
+        schema = workdir / "openapi.json"
+        schema.write_text(json.dumps(with_examples(fetch_document(base_url))), "utf-8")
+        cfg = workdir / "schemathesis.toml"
+        cfg.write_text(schemathesis_config(base_url, seed, max_examples), "utf-8")
+        cmd = [
+            str(schemathesis),
+            "--config-file",
+            str(cfg),
+            "run",
+            str(schema),
+            "--checks",
+            "all",
+            "--phases",
+            "examples,coverage,fuzzing,stateful",
+            "--report",
+            "junit",
+            "--report-dir",
+            str(workdir / "report"),
+        ]
+        if max_time is not None:
+            cmd += ["--max-time", str(max_time)]
+        started = time.monotonic()
+        code = subprocess.call(cmd, cwd=workdir, env={**os.environ, "NO_COLOR": "1"})
+        print(f"api-contract: seed {seed}, {time.monotonic() - started:.0f} s, exit {code}")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--max-examples", type=int, default=40)
+    p.add_argument("--max-time", type=int, default=None)
+    p.add_argument("--seed", type=int, action="append", help="default: 19, then a random one")
+    args = p.parse_args(argv)
+    seeds = args.seed or [FIXED_SEED, random.SystemRandom().randrange(1, 2**31)]
+    status = 0
+    for seed in seeds:
+        with tempfile.TemporaryDirectory(prefix="gateway-contract-") as tmp:
+            status = status or run(seed, args.max_examples, args.max_time, Path(tmp))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
