@@ -15,6 +15,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -211,7 +212,17 @@ def schemathesis_config(base_url: str, seed: int | None, max_examples: int) -> s
     return "\n".join(lines) + "\n"
 
 
-def run(seed: int | None, max_examples: int, max_time: int | None, workdir: Path) -> int:
+PHASES = "examples,coverage,fuzzing,stateful"
+
+
+def run(
+    seed: int | None,
+    max_examples: int,
+    workdir: Path,
+    *,
+    max_time: int | None = None,
+    phases: str = PHASES,
+) -> int:
     """One schemathesis run against a fresh server; its exit status."""
     schemathesis = Path(sys.executable).with_name("schemathesis")
     with serving(workdir) as base_url:
@@ -228,9 +239,9 @@ def run(seed: int | None, max_examples: int, max_time: int | None, workdir: Path
             "--checks",
             "all",
             "--phases",
-            "examples,coverage,fuzzing,stateful",
+            phases,
             "--report",
-            "junit",
+            "junit,har",
             "--report-dir",
             str(workdir / "report"),
         ]
@@ -244,15 +255,22 @@ def run(seed: int | None, max_examples: int, max_time: int | None, workdir: Path
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--max-examples", type=int, default=40)
+    p.add_argument("--max-examples", type=int, default=100, help="per operation and phase")
+    p.add_argument("--phases", default=PHASES)
     p.add_argument("--max-time", type=int, default=None)
     p.add_argument("--seed", type=int, action="append", help="default: 19, then a random one")
+    p.add_argument("--keep", type=Path, help="copy each run's reports and server log here")
     args = p.parse_args(argv)
     seeds = args.seed or [FIXED_SEED, random.SystemRandom().randrange(1, 2**31)]
     status = 0
     for seed in seeds:
         with tempfile.TemporaryDirectory(prefix="gateway-contract-") as tmp:
-            status = status or run(seed, args.max_examples, args.max_time, Path(tmp))
+            code = run(
+                seed, args.max_examples, Path(tmp), max_time=args.max_time, phases=args.phases
+            )
+            status = status or code
+            if args.keep:
+                shutil.copytree(tmp, args.keep / str(seed), dirs_exist_ok=True)
     return status
 
 

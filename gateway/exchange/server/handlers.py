@@ -324,7 +324,7 @@ def _t(x: datetime | None) -> str | None:
     return x.isoformat() if x is not None else None
 
 
-def _status_dict(m: MessageStatus) -> shapes.MessageStatusAnswer:
+def _status_dict(m: MessageStatus) -> shapes.GatewayMessage:
     t = _t
     return {
         "message_id": m.message_id,
@@ -364,7 +364,7 @@ async def _own_message(request: web.Request) -> MessageStatus | web.Response:
     tags=["messages"],
     params=[_ID_PARAM],
     replies=[
-        Reply(200, "the message", shapes.MessageStatusAnswer, links=(_TO_REDELIVER,)),
+        Reply(200, "the message", shapes.GatewayMessage, links=(_TO_REDELIVER,)),
         declared_problem(404, "no such message of the caller's (another sender's is not found)"),
         STORE_UNAVAILABLE,
     ],
@@ -575,6 +575,22 @@ _OUTCOME_OR_PROBLEM = declared_problem(0, "").content or {}
             "the result, issues and all",
             shapes.ValidationAnswer,
             content={"application/fhir+json": {"$ref": "#/components/schemas/OperationOutcome"}},
+            links=(
+                Link(
+                    "ConvertDocument",
+                    "convertDocument",
+                    {"to": "fhir-json"},
+                    "convert the document just validated",
+                    request_body="$request.body",
+                ),
+                Link(
+                    "RedactDocument",
+                    "redactDocument",
+                    {"for": "forsakringskassan"},
+                    "what Försäkringskassan would receive of the document just validated",
+                    request_body="$request.body",
+                ),
+            ),
         ),
         declared_problem(400, _UNREADABLE),
     ],

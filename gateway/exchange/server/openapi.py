@@ -79,6 +79,7 @@ class Link:
     operation_id: str
     parameters: Mapping[str, str]
     description: str
+    request_body: str | None = None  # a runtime expression, e.g. "$request.body"
 
 
 @dataclass(frozen=True)
@@ -383,6 +384,7 @@ def _reply(r: Reply, schemas: _Schemas) -> Json:
             link.name: {
                 "operationId": link.operation_id,
                 "parameters": dict(link.parameters),
+                **({"requestBody": link.request_body} if link.request_body else {}),
                 "description": link.description,
             }
             for link in r.links

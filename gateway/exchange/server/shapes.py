@@ -63,8 +63,9 @@ class DeliveryAnswer(TypedDict):
     delivered_at: str | None
 
 
-class MessageStatusAnswer(TypedDict):
-    """The state of one of the caller's messages, per recipient."""
+class GatewayMessage(TypedDict):
+    """A message as the gateway holds it: its state per recipient (the resource that
+    Gateway-Message-Id and the path parameter `id` name)."""
 
     message_id: str
     sender: str
@@ -141,7 +142,7 @@ __all__ = [
     "InboxAnswer",
     "InboxEntry",
     "IssueAnswer",
-    "MessageStatusAnswer",
+    "GatewayMessage",
     "Problem",
     "RecipientOutcome",
     "RedactionAnswer",
