@@ -465,7 +465,7 @@ _XML: Json = {
 _FHIR_XML: Json = {
     "type": "string",
     "format": "binary",
-    "contentMediaType": "application/xml",
+    "contentMediaType": "application/fhir+xml",
     "description": "A FHIR R4 resource in XML (a Bundle, as in JSON).",
 }
 

@@ -139,10 +139,10 @@ class StatusAnswer(TypedDict):
 __all__ = [
     "AcceptedAnswer",
     "DeliveryAnswer",
+    "GatewayMessage",
     "InboxAnswer",
     "InboxEntry",
     "IssueAnswer",
-    "GatewayMessage",
     "Problem",
     "RecipientOutcome",
     "RedactionAnswer",
