@@ -241,10 +241,13 @@ CASES: list[tuple[str, str, str, dict[str, str], dict[str, str], bytes, int]] = 
     ("POST", f"/inbox/{ZERO}/ack", "/inbox/{delivery_id}/ack", S, {}, b"", 403),
     ("POST", "/validate", "", S, FHIR, MESSAGE, 200),
     ("POST", "/validate", "", S, XML, CERTIFICATE, 200),
-    ("POST", "/validate", "", S, FHIR, b'{"resourceType": "Patient"}', 200),  # invalid: issues
+    *[  # readable but invalid: the issues
+        ("POST", "/validate", "", S, FHIR, doc, 200)
+        for doc in (b'{"resourceType": "Patient"}', b"{}", b'{"resourceType": 5}')
+    ],
     *[
         ("POST", "/validate", "", S, JSON, junk, 400)
-        for junk in (b'"a bare JSON string"', b"{}", b'{"resourceType": ""}', b"42", b"null")
+        for junk in (b'"a bare JSON string"', b"42", b"null", b"[]", b"")
     ],
     ("POST", "/validate", "", S, XML, b"<x/>", 400),
     ("POST", "/convert?to=fhir-json", "/convert", S, XML, CERTIFICATE, 200),
@@ -255,7 +258,7 @@ CASES: list[tuple[str, str, str, dict[str, str], dict[str, str], bytes, int]] = 
     ("POST", "/convert?to=xml", "/convert", S, JSON, b'{"resourceType": "Patient"}', 422),
     ("POST", "/redact?for=forsakringskassan", "/redact", S, XML, CERTIFICATE, 200),
     ("POST", "/redact?for=employer", "/redact", S, XML, CERTIFICATE, 422),  # no consent
-    ("POST", "/redact?for=employer", "/redact", S, JSON, b"{}", 400),
+    ("POST", "/redact?for=employer", "/redact", S, JSON, b'"s"', 400),
     ("POST", "/redact?for=nobody", "/redact", S, XML, CERTIFICATE, 400),
     ("POST", "/redact?for=employer", "/redact", S, FHIR, b'{"resourceType": "Patient"}', 422),
     *[("GET", p, "", {}, {}, b"", 200) for p in ("/health", "/ready", "/metrics", "/openapi.json")],

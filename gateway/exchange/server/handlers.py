@@ -15,7 +15,7 @@ import orjson
 from aiohttp import web
 
 from gateway.documents import Recipient
-from gateway.documents.issues import RULES, Issue, RuleKind, Severity, issue
+from gateway.documents.issues import Issue, Severity, issue
 from gateway.exchange.router import (
     CONSENT_USED,
     MEDIA_TYPES,
@@ -516,8 +516,7 @@ async def acknowledge(request: web.Request) -> web.StreamResponse:
 
 # -- dry runs: the CLI's engine over HTTP ---------------------------------------------------
 
-_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{0,63}")
-_UNREADABLE = "unreadable input: not a FHIR resource, RIVTA or gateway XML document (every issue)"
+_UNREADABLE = "unreadable input: not a JSON object, nor XML naming a known document (every issue)"
 
 
 async def _document(request: web.Request) -> Validation | web.Response:
@@ -538,20 +537,10 @@ async def _document(request: web.Request) -> Validation | web.Response:
 
 
 def unreadable(validation: Validation) -> bool:
-    """The bytes are no document at all (as opposed to an invalid one): an error of a
-    syntax rule, or FHIR JSON that names no resourceType."""
-    if validation.format is None:
-        return True
-    if validation.format is Format.FHIR_JSON:
-        name = (validation.tree or {}).get("resourceType")
-        if not isinstance(name, str) or not _RESOURCE_TYPE.fullmatch(name):
-            return True
-    return any(
-        i.severity == Severity.ERROR
-        and (r := RULES.get(i.code)) is not None
-        and r.kind is RuleKind.SYNTAX
-        for i in validation.issues
-    )
+    """The bytes are in no format the gateway reads (``INPUT-UNKNOWN-FORMAT``: JSON that is
+    not an object, XML that names no known document), as opposed to a document of a known
+    format that is broken or invalid, which the dry runs report on."""
+    return validation.format is None
 
 
 _OUTCOME_OR_PROBLEM = declared_problem(0, "").content or {}

@@ -435,12 +435,10 @@ OPERATION_OUTCOME: Json = {
     },
 }
 FHIR_RESOURCE: Json = {
-    "description": "A FHIR R4 resource in JSON: an object naming its resourceType. Anything "
-    "else (a bare string, a number, an array, an object without resourceType) is refused "
-    "with 400 INPUT-UNKNOWN-FORMAT.",
+    "description": "FHIR R4 JSON: an object, reported on whatever it holds (a resource of no "
+    "known document kind is an invalid one). Anything but an object (a bare string, a number, "
+    "an array, null) is refused with 400 INPUT-UNKNOWN-FORMAT.",
     "type": "object",
-    "required": ["resourceType"],
-    "properties": {"resourceType": {"type": "string", "pattern": "^[A-Z][A-Za-z]{0,63}$"}},
 }
 FHIR_BUNDLE: Json = {
     "description": "A FHIR R4 Bundle: a `message` (routed on its MessageHeader, the message "
