@@ -202,10 +202,13 @@ def schemathesis_config(base_url: str, seed: int | None, max_examples: int) -> s
         "[[operations]]",
         'include-path-regex = "^/inbox"',
         f'headers = {{ Authorization = "Bearer {RECIPIENT_TOKEN}" }}',
+        "[[operations]]",  # said again per operation: the stateful phase carries headers over
+        'include-path-regex = "^/(messages|validate|convert|redact)"',
+        f'headers = {{ Authorization = "Bearer {SENDER_TOKEN}" }}',
         "[[operations]]",
         'include-path-regex = "^/(messages|validate|convert|redact)$"',
         "[operations.checks.positive_data_acceptance]",
-        'expected-statuses = ["2xx", "400", "401", "403", "404", "409", "422", "429"]',
+        'expected-statuses = ["2xx", "400", "401", "403", "404", "409", "415", "422", "429"]',
         "[operations.phases.examples.checks.positive_data_acceptance]",
         'expected-statuses = ["2xx"]',
     ]
@@ -241,7 +244,7 @@ def run(
             "--phases",
             phases,
             "--report",
-            "junit,har",
+            "junit,har,ndjson",
             "--report-dir",
             str(workdir / "report"),
         ]
@@ -249,15 +252,70 @@ def run(
             cmd += ["--max-time", str(max_time)]
         started = time.monotonic()
         code = subprocess.call(cmd, cwd=workdir, env={**os.environ, "NO_COLOR": "1"})
-        print(f"api-contract: seed {seed}, {time.monotonic() - started:.0f} s, exit {code}")
+        took = time.monotonic() - started
+    cases, reached = summary(next((workdir / "report").glob("ndjson-*")))
+    linked = linked_operations(json.loads(schema.read_text("utf-8")))
+    answered = {op for op, statuses in reached.items() if any(s < 300 for s in statuses)}
+    print(f"api-contract: seed {seed}, {took:.0f} s, {cases} cases, exit {code}")
+    print("api-contract: the stateful phase reached (status codes answered):")
+    for op in sorted(reached):
+        print(f"  {op}: {', '.join(map(str, sorted(reached[op])))}")
+    if "stateful" in phases and linked - answered:
+        missing = ", ".join(sorted(linked - answered))
+        print(f"api-contract: the stateful phase never got a success from {missing}")
+        code = code or 1
     return code
+
+
+def summary(ndjson: Path) -> tuple[int, dict[str, set[int]]]:
+    """From schemathesis' event log: the cases sent in every phase, and each operation the
+    stateful phase called with the statuses it answered."""
+    cases = 0
+    reached: dict[str, set[int]] = {}
+    for line in ndjson.read_text("utf-8").splitlines():
+        event = json.loads(line).get("ScenarioFinished")
+        if event is None:
+            continue
+        recorder = event["recorder"]
+        interactions = recorder.get("interactions", {})
+        cases += len(interactions)
+        if event["phase"] != "stateful":
+            continue
+        for case_id, interaction in interactions.items():
+            case = recorder["cases"][case_id]["value"]
+            answer = interaction.get("response") or {}
+            if "status_code" in answer:
+                label = f"{case['method']} {case['path']}"
+                reached.setdefault(label, set()).add(answer["status_code"])
+    return cases, reached
+
+
+def linked_operations(doc: dict[str, Any]) -> set[str]:
+    """The operations a link of the document leads from or to."""
+    by_id = {
+        op["operationId"]: f"{method.upper()} {path}"
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+    }
+    out: set[str] = set()
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            for answer in op["responses"].values():
+                for link in answer.get("links", {}).values():
+                    out |= {f"{method.upper()} {path}", by_id[link["operationId"]]}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--max-examples", type=int, default=100, help="per operation and phase")
     p.add_argument("--phases", default=PHASES)
-    p.add_argument("--max-time", type=int, default=None)
+    p.add_argument(
+        "--max-time",
+        type=int,
+        default=45,
+        help="seconds per run: fuzzing and the stateful phase repeat until it is spent",
+    )
     p.add_argument("--seed", type=int, action="append", help="default: 19, then a random one")
     p.add_argument("--keep", type=Path, help="copy each run's reports and server log here")
     args = p.parse_args(argv)
