@@ -63,48 +63,27 @@ format = "xml"
 pull = true
 token = "{recipient}"
 
-[[recipients]]
-id = "fk"
-role = "forsakringskassan"
-organisation = "2021005521"
-format = "xml"
-push = {{ kind = "rivta-soap", url = "http://127.0.0.1:9/fk" }}
-
-[[recipients]]
-id = "employer"
-role = "employer"
-organisation = "5561234567"
-format = "fhir-json"
-push = {{ kind = "fhir", url = "http://127.0.0.1:9/employer" }}
-
-[[recipients]]
-id = "municipality"
-role = "municipality"
-organisation = "2120001124"
-format = "fhir-json"
-push = {{ kind = "fhir", url = "http://127.0.0.1:9/municipality" }}
-
-[[recipients]]
-id = "region-b"
-role = "region"
-organisation = "2321000131"
-format = "fhir-xml"
-push = {{ kind = "fhir", url = "http://127.0.0.1:9/region" }}
-
-[[recipients]]
-id = "af"
-role = "arbetsformedlingen"
-organisation = "2021003348"
-format = "fhir-json"
-push = {{ kind = "fhir", url = "http://127.0.0.1:9/af" }}
-
-[[recipients]]
-id = "oh"
-role = "occupational-health"
-organisation = "5569999999"
-format = "fhir-json"
-push = {{ kind = "fhir", url = "http://127.0.0.1:9/oh" }}
 """
+
+#: The push recipients: (id, role, organisation, format, transport).
+PUSH = [
+    ("fk", "forsakringskassan", "2021005521", "xml", "rivta-soap"),
+    ("employer", "employer", "5561234567", "fhir-json", "fhir"),
+    ("municipality", "municipality", "2120001124", "fhir-json", "fhir"),
+    ("region-b", "region", "2321000131", "fhir-xml", "fhir"),
+    ("af", "arbetsformedlingen", "2021003348", "fhir-json", "fhir"),
+    ("oh", "occupational-health", "5569999999", "fhir-json", "fhir"),
+]
+
+
+def config_toml(db: Path) -> str:
+    push = "".join(
+        f'\n[[recipients]]\nid = "{rid}"\nrole = "{role}"\norganisation = "{org}"\n'
+        f'format = "{fmt}"\npush = {{ kind = "{kind}", url = "http://127.0.0.1:9/{rid}" }}\n'
+        for rid, role, org, fmt, kind in PUSH
+    )
+    return CONFIG.format(db=db, sender=SENDER_TOKEN, recipient=RECIPIENT_TOKEN) + push
+
 
 #: Request body examples, by media type: valid documents the contract server accepts (each
 #: routes to Försäkringskassan, on its MessageHeader or by Gateway-Recipients).
@@ -125,10 +104,7 @@ DOCUMENT_OPERATIONS = ("/messages", "/validate", "/convert", "/redact")
 def serving(workdir: Path) -> Iterator[str]:
     """``gateway serve`` on a free loopback port with the contract config; its base URL."""
     config = workdir / "gateway.toml"
-    config.write_text(
-        CONFIG.format(db=workdir / "gateway.db", sender=SENDER_TOKEN, recipient=RECIPIENT_TOKEN),
-        "utf-8",
-    )
+    config.write_text(config_toml(workdir / "gateway.db"), "utf-8")
     log = (workdir / "server.log").open("w+", encoding="utf-8")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", "--config", str(config)],
