@@ -325,7 +325,6 @@ def _t(x: datetime | None) -> str | None:
 
 
 def _status_dict(m: MessageStatus) -> shapes.GatewayMessage:
-    t = _t
     return {
         "message_id": m.message_id,
         "sender": m.sender_id,
@@ -339,9 +338,9 @@ def _status_dict(m: MessageStatus) -> shapes.GatewayMessage:
                 "state": _STATE[d.state],
                 "attempts": d.attempts,
                 "last_error": d.last_error,
-                "next_attempt_at": t(d.next_attempt_at),
-                "updated_at": t(d.updated_at),
-                "delivered_at": t(d.delivered_at),
+                "next_attempt_at": _t(d.next_attempt_at),
+                "updated_at": _t(d.updated_at),
+                "delivered_at": _t(d.delivered_at),
             }
             for d in m.deliveries
         ],
