@@ -169,3 +169,36 @@ def test_one_gateway_toml_serves_the_cli_and_the_server(
     cfg.write_text(text.replace("[rules]\nwarn", "[rules]\nwarm"), encoding="utf-8")
     assert main(["validate", str(FK7804_XML), "--config", str(cfg), "-q"]) == 2
     assert "unknown key 'warm' in [rules]" in capsys.readouterr().err
+
+
+def test_a_push_timeout_that_could_outlive_its_lease_is_refused() -> None:
+    data = copy.deepcopy(config_data(lease_seconds=10))
+    data["recipients"][0]["push"]["timeout"] = 9.5
+    data["recipients"][1]["push"]["timeout"] = 5
+    assert problems(data) == [
+        "recipients[0].push.timeout: 9.5 s can outlive its lease (delivery.lease_seconds = 10): "
+        "an attempt must end at least 1 s before its lease; lower the timeout or raise "
+        "lease_seconds"
+    ]
+    data["recipients"][0]["push"]["timeout"] = 9
+    assert parse(data).recipients[0].push.timeout == 9  # type: ignore[union-attr]
+
+
+def test_unknown_keys_name_the_nearest_known_one() -> None:
+    data = copy.deepcopy(config_data())
+    data["server"]["prot"] = 8080
+    data["senders"][0]["rate_limt"] = {"per_second": 1}
+    data["delivery"]["lease_second"] = 3
+    got = problems(data)
+    assert got[0].startswith("server.prot: unknown key (did you mean 'port'?) (known: ")
+    assert any(p.startswith("delivery.lease_second: unknown key (did you mean 'lease_seconds'?)")
+               for p in got)  # fmt: skip
+    assert any(p.startswith("senders[0].rate_limt: unknown key (did you mean 'rate_limit'?)")
+               for p in got)  # fmt: skip
+
+
+def test_the_cli_and_the_server_know_the_same_tables() -> None:
+    from gateway.cli.common import CONFIG_KEYS
+    from gateway.exchange.config import SECTIONS
+
+    assert {k for k, v in CONFIG_KEYS.items() if v is None} == set(SECTIONS)
