@@ -42,6 +42,8 @@ from gateway.exchange.transport import Answer, Parcel, Transport, Verdict
 from gateway.formats.base import Format
 
 log = logging.getLogger("gateway.outbox")
+# a library's loggers say nothing until the application (gateway serve: logs.setup) decides
+logging.getLogger("gateway").addHandler(logging.NullHandler())
 
 Clock = Callable[[], datetime]
 #: Called after each settled attempt: (claim, answer, outcome, seconds since accepted).
