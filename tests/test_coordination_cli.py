@@ -161,7 +161,7 @@ def test_statistics_json_csv_and_chart(
     [
         (["deadlines"], "one of the arguments --actor --patient is required"),
         (["deadlines", "--actor", "nobody"], "no configured sender or recipient"),
-        (["deadlines", "--patient", "12"], "--patient: the patient id must be 12 digits"),
+        (["deadlines", "--patient", "12"], "--patient: the patient id must be a personnummer"),
         (["statistics", "--from", "2025-13"], "months YYYY-MM"),
     ],
 )

@@ -6,6 +6,7 @@ patient, and what was shown - ids only.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -26,7 +27,6 @@ from gateway.coordination.statistics import (
 from gateway.coordination.visibility import Actor, Viewer, shown_ids
 from gateway.documents import Document, DocumentKind
 from gateway.documents.common import SWEDISH_TIME, Consent
-from gateway.documents.identity import person_id_format_problem
 from gateway.exchange.config import Config, RecipientConfig, SenderConfig
 from gateway.exchange.plan_index import PlanIndex
 from gateway.exchange.store.base import AuditEntry, Store
@@ -71,14 +71,20 @@ class BadPatient(ValueError):
     """A patient id the index cannot key (not a 12-digit personnummer/samordningsnummer)."""
 
 
+#: What names a patient: 12 digits (``YYYYMMDDNNNC``, the separator form too), optionally
+#: as a FHIR token ``system|value``. The index answers alike for a number it does not know.
+PATIENT_PATTERN = r"^([^|]*\|)?\d{8}[-+]?\d{4}$"
+_PATIENT = re.compile(PATIENT_PATTERN)
+
+
 def patient_key(raw: str) -> str:
     """``191212121212``, ``19121212-1212`` or ``system|value`` (FHIR token) -> the key."""
-    value = raw.rsplit("|", 1)[-1]
-    key = person_key(value)
-    problem = person_id_format_problem(key)
-    if problem is not None:
-        raise BadPatient(f"the patient id {problem}")
-    return key
+    if not _PATIENT.match(raw):
+        raise BadPatient(
+            "the patient id must be a personnummer or samordningsnummer: 12 digits "
+            "(YYYYMMDDNNNC), optionally as system|value"
+        )
+    return person_key(raw.rsplit("|", 1)[-1])
 
 
 def today(now: datetime) -> date:
@@ -311,6 +317,7 @@ def _cases(certificates: list[Entry], first: str, last: str) -> dict[tuple[str, 
 
 
 __all__ = [
+    "PATIENT_PATTERN",
     "BadPatient",
     "PatientView",
     "actor_deadlines",
