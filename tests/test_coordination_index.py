@@ -324,3 +324,18 @@ def test_deadline_rows_name_their_sources() -> None:
     for rule in deadline_rules():
         assert rule.source and rule.title
     assert timedelta(days=1)  # keeps the import honest
+
+
+def test_a_plan_is_late_whichever_arrives_first() -> None:
+    """The certificates may reach the gateway after the plan: the case they make still dates
+    it, and the flag is raised once, either way round."""
+    plan_first, cert_first = Index(), Index()
+    late_plan = plan_entry(34, plan_date=day(29))
+    certificate_entry = cert_entry("c1", [(day(1), day(90), 100)], 1)
+    plan_first.add(late_plan)
+    assert plan_first.last.flags == []  # no case yet
+    plan_first.add(certificate_entry)
+    cert_first.add(certificate_entry)
+    cert_first.add(late_plan)
+    for idx in (plan_first, cert_first):
+        assert [f.code for f in idx.flags.values()] == ["COORD-RTW-LATE"]

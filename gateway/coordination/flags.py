@@ -180,8 +180,9 @@ def flags_for(new: Entry, entries: Mapping[str, Entry], at: datetime) -> list[Fl
         found.extend(_tracks(new, sips, at))
     elif kind is DocumentKind.CERTIFICATE:
         case = chain_case([c.certificate_facts for c in certs if c.status != "revoked"])
-        for plan in others:
+        for plan in others:  # the case may now date a plan that came first as late
             if plan.kind is DocumentKind.RETURN_TO_WORK_PLAN and plan.status == "active":
+                found.extend(_late(plan, case, at))
                 found.extend(_degree(plan, certs, case, at, arrived=new))
     elif kind is DocumentKind.SIP and new.status == "active":
         found.extend(_parallel_sips(new, others, at))

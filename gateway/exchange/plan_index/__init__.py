@@ -72,19 +72,17 @@ class PlanIndex(Protocol):
 
 
 def plan_index_for(store: Store) -> PlanIndex:
-    """The reader over ``store``'s own connection."""
-    from gateway.exchange.store.postgresql import PostgreSQLStore
-    from gateway.exchange.store.sqlite import SQLiteStore
-
-    if isinstance(store, SQLiteStore):
+    """The reader over ``store``'s own connection, chosen by its URL as ``store_for`` chose
+    the store (a wrapper that hands its store's attributes on works too)."""
+    if store.url.startswith("sqlite:"):
         from gateway.exchange.plan_index.sqlite import SQLitePlanIndex
 
-        return SQLitePlanIndex(store)
-    if isinstance(store, PostgreSQLStore):
+        return SQLitePlanIndex(store)  # type: ignore[arg-type]
+    if store.url.startswith(("postgresql:", "postgres:")):
         from gateway.exchange.plan_index.postgresql import PostgreSQLPlanIndex
 
-        return PostgreSQLPlanIndex(store)
-    raise TypeError(f"no plan index for {type(store).__name__}")
+        return PostgreSQLPlanIndex(store)  # type: ignore[arg-type]
+    raise TypeError(f"no plan index for a store at {store.url.split(':', 1)[0]}:")
 
 
 # -- rows, as both databases store them --------------------------------------------------------
