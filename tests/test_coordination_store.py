@@ -170,3 +170,44 @@ def test_an_actors_list_is_its_own_open_deadlines_earliest_first(new_store: NewS
             await store.close()
 
     run(go())
+
+
+@pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
+def test_what_is_stored_is_what_a_recomputation_gives(new_store: NewStore) -> None:
+    """Only changed deadline rows are written (a body alone when its place on the list is
+    the same, the row moved when its state or date changes, gone when it no longer is): what
+    the store holds after each accept equals the deadlines recomputed from every entry."""
+    from gateway.coordination.chain import deadlines
+
+    async def go() -> None:
+        store = new_store()
+        await store.open()
+        try:
+            index = plan_index_for(store)
+            steps = [
+                cert("c1", 1, [(1, 20, 100)]),  # no plan due yet: the case is 20 days
+                cert("c2", 19, [(21, 70, 100)]),  # the case reaches day 60: a plan is due
+                rtw(34),  # the plan: the task is met (late), its follow-ups listed
+                cert("c3", 69, [(71, 200, 50)]),  # the dates move on (day 180, transition)
+            ]
+            for e in steps:
+                await store.accept([message(e)])
+                record = await index.patient(PATIENT)
+                expected = deadlines(PATIENT, record.entries)
+                assert sorted(record.deadlines, key=lambda d: d.id) == sorted(
+                    expected, key=lambda d: d.id
+                )
+            fk = await index.actor_deadlines(
+                "forsakringskassan", FK_ORG, since=day(1), until=day(400), limit=50
+            )
+            assert {d.id for d in fk} == {
+                d.id
+                for d in expected
+                if d.role == "forsakringskassan" and d.type == "milestone" or (
+                    d.role == "forsakringskassan" and d.met_on is None and not d.waived
+                )
+            }
+        finally:
+            await store.close()
+
+    run(go())

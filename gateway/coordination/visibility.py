@@ -22,6 +22,8 @@ from gateway.coordination.settings import RoleView, role_views
 from gateway.documents import DocumentKind, Recipient
 from gateway.documents.common import Consent, Identifier
 from gateway.documents.identity import PERSONNUMMER_OID, SAMORDNINGSNUMMER_OID
+from gateway.policy.consent import consent_problem
+from gateway.policy.policies import policy_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +55,6 @@ def consent_allows(
     """THE consent seam of coordination: does ``consent`` let ``actor`` see this document of
     ``patient`` at ``at``, for one of the route's ``purposes``? Asks the policy step's one
     evaluator (``gateway.policy.consent``), which today names recipients by role."""
-    from gateway.policy.consent import consent_problem
-
     if consent is None or actor.role is None:
         return False
     problem = consent_problem(
@@ -96,8 +96,6 @@ class Viewer:
         return found
 
     def _decide(self, e: Entry) -> bool:
-        from gateway.policy.policies import policy_for
-
         rules = self.rules
         if rules is None:
             return e.sender == self.actor.id

@@ -138,32 +138,37 @@ def flag_from_row(body: str | bytes) -> Flag:
 class Fold:
     """What the hook writes for one accepted batch, whatever the database: the patients'
     entries, flags and deadlines as :func:`apply` computed them, with deadlines diffed against
-    what is stored (an unchanged row is not rewritten), and the flags' audit records."""
+    what is stored - an unchanged row is not rewritten, and a row whose place on its actor's
+    list (state, due date) is unchanged has only its body rewritten, which leaves the list's
+    index alone (most of a new certificate's recomputation: its basis changes, not its date)
+    - and the flags' audit records."""
 
     entries: list[Entry]
     flags: list[Flag]
-    deadlines: list[tuple[Deadline, str]]  # new or changed, with its stored body
-    removed: list[str]  # deadline ids no longer there
+    deadlines: list[tuple[Deadline, str]]  # new, or moved on its list, with its stored body
+    bodies: list[tuple[Deadline, str]]  # the same place on its list, a new body
+    removed: list[tuple[str, str]]  # (patient, deadline id) no longer there
     audit: list[AuditEntry]
 
 
 def fold(
     by_patient: dict[str, list[Entry]],
-    rows: Iterable[tuple[str, str, Any, Any]],
+    rows: Iterable[tuple[str, str, Any, Any, Any]],
 ) -> Fold:
-    """``rows``: what the store holds for the patients, as (what, patient, a, b) with what
-    ``e`` (a = body, b = consent), ``f`` (a = flag id) or ``d`` (a = deadline id, b = body)."""
+    """``rows``: what the store holds for the patients, as (what, patient, a, b, c) with what
+    ``e`` (a = body, b = consent), ``f`` (a = flag id) or ``d`` (a = deadline id, b = body,
+    c = its place on its list, :func:`list_place`)."""
     existing: dict[str, list[Entry]] = {p: [] for p in by_patient}
     raised: dict[str, set[str]] = {p: set() for p in by_patient}
-    stored: dict[str, str] = {}
-    for what, patient, a, b in rows:
+    stored: dict[str, tuple[str, str, str]] = {}
+    for what, patient, a, b, c in rows:
         if what == "e":
             existing[patient].append(entry_from_row(a, b))
         elif what == "f":
             raised[patient].add(a)
         else:
-            stored[a] = b
-    out = Fold([], [], [], [], [])
+            stored[a] = (patient, b, c)
+    out = Fold([], [], [], [], [], [])
     kept: set[str] = set()
     for patient, new in by_patient.items():
         changes = apply(patient, existing[patient], raised[patient], new, new[-1].received_at)
@@ -173,10 +178,19 @@ def fold(
         for d in changes.deadlines:
             kept.add(d.id)
             body = deadline_body(d).decode()
-            if stored.get(d.id) != body:
+            was = stored.get(d.id)
+            if was is None or was[2] != list_place(d):
                 out.deadlines.append((d, body))
-    out.removed = sorted(set(stored) - kept)
+            elif was[1] != body:
+                out.bodies.append((d, body))
+    out.removed = sorted((p, i) for i, (p, _, _) in stored.items() if i not in kept)
     return out
+
+
+def list_place(d: Deadline) -> str:
+    """A deadline's place on its actor's list as both databases select it back
+    (``state || ' ' || due_on``)."""
+    return f"{deadline_state(d)} {d.due.isoformat()}"
 
 
 def arrivals(messages: Sequence[NewMessage]) -> dict[str, list[Entry]]:
@@ -219,5 +233,6 @@ __all__ = [
     "flag_body",
     "flag_from_row",
     "fold",
+    "list_place",
     "plan_index_for",
 ]

@@ -46,8 +46,11 @@ _WRITE = (
     " x AS (DELETE FROM plan_deadlines WHERE deadline_id = ANY($12::text[])),"
     " d AS (INSERT INTO plan_deadlines SELECT * FROM unnest($13::text[], $14::text[],"
     " $15::text[], $16::text[], $17::text[], $18::date[], $19::text[])"
-    " ON CONFLICT (deadline_id) DO UPDATE SET role = excluded.role, org = excluded.org,"
-    " state = excluded.state, due_on = excluded.due_on, body = excluded.body)"
+    " ON CONFLICT (deadline_id) DO UPDATE SET"
+    " state = excluded.state, due_on = excluded.due_on, body = excluded.body),"
+    # the body alone: no indexed column changes, so the row is updated in place (HOT)
+    " b AS (UPDATE plan_deadlines p SET body = u.body"
+    " FROM unnest($20::text[], $21::text[]) AS u(id, body) WHERE p.deadline_id = u.id)"
     " SELECT 1"
 )
 
@@ -66,11 +69,12 @@ async def index_accepted(conn: Conn, messages: Sequence[NewMessage]) -> list[Aud
         LOCK_CLASS,
     )
     rows = await conn.fetch(
-        "SELECT 'e', patient, body, consent FROM plan_entries WHERE patient = ANY($1::text[])"
-        " UNION ALL SELECT 'f', patient, flag_id, NULL FROM plan_flags"
+        "SELECT 'e', patient, body, consent, NULL FROM plan_entries"
         " WHERE patient = ANY($1::text[])"
-        " UNION ALL SELECT 'd', patient, deadline_id, body FROM plan_deadlines"
-        " WHERE patient = ANY($1::text[])",
+        " UNION ALL SELECT 'f', patient, flag_id, NULL, NULL FROM plan_flags"
+        " WHERE patient = ANY($1::text[])"
+        " UNION ALL SELECT 'd', patient, deadline_id, body, state || ' ' || due_on::text"
+        " FROM plan_deadlines WHERE patient = ANY($1::text[])",
         patients,
     )
     out = fold(by_patient, [tuple(r) for r in rows])
@@ -92,7 +96,7 @@ def _columns(out: Fold) -> list[Any]:
         [f.code for f in out.flags],
         [f.raised_at for f in out.flags],
         [flag_body(f).decode() for f in out.flags],
-        out.removed,
+        [i for _, i in out.removed],
         [d.id for d in deadlines],
         [d.patient for d in deadlines],
         [d.role for d in deadlines],
@@ -100,6 +104,8 @@ def _columns(out: Fold) -> list[Any]:
         [deadline_state(d) for d in deadlines],
         [d.due for d in deadlines],
         [body for _, body in out.deadlines],
+        [d.id for d, _ in out.bodies],
+        [body for _, body in out.bodies],
     ]
 
 

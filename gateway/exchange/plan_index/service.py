@@ -141,8 +141,15 @@ async def patient_view(
     visible = v.visible_entries()
     shown = [v.show(e) for e in visible]
     flags = [f for f in record.flags if v.sees_flag(f)]
-    own = [d for d in record.deadlines if actor.role is not None and d.role == actor.role]
-    deadlines = [d for d in (own or record.deadlines) if v.sees_deadline(d)]
+    # the deadlines on the actor's own list, of what it may see
+    deadlines = [
+        d
+        for d in record.deadlines
+        if actor.role is not None
+        and d.role == actor.role
+        and (actor.org is None or d.org == actor.org)
+        and v.sees_deadline(d)
+    ]
     certs = [e for e in visible if e.kind is DocumentKind.CERTIFICATE and e.status != "revoked"]
     case = chain_case([e.certificate_facts for e in certs])
     out = PatientView(patient, shown, flags, deadlines, visible, case_summary(case, today(at)), at)

@@ -48,11 +48,12 @@ def index_accepted(db: sqlite3.Connection, messages: Sequence[NewMessage]) -> li
         part = patients[i : i + _CHUNK]
         marks = ", ".join("?" * len(part))
         rows += db.execute(
-            f"SELECT 'e', patient, body, consent FROM plan_entries WHERE patient IN ({marks})"
-            f" UNION ALL SELECT 'f', patient, flag_id, NULL FROM plan_flags"
+            f"SELECT 'e', patient, body, consent, NULL FROM plan_entries"
             f" WHERE patient IN ({marks})"
-            f" UNION ALL SELECT 'd', patient, deadline_id, body FROM plan_deadlines"
-            f" WHERE patient IN ({marks})",
+            f" UNION ALL SELECT 'f', patient, flag_id, NULL, NULL FROM plan_flags"
+            f" WHERE patient IN ({marks})"
+            f" UNION ALL SELECT 'd', patient, deadline_id, body, state || ' ' || due_on"
+            f" FROM plan_deadlines WHERE patient IN ({marks})",
             part * 3,
         ).fetchall()
     out = fold(by_patient, rows)
@@ -77,13 +78,21 @@ def index_accepted(db: sqlite3.Connection, messages: Sequence[NewMessage]) -> li
         "INSERT INTO plan_flags VALUES (?, ?, ?, ?, ?)",
         [(f.id, f.patient, f.code, _ts(f.raised_at), flag_body(f).decode()) for f in out.flags],
     )
-    db.executemany("DELETE FROM plan_deadlines WHERE deadline_id = ?", [(i,) for i in out.removed])
     db.executemany(
-        "INSERT OR REPLACE INTO plan_deadlines VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "DELETE FROM plan_deadlines WHERE patient = ? AND deadline_id = ?", out.removed
+    )
+    db.executemany(
+        "INSERT INTO plan_deadlines VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (patient, deadline_id) DO UPDATE SET"
+        " state = excluded.state, due_on = excluded.due_on, body = excluded.body",
         [
-            (d.id, d.patient, d.role, d.org, deadline_state(d), d.due.isoformat(), body)
+            (d.patient, d.id, d.role, d.org, deadline_state(d), d.due.isoformat(), body)
             for d, body in out.deadlines
         ],
+    )
+    db.executemany(  # the body alone: the actor list's index is not touched
+        "UPDATE plan_deadlines SET body = ? WHERE patient = ? AND deadline_id = ?",
+        [(body, d.patient, d.id) for d, body in out.bodies],
     )
     return out.audit
 
@@ -116,7 +125,7 @@ class SQLitePlanIndex:
                 [
                     deadline_from_row(b)
                     for (b,) in db.execute(
-                        "SELECT body FROM plan_deadlines WHERE patient = ? ORDER BY due_on",
+                        "SELECT body FROM plan_deadlines WHERE patient = ? ORDER BY due_on, deadline_id",
                         (patient,),
                     )
                 ],
@@ -146,13 +155,13 @@ class SQLitePlanIndex:
     ) -> list[Deadline]:
         def run(db: sqlite3.Connection) -> list[Deadline]:
             rows = db.execute(
-                "SELECT due_on, deadline_id, body FROM ("
-                " SELECT due_on, deadline_id, body FROM plan_deadlines"
+                "SELECT due_on, patient, deadline_id, body FROM ("
+                " SELECT due_on, patient, deadline_id, body FROM plan_deadlines"
                 "  WHERE role = ? AND org = ? AND state = 'open' AND due_on <= ?"
                 " UNION ALL"
-                " SELECT due_on, deadline_id, body FROM plan_deadlines"
+                " SELECT due_on, patient, deadline_id, body FROM plan_deadlines"
                 "  WHERE role = ? AND org = ? AND state = 'milestone' AND due_on BETWEEN ? AND ?"
-                ") ORDER BY due_on, deadline_id LIMIT ? OFFSET ?",
+                ") ORDER BY due_on, patient, deadline_id LIMIT ? OFFSET ?",
                 (
                     role,
                     org,
@@ -165,7 +174,7 @@ class SQLitePlanIndex:
                     offset,
                 ),
             ).fetchall()
-            return [deadline_from_row(r[2]) for r in rows]
+            return [deadline_from_row(r[3]) for r in rows]
 
         return await self._read(run)
 

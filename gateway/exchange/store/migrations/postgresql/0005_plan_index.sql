@@ -27,8 +27,10 @@ CREATE TABLE plan_flags (
 CREATE INDEX plan_flags_patient ON plan_flags (patient);
 
 -- The rehabilitation chain's deadlines, one row per (deadline, actor organisation); the
--- patient's rows are recomputed whole on every accepted document. state: 'open' (a task
--- neither met nor waived), 'closed' (met or waived), 'milestone'.
+-- patient's rows are recomputed whole on every accepted document and only changed rows are
+-- written. state: 'open' (a task neither met nor waived), 'closed' (met or waived),
+-- 'milestone'. Room left on each page (fillfactor) so that a row whose body alone changes
+-- is updated in place, its indexes untouched (a HOT update).
 CREATE TABLE plan_deadlines (
     deadline_id text PRIMARY KEY,
     patient     text NOT NULL,
@@ -37,6 +39,6 @@ CREATE TABLE plan_deadlines (
     state       text NOT NULL,
     due_on      date NOT NULL,
     body        text NOT NULL
-);
+) WITH (fillfactor = 80);
 CREATE INDEX plan_deadlines_patient ON plan_deadlines (patient);
-CREATE INDEX plan_deadlines_actor ON plan_deadlines (role, org, state, due_on);
+CREATE INDEX plan_deadlines_actor ON plan_deadlines (role, org, state, due_on, deadline_id);

@@ -27,16 +27,18 @@ CREATE TABLE plan_flags (
 CREATE INDEX plan_flags_patient ON plan_flags (patient);
 
 -- The rehabilitation chain's deadlines, one row per (deadline, actor organisation); the
--- patient's rows are recomputed whole on every accepted document. state: 'open' (a task
--- neither met nor waived), 'closed' (met or waived), 'milestone'.
+-- patient's rows are recomputed whole on every accepted document and only changed rows are
+-- written. state: 'open' (a task neither met nor waived), 'closed' (met or waived),
+-- 'milestone'. Clustered by patient (WITHOUT ROWID), so one accept writes one patient's rows
+-- on a page or two; the actor index holds the list order (it also carries the key).
 CREATE TABLE plan_deadlines (
-    deadline_id TEXT PRIMARY KEY,
     patient     TEXT NOT NULL,
+    deadline_id TEXT NOT NULL,
     role        TEXT NOT NULL,
     org         TEXT NOT NULL,
     state       TEXT NOT NULL,
     due_on      TEXT NOT NULL,
-    body        TEXT NOT NULL
-);
-CREATE INDEX plan_deadlines_patient ON plan_deadlines (patient);
+    body        TEXT NOT NULL,
+    PRIMARY KEY (patient, deadline_id)
+) WITHOUT ROWID;
 CREATE INDEX plan_deadlines_actor ON plan_deadlines (role, org, state, due_on);
