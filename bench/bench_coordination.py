@@ -87,16 +87,33 @@ class Templates:
         start = date(2025, 1, 6)
         self.cert = entry(
             certificate("c", [(start, start + timedelta(days=29), 100)]),
-            received=T0, envelope_consent=employer_consent(), **region,
+            received=T0,
+            envelope_consent=employer_consent(),
+            **region,
         )
-        self.plan = entry(plan("p", plan_date=start + timedelta(days=20), first_day=start,
-                               measures=[("part-time", "Arbete 50 %", start + timedelta(days=30),
-                                          start + timedelta(days=60))]),
-                          received=T0, sender="hr", sender_org=employer_org(0),
-                          sender_role="employer")
+        self.plan = entry(
+            plan(
+                "p",
+                plan_date=start + timedelta(days=20),
+                first_day=start,
+                measures=[
+                    (
+                        "part-time",
+                        "Arbete 50 %",
+                        start + timedelta(days=30),
+                        start + timedelta(days=60),
+                    )
+                ],
+            ),
+            received=T0,
+            sender="hr",
+            sender_org=employer_org(0),
+            sender_role="employer",
+        )
         self.s4 = entry(notification("n", sent=T0), received=T0, **region)
-        self.sip = entry(sip("s", created=T0, follow_up=start + timedelta(days=60)),
-                         received=T0, **region)
+        self.sip = entry(
+            sip("s", created=T0, follow_up=start + timedelta(days=60)), received=T0, **region
+        )
 
     def entries(self, n: int) -> list[Entry]:
         pnr = person(n)
@@ -105,47 +122,106 @@ class Templates:
         half = start + timedelta(days=min(29, length - 1))
         periods = [{"start": start.isoformat(), "end": half.isoformat(), "degree": 100}]
         if length > 30:
-            periods.append({"start": (half + timedelta(days=1)).isoformat(),
-                            "end": (start + timedelta(days=length - 1)).isoformat(), "degree": 50})
+            periods.append(
+                {
+                    "start": (half + timedelta(days=1)).isoformat(),
+                    "end": (start + timedelta(days=length - 1)).isoformat(),
+                    "degree": 50,
+                }
+            )
         at = datetime.combine(start, datetime.min.time(), SWEDISH_TIME).astimezone(UTC)
-        to = (Addressee("fk", "forsakringskassan", FK), Addressee(f"emp-{n % EMPLOYERS}",
-                                                                  "employer", employer_org(n)))
+        to = (
+            Addressee("fk", "forsakringskassan", FK),
+            Addressee(f"emp-{n % EMPLOYERS}", "employer", employer_org(n)),
+        )
         region = region_org(n)
         consent = self.cert.consent
         assert consent is not None  # the patient's own consent to the employer's copy
         consent = consent.model_copy(
             update={"given_by": consent.given_by.model_copy(update={"value": pnr})}
         )
-        out = [replace(self.cert, key=f"certificate:c-{n}", document_id=f"c-{n}", patient=pnr,
-                       message_id=f"c-{n}", sender_org=region, owners=(region,),
-                       received_at=at, recipients=to, consent=consent,
-                       facts={**self.cert.facts, "periods": periods})]
+        out = [
+            replace(
+                self.cert,
+                key=f"certificate:c-{n}",
+                document_id=f"c-{n}",
+                patient=pnr,
+                message_id=f"c-{n}",
+                sender_org=region,
+                owners=(region,),
+                received_at=at,
+                recipients=to,
+                consent=consent,
+                facts={**self.cert.facts, "periods": periods},
+            )
+        ]
         if n % 4 == 0:
-            out.append(replace(self.plan, key=f"return-to-work-plan:{employer_org(n)}:p-{n}",
-                               document_id=f"p-{n}", patient=pnr, message_id=f"p-{n}",
-                               sender_org=employer_org(n), owners=(employer_org(n),),
-                               received_at=at + timedelta(days=25), recipients=to[:1],
-                               facts={**self.plan.facts, "first_day": start.isoformat(),
-                                      "employer": {"org": employer_org(n), "name": "AB"}}))
+            out.append(
+                replace(
+                    self.plan,
+                    key=f"return-to-work-plan:{employer_org(n)}:p-{n}",
+                    document_id=f"p-{n}",
+                    patient=pnr,
+                    message_id=f"p-{n}",
+                    sender_org=employer_org(n),
+                    owners=(employer_org(n),),
+                    received_at=at + timedelta(days=25),
+                    recipients=to[:1],
+                    facts={
+                        **self.plan.facts,
+                        "first_day": start.isoformat(),
+                        "employer": {"org": employer_org(n), "name": "AB"},
+                    },
+                )
+            )
         if n % 10 == 0:
-            out.append(replace(self.s4, key=f"section4-notification:n-{n}", document_id=f"n-{n}",
-                               patient=pnr, message_id=f"n-{n}", sender_org=region,
-                               owners=(region,), received_at=at + timedelta(days=5),
-                               recipients=to[:1]))
+            out.append(
+                replace(
+                    self.s4,
+                    key=f"section4-notification:n-{n}",
+                    document_id=f"n-{n}",
+                    patient=pnr,
+                    message_id=f"n-{n}",
+                    sender_org=region,
+                    owners=(region,),
+                    received_at=at + timedelta(days=5),
+                    recipients=to[:1],
+                )
+            )
         if n % 20 == 0:
-            out.append(replace(self.sip, key=f"sip:s-{n}", document_id=f"s-{n}", patient=pnr,
-                               message_id=f"s-{n}", sender_org=region, owners=(region,),
-                               received_at=at + timedelta(days=10), recipients=to[:1]))
+            out.append(
+                replace(
+                    self.sip,
+                    key=f"sip:s-{n}",
+                    document_id=f"s-{n}",
+                    patient=pnr,
+                    message_id=f"s-{n}",
+                    sender_org=region,
+                    owners=(region,),
+                    received_at=at + timedelta(days=10),
+                    recipients=to[:1],
+                )
+            )
         return out
 
 
 def new_message(e: Entry) -> NewMessage:
-    d = NewDelivery(f"{e.message_id}-d", "fk", DeliveryMode.PUSH, "xml", "application/xml",
-                    b"<x/>")
-    audit = (AuditEntry(e.received_at, e.sender, "received", e.message_id),
-             AuditEntry(e.received_at, e.sender, "validated", e.message_id))
-    return NewMessage(e.message_id, e.sender, str(e.kind), e.message_id, e.received_at, b"{}",
-                      (d,), audit, index=e)
+    d = NewDelivery(f"{e.message_id}-d", "fk", DeliveryMode.PUSH, "xml", "application/xml", b"<x/>")
+    audit = (
+        AuditEntry(e.received_at, e.sender, "received", e.message_id),
+        AuditEntry(e.received_at, e.sender, "validated", e.message_id),
+    )
+    return NewMessage(
+        e.message_id,
+        e.sender,
+        str(e.kind),
+        e.message_id,
+        e.received_at,
+        b"{}",
+        (d,),
+        audit,
+        index=e,
+    )
 
 
 async def populate(store: Store, patients: int) -> float:
@@ -163,17 +239,37 @@ async def populate(store: Store, patients: int) -> float:
 
 
 def config() -> Config:
-    return parse({
-        "senders": [{"id": "region-ehr", "token": "t", "role": "region",
-                     "organisation": region_org(0), "kinds": ["certificate"],
-                     "recipients": ["fk", "acme"]}],
-        "recipients": [
-            {"id": "fk", "role": "forsakringskassan", "organisation": FK, "format": "xml",
-             "push": {"kind": "rivta-soap", "url": "https://fk.example/soap"}},
-            {"id": "acme", "role": "employer", "organisation": employer_org(0),
-             "format": "fhir-json", "pull": True, "token": "e"},
-        ],
-    })
+    return parse(
+        {
+            "senders": [
+                {
+                    "id": "region-ehr",
+                    "token": "t",
+                    "role": "region",
+                    "organisation": region_org(0),
+                    "kinds": ["certificate"],
+                    "recipients": ["fk", "acme"],
+                }
+            ],
+            "recipients": [
+                {
+                    "id": "fk",
+                    "role": "forsakringskassan",
+                    "organisation": FK,
+                    "format": "xml",
+                    "push": {"kind": "rivta-soap", "url": "https://fk.example/soap"},
+                },
+                {
+                    "id": "acme",
+                    "role": "employer",
+                    "organisation": employer_org(0),
+                    "format": "fhir-json",
+                    "pull": True,
+                    "token": "e",
+                },
+            ],
+        }
+    )
 
 
 def pct(values: list[float], p: float) -> float:
@@ -190,41 +286,68 @@ async def queries(store: Store, patients: int) -> list[str]:
         n = rng.randrange(patients)
         actor = Actor("region-ehr", Recipient.REGION, region_org(n))
         t0 = time.perf_counter()
-        view = await patient_view(index, store, actor, person(n), at=T0 + timedelta(days=200),
-                                  via="bench")
+        view = await patient_view(
+            index, store, actor, person(n), at=T0 + timedelta(days=200), via="bench"
+        )
         times.append((time.perf_counter() - t0) * 1000)
         assert view.entries, n
-    lines.append(row("index query, one patient (audited)", f"{statistics.median(times):.2f} ms",
-                     f"p99 {pct(times, 0.99):.2f} ms", "<= 20"))
+    lines.append(
+        row(
+            "index query, one patient (audited)",
+            f"{statistics.median(times):.2f} ms",
+            f"p99 {pct(times, 0.99):.2f} ms",
+            "<= 20",
+        )
+    )
     reads = []
     for _ in range(300):  # the same without its audit record (the write an access log costs)
         n = rng.randrange(patients)
         t0 = time.perf_counter()
         await index.patient(person(n))
         reads.append((time.perf_counter() - t0) * 1000)
-    lines.append(row("  of which the read alone", f"{statistics.median(reads):.2f} ms",
-                     f"p99 {pct(reads, 0.99):.2f} ms", ""))
+    lines.append(
+        row(
+            "  of which the read alone",
+            f"{statistics.median(reads):.2f} ms",
+            f"p99 {pct(reads, 0.99):.2f} ms",
+            "",
+        )
+    )
     on = T0 + timedelta(days=120)
     for name, actor in (
-        (f"deadlines, one employer (~{patients // EMPLOYERS} patients)",
-         Actor("emp", Recipient.EMPLOYER, employer_org(7))),
-        (f"deadlines, one region (~{patients // REGIONS} patients)",
-         Actor("reg", Recipient.REGION, region_org(7))),
-        (f"deadlines, Försäkringskassan ({patients} patients)",
-         Actor("fk", Recipient.FORSAKRINGSKASSAN, FK)),
+        (
+            f"deadlines, one employer (~{patients // EMPLOYERS} patients)",
+            Actor("emp", Recipient.EMPLOYER, employer_org(7)),
+        ),
+        (
+            f"deadlines, one region (~{patients // REGIONS} patients)",
+            Actor("reg", Recipient.REGION, region_org(7)),
+        ),
+        (
+            f"deadlines, Försäkringskassan ({patients} patients)",
+            Actor("fk", Recipient.FORSAKRINGSKASSAN, FK),
+        ),
     ):
         times = []
         found = 0
-        await actor_deadlines(index, store, actor, actor, at=on, within=30, limit=100,
-                              via="bench")  # warm: the actor's policy and views, loaded once
+        await actor_deadlines(
+            index, store, actor, actor, at=on, within=30, limit=100, via="bench"
+        )  # warm: the actor's policy and views, loaded once
         for _ in range(20):
             t0 = time.perf_counter()
-            got = await actor_deadlines(index, store, actor, actor, at=on, within=30, limit=100,
-                                        via="bench")
+            got = await actor_deadlines(
+                index, store, actor, actor, at=on, within=30, limit=100, via="bench"
+            )
             times.append((time.perf_counter() - t0) * 1000)
             found = len(got)
-        lines.append(row(f"{name}: {found}", f"{statistics.median(times):.1f} ms",
-                         f"p99 {pct(times, 0.99):.1f} ms", "<= 200"))
+        lines.append(
+            row(
+                f"{name}: {found}",
+                f"{statistics.median(times):.1f} ms",
+                f"p99 {pct(times, 0.99):.1f} ms",
+                "<= 200",
+            )
+        )
     return lines
 
 
@@ -237,26 +360,45 @@ async def accept_cost(store: Store, patients: int, count: int) -> list[str]:
     for k in range(count):
         n = rng.randrange(patients)
         c = certificate(f"bench-{k}", [(date(2025, 3, 1), date(2025, 4, 30), 100)])
-        c = c.model_copy(update={"patient": c.patient.model_copy(
-            update={"id": c.patient.id.model_copy(update={"value": person(n)})})})
+        c = c.model_copy(
+            update={
+                "patient": c.patient.model_copy(
+                    update={"id": c.patient.id.model_copy(update={"value": person(n)})}
+                )
+            }
+        )
         consent = employer_consent().model_copy(update={"given_by": c.patient.id})
-        docs.append(certificate_message(c, ["forsakringskassan", "employer"],
-                                        message_id=f"bench-{k}", envelope_consent=consent))
+        docs.append(
+            certificate_message(
+                c,
+                ["forsakringskassan", "employer"],
+                message_id=f"bench-{k}",
+                envelope_consent=consent,
+            )
+        )
     real = router.index_entry
     results: dict[bool, list[float]] = {True: [], False: []}
     cpu: dict[bool, list[float]] = {True: [], False: []}
     batch = 16
     for start in range(0, count, batch * 2):
         for indexed in (False, True) if (start // (batch * 2)) % 2 else (True, False):
-            chunk = docs[start:start + batch] if indexed else docs[start + batch:start + 2 * batch]
+            chunk = (
+                docs[start : start + batch] if indexed else docs[start + batch : start + 2 * batch]
+            )
             if not chunk:
                 continue
             router.index_entry = real if indexed else (lambda *a, **k: None)  # type: ignore[assignment]
             w0, c0 = time.perf_counter(), time.process_time()
             msgs = []
             for data in chunk:
-                got = router.receive(data, content_type="application/fhir+json", headers={},
-                                     sender=sender, config=cfg, now=datetime.now(UTC))
+                got = router.receive(
+                    data,
+                    content_type="application/fhir+json",
+                    headers={},
+                    sender=sender,
+                    config=cfg,
+                    now=datetime.now(UTC),
+                )
                 assert isinstance(got, router.Accepted), got
                 msgs.append(got.message)
             await store.accept(msgs)
@@ -267,8 +409,12 @@ async def accept_cost(store: Store, patients: int, count: int) -> list[str]:
     con, coff = statistics.median(cpu[True]), statistics.median(cpu[False])
     return [
         row("accept (router + store), index off", f"{off:.2f} ms/msg", f"cpu {coff:.2f} ms", ""),
-        row("accept (router + store), index on", f"{on:.2f} ms/msg", f"cpu {con:.2f} ms",
-            f"{on / off:.2f}x"),
+        row(
+            "accept (router + store), index on",
+            f"{on:.2f} ms/msg",
+            f"cpu {con:.2f} ms",
+            f"{on / off:.2f}x",
+        ),
     ]
 
 
@@ -277,8 +423,10 @@ async def bench(name: str, url: str, patients: int, accepts: int) -> None:
     await store.open()
     try:
         took = await populate(store, patients)
-        print(f"\n{name}: {patients} patients indexed in {took:.0f} s "
-              f"({patients / took:.0f} patients/s through Store.accept)")
+        print(
+            f"\n{name}: {patients} patients indexed in {took:.0f} s "
+            f"({patients / took:.0f} patients/s through Store.accept)"
+        )
         print(row("", "median", "p99 / cpu", "target"))
         for line in await queries(store, patients):
             print(line)
@@ -302,8 +450,9 @@ async def main() -> None:
     if "postgresql" in stores:
         schema = f"gw_bench_{os.getpid()}_{secrets.token_hex(3)}"
         try:
-            await bench("PostgreSQL", f"{SERVER}?schema={schema}&pool_max=8", args.patients,
-                        args.accepts)
+            await bench(
+                "PostgreSQL", f"{SERVER}?schema={schema}&pool_max=8", args.patients, args.accepts
+            )
         finally:
             conn = await asyncpg.connect(SERVER)
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
@@ -312,4 +461,3 @@ async def main() -> None:
 
 if __name__ == "__main__":
     asyncio.run(main())
-

@@ -203,9 +203,8 @@ def test_what_is_stored_is_what_a_recomputation_gives(new_store: NewStore) -> No
             assert {d.id for d in fk} == {
                 d.id
                 for d in expected
-                if d.role == "forsakringskassan" and d.type == "milestone" or (
-                    d.role == "forsakringskassan" and d.met_on is None and not d.waived
-                )
+                if (d.role == "forsakringskassan" and d.type == "milestone")
+                or (d.role == "forsakringskassan" and d.met_on is None and not d.waived)
             }
         finally:
             await store.close()

@@ -43,7 +43,7 @@ def index_accepted(db: sqlite3.Connection, messages: Sequence[NewMessage]) -> li
     if not by_patient:
         return []
     patients = sorted(by_patient)
-    rows: list[tuple[str, str, Any, Any]] = []
+    rows: list[tuple[str, str, Any, Any, Any]] = []
     for i in range(0, len(patients), _CHUNK):
         part = patients[i : i + _CHUNK]
         marks = ", ".join("?" * len(part))
@@ -78,9 +78,7 @@ def index_accepted(db: sqlite3.Connection, messages: Sequence[NewMessage]) -> li
         "INSERT INTO plan_flags VALUES (?, ?, ?, ?, ?)",
         [(f.id, f.patient, f.code, _ts(f.raised_at), flag_body(f).decode()) for f in out.flags],
     )
-    db.executemany(
-        "DELETE FROM plan_deadlines WHERE patient = ? AND deadline_id = ?", out.removed
-    )
+    db.executemany("DELETE FROM plan_deadlines WHERE patient = ? AND deadline_id = ?", out.removed)
     db.executemany(
         "INSERT INTO plan_deadlines VALUES (?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (patient, deadline_id) DO UPDATE SET"
@@ -125,7 +123,8 @@ class SQLitePlanIndex:
                 [
                     deadline_from_row(b)
                     for (b,) in db.execute(
-                        "SELECT body FROM plan_deadlines WHERE patient = ? ORDER BY due_on, deadline_id",
+                        "SELECT body FROM plan_deadlines WHERE patient = ?"
+                        " ORDER BY due_on, deadline_id",
                         (patient,),
                     )
                 ],
