@@ -47,6 +47,10 @@ from gateway.documents.sip import (
 from gateway.formats.base import Format
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+#: The employer every employer consent here names (consent is to a named recipient): the
+#: loopback demo's Acme, organisation number 556123-4567.
+EMPLOYER_ORGANISATION = "5561234567"
+EMPLOYER_ORG = Identifier(system=ORGANISATIONSNUMMER_OID, value="556123-4567")
 #: The answers a certificate may keep on its way to an employer: AG7804's field set.
 EMPLOYER_ANSWER_IDS = frozenset(
     {"1", "27", "28", "29", "100", "35", "17", "19", "20", "32", "37", "33", "34", "39", "40"}
@@ -67,7 +71,8 @@ def consent(
 ) -> Consent:
     """An active opt-in consent for ``purpose`` (a code of the purpose code system, or any
     other code, which never authorises), scoped to ``kind`` (default: the purpose's kind where
-    it has one, else a certificate)."""
+    it has one, else a certificate). A consent naming the employer names its organisation
+    (:data:`EMPLOYER_ORG`) too."""
     ps = purpose_system()
     code = purpose_code(purpose) if purpose in ps.kinds else Code(code=purpose, system=ps.system)
     if kind is None:
@@ -84,6 +89,7 @@ def consent(
         purposes=[code],
         recorded_by=hsa("REHAB1"),
         withdrawn_at=withdrawn_at,
+        organisations=[EMPLOYER_ORG] if Recipient.EMPLOYER in recipients else [],
     )
     return base.model_copy(update=changes)
 

@@ -373,18 +373,20 @@ def evaluate_consents(consents: Sequence[Consent], disclosure: Disclosure) -> Co
             return ConsentDecision(None, no, c)
     notes: list[ConsentProblem] = []
     for c, problems in readings:
-        refusals = [p for p in problems if p.rule is not ORGANISATION_NOT_CHECKED]
-        if refusals:
+        if _refusals(problems):
             continue
         for other, other_problems in readings:
-            if other is not c and other.id == c.id:
-                bad = [p for p in other_problems if p.rule is not ORGANISATION_NOT_CHECKED]
-                if bad:  # a copy of the same record that says otherwise: deny wins
-                    return ConsentDecision(None, bad[0], other)
+            if other is not c and other.id == c.id and _refusals(other_problems):
+                # a copy of the same record that says otherwise: deny wins
+                return ConsentDecision(None, _refusals(other_problems)[0], other)
         notes.extend(p for p in problems if p.rule is ORGANISATION_NOT_CHECKED)
         return ConsentDecision(c, notes=tuple(notes))
     first, problems = readings[0]
-    return ConsentDecision(None, problems[0], first)
+    return ConsentDecision(None, _refusals(problems)[0], first)
+
+
+def _refusals(problems: list[ConsentProblem]) -> list[ConsentProblem]:
+    return [p for p in problems if p.rule is not ORGANISATION_NOT_CHECKED]
 
 
 def _says_no(c: Consent, p: ConsentProblem) -> bool:
@@ -626,12 +628,18 @@ def _whom(c: Consent, d: Disclosure) -> Iterator[ConsentProblem]:
     cid = c.id
     if d.named_organisation:
         if not c.organisations:
-            yield ConsentProblem(
-                ORGANISATION,
-                ("organisations",),
-                f"consent {cid} names no organisation; a {d.recipient} is covered only by a "
-                "consent naming its organisation",
-            )
+            if d.recipient in c.recipients:
+                yield ConsentProblem(
+                    ORGANISATION,
+                    ("organisations",),
+                    f"consent {cid} names no organisation; a {d.recipient} is covered only by "
+                    "a consent naming its organisation",
+                )
+            else:
+                names = ", ".join(str(r) for r in c.recipients) or "no one"
+                yield ConsentProblem(
+                    NOT_COVERING, ("recipients",), f"consent {cid} covers {names}, not {d.recipient}"
+                )
         elif d.organisation is None:
             yield ConsentProblem(
                 ORGANISATION_NOT_CHECKED,

@@ -293,7 +293,7 @@ class AnswerFilter:
             return part
         rule, reason = verdict
         self._entry(
-            Action.REMOVED, rule, at, f"delsvar {part.id} holds {reason} and was withheld whole"
+            Action.REMOVED, rule, at, f"delsvar {part.id} {reason} and was withheld whole"
         )
         return None
 
@@ -318,7 +318,7 @@ class AnswerFilter:
         if verdict is not None:
             rule, reason = verdict
             self._entry(
-                Action.REMOVED, rule, at, f"delsvar {part.id} holds {reason} and was withheld whole"
+                Action.REMOVED, rule, at, f"delsvar {part.id} {reason} and was withheld whole"
             )
             return None
         if value.display and text_verdict(value.display, self.own, self.repertoire) is not None:

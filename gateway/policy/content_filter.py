@@ -326,7 +326,7 @@ class _ContentFilter:
                 rule if rule is OUTSIDE_REPERTOIRE else DIAGNOSIS_WITHHELD,
                 refused.path,
                 where,
-                f"{where} holds {reason} and this {policy.kind} cannot do without it",
+                f"{where} {reason} and this {policy.kind} cannot do without it",
                 Action.REFUSED,
             )
             return None
@@ -494,7 +494,7 @@ class _ContentFilter:
         verdict = text_verdict(code.code, self.own, self.policy.repertoire, identifier=True)
         if verdict is not None:
             rule, reason = verdict
-            return rule, f"a code holding {reason}"
+            return rule, f"a code that {reason}"
         return None
 
     def _withheld(self, path: ModelPath, label: str, why: tuple[Rule, str] | None) -> None:
@@ -503,7 +503,7 @@ class _ContentFilter:
 
     def _withheld_text(self, path: ModelPath, label: str, why: Verdict) -> None:
         rule, reason = why
-        self.entry(rule, path, label, f"{label} holds {reason} and was withheld whole")
+        self.entry(rule, path, label, f"{label} {reason} and was withheld whole")
 
     def _not_for_recipient(self, path: ModelPath, label: str) -> None:
         self.entry(
@@ -520,5 +520,5 @@ class _ContentFilter:
         reason = scan(value, self.own)
         if reason is None:
             return None
-        self._withheld_text(path, label, (FREE_TEXT_WITHHELD, f"a diagnosis ({reason})"))
+        self._withheld_text(path, label, (FREE_TEXT_WITHHELD, f"names a diagnosis ({reason})"))
         return WITHHELD_TEXT

@@ -9,7 +9,8 @@ from gateway.policy.allowlist import IDENTIFYING
 from gateway.policy.free_text import FREE_TEXT_WITHHELD, OwnDiagnoses, scan
 from gateway.policy.repertoire import OUTSIDE_REPERTOIRE, Repertoire
 
-#: Why a text is withheld: the rule, and what it holds (for "<field> holds <what>").
+#: Why a text is withheld: the rule, and a verb phrase ("names a diagnosis (an ATC code)",
+#: "holds a character outside the latin repertoire (U+3164, Lo)") for "<field> <phrase>".
 Verdict = tuple[Rule, str]
 
 
@@ -29,9 +30,9 @@ def text_verdict(
     if repertoire is not None:
         outside = repertoire.problem(text)
         if outside is not None:
-            return OUTSIDE_REPERTOIRE, outside
+            return OUTSIDE_REPERTOIRE, f"holds {outside}"
     reason = scan(text, own, identifier)
-    return (FREE_TEXT_WITHHELD, f"a diagnosis ({reason})") if reason is not None else None
+    return (FREE_TEXT_WITHHELD, f"names a diagnosis ({reason})") if reason is not None else None
 
 
 __all__ = ["Verdict", "is_identifier", "text_verdict"]
