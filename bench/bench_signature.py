@@ -24,7 +24,7 @@ from signing import sign, signer
 
 from gateway import FIXTURES_DIR, PROJECT_ROOT
 from gateway.documents.issues import SeverityOverrides
-from gateway.exchange.transfer import prepare
+from gateway.transfer import prepare
 from gateway.formats import signature
 from gateway.formats.base import Format
 from gateway.formats.registry import render

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from gateway import FIXTURES_DIR
-from gateway.exchange.transfer import transfer
+from gateway.transfer import transfer
 from gateway.policy import apply_policy
 from gateway.policy.diagnosis import catalogue, iter_codes
 from gateway.validation.service import Validation, validate_bytes

@@ -126,7 +126,7 @@ def _consent(path: str | None) -> Consent | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.exchange.transfer import transfer
+    from gateway.transfer import transfer
 
     consent = _consent(args.consent)
     inp = read_one(args.path)

@@ -638,7 +638,9 @@ def _whom(c: Consent, d: Disclosure) -> Iterator[ConsentProblem]:
             else:
                 names = ", ".join(str(r) for r in c.recipients) or "no one"
                 yield ConsentProblem(
-                    NOT_COVERING, ("recipients",), f"consent {cid} covers {names}, not {d.recipient}"
+                    NOT_COVERING,
+                    ("recipients",),
+                    f"consent {cid} covers {names}, not {d.recipient}",
                 )
         elif d.organisation is None:
             yield ConsentProblem(

@@ -292,9 +292,7 @@ class AnswerFilter:
         if verdict is None:
             return part
         rule, reason = verdict
-        self._entry(
-            Action.REMOVED, rule, at, f"delsvar {part.id} {reason} and was withheld whole"
-        )
+        self._entry(Action.REMOVED, rule, at, f"delsvar {part.id} {reason} and was withheld whole")
         return None
 
     def _code(self, at: tuple[int, Answer, int, SubAnswer], value: Code) -> SubAnswer | None:

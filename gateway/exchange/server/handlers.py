@@ -18,7 +18,10 @@ from gateway.documents.issues import Issue, issue
 from gateway.exchange.router import (
     CONSENT_USED,
     MEDIA_TYPES,
+    NOT_PERMITTED,
+    UNKNOWN_RECIPIENT,
     Accepted,
+    Refusal,
     Rejection,
     media_family,
     receive,
@@ -30,6 +33,16 @@ from gateway.exchange.store.base import AcceptStatus, AuditEntry, MessageStatus,
 from gateway.formats.base import Format
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: The router's reasons for not accepting a message, as HTTP statuses (docs/exchange/api.md).
+STATUS_FOR: dict[Refusal, int] = {
+    Refusal.UNSUPPORTED: 415,
+    Refusal.UNREADABLE: 400,
+    Refusal.INVALID: 422,
+    Refusal.FORBIDDEN: 403,
+}
+#: What a sender names beside the bytes (docs/exchange/api.md): read here, nowhere else.
+RECIPIENTS_HEADER = "Gateway-Recipients"
+MESSAGE_ID_HEADER = "Gateway-Message-Id"
 PRINCIPAL = web.RequestKey("principal", Principal)
 OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json"})
 
@@ -113,18 +126,12 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         metrics.messages.labels("", principal.id, "rejected-413").inc()
         return data
     now = app[CLOCK]()
-    result = receive(
-        data,
-        content_type=request.headers.get("Content-Type"),
-        headers=request.headers,
-        sender=principal.sender,
-        config=app[CONFIG],
-        now=now,
-    )
+    result = _receive(request, data, principal, now)
     if isinstance(result, Rejection):
         await app[STORE].append_audit(result.audit)
-        metrics.messages.labels("", principal.id, f"rejected-{result.status}").inc()
-        return problem(request, result.status, result.title, result.issues, result.fhir)
+        status = STATUS_FOR[result.reason]
+        metrics.messages.labels("", principal.id, f"rejected-{status}").inc()
+        return problem(request, status, result.title, result.issues, result.fhir)
     assert isinstance(result, Accepted)
     outcome = await app[COMMITTER].submit(result.message)
     kind = result.message.kind
@@ -159,6 +166,31 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         status=202,
         content_type="application/json",
         headers={"Location": status_url},
+    )
+
+
+def _receive(
+    request: web.Request,
+    data: bytes,
+    principal: Principal,
+    now: datetime,
+    to: Format | None = None,
+    named: list[str] | None = None,
+) -> Accepted | Rejection:
+    """The accept pipeline over what the request says beside the bytes: the one decision
+    ``POST /messages`` commits and ``POST /redact`` shows."""
+    assert principal.sender is not None
+    if named is None:
+        named = request.headers.get(RECIPIENTS_HEADER, "").split(",")
+    return receive(
+        data,
+        content_type=request.headers.get("Content-Type"),
+        named=named,
+        message_id=request.headers.get(MESSAGE_ID_HEADER),
+        sender=principal.sender,
+        config=request.app[CONFIG],
+        now=now,
+        to=to,
     )
 
 
@@ -328,24 +360,55 @@ async def post_convert(request: web.Request) -> web.StreamResponse:
 
 
 async def post_redact(request: web.Request) -> web.StreamResponse:
-    try:
-        recipient = Recipient(request.query.get("for", ""))
-    except ValueError:
-        known = ", ".join(r.value for r in Recipient)
-        return problem(request, 400, f"the query parameter 'for' must be one of {known}", [])
+    """What the named recipient would receive of these bytes: the accept pipeline of
+    ``POST /messages`` run to its decision and not committed (the envelope's consents, the
+    recipient's configured organisation and format, the sender's rights: all as a send would
+    have them). ``for`` names a configured recipient id or an audience (its first recipient
+    the sender may reach)."""
+    principal = _principal(request)
+    if principal.sender is None:
+        return problem(request, 403, f"{principal.id!r} is not a sender", [])
+    named = request.query.get("for", "").strip()
+    if not named:
+        return problem(request, 400, "the query parameter 'for' (a recipient) is required", [])
     to = _format(request, "to")
     if isinstance(to, web.Response):
         return to
-    got = await _document(request)
-    if isinstance(got, web.Response):
-        return got
-    _data, validation = got
-    if not validation.valid or validation.document is None:
-        return problem(request, 422, "invalid document", validation.issues)
-    from gateway.exchange.transfer import prepare
+    data = await _body(request)
+    if isinstance(data, web.Response):
+        return data
+    now = request.app[CLOCK]()
+    result = _receive(request, data, principal, now, to, [named])
+    decision = _first_decision(result)
+    if decision is None and isinstance(result, Rejection) and _unrouted(result, named):
+        decision = _preview(data, Recipient(named), now, to)
+    if decision is None:
+        assert isinstance(result, Rejection)
+        status = STATUS_FOR[result.reason]
+        return problem(request, status, result.title, result.issues, result.fhir)
+    return _json(decision, status=422 if decision["refused"] else 200)
 
-    t = prepare(validation.document, recipient, at=request.app[CLOCK](), to=to or validation.format)
-    body: dict[str, Any] = {
+
+_UNROUTED = frozenset({NOT_PERMITTED.code, UNKNOWN_RECIPIENT.code})
+
+
+def _unrouted(result: Rejection, named: str) -> bool:
+    """The sender reaches no configured recipient of the audience ``named``: the dry run
+    previews that audience's policy instead (the recipient's organisation unknown)."""
+    return (
+        named in Recipient.__members__.values()
+        and bool(result.issues)
+        and all(i.code in _UNROUTED for i in result.issues)
+    )
+
+
+def _preview(data: bytes, recipient: Recipient, now: datetime, to: Format | None) -> Any:
+    from gateway.transfer import transfer
+
+    _validation, t = transfer(data, recipient, at=now, to=to, check_consent=True)
+    if t is None:
+        return None
+    return {
         "recipient": str(recipient),
         "format": str(t.format),
         "refused": t.refused,
@@ -353,7 +416,29 @@ async def post_redact(request: web.Request) -> web.StreamResponse:
         "render_error": t.render_error,
         "payload_base64": base64.b64encode(t.payload).decode("ascii") if t.payload else None,
     }
-    return _json(body, status=422 if t.refused else 200)
+
+
+def _first_decision(result: Accepted | Rejection) -> dict[str, Any] | None:
+    """The policy decision for the first recipient, as recorded for the audit trail, with
+    the copy its delivery would carry; ``None`` when no recipient was decided for."""
+    audit = result.message.audit if isinstance(result, Accepted) else result.audit
+    entry = next((a for a in audit if a.action == "policy"), None)
+    if entry is None or entry.detail is None:
+        return None
+    payload = None
+    if isinstance(result, Accepted):
+        payload = next(
+            (d.payload for d in result.message.deliveries if d.recipient_id == entry.recipient_id),
+            None,
+        )
+    return {
+        "recipient": entry.recipient_id,
+        "format": entry.detail.get("format"),
+        "refused": bool(entry.detail.get("refused")),
+        "report": entry.detail.get("report", []),
+        "render_error": entry.detail.get("render_error"),
+        "payload_base64": base64.b64encode(payload).decode("ascii") if payload else None,
+    }
 
 
 # -- operations ----------------------------------------------------------------------------
