@@ -367,9 +367,10 @@ class _ConsentReader:
             code = read_coding(self.r, obj, p, (*mp, "purposes", k))
             if code is None:
                 continue
-            raw = obj.get("system")
-            if code.system == declared and not _declared(raw, declared):
-                code = code.model_copy(update={"system": str(raw)})
+            if code.system == declared and not _declared(obj.get("system"), declared):
+                # a spelling the table does not declare (urn:oid:consent-purpose, a bare
+                # consent-purpose) is no system the gateway knows: the code is uncoded
+                code = code.model_copy(update={"system": None})
             out.append(code)
         return out
 
