@@ -77,8 +77,11 @@ def _plant(obj: object, text: str, name: str = "") -> object:
         if hasattr(obj, "parts"):  # certificate answers: the text parts
             parts = [
                 p.model_copy(update={"value": text})
-                if isinstance(p.value, str) and p.id not in _STRUCTURAL_PARTS and "." in p.id
-                and p.value.strip() and not p.value.replace("-", "").isdigit()
+                if isinstance(p.value, str)
+                and p.id not in _STRUCTURAL_PARTS
+                and "." in p.id
+                and p.value.strip()
+                and not p.value.replace("-", "").isdigit()
                 and p.value not in ("true", "false")
                 else p
                 for p in obj.parts

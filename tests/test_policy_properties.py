@@ -630,9 +630,10 @@ def test_no_notation_in_any_text_field_reaches_an_employer_in_any_format(
             "POLICY-CERTIFICATE-VIEW-INVALID",
             "POLICY-TEXT-REPERTOIRE",  # an invisible character in a required identifier
         }
-        assert received.kind is not DocumentKind.SECTION4_NOTIFICATION or result.report[
-            0
-        ].code == "POLICY-RECIPIENT-NOT-PERMITTED"
+        assert (
+            received.kind is not DocumentKind.SECTION4_NOTIFICATION
+            or result.report[0].code == "POLICY-RECIPIENT-NOT-PERMITTED"
+        )
         return
     assert received.kind is not DocumentKind.SECTION4_NOTIFICATION
     out = result.document

@@ -45,10 +45,11 @@ from gateway.documents.common import (
 )
 from gateway.documents.consent import Disclosure, evaluate_consents, purpose_system
 from gateway.documents.identity import names_organisation, same_document_id, same_person
+from gateway.documents.issues import Issue
 from gateway.exchange.config import parse
 from gateway.exchange.router import Accepted, Rejection, receive
 from gateway.exchange.store.base import DeliveryState
-from gateway.formats.base import Format
+from gateway.formats.base import Codec, Format
 from gateway.formats.registry import codec_for
 from gateway.policy import apply_policy
 from gateway.policy.free_text import NO_DIAGNOSES, fold, scan
@@ -61,6 +62,12 @@ CATEGORIES = ["F32", "F41", "F43", "M54", "C50", "I21", "J45", "G43", "E11", "O2
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "interop" / "sklintyg"
 AG114 = SAMPLES / "ag114-v1-maxed.RegisterCertificate.xml"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _codec(kind: DocumentKind, fmt: Format) -> Codec:
+    codec = codec_for(kind, fmt)
+    assert not isinstance(codec, Issue), codec
+    return codec
 
 
 def withheld(text: str, identifier: bool = False) -> bool:
@@ -251,7 +258,7 @@ def test_a_quantitys_unit_and_value_are_bounded_in_every_format(
     fmt: Format, unit: str, value: float
 ) -> None:
     doc = _ag114(_quantity(unit, value))
-    received = codec_for(doc.kind, fmt).parse(render(doc, fmt)).document
+    received = _codec(doc.kind, fmt).parse(render(doc, fmt)).document
     assert received is not None
     result = apply_policy(
         received,
@@ -387,7 +394,7 @@ def test_every_limiting_element_survives_every_format(attack: str, fmt: Format) 
     consent, written and read back, is refused for the employer with the same code."""
     changes, code = CONSENT_ATTACKS[attack]
     doc = sip(consent=GOOD.model_copy(update=changes))
-    back = codec_for(doc.kind, fmt).parse(render(doc, fmt)).document
+    back = _codec(doc.kind, fmt).parse(render(doc, fmt)).document
     assert back is not None
     result = apply_policy(back, Recipient.EMPLOYER, at=AT, organisation=EMPLOYER_ORGANISATION)
     assert result.refused and code in {e.code for e in result.report}
@@ -512,7 +519,7 @@ def test_fhir_purpose_system_spellings_are_not_the_declared_one(spelling: str) -
         if res["resourceType"] == "Consent":
             for p in res["provision"]["purpose"]:
                 p["system"] = spelling
-    back = codec_for(doc.kind, Format.FHIR_JSON).parse(orjson.dumps(tree)).document
+    back = _codec(doc.kind, Format.FHIR_JSON).parse(orjson.dumps(tree)).document
     assert back is not None
     result = apply_policy(back, Recipient.EMPLOYER, at=AT, organisation=EMPLOYER_ORGANISATION)
     assert result.refused and result.report[0].code == "POLICY-CONSENT-PURPOSE-UNCODED"

@@ -438,10 +438,13 @@ class _Codes:
             # a letter set apart from its digits: a code when it is a capital (F 32, F\t32,
             # F/32.1, F 32,1), not a Swedish one-letter word (I 12 veckor) or a week (V. 12);
             # in lower case only with a dotted subdivision (f 32.1)
-            if letter in _WORD_LETTERS and not s1.strip():
-                # "I 12 veckor", "i 12,5 timmar": a word and a number, not I12 or I12.5
-                if not sub or (not capital and s2 != "."):
-                    return False
+            # "I 12 veckor", "i 12,5 timmar": a word and a number, not I12 or I12.5
+            if (
+                letter in _WORD_LETTERS
+                and not s1.strip()
+                and (not sub or (not capital and s2 != "."))
+            ):
+                return False
             if letter in _LOWER_CASE_NOT_CODES and not (sub and s2 in (".", ",")):
                 return False
             if not capital:

@@ -54,7 +54,6 @@ from gateway.formats.fhir import systems
 from gateway.formats.fhir.bundles import RECIPIENT_SYSTEM
 from gateway.formats.fhir.datatypes import (
     BundleIndex,
-    as_list,
     ext_value,
     find_coding,
     read_coding,
@@ -67,7 +66,7 @@ from gateway.formats.fhir.datatypes import (
 )
 from gateway.formats.fhir.mapping import load_mapping
 from gateway.formats.fhir.texts import get_text
-from gateway.formats.fhir.tree import SYSTEM, Reader, Unreadable
+from gateway.formats.fhir.tree import SYSTEM, Reader, Unreadable, as_list
 
 MAP = load_mapping("consent")
 U = MAP.urls
