@@ -661,3 +661,82 @@ def test_redact_and_send_decide_alike(body: Any) -> None:
         if isinstance(sent, Accepted):
             delivered = next(d for d in sent.message.deliveries if d.recipient_id == rid)
             assert (decision["payload_base64"] is None) == (delivered.payload is None)
+
+
+# ---------------------------------------------------- over HTTP: POST /messages, the employer
+
+
+def _attacked_certificate(text: str) -> bytes:
+    """Inera's AG7804 with ``text`` planted in a text part written for the employer (29.1,
+    the patient's work) and in the patient's name."""
+    doc = validate_bytes(
+        (SAMPLES / "ag7804-v1-no-diagnosis.RegisterCertificate.xml").read_bytes()
+    ).document
+    assert isinstance(doc, Certificate)
+    answers = [
+        a.model_copy(
+            update={
+                "parts": [
+                    p.model_copy(update={"value": text}) if p.id == "29.1" else p for p in a.parts
+                ]
+            }
+        )
+        for a in doc.answers
+    ]
+    name = doc.patient.name.model_copy(update={"family": text})
+    patient = doc.patient.model_copy(update={"name": name, "id": TOLVAN})  # a valid check digit
+    doc = doc.model_copy(
+        update={"answers": answers, "patient": patient}
+    )
+    return render(doc, Format.XML)
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "F\u316432.1",
+        "\u202e1.23F\u202c",
+        "F 32,1",
+        "journal-F32",
+        "35 489 007",
+        "utbränd",
+        "\U0001d405\U0001d7d1\U0001d7d0",
+    ],
+)
+def test_over_http_the_employer_receives_no_attack_and_redact_says_so_first(
+    new_store: Any, attack: str, tmp_path: Path
+) -> None:
+    from exchange_support import AUTH_REGION, Clock, FakeTransport, make_config, run, serving
+
+    from gateway.exchange.server.app import OUTBOX
+
+    source = tmp_path / "attacked.xml"
+    source.write_bytes(_attacked_certificate(attack))
+    data = certificate_message(source, ("employer",), message_id="atk")
+
+    async def main() -> None:
+        t = {"acme": FakeTransport(), "fk": FakeTransport()}
+        headers = {**AUTH_REGION, "Content-Type": "application/fhir+json"}
+        async with serving(make_config(), new_store(), t, clock=Clock()) as client:
+            dry = await client.post("/redact?for=acme", data=data, headers=headers)
+            preview = await dry.json()
+            sent = await client.post("/messages", data=data, headers=headers)
+            assert sent.status == 202, await sent.text()
+            outbox = client.app[OUTBOX]
+            while await outbox.run_once():
+                await outbox.drain()
+            (parcel,) = t["acme"].parcels
+            seen = visible_text(parcel.payload)
+            assert fold(attack).casefold() not in fold(seen) and attack.casefold() not in seen
+            assert "f32" not in fold(seen).replace(" ", "") and "35489007" not in seen
+            assert base64_payload(preview) == parcel.payload  # the dry run is the send
+            codes = {e["code"] for e in preview["report"]}
+            assert codes & {"POLICY-TEXT-REPERTOIRE", "POLICY-FREE-TEXT-WITHHELD"}, codes
+
+    run(main())
+
+
+def base64_payload(answer: dict[str, Any]) -> bytes:
+    import base64
+
+    return base64.b64decode(answer["payload_base64"])
