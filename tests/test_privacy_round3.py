@@ -685,9 +685,7 @@ def _attacked_certificate(text: str) -> bytes:
     ]
     name = doc.patient.name.model_copy(update={"family": text})
     patient = doc.patient.model_copy(update={"name": name, "id": TOLVAN})  # a valid check digit
-    doc = doc.model_copy(
-        update={"answers": answers, "patient": patient}
-    )
+    doc = doc.model_copy(update={"answers": answers, "patient": patient})
     return render(doc, Format.XML)
 
 
@@ -740,3 +738,21 @@ def base64_payload(answer: dict[str, Any]) -> bytes:
     import base64
 
     return base64.b64decode(answer["payload_base64"])
+
+
+def test_a_notification_fk_cannot_receive_says_which_field_is_missing() -> None:
+    """Issue 20: a §4 notification refused for EXCHANGE-CANNOT-RENDER says why, as
+    POST /convert does: in the answer, the delivery's reason and the audit trail."""
+    from strategies_policy import section4
+
+    notice = section4(certificate_id=None)
+    body = render(notice, Format.XML)
+    sender, config = _sender_and_config()
+    result = receive(
+        body, content_type="application/xml", named=["fk"], sender=sender, config=config, now=T0
+    )
+    assert isinstance(result, Rejection)
+    (problem,) = result.issues
+    assert problem.code == "EXCHANGE-CANNOT-RENDER" and "certificate" in problem.message
+    policy = next(e for e in result.audit if e.action == "policy")
+    assert policy.detail is not None and "certificate" in policy.detail["render_error"]
