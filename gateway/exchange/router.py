@@ -182,10 +182,12 @@ def receive(
     config: Config,
     now: datetime,
     to: Format | None = None,
+    validation: Validation | None = None,
 ) -> Accepted | Rejection:
     """Run the accept pipeline for one posted message (see the module docstring). ``named``
     and ``message_id`` are what the sender said beside the bytes; ``to`` (dry runs only)
-    renders every copy in that format instead of the recipient's."""
+    renders every copy in that format instead of the recipient's; ``validation`` is the
+    bytes' validation when the caller has it already (a dry run), so they are read once."""
     family = media_family(content_type)
     digest = content_hash(data)
     received = AuditEntry(
@@ -197,7 +199,8 @@ def receive(
     fhir = family == "json" or (content_type or "").startswith("application/fhir")
     if family is None:
         return Rejection(Refusal.UNSUPPORTED, "unsupported media type", [], (received,), fhir)
-    validation = validate_bytes(data, source="request")
+    if validation is None:
+        validation = validate_bytes(data, source="request")
     fmt = validation.format
     fhir = fhir or fmt in (Format.FHIR_JSON, Format.FHIR_XML)
     if fmt is not None and (family == "json") != (fmt is Format.FHIR_JSON):
