@@ -21,6 +21,7 @@ from strategies_policy import (
     DIAGNOSIS_TERMS,
     EMPLOYER_ANSWER_IDS,
     EMPLOYER_ORG,
+    EMPLOYER_ORGANISATION,
     diagnosis_codes,
     diagnosis_terms_strategy,
     leaks,
@@ -440,7 +441,13 @@ def test_transfer_without_valid_consent_is_refused(
     case: tuple[Document, Recipient, Consent | None, str, object],
 ) -> None:
     doc, recipient, consent, mutation, at = case
-    result = apply_policy(doc, recipient, consent=consent, at=at)  # type: ignore[arg-type]
+    result = apply_policy(
+        doc,
+        recipient,
+        consent=consent,
+        at=at,  # type: ignore[arg-type]
+        organisation=EMPLOYER_ORGANISATION,  # an employer's, compared with the one named
+    )
     if mutation in ("valid", "withdrawn later", "document named"):
         if result.refused:  # for its content, not its consent: random text may be a code
             assert not any(e.code.startswith("POLICY-CONSENT") for e in result.report)

@@ -164,7 +164,9 @@ def _same_person_value(a: str, b: str, today: date | None) -> bool:
     read as either century: senders write Tolvan (born 1912) ``1212121212`` and
     ``121212-1212`` alike, and only the ten digits carry the check digit."""
     ka, kb = person_key(a), person_key(b)
-    if ka is None or kb is None or ka[1] != kb[1]:
+    if ka is None or kb is None:
+        return ka is None and kb is None and a.strip() == b.strip()  # as sent, when no number
+    if ka[1] != kb[1]:
         return False
     if ka[0] is not None and kb[0] is not None:
         return ka[0] == kb[0]

@@ -229,6 +229,11 @@ _PREFIX = (
 )
 #: A prefix ending right where a code starts (searched in the few characters before it).
 _PREFIX_END = re.compile(rf"(?<![0-9a-z]){_PREFIX}[\W_]*$")
+#: Identifiers whose parts may look like codes: HSA-ids (``SE2321000016-A00``) and GUIDs.
+_IDENTIFIER_TOKEN = re.compile(
+    r"[A-Za-z]{2,6}[0-9]{10}-[A-Za-z0-9]{1,20}|(?:urn:uuid:)?[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}"
+    r"-[0-9A-Fa-f]{12}"
+)
 #: The last letter of a prefix word is no code letter (the D of "ICD-10", the X of "dx12").
 _PREFIX_WORD = re.compile(r"(?<![0-9a-z])(?:icd|ksh|atc|sct|dx|diag)$")
 #: Where a code may start: a letter before digits (``f32``, ``F\t32``, ``n06``), a digit
@@ -380,9 +385,10 @@ class _Codes:
 
     def embedded(self, i: int, j: int, dotted: bool = False) -> bool:
         """Inside an identifier or a word: glued to letters or digits (``kl13.30``), or, in an
-        identifier, hyphenated onto one (``SE2321000016-A00``, ``9020FBB9-E387-40B0``)."""
+        identifier field holding an HSA-id or a GUID, hyphenated onto one
+        (``SE2321000016-A00``, ``9020FBB9-E387-40B0``)."""
         before = self.folded[i - 1] if i > 0 else " "
-        if not self.identifier:
+        if not self.identifier or not self.identifier_token(i):
             # free text: a capital glued to anything is a code glued on (harF32, BEDOMNINGF32,
             # 2024F32.1); a lower-case letter glued to a word or number is part of it (kl13)
             return before.isalnum() and not self.upper(i)
@@ -393,6 +399,18 @@ class _Codes:
         low = self.low
         after = low[j] if j < len(low) else " "
         return (i > 1 and low[i - 2].isalnum()) or after == "-"
+
+    def identifier_token(self, i: int) -> bool:
+        """Whether the token around ``i`` is an identifier the exemption is for: an HSA-id or
+        a GUID. Anything else in an identifier field is read as text is."""
+        text = self.folded
+        start = i
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        end = i
+        while end < len(text) and not text[end].isspace():
+            end += 1
+        return _IDENTIFIER_TOKEN.fullmatch(text, start, end) is not None
 
     def reason(self) -> str | None:
         low = self.low
@@ -471,7 +489,7 @@ class _Codes:
         # with a subdivision (ba41.0)
         return (
             self.upper(i, i + 2)
-            or (self.low[i].isdigit() and (self.upper(i + 1) or not self.identifier))
+            or self.low[i].isdigit()
             or "." in m.group()
             or self.prefixed(i)
         )
