@@ -381,7 +381,7 @@ def transfers(draw: st.DrawFn) -> tuple[Document, Recipient, Consent | None, str
             update={"scope": ConsentScope(kind=doc.kind, document_id=doc_id)}
         ),
         "missing": None,
-        "recipient": good.model_copy(update={"recipients": others}),
+        "recipient": good.model_copy(update={"recipients": others, "organisations": []}),
         "purpose": good.model_copy(update={"purposes": [purpose_code(wrong_purpose)]}),
         "free-text purpose": good.model_copy(
             update={
