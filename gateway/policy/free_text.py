@@ -487,12 +487,7 @@ class _Codes:
             return self.prefixed(i)
         # capitals (6A70, BA41), a lower-case stem led by its chapter digit (6a70), or one
         # with a subdivision (ba41.0)
-        return (
-            self.upper(i, i + 2)
-            or self.low[i].isdigit()
-            or "." in m.group()
-            or self.prefixed(i)
-        )
+        return self.upper(i, i + 2) or self.low[i].isdigit() or "." in m.group() or self.prefixed(i)
 
     def atc(self, i: int) -> bool:
         m = _ATC.match(self.low, i)
