@@ -200,7 +200,7 @@ def receive(
     if family is None:
         return Rejection(Refusal.UNSUPPORTED, "unsupported media type", [], (received,), fhir)
     if validation is None:
-        validation = validate_bytes(data, source="request")
+        validation = validate_bytes(data, source="request", overrides=config.rules)
     fmt = validation.format
     fhir = fhir or fmt in (Format.FHIR_JSON, Format.FHIR_XML)
     if fmt is not None and (family == "json") != (fmt is Format.FHIR_JSON):

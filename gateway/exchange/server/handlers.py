@@ -5,6 +5,7 @@ senders; they never echo the document."""
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -28,9 +29,19 @@ from gateway.exchange.router import (
     receive,
 )
 from gateway.exchange.server import shapes
-from gateway.exchange.server.app import AUTH, CLOCK, COMMITTER, CONFIG, METRICS, OUTBOX, STORE
-from gateway.exchange.server.auth import Principal
+from gateway.exchange.server.app import (
+    CLOCK,
+    COMMITTER,
+    CONFIG,
+    LIVE,
+    METRICS,
+    OUTBOX,
+    STORE,
+    readiness,
+)
+from gateway.exchange.server.auth import Principal, retry_after
 from gateway.exchange.server.metrics import CONTENT_TYPE as METRICS_TYPE
+from gateway.exchange.server.metrics import kind_of, metrics_allowed, unavailable_reason
 from gateway.exchange.server.openapi import (
     CALLER,
     LOCATION,
@@ -78,6 +89,7 @@ PRINCIPAL = web.RequestKey("principal", Principal)
 API = Api()
 #: How long a caller waits before sending again after a 503 (seconds).
 RETRY_AFTER_SECONDS = 1
+log = logging.getLogger("gateway.server")
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -149,21 +161,31 @@ def unavailable(request: web.Request, title: str, fhir: bool | None = None) -> w
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Nothing unauthenticated passes, except the operations declared open. Errors of the
-    HTTP layer (no such path, method not allowed, too large) are answered as problems too."""
+    """Nothing unauthenticated passes, except the operations declared open; a caller over its
+    rate limit gets 429 with Retry-After. Errors of the HTTP layer (no such path, method not
+    allowed, too large) are answered as problems too."""
     try:
         if access_of(request) == OPEN:
             return await handler(request)
-        principal = request.app[AUTH].authenticate(request)
+        live = request.app[LIVE]
+        principal = live.auth.authenticate(request)
         if principal is None:
             resp = problem(request, 401, "authentication required", [])
             resp.headers["WWW-Authenticate"] = 'Bearer realm="gateway"'
             return resp
         request[PRINCIPAL] = principal
+        wait = live.limits.take(principal.id)
+        if wait is not None:  # over its rate limit (config: rate_limit)
+            request.app[METRICS].unavailable.labels("rate-limit").inc()
+            headers = {"Retry-After": retry_after(wait)}
+            return problem(request, 429, "too many requests; try again later", [], headers=headers)
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:
         return problem(request, 413, "the message is too large", [])
-    except StoreError:
+    except StoreError as exc:  # down, or busy (the commit queue is full): a resend is safe
+        reason = unavailable_reason(exc)
+        request.app[METRICS].unavailable.labels(reason).inc()
+        log.warning("answered 503: %s", reason, extra={"event": "unavailable", "reason": reason})
         return unavailable(request, "the store is unavailable; try again")
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -273,7 +295,8 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     if isinstance(result, Rejection):
         await app[STORE].append_audit(result.audit)
         status = STATUS_FOR[result.reason]
-        metrics.messages.labels("", principal.id, f"rejected-{status}").inc()
+        kind = kind_of(result.audit)
+        metrics.messages.labels(kind, principal.id, f"rejected-{status}").inc()
         return problem(request, status, result.title, result.issues, result.fhir)
     assert isinstance(result, Accepted)
     outcome = await app[COMMITTER].submit(result.message)
@@ -301,7 +324,7 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     if outcome.status is AcceptStatus.CONSENT_USED:
         reason = issue(CONSENT_USED, "the consent of this §4 notification was already used")
         return problem(request, 422, "consent already used", [reason], result.fhir)
-    app[OUTBOX].wake()
+    # (the committer woke the outbox if the message has push deliveries)
     metrics.accept_seconds.observe(time.perf_counter() - started)
     status_url = f"/messages/{result.message.message_id}"
     return web.Response(
@@ -332,7 +355,7 @@ def _receive(
         named=named,
         message_id=request.headers.get(MESSAGE_ID_HEADER),
         sender=principal.sender,
-        config=request.app[CONFIG],
+        config=request.app[LIVE].config,
         now=now,
         to=to,
         validation=validation,
@@ -436,7 +459,15 @@ async def redeliver(request: web.Request) -> web.StreamResponse:
     now = app[CLOCK]()
     entry = AuditEntry(now, _principal(request).id, "redelivered", status.message_id)
     moved = await app[STORE].redeliver(status.message_id, recipient, entry, now=now)
-    app[OUTBOX].wake()
+    if moved:
+        app[OUTBOX].wake()
+        fields = {"message_id": status.message_id, "recipient": recipient}
+        log.info(
+            "redelivered %d deliveries of %s",
+            moved,
+            status.message_id,
+            extra={"event": "redelivered", "sender": status.sender_id, **fields},
+        )
     answer: shapes.RedeliveredAnswer = {"message_id": status.message_id, "redelivered": moved}
     return _json(answer)
 
@@ -568,7 +599,7 @@ async def _document_and_bytes(request: web.Request) -> tuple[bytes, Validation] 
         return data
     from gateway.validation.service import validate_bytes
 
-    validation = validate_bytes(data, source="request")
+    validation = validate_bytes(data, source="request", overrides=request.app[LIVE].config.rules)
     if unreadable(validation):
         return problem(request, 400, "unreadable input", validation.issues)
     return data, validation
@@ -859,9 +890,10 @@ async def health(request: web.Request) -> web.StreamResponse:
     ],
 )
 async def ready(request: web.Request) -> web.StreamResponse:
-    if await request.app[STORE].ping():
+    why = await readiness(request.app)
+    if why is None:
         return _json({"status": "ready"})
-    return _json({"status": "store unreachable"}, status=503)
+    return _json({"status": why}, status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 @API.get(
@@ -879,6 +911,9 @@ async def ready(request: web.Request) -> web.StreamResponse:
 )
 async def metrics(request: web.Request) -> web.StreamResponse:
     app = request.app
+    refused = metrics_allowed(request, app[CONFIG].server.metrics)
+    if refused is not None:
+        return refused
     now = app[CLOCK]()
     try:
         stats = await app[STORE].stats(now=now)
