@@ -135,10 +135,14 @@ class Templates:
             Addressee(f"emp-{n % EMPLOYERS}", "employer", employer_org(n)),
         )
         region = region_org(n)
-        consent = self.cert.consent
-        assert consent is not None  # the patient's own consent to the employer's copy
+        (consent,) = self.cert.consents  # the patient's own, naming the employer
         consent = consent.model_copy(
-            update={"given_by": consent.given_by.model_copy(update={"value": pnr})}
+            update={
+                "given_by": consent.given_by.model_copy(update={"value": pnr}),
+                "organisations": [
+                    consent.organisations[0].model_copy(update={"value": employer_org(n)})
+                ],
+            }
         )
         out = [
             replace(
@@ -151,7 +155,7 @@ class Templates:
                 owners=(region,),
                 received_at=at,
                 recipients=to,
-                consent=consent,
+                consents=(consent,),
                 facts={**self.cert.facts, "periods": periods},
             )
         ]
@@ -367,7 +371,15 @@ async def accept_cost(store: Store, patients: int, count: int) -> list[str]:
                 )
             }
         )
-        consent = employer_consent().model_copy(update={"given_by": c.patient.id})
+        consent = employer_consent()
+        consent = consent.model_copy(  # the patient's, naming the configured employer
+            update={
+                "given_by": c.patient.id,
+                "organisations": [
+                    consent.organisations[0].model_copy(update={"value": employer_org(0)})
+                ],
+            }
+        )
         docs.append(
             certificate_message(
                 c,
@@ -394,7 +406,6 @@ async def accept_cost(store: Store, patients: int, count: int) -> list[str]:
                 got = router.receive(
                     data,
                     content_type="application/fhir+json",
-                    headers={},
                     sender=sender,
                     config=cfg,
                     now=datetime.now(UTC),

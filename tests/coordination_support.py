@@ -35,6 +35,7 @@ from gateway.documents.common import (
     Recipient,
 )
 from gateway.documents.consent import purpose_code
+from gateway.documents.identity import ORGANISATIONSNUMMER_OID
 from gateway.documents.return_to_work import (
     FollowUp,
     MeasureType,
@@ -93,7 +94,10 @@ def consent(
     cid: str,
     given: datetime | None = None,
     withdrawn: datetime | None = None,
+    organisations: Sequence[str] = (),
 ) -> Consent:
+    """A consent to ``recipients`` (an employer only by its organisation: ``organisations``,
+    organisation numbers)."""
     return Consent(
         id=cid,
         status=ConsentStatus.ACTIVE,
@@ -105,6 +109,7 @@ def consent(
         purposes=[purpose_code(p) for p in purposes],
         recorded_by=Identifier(system="1.2.752.129.2.1.4.1", value="TSTNMT2321000156-REKO"),
         withdrawn_at=withdrawn,
+        organisations=[Identifier(system=ORGANISATIONSNUMMER_OID, value=o) for o in organisations],
     )
 
 
@@ -357,14 +362,18 @@ def entry(
         sender_role=sender_role,
         received_at=received,
         recipients=[Addressee(i, r, o) for i, r, o in to],
-        consent=envelope_consent,
+        consents=(envelope_consent,) if envelope_consent is not None else (),
     )
 
 
 def employer_consent() -> Consent:
     """The consent a certificate travels to the employer with (the envelope's)."""
     return consent(
-        DocumentKind.CERTIFICATE, [Recipient.EMPLOYER], ["sick-pay"], cid="samtycke-ag-1"
+        DocumentKind.CERTIFICATE,
+        [Recipient.EMPLOYER],
+        ["sick-pay"],
+        cid="samtycke-ag-1",
+        organisations=[EMPLOYER_ORG],
     )
 
 

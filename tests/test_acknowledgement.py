@@ -17,9 +17,9 @@ from gateway import FIXTURES_DIR, SCHEMAS_DIR
 from gateway.cli.main import main
 from gateway.documents.acknowledgement import HandlingStatus, Outcome, Section4Acknowledgement
 from gateway.documents.common import Contact, Identifier, Organisation, Person, PersonName
-from gateway.exchange.transfer import prepare
 from gateway.formats.base import CannotRender, Format
 from gateway.formats.registry import detect, render
+from gateway.transfer import prepare
 from gateway.validation.service import validate_bytes
 
 INERA = RIVTA / "interactions/SendMessageToCareInteraction/SendMessageToCareResponder_2.0.xsd"

@@ -24,7 +24,7 @@ from coordination_support import (
     sip,
 )
 
-from gateway.coordination.entries import Entry
+from gateway.coordination.entries import Addressee, Entry
 from gateway.coordination.flags import Flag
 from gateway.coordination.index import Changes, apply
 from gateway.coordination.visibility import Actor, Viewer, view
@@ -295,10 +295,41 @@ def test_who_sees_what() -> None:
     assert idx.seen(STRANGER, 41) == (set(), set())  # not related to the patient
     # the certificate's consent withdrawn: the employer no longer sees it
     c1 = idx.entries["certificate:c1"]
-    assert c1.consent is not None
-    withdrawn = c1.consent.model_copy(update={"withdrawn_at": at(38)})
-    idx.entries["certificate:c1"] = replace(c1, consent=withdrawn)
+    (given,) = c1.consents
+    withdrawn = given.model_copy(update={"withdrawn_at": at(38)})
+    idx.entries["certificate:c1"] = replace(c1, consents=(withdrawn,))
     assert idx.seen(EMPLOYER, 41)[0] == {"return-to-work-plan:5566778899:plan-1"}
+
+
+def test_consent_is_to_a_named_employer_through_the_one_evaluator() -> None:
+    """The employer's entry rests on a consent naming its organisation: the same document
+    addressed to another employer, or to an actor naming no organisation, is not shown; a
+    second consent offered beside it that says no hides it (a no in any consent wins)."""
+    from gateway.coordination.visibility import consent_allows
+    from gateway.documents.common import ProvisionType
+    from gateway.policy.policies import policy_for
+
+    c1 = cert_entry("c1", [(day(1), day(90), 100)], 1)
+    policy = policy_for(c1.kind, Recipient.EMPLOYER)
+    assert policy is not None and policy.consent_names_organisation
+
+    def allows(actor: Actor, e: Entry = c1) -> bool:
+        return consent_allows(e.consents, actor=actor, entry=e, policy=policy, at=at(10))
+
+    assert allows(EMPLOYER)
+    assert allows(Actor("hr-acme", Recipient.EMPLOYER, "556677-8899"))  # however written
+    assert not allows(Actor("hr-other", Recipient.EMPLOYER, "5560000000"))
+    assert not allows(Actor("hr-none", Recipient.EMPLOYER, None))
+    (given,) = c1.consents
+    deny = given.model_copy(update={"id": "samtycke-ag-2", "type": ProvisionType.DENY})
+    assert not allows(EMPLOYER, replace(c1, consents=(given, deny)))
+    other = replace(
+        c1, recipients=(*c1.recipients, Addressee("hr-other", "employer", "5560000000"))
+    )
+    assert (
+        Viewer(Actor("hr-other", Recipient.EMPLOYER, "5560000000"), [other], at(10)).sees(c1.key)
+        is False
+    )
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ from gateway.documents import (
     Sip,
 )
 from gateway.documents.common import SWEDISH_TIME, Consent, Contact, Identifier, Organisation
+from gateway.documents.identity import organisation_key
 from gateway.documents.questions import (
     INFECTION_CARRIER_QUESTION,
     comparable_value,
@@ -44,6 +45,8 @@ from gateway.documents.questions import (
 )
 from gateway.documents.return_to_work import MeasureType
 from gateway.documents.sip import EffortStatus
+from gateway.policy.consent import document_time
+from gateway.policy.content_filter import own_consents
 
 #: Försäkringskassan's organisation number (as RIVTA writes it).
 FK_ORGANISATION = "2021005521"
@@ -52,15 +55,12 @@ REVOKED = "CANCELLED"
 
 
 def org_key(value: str | Identifier | None) -> str | None:
-    """One spelling per organisation: an organisation number without its dash or century
-    prefix (556677-8899, 165566778899 -> 5566778899), an HSA-id upper-cased."""
+    """One spelling per organisation, the identity normaliser's (``organisation_key``): an
+    organisation number without its dash or century prefix (556677-8899, 165566778899 ->
+    5566778899), an HSA-id upper-cased."""
     if value is None:
         return None
-    text = (value.value if isinstance(value, Identifier) else value).strip()
-    digits = text.replace("-", "").replace(" ", "")
-    if digits.isdigit():
-        return digits[2:] if len(digits) == 12 and digits.startswith("16") else digits
-    return text.upper() or None
+    return organisation_key(value.value if isinstance(value, Identifier) else value) or None
 
 
 def person_key(value: str) -> str:
@@ -93,7 +93,11 @@ class Entry:
     owners: tuple[str, ...] = ()  # organisation keys whose document it is
     recipients: tuple[Addressee, ...] = ()
     facts: Mapping[str, Any] = field(default_factory=dict)
-    consent: Consent | None = None
+    #: every consent offered with the document (the envelope's and its own), read again by
+    #: the one consent evaluator whenever someone asks to see the entry
+    consents: tuple[Consent, ...] = ()
+    #: the document's own time, which a consent's data period is read against
+    document_time: datetime | None = None
 
     @property
     def received_on(self) -> date:
@@ -101,7 +105,7 @@ class Entry:
         return self.received_at.astimezone(SWEDISH_TIME).date()
 
     def to_json(self) -> bytes:
-        """The entry as stored (the consent apart: :meth:`consent_json`)."""
+        """The entry as stored (the consents apart: :meth:`consents_json`)."""
         return orjson.dumps(
             {
                 "key": self.key,
@@ -118,14 +122,18 @@ class Entry:
                 "owners": list(self.owners),
                 "recipients": [[a.id, a.role, a.org] for a in self.recipients],
                 "facts": self.facts,
+                "document_time": self.document_time.isoformat() if self.document_time else None,
             }
         )
 
-    def consent_json(self) -> str | None:
-        return self.consent.model_dump_json() if self.consent is not None else None
+    def consents_json(self) -> str | None:
+        """The consents as stored: a JSON array of consent records (``None``: none)."""
+        if not self.consents:
+            return None
+        return "[" + ",".join(c.model_dump_json() for c in self.consents) + "]"
 
     @classmethod
-    def from_json(cls, data: bytes | str, consent: Consent | None = None) -> Entry:
+    def from_json(cls, data: bytes | str, consents: tuple[Consent, ...] = ()) -> Entry:
         d = orjson.loads(data)
         return cls(
             key=d["key"],
@@ -142,7 +150,10 @@ class Entry:
             owners=tuple(d["owners"]),
             recipients=tuple(Addressee(*a) for a in d["recipients"]),
             facts=d["facts"],
-            consent=consent,
+            consents=consents,
+            document_time=(
+                datetime.fromisoformat(d["document_time"]) if d.get("document_time") else None
+            ),
         )
 
     def with_facts(self, **changes: Any) -> Entry:
@@ -346,11 +357,12 @@ def entry_for(
     received_at: datetime,
     sender_role: str | None = None,
     recipients: Sequence[Addressee] = (),
-    consent: Consent | None = None,
+    consents: Sequence[Consent] = (),
     rules: CaseRules | None = None,
 ) -> Entry:
-    """The index entry of an accepted ``document``. ``consent`` is the envelope's (a
-    certificate has no place for its own); the other kinds carry theirs."""
+    """The index entry of an accepted ``document``. ``consents`` are those its message
+    offered (a certificate has no place for its own); the document's own is kept beside them,
+    as the policy step reads them all (``content_filter.own_consents``)."""
     rules = rules or case_rules()
     sender_org = org_key(sender_org)
     owners: tuple[str, ...] = (sender_org,) if sender_org else ()
@@ -366,7 +378,6 @@ def entry_for(
         facts, status, version = _sip(document), _sip_status(document), document.version
         owners += tuple(k for p in document.participants if (k := org_key(p.organisation.id)))
         patient = document.patient.id.value
-        consent = document.consent or consent
     elif isinstance(document, ReturnToWorkPlan):
         employer = org_key(document.employer.id)
         key, doc_id = f"{document.kind}:{employer}:{document.id}", document.id
@@ -374,7 +385,6 @@ def entry_for(
         status = "active" if document.plan_not_needed_reason is None else "not-needed"
         owners += (employer,) if employer else ()
         patient = document.employee.id.value
-        consent = document.consent or consent
     elif isinstance(document, Section4Notification):
         key, doc_id, status = f"{document.kind}:{document.id}", document.id, "sent"
         facts = {
@@ -396,7 +406,6 @@ def entry_for(
             if k
         )
         patient = document.patient.id.value
-        consent = document.consent or consent
     elif isinstance(document, Section4Acknowledgement):
         key, doc_id = f"{document.kind}:{document.id}", document.id
         facts = acknowledgement_facts(document)
@@ -420,7 +429,8 @@ def entry_for(
         owners=tuple(dict.fromkeys(owners)),
         recipients=tuple(recipients),
         facts=facts,
-        consent=consent,
+        consents=(*consents, *own_consents(document)),
+        document_time=document_time(document),
     )
 
 

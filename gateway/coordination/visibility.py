@@ -3,9 +3,12 @@
 The rules are data (``mappings/coordination/visibility.toml``, explained there and in
 docs/coordination.md "Who sees what"); the route policies of ``mappings/policy/`` are the
 upper bound (a role sees no kind it could never receive), and consent is read by the ONE
-consent evaluator of the policy step, called through :func:`consent_allows` only - so that
-when consent names a recipient organisation rather than a role, this is the one place that
-changes. Deny wins: an entry is shown only when every rule says yes. Pure: no I/O.
+consent evaluator (``gateway.documents.consent.evaluate_consents``, which validation and the
+policy step ask too), called through :func:`consent_allows` only, so that how consent is read
+changes in one place. Consent is to a named recipient: an actor sees a document that needs
+consent only when one of the consents offered with it names the actor's organisation where
+its route requires that (an employer's), and none of them says no. Deny wins: an entry is
+shown only when every rule says yes. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from gateway.coordination.flags import Flag
 from gateway.coordination.settings import RoleView, role_views
 from gateway.documents import DocumentKind, Recipient
 from gateway.documents.common import Consent, Identifier
+from gateway.documents.consent import Disclosure, evaluate_consents
 from gateway.documents.identity import PERSONNUMMER_OID, SAMORDNINGSNUMMER_OID
-from gateway.policy.consent import consent_problem
-from gateway.policy.policies import policy_for
+from gateway.policy.policies import Policy, policy_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,30 +46,31 @@ def patient_identifier(key: str) -> Identifier:
 
 
 def consent_allows(
-    consent: Consent | None,
-    *,
-    actor: Actor,
-    kind: DocumentKind,
-    document_id: str,
-    patient: str,
-    at: datetime,
-    purposes: frozenset[str],
+    consents: Sequence[Consent], *, actor: Actor, entry: Entry, policy: Policy, at: datetime
 ) -> bool:
-    """THE consent seam of coordination: does ``consent`` let ``actor`` see this document of
-    ``patient`` at ``at``, for one of the route's ``purposes``? Asks the policy step's one
-    evaluator (``gateway.policy.consent``), which today names recipients by role."""
-    if consent is None or actor.role is None:
+    """THE consent seam of coordination: do the ``consents`` offered with ``entry``'s
+    document let ``actor`` see it at ``at``, on the route ``policy`` (the actor's role's for
+    that kind: its purposes, and whether the consent must name the actor's organisation)?
+    Asks the one evaluator, as the transfer did; a no in any consent wins."""
+    if not consents or actor.role is None:
         return False
-    problem = consent_problem(
-        consent,
-        kind=kind,
-        document_id=document_id,
-        recipient=actor.role,
-        purposes=purposes,
-        at=at,
-        patient=patient_identifier(patient),
+    if policy.consent_names_organisation and actor.org is None:
+        return False  # consent is to a named organisation, and this actor names none
+    decision = evaluate_consents(
+        consents,
+        Disclosure(
+            kind=entry.kind,
+            at=at,
+            document_id=entry.document_id,
+            patient=patient_identifier(entry.patient),
+            document_time=entry.document_time,
+            recipient=actor.role,
+            purposes=policy.purposes,
+            organisation=actor.org,
+            named_organisation=policy.consent_names_organisation,
+        ),
     )
-    return problem is None
+    return decision.allowed
 
 
 class Viewer:
@@ -114,15 +118,7 @@ class Viewer:
             return False
         if not policy.consent_required:
             return True
-        return consent_allows(
-            e.consent,
-            actor=self.actor,
-            kind=e.kind,
-            document_id=e.document_id,
-            patient=e.patient,
-            at=self.at,
-            purposes=policy.purposes,
-        )
+        return consent_allows(e.consents, actor=self.actor, entry=e, policy=policy, at=self.at)
 
     def show(self, e: Entry) -> dict[str, Any]:
         """The entry as this actor is shown it: ids and facts its role may see."""

@@ -29,6 +29,7 @@ import orjson
 from gateway import FIXTURES_DIR
 from gateway.documents.certificate import Certificate
 from gateway.exchange.loopback import (
+    EMPLOYER_ORG,
     FK_TOKEN,
     HR_TOKEN,
     Loopback,
@@ -148,6 +149,11 @@ async def scenario(lb: Loopback, out: Print, fixtures: Path = FIXTURES_DIR) -> D
     )
     await send(demo, region, "AG7804 certificate -> employer, no consent",
                no_consent, FHIR, expect=422)  # fmt: skip
+    other_employer = certificate_message(
+        ag7804.read_bytes(), ("employer",), message_id="demo-cert-3", employer="5569876543"
+    )
+    await send(demo, region, "AG7804 -> employer, consent for another employer",
+               other_employer, FHIR, expect=422)  # fmt: skip
     await send(demo, region, "invalid certificate (fk7804-current-work-missing)",
                invalid.read_bytes(), {**XML, "Gateway-Recipients": "fk"}, expect=422)  # fmt: skip
     sip_headers = {**FHIR, "Gateway-Recipients": "region-skane,malmo,acme"}
@@ -235,9 +241,14 @@ def demo_plan(fixtures: Path = FIXTURES_DIR) -> bytes:
             ),
         }
     )
+    assert base.employer.id is not None
+    employer = base.employer.model_copy(  # the employer the loopback's acme is
+        update={"id": base.employer.id.model_copy(update={"value": EMPLOYER_ORG})}
+    )
     plan = base.model_copy(
         update={
             "id": "demo-plan-1",
+            "employer": employer,
             "first_day_of_reduced_capacity": date(2016, 8, 8),
             "plan_date": date(2016, 8, 19),
             "expected_leave_60_days_or_more": False,

@@ -67,7 +67,7 @@ HR_TOKEN: Final = "dev-token-hr-acme"
 FK_TOKEN: Final = "dev-token-fk-case"
 MUNICIPALITY_TOKEN: Final = "dev-token-kommun"
 REGION_ORG: Final = "TSTNMT2321000156-REG1"
-EMPLOYER_ORG: Final = "5566778899"
+EMPLOYER_ORG: Final = "5561234567"
 RECIPIENTS: Final = {
     "fk": ("forsakringskassan", "2021005521", "xml", "rivta-soap"),
     "acme": ("employer", EMPLOYER_ORG, "fhir-json", "fhir"),
@@ -297,10 +297,13 @@ def certificate_message(
     message_id: str | None = None,
     consent_id: str | None = "samtycke-arbetsgivare-1",
     source: str = REGION_HSA_ID,
+    employer: str = RECIPIENTS["acme"][1],
 ) -> bytes:
     """A FHIR message carrying the certificate ``data`` (any format the gateway reads) to
     ``audiences``, with the patient's consent for the employer as the envelope's Consent
-    entry (how a certificate, which has no place for one, travels to an employer)."""
+    entry (how a certificate, which has no place for one, travels to an employer). The
+    consent names the employer by organisation number (``employer``: Acme's by default):
+    consent is to a named recipient."""
     from gateway.formats.fhir.codec import FhirJsonCodec
     from gateway.formats.fhir.consent import write_consent
     from gateway.formats.fhir.envelope import wrap_message
@@ -321,6 +324,8 @@ def certificate_message(
             method=ConsentMethod.WRITTEN,
             recipients=[Recipient.EMPLOYER],
             purposes=[purpose_code("sick-pay")],
+            # consent is to a named recipient: the employer by its organisation number
+            organisations=[Identifier(system="2.5.4.97", value=employer)],
             recorded_by=Identifier(system="urn:oid:1.2.752.129.2.1.4.1", value="SE2321000016-P1"),
         )
         message["entry"].append(

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 import orjson
+from pydantic import TypeAdapter
 
 from gateway.coordination.chain import Deadline
 from gateway.coordination.entries import Entry
@@ -88,15 +89,18 @@ def plan_index_for(store: Store) -> PlanIndex:
 # -- rows, as both databases store them --------------------------------------------------------
 
 
+_CONSENTS = TypeAdapter(tuple[Consent, ...])
+
+
 @lru_cache(maxsize=8192)
-def consent_from_json(text: str) -> Consent:
-    """A stored consent record, parsed once per process (the same record is asked about for
-    every read of its patient)."""
-    return Consent.model_validate_json(text)
+def consents_from_json(text: str) -> tuple[Consent, ...]:
+    """An entry's stored consent records, parsed once per process (the same records are asked
+    about for every read of their patient)."""
+    return _CONSENTS.validate_json(text)
 
 
-def entry_from_row(body: str | bytes, consent: str | None) -> Entry:
-    return Entry.from_json(body, consent_from_json(consent) if consent else None)
+def entry_from_row(body: str | bytes, consents: str | None) -> Entry:
+    return Entry.from_json(body, consents_from_json(consents) if consents else ())
 
 
 def deadline_state(d: Deadline) -> str:
@@ -156,7 +160,7 @@ def fold(
     rows: Iterable[tuple[str, str, Any, Any, Any]],
 ) -> Fold:
     """``rows``: what the store holds for the patients, as (what, patient, a, b, c) with what
-    ``e`` (a = body, b = consent), ``f`` (a = flag id) or ``d`` (a = deadline id, b = body,
+    ``e`` (a = body, b = consents), ``f`` (a = flag id) or ``d`` (a = deadline id, b = body,
     c = its place on its list, :func:`list_place`)."""
     existing: dict[str, list[Entry]] = {p: [] for p in by_patient}
     raised: dict[str, set[str]] = {p: set() for p in by_patient}
@@ -224,7 +228,7 @@ __all__ = [
     "PlanIndex",
     "Section4Row",
     "arrivals",
-    "consent_from_json",
+    "consents_from_json",
     "deadline_body",
     "deadline_from_row",
     "deadline_state",

@@ -40,7 +40,7 @@ _WRITE = (
     "WITH e AS (INSERT INTO plan_entries SELECT * FROM unnest($1::text[], $2::text[],"
     " $3::text[], $4::timestamptz[], $5::text[], $6::text[])"
     " ON CONFLICT (entry_key) DO UPDATE SET kind = excluded.kind,"
-    " received_at = excluded.received_at, body = excluded.body, consent = excluded.consent),"
+    " received_at = excluded.received_at, body = excluded.body, consents = excluded.consents),"
     " f AS (INSERT INTO plan_flags SELECT * FROM unnest($7::text[], $8::text[], $9::text[],"
     " $10::timestamptz[], $11::text[])),"
     " x AS (DELETE FROM plan_deadlines WHERE deadline_id = ANY($12::text[])),"
@@ -69,7 +69,7 @@ async def index_accepted(conn: Conn, messages: Sequence[NewMessage]) -> list[Aud
         LOCK_CLASS,
     )
     rows = await conn.fetch(
-        "SELECT 'e', patient, body, consent, NULL FROM plan_entries"
+        "SELECT 'e', patient, body, consents, NULL FROM plan_entries"
         " WHERE patient = ANY($1::text[])"
         " UNION ALL SELECT 'f', patient, flag_id, NULL, NULL FROM plan_flags"
         " WHERE patient = ANY($1::text[])"
@@ -90,7 +90,7 @@ def _columns(out: Fold) -> list[Any]:
         [str(e.kind) for e in out.entries],
         [e.received_at for e in out.entries],
         [e.to_json().decode() for e in out.entries],
-        [e.consent_json() for e in out.entries],
+        [e.consents_json() for e in out.entries],
         [f.id for f in out.flags],
         [f.patient for f in out.flags],
         [f.code for f in out.flags],
@@ -117,7 +117,7 @@ class PostgreSQLPlanIndex:
 
     async def patient(self, patient: str) -> PatientRecord:
         rows = await self.store.pool.fetch(
-            "SELECT 'e', body, consent, NULL::date FROM plan_entries WHERE patient = $1"
+            "SELECT 'e', body, consents, NULL::date FROM plan_entries WHERE patient = $1"
             " UNION ALL SELECT 'f', body, NULL, NULL FROM plan_flags WHERE patient = $1"
             " UNION ALL SELECT 'd', body, NULL, due_on FROM plan_deadlines WHERE patient = $1",
             patient,
@@ -135,7 +135,7 @@ class PostgreSQLPlanIndex:
         wanted = sorted(set(patients))
         out: dict[str, list[Entry]] = {p: [] for p in wanted}
         rows = await self.store.pool.fetch(
-            "SELECT patient, body, consent FROM plan_entries WHERE patient = ANY($1::text[])",
+            "SELECT patient, body, consents FROM plan_entries WHERE patient = ANY($1::text[])",
             wanted,
         )
         for p, b, c in rows:
@@ -166,7 +166,7 @@ class PostgreSQLPlanIndex:
 
     async def section4(self, start: datetime, end: datetime) -> list[Section4Row]:
         rows = await self.store.pool.fetch(
-            "SELECT e.body, e.consent, EXISTS (SELECT 1 FROM deliveries d"
+            "SELECT e.body, e.consents, EXISTS (SELECT 1 FROM deliveries d"
             "  WHERE d.message_id = e.body::jsonb ->> 'message_id' AND d.state = 'delivered'"
             "  AND d.recipient_id IN (SELECT r ->> 0 FROM jsonb_array_elements("
             "   e.body::jsonb -> 'recipients') AS r WHERE r ->> 1 = 'forsakringskassan'))"
@@ -179,7 +179,7 @@ class PostgreSQLPlanIndex:
 
     async def certificates(self, start: datetime, end: datetime) -> list[Entry]:
         rows = await self.store.pool.fetch(
-            "SELECT body, consent FROM plan_entries WHERE kind = 'certificate'"
+            "SELECT body, consents FROM plan_entries WHERE kind = 'certificate'"
             " AND received_at < $1",
             end,
         )

@@ -49,11 +49,11 @@ def index_entry(
     sender: SenderConfig,
     config: Config,
     recipients: Sequence[RecipientConfig],
-    consent: Consent | None,
+    consents: Sequence[Consent],
     at: datetime,
 ) -> Entry:
     """The plan index entry of a document the router accepts (``recipients``: those not
-    refused; ``consent``: the message envelope's)."""
+    refused; ``consents``: every consent record the message offered)."""
     actor = actor_of(config, sender.id)
     return entry_for(
         document,
@@ -63,7 +63,7 @@ def index_entry(
         sender_role=str(actor.role) if actor.role else None,
         received_at=at,
         recipients=[Addressee(r.id, str(r.role), org_key(r.organisation)) for r in recipients],
-        consent=consent,
+        consents=consents,
     )
 
 

@@ -48,7 +48,7 @@ def index_accepted(db: sqlite3.Connection, messages: Sequence[NewMessage]) -> li
         part = patients[i : i + _CHUNK]
         marks = ", ".join("?" * len(part))
         rows += db.execute(
-            f"SELECT 'e', patient, body, consent, NULL FROM plan_entries"
+            f"SELECT 'e', patient, body, consents, NULL FROM plan_entries"
             f" WHERE patient IN ({marks})"
             f" UNION ALL SELECT 'f', patient, flag_id, NULL, NULL FROM plan_flags"
             f" WHERE patient IN ({marks})"
@@ -58,10 +58,10 @@ def index_accepted(db: sqlite3.Connection, messages: Sequence[NewMessage]) -> li
         ).fetchall()
     out = fold(by_patient, rows)
     db.executemany(
-        "INSERT INTO plan_entries (entry_key, patient, kind, received_at, body, consent)"
+        "INSERT INTO plan_entries (entry_key, patient, kind, received_at, body, consents)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (entry_key) DO UPDATE SET"
         " kind = excluded.kind, received_at = excluded.received_at, body = excluded.body,"
-        " consent = excluded.consent",
+        " consents = excluded.consents",
         [
             (
                 e.key,
@@ -69,7 +69,7 @@ def index_accepted(db: sqlite3.Connection, messages: Sequence[NewMessage]) -> li
                 str(e.kind),
                 _ts(e.received_at),
                 e.to_json().decode(),
-                e.consent_json(),
+                e.consents_json(),
             )
             for e in out.entries
         ],
@@ -110,7 +110,7 @@ class SQLitePlanIndex:
                 [
                     entry_from_row(b, c)
                     for b, c in db.execute(
-                        "SELECT body, consent FROM plan_entries WHERE patient = ?", (patient,)
+                        "SELECT body, consents FROM plan_entries WHERE patient = ?", (patient,)
                     )
                 ],
                 [
@@ -141,7 +141,7 @@ class SQLitePlanIndex:
                 part = wanted[i : i + _CHUNK]
                 marks = ", ".join("?" * len(part))
                 for p, b, c in db.execute(
-                    f"SELECT patient, body, consent FROM plan_entries WHERE patient IN ({marks})",
+                    f"SELECT patient, body, consents FROM plan_entries WHERE patient IN ({marks})",
                     part,
                 ):
                     out[p].append(entry_from_row(b, c))
@@ -180,7 +180,7 @@ class SQLitePlanIndex:
     async def section4(self, start: datetime, end: datetime) -> list[Section4Row]:
         def run(db: sqlite3.Connection) -> list[Section4Row]:
             rows = db.execute(
-                "SELECT e.body, e.consent, EXISTS (SELECT 1 FROM deliveries d"
+                "SELECT e.body, e.consents, EXISTS (SELECT 1 FROM deliveries d"
                 "  WHERE d.message_id = json_extract(e.body, '$.message_id')"
                 "  AND d.state = 'delivered' AND d.recipient_id IN ("
                 "   SELECT json_extract(value, '$[0]') FROM json_each(e.body, '$.recipients')"
@@ -196,7 +196,7 @@ class SQLitePlanIndex:
     async def certificates(self, start: datetime, end: datetime) -> list[Entry]:
         def run(db: sqlite3.Connection) -> list[Entry]:
             rows = db.execute(
-                "SELECT body, consent FROM plan_entries WHERE kind = 'certificate'"
+                "SELECT body, consents FROM plan_entries WHERE kind = 'certificate'"
                 " AND received_at < ?",
                 (_ts(end),),
             ).fetchall()

@@ -3,15 +3,16 @@
 -- patient's recomputed deadlines commit together. Bodies are JSON of ids, dates, codes and
 -- numbers: no free text, no diagnosis (gateway/coordination/entries.py).
 
--- One row per document (a new version replaces its row); consent is the document's consent
--- record as JSON, read by the one consent evaluator when someone asks.
+-- One row per document (a new version replaces its row); consents: every consent record
+-- offered with the document (its envelope's and its own) as a JSON array, read by the one
+-- consent evaluator whenever someone asks to see the entry.
 CREATE TABLE plan_entries (
     entry_key   TEXT PRIMARY KEY,
     patient     TEXT NOT NULL,
     kind        TEXT NOT NULL,
     received_at TEXT NOT NULL,
     body        TEXT NOT NULL,
-    consent     TEXT
+    consents    TEXT
 );
 CREATE INDEX plan_entries_patient ON plan_entries (patient);
 CREATE INDEX plan_entries_kind ON plan_entries (kind, received_at);
