@@ -49,6 +49,7 @@ def create_app(
     """The gateway as an aiohttp app. ``store`` and ``transports`` default to what the config
     says (tests pass their own); ``run_outbox=False`` leaves delivery to the test, which then
     drives ``app[OUTBOX]`` itself."""
+    from gateway.console import add_console
     from gateway.exchange.server import handlers
 
     app = web.Application(client_max_size=config.server.max_body_bytes)
@@ -78,6 +79,7 @@ def create_app(
         observer=observe,
     )
     handlers.add_routes(app)
+    add_console(app)  # /console/: the operators' and coordinators' pages (gateway/console/)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_committer_ctx)
     app.cleanup_ctx.append(_transports_ctx(transports))  # closed after the outbox stops

@@ -68,7 +68,7 @@ def problem(
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Nothing unauthenticated passes, except the operational endpoints."""
-    if request.path in OPEN_PATHS:
+    if request.path in OPEN_PATHS or _console(request.path):
         return await handler(request)
     principal = request.app[AUTH].authenticate(request)
     if principal is None:
@@ -82,6 +82,11 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         return problem(request, 413, "the message is too large", [])
     except StoreError:
         return problem(request, 503, "the store is unavailable; try again", [])
+
+
+def _console(path: str) -> bool:
+    """The console authenticates its own callers (a session; gateway/console/auth.py)."""
+    return path == "/console" or path.startswith("/console/")
 
 
 def _principal(request: web.Request) -> Principal:

@@ -1,0 +1,336 @@
+"""What the console reads, and the one table it writes (its sessions): a protocol with one
+module per database beside the exchange store's (``sqlite.py``, ``postgresql.py``).
+
+Every query here is metadata: ids, states, counts, times, rule codes, hashes and the
+recipients' own answers. None selects a ``payload`` column (a test reads this package's
+source to hold it to that), so no page of the console can show a document.
+
+The overview's figures are those of ``/metrics``: deliveries not yet final (pending,
+retrying, offered), dead letters and the oldest undelivered come from the same rows as
+:meth:`gateway.exchange.store.base.Store.stats`; delivered and failed attempts per recipient
+over the last hour and day are counted from the audit trail (``delivered``,
+``acknowledged``, ``attempt-failed``, ``dead-lettered``), so they are the same in every
+process of a multi-process gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from gateway.exchange.store.base import AuditRecord
+
+#: the audit actions the overview counts (delivered) and (failed)
+DELIVERED_ACTIONS = ("delivered", "acknowledged")
+FAILED_ACTIONS = ("attempt-failed", "dead-lettered")
+OUTCOME_ACTIONS = (*DELIVERED_ACTIONS, *FAILED_ACTIONS)
+#: delivery states that are not final (the outbox depth) and the dead-letter state
+OPEN_STATES = ("pending", "retrying", "offered")
+HOURS = 24  # the overview chart's hourly bars
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientFigures:
+    recipient_id: str
+    open: int = 0  # pending, retrying or offered now
+    dead: int = 0
+    oldest_open: datetime | None = None
+    delivered_hour: int = 0
+    failed_hour: int = 0
+    delivered_day: int = 0
+    failed_day: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HourFigures:
+    start: datetime
+    delivered: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    now: datetime
+    depth: int
+    dead: int
+    oldest_undelivered: datetime | None
+    recipients: tuple[RecipientFigures, ...]
+    hours: tuple[HourFigures, ...]  # the last 24 hours, oldest first
+
+    @property
+    def delivered_hour(self) -> int:
+        return sum(r.delivered_hour for r in self.recipients)
+
+    @property
+    def failed_hour(self) -> int:
+        return sum(r.failed_hour for r in self.recipients)
+
+    @property
+    def delivered_day(self) -> int:
+        return sum(r.delivered_day for r in self.recipients)
+
+    @property
+    def failed_day(self) -> int:
+        return sum(r.failed_day for r in self.recipients)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageQuery:
+    """Search filters (all optional, combined with AND) and a keyset cursor: results are
+    newest first; ``before`` is the (received_at, message_id) of the last row seen."""
+
+    message_id: str | None = None
+    sender_id: str | None = None
+    recipient_id: str | None = None
+    kind: str | None = None
+    state: str | None = None  # a delivery of the message is in this state
+    since: datetime | None = None
+    until: datetime | None = None
+    before: tuple[datetime, str] | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    message_id: str
+    sender_id: str
+    kind: str
+    received_at: datetime
+    deliveries: tuple[tuple[str, str], ...] = ()  # (recipient id, state) in position order
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryView:
+    delivery_id: str
+    recipient_id: str
+    mode: str
+    format: str
+    state: str
+    attempts: int
+    offers: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    updated_at: datetime
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    message_id: str
+    sender_id: str
+    kind: str
+    content_hash: str
+    received_at: datetime
+    deliveries: tuple[DeliveryView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Audit filters; newest first, ``before_seq`` the last seq seen."""
+
+    message_id: str | None = None
+    actor: str | None = None
+    action: str | None = None
+    recipient_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before_seq: int | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user_id: str
+    method: str  # "mtls" or "token"
+    created_at: datetime
+    seen_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+
+
+class ReadModel(Protocol):
+    """The console's queries over one exchange store, and its session table. Opened after the
+    store (its migrations made the table and indexes) and closed with the app."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def overview(self, *, now: datetime, recipients: Sequence[str]) -> Overview:
+        """The figures for the overview page; ``recipients`` are the configured ids (each
+        gets a row, with or without traffic; ids found only in the store are added)."""
+        ...
+
+    async def messages(self, query: MessageQuery) -> list[MessageRow]: ...
+
+    async def message(self, message_id: str) -> MessageView | None: ...
+
+    async def audit(self, query: AuditQuery) -> list[AuditRecord]: ...
+
+    async def recent_answers(self, recipient_id: str, *, limit: int) -> list[AuditRecord]:
+        """The recipient's last delivery outcomes (newest first): its own answers."""
+        ...
+
+    async def start_session(
+        self, session_hash: str, user_id: str, method: str, *, now: datetime, expires: datetime
+    ) -> None: ...
+
+    async def session(self, session_hash: str) -> Session | None: ...
+
+    async def touch_session(self, session_hash: str, *, now: datetime) -> None: ...
+
+    async def end_session(self, session_hash: str, *, now: datetime) -> bool:
+        """Log out: True if the session was open."""
+        ...
+
+    async def purge_sessions(self, *, before: datetime) -> int:
+        """Forget sessions that ended or expired before ``before``."""
+        ...
+
+
+# -- shared by the two dialects -------------------------------------------------------------
+
+
+@dataclass
+class Where:
+    """AND-ed clauses with their parameters; ``param`` writes a placeholder for a value
+    (``?`` for SQLite, ``$n`` for PostgreSQL)."""
+
+    param: Callable[[Any], str]
+    clauses: list[str] = field(default_factory=list)
+
+    def add(self, template: str, *values: Any) -> None:
+        """``template`` with one ``{}`` per value."""
+        self.clauses.append(template.format(*(self.param(v) for v in values)))
+
+    def sql(self) -> str:
+        return " AND ".join(self.clauses) if self.clauses else "TRUE"
+
+
+def message_where(q: MessageQuery, w: Where, time: Callable[[datetime], Any]) -> None:
+    """The WHERE clauses of a message search (``m`` the messages table)."""
+    if q.message_id:
+        w.add("m.message_id = {}", q.message_id)
+    if q.sender_id:
+        w.add("m.sender_id = {}", q.sender_id)
+    if q.kind:
+        w.add("m.kind = {}", q.kind)
+    if q.since is not None:
+        w.add("m.received_at >= {}", time(q.since))
+    if q.until is not None:
+        w.add("m.received_at < {}", time(q.until))
+    if q.before is not None:
+        w.add("(m.received_at, m.message_id) < ({}, {})", time(q.before[0]), q.before[1])
+    if q.state in (*OPEN_STATES, "dead"):
+        # few rows: the partial index deliveries_open (same predicate, so it is usable)
+        sub = Where(w.param)
+        sub.add("d.state = {}", q.state)
+        if q.recipient_id:
+            sub.add("d.recipient_id = {}", q.recipient_id)
+        w.clauses.append(
+            "m.message_id IN (SELECT d.message_id FROM deliveries d WHERE d.state IN"
+            f" ('pending', 'retrying', 'offered', 'dead') AND {sub.sql()})"
+        )
+    elif q.state or q.recipient_id:
+        sub = Where(w.param)
+        if q.state:
+            sub.add("d.state = {}", q.state)
+        if q.recipient_id:
+            sub.add("d.recipient_id = {}", q.recipient_id)
+        w.clauses.append(
+            "EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.message_id"
+            f" AND {sub.sql()})"
+        )
+
+
+def audit_where(q: AuditQuery, w: Where, time: Callable[[datetime], Any]) -> None:
+    if q.message_id:
+        w.add("message_id = {}", q.message_id)
+    if q.actor:
+        w.add("actor = {}", q.actor)
+    if q.action:
+        w.add("action = {}", q.action)
+    if q.recipient_id:
+        w.add("recipient_id = {}", q.recipient_id)
+    if q.since is not None:
+        w.add("at >= {}", time(q.since))
+    if q.until is not None:
+        w.add("at < {}", time(q.until))
+    if q.before_seq is not None:
+        w.add("seq < {}", q.before_seq)
+
+
+def hour_of(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def assemble(
+    now: datetime,
+    recipients: Sequence[str],
+    open_rows: Sequence[tuple[str, str, int, datetime | None]],
+    outcome_rows: Sequence[tuple[str, str, datetime, int, int]],
+) -> Overview:
+    """The overview from the two queries' rows: (recipient, state, count, oldest accepted) of
+    open and dead deliveries, and (recipient, action, hour, count, count in the last hour) of
+    delivery outcomes since a day ago."""
+    now = now.astimezone(UTC)
+    ids = list(dict.fromkeys([*recipients, *(r[0] for r in open_rows)]))
+    figures: dict[str, dict[str, Any]] = {rid: {"recipient_id": rid} for rid in ids}
+    depth = dead = 0
+    oldest: datetime | None = None
+    for rid, state, count, first in open_rows:
+        f = figures[rid]
+        if state == "dead":
+            f["dead"] = f.get("dead", 0) + count
+            dead += count
+            continue
+        f["open"] = f.get("open", 0) + count
+        depth += count
+        if first is not None:
+            if f.get("oldest_open") is None or first < f["oldest_open"]:
+                f["oldest_open"] = first
+            if oldest is None or first < oldest:
+                oldest = first
+    first_hour = hour_of(now) - timedelta(hours=HOURS - 1)
+    bars = {first_hour + timedelta(hours=i): [0, 0] for i in range(HOURS)}
+    for rid, action, hour, count, in_hour in outcome_rows:
+        if rid not in figures:
+            continue
+        f = figures[rid]
+        which = "delivered" if action in DELIVERED_ACTIONS else "failed"
+        f[f"{which}_day"] = f.get(f"{which}_day", 0) + count
+        f[f"{which}_hour"] = f.get(f"{which}_hour", 0) + in_hour
+        if hour in bars:
+            bars[hour][0 if which == "delivered" else 1] += count
+    return Overview(
+        now,
+        depth,
+        dead,
+        oldest,
+        tuple(RecipientFigures(**figures[rid]) for rid in ids),
+        tuple(HourFigures(h, d, x) for h, (d, x) in bars.items()),
+    )
+
+
+__all__ = [
+    "DELIVERED_ACTIONS",
+    "FAILED_ACTIONS",
+    "OPEN_STATES",
+    "OUTCOME_ACTIONS",
+    "AuditQuery",
+    "DeliveryView",
+    "HourFigures",
+    "MessageQuery",
+    "MessageRow",
+    "MessageView",
+    "Overview",
+    "ReadModel",
+    "RecipientFigures",
+    "Session",
+    "Where",
+    "assemble",
+    "audit_where",
+    "message_where",
+]
