@@ -112,6 +112,11 @@ def render(
     return web.Response(text=page, status=status, content_type="text/html", charset="utf-8")
 
 
+def see_other(location: str, status: int = 303) -> web.Response:
+    """A redirect as a response (returning aiohttp's HTTPException objects is deprecated)."""
+    return web.Response(status=status, headers={"Location": location})
+
+
 def now(request: web.Request) -> datetime:
     clock: Callable[[], datetime] = request.config_dict[CLOCK]
     return clock()
@@ -162,8 +167,7 @@ async def _checked(request: web.Request, handler: Handler) -> web.StreamResponse
             if live:
                 return web.Response(status=401, text="", content_type="text/plain")
             if request.method == "GET":
-                target = f"{PREFIX}/login?next={quote(request.path_qs, safe='')}"
-                raise web.HTTPSeeOther(target)
+                return see_other(f"{PREFIX}/login?next={quote(request.path_qs, safe='')}")
             return _error(request, 403, "error.session")
         request[USER] = user
         if user.role not in roles:
@@ -188,10 +192,14 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[LANGUAGE] = i18n.negotiate(
         request.cookies.get(auth.LANGUAGE_COOKIE), request.headers.get("Accept-Language")
     )
+    response: web.StreamResponse
     try:
-        response = await _checked(request, handler)
+        if request.path == PREFIX:
+            response = see_other(f"{PREFIX}/", 308)
+        else:
+            response = await _checked(request, handler)
     except web.HTTPRedirection as exc:
-        response = exc
+        response = see_other(exc.headers.get("Location", f"{PREFIX}/"), exc.status)
     except web.HTTPNotFound:
         response = _error(request, 404, "error.not_found")
     except web.HTTPMethodNotAllowed:
@@ -235,17 +243,9 @@ def console_app(parent: web.Application) -> web.Application:
     return sub
 
 
-async def _to_console(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPPermanentRedirect(f"{PREFIX}/")
-
-
-setattr(_to_console, HTML_ONLY, True)
-
-
 def add_console(app: web.Application) -> None:
     """Mount the console at ``/console/`` on the gateway's ``app``."""
     app.add_subapp(f"{PREFIX}/", console_app(app))
-    app.router.add_get(PREFIX, _to_console)
 
 
 __all__ = [
@@ -262,4 +262,5 @@ __all__ = [
     "now",
     "render",
     "role",
+    "see_other",
 ]

@@ -25,6 +25,7 @@ from gateway.console.app import (
     now,
     render,
     role,
+    see_other,
 )
 from gateway.console.charts import Bar, stacked_bars
 from gateway.console.format import ZONE, age, local_time
@@ -103,7 +104,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     await model.start_session(digest, user.id, method, now=t, expires=t + auth.LIFETIME)
     request[USER] = auth.ConsoleUser(user, method, digest, auth.csrf_token(secret))
     await audit(request, "console-login", detail={"method": method})
-    response = web.HTTPSeeOther(_next_target(form.get("next")))
+    response = see_other(_next_target(form.get("next")))
     auth.set_cookie(response, auth.COOKIE, secret, max_age=int(auth.LIFETIME.total_seconds()))
     auth.clear_cookie(response, auth.LOGIN_COOKIE)
     return response
@@ -114,7 +115,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     user = request[USER]
     if await request.app[CONSOLE].model.end_session(user.session_hash, now=now(request)):
         await audit(request, "console-logout")
-    response = web.HTTPSeeOther(f"{PREFIX}/login?notice=ended")
+    response = see_other(f"{PREFIX}/login?notice=ended")
     auth.clear_cookie(response, auth.COOKIE)
     return response
 
@@ -122,7 +123,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 @role(None)
 async def language(request: web.Request) -> web.StreamResponse:
     chosen = request.query.get("to")
-    response = web.HTTPSeeOther(_next_target(request.query.get("next")))
+    response = see_other(_next_target(request.query.get("next")))
     if chosen in LANGUAGES:
         auth.set_cookie(response, auth.LANGUAGE_COOKIE, chosen, max_age=365 * 24 * 3600)
     return response
@@ -131,7 +132,7 @@ async def language(request: web.Request) -> web.StreamResponse:
 @role((OPERATOR, COORDINATOR))
 async def home(request: web.Request) -> web.StreamResponse:
     if request[USER].role == COORDINATOR:
-        raise web.HTTPSeeOther(f"{PREFIX}/coordination/")
+        return see_other(f"{PREFIX}/coordination/")
     return await _overview_page(request)
 
 
@@ -301,7 +302,7 @@ async def redeliver(request: web.Request) -> web.StreamResponse:
     moved = await request.config_dict[STORE].redeliver(mid, recipient, entry, now=t)
     if moved:
         request.config_dict[OUTBOX].wake()
-    raise web.HTTPSeeOther(f"{PREFIX}/messages/{quote(mid, safe='')}?redelivered={moved}")
+    return see_other(f"{PREFIX}/messages/{quote(mid, safe='')}?redelivered={moved}")
 
 
 # -- audit trail ----------------------------------------------------------------------------
