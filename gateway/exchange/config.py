@@ -453,12 +453,12 @@ def _cross_check(
             if cred in seen and seen[cred] != who.id:
                 r.problems.append(f"{who.id}: shares a token or identity with {seen[cred]!r}")
             seen[cred] = who.id
-    for i, u in enumerate(users):  # a person's credentials open the console only
+    for u in users:  # a person's credentials open the console only
         for cred in (u.token, u.identity):
             if cred is not None and cred in seen:
-                r.problems.append(f"users[{i}]: shares a token or identity with {seen[cred]!r}")
+                r.problems.append(f"users: {u.id!r} shares a token or identity with {seen[cred]!r}")
             if cred is not None:
-                seen[cred] = f"users[{i}]"
+                seen[cred] = u.id
 
 
 __all__ = [

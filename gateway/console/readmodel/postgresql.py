@@ -1,8 +1,8 @@
 """The console's queries on the PostgreSQL store, through the store's connection pool.
 
 Audit records reach the chain through the store's sealer (a write journals them first,
-docs/exchange/store.md); the audit page asks the store for the trail as of now before it
-reads, as :meth:`Store.audit_records` does.
+docs/exchange/store.md); the pages that count or list audit records ask the store for the
+trail as of now before they read, as :meth:`Store.audit_records` does.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ class PostgreSQLReadModel:
     # -- pages ---------------------------------------------------------------------------
 
     async def overview(self, *, now: datetime, recipients: Sequence[str]) -> Overview:
+        await self._sealed()
         try:
             async with self.store.pool.acquire() as conn, conn.transaction(
                 isolation="repeatable_read", readonly=True
@@ -161,10 +162,14 @@ class PostgreSQLReadModel:
         )
         return MessageView(m[0], m[1], m[2], m[3], m[4], deliveries)
 
-    async def audit(self, query: AuditQuery) -> list[AuditRecord]:
-        # the store seals what any process journalled before it reads (nothing is read here)
+    async def _sealed(self) -> None:
+        """The trail as of now: the store seals what any process journalled before it reads
+        (and this read finds nothing)."""
         async for _ in self.store.audit_records(since=_FAR_FUTURE):
             break
+
+    async def audit(self, query: AuditQuery) -> list[AuditRecord]:
+        await self._sealed()
         p = _Params()
         w = Where(p)
         audit_where(query, w, lambda t: t)
@@ -176,6 +181,7 @@ class PostgreSQLReadModel:
         return [_record(r) for r in rows]
 
     async def recent_answers(self, recipient_id: str, *, limit: int) -> list[AuditRecord]:
+        await self._sealed()
         rows = await self._fetch(
             f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE recipient_id = $1 AND action IN"
             " ('delivered', 'acknowledged', 'attempt-failed', 'dead-lettered')"
