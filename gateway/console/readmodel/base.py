@@ -266,15 +266,24 @@ def hour_of(t: datetime) -> datetime:
     return t.replace(minute=0, second=0, microsecond=0)
 
 
+def bar_hours(now: datetime) -> list[datetime]:
+    """The start of each hour the overview's chart shows, oldest first (the last one is the
+    hour now running)."""
+    last = hour_of(now.astimezone(UTC))
+    return [last - timedelta(hours=HOURS - 1 - i) for i in range(HOURS)]
+
+
 def assemble(
     now: datetime,
     recipients: Sequence[str],
     open_rows: Sequence[tuple[str, str, int, datetime | None]],
-    outcome_rows: Sequence[tuple[str, str, datetime, int, int]],
+    day_rows: Sequence[tuple[str, datetime | None, int, int]],
+    hour_rows: Sequence[tuple[str, int, int]],
 ) -> Overview:
-    """The overview from the two queries' rows: (recipient, state, count, oldest accepted) of
-    open and dead deliveries, and (recipient, action, hour, count, count in the last hour) of
-    delivery outcomes since a day ago."""
+    """The overview from the queries' rows: (recipient, state, count, oldest accepted) of open
+    and dead deliveries; (recipient, hour, delivered, failed) of delivery outcomes since a
+    day ago, by the hour they fell in (``None`` or an hour before the chart: the part of the
+    day before its first bar); (recipient, delivered, failed) over the last hour."""
     now = now.astimezone(UTC)
     ids = list(dict.fromkeys([*recipients, *(r[0] for r in open_rows)]))
     figures: dict[str, dict[str, Any]] = {rid: {"recipient_id": rid} for rid in ids}
@@ -293,17 +302,20 @@ def assemble(
                 f["oldest_open"] = first
             if oldest is None or first < oldest:
                 oldest = first
-    first_hour = hour_of(now) - timedelta(hours=HOURS - 1)
-    bars = {first_hour + timedelta(hours=i): [0, 0] for i in range(HOURS)}
-    for rid, action, hour, count, in_hour in outcome_rows:
+    bars = {h: [0, 0] for h in bar_hours(now)}
+    for rid, hour, delivered, failed in day_rows:
         if rid not in figures:
             continue
         f = figures[rid]
-        which = "delivered" if action in DELIVERED_ACTIONS else "failed"
-        f[f"{which}_day"] = f.get(f"{which}_day", 0) + count
-        f[f"{which}_hour"] = f.get(f"{which}_hour", 0) + in_hour
+        f["delivered_day"] = f.get("delivered_day", 0) + delivered
+        f["failed_day"] = f.get("failed_day", 0) + failed
         if hour in bars:
-            bars[hour][0 if which == "delivered" else 1] += count
+            bars[hour][0] += delivered
+            bars[hour][1] += failed
+    for rid, delivered, failed in hour_rows:
+        if rid in figures:
+            figures[rid]["delivered_hour"] = delivered
+            figures[rid]["failed_hour"] = failed
     return Overview(
         now,
         depth,
@@ -332,5 +344,6 @@ __all__ = [
     "Where",
     "assemble",
     "audit_where",
+    "bar_hours",
     "message_where",
 ]

@@ -92,22 +92,33 @@ class PostgreSQLReadModel:
                     )
                 ]
                 ids = list(dict.fromkeys([*recipients, *(r[0] for r in open_rows)]))
-                outcome_rows = [
-                    (r[0], r[1], r[2], r[3], r[4])
+                outcomes = (
+                    "count(*) FILTER (WHERE action IN ('delivered', 'acknowledged')),"
+                    " count(*) FILTER (WHERE action IN ('attempt-failed', 'dead-lettered'))"
+                    " FROM audit WHERE action IN ('delivered', 'acknowledged',"
+                    " 'attempt-failed', 'dead-lettered') AND recipient_id = ANY($1::text[])"
+                    " AND at >= $2"
+                )
+                day_rows = [
+                    (r[0], r[1], r[2], r[3])
                     for r in await conn.fetch(
-                        "SELECT recipient_id, action, date_trunc('hour', at AT TIME ZONE 'UTC')"
-                        " AT TIME ZONE 'UTC', count(*), count(*) FILTER (WHERE at >= $1)"
-                        " FROM audit WHERE action IN ('delivered', 'acknowledged',"
-                        " 'attempt-failed', 'dead-lettered') AND recipient_id = ANY($2::text[])"
-                        " AND at >= $3 GROUP BY 1, 2, 3",
-                        now - timedelta(hours=1),
+                        "SELECT recipient_id, date_trunc('hour', at AT TIME ZONE 'UTC')"
+                        f" AT TIME ZONE 'UTC', {outcomes} GROUP BY 1, 2",
                         ids,
                         now - timedelta(days=1),
                     )
                 ]
+                hour_rows = [
+                    (r[0], r[1], r[2])
+                    for r in await conn.fetch(
+                        f"SELECT recipient_id, {outcomes} GROUP BY 1",
+                        ids,
+                        now - timedelta(hours=1),
+                    )
+                ]
         except _DB_ERRORS as exc:
             raise StoreError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
-        return assemble(now, ids, open_rows, outcome_rows)
+        return assemble(now, ids, open_rows, day_rows, hour_rows)
 
     async def messages(self, query: MessageQuery) -> list[MessageRow]:
         p = _Params()
