@@ -238,12 +238,17 @@ def check_page(driver: WebDriver, name: str) -> None:
     bad = [v for v in result if v["impact"] in ("serious", "critical")]
     assert not bad, f"axe on {name}: " + json.dumps(bad, indent=1, ensure_ascii=False)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, max(700, min(int(height) + 20, 2600)))
-    try:
-        assert driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
-    finally:
-        driver.set_window_size(1280, 900)
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"],
+                     "scale": 1},
+        },
+    )
+    (SCREENSHOTS / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
 
 
 def log_in(driver: WebDriver, served: Served, token: str) -> None:

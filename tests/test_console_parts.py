@@ -63,7 +63,7 @@ def test_the_chart_is_an_svg_image_with_a_text_alternative_and_no_style() -> Non
     tallest = max(float(r.get("height", "0")) for r in rects if r.get("class") == "bar-delivered")
     axis = [t.text for t in root.findall(f"{ns}text") if t.get("text-anchor") == "end"]
     assert axis == ["0", "20", "40"]  # 23 + 2 = 25 rounds up to 40; the middle is whole
-    assert tallest == pytest.approx(166 * 23 / 40, abs=0.1)
+    assert tallest == pytest.approx(186 * 23 / 40, abs=0.1)
 
 
 def test_an_empty_chart_still_draws_its_axes() -> None:

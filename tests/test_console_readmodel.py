@@ -100,6 +100,7 @@ def test_the_overview_has_the_figures_of_metrics(new_store: NewStore) -> None:
                 await store.settle(c.delivery_id, "w", Settlement(out, "x"), [entry], now=later)
             await store.accept([message("waiting", now - timedelta(minutes=2), ("acme",))])
 
+            await _sealed(store)  # PostgreSQL chains audit records a moment after the write
             o = await model.overview(now=now, recipients=["acme", "fk"])
             stats = await store.stats(now=now)
             assert (o.depth, o.dead, o.oldest_undelivered) == (
@@ -215,6 +216,7 @@ def test_audit_filters_and_recent_answers(new_store: NewStore) -> None:
             await store.accept([message(f"a-{i}", T0 + timedelta(minutes=i)) for i in range(3)])
             await settle_all(store, T0 + timedelta(hours=1), Outcome.RETRY)
             await settle_all(store, T0 + timedelta(hours=2), Outcome.DELIVERED)
+            await _sealed(store)
 
             async def seqs(**kw: object) -> list[tuple[int, str]]:
                 found = await model.audit(AuditQuery(**kw))  # type: ignore[arg-type]

@@ -33,8 +33,8 @@ def stacked_bars(
     *,
     series: Sequence[str],
     label: str,
-    width: int = 720,
-    height: int = 200,
+    width: int = 1160,
+    height: int = 220,
     label_every: int = 3,
 ) -> Markup:
     """A stacked bar chart; ``series`` are CSS class names (``bar-delivered``, …), one per
