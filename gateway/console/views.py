@@ -264,8 +264,8 @@ async def _message(request: web.Request) -> dict[str, Any] | None:
     view = await request.app[CONSOLE].model.message(mid)
     if view is None:
         return None
-    records = [r async for r in request.config_dict[STORE].audit_records(message_id=mid)]
-    return {"m": view, "records": records[::-1], "now": now(request), "age": age}
+    records = await request.app[CONSOLE].model.audit(AuditQuery(message_id=mid, limit=500))
+    return {"m": view, "records": records, "now": now(request), "age": age}
 
 
 @role(OPERATOR)
