@@ -142,7 +142,6 @@ async def home(request: web.Request) -> web.StreamResponse:
 async def _overview(request: web.Request) -> dict[str, Any]:
     console = request.app[CONSOLE]
     t = now(request)
-    started = time.perf_counter()
     figures = await console.model.overview(
         now=t, recipients=[r.id for r in console.config.recipients]
     )
@@ -152,7 +151,6 @@ async def _overview(request: web.Request) -> dict[str, Any]:
         "now": t,
         "age": age,
         "chart": _chart(figures, tr),
-        "elapsed_ms": (time.perf_counter() - started) * 1000,
     }
 
 

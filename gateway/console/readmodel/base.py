@@ -15,7 +15,7 @@ process of a multi-process gateway.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -273,6 +273,49 @@ def bar_hours(now: datetime) -> list[datetime]:
     return [last - timedelta(hours=HOURS - 1 - i) for i in range(HOURS)]
 
 
+#: an hour this long past its end gets no more audit records (they are written at the time
+#: of the attempt and chained within seconds), so its counts never change again
+SETTLED = timedelta(minutes=10)
+#: (delivered, failed) per recipient id
+Counts = dict[str, tuple[int, int]]
+CountRange = Callable[[Sequence[str], datetime, datetime | None], Awaitable[Counts]]
+
+
+class OutcomeCounts:
+    """Delivered and failed attempts per recipient for the overview: each hour of the chart
+    that has settled is counted once per process and kept; what is still moving (the part
+    of the day before the chart's first hour, the unsettled hours, the last hour) is counted
+    on every call. So a day holding every message costs one full count, then a few hours'."""
+
+    def __init__(self) -> None:
+        self._hours: dict[datetime, Counts] = {}
+
+    async def rows(
+        self, count: CountRange, ids: Sequence[str], now: datetime
+    ) -> tuple[list[tuple[str, datetime | None, int, int]], list[tuple[str, int, int]]]:
+        """The ``day_rows`` and ``hour_rows`` of :func:`assemble`, ``count(ids, low, high)``
+        counting one time range (``high`` None: no end)."""
+        now = now.astimezone(UTC)
+        hours = bar_hours(now)
+        day: list[tuple[str, datetime | None, int, int]] = []
+        before = await count(ids, now - timedelta(days=1), hours[0])
+        day += [(rid, None, d, f) for rid, (d, f) in before.items()]
+        for i, hour in enumerate(hours):
+            end = hour + timedelta(hours=1)
+            settled = end <= now - SETTLED
+            known = self._hours.get(hour, {}) if settled else {}
+            wanted = [rid for rid in ids if rid not in known]
+            got = await count(wanted, hour, end if i < len(hours) - 1 else None) if wanted else {}
+            counts = {**known, **{rid: got.get(rid, (0, 0)) for rid in wanted}}
+            if settled:
+                self._hours[hour] = counts
+            day += [(rid, hour, d, f) for rid, (d, f) in counts.items() if rid in ids]
+        for old in [h for h in self._hours if h < hours[0]]:
+            del self._hours[old]
+        last = await count(ids, now - timedelta(hours=1), None)
+        return day, [(rid, *last.get(rid, (0, 0))) for rid in ids]
+
+
 def assemble(
     now: datetime,
     recipients: Sequence[str],
@@ -337,6 +380,7 @@ __all__ = [
     "MessageQuery",
     "MessageRow",
     "MessageView",
+    "OutcomeCounts",
     "Overview",
     "ReadModel",
     "RecipientFigures",

@@ -10,7 +10,7 @@ generic plan cannot use an index.)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -22,6 +22,7 @@ from gateway.console.readmodel.base import (
     MessageQuery,
     MessageRow,
     MessageView,
+    OutcomeCounts,
     Overview,
     Session,
     Where,
@@ -54,7 +55,8 @@ class PostgreSQLReadModel:
     :class:`gateway.exchange.store.postgresql.PostgreSQLStore`."""
 
     def __init__(self, store: Any) -> None:
-        self.store = store  # PostgreSQLStore: its ``pool`` and ``audit_records``
+        self.store = store  # PostgreSQLStore: its ``pool``
+        self._outcomes = OutcomeCounts()
 
     async def open(self) -> None:
         return None
@@ -79,46 +81,34 @@ class PostgreSQLReadModel:
     # -- pages ---------------------------------------------------------------------------
 
     async def overview(self, *, now: datetime, recipients: Sequence[str]) -> Overview:
-        try:
-            async with self.store.pool.acquire() as conn, conn.transaction(
-                isolation="repeatable_read", readonly=True
-            ):
-                open_rows = [
-                    (r[0], r[1], r[2], r[3])
-                    for r in await conn.fetch(
-                        "SELECT recipient_id, state, count(*), min(accepted_at) FROM deliveries"
-                        " WHERE state IN ('pending', 'retrying', 'offered', 'dead')"
-                        " GROUP BY recipient_id, state"
-                    )
-                ]
-                ids = list(dict.fromkeys([*recipients, *(r[0] for r in open_rows)]))
-                outcomes = (
-                    "count(*) FILTER (WHERE action IN ('delivered', 'acknowledged')),"
-                    " count(*) FILTER (WHERE action IN ('attempt-failed', 'dead-lettered'))"
-                    " FROM audit WHERE action IN ('delivered', 'acknowledged',"
-                    " 'attempt-failed', 'dead-lettered') AND recipient_id = ANY($1::text[])"
-                    " AND at >= $2"
-                )
-                day_rows = [
-                    (r[0], r[1], r[2], r[3])
-                    for r in await conn.fetch(
-                        "SELECT recipient_id, date_trunc('hour', at AT TIME ZONE 'UTC')"
-                        f" AT TIME ZONE 'UTC', {outcomes} GROUP BY 1, 2",
-                        ids,
-                        now - timedelta(days=1),
-                    )
-                ]
-                hour_rows = [
-                    (r[0], r[1], r[2])
-                    for r in await conn.fetch(
-                        f"SELECT recipient_id, {outcomes} GROUP BY 1",
-                        ids,
-                        now - timedelta(hours=1),
-                    )
-                ]
-        except _DB_ERRORS as exc:
-            raise StoreError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
+        open_rows = [
+            (r[0], r[1], r[2], r[3])
+            for r in await self._fetch(
+                "SELECT recipient_id, state, count(*), min(accepted_at) FROM deliveries"
+                " WHERE state IN ('pending', 'retrying', 'offered', 'dead')"
+                " GROUP BY recipient_id, state"
+            )
+        ]
+        ids = list(dict.fromkeys([*recipients, *(r[0] for r in open_rows)]))
+        day_rows, hour_rows = await self._outcomes.rows(self._count, ids, now)
         return assemble(now, ids, open_rows, day_rows, hour_rows)
+
+    async def _count(
+        self, ids: Sequence[str], low: datetime, high: datetime | None
+    ) -> dict[str, tuple[int, int]]:
+        """Outcomes per recipient in one time range (``audit_outcomes``)."""
+        rows = await self._fetch(
+            "SELECT recipient_id,"
+            " count(*) FILTER (WHERE action IN ('delivered', 'acknowledged')),"
+            " count(*) FILTER (WHERE action IN ('attempt-failed', 'dead-lettered'))"
+            " FROM audit WHERE action IN ('delivered', 'acknowledged', 'attempt-failed',"
+            " 'dead-lettered') AND recipient_id = ANY($1::text[]) AND at >= $2"
+            " AND ($3::timestamptz IS NULL OR at < $3) GROUP BY recipient_id",
+            list(ids),
+            low,
+            high,
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
 
     async def messages(self, query: MessageQuery) -> list[MessageRow]:
         p = _Params()

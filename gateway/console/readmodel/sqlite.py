@@ -12,7 +12,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -23,12 +23,12 @@ from gateway.console.readmodel.base import (
     MessageQuery,
     MessageRow,
     MessageView,
+    OutcomeCounts,
     Overview,
     Session,
     Where,
     assemble,
     audit_where,
-    bar_hours,
     message_where,
 )
 from gateway.exchange.store.base import AuditEntry, AuditRecord, StoreError
@@ -72,6 +72,7 @@ class SQLiteReadModel:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-read")
         self._db: sqlite3.Connection | None = None
+        self._outcomes = OutcomeCounts()
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:
@@ -109,42 +110,33 @@ class SQLiteReadModel:
     # -- pages ---------------------------------------------------------------------------
 
     async def overview(self, *, now: datetime, recipients: Sequence[str]) -> Overview:
-        hours = bar_hours(now)
-        # one range per bar, the part of the day before the first bar, and the last hour;
-        # each counted by its own range scan of audit_outcomes (no grouping, no sort: this is
-        # what keeps the page fast when a whole day's deliveries fall in the window)
-        ranges: list[tuple[datetime | None, str, str | None]] = [
-            (None, ts(now - timedelta(days=1)), ts(hours[0]))
-        ]
-        ranges += [
-            (h, ts(h), ts(h + timedelta(hours=1)) if i < len(hours) - 1 else None)
-            for i, h in enumerate(hours)
-        ]
-        last_hour = ts(now - timedelta(hours=1))
+        open_rows = await self._run(
+            lambda db: [
+                (r[0], r[1], r[2], parse_ts(r[3]))
+                for r in db.execute(
+                    "SELECT recipient_id, state, count(*), min(accepted_at) FROM deliveries"
+                    " WHERE state IN ('pending', 'retrying', 'offered', 'dead')"
+                    " GROUP BY recipient_id, state"
+                )
+            ]
+        )
+        ids = list(dict.fromkeys([*recipients, *(r[0] for r in open_rows)]))
+        day_rows, hour_rows = await self._outcomes.rows(self._count, ids, now)
+        return assemble(now, ids, open_rows, day_rows, hour_rows)
 
-        def run(db: sqlite3.Connection) -> Overview:
-            db.execute("BEGIN")  # one read transaction: every query sees the same moment
+    async def _count(
+        self, ids: Sequence[str], low: datetime, high: datetime | None
+    ) -> dict[str, tuple[int, int]]:
+        """Outcomes per recipient in one time range: a range scan of ``audit_outcomes`` per
+        recipient (no grouping, so no sort however many fall in the range)."""
+        lo, hi = ts(low), ts(high) if high is not None else None
+
+        def run(db: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+            db.execute("BEGIN")  # one snapshot for every recipient
             try:
-                open_rows = [
-                    (r[0], r[1], r[2], parse_ts(r[3]))
-                    for r in db.execute(
-                        "SELECT recipient_id, state, count(*), min(accepted_at) FROM deliveries"
-                        " WHERE state IN ('pending', 'retrying', 'offered', 'dead')"
-                        " GROUP BY recipient_id, state"
-                    )
-                ]
-                ids = list(dict.fromkeys([*recipients, *(r[0] for r in open_rows)]))
-                day_rows: list[tuple[str, datetime | None, int, int]] = []
-                hour_rows: list[tuple[str, int, int]] = []
-                for rid in ids:
-                    for hour, low, high in ranges:
-                        delivered, failed = _outcomes(db, rid, low, high)
-                        if delivered or failed:
-                            day_rows.append((rid, hour, delivered, failed))
-                    hour_rows.append((rid, *_outcomes(db, rid, last_hour, None)))
+                return {rid: _outcomes(db, rid, lo, hi) for rid in ids}
             finally:
                 db.execute("COMMIT")
-            return assemble(now, ids, open_rows, day_rows, hour_rows)
 
         return await self._run(run)
 
