@@ -29,6 +29,20 @@ OUTCOME_ACTIONS = (*DELIVERED_ACTIONS, *FAILED_ACTIONS)
 #: delivery states that are not final (the outbox depth) and the dead-letter state
 OPEN_STATES = ("pending", "retrying", "offered")
 HOURS = 24  # the overview chart's hourly bars
+#: the predicates of the partial indexes that hold deliveries in each not-final state
+#: (deliveries_due, deliveries_inbox, deliveries_dead)
+STATE_INDEXED = {
+    "pending": "d.state IN ('pending', 'retrying')",
+    "retrying": "d.state IN ('pending', 'retrying')",
+    "offered": "d.state = 'offered'",
+    "dead": "d.state = 'dead'",
+}
+#: the open and dead deliveries per recipient and state, one query per partial index
+OPEN_QUERIES = tuple(
+    "SELECT d.recipient_id, d.state, count(*), min(d.accepted_at) FROM deliveries d"
+    f" WHERE {predicate} GROUP BY d.recipient_id, d.state"
+    for predicate in dict.fromkeys(STATE_INDEXED.values())
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,14 +238,15 @@ def message_where(q: MessageQuery, w: Where, time: Callable[[datetime], Any]) ->
     if q.before is not None:
         w.add("(m.received_at, m.message_id) < ({}, {})", time(q.before[0]), q.before[1])
     if q.state in (*OPEN_STATES, "dead"):
-        # few rows: the partial index deliveries_open (same predicate, so it is usable)
+        # few rows, found through the store's partial index for the state (its predicate
+        # written out as it is, so the database sees it applies)
         sub = Where(w.param)
         sub.add("d.state = {}", q.state)
         if q.recipient_id:
             sub.add("d.recipient_id = {}", q.recipient_id)
         w.clauses.append(
-            "m.message_id IN (SELECT d.message_id FROM deliveries d WHERE d.state IN"
-            f" ('pending', 'retrying', 'offered', 'dead') AND {sub.sql()})"
+            f"m.message_id IN (SELECT d.message_id FROM deliveries d WHERE"
+            f" {STATE_INDEXED[q.state]} AND {sub.sql()})"
         )
     elif q.state or q.recipient_id:
         sub = Where(w.param)
@@ -372,6 +387,7 @@ def assemble(
 __all__ = [
     "DELIVERED_ACTIONS",
     "FAILED_ACTIONS",
+    "OPEN_QUERIES",
     "OPEN_STATES",
     "OUTCOME_ACTIONS",
     "AuditQuery",

@@ -17,6 +17,7 @@ import asyncpg
 import orjson
 
 from gateway.console.readmodel.base import (
+    OPEN_QUERIES,
     AuditQuery,
     DeliveryView,
     MessageQuery,
@@ -81,14 +82,15 @@ class PostgreSQLReadModel:
     # -- pages ---------------------------------------------------------------------------
 
     async def overview(self, *, now: datetime, recipients: Sequence[str]) -> Overview:
-        open_rows = [
-            (r[0], r[1], r[2], r[3])
-            for r in await self._fetch(
-                "SELECT recipient_id, state, count(*), min(accepted_at) FROM deliveries"
-                " WHERE state IN ('pending', 'retrying', 'offered', 'dead')"
-                " GROUP BY recipient_id, state"
-            )
-        ]
+        try:
+            async with self.store.pool.acquire() as conn, conn.transaction(
+                isolation="repeatable_read", readonly=True
+            ):  # one snapshot for the three
+                open_rows = [
+                    (r[0], r[1], r[2], r[3]) for sql in OPEN_QUERIES for r in await conn.fetch(sql)
+                ]
+        except _DB_ERRORS as exc:
+            raise StoreError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
         ids = list(dict.fromkeys([*recipients, *(r[0] for r in open_rows)]))
         day_rows, hour_rows = await self._outcomes.rows(self._count, ids, now)
         return assemble(now, ids, open_rows, day_rows, hour_rows)

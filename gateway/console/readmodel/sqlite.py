@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import orjson
 
 from gateway.console.readmodel.base import (
+    OPEN_QUERIES,
     AuditQuery,
     DeliveryView,
     MessageQuery,
@@ -110,16 +111,18 @@ class SQLiteReadModel:
     # -- pages ---------------------------------------------------------------------------
 
     async def overview(self, *, now: datetime, recipients: Sequence[str]) -> Overview:
-        open_rows = await self._run(
-            lambda db: [
-                (r[0], r[1], r[2], parse_ts(r[3]))
-                for r in db.execute(
-                    "SELECT recipient_id, state, count(*), min(accepted_at) FROM deliveries"
-                    " WHERE state IN ('pending', 'retrying', 'offered', 'dead')"
-                    " GROUP BY recipient_id, state"
-                )
-            ]
-        )
+        def read(db: sqlite3.Connection) -> list[tuple[str, str, int, datetime | None]]:
+            db.execute("BEGIN")  # one snapshot for the three
+            try:
+                return [
+                    (r[0], r[1], r[2], parse_ts(r[3]))
+                    for sql in OPEN_QUERIES
+                    for r in db.execute(sql)
+                ]
+            finally:
+                db.execute("COMMIT")
+
+        open_rows = await self._run(read)
         ids = list(dict.fromkeys([*recipients, *(r[0] for r in open_rows)]))
         day_rows, hour_rows = await self._outcomes.rows(self._count, ids, now)
         return assemble(now, ids, open_rows, day_rows, hour_rows)
