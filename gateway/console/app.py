@@ -4,7 +4,8 @@ passes (sessions, roles, CSRF and origin checks, security headers, error pages).
 
 The API's authentication middleware lets ``/console`` through: the console authenticates
 its own callers (:mod:`.auth`). Its routes are HTML for people, not part of the API's
-OpenAPI document: :data:`HTML_ONLY` marks each of them (``route.handler``).
+OpenAPI document: each is declared ``in_document=False`` (:func:`add_console`) and its
+handler carries :data:`HTML_ONLY`.
 """
 
 from __future__ import annotations
@@ -244,8 +245,20 @@ def console_app(parent: web.Application) -> web.Application:
 
 
 def add_console(app: web.Application) -> None:
-    """Mount the console at ``/console/`` on the gateway's ``app``."""
-    app.add_subapp(f"{PREFIX}/", console_app(app))
+    """Mount the console at ``/console/`` on the gateway's ``app``, and declare its routes
+    to the API's document as pages that are not part of it (``in_document=False``)."""
+    from gateway.exchange.server.openapi import OPERATIONS, Operation
+
+    sub = console_app(app)
+    app.add_subapp(f"{PREFIX}/", sub)
+    declared = app.setdefault(OPERATIONS, [])
+    for route in sub.router.routes():
+        if route.method == "HEAD" or route.resource is None:
+            continue  # aiohttp answers HEAD for every GET
+        path = route.resource.canonical
+        name = f"console {route.method} {path}"
+        declared.append(Operation(route.method, path, name, "console page (HTML)",
+                                  in_document=False))
 
 
 __all__ = [
