@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from exchange_support import certificate_message
 from pki import Pki, make_pki
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -252,6 +253,8 @@ def check_page(driver: WebDriver, name: str) -> None:
 
 
 def log_in(driver: WebDriver, served: Served, token: str) -> None:
+    driver.get(f"{served.url}/console/login")
+    driver.delete_all_cookies()  # whatever an earlier test left
     driver.get(f"{served.url}/console/")
     wait(driver, "the login page", lambda d: d.find_elements(By.ID, "token"))
     driver.find_element(By.ID, "token").send_keys(token)
@@ -264,9 +267,26 @@ def log_out(driver: WebDriver) -> None:
     wait(driver, "logged out", lambda d: d.find_elements(By.ID, "token"))
 
 
+def click(driver: WebDriver, css: str) -> None:
+    """Click, again if a live refresh replaced the element between finding and clicking."""
+
+    def attempt(d: WebDriver) -> bool:
+        try:
+            d.find_element(By.CSS_SELECTOR, css).click()
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    wait(driver, f"click {css}", attempt)
+
+
 def delivery_state(driver: WebDriver) -> str | None:
-    rows = driver.find_elements(By.CSS_SELECTOR, "#message-live tr[data-recipient='acme']")
-    return rows[0].get_attribute("data-state") if rows else None
+    """Read in one script: the live part may replace its rows between two WebDriver calls."""
+    state: str | None = driver.execute_script(
+        "const row = document.querySelector(\"#message-live tr[data-recipient='acme']\");"
+        "return row ? row.dataset.state : null;"
+    )
+    return state
 
 
 # -- the operator ---------------------------------------------------------------------------
@@ -293,6 +313,7 @@ def test_operator_finds_watches_redelivers_and_verifies(
     d.get(f"{served.url}/console/messages")
     d.find_element(By.ID, "f-id").send_keys("console-journey-1")
     d.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+    wait(d, "the search", lambda x: "id=console-journey-1" in x.current_url)
     link = wait(d, "the result", lambda x: x.find_elements(By.LINK_TEXT, "console-journey-1"))
     check_page(d, "messages")
     link[0].click()
@@ -304,16 +325,20 @@ def test_operator_finds_watches_redelivers_and_verifies(
     gate.set()
     wait(d, "the dead letter", lambda x: delivery_state(x) == "dead")
     assert d.find_element(By.ID, "message-live").get_attribute("data-refreshed") != marker
-    answer = d.find_element(By.CSS_SELECTOR, "tr[data-recipient='acme'] td.answer").text
+    answer = d.execute_script(
+        "return document.querySelector(\"tr[data-recipient='acme'] td.answer\").textContent;"
+    )
     assert "503" in answer
     check_page(d, "message")
 
     # redeliver it and see it delivered
-    d.find_element(By.CSS_SELECTOR, "tr[data-recipient='acme'] button.button-danger").click()
+    click(d, "tr[data-recipient='acme'] button.button-danger")
     wait(d, "redelivered", lambda x: "redelivered=1" in x.current_url)
     assert "1 leverans(er) tillbaka i utkorgen" in d.find_element(By.CSS_SELECTOR, ".notice").text
     wait(d, "delivered", lambda x: delivery_state(x) == "delivered")
-    records = d.find_element(By.ID, "records-title").find_element(By.XPATH, "..").text
+    records = d.execute_script(
+        "return document.getElementById('records-title').parentElement.textContent;"
+    )
     assert "operator:anna" in records and "redelivered" in records
     assert served.state("console-journey-1") == "delivered"
 

@@ -63,6 +63,14 @@ def _report(entries: list[Any]) -> str:
     return "; ".join(parts) if parts else "–"
 
 
+def _moment(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 def detail_items(detail: Mapping[str, Any]) -> list[tuple[str, str]]:
     """An audit record's detail as (key, text) pairs for display."""
     items = []
@@ -78,6 +86,8 @@ def detail_items(detail: Mapping[str, Any]) -> list[tuple[str, str]]:
             shown = "–"
         elif isinstance(value, bool):
             shown = "true" if value else "false"
+        elif key.endswith("_at") and isinstance(value, str) and (moment := _moment(value)):
+            shown = local_time(moment)
         else:
             shown = text(value)
         items.append((key, shown))
