@@ -119,6 +119,7 @@ def test_console_users_in_the_configuration() -> None:
 
 def test_settled_hours_are_counted_once_and_the_moving_edges_every_time() -> None:
     import asyncio
+    from collections.abc import Sequence
     from datetime import UTC, datetime, timedelta
 
     from gateway.console.readmodel.base import OutcomeCounts
@@ -126,29 +127,29 @@ def test_settled_hours_are_counted_once_and_the_moving_edges_every_time() -> Non
     calls: list[tuple[tuple[str, ...], datetime, datetime | None]] = []
 
     async def count(
-        ids: object, low: datetime, high: datetime | None
-    ) -> dict[str, tuple[int, int]]:
-        calls.append((tuple(ids), low, high))  # type: ignore[arg-type]
-        return {"fk": (2, 1)}
+        ranges: Sequence[tuple[Sequence[str], datetime, datetime | None]],
+    ) -> list[dict[str, tuple[int, int]]]:
+        calls.extend((tuple(ids), low, high) for ids, low, high in ranges)
+        return [{"fk": (2, 1)} for _ in ranges]
 
     counter = OutcomeCounts()
     now = datetime(2026, 3, 1, 9, 5, tzinfo=UTC)
     day, hour = asyncio.run(counter.rows(count, ["fk", "acme"], now))
-    assert len(calls) == 1 + 24 + 1  # before the chart, each hour, the last hour
+    assert len(calls) == 1 + 1 + 24  # before the chart, the last hour, each hour
     assert calls[0][1:] == (now - timedelta(days=1), datetime(2026, 2, 28, 10, tzinfo=UTC))
-    assert calls[-1][1:] == (now - timedelta(hours=1), None)
-    assert calls[-2][1:] == (datetime(2026, 3, 1, 9, tzinfo=UTC), None)  # the running hour
+    assert calls[1][1:] == (now - timedelta(hours=1), None)
+    assert calls[-1][1:] == (datetime(2026, 3, 1, 9, tzinfo=UTC), None)  # the running hour
     assert hour == [("fk", 2, 1), ("acme", 0, 0)]
     assert sum(d for rid, _, d, _ in day if rid == "fk") == 2 * 25
     calls.clear()
     asyncio.run(counter.rows(count, ["fk", "acme"], now + timedelta(minutes=1)))
     # settled: every hour that ended by 08:56; 08:00-09:00 ended 6 minutes ago, not yet
-    assert [c[1] for c in calls[1:-1]] == [
+    assert [c[1] for c in calls[2:]] == [
         datetime(2026, 3, 1, 8, tzinfo=UTC), datetime(2026, 3, 1, 9, tzinfo=UTC)
     ]
     calls.clear()
     asyncio.run(counter.rows(count, ["fk", "acme", "hr"], now + timedelta(minutes=10)))
     # a new recipient: only its hours; 08:00-09:00 has just settled: counted whole, kept
-    assert [c[0] for c in calls[1:-3]] == [("hr",)] * 22
-    assert calls[-3] == (("fk", "acme", "hr"), datetime(2026, 3, 1, 8, tzinfo=UTC),
+    assert [c[0] for c in calls[2:-2]] == [("hr",)] * 22
+    assert calls[-2] == (("fk", "acme", "hr"), datetime(2026, 3, 1, 8, tzinfo=UTC),
                          datetime(2026, 3, 1, 9, tzinfo=UTC))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -287,8 +288,6 @@ def report(demo: Demo, lb: Loopback, out: Print) -> None:
 async def console_tour(lb: Loopback, out: Print) -> bool:
     """The operator opens the console with a client certificate and reads the overview;
     its figures must be /metrics' figures."""
-    import re
-
     jar = aiohttp.CookieJar(unsafe=True)  # the gateway is an IP address
     async with aiohttp.ClientSession(
         base_url=lb.url,
@@ -297,7 +296,7 @@ async def console_tour(lb: Loopback, out: Print) -> bool:
     ) as http:
         page = await (await http.get("/console/login")).text()
         csrf = re.search(r'name="csrf" value="([^"]+)"', page)
-        if csrf is None or "operator" not in page:
+        if csrf is None or "Fortsätt som operator med certifikat" not in page:
             out("  the login page did not offer the operator's certificate")
             return False
         headers = {"Sec-Fetch-Site": "same-origin"}

@@ -293,7 +293,9 @@ def bar_hours(now: datetime) -> list[datetime]:
 SETTLED = timedelta(minutes=10)
 #: (delivered, failed) per recipient id
 Counts = dict[str, tuple[int, int]]
-CountRange = Callable[[Sequence[str], datetime, datetime | None], Awaitable[Counts]]
+CountRanges = Callable[
+    [Sequence[tuple[Sequence[str], datetime, datetime | None]]], Awaitable[list[Counts]]
+]
 
 
 class OutcomeCounts:
@@ -306,28 +308,38 @@ class OutcomeCounts:
         self._hours: dict[datetime, Counts] = {}
 
     async def rows(
-        self, count: CountRange, ids: Sequence[str], now: datetime
+        self, count: CountRanges, ids: Sequence[str], now: datetime
     ) -> tuple[list[tuple[str, datetime | None, int, int]], list[tuple[str, int, int]]]:
-        """The ``day_rows`` and ``hour_rows`` of :func:`assemble`, ``count(ids, low, high)``
-        counting one time range (``high`` None: no end)."""
+        """The ``day_rows`` and ``hour_rows`` of :func:`assemble`; ``count`` counts a list of
+        (recipient ids, low, high) time ranges (``high`` None: no end) in one read."""
         now = now.astimezone(UTC)
         hours = bar_hours(now)
-        day: list[tuple[str, datetime | None, int, int]] = []
-        before = await count(ids, now - timedelta(days=1), hours[0])
-        day += [(rid, None, d, f) for rid, (d, f) in before.items()]
+        ranges: list[tuple[Sequence[str], datetime, datetime | None]] = [
+            (ids, now - timedelta(days=1), hours[0]),  # the day before the chart's first bar
+            (ids, now - timedelta(hours=1), None),  # the last hour
+        ]
+        plan: list[tuple[datetime, bool, Counts, list[str]]] = []
         for i, hour in enumerate(hours):
-            end = hour + timedelta(hours=1)
-            settled = end <= now - SETTLED
+            settled = hour + timedelta(hours=1) <= now - SETTLED
             known = self._hours.get(hour, {}) if settled else {}
             wanted = [rid for rid in ids if rid not in known]
-            got = await count(wanted, hour, end if i < len(hours) - 1 else None) if wanted else {}
+            plan.append((hour, settled, known, wanted))
+            if wanted:
+                end = hour + timedelta(hours=1) if i < len(hours) - 1 else None
+                ranges.append((wanted, hour, end))
+        counted = iter(await count(ranges))
+        before, last = next(counted), next(counted)
+        day: list[tuple[str, datetime | None, int, int]] = [
+            (rid, None, d, f) for rid, (d, f) in before.items()
+        ]
+        for hour, settled, known, wanted in plan:
+            got = next(counted) if wanted else {}
             counts = {**known, **{rid: got.get(rid, (0, 0)) for rid in wanted}}
             if settled:
                 self._hours[hour] = counts
             day += [(rid, hour, d, f) for rid, (d, f) in counts.items() if rid in ids]
         for old in [h for h in self._hours if h < hours[0]]:
             del self._hours[old]
-        last = await count(ids, now - timedelta(hours=1), None)
         return day, [(rid, *last.get(rid, (0, 0))) for rid in ids]
 
 

@@ -96,21 +96,28 @@ class PostgreSQLReadModel:
         return assemble(now, ids, open_rows, day_rows, hour_rows)
 
     async def _count(
-        self, ids: Sequence[str], low: datetime, high: datetime | None
-    ) -> dict[str, tuple[int, int]]:
-        """Outcomes per recipient in one time range (``audit_outcomes``)."""
-        rows = await self._fetch(
+        self, ranges: Sequence[tuple[Sequence[str], datetime, datetime | None]]
+    ) -> list[dict[str, tuple[int, int]]]:
+        """Outcomes per recipient in each time range (``audit_outcomes``), on one connection
+        in one snapshot."""
+        sql = (
             "SELECT recipient_id,"
             " count(*) FILTER (WHERE action IN ('delivered', 'acknowledged')),"
             " count(*) FILTER (WHERE action IN ('attempt-failed', 'dead-lettered'))"
             " FROM audit WHERE action IN ('delivered', 'acknowledged', 'attempt-failed',"
             " 'dead-lettered') AND recipient_id = ANY($1::text[]) AND at >= $2"
-            " AND ($3::timestamptz IS NULL OR at < $3) GROUP BY recipient_id",
-            list(ids),
-            low,
-            high,
+            " AND ($3::timestamptz IS NULL OR at < $3) GROUP BY recipient_id"
         )
-        return {r[0]: (r[1], r[2]) for r in rows}
+        try:
+            async with self.store.pool.acquire() as conn, conn.transaction(
+                isolation="repeatable_read", readonly=True
+            ):
+                return [
+                    {r[0]: (r[1], r[2]) for r in await conn.fetch(sql, list(ids), low, high)}
+                    for ids, low, high in ranges
+                ]
+        except _DB_ERRORS as exc:
+            raise StoreError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
 
     async def messages(self, query: MessageQuery) -> list[MessageRow]:
         p = _Params()

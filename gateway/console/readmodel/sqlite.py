@@ -128,16 +128,17 @@ class SQLiteReadModel:
         return assemble(now, ids, open_rows, day_rows, hour_rows)
 
     async def _count(
-        self, ids: Sequence[str], low: datetime, high: datetime | None
-    ) -> dict[str, tuple[int, int]]:
-        """Outcomes per recipient in one time range: a range scan of ``audit_outcomes`` per
-        recipient (no grouping, so no sort however many fall in the range)."""
-        lo, hi = ts(low), ts(high) if high is not None else None
+        self, ranges: Sequence[tuple[Sequence[str], datetime, datetime | None]]
+    ) -> list[dict[str, tuple[int, int]]]:
+        """Outcomes per recipient in each time range, in one read: a range scan of
+        ``audit_outcomes`` per recipient and range (no grouping, so no sort however many
+        fall in a range)."""
+        bounds = [(ids, ts(lo), ts(hi) if hi is not None else None) for ids, lo, hi in ranges]
 
-        def run(db: sqlite3.Connection) -> dict[str, tuple[int, int]]:
-            db.execute("BEGIN")  # one snapshot for every recipient
+        def run(db: sqlite3.Connection) -> list[dict[str, tuple[int, int]]]:
+            db.execute("BEGIN")  # one snapshot for every range
             try:
-                return {rid: _outcomes(db, rid, lo, hi) for rid in ids}
+                return [{rid: _outcomes(db, rid, lo, hi) for rid in ids} for ids, lo, hi in bounds]
             finally:
                 db.execute("COMMIT")
 
