@@ -52,13 +52,15 @@ def message(
 
 
 async def settle_all(store: Store, now: datetime, outcome: Outcome, limit: int = 100) -> int:
-    claims = await store.claim("w", now=now, lease_until=now + timedelta(seconds=30), limit=limit)
+    claims = await store.claim("w", now=now, lease=timedelta(seconds=30), limit=limit)
     for c in claims:
         action = {"delivered": "delivered", "retry": "attempt-failed", "dead": "dead-lettered"}
         entry = AuditEntry(now, "worker:w", action[outcome], c.message_id, c.recipient_id,
                            {"answer": f"answer of {c.recipient_id}"})
-        due = now + timedelta(seconds=1) if outcome is Outcome.RETRY else None
-        await store.settle(c.delivery_id, "w", Settlement(outcome, "why", due), [entry], now=now)
+        delay = timedelta(seconds=1) if outcome is Outcome.RETRY else None
+        error = None if outcome is Outcome.DELIVERED else "why"
+        await store.settle(c.delivery_id, c.token, Settlement(outcome, error, delay), [entry],
+                           now=now)
     return len(claims)
 
 
@@ -91,13 +93,13 @@ def test_the_overview_has_the_figures_of_metrics(new_store: NewStore) -> None:
             await store.accept([message("pulled", recent, ("hr",), mode=DeliveryMode.PULL)])
             await settle_all(store, recent, Outcome.RETRY)
             later = recent + timedelta(seconds=5)
-            claims = await store.claim("w", now=later, lease_until=later + timedelta(seconds=30),
-                                       limit=100)
+            claims = await store.claim("w", now=later, lease=timedelta(seconds=30), limit=100)
             for c in claims:
                 out = Outcome.DEAD if c.recipient_id == "fk" else Outcome.DELIVERED
                 entry = AuditEntry(later, "worker:w", "dead-lettered" if out is Outcome.DEAD
                                    else "delivered", c.message_id, c.recipient_id)
-                await store.settle(c.delivery_id, "w", Settlement(out, "x"), [entry], now=later)
+                settlement = Settlement(out, "x" if out is Outcome.DEAD else None)
+                await store.settle(c.delivery_id, c.token, settlement, [entry], now=later)
             await store.accept([message("waiting", now - timedelta(minutes=2), ("acme",))])
 
             await _sealed(store)  # PostgreSQL chains audit records a moment after the write

@@ -11,7 +11,6 @@ handler carries :data:`HTML_ONLY`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -26,7 +25,7 @@ from gateway.console.auth import ConsoleUser, Users
 from gateway.console.format import FILTERS
 from gateway.console.readmodel import ReadModel, read_model_for
 from gateway.exchange.config import Config
-from gateway.exchange.server.app import AUTH, CLOCK, CONFIG, STORE
+from gateway.exchange.server.app import CLOCK, LIVE, STORE, Live
 from gateway.exchange.store.base import AuditEntry, StoreError
 
 PREFIX = "/console"
@@ -50,14 +49,27 @@ SECURITY_HEADERS = {
 }
 
 
-@dataclass
 class Console:
-    """What the console's handlers share (one per process)."""
+    """What the console's handlers share (one per process). The configuration is the
+    gateway's live one: a reload (SIGHUP) changes the users, senders and recipients the
+    console knows at the next request."""
 
-    config: Config
-    users: Users
-    templates: jinja2.Environment
-    read: ReadModel | None = None
+    def __init__(self, live: Live, templates: jinja2.Environment) -> None:
+        self.live = live
+        self.templates = templates
+        self.read: ReadModel | None = None
+        self._users: tuple[Config, Users] | None = None
+
+    @property
+    def config(self) -> Config:
+        return self.live.config
+
+    @property
+    def users(self) -> Users:
+        config = self.live.config
+        if self._users is None or self._users[0] is not config:
+            self._users = (config, Users(config, self.live.auth.identify))
+        return self._users[1]
 
     @property
     def model(self) -> ReadModel:
@@ -224,8 +236,7 @@ def console_app(parent: web.Application) -> web.Application:
     """The sub-application for ``parent`` (the gateway's app, whose store it reads)."""
     from gateway.console import views
 
-    config = parent[CONFIG]
-    console = Console(config, Users(config, parent[AUTH].identify), templates())
+    console = Console(parent[LIVE], templates())
     sub = web.Application(middlewares=[guard])
     sub[CONSOLE] = console
 

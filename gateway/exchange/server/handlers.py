@@ -5,6 +5,7 @@ senders; they never echo the document."""
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -25,9 +26,19 @@ from gateway.exchange.router import (
     receive,
 )
 from gateway.exchange.server import shapes
-from gateway.exchange.server.app import AUTH, CLOCK, COMMITTER, CONFIG, METRICS, OUTBOX, STORE
-from gateway.exchange.server.auth import Principal
+from gateway.exchange.server.app import (
+    CLOCK,
+    COMMITTER,
+    CONFIG,
+    LIVE,
+    METRICS,
+    OUTBOX,
+    STORE,
+    readiness,
+)
+from gateway.exchange.server.auth import Principal, retry_after
 from gateway.exchange.server.metrics import CONTENT_TYPE as METRICS_TYPE
+from gateway.exchange.server.metrics import kind_of, metrics_allowed, unavailable_reason
 from gateway.exchange.server.openapi import (
     CALLER,
     LOCATION,
@@ -66,6 +77,7 @@ PRINCIPAL = web.RequestKey("principal", Principal)
 API = Api()
 #: How long a caller waits before sending again after a 503 (seconds).
 RETRY_AFTER_SECONDS = 1
+log = logging.getLogger("gateway.server")
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -138,23 +150,33 @@ def unavailable(request: web.Request, title: str, fhir: bool | None = None) -> w
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Nothing unauthenticated passes, except the operations declared open and the console
-    (which authenticates its own callers). Errors of the HTTP layer (no such path, method not
-    allowed, too large) are answered as problems too."""
+    (which authenticates its own callers); a caller over its rate limit gets 429 with
+    Retry-After. Errors of the HTTP layer (no such path, method not allowed, too large) are
+    answered as problems too."""
     if _console(request.path):
         return await handler(request)
     try:
         if access_of(request) == OPEN:
             return await handler(request)
-        principal = request.app[AUTH].authenticate(request)
+        live = request.app[LIVE]
+        principal = live.auth.authenticate(request)
         if principal is None:
             resp = problem(request, 401, "authentication required", [])
             resp.headers["WWW-Authenticate"] = 'Bearer realm="gateway"'
             return resp
         request[PRINCIPAL] = principal
+        wait = live.limits.take(principal.id)
+        if wait is not None:  # over its rate limit (config: rate_limit)
+            request.app[METRICS].unavailable.labels("rate-limit").inc()
+            headers = {"Retry-After": retry_after(wait)}
+            return problem(request, 429, "too many requests; try again later", [], headers=headers)
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:
         return problem(request, 413, "the message is too large", [])
-    except StoreError:
+    except StoreError as exc:  # down, or busy (the commit queue is full): a resend is safe
+        reason = unavailable_reason(exc)
+        request.app[METRICS].unavailable.labels(reason).inc()
+        log.warning("answered 503: %s", reason, extra={"event": "unavailable", "reason": reason})
         return unavailable(request, "the store is unavailable; try again")
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -270,12 +292,13 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         content_type=request.headers.get("Content-Type"),
         headers=request.headers,
         sender=principal.sender,
-        config=app[CONFIG],
+        config=app[LIVE].config,
         now=now,
     )
     if isinstance(result, Rejection):
         await app[STORE].append_audit(result.audit)
-        metrics.messages.labels("", principal.id, f"rejected-{result.status}").inc()
+        kind = kind_of(result.audit)
+        metrics.messages.labels(kind, principal.id, f"rejected-{result.status}").inc()
         return problem(request, result.status, result.title, result.issues, result.fhir)
     assert isinstance(result, Accepted)
     outcome = await app[COMMITTER].submit(result.message)
@@ -303,7 +326,7 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     if outcome.status is AcceptStatus.CONSENT_USED:
         reason = issue(CONSENT_USED, "the consent of this §4 notification was already used")
         return problem(request, 422, "consent already used", [reason], result.fhir)
-    app[OUTBOX].wake()
+    # (the committer woke the outbox if the message has push deliveries)
     metrics.accept_seconds.observe(time.perf_counter() - started)
     status_url = f"/messages/{result.message.message_id}"
     return web.Response(
@@ -411,7 +434,15 @@ async def redeliver(request: web.Request) -> web.StreamResponse:
     now = app[CLOCK]()
     entry = AuditEntry(now, _principal(request).id, "redelivered", status.message_id)
     moved = await app[STORE].redeliver(status.message_id, recipient, entry, now=now)
-    app[OUTBOX].wake()
+    if moved:
+        app[OUTBOX].wake()
+        fields = {"message_id": status.message_id, "recipient": recipient}
+        log.info(
+            "redelivered %d deliveries of %s",
+            moved,
+            status.message_id,
+            extra={"event": "redelivered", "sender": status.sender_id, **fields},
+        )
     answer: shapes.RedeliveredAnswer = {"message_id": status.message_id, "redelivered": moved}
     return _json(answer)
 
@@ -537,7 +568,9 @@ async def _document(request: web.Request) -> Validation | web.Response:
         return data
     from gateway.validation.service import validate_bytes
 
-    validation = validate_bytes(data, source="request")
+    validation = validate_bytes(
+        data, source="request", overrides=request.app[LIVE].config.rules
+    )
     if unreadable(validation):
         return problem(request, 400, "unreadable input", validation.issues)
     return validation
@@ -751,9 +784,10 @@ async def health(request: web.Request) -> web.StreamResponse:
     ],
 )
 async def ready(request: web.Request) -> web.StreamResponse:
-    if await request.app[STORE].ping():
+    why = await readiness(request.app)
+    if why is None:
         return _json({"status": "ready"})
-    return _json({"status": "store unreachable"}, status=503)
+    return _json({"status": why}, status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 @API.get(
@@ -771,6 +805,9 @@ async def ready(request: web.Request) -> web.StreamResponse:
 )
 async def metrics(request: web.Request) -> web.StreamResponse:
     app = request.app
+    refused = metrics_allowed(request, app[CONFIG].server.metrics)
+    if refused is not None:
+        return refused
     now = app[CLOCK]()
     try:
         stats = await app[STORE].stats(now=now)
