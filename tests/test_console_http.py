@@ -535,3 +535,21 @@ def test_labels_have_the_same_keys_and_placeholders(language: str) -> None:
     assert set(mine) == set(other)
     for key, text in mine.items():
         assert set(re.findall(r"{(\w+)}", text)) == set(re.findall(r"{(\w+)}", other[key])), key
+
+
+def test_a_reload_takes_the_consoles_users(tmp_path: Path) -> None:
+    from gateway.exchange.server.app import reload
+
+    async def main() -> None:
+        async with console(_sqlite(tmp_path)) as client:
+            s = await log_in(client)
+            data = console_config_data(max_attempts=1)
+            data["users"] = [u for u in data["users"] if u["id"] != "anna"]
+            data["users"].append({"id": "eva", "role": "operator", "token": "eva-token"})
+            reload(client.app, parse(data), {})
+            page = await client.get("/console/", headers=s.headers, allow_redirects=False)
+            assert page.status == 303  # anna is gone
+            eva = await log_in(client, "eva-token")
+            assert (await client.get("/console/", headers=eva.headers)).status == 200
+
+    run(main())
