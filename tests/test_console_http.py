@@ -553,3 +553,25 @@ def test_a_reload_takes_the_consoles_users(tmp_path: Path) -> None:
             assert (await client.get("/console/", headers=eva.headers)).status == 200
 
     run(main())
+
+
+def test_a_store_the_console_cannot_read_leaves_the_gateway_serving(tmp_path: Path) -> None:
+    class Elsewhere:
+        """A store of a kind the console has no read model for."""
+
+        url = "elsewhere://db"
+
+        def __init__(self, inner: Store) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    async def main() -> None:
+        async with console(Elsewhere(_sqlite(tmp_path))) as client:
+            assert (await client.get("/ready")).status == 200
+            page = await client.get("/console/", headers={"Cookie": f"{auth.COOKIE}=x"})
+            assert page.status == 503
+            assert "Databasen svarar inte" in await page.text()
+
+    run(main())

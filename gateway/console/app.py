@@ -10,6 +10,7 @@ handler carries :data:`HTML_ONLY`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from importlib import resources
@@ -28,6 +29,7 @@ from gateway.exchange.config import Config
 from gateway.exchange.server.app import CLOCK, LIVE, STORE, Live
 from gateway.exchange.store.base import AuditEntry, StoreError
 
+log = logging.getLogger("gateway.console")
 PREFIX = "/console"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: an attribute on every console handler: HTML for people, not an API operation
@@ -242,7 +244,12 @@ def console_app(parent: web.Application) -> web.Application:
 
     async def read_model(_sub: web.Application) -> AsyncIterator[None]:
         # the parent's store is open by now (its cleanup context runs first)
-        console.read = read_model_for(parent[STORE])
+        try:
+            console.read = read_model_for(parent[STORE])
+        except TypeError as exc:  # the gateway serves on; the console's pages answer 503
+            log.warning("console: %s", exc, extra={"event": "console-unavailable"})
+            yield
+            return
         await console.read.open()
         yield
         await console.read.close()

@@ -8,18 +8,18 @@ from gateway.exchange.store.base import Store
 
 
 def read_model_for(store: Store) -> ReadModel:
-    """The read model over ``store`` (not yet opened). TypeError for a store of another kind."""
-    from gateway.exchange.store.sqlite import SQLiteStore
-
-    if isinstance(store, SQLiteStore):
+    """The read model over ``store`` (not yet opened), by its URL's database: SQLite reads
+    the store's file, PostgreSQL its pool. TypeError for a store of another kind."""
+    url = str(getattr(store, "url", ""))
+    if url.startswith("sqlite:"):
         from gateway.console.readmodel.sqlite import SQLiteReadModel
 
-        return SQLiteReadModel(store.path)
-    if store.url.startswith(("postgresql:", "postgres:")):
+        return SQLiteReadModel(str(getattr(store, "path", "")))
+    if url.startswith(("postgresql:", "postgres:")):
         from gateway.console.readmodel.postgresql import PostgreSQLReadModel
 
         return PostgreSQLReadModel(store)
-    raise TypeError(f"the console has no read model for {type(store).__name__}")
+    raise TypeError(f"the console has no read model for {type(store).__name__} ({url!r})")
 
 
 __all__ = ["ReadModel", "read_model_for"]
