@@ -359,3 +359,27 @@ async def _scenario(store_factory: NewStore) -> None:
 @pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
 def test_one_sick_leave_case_through_a_real_server(new_store: NewStore) -> None:
     run(_scenario(new_store))
+
+
+def test_a_store_without_a_plan_index_leaves_the_gateway_serving(tmp_path: Any) -> None:
+    """A kind of store the plan index does not know: the gateway starts and serves, and the
+    coordination routes answer 503 (the store is unavailable for them) rather than crash."""
+    from gateway.exchange.store import store_for
+
+    inner = store_for(f"sqlite:///{tmp_path}/gateway.db")
+
+    class Elsewhere:
+        url = "elsewhere://db"
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(inner, name)
+
+    async def go() -> None:
+        async with serving(config(), Elsewhere(), {}, clock=Clock()) as client:
+            assert (await client.get("/ready")).status == 200
+            auth = {"Authorization": f"Bearer {TOKENS['region']}"}
+            answer = await client.get(f"/patients/{PATIENT}/plans", headers=auth)
+            assert answer.status == 503, await answer.text()
+            assert "Retry-After" in answer.headers
+
+    run(go())

@@ -24,7 +24,7 @@ from gateway.coordination.entries import Entry
 from gateway.coordination.flags import Flag
 from gateway.coordination.index import Changes, apply
 from gateway.documents.common import Consent
-from gateway.exchange.store.base import AuditEntry, NewMessage, Store
+from gateway.exchange.store.base import AuditEntry, NewMessage, Store, StoreError
 
 #: The actor that raises flags in the audit trail.
 FLAGGER = "coordination"
@@ -84,6 +84,24 @@ def plan_index_for(store: Store) -> PlanIndex:
 
         return PostgreSQLPlanIndex(store)  # type: ignore[arg-type]
     raise TypeError(f"no plan index for a store at {store.url.split(':', 1)[0]}:")
+
+
+class NoPlanIndex:
+    """The reader for a store with no plan index (a kind of store the index does not know):
+    every read fails as an unavailable store does, so the server keeps serving the rest and
+    answers the coordination routes 503."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("patient", "entries_of", "actor_deadlines", "section4", "certificates"):
+
+            async def unavailable(*args: Any, **kwargs: Any) -> Any:
+                raise StoreError(self.reason)
+
+            return unavailable
+        raise AttributeError(name)
 
 
 # -- rows, as both databases store them --------------------------------------------------------
@@ -224,6 +242,7 @@ def flag_audit(changes: Changes) -> list[AuditEntry]:
 __all__ = [
     "FLAGGER",
     "Fold",
+    "NoPlanIndex",
     "PatientRecord",
     "PlanIndex",
     "Section4Row",

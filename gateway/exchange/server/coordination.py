@@ -22,7 +22,7 @@ from gateway.coordination.charts import line_chart
 from gateway.coordination.statistics import MEASURES
 from gateway.coordination.visibility import Actor
 from gateway.documents.common import SWEDISH_TIME
-from gateway.exchange.plan_index import PlanIndex, plan_index_for
+from gateway.exchange.plan_index import NoPlanIndex, PlanIndex, plan_index_for
 from gateway.exchange.plan_index.service import (
     PATIENT_PATTERN,
     BadPatient,
@@ -483,8 +483,12 @@ async def fhir_search(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
-    """The coordination routes, and the plan index over the app's store."""
-    app[PLAN_INDEX] = plan_index_for(app[STORE])
+    """The coordination routes, and the plan index over the app's store (a store the index
+    does not know leaves the gateway serving; its coordination routes answer 503)."""
+    try:
+        app[PLAN_INDEX] = plan_index_for(app[STORE])
+    except TypeError as exc:
+        app[PLAN_INDEX] = NoPlanIndex(str(exc))
     API.add_to(app)
 
 
