@@ -80,11 +80,12 @@ def fhir_fixtures() -> Iterator[tuple[str, Path]]:
 
 
 def record(result: ParseResult[Document]) -> Record:
-    """What a read gives, in plain JSON: the model, the issues, the source map."""
+    """What a read gives, in plain JSON: the model, the issues, the source map (of a model:
+    nothing reads the source map of a document that could not be read)."""
     document = result.document
     source_map = result.source_map
-    located = {} if source_map is None else source_map.locations
-    if isinstance(source_map, PathSourceMap):
+    located = {} if source_map is None or document is None else source_map.locations
+    if isinstance(source_map, PathSourceMap) and document is not None:
         located = source_map.materialise()
     return {
         "document": None if document is None else document.model_dump(mode="json"),
