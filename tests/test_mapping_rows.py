@@ -26,6 +26,7 @@ from lxml import etree
 from test_fhir_plans import CONTACT, FULL
 
 import gateway.formats.fhir
+from gateway import MAPPINGS_DIR
 from gateway.documents import Document, DocumentKind
 from gateway.documents.certificate import Certificate, Relation, Status
 from gateway.documents.common import Code, Identifier
@@ -285,7 +286,8 @@ def _declared(mapping: Mapping) -> set[str]:
         used |= {e.profile, e.ref.rsplit(".", 1)[-1]}
     for row in mapping.fields:
         used |= {row.system, row.url}
-    return used
+    text = (MAPPINGS_DIR / f"{mapping.kind}.toml").read_text("utf-8")
+    return used | {k for k in mapping.urls if f"{{{k}}}" in text}  # in fixed values
 
 
 def test_every_uri_in_mappings_is_used() -> None:

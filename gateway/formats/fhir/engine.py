@@ -2,55 +2,72 @@
 
 A kind declares its rows (``mappings/<kind>.toml``) and its hand-written hooks (Python); the
 engine does the rest: it writes the Bundle of a model and reads a Bundle back into the model,
-reporting every problem with its FHIRPath and filling the source map. This is the contract new
-kinds and resources are written against; keep it stable.
+reporting every problem with its FHIRPath and filling the source map. This docstring is the
+contract new kinds and resources are written against; keep it stable.
 
-**The Bundle** (``collection``, focus first; ``docs/fhir/``)::
+A kind module::
+
+    MAPPING = register(RowMapping(DocumentKind.X, XModel, hooks={"payload": Hook(w, r)}))
+
+**The Bundle** (``collection``, focus first; docs/fhir/)::
 
     [bundle]
     profile = "profile"                 # [urls] name of Bundle.meta.profile
-    id = "notification_id"              # [urls] name of the focus' business identifier system
 
-    [[entry]]                           # the entries in Bundle order; the first is the focus,
-    name = "communication"              # category: the kind (docs/fhir/index.md)
-    resource = "Communication"          # fullUrl: a stable urn:uuid of (kind, id, name)
+    [[entry]]                           # the entries in Bundle order; the first is the focus
+    name = "communication"              # fullUrl: a stable urn:uuid of (kind, id, name)
+    resource = "Communication"          # (the focus' category: the kind; docs/fhir/index.md)
     profile = "communication_profile"   # optional: [urls] name of meta.profile
-    fixed = { status = "completed" }    # optional: elements with a fixed value
-
+    fixed = { status = "completed" }    # optional: elements with a fixed value ({base} as in
+                                        # [urls])
     [[entry]]
     name = "patient"
     resource = "Patient"
-    model = "patient"                   # the model field the entry holds
-    block = "patient"                   # the Block that writes and reads it (below)
-    ref = "communication.subject"       # who names it: <entry>.<element> (a Reference), or
+    model = "patient"                   # the model field the entry holds (None: no entry)
+    block = "patient"                   # the Block that writes and reads it (blocks.py, or the
+                                        # kind's own)
+    also = ["provider"]                 # optional: more entries the block writes, in order
+    ref = "communication.subject"       # who names it: <entry>.<element> (a Reference; the
+                                        # first that resolves if it repeats), or
                                         # <entry>.extension.<[urls] name> (a valueReference)
-    required = "the patient"            # optional: the reference must resolve (else: unreadable)
-    options = { ... }                   # optional: passed to the block (e.g. systems allowed)
+    ref_else = "unit"                   # optional: the entry ``ref`` names when this is absent
+    required = true                     # optional: the reference must resolve ("what": said)
+    options = { systems = ["hsa-id"] } # optional: for the block
 
-An entry without ``model`` appears only when its ``when`` model field is set (or always); a
-``model`` field that is None leaves its entry (and its reference) out.
+**The rows** (``[[field]]``, mapping.py). A field of the document that no entry holds is the
+engine's to write and read in the focus, at its row's ``fhir`` path, unless a row of it names
+a ``hook``. A row needs no type: the model's annotation says it (text, date, date-time,
+boolean, integer, enumeration, ``Code``, ``Identifier``, ``Period``; a composite's rows, e.g.
+``period.start`` and ``period.end``, are one value at their common FHIR element). Columns:
 
-**The rows** (``[[field]]``, mapping.py): every row whose ``model`` is a field of the
-document that no entry holds is the engine's to write and read, at its ``fhir`` path in the
-focus, unless it names a ``hook``. Rows need no type: the model's annotation says it (text,
-date, date-time, boolean, integer, enumeration, ``Code``, ``Identifier``, ``Period``), and:
+* ``system`` ([urls] or fhir-systems.toml [uri] name): the value's ``identifier`` or
+  ``coding`` is the one of that system (an enumeration: its code in a Coding of it);
+* ``url`` (same names): the value is the ``value[x]`` of the extension of that URL;
+* ``table`` ([tables] name): model code -> FHIR code;
+* ``required`` (true, or what is missing): absent, it is reported and the document cannot be
+  read; ``fallback`` (in an item): the item is kept with this value instead;
+* ``hook``: hand-written code writes and reads it.
 
-* ``system`` ([urls] name): the ``identifier``/``coding`` of that system (written with it,
-  read from the first that has it); an enumeration or code then lives in a Coding of it;
-* ``url`` ([urls] name): the value lives in the extension of that URL (``valueX``);
-* ``table`` ([tables] name): a model code and the FHIR code differ (model -> FHIR);
-* ``required``: what is missing when the value is absent: reading stops (unreadable);
-* ``hook``: hand-written code writes and reads it (a :class:`Hook` of the kind's).
+**Lists** (``[[items]]``): a list field of the document, one element of a repeating FHIR
+element per item; its rows (``measures[].ref`` ...) are slots below that element::
 
-Texts: an empty text is a data-absent-reason (texts.py); a text field whose default is ``""``
-writes nothing for ``""``. The focus' elements are written in the FHIR specification's order
-(so are its entries'), ``id`` last; inside an element, in row order. Reading goes through the
-model's fields in their order; entries are read when their field comes.
+    [[items]]
+    model = "follow_ups"
+    fhir = "CarePlan.activity"
+    fixed = { detail = { status = "scheduled" } }
+    match = "detail.code"               # several lists in one element: an element is this
+                                        # list's when it holds the fixed value there
+    needs = { detail = "a follow-up" }  # an element without it is reported and left out
 
-**Hooks and blocks**: a :class:`Hook` (per kind) writes and reads the rows that name it; a
-:class:`Block` (shared: the parties in ``parties.py``, the Consent) writes and reads one
-entry's resource. Both see a :class:`Writing` or :class:`Reading`: the document, the entry
-URLs, the Reader and the Bundle's index.
+Written: the focus and its items in the FHIR specification's element order (``id`` last, as
+every entry has it); texts as texts.py says (an empty one as a data-absent-reason; a text
+field whose default is ``""`` writes nothing for ``""``). Read: the model's fields in their
+order, each entry when its field comes; every missing required part is reported before
+reading stops.
+
+**Hooks and blocks**: a :class:`Hook` writes and reads the rows that name it, in the focus; a
+:class:`Block` writes and reads one entry's resources. Both see a :class:`Writing` or a
+:class:`Reading` (the document, the entries' URLs, the Reader, the Bundle's index).
 """
 
 from __future__ import annotations
@@ -60,8 +77,6 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
@@ -70,6 +85,7 @@ from gateway.documents import DocumentKind
 from gateway.documents.common import Code, Identifier, Period
 from gateway.documents.issues import ModelPath
 from gateway.formats.fhir import datatypes as dt
+from gateway.formats.fhir import systems
 from gateway.formats.fhir.bundles import (
     BundleReading,
     CollectionMapping,
@@ -80,10 +96,21 @@ from gateway.formats.fhir.bundles import (
     kind_concept,
 )
 from gateway.formats.fhir.conformance import element_table
-from gateway.formats.fhir.mapping import EntryRow, FieldRow, Mapping, load_mapping
+from gateway.formats.fhir.mapping import EntryRow, FieldRow, ItemsRow, Mapping, load_mapping
 from gateway.formats.fhir.profile import check_entries
-from gateway.formats.fhir.texts import get_ext_text, get_text, put_ext_text, put_text
-from gateway.formats.fhir.tree import SYSTEM, Reader, Unreadable
+from gateway.formats.fhir.slots import (
+    NO_FALLBACK,
+    Items,
+    Slot,
+    Step,
+    ordered,
+    read_item,
+    read_slot,
+    which_items,
+    write_items,
+    write_slot,
+)
+from gateway.formats.fhir.tree import Reader, Unreadable
 
 Resource = dict[str, Any]
 Found = tuple[Resource, str]  # a resource (or element) and its FHIRPath
@@ -142,97 +169,17 @@ class Block:
     read: Callable[[Reading, Found, ModelPath, EntryRow], Any]
 
 
-#: Shared blocks by name (parties.py and blocks.py register theirs).
+#: Shared blocks by name (blocks.py registers the parties and the Consent).
 BLOCKS: dict[str, Block] = {}
 
 
-# -- values: one codec per model type --------------------------------------------------------
-
-
-def _put(obj: dict[str, Any], key: str, value: Any, in_extension: bool) -> None:
-    if isinstance(value, str) and not isinstance(value, StrEnum):
-        if in_extension and key == "valueString":
-            put_ext_text(obj, value)
-        else:
-            put_text(obj, key, value)
-    elif isinstance(value, datetime):
-        obj[key] = dt.write_datetime(value)
-    elif isinstance(value, date):
-        obj[key] = value.isoformat()
-    elif isinstance(value, Code):
-        obj[key] = dt.write_coding(value)
-    elif isinstance(value, Identifier):
-        obj[key] = dt.write_identifier(value)
-    elif isinstance(value, Period):
-        obj[key] = dt.write_period(value)
-    else:  # booleans, integers, enumerations (their value)
-        obj[key] = str(value) if isinstance(value, StrEnum) else value
-
-
-def _get(
-    r: Reader, obj: dict[str, Any], key: str, path: str, mp: ModelPath, vtype: Any, ext: str
-) -> Any:
-    """The value of ``obj[key]`` as ``vtype``; ``ext``: the path of the extension holding it."""
-    if vtype is str:
-        if ext and key == "valueString":
-            r.map(mp, ext)
-            return get_ext_text(r, obj, ext)
-        return get_text(r, obj, key, path, mp)
-    if vtype is datetime:
-        return dt.read_datetime(r, obj, key, path, mp)
-    if vtype is date:
-        return dt.read_date(r, obj, key, path, mp)
-    if vtype is Code:
-        found = r.obj(obj, key, path)
-        return dt.read_coding(r, found, f"{path}.{key}", mp) if found is not None else None
-    if vtype is Identifier:
-        found = r.obj(obj, key, path)
-        return dt.read_identifier(r, found, f"{path}.{key}", mp) if found is not None else None
-    if vtype is Period:
-        found = r.obj(obj, key, path)
-        return dt.read_period(r, found, f"{path}.{key}", mp) if found is not None else None
-    if vtype is bool:
-        value: Any = r.boolean(obj, key, path)
-    elif vtype is int:
-        value = r.integer(obj, key, path)
-    else:
-        value = r.text(obj, key, path)
-    if value is not None:
-        r.map(mp, ext or f"{path}.{key}")
-    return value
-
-
-# -- the compiled plan -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One element on a row's path: its key, whether it repeats, and the (key, value) that
-    picks the item of a repeating element (an identifier's system, an extension's url)."""
-
-    key: str
-    repeats: bool
-    pick: tuple[str, str] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """Where one model field lives in the focus, and how it is converted."""
-
-    name: str  # the model field
-    steps: tuple[Step, ...]
-    vtype: Any  # the model type of the value (str, date, a StrEnum, Code, ...)
-    optional_text: bool  # a text whose default is "": "" is written as nothing
-    required: str | None  # None: optional; else what is missing ("" says nothing more)
-    table: dict[str, str] | None  # model code -> FHIR code
-    coded: str | None  # an enumeration held as a Coding of this system
-    in_extension: bool
+# -- compiling the declarations (start-up) ---------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Ref:
-    """How an entry is named: the owning entry, its element, and the extension URL when the
-    element is an extension's valueReference."""
+    """How an entry is named: the owning entry, its element, and the extension URL when it
+    is an extension's valueReference."""
 
     owner: str
     element: str
@@ -245,167 +192,206 @@ class Plan:
 
     mapping: Mapping
     model: type[BaseModel]
-    fields: tuple[tuple[str, str, Any], ...]  # (model field, "slot" | "entry" | "hook", what)
+    fields: tuple[tuple[str, str, Any], ...]  # (field, "slot"|"items"|"entry"|"hook", what)
     entries: tuple[EntryRow, ...]
     refs: dict[str, Ref]
     hooks: dict[str, Hook]
-    focus_order: dict[str, int]
-    id_slot: Slot
+    blocks: dict[str, Block]
+    id_system: str
+    shared: dict[str, tuple[Items, ...]]  # repeating element -> the lists that share it
+    entry_items: dict[str, Items]  # an entry the engine writes (no block) -> its list
+
+
+_COMPOSITES = (Code, Identifier, Period)
 
 
 def _value_type(annotation: Any) -> Any:
-    """The type a field holds, from its annotation (``X | None`` -> ``X``)."""
+    """The type a field holds, from its annotation (``X | None`` -> ``X``; ``list[X]`` -> X)."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return next(a for a in typing.get_args(annotation) if a is not type(None))
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    if typing.get_origin(annotation) is list:
+        return typing.get_args(annotation)[0]
     return annotation
 
 
-def _steps(resource: str, path: str, pick: tuple[str, str] | None) -> tuple[Step, ...]:
-    """The steps of ``path`` (``Resource.a.b``) below ``resource``; ``pick`` goes on the last
-    repeating element that can hold it (``extension`` for a url, else identifier/coding)."""
-    names = path.split(".")
-    if names[0] != resource:
-        raise ValueError(f"{path}: a row of the focus starts with {resource}")
-    table = element_table()
-    ftype, out = resource, []
-    for name in names[1:]:
-        ctype, repeats = table.get(ftype, {}).get(name, ("", False))
-        out.append(Step(name, repeats))
-        ftype = ctype
-    if pick is not None:
-        for i in range(len(out) - 1, -1, -1):
-            if out[i].repeats and (pick[0] != "url" or out[i].key == "extension"):
-                out[i] = Step(out[i].key, True, pick)
-                break
-        else:
-            raise ValueError(f"{path}: no repeating element to pick by {pick[0]}")
-    return tuple(out)
+class _Compiler:
+    """Rows -> slots, items and entries for one kind (errors name the kind and the field)."""
+
+    def __init__(self, mapping: Mapping) -> None:
+        self.m = mapping
+        self.focus = mapping.entries[0].resource
+        self.table = element_table()
+
+    def uri(self, name: str) -> str:
+        found = self.m.urls.get(name) or systems.URI.get(name)
+        if found is None:
+            raise KeyError(f"{self.m.kind}: no URI named {name!r} ([urls] or fhir-systems.toml)")
+        return found
+
+    def steps(self, ftype: str, names: list[str], pick: tuple[str, str] | None) -> tuple[Step, ...]:
+        """Steps below an element of type ``ftype``; ``pick`` goes on the last repeating one
+        that can hold it (``extension`` for a url, else an identifier or coding)."""
+        out = []
+        for name in names:
+            ctype, repeats = self.table.get(ftype, {}).get(name, ("", False))
+            out.append(Step(name, repeats))
+            ftype = ctype
+        if pick is not None:
+            for i in range(len(out) - 1, -1, -1):
+                if out[i].repeats and (pick[0] != "url" or out[i].key == "extension"):
+                    out[i] = Step(out[i].key, True, pick)
+                    break
+            else:
+                raise ValueError(f"{self.m.kind}: {names}: nothing repeats to pick by {pick[0]}")
+        return tuple(out)
+
+    def type_at(self, ftype: str, names: list[str]) -> str:
+        for name in names:
+            ftype = self.table.get(ftype, {}).get(name, ("", False))[0]
+        return ftype
+
+    def slot(self, name: str, rows: list[FieldRow], info: Any, ftype: str, prefix: int) -> Slot:
+        """One model field at its rows' FHIR path, ``prefix`` steps of it below the holder."""
+        vtype = _value_type(info.annotation)
+        row = rows[0]
+        paths = [r.fhir.split(".")[1 + prefix :] for r in rows]
+        if len(rows) > 1:  # a composite: its rows share the element that holds it
+            if vtype not in _COMPOSITES:
+                raise ValueError(f"{self.m.kind}: {name}: one row for a plain field, or a hook")
+            size = 0
+            while all(len(p) > size and p[size] == paths[0][size] for p in paths):
+                size += 1
+            paths = [paths[0][:size]]
+        pick = None
+        if row.url:
+            pick = ("url", self.uri(row.url))
+        elif row.system:
+            pick = ("system", self.uri(row.system))
+        enum = isinstance(vtype, type) and issubclass(vtype, str) and vtype is not str
+        names = paths[0]
+        coded = None
+        if enum and pick is not None and names[-2:] == ["coding", "code"]:
+            coded, names, pick = pick[1], names[:-2], None  # the concept holds the Coding
+        steps = self.steps(ftype, names, pick)
+        required = None
+        if row.required is not False:
+            required = "" if row.required is True else str(row.required)
+            if required == "" and pick is not None and pick[0] == "url":
+                required = pick[1]  # what is missing: the extension
+        fallback = NO_FALLBACK if row.fallback is None else row.fallback
+        if fallback is not NO_FALLBACK and enum:
+            fallback = vtype(fallback)
+        return Slot(
+            name=name,
+            steps=steps,
+            vtype=vtype,
+            optional_text=vtype is str and info.default == "",
+            required=required,
+            fallback=fallback,
+            table=self.m.tables[row.table] if row.table else None,
+            coded=coded,
+            in_extension=any(s.key == "extension" for s in steps),
+        )
+
+    def items(self, spec: ItemsRow, info: Any, rows: list[FieldRow]) -> Items:
+        model = _value_type(info.annotation)
+        resource, *names = spec.fhir.split(".")
+        ftype = self.type_at(resource, names)
+        by_field: dict[str, list[FieldRow]] = {}
+        for row in rows:
+            by_field.setdefault(row.model.split(".")[1].removesuffix("[]"), []).append(row)
+        slots = tuple(
+            self.slot(name, by_field[name], item_info, ftype, len(names))
+            for name, item_info in model.model_fields.items()
+            if name in by_field
+        )
+        match = None
+        if spec.match:
+            path = tuple(spec.match.split("."))
+            value: Any = spec.fixed
+            for step in path:
+                value = value[step]
+            match = (path, value)
+        return Items(
+            name=spec.model,
+            fhir=spec.fhir,
+            steps=self.steps(resource, names, None),
+            ftype=ftype,
+            model=model,
+            slots=slots,
+            fixed=spec.fixed,
+            match=match,
+            needs=tuple(spec.needs.items()),
+        )
+
+    def ref(self, text: str) -> Ref:
+        owner, element = text.split(".", 1)
+        if element.startswith("extension."):
+            return Ref(owner, "extension", self.uri(element.split(".", 1)[1]))
+        return Ref(owner, element)
 
 
-def _slot(mapping: Mapping, focus: str, row: FieldRow, annotation: Any, default: Any) -> Slot:
-    u = mapping.urls
-    vtype = _value_type(annotation)
-    pick = ("url", u[row.url]) if row.url else ("system", u[row.system]) if row.system else None
-    enum = isinstance(vtype, type) and issubclass(vtype, StrEnum)
-    required = None
-    if row.required is not False:
-        required = "" if row.required is True else str(row.required)
-        required = required.replace("{system}", pick[1] if pick else "")
-    steps = _steps(focus, row.fhir, pick)
-    return Slot(
-        name=row.model,
-        steps=steps,
-        vtype=vtype,
-        optional_text=vtype is str and default == "",
-        required=required,
-        table=mapping.tables[row.table] if row.table else None,
-        coded=u[row.system] if row.system and enum else None,
-        in_extension=any(s.key == "extension" for s in steps),
-    )
+def compile_plan(
+    mapping: Mapping,
+    model: type[BaseModel],
+    hooks: dict[str, Hook],
+    blocks: dict[str, Block] | None = None,
+) -> Plan:
+    """Check a kind's declarations against its model, hooks and blocks: what the engine does
+    per message. Raises (naming the kind and the field) when they do not fit."""
+    from gateway.formats.fhir import blocks as _shared  # noqa: F401 - registers the shared blocks
 
-
-def _ref(mapping: Mapping, text: str) -> Ref:
-    owner, element = text.split(".", 1)
-    if element.startswith("extension."):
-        return Ref(owner, "extension", mapping.urls[element.split(".", 1)[1]])
-    return Ref(owner, element)
-
-
-def compile_plan(mapping: Mapping, model: type[BaseModel], hooks: dict[str, Hook]) -> Plan:
-    """Check a kind's declarations against its model and hooks; what the engine will do."""
-    from gateway.formats.fhir import blocks  # noqa: F401 - the shared blocks register
-
-    entries = mapping.entries
-    if not entries:
+    if not mapping.entries:
         raise ValueError(f"mappings/{mapping.kind}.toml declares no [[entry]]")
-    focus = entries[0].resource
+    c = _Compiler(mapping)
+    all_blocks = {**BLOCKS, **(blocks or {})}
     by_field: dict[str, list[FieldRow]] = {}
     for row in mapping.fields:
         by_field.setdefault(row.model.split(".")[0].removesuffix("[]"), []).append(row)
-    held = {e.model: e for e in entries[1:] if e.model}
+    held = {e.model: e for e in mapping.entries[1:] if e.model}
+    lists = {i.model: i for i in mapping.items}
     fields: list[tuple[str, str, Any]] = []
-    id_slot = None
+    entry_items: dict[str, Items] = {}
     for name, info in model.model_fields.items():
         rows = by_field.get(name, [])
         hook = next((r.hook for r in rows if r.hook), "")
+        if hook and hook not in hooks:
+            raise KeyError(f"{mapping.kind}: rows name the hook {hook!r}, not given")
         if hook:
-            if hook not in hooks:
-                raise KeyError(f"{mapping.kind}: rows name the hook {hook!r}, not given")
-            if not any(h == hook for _n, how, h in fields if how == "hook"):
+            if not any(how == "hook" and what == hook for _n, how, what in fields):
                 fields.append((name, "hook", hook))
         elif name in held:
-            block = held[name].block
-            if block and block not in BLOCKS:
-                raise KeyError(f"{mapping.kind}: no block {block!r}")
-            fields.append((name, "entry", held[name]))
-        elif rows:
-            if len(rows) != 1 or "." in rows[0].model:
-                raise ValueError(f"{mapping.kind}: {name}: one row for a plain field, or a hook")
-            slot = _slot(mapping, focus, rows[0], info.annotation, info.default)
-            if name == "id":
-                id_slot = slot
-            else:
-                fields.append((name, "slot", slot))
-    if id_slot is None or id_slot.steps[0].pick is None:
+            e = held[name]
+            if e.block and e.block not in all_blocks:
+                raise KeyError(f"{mapping.kind}: {name}: no block {e.block!r}")
+            if not e.block:  # the engine writes it: a list of items (and fixed elements)
+                entry_items[e.name] = c.items(lists[name], info, rows)
+            fields.append((name, "entry", e))
+        elif name in lists:
+            fields.append((name, "items", c.items(lists[name], info, rows)))
+        elif rows and name != "id":
+            fields.append((name, "slot", c.slot(name, rows, info, c.focus, 0)))
+    id_row = next((r for r in mapping.fields if r.model == "id" and r.system), None)
+    if id_row is None:
         raise ValueError(f"{mapping.kind}: the row of id names its identifier system")
-    refs = {e.name: _ref(mapping, e.ref) for e in entries if e.ref}
-    order = {name: i for i, name in enumerate(element_table()[focus])}
-    order["id"] = len(order)  # as bundle() adds it: last
-    return Plan(mapping, model, tuple(fields), entries, refs, hooks, order, id_slot)
+    shared: dict[str, tuple[Items, ...]] = {}
+    for items in [w for _n, how, w in fields if how == "items"] + list(entry_items.values()):
+        shared[items.fhir] = (*shared.get(items.fhir, ()), items)
+    return Plan(
+        mapping=mapping,
+        model=model,
+        fields=tuple(fields),
+        entries=mapping.entries,
+        refs={e.name: c.ref(e.ref) for e in mapping.entries if e.ref},
+        hooks=hooks,
+        blocks=all_blocks,
+        id_system=c.uri(id_row.system),
+        shared=shared,
+        entry_items=entry_items,
+    )
 
 
-# -- writing ---------------------------------------------------------------------------------
-
-
-def _container(obj: dict[str, Any], steps: tuple[Step, ...]) -> dict[str, Any]:
-    """The object that holds the last step, made where missing."""
-    for step in steps[:-1]:
-        if not step.repeats:
-            obj = obj.setdefault(step.key, {})
-            continue
-        items = obj.setdefault(step.key, [])
-        if step.pick is not None:
-            k, v = step.pick
-            item = next((i for i in items if i.get(k) == v), None)
-            if item is None:
-                item = {k: v}
-                items.append(item)
-        elif items:
-            item = items[0]
-        else:
-            item = {}
-            items.append(item)
-        obj = item
-    return obj
-
-
-def write_slot(focus: Resource, slot: Slot, value: Any) -> None:
-    """Put one model value at its slot in the focal resource (nothing for None)."""
-    if value is None or (slot.optional_text and value == ""):
-        return
-    if slot.table is not None:
-        value = slot.table[str(value)]
-    holder = _container(focus, slot.steps)
-    key = slot.steps[-1].key
-    if slot.coded is not None:  # an enumeration as a Coding of its system
-        holder[key] = {"coding": [{"system": slot.coded, "code": str(value)}]}
-    elif slot.steps[-1].repeats:
-        item: dict[str, Any] = {}
-        _put(item, key, value, slot.in_extension)
-        holder.setdefault(key, []).append(item[key])
-    else:
-        _put(holder, key, value, slot.in_extension)
-
-
-def _wire(owner: Resource, ref: Ref, url: str) -> None:
-    reference = dt.reference(url)
-    if ref.url:
-        owner.setdefault("extension", []).append({"url": ref.url, "valueReference": reference})
-        return
-    if _repeats(owner["resourceType"], ref.element):
-        owner.setdefault(ref.element, []).append(reference)
-    else:
-        owner[ref.element] = reference
+# -- the mapping -----------------------------------------------------------------------------
 
 
 class RowMapping(CollectionMapping):
@@ -416,9 +402,10 @@ class RowMapping(CollectionMapping):
         kind: DocumentKind,
         model: type[BaseModel],
         hooks: dict[str, Hook] | None = None,
+        blocks: dict[str, Block] | None = None,
         mapping: Mapping | None = None,
     ) -> None:
-        self.plan = compile_plan(mapping or load_mapping(kind.value), model, hooks or {})
+        self.plan = compile_plan(mapping or load_mapping(kind.value), model, hooks or {}, blocks)
         focus = self.plan.entries[0].resource
         super().__init__(kind, focus, model, self.read_bundle, self.write_bundle)
 
@@ -430,48 +417,56 @@ class RowMapping(CollectionMapping):
         for e in present:
             for name in (e.name, *e.also):
                 w.urls[name] = w.url(name)
-        resources: list[tuple[str, Resource]] = []
         focus_row = plan.entries[0]
         focus: Resource = {"resourceType": focus_row.resource}
+        by_name = {focus_row.name: focus}
+        others: list[tuple[str, Resource]] = []
         for e in present[1:]:
             value = _model_value(document, e.model) if e.model else None
             if e.block:
-                made = BLOCKS[e.block].write(w, value, e)
+                made = plan.blocks[e.block].write(w, value, e)
             else:
-                made = [{"resourceType": e.resource, **copy.deepcopy(e.fixed)}]
-            resources += zip((e.name, *e.also), made, strict=True)
-        by_name = {focus_row.name: focus, **dict(resources)}
+                made = [self._write_entry(w, e, value)]
+            others += zip((e.name, *e.also), made, strict=True)
+        by_name.update(others)
         self._write_focus(w, focus)
         for e in plan.entries[1:]:
             ref = plan.refs.get(e.name)
-            if ref is None or ref.owner not in by_name:
-                continue
             target = e.name if e.name in w.urls else e.ref_else
-            if target in w.urls:
+            if ref is not None and ref.owner in by_name and target in w.urls:
                 _wire(by_name[ref.owner], ref, w.urls[target])
-        entries = [(w.urls[focus_row.name], self._ordered(focus))]
-        entries += [(w.urls[name], res) for name, res in resources]
+        mine = {focus_row.name} | {e.name for e in present if not e.block}
+        kinds = {e.name: e.resource for e in plan.entries}
+        entries = [
+            (w.urls[name], ordered(res, kinds[name]) if name in mine else res)
+            for name, res in [(focus_row.name, focus), *others]
+        ]
         return bundle(plan.mapping.urls[plan.mapping.bundle["profile"]], entries)
+
+    def _write_entry(self, w: Writing, e: EntryRow, value: Any) -> Resource:
+        """An entry the engine writes: its fixed elements, its links to other entries and
+        the items of the list it holds."""
+        res: Resource = {"resourceType": e.resource, **copy.deepcopy(e.fixed)}
+        for element, target in e.links.items():
+            _wire(res, Ref(e.name, element), w.urls[target])
+        write_items(res, self.plan.entry_items[e.name], value)
+        return res
 
     def _write_focus(self, w: Writing, focus: Resource) -> None:
         plan = self.plan
         row = plan.entries[0]
         if row.profile:
             focus["meta"] = {"profile": [plan.mapping.urls[row.profile]]}
-        focus.update(copy.deepcopy(row.fixed))
+        focus.update(copy.deepcopy(row.fixed))  # trees are the caller's to change
         focus["category"] = [kind_concept(self.kind.value)]
-        write_slot(focus, plan.id_slot, w.document.id)
+        focus["identifier"] = [{"system": plan.id_system, "value": w.document.id}]
         for name, how, what in plan.fields:
             if how == "slot":
                 write_slot(focus, what, getattr(w.document, name))
+            elif how == "items":
+                write_items(focus, what, getattr(w.document, name))
             elif how == "hook":
                 plan.hooks[what].write(w, focus)
-
-    def _ordered(self, res: Resource) -> Resource:
-        """The specification's order: resourceType first, id last (as ``bundle`` adds it)."""
-        order = self.plan.focus_order
-        keys = sorted(res, key=lambda k: (k != "resourceType", order.get(k.lstrip("_"), 999)))
-        return {k: res[k] for k in keys}
 
     # -- tree -> model
     def read_bundle(self, tree: dict[str, Any], r: Reader) -> Any:
@@ -487,16 +482,15 @@ class RowMapping(CollectionMapping):
         rd.entries[focus_row.name] = rd.focus
         res, path = rd.focus
         r.map((), path)
-        system = plan.id_slot.steps[0].pick[1]  # type: ignore[index]
-        values: dict[str, Any] = {"id": identifier_value(r, res, path, system, ("id",))}
+        values: dict[str, Any] = {"id": identifier_value(r, res, path, plan.id_system, ("id",))}
         if values["id"] is None:
-            r.missing(f"{path}.identifier", f"the document's id in {system}")
+            r.missing(f"{path}.identifier", f"the document's id in {plan.id_system}")
             raise Unreadable(path)
         unreadable = False
         for name, how, what in plan.fields:
             try:
                 values.update(self._read_field(rd, name, how, what))
-            except Unreadable:  # every missing piece is named before reading stops
+            except Unreadable:  # every missing part is named before reading stops
                 unreadable = True
         if unreadable:
             raise Unreadable(path)
@@ -505,14 +499,37 @@ class RowMapping(CollectionMapping):
     def _read_field(self, rd: Reading, name: str, how: str, what: Any) -> dict[str, Any]:
         res, path = rd.focus
         if how == "slot":
-            value = read_slot(rd.r, res, path, what)
+            value = read_slot(rd.r, res, path, what, (name,))
             return {} if value is None else {name: value}
+        if how == "items":
+            return {name: self._read_items(rd.r, rd.focus, what)}
         if how == "hook":
             return self.plan.hooks[what].read(rd, res, path)
         found = self._resolve(rd, what)
         if found is None:
             return {}
-        return {name: BLOCKS[what.block].read(rd, found, tuple(what.model.split(".")), what)}
+        if not what.block:
+            return {name: self._read_items(rd.r, found, self.plan.entry_items[what.name])}
+        mp = tuple(what.model.split("."))
+        return {name: self.plan.blocks[what.block].read(rd, found, mp, what)}
+
+    def _read_items(self, r: Reader, owner: Found, items: Items) -> list[Any]:
+        """The items of one list; a repeating element several lists share is read in order."""
+        holder, hpath = owner
+        for step in items.steps[:-1]:
+            found = r.obj(holder, step.key, hpath)
+            if found is None:
+                return []
+            holder, hpath = found, f"{hpath}.{step.key}"
+        lists = self.plan.shared[items.fhir]
+        out: list[Any] = []
+        for element, epath in r.objs(holder, items.steps[-1].key, hpath):
+            if len(lists) > 1 and which_items(element, lists) is not items:
+                continue
+            item = read_item(r, items, element, epath, (items.name, len(out)))
+            if item is not None:
+                out.append(item)
+        return out
 
     def _resolve(self, rd: Reading, e: EntryRow) -> Found | None:
         """The entry ``e``, following its reference (required: unreadable without it). A
@@ -537,6 +554,16 @@ class RowMapping(CollectionMapping):
             return None
         rd.entries[e.name] = found
         return found
+
+
+def _wire(owner: Resource, ref: Ref, url: str) -> None:
+    reference = dt.reference(url)
+    if ref.url:
+        owner.setdefault("extension", []).append({"url": ref.url, "valueReference": reference})
+    elif _repeats(owner["resourceType"], ref.element):
+        owner.setdefault(ref.element, []).append(reference)
+    else:
+        owner[ref.element] = reference
 
 
 def _follow(
@@ -572,87 +599,12 @@ def _repeats(rtype: str, element: str) -> bool:
 
 
 def _present(e: EntryRow, document: Any) -> bool:
+    """Whether an entry is written: its model field is set (a list: not empty)."""
     when = e.model or e.when
-    return not when or _model_value(document, when) is not None
-
-
-# -- reading ---------------------------------------------------------------------------------
-
-
-def read_slot(r: Reader, res: Resource, path: str, slot: Slot) -> Any:
-    """The model value at its slot in the focal resource (None, reported, when wrong)."""
-    obj: dict[str, Any] | None = res
-    opath, ext = path, ""
-    for step in slot.steps[:-1]:
-        assert obj is not None
-        if step.repeats:
-            items = r.objs(obj, step.key, opath)
-            if step.pick is not None:
-                k, v = step.pick
-                items = [(i, p) for i, p in items if i.get(k) == v]
-            obj, opath = items[0] if items else (None, opath)
-            if step.key == "extension":
-                ext = opath
-        else:
-            obj, opath = r.obj(obj, step.key, opath), f"{opath}.{step.key}"
-        if obj is None:
-            break
-    value = None
-    mp: ModelPath = (slot.name,)
-    if obj is not None:
-        value = _read_value(r, obj, opath, mp, slot, ext)
-    if value is None and slot.required is not None:
-        r.need(None, ".".join([path, *(s.key for s in slot.steps)]), slot.required)
-    return value
-
-
-def _read_value(
-    r: Reader, obj: dict[str, Any], path: str, mp: ModelPath, slot: Slot, ext: str
-) -> Any:
-    key = slot.steps[-1].key
-    if slot.coded is not None:
-        return _read_coded(r, obj, key, path, mp, slot)
-    if slot.steps[-1].repeats:
-        items = r.arr(obj, key, path)
-        if not items:
-            return None
-        return _get(r, {f"{key}[0]": items[0]}, f"{key}[0]", path, mp, slot.vtype, ext)
-    if slot.table is not None:
-        raw = _get(r, obj, key, path, mp, str, ext)
-        if raw is None:
-            return None
-        back = {v: k for k, v in slot.table.items()}
-        if raw not in back:
-            r.report(SYSTEM, f"{path}.{key}", f"{key} {raw!r} is not one of {', '.join(back)}")
-            return None
-        return slot.vtype(back[raw])
-    value = _get(r, obj, key, path, mp, slot.vtype, ext)
-    if value is not None and isinstance(slot.vtype, type) and issubclass(slot.vtype, StrEnum):
-        return _enum(r, value, slot.vtype, f"{path}.{key}")
-    return value
-
-
-def _enum(r: Reader, raw: str, cls: type[StrEnum], where: str) -> Any:
-    try:
-        return cls(raw)
-    except ValueError:
-        known = ", ".join(x.value for x in cls)
-        r.report(SYSTEM, where, f"{raw!r} is not one of: {known}")
-        return None
-
-
-def _read_coded(
-    r: Reader, obj: dict[str, Any], key: str, path: str, mp: ModelPath, slot: Slot
-) -> Any:
-    concept = r.obj(obj, key, path)
-    cpath = f"{path}.{key}"
-    coding = dt.pick_coding(r, concept, cpath, slot.coded or "")
-    if coding is None:
-        if concept is not None:
-            r.report(SYSTEM, cpath, f"{cpath} needs a code in {slot.coded}")
-        return None
-    r.map(mp, cpath)
-    return _enum(r, str(coding.get("code")), slot.vtype, cpath)
+    if not when:
+        return True
+    value = _model_value(document, when)
+    return value is not None and value != []
 
 
 def _model_value(document: Any, path: str) -> Any:
@@ -664,4 +616,15 @@ def _model_value(document: Any, path: str) -> Any:
     return value
 
 
-__all__ = ["BLOCKS", "Block", "Hook", "Plan", "Reading", "RowMapping", "Writing", "compile_plan"]
+__all__ = [
+    "BLOCKS",
+    "Block",
+    "Found",
+    "Hook",
+    "Plan",
+    "Reading",
+    "Resource",
+    "RowMapping",
+    "Writing",
+    "compile_plan",
+]

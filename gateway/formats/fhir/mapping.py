@@ -47,7 +47,19 @@ class FieldRow:
     url: str = ""
     table: str = ""
     required: str | bool = False
+    fallback: Any = None
     hook: str = ""
+
+
+@dataclass(frozen=True)
+class ItemsRow:
+    """A list field whose items are the elements of one repeating FHIR element (engine.py)."""
+
+    model: str
+    fhir: str
+    match: str = ""
+    fixed: dict[str, Any] = field(default_factory=dict, hash=False)
+    needs: dict[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,7 @@ class EntryRow:
     when: str = ""
     also: tuple[str, ...] = ()
     fixed: dict[str, Any] = field(default_factory=dict, hash=False)
+    links: dict[str, str] = field(default_factory=dict, hash=False)
     options: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
@@ -77,6 +90,7 @@ class Mapping:
     tables: dict[str, dict[str, str]] = field(default_factory=dict)
     bundle: dict[str, str] = field(default_factory=dict)
     entries: tuple[EntryRow, ...] = ()
+    items: tuple[ItemsRow, ...] = ()
 
     def url(self, name: str) -> str:
         return self.urls[name]
@@ -91,23 +105,36 @@ def load_mapping(kind: str) -> Mapping:
     with open(MAPPINGS_DIR / f"{kind}.toml", "rb") as f:
         data: dict[str, Any] = tomllib.load(f)
 
-    def based(row: dict[str, Any]) -> dict[str, Any]:
-        required = row.get("required")
-        if isinstance(required, str):
-            row = {**row, "required": required.replace("{base}", BASE)}
-        return row
+    urls = {k: v.replace("{base}", BASE) for k, v in data.get("urls", {}).items()}
+
+    def based(value: Any) -> Any:
+        """{base}, and {name} of a [urls] name, substituted in every text of a declaration."""
+        if isinstance(value, str):
+            value = value.replace("{base}", BASE)
+            if value.startswith("{") and value.endswith("}") and value[1:-1] in urls:
+                return urls[value[1:-1]]
+            return value
+        if isinstance(value, dict):
+            return {k: based(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [based(v) for v in value]
+        return value
 
     return Mapping(
         kind=data["kind"],
         title=data.get("title", kind),
-        fields=tuple(FieldRow(**based(row)) for row in data.get("field", [])),
-        urls={k: v.replace("{base}", BASE) for k, v in data.get("urls", {}).items()},
+        fields=tuple(
+            FieldRow(**{**row, "required": based(row.get("required", False))})
+            for row in data.get("field", [])
+        ),
+        urls=urls,
         tables={k: dict(v) for k, v in data.get("tables", {}).items()},
         bundle=dict(data.get("bundle", {})),
         entries=tuple(
             EntryRow(**based({**row, "also": tuple(row.get("also", ()))}))
             for row in data.get("entry", [])
         ),
+        items=tuple(ItemsRow(**based(row)) for row in data.get("items", [])),
     )
 
 
@@ -136,4 +163,4 @@ def render_mapping_table(kind: str) -> str:
     return "\n".join(out) + "\n"
 
 
-__all__ = ["EntryRow", "FieldRow", "Mapping", "load_mapping", "render_mapping_table"]
+__all__ = ["EntryRow", "FieldRow", "ItemsRow", "Mapping", "load_mapping", "render_mapping_table"]
