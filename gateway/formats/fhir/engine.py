@@ -126,6 +126,13 @@ class Writing:
     document: Any
     kind: str
     urls: dict[str, str] = field(default_factory=dict)
+    #: entries hooks write, by the [[entry]] (``hook = ...``) that places them
+    made: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)  # a kind's hooks may share things
+
+    def add(self, place: str, url: str, resource: dict[str, Any]) -> None:
+        """An entry a hook writes, at the [[entry]] named ``place`` (``hook = "..."``)."""
+        self.made.setdefault(place, []).append((url, resource))
 
     def url(self, *name: str) -> str:
         """The stable fullUrl of an entry: a declared one, or one a hook or block makes up
@@ -142,6 +149,7 @@ class Reading(BundleReading):
         super().__init__(tree, r)
         self.focus: Found = ({}, "Bundle")
         self.entries: dict[str, Found] = {}
+        self.state: dict[str, Any] = {}  # a kind's hooks may share things
 
 
 @dataclass(frozen=True)
@@ -419,28 +427,28 @@ class RowMapping(CollectionMapping):
                 w.urls[name] = w.url(name)
         focus_row = plan.entries[0]
         focus: Resource = {"resourceType": focus_row.resource}
-        by_name = {focus_row.name: focus}
-        others: list[tuple[str, Resource]] = []
+        self._write_focus(w, focus)  # hooks add their entries to w.made
+        named: dict[str, Resource] = {focus_row.name: focus}
+        order: list[str | tuple[str, Resource]] = [focus_row.name]  # names, or hooks' entries
         for e in present[1:]:
+            if e.hook:
+                order += w.made.get(e.name, [])
+                continue
             value = _model_value(document, e.model) if e.model else None
             if e.block:
                 made = plan.blocks[e.block].write(w, value, e)
             else:
                 made = [self._write_entry(w, e, value)]
-            others += zip((e.name, *e.also), made, strict=True)
-        by_name.update(others)
-        self._write_focus(w, focus)
+            named.update(zip((e.name, *e.also), made, strict=True))
+            order += [e.name, *e.also]
         for e in plan.entries[1:]:
             ref = plan.refs.get(e.name)
             target = e.name if e.name in w.urls else e.ref_else
-            if ref is not None and ref.owner in by_name and target in w.urls:
-                _wire(by_name[ref.owner], ref, w.urls[target])
-        mine = {focus_row.name} | {e.name for e in present if not e.block}
-        kinds = {e.name: e.resource for e in plan.entries}
-        entries = [
-            (w.urls[name], ordered(res, kinds[name]) if name in mine else res)
-            for name, res in [(focus_row.name, focus), *others]
-        ]
+            if ref is not None and ref.owner in named and target in w.urls:
+                _wire(named[ref.owner], ref, w.urls[target])
+        for e in (focus_row, *(e for e in present[1:] if not e.block and not e.hook)):
+            named[e.name] = ordered(named[e.name], e.resource, deep=False)  # items are in order
+        entries = [(w.urls[x], named[x]) if isinstance(x, str) else x for x in order]
         return bundle(plan.mapping.urls[plan.mapping.bundle["profile"]], entries)
 
     def _write_entry(self, w: Writing, e: EntryRow, value: Any) -> Resource:

@@ -67,9 +67,10 @@ class EntryRow:
     """A Bundle entry of a kind the row engine drives (engine.py)."""
 
     name: str
-    resource: str
+    resource: str = ""
     model: str = ""
     block: str = ""
+    hook: str = ""
     ref: str = ""
     ref_else: str = ""
     required: str | bool = False

@@ -211,9 +211,9 @@ def write_items(focus: Json, items: Items, values: list[Any]) -> None:
         elements.append(ordered(element, items.ftype))
 
 
-def ordered(obj: Json, ftype: str) -> Json:
-    """``obj`` and what it holds in the FHIR specification's element order (a resource's
-    type first, an extension's url first, a primitive's ``_`` twin after it)."""
+def ordered(obj: Json, ftype: str, deep: bool = True) -> Json:
+    """``obj`` (and, ``deep``, what it holds) in the FHIR specification's element order (a
+    resource's type first, an extension's url first, a primitive's ``_`` twin after it)."""
     table = element_table().get(ftype)
     if table is None:
         return obj
@@ -225,7 +225,9 @@ def ordered(obj: Json, ftype: str) -> Json:
     for key in sorted(obj, key=lambda k: (rank.get(k.lstrip("_"), len(rank)), k[0] == "_")):
         value = obj[key]
         ctype = table.get(key, ("", False))[0]
-        if isinstance(value, dict):
+        if not deep:
+            pass
+        elif isinstance(value, dict):
             value = ordered(value, ctype)
         elif isinstance(value, list):
             value = [ordered(v, ctype) if isinstance(v, dict) else v for v in value]
