@@ -125,6 +125,7 @@ class Writing:
 
     document: Any
     kind: str
+    url_scheme: Callable[..., str] | None = None  # the kind's own fullUrls (document, *name)
     urls: dict[str, str] = field(default_factory=dict)
     #: entries hooks write, by the [[entry]] (``hook = ...``) that places them
     made: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
@@ -139,6 +140,8 @@ class Writing:
         (``"org", "2"``)."""
         if len(name) == 1 and name[0] in self.urls:
             return self.urls[name[0]]
+        if self.url_scheme is not None:
+            return self.url_scheme(self.document, *name)
         return full_url(self.kind, self.document.id, *name)
 
 
@@ -169,11 +172,12 @@ class Block:
     """Writes and reads the resource of an entry (``block = "..."``), and of the entries it
     brings along (``also``).
 
-    ``write(w, value, entry)`` returns the resources of the model value, one per name
-    (``entry.name``, then ``entry.also``); ``read(rd, found, mp, entry)`` reads the entry
-    found (resource, FHIRPath) into the model value, mapping model path ``mp``."""
+    ``write(w, value, entry)`` returns the resources of the model value by entry name
+    (``entry.name`` and ``entry.also``), in Bundle order; ``read(rd, found, mp, entry)``
+    reads the entry found (resource, FHIRPath) into the model value, mapping model path
+    ``mp``."""
 
-    write: Callable[[Writing, Any, EntryRow], list[Resource]]
+    write: Callable[[Writing, Any, EntryRow], list[tuple[str, Resource]]]
     read: Callable[[Reading, Found, ModelPath, EntryRow], Any]
 
 
@@ -200,12 +204,15 @@ class Plan:
 
     mapping: Mapping
     model: type[BaseModel]
-    fields: tuple[tuple[str, str, Any], ...]  # (field, "slot"|"items"|"entry"|"hook", what)
+    #: (model field, how, what): how is "slot" (what: a Slot in the focus), "items" (an
+    #: Items), "entry" (an EntryRow), "hook" (a hook name) or "at" ((entry name, Slot))
+    fields: tuple[tuple[str, str, Any], ...]
     entries: tuple[EntryRow, ...]
     refs: dict[str, Ref]
     hooks: dict[str, Hook]
     blocks: dict[str, Block]
-    id_system: str
+    document: bool  # a ``document`` Bundle (its identifier, timestamp: the bundle hook's)
+    id_system: str  # a ``collection``: the focus' business identifier system
     shared: dict[str, tuple[Items, ...]]  # repeating element -> the lists that share it
     entry_items: dict[str, Items]  # an entry the engine writes (no block) -> its list
 
@@ -215,11 +222,20 @@ _COMPOSITES = (Code, Identifier, Period)
 
 def _value_type(annotation: Any) -> Any:
     """The type a field holds, from its annotation (``X | None`` -> ``X``; ``list[X]`` -> X)."""
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    annotation = _not_none(annotation)
     if typing.get_origin(annotation) is list:
         return typing.get_args(annotation)[0]
     return annotation
+
+
+def _not_none(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return next(a for a in typing.get_args(annotation) if a is not type(None))
+    return annotation
+
+
+def _is_list(annotation: Any) -> bool:
+    return typing.get_origin(_not_none(annotation)) is list
 
 
 class _Compiler:
@@ -261,6 +277,7 @@ class _Compiler:
     def slot(self, name: str, rows: list[FieldRow], info: Any, ftype: str, prefix: int) -> Slot:
         """One model field at its rows' FHIR path, ``prefix`` steps of it below the holder."""
         vtype = _value_type(info.annotation)
+        many = _is_list(info.annotation)
         row = rows[0]
         paths = [r.fhir.split(".")[1 + prefix :] for r in rows]
         if len(rows) > 1:  # a composite: its rows share the element that holds it
@@ -299,6 +316,7 @@ class _Compiler:
             table=self.m.tables[row.table] if row.table else None,
             coded=coded,
             in_extension=any(s.key == "extension" for s in steps),
+            many=many,
         )
 
     def items(self, spec: ItemsRow, info: Any, rows: list[FieldRow]) -> Items:
@@ -356,31 +374,19 @@ def compile_plan(
     by_field: dict[str, list[FieldRow]] = {}
     for row in mapping.fields:
         by_field.setdefault(row.model.split(".")[0].removesuffix("[]"), []).append(row)
-    held = {e.model: e for e in mapping.entries[1:] if e.model}
-    lists = {i.model: i for i in mapping.items}
+    kinds = {e.name: e.resource for e in mapping.entries}
     fields: list[tuple[str, str, Any]] = []
     entry_items: dict[str, Items] = {}
     for name, info in model.model_fields.items():
         rows = by_field.get(name, [])
-        hook = next((r.hook for r in rows if r.hook), "")
-        if hook and hook not in hooks:
-            raise KeyError(f"{mapping.kind}: rows name the hook {hook!r}, not given")
-        if hook:
-            if not any(how == "hook" and what == hook for _n, how, what in fields):
-                fields.append((name, "hook", hook))
-        elif name in held:
-            e = held[name]
-            if e.block and e.block not in all_blocks:
-                raise KeyError(f"{mapping.kind}: {name}: no block {e.block!r}")
-            if not e.block:  # the engine writes it: a list of items (and fixed elements)
-                entry_items[e.name] = c.items(lists[name], info, rows)
-            fields.append((name, "entry", e))
-        elif name in lists:
-            fields.append((name, "items", c.items(lists[name], info, rows)))
-        elif rows and name != "id":
-            fields.append((name, "slot", c.slot(name, rows, info, c.focus, 0)))
+        field_ = _field(c, name, info, rows, hooks, all_blocks, entry_items, kinds)
+        if field_ is not None and not (
+            field_[1] == "hook" and any(f[1:] == field_[1:] for f in fields)
+        ):
+            fields.append(field_)
+    document = mapping.bundle.get("type") == "document"
     id_row = next((r for r in mapping.fields if r.model == "id" and r.system), None)
-    if id_row is None:
+    if id_row is None and not document:
         raise ValueError(f"{mapping.kind}: the row of id names its identifier system")
     shared: dict[str, tuple[Items, ...]] = {}
     for items in [w for _n, how, w in fields if how == "items"] + list(entry_items.values()):
@@ -393,17 +399,58 @@ def compile_plan(
         refs={e.name: c.ref(e.ref) for e in mapping.entries if e.ref},
         hooks=hooks,
         blocks=all_blocks,
-        id_system=c.uri(id_row.system),
+        document=document,
+        id_system=c.uri(id_row.system) if id_row is not None else "",
         shared=shared,
         entry_items=entry_items,
     )
+
+
+def _field(
+    c: _Compiler,
+    name: str,
+    info: Any,
+    rows: list[FieldRow],
+    hooks: dict[str, Hook],
+    blocks: dict[str, Block],
+    entry_items: dict[str, Items],
+    kinds: dict[str, str],
+) -> tuple[str, str, Any] | None:
+    """How one model field is written and read (None: not at all, e.g. ``kind``)."""
+    kind = c.m.kind
+    hook = next((r.hook for r in rows if r.hook), "")
+    held = {e.model: e for e in c.m.entries[1:] if e.model}
+    lists = {i.model: i for i in c.m.items}
+    if hook:
+        if hook not in hooks:
+            raise KeyError(f"{kind}: rows name the hook {hook!r}, not given")
+        return (name, "hook", hook)
+    if name in held:
+        e = held[name]
+        if e.block and e.block not in blocks:
+            raise KeyError(f"{kind}: {name}: no block {e.block!r}")
+        if not e.block:  # the engine writes it: a list of items (and fixed elements)
+            entry_items[e.name] = c.items(lists[name], info, rows)
+        return (name, "entry", e)
+    if name in lists:
+        return (name, "items", c.items(lists[name], info, rows))
+    if not rows or name == "id":
+        return None
+    at = rows[0].entry
+    if at:  # a field in an entry a block writes (after the block)
+        return (name, "at", (at, c.slot(name, rows, info, kinds[at], 0)))
+    return (name, "slot", c.slot(name, rows, info, c.focus, 0))
 
 
 # -- the mapping -----------------------------------------------------------------------------
 
 
 class RowMapping(CollectionMapping):
-    """A kind's ``codec.KindMapping`` driven by its rows (this module's docstring)."""
+    """A kind's ``codec.KindMapping`` driven by its rows (this module's docstring).
+
+    ``url(document, *name)``: the fullUrl of an entry, when the kind has its own scheme;
+    ``matches(tree)``: whether a tree is of this kind, when the focus' category does not say
+    it (a ``document`` Bundle)."""
 
     def __init__(
         self,
@@ -412,23 +459,34 @@ class RowMapping(CollectionMapping):
         hooks: dict[str, Hook] | None = None,
         blocks: dict[str, Block] | None = None,
         mapping: Mapping | None = None,
+        url: Callable[..., str] | None = None,
+        matches: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         self.plan = compile_plan(mapping or load_mapping(kind.value), model, hooks or {}, blocks)
+        self._url = url
+        self._matches = matches
         focus = self.plan.entries[0].resource
         super().__init__(kind, focus, model, self.read_bundle, self.write_bundle)
+
+    def matches(self, tree: dict[str, Any]) -> bool:
+        return self._matches(tree) if self._matches is not None else super().matches(tree)
+
+    def to_model(self, tree: dict[str, Any], reader: Reader) -> Any:
+        if self.plan.document:  # a document names each problem where it is (no dedupe)
+            return self.read_bundle(tree, reader)
+        return super().to_model(tree, reader)
 
     # -- model -> tree
     def write_bundle(self, document: Any) -> dict[str, Any]:
         plan = self.plan
-        w = Writing(document, self.kind.value)
+        w = Writing(document, self.kind.value, url_scheme=self._url)
         present = [e for e in plan.entries if _present(e, document)]
         for e in present:
             for name in (e.name, *e.also):
                 w.urls[name] = w.url(name)
         focus_row = plan.entries[0]
-        focus: Resource = {"resourceType": focus_row.resource}
-        self._write_focus(w, focus)  # hooks add their entries to w.made
-        named: dict[str, Resource] = {focus_row.name: focus}
+        named: dict[str, Resource] = {focus_row.name: {"resourceType": focus_row.resource}}
+        self._write_focus(w, named[focus_row.name])  # hooks add their entries to w.made
         order: list[str | tuple[str, Resource]] = [focus_row.name]  # names, or hooks' entries
         for e in present[1:]:
             if e.hook:
@@ -438,18 +496,57 @@ class RowMapping(CollectionMapping):
             if e.block:
                 made = plan.blocks[e.block].write(w, value, e)
             else:
-                made = [self._write_entry(w, e, value)]
-            named.update(zip((e.name, *e.also), made, strict=True))
-            order += [e.name, *e.also]
+                made = [(e.name, self._write_entry(w, e, value))]
+            named.update(made)
+            order += [name for name, _res in made]
+        self._finish(w, named, present)
+        entries = [(w.urls[x], named[x]) if isinstance(x, str) else x for x in order]
+        if not plan.document:
+            return bundle(plan.mapping.urls[plan.mapping.bundle["profile"]], entries)
+        out: Resource = {
+            "resourceType": "Bundle",
+            "meta": {"profile": [plan.mapping.urls[plan.mapping.bundle["profile"]]]},
+            "type": "document",
+            "entry": [{"fullUrl": url, "resource": res} for url, res in entries],
+        }
+        plan.hooks[plan.mapping.bundle["hook"]].write(w, out)
+        return ordered(out, "Bundle", deep=False)
+
+    def _finish(self, w: Writing, named: dict[str, Resource], present: list[EntryRow]) -> None:
+        """The references between entries, the fields the engine puts into entries blocks
+        wrote, and the order of the elements of what the engine wrote."""
+        plan = self.plan
         for e in plan.entries[1:]:
             ref = plan.refs.get(e.name)
             target = e.name if e.name in w.urls else e.ref_else
             if ref is not None and ref.owner in named and target in w.urls:
                 _wire(named[ref.owner], ref, w.urls[target])
-        for e in (focus_row, *(e for e in present[1:] if not e.block and not e.hook)):
-            named[e.name] = ordered(named[e.name], e.resource, deep=False)  # items are in order
-        entries = [(w.urls[x], named[x]) if isinstance(x, str) else x for x in order]
-        return bundle(plan.mapping.urls[plan.mapping.bundle["profile"]], entries)
+        mine = {plan.entries[0].name} | {e.name for e in present[1:] if not e.block and not e.hook}
+        for name, how, what in plan.fields:
+            if how == "at" and what[0] in named:
+                write_slot(named[what[0]], what[1], getattr(w.document, name))
+                mine.add(what[0])
+        kinds = {e.name: e.resource for e in plan.entries}
+        for name in mine:  # items are in order already
+            named[name] = ordered(named[name], kinds[name], deep=False)
+
+    def _write_focus(self, w: Writing, focus: Resource) -> None:
+        plan = self.plan
+        row = plan.entries[0]
+        if row.profile:
+            focus["meta"] = {"profile": [plan.mapping.urls[row.profile]]}
+        focus.update(copy.deepcopy(row.fixed))  # trees are the caller's to change
+        if not plan.document:
+            focus["category"] = [kind_concept(self.kind.value)]
+            focus["identifier"] = [{"system": plan.id_system, "value": w.document.id}]
+        bundle_hook = plan.mapping.bundle.get("hook")
+        for name, how, what in plan.fields:
+            if how == "slot":
+                write_slot(focus, what, getattr(w.document, name))
+            elif how == "items":
+                write_items(focus, what, getattr(w.document, name))
+            elif how == "hook" and what != bundle_hook:
+                plan.hooks[what].write(w, focus)
 
     def _write_entry(self, w: Writing, e: EntryRow, value: Any) -> Resource:
         """An entry the engine writes: its fixed elements, its links to other entries and
@@ -460,40 +557,27 @@ class RowMapping(CollectionMapping):
         write_items(res, self.plan.entry_items[e.name], value)
         return res
 
-    def _write_focus(self, w: Writing, focus: Resource) -> None:
-        plan = self.plan
-        row = plan.entries[0]
-        if row.profile:
-            focus["meta"] = {"profile": [plan.mapping.urls[row.profile]]}
-        focus.update(copy.deepcopy(row.fixed))  # trees are the caller's to change
-        focus["category"] = [kind_concept(self.kind.value)]
-        focus["identifier"] = [{"system": plan.id_system, "value": w.document.id}]
-        for name, how, what in plan.fields:
-            if how == "slot":
-                write_slot(focus, what, getattr(w.document, name))
-            elif how == "items":
-                write_items(focus, what, getattr(w.document, name))
-            elif how == "hook":
-                plan.hooks[what].write(w, focus)
-
     # -- tree -> model
     def read_bundle(self, tree: dict[str, Any], r: Reader) -> Any:
         plan, kind = self.plan, self.kind.value
         rd = Reading(tree, r)
         check_entries(tree, rd.index.entries, kind, r)
         focus_row = plan.entries[0]
-        rd.focus = r.need(
-            find_focus(rd.index, focus_row.resource, kind),
-            "Bundle.entry",
-            f"a {focus_row.resource} of category {kind}",
-        )
+        if plan.document:
+            found = rd.index.first(focus_row.resource)
+            rd.focus = r.need(found, "Bundle.entry", f"a {focus_row.resource}")
+        else:
+            found = find_focus(rd.index, focus_row.resource, kind)
+            rd.focus = r.need(found, "Bundle.entry", f"a {focus_row.resource} of category {kind}")
         rd.entries[focus_row.name] = rd.focus
         res, path = rd.focus
-        r.map((), path)
-        values: dict[str, Any] = {"id": identifier_value(r, res, path, plan.id_system, ("id",))}
-        if values["id"] is None:
-            r.missing(f"{path}.identifier", f"the document's id in {plan.id_system}")
-            raise Unreadable(path)
+        values: dict[str, Any] = {}
+        if not plan.document:
+            r.map((), path)
+            values["id"] = identifier_value(r, res, path, plan.id_system, ("id",))
+            if values["id"] is None:
+                r.missing(f"{path}.identifier", f"the document's id in {plan.id_system}")
+                raise Unreadable(path)
         unreadable = False
         for name, how, what in plan.fields:
             try:
@@ -509,9 +593,15 @@ class RowMapping(CollectionMapping):
         if how == "slot":
             value = read_slot(rd.r, res, path, what, (name,))
             return {} if value is None else {name: value}
+        if how == "at":
+            at = rd.entries.get(what[0])
+            value = None if at is None else read_slot(rd.r, *at, what[1], (name,))
+            return {} if value is None else {name: value}
         if how == "items":
             return {name: self._read_items(rd.r, rd.focus, what)}
         if how == "hook":
+            if what == self.plan.mapping.bundle.get("hook"):
+                return self.plan.hooks[what].read(rd, rd.tree, "Bundle")
             return self.plan.hooks[what].read(rd, res, path)
         found = self._resolve(rd, what)
         if found is None:

@@ -18,6 +18,8 @@ A mapping file holds::
     url = "meeting_date"                 # [urls] name: the extension that holds the value
     table = "effort_status"              # [tables] name: model code -> FHIR code
     required = "what is missing"         # the value must be there (else: unreadable)
+    fallback = ""                        # in a list's item: its stand-in when missing
+    entry = "patient"                    # the value is in that entry, not in the focus
     hook = "payload"                     # hand-written code writes and reads the field
 
 The code reads everything at start-up: the FHIR row engine writes and reads the fields of the
@@ -49,6 +51,7 @@ class FieldRow:
     required: str | bool = False
     fallback: Any = None
     hook: str = ""
+    entry: str = ""
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class Slot:
     table: dict[str, str] | None  # model code -> FHIR code
     coded: str | None  # an enumeration as a Coding of this system; steps end at the concept
     in_extension: bool
+    many: bool = False  # a list: one element (of the repeating one picked) per value
 
     def where(self, path: str) -> str:
         """Where a missing value is reported: up to the element picked by system or url (it
@@ -155,8 +156,9 @@ def _enum(r: Reader, raw: str, cls: Any, where: str, what: str) -> Any:
 # -- writing -----------------------------------------------------------------------------------
 
 
-def container(obj: Json, steps: tuple[Step, ...]) -> Json:
-    """The object that holds the last step, made where missing."""
+def container(obj: Json, steps: tuple[Step, ...], new: bool = False) -> Json:
+    """The object that holds the last step, made where missing (``new``: a new item of the
+    picked repeating element, for one value of a list)."""
     for step in steps[:-1]:
         if not step.repeats:
             obj = obj.setdefault(step.key, {})
@@ -164,7 +166,7 @@ def container(obj: Json, steps: tuple[Step, ...]) -> Json:
         items = obj.setdefault(step.key, [])
         if step.pick is not None:
             k, v = step.pick
-            item = next((i for i in items if i.get(k) == v), None)
+            item = None if new else next((i for i in items if i.get(k) == v), None)
             if item is None:
                 item = {k: v}
                 items.append(item)
@@ -178,12 +180,21 @@ def container(obj: Json, steps: tuple[Step, ...]) -> Json:
 
 
 def write_slot(obj: Json, slot: Slot, value: Any) -> None:
-    """Put one model value at its slot (nothing for None)."""
+    """Put one model value at its slot (nothing for None); a list's values each in an
+    element of their own."""
+    if slot.many:
+        for one in value:
+            _write_one(obj, slot, one)
+        return
+    _write_one(obj, slot, value)
+
+
+def _write_one(obj: Json, slot: Slot, value: Any) -> None:
     if value is None or (slot.optional_text and value == ""):
         return
     if slot.table is not None:
         value = slot.table[str(value)]
-    holder = container(obj, slot.steps)
+    holder = container(obj, slot.steps, slot.many)
     key = slot.steps[-1].key
     if slot.coded is not None:  # an enumeration as a Coding of its system
         concept = {"coding": [{"system": slot.coded, "code": str(value)}]}
@@ -261,18 +272,50 @@ def _walk(r: Reader, obj: Json, path: str, steps: tuple[Step, ...]) -> tuple[Jso
 
 def read_slot(r: Reader, obj: Json, path: str, slot: Slot, mp: ModelPath) -> Any:
     """The model value at its slot (None when absent or wrong, reported); a required one
-    missing stops reading (:class:`Unreadable`), unless it has a fallback."""
+    missing stops reading (:class:`Unreadable`), unless it has a fallback. A list: every
+    element of the picked repeating element that holds a value."""
+    if slot.many:
+        return _read_many(r, obj, path, slot, mp)
     holder, hpath, ext = _walk(r, obj, path, slot.steps)
     value = None
     if holder is not None:
         value = _read_value(r, holder, hpath, mp, slot, ext)
     if value is None and slot.required is not None:
-        if slot.coded is None:
-            r.missing(slot.where(path), slot.required)
+        if slot.coded is None:  # where it is missing: in what holds it, else what is absent
+            where = slot.where(path) if holder is None else f"{hpath}.{slot.steps[-1].key}"
+            r.missing(where, slot.required)
         if slot.fallback is NO_FALLBACK:
             raise Unreadable(path)
         return slot.fallback
     return value
+
+
+def _read_many(r: Reader, obj: Json, path: str, slot: Slot, mp: ModelPath) -> list[Any]:
+    """Each value of a list slot: the picked repeating element's items, each read as one."""
+    at = next(i for i, step in enumerate(slot.steps) if step.pick is not None)
+    holder, hpath, _ext = _walk(r, obj, path, (*slot.steps[:at], slot.steps[at]))
+    if holder is None:
+        return []
+    step = slot.steps[at]
+    k, v = step.pick  # type: ignore[misc]
+    one = Slot(**{**_fields(slot), "steps": slot.steps[at + 1 :], "many": False})
+    out: list[Any] = []
+    for item, ipath in r.objs(holder, step.key, hpath):
+        if item.get(k) == v:
+            value = _read_value_at(r, item, ipath, one, (*mp, len(out)), ipath)
+            if value is not None:
+                out.append(value)
+    return out
+
+
+def _fields(slot: Slot) -> dict[str, Any]:
+    return {name: getattr(slot, name) for name in slot.__slots__}
+
+
+def _read_value_at(r: Reader, obj: Json, path: str, slot: Slot, mp: ModelPath, ext: str) -> Any:
+    """A value below ``obj`` (one item of a list slot)."""
+    holder, hpath, _ext = _walk(r, obj, path, slot.steps)
+    return None if holder is None else _read_value(r, holder, hpath, mp, slot, ext)
 
 
 def _read_value(r: Reader, obj: Json, path: str, mp: ModelPath, slot: Slot, ext: str) -> Any:
