@@ -72,7 +72,6 @@ reading stops.
 
 from __future__ import annotations
 
-import copy
 import types
 import typing
 from collections.abc import Callable
@@ -103,7 +102,9 @@ from gateway.formats.fhir.slots import (
     Items,
     Slot,
     Step,
+    fresh,
     ordered,
+    rank_path,
     read_item,
     read_slot,
     which_items,
@@ -220,6 +221,17 @@ class Plan:
 _COMPOSITES = (Code, Identifier, Period)
 
 
+def _leaves(fixed: dict[str, Any], at: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """The fixed values below nested objects, each with its path."""
+    out: list[tuple[tuple[str, ...], Any]] = []
+    for key, value in fixed.items():
+        if isinstance(value, dict):
+            out += _leaves(value, (*at, key))
+        else:
+            out.append(((*at, key), value))
+    return out
+
+
 def _value_type(annotation: Any) -> Any:
     """The type a field holds, from its annotation (``X | None`` -> ``X``; ``list[X]`` -> X)."""
     annotation = _not_none(annotation)
@@ -317,6 +329,7 @@ class _Compiler:
             coded=coded,
             in_extension=any(s.key == "extension" for s in steps),
             many=many,
+            enum=enum,
         )
 
     def items(self, spec: ItemsRow, info: Any, rows: list[FieldRow]) -> Items:
@@ -338,6 +351,9 @@ class _Compiler:
             for step in path:
                 value = value[step]
             match = (path, value)
+        ops: list[tuple[tuple[Step, ...], Any]] = [(s.steps, s) for s in slots]
+        ops += [(self.steps(ftype, list(keys), None), v) for keys, v in _leaves(spec.fixed)]
+        ops.sort(key=lambda op: rank_path(ftype, tuple(step.key for step in op[0])))
         return Items(
             name=spec.model,
             fhir=spec.fhir,
@@ -348,6 +364,7 @@ class _Compiler:
             fixed=spec.fixed,
             match=match,
             needs=tuple(spec.needs.items()),
+            ops=tuple(ops),
         )
 
     def ref(self, text: str) -> Ref:
@@ -464,12 +481,10 @@ class RowMapping(CollectionMapping):
     ) -> None:
         self.plan = compile_plan(mapping or load_mapping(kind.value), model, hooks or {}, blocks)
         self._url = url
-        self._matches = matches
         focus = self.plan.entries[0].resource
         super().__init__(kind, focus, model, self.read_bundle, self.write_bundle)
-
-    def matches(self, tree: dict[str, Any]) -> bool:
-        return self._matches(tree) if self._matches is not None else super().matches(tree)
+        if matches is not None:
+            self.matches = matches  # type: ignore[method-assign,assignment]
 
     def to_model(self, tree: dict[str, Any], reader: Reader) -> Any:
         if self.plan.document:  # a document names each problem where it is (no dedupe)
@@ -482,8 +497,9 @@ class RowMapping(CollectionMapping):
         w = Writing(document, self.kind.value, url_scheme=self._url)
         present = [e for e in plan.entries if _present(e, document)]
         for e in present:
-            for name in (e.name, *e.also):
-                w.urls[name] = w.url(name)
+            if not e.hook:  # a hook names its own entries
+                for name in (e.name, *e.also):
+                    w.urls[name] = w.url(name)
         focus_row = plan.entries[0]
         named: dict[str, Resource] = {focus_row.name: {"resourceType": focus_row.resource}}
         self._write_focus(w, named[focus_row.name])  # hooks add their entries to w.made
@@ -535,7 +551,7 @@ class RowMapping(CollectionMapping):
         row = plan.entries[0]
         if row.profile:
             focus["meta"] = {"profile": [plan.mapping.urls[row.profile]]}
-        focus.update(copy.deepcopy(row.fixed))  # trees are the caller's to change
+        focus.update(fresh(row.fixed))  # trees are the caller's to change
         if not plan.document:
             focus["category"] = [kind_concept(self.kind.value)]
             focus["identifier"] = [{"system": plan.id_system, "value": w.document.id}]
@@ -551,7 +567,7 @@ class RowMapping(CollectionMapping):
     def _write_entry(self, w: Writing, e: EntryRow, value: Any) -> Resource:
         """An entry the engine writes: its fixed elements, its links to other entries and
         the items of the list it holds."""
-        res: Resource = {"resourceType": e.resource, **copy.deepcopy(e.fixed)}
+        res: Resource = {"resourceType": e.resource, **fresh(e.fixed)}
         for element, target in e.links.items():
             _wire(res, Ref(e.name, element), w.urls[target])
         write_items(res, self.plan.entry_items[e.name], value)
@@ -581,7 +597,12 @@ class RowMapping(CollectionMapping):
         unreadable = False
         for name, how, what in plan.fields:
             try:
-                values.update(self._read_field(rd, name, how, what))
+                if how == "slot":  # the most common: read here
+                    value = read_slot(r, res, path, what, (name,))
+                    if value is not None:
+                        values[name] = value
+                else:
+                    values.update(self._read_field(rd, name, how, what))
             except Unreadable:  # every missing part is named before reading stops
                 unreadable = True
         if unreadable:
@@ -590,15 +611,12 @@ class RowMapping(CollectionMapping):
 
     def _read_field(self, rd: Reading, name: str, how: str, what: Any) -> dict[str, Any]:
         res, path = rd.focus
-        if how == "slot":
-            value = read_slot(rd.r, res, path, what, (name,))
-            return {} if value is None else {name: value}
         if how == "at":
             at = rd.entries.get(what[0])
             value = None if at is None else read_slot(rd.r, *at, what[1], (name,))
             return {} if value is None else {name: value}
         if how == "items":
-            return {name: self._read_items(rd.r, rd.focus, what)}
+            return {name: self._read_items(rd, rd.focus, what)}
         if how == "hook":
             if what == self.plan.mapping.bundle.get("hook"):
                 return self.plan.hooks[what].read(rd, rd.tree, "Bundle")
@@ -607,26 +625,35 @@ class RowMapping(CollectionMapping):
         if found is None:
             return {}
         if not what.block:
-            return {name: self._read_items(rd.r, found, self.plan.entry_items[what.name])}
+            return {name: self._read_items(rd, found, self.plan.entry_items[what.name])}
         mp = tuple(what.model.split("."))
         return {name: self.plan.blocks[what.block].read(rd, found, mp, what)}
 
-    def _read_items(self, r: Reader, owner: Found, items: Items) -> list[Any]:
-        """The items of one list; a repeating element several lists share is read in order."""
+    def _read_items(self, rd: Reading, owner: Found, items: Items) -> list[Any]:
+        """The items of one list. The lists that share a repeating element are read together,
+        element by element in order, the first time one of them is asked for."""
+        key = f"items {items.fhir} {owner[1]}"
+        done = rd.state.get(key)
+        if done is None:
+            done = rd.state[key] = self._read_shared(rd.r, owner, self.plan.shared[items.fhir])
+        return done[items.name]
+
+    @staticmethod
+    def _read_shared(r: Reader, owner: Found, lists: tuple[Items, ...]) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {items.name: [] for items in lists}
         holder, hpath = owner
-        for step in items.steps[:-1]:
+        steps = lists[0].steps
+        for step in steps[:-1]:
             found = r.obj(holder, step.key, hpath)
             if found is None:
-                return []
+                return out
             holder, hpath = found, f"{hpath}.{step.key}"
-        lists = self.plan.shared[items.fhir]
-        out: list[Any] = []
-        for element, epath in r.objs(holder, items.steps[-1].key, hpath):
-            if len(lists) > 1 and which_items(element, lists) is not items:
-                continue
-            item = read_item(r, items, element, epath, (items.name, len(out)))
+        for element, epath in r.objs(holder, steps[-1].key, hpath):
+            items = which_items(element, lists) if len(lists) > 1 else lists[0]
+            got = out[items.name]
+            item = read_item(r, items, element, epath, (items.name, len(got)))
             if item is not None:
-                out.append(item)
+                got.append(item)
         return out
 
     def _resolve(self, rd: Reading, e: EntryRow) -> Found | None:
@@ -702,7 +729,7 @@ def _present(e: EntryRow, document: Any) -> bool:
     if not when:
         return True
     value = _model_value(document, when)
-    return value is not None and value != []
+    return value is not None and not (isinstance(value, list) and not value)
 
 
 def _model_value(document: Any, path: str) -> Any:

@@ -146,18 +146,48 @@ def _cell(text: str) -> str:
     return f"`{text}`" if text else ""
 
 
+def _by(m: Mapping, row: FieldRow) -> str:
+    """Who writes and reads a row's field in FHIR: the row engine, a hook or a block."""
+    if row.hook:
+        return f"hook `{row.hook}`"
+    top = row.model.split(".")[0].removesuffix("[]")
+    for e in m.entries[1:]:
+        if e.model == top:
+            return f"block `{e.block}`" if e.block else f"rows (entry `{e.name}`)"
+    if row.entry:
+        return f"rows (entry `{row.entry}`)"
+    return "rows"
+
+
+def _entries_table(m: Mapping) -> list[str]:
+    if not m.entries:
+        return []
+    out = ["", "## Bundle entries", ""]
+    out += ["| entry | resource | holds | written and read by | named by |", "|---" * 5 + "|"]
+    for i, e in enumerate(m.entries):
+        holds = "the document (focus)" if i == 0 else _cell(e.model)
+        by = f"block `{e.block}`" if e.block else f"hook `{e.hook}`" if e.hook else "rows"
+        names = ", ".join(f"`{n}`" for n in (e.name, *e.also))
+        out.append(f"| {names} | {e.resource} | {holds} | {by} | {_cell(e.ref)} |")
+    return out
+
+
 def render_mapping_table(kind: str) -> str:
-    """The mapping of ``kind`` as Markdown: the field table, then each code table."""
+    """The mapping of ``kind`` as Markdown: the field table (who writes and reads each field
+    in FHIR: the row engine, a hook or a block), the Bundle's entries, each code table and
+    the URIs."""
     m = load_mapping(kind)
     out = [
         f"# {m.title}",
         "",
-        "| canonical field | XML | FHIR | note |",
-        "|---|---|---|---|",
+        "| canonical field | XML | FHIR | FHIR by | note |",
+        "|---|---|---|---|---|",
     ]
     for row in m.fields:
         note = row.note.replace("|", "\\|")
-        out.append(f"| {_cell(row.model)} | {_cell(row.xml)} | {_cell(row.fhir)} | {note} |")
+        cells = (_cell(row.model), _cell(row.xml), _cell(row.fhir), _by(m, row), note)
+        out.append("| " + " | ".join(cells) + " |")
+    out += _entries_table(m)
     for name, table in m.tables.items():
         out += ["", f"## {name}", "", "| from | to |", "|---|---|"]
         out += [f"| `{k}` | `{v}` |" for k, v in table.items()]

@@ -10,11 +10,11 @@ this module is what runs per message.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
@@ -54,6 +54,35 @@ class Slot:
     coded: str | None  # an enumeration as a Coding of this system; steps end at the concept
     in_extension: bool
     many: bool = False  # a list: one element (of the repeating one picked) per value
+    enum: bool = False  # an enumeration (its value read back as one)
+    # chosen once, from the above: how the value is read, and a list's one value
+    reader: Callable[..., Any] = field(init=False, repr=False, compare=False)
+    each: Slot | None = field(init=False, repr=False, compare=False)
+    prefix: str = field(init=False, repr=False, compare=False)  # the steps to the holder
+    put: Callable[[Json, str, Any, bool], None] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", "/".join(map(repr, self.steps[:-1])))
+        put = _PUTTERS.get(self.vtype, _put_as_is)
+        object.__setattr__(self, "put", _put_enum if self.enum else put)
+        key = self.steps[-1]
+        if self.coded is not None:
+            reader: Callable[..., Any] = _read_coded
+        elif key.repeats:
+            reader = _read_first
+        elif self.table is not None:
+            reader = _read_table
+        elif self.enum:
+            reader = _read_enum
+        else:
+            reader = _READERS.get(self.vtype, _read_raw)
+        object.__setattr__(self, "reader", reader)
+        each = None
+        if self.many:  # the value below the picked element
+            at = next(i for i, step in enumerate(self.steps) if step.pick is not None)
+            fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+            each = Slot(**{**fields, "steps": self.steps[at + 1 :], "many": False})
+        object.__setattr__(self, "each", each)
 
     def where(self, path: str) -> str:
         """Where a missing value is reported: up to the element picked by system or url (it
@@ -79,30 +108,52 @@ class Items:
     fixed: Json
     match: tuple[tuple[str, ...], Any] | None  # an item is this list's when it holds this
     needs: tuple[tuple[str, str], ...]  # (element, what): an item without it is left out
+    #: how an item is written, in the FHIR specification's element order: a fixed value
+    #: (its steps and value) or a slot (its steps and the Slot)
+    ops: tuple[tuple[tuple[Step, ...], Any], ...] = ()
 
 
 # -- one value ---------------------------------------------------------------------------------
 
 
-def put_value(obj: Json, key: str, value: Any, in_extension: bool = False) -> None:
-    """``obj[key]`` in the FHIR form of a model value."""
-    if isinstance(value, str) and not isinstance(value, StrEnum):
-        if in_extension and key == "valueString":
-            put_ext_text(obj, value)
-        else:
-            put_text(obj, key, value)
-    elif isinstance(value, datetime):
-        obj[key] = dt.write_datetime(value)
-    elif isinstance(value, date):
-        obj[key] = value.isoformat()
-    elif isinstance(value, Code):
-        obj[key] = dt.write_coding(value)
-    elif isinstance(value, Identifier):
-        obj[key] = dt.write_identifier(value)
-    elif isinstance(value, Period):
-        obj[key] = dt.write_period(value)
-    else:  # booleans, integers, enumerations (their value)
-        obj[key] = str(value) if isinstance(value, StrEnum) else value
+def _put_text(obj: Json, key: str, value: Any, in_extension: bool) -> None:
+    if in_extension and key == "valueString":
+        put_ext_text(obj, value)
+    else:
+        put_text(obj, key, value)
+
+
+def _put_datetime(obj: Json, key: str, value: Any, in_extension: bool) -> None:
+    obj[key] = dt.write_datetime(value)
+
+
+def _put_date(obj: Json, key: str, value: Any, in_extension: bool) -> None:
+    obj[key] = value.isoformat()
+
+
+def _put_enum(obj: Json, key: str, value: Any, in_extension: bool) -> None:
+    obj[key] = str(value)
+
+
+def _put_as_is(obj: Json, key: str, value: Any, in_extension: bool) -> None:
+    obj[key] = value
+
+
+def _put_composite(write: Callable[[Any], Json]) -> Callable[[Json, str, Any, bool], None]:
+    def put(obj: Json, key: str, value: Any, in_extension: bool) -> None:
+        obj[key] = write(value)
+
+    return put
+
+
+_PUTTERS: dict[Any, Callable[[Json, str, Any, bool], None]] = {
+    str: _put_text,
+    datetime: _put_datetime,
+    date: _put_date,
+    Code: _put_composite(dt.write_coding),
+    Identifier: _put_composite(dt.write_identifier),
+    Period: _put_composite(dt.write_period),
+}
 
 
 _COMPOSITE: dict[type, Callable[[Reader, Json, str, ModelPath], Any]] = {
@@ -140,10 +191,6 @@ def get_value(
     return value
 
 
-def _is_enum(vtype: Any) -> bool:
-    return isinstance(vtype, type) and issubclass(vtype, StrEnum)
-
-
 def _enum(r: Reader, raw: str, cls: Any, where: str, what: str) -> Any:
     try:
         return cls(raw)
@@ -151,6 +198,20 @@ def _enum(r: Reader, raw: str, cls: Any, where: str, what: str) -> Any:
         known = ", ".join(x.value for x in cls)
         r.report(SYSTEM, where, f"{raw!r} is not {what or 'one of these'} ({known})")
         return None
+
+
+def fresh(fixed: Json) -> Json:
+    """A new copy of fixed elements (trees are the caller's to change): JSON only, so
+    faster than ``copy.deepcopy``."""
+    return {k: _fresh(v) for k, v in fixed.items()}
+
+
+def _fresh(value: Any) -> Any:
+    if type(value) is dict:
+        return {k: _fresh(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_fresh(v) for v in value]
+    return value
 
 
 # -- writing -----------------------------------------------------------------------------------
@@ -185,8 +246,16 @@ def write_slot(obj: Json, slot: Slot, value: Any) -> None:
     if slot.many:
         for one in value:
             _write_one(obj, slot, one)
-        return
-    _write_one(obj, slot, value)
+    elif value is not None and not (slot.optional_text and value == ""):
+        if slot.prefix or slot.table is not None or slot.coded is not None:
+            _write_one(obj, slot, value)
+        elif slot.steps[0].repeats:
+            item: Json = {}
+            key = slot.steps[0].key
+            slot.put(item, key, value, slot.in_extension)
+            obj.setdefault(key, []).append(item[key])
+        else:  # the most common: an element of the object itself
+            slot.put(obj, slot.steps[0].key, value, slot.in_extension)
 
 
 def _write_one(obj: Json, slot: Slot, value: Any) -> None:
@@ -204,10 +273,10 @@ def _write_one(obj: Json, slot: Slot, value: Any) -> None:
             holder[key] = concept
     elif slot.steps[-1].repeats:
         item: Json = {}
-        put_value(item, key, value, slot.in_extension)
+        slot.put(item, key, value, slot.in_extension)
         holder.setdefault(key, []).append(item[key])
     else:
-        put_value(holder, key, value, slot.in_extension)
+        slot.put(holder, key, value, slot.in_extension)
 
 
 def write_items(focus: Json, items: Items, values: list[Any]) -> None:
@@ -216,31 +285,64 @@ def write_items(focus: Json, items: Items, values: list[Any]) -> None:
         return
     elements = container(focus, items.steps).setdefault(items.steps[-1].key, [])
     for value in values:
-        element: Json = copy.deepcopy(items.fixed)  # trees are the caller's to change
-        for slot in items.slots:
-            write_slot(element, slot, getattr(value, slot.name))
-        elements.append(ordered(element, items.ftype))
+        element: Json = {}
+        for steps, what in items.ops:  # in element order: the item needs no sorting
+            if type(what) is Slot:
+                write_slot(element, what, getattr(value, what.name))
+            elif len(steps) == 1:
+                element[steps[0].key] = _fresh(what)
+            else:
+                container(element, steps)[steps[-1].key] = _fresh(what)
+        elements.append(element)
+
+
+class _Rank(dict[str, int]):
+    """Element -> its place; an element the table does not know goes last."""
+
+    def __missing__(self, key: str) -> int:
+        return 1 << 20
+
+
+@cache
+def _rank(ftype: str) -> tuple[_Rank, dict[str, str]]:
+    """The place of each element of a FHIR type (a resource's type first, an extension's url
+    first, a primitive's ``_`` twin right after it) and each element's type."""
+    table = element_table().get(ftype, {})
+    rank = _Rank()
+    for i, name in enumerate(table):
+        rank[name], rank["_" + name] = 2 * i, 2 * i + 1
+    rank["resourceType"] = -2
+    if ftype == "Extension":
+        rank["url"] = -1
+    return rank, {name: spec[0] for name, spec in table.items()}
+
+
+def rank_path(ftype: str, keys: tuple[str, ...]) -> tuple[int, ...]:
+    """The place of an element path in the specification's order (to sort writes by)."""
+    out = []
+    for key in keys:
+        rank, types = _rank(ftype)
+        out.append(rank[key])
+        ftype = types.get(key, "")
+    return tuple(out)
 
 
 def ordered(obj: Json, ftype: str, deep: bool = True) -> Json:
     """``obj`` (and, ``deep``, what it holds) in the FHIR specification's element order (a
     resource's type first, an extension's url first, a primitive's ``_`` twin after it)."""
-    table = element_table().get(ftype)
-    if table is None:
+    rank, types = _rank(ftype)
+    if not types:
         return obj
-    rank = {name: i for i, name in enumerate(table)}
-    rank["resourceType"] = -2
-    if ftype == "Extension":
-        rank["url"] = -1
+    keys = sorted(obj, key=rank.__getitem__)
+    if not deep:
+        return obj if keys == list(obj) else {k: obj[k] for k in keys}
     out: Json = {}
-    for key in sorted(obj, key=lambda k: (rank.get(k.lstrip("_"), len(rank)), k[0] == "_")):
+    for key in keys:
         value = obj[key]
-        ctype = table.get(key, ("", False))[0]
-        if not deep:
-            pass
-        elif isinstance(value, dict):
-            value = ordered(value, ctype)
+        if isinstance(value, dict):
+            value = ordered(value, types.get(key, ""))
         elif isinstance(value, list):
+            ctype = types.get(key, "")
             value = [ordered(v, ctype) if isinstance(v, dict) else v for v in value]
         out[key] = value
     return out
@@ -257,11 +359,7 @@ def _walk(r: Reader, obj: Json, path: str, steps: tuple[Step, ...]) -> tuple[Jso
     for step in steps[:-1]:
         assert found is not None
         if step.repeats:
-            items = r.objs(found, step.key, path)
-            if step.pick is not None:
-                k, v = step.pick
-                items = [(i, p) for i, p in items if i.get(k) == v]
-            found, path = items[0] if items else (None, path)
+            found, path = _item(r, found, step, path)
             ext = path if step.key == "extension" else ext
         else:
             found, path = r.obj(found, step.key, path), f"{path}.{step.key}"
@@ -270,16 +368,44 @@ def _walk(r: Reader, obj: Json, path: str, steps: tuple[Step, ...]) -> tuple[Jso
     return found, path, ext
 
 
-def read_slot(r: Reader, obj: Json, path: str, slot: Slot, mp: ModelPath) -> Any:
+def _item(r: Reader, parent: Json, step: Step, path: str) -> tuple[Json | None, str]:
+    """The first object of a repeating element (the first picked, if ``step`` picks), and
+    its FHIRPath; items that are no objects are reported (as ``Reader.objs`` does)."""
+    found: Json | None = None
+    at = -1
+    for i, item in enumerate(r.arr(parent, step.key, path)):
+        if type(item) is not dict:
+            r.wrong(f"{path}.{step.key}[{i}]", "an object", item)
+        elif found is None and (step.pick is None or item.get(step.pick[0]) == step.pick[1]):
+            found, at = item, i
+    return (found, f"{path}.{step.key}[{at}]") if found is not None else (None, path)
+
+
+def read_slot(
+    r: Reader,
+    obj: Json,
+    path: str,
+    slot: Slot,
+    mp: ModelPath,
+    walked: dict[str, tuple[Json | None, str, str]] | None = None,
+) -> Any:
     """The model value at its slot (None when absent or wrong, reported); a required one
     missing stops reading (:class:`Unreadable`), unless it has a fallback. A list: every
-    element of the picked repeating element that holds a value."""
-    if slot.many:
-        return _read_many(r, obj, path, slot, mp)
-    holder, hpath, ext = _walk(r, obj, path, slot.steps)
-    value = None
-    if holder is not None:
-        value = _read_value(r, holder, hpath, mp, slot, ext)
+    element of the picked repeating element that holds a value. ``walked``: the holders
+    found so far below ``obj`` (the slots of one item share them)."""
+    if slot.each is not None:
+        return _read_many(r, obj, path, slot, slot.each, mp)
+    if not slot.prefix:
+        holder: Json | None = obj
+        hpath, ext = path, ""
+    elif walked is None:
+        holder, hpath, ext = _walk(r, obj, path, slot.steps)
+    else:
+        found = walked.get(slot.prefix)
+        if found is None:
+            found = walked[slot.prefix] = _walk(r, obj, path, slot.steps)
+        holder, hpath, ext = found
+    value = None if holder is None else slot.reader(r, holder, hpath, mp, slot, ext)
     if value is None and slot.required is not None:
         if slot.coded is None:  # where it is missing: in what holds it, else what is absent
             where = slot.where(path) if holder is None else f"{hpath}.{slot.steps[-1].key}"
@@ -290,59 +416,98 @@ def read_slot(r: Reader, obj: Json, path: str, slot: Slot, mp: ModelPath) -> Any
     return value
 
 
-def _read_many(r: Reader, obj: Json, path: str, slot: Slot, mp: ModelPath) -> list[Any]:
+def _read_many(r: Reader, obj: Json, path: str, slot: Slot, each: Slot, mp: ModelPath) -> list[Any]:
     """Each value of a list slot: the picked repeating element's items, each read as one."""
-    at = next(i for i, step in enumerate(slot.steps) if step.pick is not None)
-    holder, hpath, _ext = _walk(r, obj, path, (*slot.steps[:at], slot.steps[at]))
+    at = len(slot.steps) - len(each.steps) - 1
+    holder, hpath, _ext = _walk(r, obj, path, slot.steps[: at + 1])
     if holder is None:
         return []
     step = slot.steps[at]
     k, v = step.pick  # type: ignore[misc]
-    one = Slot(**{**_fields(slot), "steps": slot.steps[at + 1 :], "many": False})
     out: list[Any] = []
     for item, ipath in r.objs(holder, step.key, hpath):
         if item.get(k) == v:
-            value = _read_value_at(r, item, ipath, one, (*mp, len(out)), ipath)
+            below, bpath, _ext = _walk(r, item, ipath, each.steps)
+            value = (
+                None
+                if below is None
+                else each.reader(r, below, bpath, (*mp, len(out)), each, ipath)
+            )
             if value is not None:
                 out.append(value)
     return out
 
 
-def _fields(slot: Slot) -> dict[str, Any]:
-    return {name: getattr(slot, name) for name in slot.__slots__}
+# Readers: (reader, the object holding the value, its path, model path, slot, the path of the
+# extension holding it or "") -> the model value, None when absent or wrong (reported).
 
 
-def _read_value_at(r: Reader, obj: Json, path: str, slot: Slot, mp: ModelPath, ext: str) -> Any:
-    """A value below ``obj`` (one item of a list slot)."""
-    holder, hpath, _ext = _walk(r, obj, path, slot.steps)
-    return None if holder is None else _read_value(r, holder, hpath, mp, slot, ext)
-
-
-def _read_value(r: Reader, obj: Json, path: str, mp: ModelPath, slot: Slot, ext: str) -> Any:
+def _read_text(r: Reader, obj: Json, path: str, mp: ModelPath, slot: Slot, ext: str) -> Any:
     key = slot.steps[-1].key
-    if slot.coded is not None:
-        return _read_coded(r, obj, key, path, mp, slot)
-    if slot.steps[-1].repeats:
-        items = r.arr(obj, key, path)
-        if not items:
-            return None
-        return get_value(r, {f"{key}[0]": items[0]}, f"{key}[0]", path, mp, slot.vtype, ext)
-    if slot.table is not None:
-        raw = get_value(r, obj, key, path, mp, str, ext)
-        back = {v: k for k, v in slot.table.items()}
-        if raw is None or raw in back:
-            return None if raw is None else slot.vtype(back[raw])
-        r.report(SYSTEM, f"{path}.{key}", f"{key} {raw!r} is not one of {', '.join(back)}")
-        return None
-    value = get_value(r, obj, key, path, mp, slot.vtype, ext)
-    if value is not None and _is_enum(slot.vtype):
-        return _enum(r, value, slot.vtype, f"{path}.{key}", slot.required or "")
+    if ext and key == "valueString":
+        r.map(mp, ext)
+        return get_ext_text(r, obj, ext)
+    return get_text(r, obj, key, path, mp)
+
+
+def _read_datetime(r: Reader, obj: Json, path: str, mp: ModelPath, slot: Slot, ext: str) -> Any:
+    return dt.read_datetime(r, obj, slot.steps[-1].key, path, mp)
+
+
+def _read_date(r: Reader, obj: Json, path: str, mp: ModelPath, slot: Slot, ext: str) -> Any:
+    return dt.read_date(r, obj, slot.steps[-1].key, path, mp)
+
+
+def _read_composite(r: Reader, obj: Json, path: str, mp: ModelPath, slot: Slot, ext: str) -> Any:
+    key = slot.steps[-1].key
+    found = r.obj(obj, key, path)
+    return None if found is None else _COMPOSITE[slot.vtype](r, found, f"{path}.{key}", mp)
+
+
+def _read_raw(r: Reader, obj: Json, path: str, mp: ModelPath, slot: Slot, ext: str) -> Any:
+    """A boolean, an integer or a code: as the JSON has it."""
+    key = slot.steps[-1].key
+    if slot.vtype is bool:
+        value: Any = r.boolean(obj, key, path)
+    elif slot.vtype is int:
+        value = r.integer(obj, key, path)
+    else:
+        value = r.text(obj, key, path)
+    if value is not None:
+        r.map(mp, ext or f"{path}.{key}")
     return value
 
 
-def _read_coded(r: Reader, obj: Json, key: str, path: str, mp: ModelPath, slot: Slot) -> Any:
-    """An enumeration held as a Coding of its system in the CodeableConcept ``obj[key]`` (the
-    first that has one, if it repeats); located at the concept."""
+def _read_enum(r: Reader, obj: Json, path: str, mp: ModelPath, slot: Slot, ext: str) -> Any:
+    value = _read_raw(r, obj, path, mp, slot, ext)
+    where = f"{path}.{slot.steps[-1].key}"
+    return None if value is None else _enum(r, value, slot.vtype, where, slot.required or "")
+
+
+def _read_table(r: Reader, obj: Json, path: str, mp: ModelPath, slot: Slot, ext: str) -> Any:
+    key = slot.steps[-1].key
+    raw = get_value(r, obj, key, path, mp, str, ext)
+    assert slot.table is not None
+    back = {v: k for k, v in slot.table.items()}
+    if raw is None or raw in back:
+        return None if raw is None else slot.vtype(back[raw])
+    r.report(SYSTEM, f"{path}.{key}", f"{key} {raw!r} is not one of {', '.join(back)}")
+    return None
+
+
+def _read_first(r: Reader, obj: Json, path: str, mp: ModelPath, slot: Slot, ext: str) -> Any:
+    """The first value of a repeating primitive."""
+    key = slot.steps[-1].key
+    items = r.arr(obj, key, path)
+    if not items:
+        return None
+    return get_value(r, {f"{key}[0]": items[0]}, f"{key}[0]", path, mp, slot.vtype, ext)
+
+
+def _read_coded(r: Reader, obj: Json, path: str, mp: ModelPath, slot: Slot, ext: str) -> Any:
+    """An enumeration held as a Coding of its system in a CodeableConcept (the first that has
+    one, if it repeats); located at the concept."""
+    key = slot.steps[-1].key
     cpath = f"{path}.{key}"
     if slot.steps[-1].repeats:
         concepts = r.objs(obj, key, path)
@@ -360,6 +525,16 @@ def _read_coded(r: Reader, obj: Json, key: str, path: str, mp: ModelPath, slot: 
     elif slot.required is not None:
         r.missing(cpath, f"{what} in {slot.coded}")
     return None
+
+
+_READERS: dict[Any, Callable[..., Any]] = {
+    str: _read_text,
+    datetime: _read_datetime,
+    date: _read_date,
+    Code: _read_composite,
+    Identifier: _read_composite,
+    Period: _read_composite,
+}
 
 
 def _matches(element: Json, match: tuple[tuple[str, ...], Any]) -> bool:
@@ -391,9 +566,10 @@ def read_item(r: Reader, items: Items, element: Json, path: str, mp: ModelPath) 
             return None
     r.map(mp, path)
     values: dict[str, Any] = {}
+    walked: dict[str, tuple[Json | None, str, str]] = {}
     try:
         for slot in items.slots:
-            value = read_slot(r, element, path, slot, (*mp, slot.name))
+            value = read_slot(r, element, path, slot, (*mp, slot.name), walked)
             if value is not None:
                 values[slot.name] = value
     except Unreadable:
@@ -410,7 +586,6 @@ __all__ = [
     "container",
     "get_value",
     "ordered",
-    "put_value",
     "read_item",
     "read_slot",
     "which_items",
