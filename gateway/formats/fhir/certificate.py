@@ -26,7 +26,6 @@ from gateway.documents.certificate import (
     CertificateType,
     Quantity,
     Relation,
-    Status,
     SubAnswer,
 )
 from gateway.documents.common import Code, Identifier, Period
@@ -38,7 +37,6 @@ from gateway.formats.fhir import systems
 from gateway.formats.fhir.codec import register
 from gateway.formats.fhir.datatypes import (
     extension,
-    extensions,
     parse_date,
     read_coding,
     read_concept,
@@ -180,25 +178,9 @@ def _read_composition(rd: Reading, comp: dict[str, Any], cpath: str) -> dict[str
 # -- statuses and relations ------------------------------------------------------------------
 
 
-def _write_statuses(w: Writing, comp: dict[str, Any]) -> None:
-    for s in w.document.statuses:
-        comp.setdefault("extension", []).append(_status(s))
-
-
 def _write_relations(w: Writing, comp: dict[str, Any]) -> None:
     if w.document.relations:
         comp["relatesTo"] = [_relation(r) for r in w.document.relations]
-
-
-def _status(s: Status) -> dict[str, Any]:
-    return {
-        "url": U["status"],
-        "extension": [
-            {"url": "part", "valueCoding": write_coding(s.part)},
-            {"url": "status", "valueCoding": write_coding(s.status)},
-            {"url": "at", "valueDateTime": write_datetime(s.at)},
-        ],
-    }
 
 
 def _relation(r: Relation) -> dict[str, Any]:
@@ -372,28 +354,6 @@ class _Read:
             r.report(SIGNATURE_MALFORMED, "Bundle.signature.data", f"Bundle.signature.data: {why}")
         return stored
 
-    def statuses(self, comp: dict[str, Any], cpath: str) -> list[Status]:
-        r = self.r
-        out: list[Status] = []
-        for ext, i in extensions(r, comp, cpath, U["status"]):
-            path = f"{cpath}.extension[{i}]"
-            mp = ("statuses", len(out))
-            parts: dict[str, Any] = {}
-            for sub, spath in r.objs(ext, "extension", path):
-                url = sub.get("url")
-                if url in ("part", "status"):
-                    coding = r.obj(sub, "valueCoding", spath)
-                    if coding is not None:
-                        parts[url] = read_coding(r, coding, f"{spath}.valueCoding", (*mp, url))
-                elif url == "at":
-                    parts["at"] = read_datetime(r, sub, "valueDateTime", spath, (*mp, "at"))
-            if all(parts.get(k) is not None for k in ("part", "status", "at")):
-                r.map(mp, path)
-                out.append(Status(part=parts["part"], status=parts["status"], at=parts["at"]))
-            else:
-                r.missing(f"{path}.extension", "part, status and at")
-        return out
-
     def relations(self, comp: dict[str, Any], cpath: str) -> list[Relation]:
         r = self.r
         out: list[Relation] = []
@@ -552,9 +512,6 @@ MAPPING = register(
             "composition": Hook(_write_composition, _read_composition),
             "relations": Hook(
                 _write_relations, lambda rd, c, p: {"relations": _Read(rd).relations(c, p)}
-            ),
-            "statuses": Hook(
-                _write_statuses, lambda rd, c, p: {"statuses": _Read(rd).statuses(c, p)}
             ),
             "answers": Hook(lambda w, comp: _Answers(w).write(w, comp), _read_answers),
         },

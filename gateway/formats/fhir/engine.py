@@ -221,6 +221,17 @@ class Plan:
 _COMPOSITES = (Code, Identifier, Period)
 
 
+def _until_picked(steps: tuple[Step, ...]) -> tuple[str, ...]:
+    """The keys of a path up to its first picked element: the parts of a complex extension
+    (picked by url) keep the order of their rows."""
+    out = []
+    for step in steps:
+        out.append(step.key)
+        if step.pick is not None:
+            break
+    return tuple(out)
+
+
 def _leaves(fixed: dict[str, Any], at: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
     """The fixed values below nested objects, each with its path."""
     out: list[tuple[tuple[str, ...], Any]] = []
@@ -286,8 +297,17 @@ class _Compiler:
             ftype = self.table.get(ftype, {}).get(name, ("", False))[0]
         return ftype
 
-    def slot(self, name: str, rows: list[FieldRow], info: Any, ftype: str, prefix: int) -> Slot:
-        """One model field at its rows' FHIR path, ``prefix`` steps of it below the holder."""
+    def slot(
+        self,
+        name: str,
+        rows: list[FieldRow],
+        info: Any,
+        ftype: str,
+        prefix: int,
+        parts: bool = False,
+    ) -> Slot:
+        """One model field at its rows' FHIR path, ``prefix`` steps of it below the holder;
+        ``parts``: in a complex extension, whose parts' urls are their names as written."""
         vtype = _value_type(info.annotation)
         many = _is_list(info.annotation)
         row = rows[0]
@@ -301,7 +321,7 @@ class _Compiler:
             paths = [paths[0][:size]]
         pick = None
         if row.url:
-            pick = ("url", self.uri(row.url))
+            pick = ("url", row.url if parts else self.uri(row.url))
         elif row.system:
             pick = ("system", self.uri(row.system))
         enum = isinstance(vtype, type) and issubclass(vtype, str) and vtype is not str
@@ -339,11 +359,13 @@ class _Compiler:
         by_field: dict[str, list[FieldRow]] = {}
         for row in rows:
             by_field.setdefault(row.model.split(".")[1].removesuffix("[]"), []).append(row)
+        parts = ftype == "Extension"
         slots = tuple(
-            self.slot(name, by_field[name], item_info, ftype, len(names))
+            self.slot(name, by_field[name], item_info, ftype, len(names), parts)
             for name, item_info in model.model_fields.items()
             if name in by_field
         )
+        pick = ("url", self.uri(spec.url)) if spec.url else None
         match = None
         if spec.match:
             path = tuple(spec.match.split("."))
@@ -352,8 +374,9 @@ class _Compiler:
                 value = value[step]
             match = (path, value)
         ops: list[tuple[tuple[Step, ...], Any]] = [(s.steps, s) for s in slots]
-        ops += [(self.steps(ftype, list(keys), None), v) for keys, v in _leaves(spec.fixed)]
-        ops.sort(key=lambda op: rank_path(ftype, tuple(step.key for step in op[0])))
+        fixed = {**spec.fixed, **({pick[0]: pick[1]} if pick else {})}
+        ops += [(self.steps(ftype, list(keys), None), v) for keys, v in _leaves(fixed)]
+        ops.sort(key=lambda op: rank_path(ftype, _until_picked(op[0])))
         return Items(
             name=spec.model,
             fhir=spec.fhir,
@@ -365,6 +388,7 @@ class _Compiler:
             match=match,
             needs=tuple(spec.needs.items()),
             ops=tuple(ops),
+            pick=pick,
         )
 
     def ref(self, text: str) -> Ref:
@@ -407,7 +431,8 @@ def compile_plan(
         raise ValueError(f"{mapping.kind}: the row of id names its identifier system")
     shared: dict[str, tuple[Items, ...]] = {}
     for items in [w for _n, how, w in fields if how == "items"] + list(entry_items.values()):
-        shared[items.fhir] = (*shared.get(items.fhir, ()), items)
+        key = _shared_key(items)
+        shared[key] = (*shared.get(key, ()), items)
     return Plan(
         mapping=mapping,
         model=model,
@@ -632,10 +657,11 @@ class RowMapping(CollectionMapping):
     def _read_items(self, rd: Reading, owner: Found, items: Items) -> list[Any]:
         """The items of one list. The lists that share a repeating element are read together,
         element by element in order, the first time one of them is asked for."""
-        key = f"items {items.fhir} {owner[1]}"
+        shared = _shared_key(items)
+        key = f"items {shared} {owner[1]}"
         done = rd.state.get(key)
         if done is None:
-            done = rd.state[key] = self._read_shared(rd.r, owner, self.plan.shared[items.fhir])
+            done = rd.state[key] = self._read_shared(rd.r, owner, self.plan.shared[shared])
         return done[items.name]
 
     @staticmethod
@@ -648,7 +674,10 @@ class RowMapping(CollectionMapping):
             if found is None:
                 return out
             holder, hpath = found, f"{hpath}.{step.key}"
+        pick = lists[0].pick
         for element, epath in r.objs(holder, steps[-1].key, hpath):
+            if pick is not None and element.get(pick[0]) != pick[1]:
+                continue  # another extension
             items = which_items(element, lists) if len(lists) > 1 else lists[0]
             got = out[items.name]
             item = read_item(r, items, element, epath, (items.name, len(got)))
@@ -679,6 +708,11 @@ class RowMapping(CollectionMapping):
             return None
         rd.entries[e.name] = found
         return found
+
+
+def _shared_key(items: Items) -> str:
+    """The lists of one repeating element (an extension's: of one url) are read together."""
+    return items.fhir if items.pick is None else f"{items.fhir}#{items.pick[1]}"
 
 
 def _wire(owner: Resource, ref: Ref, url: str) -> None:

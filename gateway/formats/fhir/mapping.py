@@ -60,6 +60,7 @@ class ItemsRow:
 
     model: str
     fhir: str
+    url: str = ""  # the list of the extensions of that url ([urls] name)
     match: str = ""
     fixed: dict[str, Any] = field(default_factory=dict, hash=False)
     needs: dict[str, str] = field(default_factory=dict, hash=False)

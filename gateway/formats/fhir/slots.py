@@ -111,6 +111,7 @@ class Items:
     #: how an item is written, in the FHIR specification's element order: a fixed value
     #: (its steps and value) or a slot (its steps and the Slot)
     ops: tuple[tuple[tuple[Step, ...], Any], ...] = ()
+    pick: tuple[str, str] | None = None  # the items are the elements with this (an url)
 
 
 # -- one value ---------------------------------------------------------------------------------
