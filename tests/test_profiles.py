@@ -36,8 +36,20 @@ def _calls(profile: str, tmp_path: Path) -> int:
     (tmp_path / "test_probe.py").write_text(PROBE)
     tests = Path(__file__).parent
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "conftest", "-p", "no:cacheprovider"]
-        + ["--rootdir", str(tmp_path), str(tmp_path / "test_probe.py")],
+        [
+            *(
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-s",
+                "-p",
+                "conftest",
+                "-p",
+                "no:cacheprovider",
+            ),
+            *("--rootdir", str(tmp_path), str(tmp_path / "test_probe.py")),
+        ],
         env={**os.environ, "HYPOTHESIS_PROFILE": profile, "PYTHONPATH": str(tests)},
         capture_output=True,
         text=True,
