@@ -117,7 +117,10 @@ def plural(n: int, noun: str) -> str:
 #: at import (``CONFIG_KEYS["server"] = {"host", "port"}``); anything else is an error.
 #: ``None``: the table is its owner's to check, key by key (the exchange server's sections,
 #: some of them arrays of tables, checked by gateway.exchange.config).
-CONFIG_KEYS: dict[str, set[str] | None] = {"rules": {"warn", "ignore"}}
+CONFIG_KEYS: dict[str, set[str] | None] = {
+    "rules": {"warn", "ignore"},
+    "fhir": {"base_url", "earlier_base_urls"},  # our FHIR base URL (cli/fhir_base.py)
+}
 
 
 def load_config(path: str | None) -> dict[str, dict[str, object]]:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from gateway.cli.common import CONFIG_KEYS, UsageError, load_config
-
-CONFIG_KEYS.setdefault("fhir", {"base_url", "earlier_base_urls"})
+from gateway.cli.common import UsageError, load_config
 
 
 def add_option(parser: argparse.ArgumentParser) -> None:

@@ -201,7 +201,7 @@ def parse(
     data: Mapping[str, Any], *, source: str = "config", overrides: Mapping[str, Any] | None = None
 ) -> Config:
     r = _Reader()
-    r.known(data, {*SECTIONS, "rules"}, "")
+    r.known(data, {*SECTIONS, "rules", "fhir"}, "")  # [fhir]: cli/fhir_base.py
     server = _server(r, {**r.table(data, "server", "server"), **(overrides or {})})
     delivery = _delivery(r, r.table(data, "delivery", "delivery"))
     retention = _retention(r, r.table(data, "retention", "retention"))
