@@ -19,10 +19,9 @@ from lxml import etree
 from gateway.documents.issues import Issue, Location
 from gateway.formats.fhir.conformance import element_table
 from gateway.formats.fhir.tree import STRUCTURE
+from gateway.formats.roots import FHIR_NS
 from gateway.formats.xmlsafe import parse_xml
 
-FHIR_NS = "http://hl7.org/fhir"
-XHTML_NS = "http://www.w3.org/1999/xhtml"
 _F = "{" + FHIR_NS + "}"
 _INTS = frozenset({"integer", "positiveInt", "unsignedInt", "integer64"})
 
