@@ -221,6 +221,16 @@ class Plan:
 _COMPOSITES = (Code, Identifier, Period)
 
 
+def _required(row: FieldRow, pick: tuple[str, str] | None) -> str | None:
+    """None when a row's value is optional, else what is missing ("": nothing to add; for
+    an extension: the extension)."""
+    if row.required is False:
+        return None
+    if row.required is True:
+        return pick[1] if pick is not None and pick[0] == "url" else ""
+    return str(row.required)
+
+
 def _until_picked(steps: tuple[Step, ...]) -> tuple[str, ...]:
     """The keys of a path up to its first picked element: the parts of a complex extension
     (picked by url) keep the order of their rows."""
@@ -309,48 +319,50 @@ class _Compiler:
         """One model field at its rows' FHIR path, ``prefix`` steps of it below the holder;
         ``parts``: in a complex extension, whose parts' urls are their names as written."""
         vtype = _value_type(info.annotation)
-        many = _is_list(info.annotation)
         row = rows[0]
-        paths = [r.fhir.split(".")[1 + prefix :] for r in rows]
-        if len(rows) > 1:  # a composite: its rows share the element that holds it
-            if vtype not in _COMPOSITES:
-                raise ValueError(f"{self.m.kind}: {name}: one row for a plain field, or a hook")
-            size = 0
-            while all(len(p) > size and p[size] == paths[0][size] for p in paths):
-                size += 1
-            paths = [paths[0][:size]]
-        pick = None
-        if row.url:
-            pick = ("url", row.url if parts else self.uri(row.url))
-        elif row.system:
-            pick = ("system", self.uri(row.system))
+        names = self.path(name, rows, vtype, prefix)
+        pick = self.pick(row, parts)
         enum = isinstance(vtype, type) and issubclass(vtype, str) and vtype is not str
-        names = paths[0]
         coded = None
         if enum and pick is not None and names[-2:] == ["coding", "code"]:
             coded, names, pick = pick[1], names[:-2], None  # the concept holds the Coding
         steps = self.steps(ftype, names, pick)
-        required = None
-        if row.required is not False:
-            required = "" if row.required is True else str(row.required)
-            if required == "" and pick is not None and pick[0] == "url":
-                required = pick[1]  # what is missing: the extension
         fallback = NO_FALLBACK if row.fallback is None else row.fallback
-        if fallback is not NO_FALLBACK and enum:
-            fallback = vtype(fallback)
         return Slot(
             name=name,
             steps=steps,
             vtype=vtype,
             optional_text=vtype is str and info.default == "",
-            required=required,
-            fallback=fallback,
+            required=_required(row, pick),
+            fallback=vtype(fallback) if enum and fallback is not NO_FALLBACK else fallback,
             table=self.m.tables[row.table] if row.table else None,
             coded=coded,
             in_extension=any(s.key == "extension" for s in steps),
-            many=many,
+            many=_is_list(info.annotation),
             enum=enum,
         )
+
+    def path(self, name: str, rows: list[FieldRow], vtype: Any, prefix: int) -> list[str]:
+        """The element names of a field's FHIR path below its holder: its row's, or the
+        element a composite's rows share (``period.start``, ``period.end``)."""
+        paths = [r.fhir.split(".")[1 + prefix :] for r in rows]
+        if len(rows) == 1:
+            return paths[0]
+        if vtype not in _COMPOSITES:
+            raise ValueError(f"{self.m.kind}: {name}: one row for a plain field, or a hook")
+        size = 0
+        while all(len(p) > size and p[size] == paths[0][size] for p in paths):
+            size += 1
+        return paths[0][:size]
+
+    def pick(self, row: FieldRow, parts: bool) -> tuple[str, str] | None:
+        """What picks the element that holds the value: an extension's url, an identifier's
+        or coding's system."""
+        if row.url:
+            return ("url", row.url if parts else self.uri(row.url))
+        if row.system:
+            return ("system", self.uri(row.system))
+        return None
 
     def items(self, spec: ItemsRow, info: Any, rows: list[FieldRow]) -> Items:
         model = _value_type(info.annotation)
@@ -412,19 +424,8 @@ def compile_plan(
         raise ValueError(f"mappings/{mapping.kind}.toml declares no [[entry]]")
     c = _Compiler(mapping)
     all_blocks = {**BLOCKS, **(blocks or {})}
-    by_field: dict[str, list[FieldRow]] = {}
-    for row in mapping.fields:
-        by_field.setdefault(row.model.split(".")[0].removesuffix("[]"), []).append(row)
-    kinds = {e.name: e.resource for e in mapping.entries}
-    fields: list[tuple[str, str, Any]] = []
     entry_items: dict[str, Items] = {}
-    for name, info in model.model_fields.items():
-        rows = by_field.get(name, [])
-        field_ = _field(c, name, info, rows, hooks, all_blocks, entry_items, kinds)
-        if field_ is not None and not (
-            field_[1] == "hook" and any(f[1:] == field_[1:] for f in fields)
-        ):
-            fields.append(field_)
+    fields = _fields(c, model, hooks, all_blocks, entry_items)
     document = mapping.bundle.get("type") == "document"
     id_row = next((r for r in mapping.fields if r.model == "id" and r.system), None)
     if id_row is None and not document:
@@ -436,7 +437,7 @@ def compile_plan(
     return Plan(
         mapping=mapping,
         model=model,
-        fields=tuple(fields),
+        fields=fields,
         entries=mapping.entries,
         refs={e.name: c.ref(e.ref) for e in mapping.entries if e.ref},
         hooks=hooks,
@@ -446,6 +447,28 @@ def compile_plan(
         shared=shared,
         entry_items=entry_items,
     )
+
+
+def _fields(
+    c: _Compiler,
+    model: type[BaseModel],
+    hooks: dict[str, Hook],
+    blocks: dict[str, Block],
+    entry_items: dict[str, Items],
+) -> tuple[tuple[str, str, Any], ...]:
+    """How each model field is written and read, in the model's order (a hook once, at the
+    first field whose rows name it)."""
+    by_field: dict[str, list[FieldRow]] = {}
+    for row in c.m.fields:
+        by_field.setdefault(row.model.split(".")[0].removesuffix("[]"), []).append(row)
+    kinds = {e.name: e.resource for e in c.m.entries}
+    fields: list[tuple[str, str, Any]] = []
+    for name, info in model.model_fields.items():
+        rows = by_field.get(name, [])
+        how = _field(c, name, info, rows, hooks, blocks, entry_items, kinds)
+        if how is not None and not (how[1] == "hook" and any(f[1:] == how[1:] for f in fields)):
+            fields.append(how)
+    return tuple(fields)
 
 
 def _field(
