@@ -300,3 +300,46 @@ def test_every_uri_in_mappings_is_used() -> None:
         declared = _declared(mapping)
         unused += [k for k in mapping.urls if f'"{k}"' not in sources and k not in declared]
     assert unused == []
+
+
+# -- a plain field is one row ----------------------------------------------------------------
+
+
+def test_a_plain_field_is_one_row_the_engine_writes_and_reads() -> None:
+    """docs/mappings/index.md's worked example: a date the return-to-work plan does not have
+    yet (when it was last reviewed) is one URI and one row; no code writes or reads it."""
+    from dataclasses import replace
+    from datetime import date
+
+    from gateway.documents.return_to_work import ReturnToWorkPlan
+    from gateway.formats.fhir.engine import RowMapping
+    from gateway.formats.fhir.tree import Reader
+
+    class Reviewed(ReturnToWorkPlan):
+        reviewed_on: date | None = None
+
+    mapping = load_mapping("return-to-work-plan")
+    url = f"{systems.BASE}/StructureDefinition/reviewed-on"
+    row = FieldRow(model="reviewed_on", fhir="CarePlan.extension.valueDate", url="reviewed_on")
+    mapping = replace(
+        mapping, urls={**mapping.urls, "reviewed_on": url}, fields=(*mapping.fields, row)
+    )
+    engine = RowMapping(DocumentKind.RETURN_TO_WORK_PLAN, Reviewed, mapping=mapping)
+    full = DOCS[DocumentKind.RETURN_TO_WORK_PLAN].model_dump()
+    plan = Reviewed(**full, reviewed_on=date(2025, 5, 2))
+    tree = engine.from_model(plan)
+    careplan = tree["entry"][0]["resource"]
+    assert careplan["extension"][-1] == {"url": url, "valueDate": "2025-05-02"}
+    reader = Reader()
+    assert engine.to_model(tree, reader) == plan
+    assert reader.issues == []
+    n = len(careplan["extension"]) - 1
+    assert reader.source_map.paths[("reviewed_on",)] == (
+        f"Bundle.entry[0].resource.extension[{n}].valueDate"
+    )
+    careplan["extension"][-1]["valueDate"] = "2025-13-01"  # read as every date is
+    reader = Reader()
+    assert engine.to_model(tree, reader).reviewed_on is None
+    assert [(i.code, i.location.path) for i in reader.issues] == [
+        ("FHIR-STRUCTURE", f"Bundle.entry[0].resource.extension[{n}].valueDate")
+    ]
