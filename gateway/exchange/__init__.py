@@ -1,6 +1,3 @@
-"""The exchange step: one transfer service every front door uses, and (being built) the
-server that receives, routes, stores and delivers messages (docs/architecture.md)."""
-
-from gateway.exchange.transfer import Transfer, prepare, transfer
-
-__all__ = ["Transfer", "prepare", "transfer"]
+"""The exchange step: the server that receives, routes, stores and delivers messages
+(docs/architecture.md). Imports nothing eagerly: ``gateway validate`` must not pay for it.
+The transfer service every front door uses lives in :mod:`gateway.transfer`."""

@@ -35,6 +35,7 @@ _SINGULAR: dict[str, str] = {
     "diagnoses": "diagnosis",
     "specialities": "speciality",
     "recipients": "recipient",
+    "categories": "category",
 }
 
 
