@@ -76,7 +76,7 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -180,6 +180,18 @@ class Block:
 
     write: Callable[[Writing, Any, EntryRow], list[tuple[str, Resource]]]
     read: Callable[[Reading, Found, ModelPath, EntryRow], Any]
+
+
+T = TypeVar("T")
+
+
+def per_document(state: dict[str, Any], key: str, make: Callable[[], T]) -> T:
+    """What a kind's hooks share while one document is written or read (``Writing.state``,
+    ``Reading.state``): made by the first hook that asks."""
+    found = state.get(key)
+    if found is None:
+        found = state[key] = make()
+    return found
 
 
 #: Shared blocks by name (blocks.py registers the parties and the Consent).
@@ -809,4 +821,5 @@ __all__ = [
     "RowMapping",
     "Writing",
     "compile_plan",
+    "per_document",
 ]

@@ -37,7 +37,7 @@ from gateway.formats.fhir.datatypes import (
     reference,
     write_period,
 )
-from gateway.formats.fhir.engine import Hook, Reading, RowMapping, Writing
+from gateway.formats.fhir.engine import Hook, Reading, RowMapping, Writing, per_document
 from gateway.formats.fhir.localrefs import (
     RefResolver,
     local_ref_identifier,
@@ -87,11 +87,7 @@ class _Urls:
 
 
 def _urls(w: Writing) -> _Urls:
-    found = w.state.get("urls")
-    if found is None:
-        found = w.state["urls"] = _Urls(w)
-    assert isinstance(found, _Urls)
-    return found
+    return per_document(w.state, "urls", lambda: _Urls(w))
 
 
 def _first_urls(refs: list[str], urls: list[str]) -> dict[str, str]:
@@ -445,11 +441,7 @@ def _has_coding(item: dict[str, Any], system: str, code: str) -> bool:
 
 
 def _reading(rd: Reading) -> _Read:
-    found = rd.state.get("sip")
-    if found is None:
-        found = rd.state["sip"] = _Read(rd)
-    assert isinstance(found, _Read)
-    return found
+    return per_document(rd.state, "sip", lambda: _Read(rd))
 
 
 MAPPING = register(

@@ -181,6 +181,12 @@ def get_value(
     if vtype in _COMPOSITE:
         found = r.obj(obj, key, path)
         return None if found is None else _COMPOSITE[vtype](r, found, f"{path}.{key}", mp)
+    return _raw(r, obj, key, path, mp, vtype, ext)
+
+
+def _raw(r: Reader, obj: Json, key: str, path: str, mp: ModelPath, vtype: Any, ext: str) -> Any:
+    """A boolean, an integer or a code, as the JSON has it (located at the extension that
+    holds it, if one does)."""
     if vtype is bool:
         value: Any = r.boolean(obj, key, path)
     elif vtype is int:
@@ -466,17 +472,7 @@ def _read_composite(r: Reader, obj: Json, path: str, mp: ModelPath, slot: Slot, 
 
 
 def _read_raw(r: Reader, obj: Json, path: str, mp: ModelPath, slot: Slot, ext: str) -> Any:
-    """A boolean, an integer or a code: as the JSON has it."""
-    key = slot.steps[-1].key
-    if slot.vtype is bool:
-        value: Any = r.boolean(obj, key, path)
-    elif slot.vtype is int:
-        value = r.integer(obj, key, path)
-    else:
-        value = r.text(obj, key, path)
-    if value is not None:
-        r.map(mp, ext or f"{path}.{key}")
-    return value
+    return _raw(r, obj, slot.steps[-1].key, path, mp, slot.vtype, ext)
 
 
 def _read_enum(r: Reader, obj: Json, path: str, mp: ModelPath, slot: Slot, ext: str) -> Any:

@@ -11,7 +11,7 @@ from fhir.resources' R4B models (see ``conformance``). Parsing goes through
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from lxml import etree
@@ -32,7 +32,7 @@ _RESOURCES = frozenset(t for t, elements in _TABLE.items() if "meta" in elements
 
 
 def _line(el: etree._Element) -> int | None:
-    return cast("int | None", el.sourceline)  # lxml-stubs type it oddly
+    return el.sourceline  # type: ignore[return-value]  # lxml-stubs type it oddly
 
 
 def _issue(message: str, path: str, line: int | None) -> Issue:
@@ -84,7 +84,8 @@ class _XmlToTree:
 
     def _children(self, el: etree._Element, ftype: str, out: dict[str, Any], path: str) -> None:
         """The child elements of ``el`` (of FHIR type ``ftype``) into ``out``: each placed
-        (:meth:`_place`), then converted by what it is (:meth:`_child`)."""
+        (:meth:`_place`), then converted by what its type is; twins padded as FHIR JSON has
+        them. (The conversion's dispatch stays here: this runs for every element.)"""
         spec = _TABLE.get(ftype, {})
         line = _line(el)
         if line is not None:
@@ -93,9 +94,19 @@ class _XmlToTree:
             if not isinstance(child.tag, str):
                 continue  # comments, processing instructions
             placed = self._place(child, ftype, spec, out, path)
-            if placed is not None:
-                self._child(child, out, *placed)
-        _pad_twins(out)
+            if placed is None:
+                continue
+            name, ctype, repeats, child_path = placed
+            if ctype == "Resource":
+                self._wrapped(child, out, name, repeats, child_path)
+            elif ctype == "xhtml":
+                out[name] = etree.tostring(child, encoding="unicode", with_tail=False)
+            elif ctype[0].islower():
+                self._primitive(child, out, name, ctype, repeats, child_path)
+            else:
+                self._put(out, name, self._complex(child, ctype, child_path), repeats)
+        for key in [k for k in out if k[0] == "_"]:
+            _pad_twin(out, key)
 
     def _place(
         self,
@@ -129,25 +140,6 @@ class _XmlToTree:
         if line is not None:
             self.lines[child_path] = line
         return name, ctype, repeats, child_path
-
-    def _child(
-        self,
-        child: etree._Element,
-        out: dict[str, Any],
-        name: str,
-        ctype: str,
-        repeats: bool,
-        child_path: str,
-    ) -> None:
-        """One child element into ``out``, by what its type is."""
-        if ctype == "Resource":
-            self._wrapped(child, out, name, repeats, child_path)
-        elif ctype == "xhtml":
-            out[name] = etree.tostring(child, encoding="unicode", with_tail=False)
-        elif ctype[0].islower():
-            self._primitive(child, out, name, ctype, repeats, child_path)
-        else:
-            self._put(out, name, self._complex(child, ctype, child_path), repeats)
 
     def _wrapped(
         self, child: etree._Element, out: dict[str, Any], name: str, repeats: bool, path: str
@@ -195,16 +187,15 @@ class _XmlToTree:
             out[name] = value
 
 
-def _pad_twins(out: dict[str, Any]) -> None:
+def _pad_twin(out: dict[str, Any], key: str) -> None:
     """FHIR JSON: a repeating primitive's ``_name`` twin is as long as its values, or absent
     when no value has an id or extension."""
-    for key in [k for k in out if k.startswith("_")]:
-        twin = out[key]
-        if isinstance(twin, list):
-            if any(twin):
-                twin.extend([None] * (len(out[key[1:]]) - len(twin)))
-            else:
-                del out[key]
+    twin = out[key]
+    if isinstance(twin, list):
+        if any(twin):
+            twin.extend([None] * (len(out[key[1:]]) - len(twin)))
+        else:
+            del out[key]
 
 
 def parse_fhir_xml(data: bytes) -> tuple[dict[str, Any] | None, list[Issue], dict[str, int]]:
