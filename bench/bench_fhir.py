@@ -20,19 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import per_second, row
+from _timing import at_once, baseline_tree, per_second, row
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT.parent / "shared/interop/sklintyg/fk7804-lisjp-v1-full.RegisterCertificate.xml"
@@ -150,39 +149,12 @@ def print_one(result: dict[str, object], paths: dict[str, Path], fhir_resources:
             print(row(name, *cells, widths=widths))
 
 
-def baseline_tree(ref: str, into: Path) -> Path:
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", ref],
-        check=True, capture_output=True,
-    ).stdout  # fmt: skip
-    import io
-    import tarfile
-
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into / "tree", filter="data")
-    return into / "tree"
-
-
 def side_by_side(trees: dict[str, Path], paths: dict[str, Path], rounds: int) -> None:
     """Both trees measured at once, ``rounds`` times; CPU us per call, best of the rounds."""
-    runs: dict[str, list[dict[str, list[float]]]] = {name: [] for name in trees}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     arg = json.dumps({k: str(v) for k, v in paths.items()})
     for _ in range(rounds):
-        procs = {
-            name: subprocess.Popen(
-                [sys.executable, __file__, "--measure", arg],
-                cwd=tree, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env={**os.environ, "PYTHONPATH": str(tree)},
-            )
-            for name, tree in trees.items()
-        }  # fmt: skip
-        for name, proc in procs.items():
-            out, err = proc.communicate()
-            if proc.returncode != 0:
-                raise SystemExit(f"the run of {name} failed:\n{err[-3000:]}")
-            result = json.loads(out)
-            if not str(result.pop("gateway")).startswith(str(trees[name])):
-                raise SystemExit(f"{name}: imported another tree's gateway")
+        for name, result in at_once(trees, [__file__, "--measure", arg], "the run").items():
             runs[name].append(result)
     with open("/proc/loadavg") as f:
         load = f.read().split()[0]
@@ -210,7 +182,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-fhir-") as tmp:
         paths = inputs(Path(tmp))
         if args.baseline:
-            tree = baseline_tree(args.baseline, Path(tmp))
+            tree = baseline_tree(ROOT, args.baseline, Path(tmp))
             side_by_side(
                 {f"baseline ({args.baseline})": tree, "this tree": ROOT}, paths, args.rounds
             )
