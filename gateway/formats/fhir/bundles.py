@@ -1,6 +1,6 @@
 """The ``collection`` Bundle the plan-like kinds share (SIP, return-to-work plan, §4
 notification): stable entry URLs, the document-kind category that marks the focal resource,
-the business id and version of the document, and the mapping class that ties them together.
+the business id of the document, and the mapping class the row engine (engine.py) builds on.
 """
 
 from __future__ import annotations
