@@ -5,28 +5,37 @@ engine does the rest: it writes the Bundle of a model and reads a Bundle back in
 reporting every problem with its FHIRPath and filling the source map. This docstring is the
 contract new kinds and resources are written against; keep it stable.
 
-A kind module::
+A kind module (``codec.KIND_MODULES`` names it)::
 
     MAPPING = register(RowMapping(DocumentKind.X, XModel, hooks={"payload": Hook(w, r)}))
 
-**The Bundle** (``collection``, focus first; docs/fhir/)::
+``RowMapping(kind, model, hooks=, blocks=, url=, matches=)``: ``blocks`` adds the kind's own
+blocks to the shared ones; ``url(document, *name)`` gives entries a fullUrl scheme of the
+kind's own; ``matches(tree)`` says whether a tree is of the kind where the focus' category
+does not (a ``document`` Bundle).
+
+**The Bundle** (docs/fhir/)::
 
     [bundle]
     profile = "profile"                 # [urls] name of Bundle.meta.profile
-
+    type = "document"                   # optional: a document Bundle (default: a collection,
+    hook = "bundle"                     # its focus of category the kind); then this hook
+                                        # writes and reads the Bundle's own elements
     [[entry]]                           # the entries in Bundle order; the first is the focus
     name = "communication"              # fullUrl: a stable urn:uuid of (kind, id, name)
-    resource = "Communication"          # (the focus' category: the kind; docs/fhir/index.md)
+    resource = "Communication"
     profile = "communication_profile"   # optional: [urls] name of meta.profile
-    fixed = { status = "completed" }    # optional: elements with a fixed value ({base} as in
-                                        # [urls])
+    fixed = { status = "completed" }    # optional: fixed elements ({base}, and "{name}" of a
+                                        # [urls] name, substituted)
     [[entry]]
     name = "patient"
     resource = "Patient"
-    model = "patient"                   # the model field the entry holds (None: no entry)
+    model = "patient"                   # the model field the entry holds (None or []: none)
     block = "patient"                   # the Block that writes and reads it (blocks.py, or the
-                                        # kind's own)
-    also = ["provider"]                 # optional: more entries the block writes, in order
+                                        # kind's own); without one the engine writes the entry:
+                                        # its fixed elements, its ``links`` to other entries
+                                        # ({ subject = "patient" }) and the [[items]] of its list
+    also = ["provider"]                 # optional: more entries the block writes
     ref = "communication.subject"       # who names it: <entry>.<element> (a Reference; the
                                         # first that resolves if it repeats), or
                                         # <entry>.extension.<[urls] name> (a valueReference)
@@ -34,11 +43,16 @@ A kind module::
     required = true                     # optional: the reference must resolve ("what": said)
     options = { systems = ["hsa-id"] } # optional: for the block
 
+    [[entry]]
+    name = "needs"                      # where the entries a hook writes go (Writing.add)
+    hook = "needs"
+
 **The rows** (``[[field]]``, mapping.py). A field of the document that no entry holds is the
-engine's to write and read in the focus, at its row's ``fhir`` path, unless a row of it names
-a ``hook``. A row needs no type: the model's annotation says it (text, date, date-time,
-boolean, integer, enumeration, ``Code``, ``Identifier``, ``Period``; a composite's rows, e.g.
-``period.start`` and ``period.end``, are one value at their common FHIR element). Columns:
+engine's to write and read, at its row's ``fhir`` path in the focus (or in the entry a row's
+``entry`` names), unless a row of it names a ``hook``. A row needs no type: the model's
+annotation says it (text, date, date-time, boolean, integer, enumeration, ``Code``,
+``Identifier``, ``Period``; a composite's rows, e.g. ``period.start`` and ``period.end``, are
+one value at their common FHIR element; a list of values, one element each). Columns:
 
 * ``system`` ([urls] or fhir-systems.toml [uri] name): the value's ``identifier`` or
   ``coding`` is the one of that system (an enumeration: its code in a Coding of it);
@@ -46,20 +60,23 @@ boolean, integer, enumeration, ``Code``, ``Identifier``, ``Period``; a composite
 * ``table`` ([tables] name): model code -> FHIR code;
 * ``required`` (true, or what is missing): absent, it is reported and the document cannot be
   read; ``fallback`` (in an item): the item is kept with this value instead;
+* ``entry``: the entry that holds the value (a block's: the engine adds it);
 * ``hook``: hand-written code writes and reads it.
 
-**Lists** (``[[items]]``): a list field of the document, one element of a repeating FHIR
-element per item; its rows (``measures[].ref`` ...) are slots below that element::
+**Lists** (``[[items]]``): a list field, one element of a repeating FHIR element per item; its
+rows (``measures[].ref`` ...) are slots below that element::
 
     [[items]]
     model = "follow_ups"
-    fhir = "CarePlan.activity"
+    fhir = "CarePlan.activity"          # (or the list of an engine-written entry: CareTeam...)
     fixed = { detail = { status = "scheduled" } }
     match = "detail.code"               # several lists in one element: an element is this
                                         # list's when it holds the fixed value there
     needs = { detail = "a follow-up" }  # an element without it is reported and left out
+    url = "status"                      # optional: the extensions of that url ([urls] name);
+                                        # their parts' rows name the parts' urls as written
 
-Written: the focus and its items in the FHIR specification's element order (``id`` last, as
+Written: what the engine writes, in the FHIR specification's element order (``id`` last, as
 every entry has it); texts as texts.py says (an empty one as a data-absent-reason; a text
 field whose default is ``""`` writes nothing for ``""``). Read: the model's fields in their
 order, each entry when its field comes; every missing required part is reported before
@@ -67,7 +84,8 @@ reading stops.
 
 **Hooks and blocks**: a :class:`Hook` writes and reads the rows that name it, in the focus; a
 :class:`Block` writes and reads one entry's resources. Both see a :class:`Writing` or a
-:class:`Reading` (the document, the entries' URLs, the Reader, the Bundle's index).
+:class:`Reading` (the document, the entries' URLs, the Reader, the Bundle's index, and a
+``state`` the kind's hooks share per document: :func:`per_document`).
 """
 
 from __future__ import annotations
