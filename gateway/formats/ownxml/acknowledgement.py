@@ -5,10 +5,10 @@
 from __future__ import annotations
 
 from gateway.documents import DocumentKind, Section4Acknowledgement
+from gateway.formats import roots
 from gateway.formats.ownxml.codec import OwnXmlCodec
 
-NAMESPACE = "urn:gateway:section4-acknowledgement:1"
-ROOT = "section4Acknowledgement"
+NAMESPACE, ROOT = roots.SECTION4_ACKNOWLEDGEMENT
 SCHEMA = "section4-acknowledgement-v1.xsd"
 
 

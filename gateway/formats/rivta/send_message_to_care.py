@@ -38,6 +38,7 @@ from gateway.documents.acknowledgement import (
 from gateway.documents.common import Contact
 from gateway.documents.identity import HSA_ID_OID, ORGANISATIONSNUMMER_OID
 from gateway.documents.issues import RULES, Issue, RuleKind, issue
+from gateway.formats import roots
 from gateway.formats.base import CannotRender, Format, ParseResult
 from gateway.formats.rivta.namespaces import (
     CORE,
@@ -56,11 +57,9 @@ from gateway.formats.rivta.sourcemap import ElementSourceMap
 from gateway.formats.xmlsafe import element_location, parse_xml
 from gateway.formats.xsd import load_schema, validate_tree
 
-SEND_MESSAGE_TO_CARE: Final = (
-    "urn:riv:clinicalprocess:healthcond:certificate:SendMessageToCareResponder:2"
-)
-ROOT: Final = f"{{{SEND_MESSAGE_TO_CARE}}}SendMessageToCare"
-SOAP_ENVELOPE: Final = "{http://schemas.xmlsoap.org/soap/envelope/}Envelope"
+SEND_MESSAGE_TO_CARE: Final = roots.SEND_MESSAGE_TO_CARE.namespace
+ROOT: Final = roots.SEND_MESSAGE_TO_CARE.tag
+SOAP_ENVELOPE: Final = roots.SOAP_ENVELOPE.tag
 SCHEMA_PATH: Final = SCHEMAS_DIR / "certificate" / "SendMessageToCare-2.xsd"
 NAMESPACES: Final[dict[str | None, str]] = {"ns2": SEND_MESSAGE_TO_CARE, "ns3": TYPES, "ns4": CORE}
 #: Försäkringskassan as a party (KV_PART), and its organisation number.
