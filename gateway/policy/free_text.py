@@ -23,12 +23,14 @@ names nothing is a few regex searches over it.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import tomllib
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
@@ -136,6 +138,13 @@ class _FoldTable(dict[int, "str | None"]):
             return "-"
         if cat == "Nd":
             return str(unicodedata.decimal(ch))
+        if cat in ("Nl", "No"):
+            # Roman numerals, parenthesized, circled and full-stop digits, super- and
+            # subscripts: read as the number they are (``Ⅲ`` 3, ``⑶`` 3, ``⒓`` 12), not as
+            # their compatibility letters and brackets; fractions keep their compatibility form
+            value = unicodedata.numeric(ch, -1.0)
+            if value >= 0 and value == int(value):
+                return str(int(value))
         out = _marks_out(
             unicodedata.normalize("NFKD", _marks_out(unicodedata.normalize("NFD", ch)))
         )
@@ -220,8 +229,10 @@ def displayed(text: str) -> str:
 # ---------------------------------------------------------------------------------- codes
 
 #: What may stand between the parts of a code: any run of characters that are neither
-#: letters nor digits (a space, tab or line break, ``/``, ``:``, ``,``, ``..``, ``-``, ``_``).
-_GAP = r"[\W_]{0,3}"
+#: letters nor digits (a space, tab or line break, ``/``, ``:``, ``,``, ``..``, ``-``, ``_``),
+#: up to eight of them (``F    32.1``, ``F - - 32``: layout, not a second thing).
+_GAP_MAX = 8
+_GAP = rf"[\W_]{{0,{_GAP_MAX}}}"
 #: What senders write before a code: ``ICD10-``, ``ICD-10-SE:``, ``dx_``, ``diagnoskod``.
 _PREFIX = (
     r"(?:icd[\W_]*(?:10|11|9|o)?(?:[\W_]*(?:se|cm|mms))?|ksh[\W_]*97(?:[\W_]*p)?"
@@ -240,20 +251,32 @@ _PREFIX_WORD = re.compile(r"(?<![0-9a-z])(?:icd|ksh|atc|sct|dx|diag)$")
 #: before a letter and a digit (``6a70``), a long or grouped run of digits (SNOMED CT).
 _LETTER_CODE = re.compile(rf"[a-z](?={_GAP}[0-9])")
 _DIGIT_CODE = re.compile(r"[1-9](?=[a-z][0-9])")
-_CANDIDATE = re.compile(r"[^\W\d_][\W_]{0,3}[0-9]|[0-9][^\W\d_]|[0-9]{6}|[0-9][ .,'-][0-9]{3}")
+_CANDIDATE = re.compile(rf"[^\W\d_]{_GAP}[0-9]|[0-9][^\W\d_]|[0-9]{{6}}|[0-9][\W_][0-9]")
 _ICD10 = re.compile(
-    rf"(?P<l>[a-z])(?P<s1>{_GAP})(?P<dd>[0-9]{{2}})"
+    rf"(?P<l>[a-z])(?P<s1>{_GAP})(?P<d1>[0-9])(?P<sm>{_GAP})(?P<d2>[0-9])"
     rf"(?:(?P<s2>{_GAP})(?P<sub>[0-9](?:[0-9a-z](?![0-9]))?))?"
     r"(?P<p>-?p)?(?![0-9a-z])"
 )
+_MORE_DIGITS = re.compile(rf"{_GAP}[0-9]")
 #: ICD-11 MMS stem codes: chapter (1-9, A-X less I and O), a letter, a digit, a character.
 _ICD11 = re.compile(r"[1-9a-hj-np-z][a-hj-np-z][0-9][0-9a-hj-np-z](?:\.[0-9a-z]{1,4})?(?![0-9a-z])")
+#: ICD-11 stems with their characters set apart (``6A 70``, ``6 A 7 0``, ``BA 41``).
+_ICD11_SPACED = re.compile(
+    rf"(?<![0-9a-z])(?=([1-9a-hj-np-z])({_GAP})([a-hj-np-z])({_GAP})([0-9])({_GAP})"
+    r"([0-9a-hj-np-z])(?![0-9a-z]))"
+)
+#: Capital pairs that are Swedish abbreviations before a number, not ICD-11 blocks:
+#: aktiebolag, handelsbolag, kommanditbolag, and the byte units.
+_NOT_ICD11_PAIRS = frozenset({"AB", "HB", "KB", "MB", "GB"})
 #: ATC: level 4 and 5 in any case (``n06ab``, ``N06AB06``), level 3 in capitals (``N06A``).
 _ATC = re.compile(r"[abcdghjlmnprsv][0-9]{2}[a-z](?P<l4>[a-z](?:[0-9]{2})?)?(?![0-9a-z])")
 #: SNOMED CT ids: 6 to 18 digits, no leading zero; also in groups of three (``35 489 007``).
 _SCTID_LENGTHS = range(6, 19)
 _SCTID_RUN = re.compile(r"(?<![0-9])[1-9][0-9]{5,17}(?![0-9])")
-_SCTID_GROUPED = re.compile(r"(?<![0-9.,])[1-9][0-9]{0,2}(?:[ .,'][0-9]{3}){1,5}(?![0-9])")
+#: A run of digit groups joined by single characters that are neither letters nor digits
+#: (``35 489 007``, ``35-489-007``, ``3 5 4 8 9 0 0 7``, ``2026-03-12 13.30``).
+_DIGIT_GROUPS = re.compile(r"(?<![0-9])[0-9]+(?:[\W_][0-9]+)+(?![0-9])")
+_GROUP_SEPARATOR = re.compile(r"[\W_]")
 _NUMBER_GLUE = frozenset(".,/-: ")
 _VERHOEFF_D = (
     (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
@@ -287,11 +310,54 @@ def verhoeff_ok(digits: str) -> bool:
 
 
 def is_sctid(digits: str) -> bool:
-    """A SNOMED CT concept id: Verhoeff check digit, partition 00 (core) or 10 (extension).
-    Ten and twelve digits that pass Luhn are organisation or personal numbers instead."""
+    """A SNOMED CT concept id: 6 to 18 digits, no leading zero, Verhoeff check digit,
+    partition 00 (core) or 10 (extension). Ten and twelve digits that pass Luhn are
+    organisation or personal numbers instead, and a date (``20220101``, ``220101``) or a
+    date and time (``202603121330``) is a date."""
+    if len(digits) not in _SCTID_LENGTHS or digits[0] == "0":
+        return False
     if digits[-3:-1] not in ("00", "10") or not verhoeff_ok(digits):
         return False
-    return not (len(digits) in (10, 12) and luhn_ok(digits[-10:]))
+    if len(digits) in (10, 12) and luhn_ok(digits[-10:]):
+        return False
+    return not _is_timestamp(digits)
+
+
+def _is_timestamp(digits: str) -> bool:
+    """``yymmdd``, ``yyyymmdd`` (1900-2099), and the latter with ``hhmm`` or ``hhmmss``."""
+    if len(digits) == 6:
+        date_part, rest = "20" + digits, ""
+    elif len(digits) in (8, 12, 14) and digits[:2] in ("19", "20"):
+        date_part, rest = digits[:8], digits[8:]
+    else:
+        return False
+    try:
+        datetime.strptime(date_part, "%Y%m%d")
+    except ValueError:
+        return False
+    return not rest or (int(rest[:2]) < 24 and int(rest[2:4]) < 60 and int(rest[4:] or 0) < 60)
+
+
+def grouped_numbers(run: str) -> list[str]:
+    """The numbers a run of digit groups may spell: all its digits when it is written
+    uniformly (one separator throughout: ``35 489 007``, ``35-489-007``, ``3 5 4 8 9 0 0 7``)
+    or in thousands (every group after the first of three digits: ``35 489.007``), and each
+    uniformly written part of a mixed run (``2026-03-12 35 489 007``: ``20260312``,
+    ``1235489007`` and ``35489007``)."""
+    groups = _GROUP_SEPARATOR.split(run)
+    seps = _GROUP_SEPARATOR.findall(run)
+    if len(set(seps)) == 1 or all(len(g) == 3 for g in groups[1:]):
+        return ["".join(groups)]
+    found: list[str] = []
+    start = 0
+    for i in range(1, len(seps) + 1):
+        if i == len(seps) or seps[i] != seps[start]:
+            # the group between two separators may belong to either side
+            found.append("".join(groups[start : i + 1]))
+            if start > 0:
+                found.append("".join(groups[start + 1 : i + 1]))
+            start = i
+    return found
 
 
 @cache
@@ -429,20 +495,33 @@ class _Codes:
         for m in _DIGIT_CODE.finditer(low):
             if self.icd11(m.start()):
                 return "an ICD-11 code"
+        for m in _ICD11_SPACED.finditer(low):
+            if self.icd11_spaced(m):
+                return "an ICD-11 code"
         for m in _SCTID_RUN.finditer(low):
             if self.sctid(m.start(), m.end()):
                 return "a SNOMED CT id"
-        for m in _SCTID_GROUPED.finditer(low):
-            digits = "".join(ch for ch in m.group() if ch.isdigit())
-            if len(digits) in _SCTID_LENGTHS and is_sctid(digits):
+        for m in _DIGIT_GROUPS.finditer(low):
+            if m.start() > 0 and low[m.start() - 1] == "+":
+                continue  # an international telephone number
+            if any(is_sctid(digits) for digits in grouped_numbers(m.group())):
                 return "a SNOMED CT id"
         return None
 
     def icd10(self, i: int) -> bool:
         m = _ICD10.match(self.low, i)
-        if m is None or m["l"].upper() + m["dd"] not in icd10_categories():
+        if m is None or m["l"].upper() + m["d1"] + m["d2"] not in icd10_categories():
             return False
         s1, s2, sub = m["s1"], m["s2"] or "", m["sub"]
+        if m["sm"]:
+            # the category's digits spaced out (F 3 2 . 1, F3 2): a code where the spaced run
+            # of digits ends with it (not "Hus B 1 2 3 4"), read as a letter set apart from its
+            # digits, the subdivision's point may be spaced too
+            if _MORE_DIGITS.match(self.low, m.end()) is not None:
+                return False
+            s1 = s1 or m["sm"]
+            if s2.strip() in (".", ","):
+                s2 = s2.strip()
         if _PREFIX_WORD.search(self.low, max(0, i - 6), i + 1) is not None:
             return False
         if self.embedded(i, m.end(), s2 == "." and not s1):
@@ -488,6 +567,25 @@ class _Codes:
         # capitals (6A70, BA41), a lower-case stem led by its chapter digit (6a70), or one
         # with a subdivision (ba41.0)
         return self.upper(i, i + 2) or self.low[i].isdigit() or "." in m.group() or self.prefixed(i)
+
+    def icd11_spaced(self, m: re.Match[str]) -> bool:
+        """An ICD-11 stem whose characters are set apart (``6A 70``, ``6 A 7 0``): its letters
+        in capitals, the spaced run ending with it, and not a company form or a byte unit
+        before a number (``AB 12``); after a prefix, in any case."""
+        if not (m[2] or m[4] or m[6]):
+            return False  # unspaced: read by icd11()
+        stem = m[1] + m[3] + m[5] + m[7]
+        if stem[:2].upper() not in _ICD11_BLOCKS:
+            return False
+        i, end = m.start(), m.end(7)
+        if self.prefixed(i):
+            return True
+        if _MORE_DIGITS.match(self.low, end) is not None:
+            return False
+        letters = [j for j in (m.start(1), m.start(3), m.start(7)) if self.low[j].isalpha()]
+        if not all(self.upper(j) for j in letters):
+            return False
+        return stem[:2].upper() not in _NOT_ICD11_PAIRS
 
     def atc(self, i: int) -> bool:
         m = _ATC.match(self.low, i)
@@ -673,16 +771,39 @@ def own_diagnoses(texts: frozenset[str], codes: frozenset[str] = frozenset()) ->
 # ------------------------------------------------------------------------------- the scan
 
 
+#: An HTML or XML character reference (``&#70;``, ``&#x46;``, ``&amp;``, ``&eacute;``).
+_CHAR_REF = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);?")
+
+
+def unescaped(text: str) -> list[str]:
+    """The text as a reader that resolves character references shows it (``&#70;32`` is F32
+    on any web page that inserts the text as HTML), layer by layer (``&amp;#70;32``): what
+    the scanner and the repertoire judge besides the text itself. Empty for a text without
+    references."""
+    layers: list[str] = []
+    while len(layers) < 3 and "&" in text and _CHAR_REF.search(text) is not None:
+        plain = html.unescape(text)
+        if plain == text:
+            break
+        layers.append(plain)
+        text = plain
+    return layers
+
+
 def scan(text: str, own: OwnDiagnoses = NO_DIAGNOSES, identifier: bool = False) -> str | None:
     """Why ``text`` names a diagnosis (a short reason for the report), or ``None``.
     ``identifier``: the text is an identifier field's (docs/policy.md: the only place where
-    a code-like part of a longer token is no code)."""
+    a code-like part of a longer token is no code). The text is read as stored, as a screen
+    displays it (bidi controls) and with its character references resolved."""
     if not text:
         return None
-    found = _scan(text, own, identifier)
-    if found is None and _BIDI.search(text) is not None:
-        found = _scan(displayed(text), own, identifier)
-    return found
+    for variant in (text, *unescaped(text)):
+        found = _scan(variant, own, identifier)
+        if found is None and _BIDI.search(variant) is not None:
+            found = _scan(displayed(variant), own, identifier)
+        if found is not None:
+            return found
+    return None
 
 
 def _scan(text: str, own: OwnDiagnoses, identifier: bool) -> str | None:
