@@ -670,6 +670,8 @@ def vocabulary() -> Vocabulary:
     keys: dict[str, int] = {word_form(w): _WHOLE_UPPER for w in data["whole_words_upper"]}
     keys.update({word_form(w): _WHOLE for w in data["whole_words"]})
     keys.update({k: _START for k in starts})
+    keys.update({word_form(p): _START for p in data["phrases"]})
+    keys.update({word_form(w): _ANYWHERE for w in data["exact"]})
     keys.update({k: _ANYWHERE for k in inner})
     for key, where in keys.items():
         automaton.add_word(key, (where, len(key)))
