@@ -41,7 +41,12 @@ from gateway.documents.common import (
     ProvisionType,
     Recipient,
 )
-from gateway.documents.identity import names_organisation, same_document_id, same_person
+from gateway.documents.identity import (
+    may_name_organisation,
+    names_organisation,
+    same_document_id,
+    same_person,
+)
 from gateway.documents.issues import RULES, ModelPath, Rule, RuleKind, Severity
 
 CONSENT_FILE = MAPPINGS_DIR / "consent.toml"
@@ -419,7 +424,7 @@ def _about(c: Consent, d: Disclosure) -> bool:
         return True
     if d.organisation is None:
         return bool(c.organisations)
-    return any(names_organisation(o, d.organisation) for o in c.organisations)
+    return any(may_name_organisation(o, d.organisation) for o in c.organisations)
 
 
 def _deny_applies(p: ConsentProvision, d: Disclosure, at: datetime) -> bool:
@@ -461,7 +466,7 @@ def _names_recipient(p: ConsentProvision, d: Disclosure) -> bool:
         return True
     if d.organisation is None:
         return bool(p.organisations)
-    return any(names_organisation(o, d.organisation) for o in p.organisations)
+    return any(may_name_organisation(o, d.organisation) for o in p.organisations)
 
 
 def _action(c: Code) -> str | None:
