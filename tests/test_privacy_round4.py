@@ -399,6 +399,52 @@ def test_json_duplicate_keys_make_the_document_unreadable(order: tuple[str, str]
     assert {i.code for i in result.issues} == {"FHIR-JSON-SYNTAX"}
 
 
+# ------------------------------------------------ a diagnosis split over two allowed fields
+
+SPLITS = [
+    ("Bo kvar hemma, kod F", "32.1 enligt journal"),
+    ("Se M", "54 nedan"),
+    ("Hen har F 3", "2.1 sedan mars"),
+]
+
+
+@pytest.mark.parametrize(("first", "second"), SPLITS)
+@pytest.mark.parametrize("fmt", [Format.XML, Format.FHIR_JSON, Format.FHIR_XML])
+def test_a_code_split_over_two_neighbouring_texts_goes_whole(
+    first: str, second: str, fmt: Format
+) -> None:
+    """``F`` at the end of one goal and ``32.1`` at the start of the next: each is harmless
+    alone, together they are what the employer reads. Both are withheld, in every input
+    and output format."""
+    doc = sip(consent=GOOD)
+    goal = doc.goals[0]
+    goals = [
+        goal.model_copy(update={"description": first}),
+        goal.model_copy(update={"ref": "g2", "description": second}),
+    ]
+    planted = doc.model_copy(update={"goals": goals})
+    assert scan(first) is None and scan(second) is None
+    back = _codec(doc.kind, fmt).parse(render(planted, fmt)).document
+    assert back is not None
+    result = apply_policy(back, Recipient.EMPLOYER, at=AT, organisation=EMPLOYER_ORGANISATION)
+    assert result.document is not None
+    withheld_paths = {e.path for e in result.report if e.code == "POLICY-FREE-TEXT-WITHHELD"}
+    assert withheld_paths == {"goals[ref=g1].description", "goals[ref=g2].description"}
+    for out in output_formats(result.document.kind):
+        visible = visible_text(render(result.document, out))
+        assert first.casefold() not in visible and second.casefold() not in visible
+
+
+def test_a_code_split_over_a_certificates_name_reaches_no_employer() -> None:
+    cert = _read("ag7804")
+    name = cert.patient.name.model_copy(update={"given": "Tolvan F", "family": "32.1"})
+    planted = cert.model_copy(update={"patient": cert.patient.model_copy(update={"name": name})})
+    result = apply_policy(planted, Recipient.EMPLOYER, consent=_consent(planted), at=AT)
+    assert result.document is not None
+    seen = {e.path for e in result.report if "beside it" in e.message}
+    assert seen == {"patient.name.given", "patient.name.family"}
+
+
 # ---------------------------------------------------------------- consent: which employer
 
 SPELLINGS = [
