@@ -194,6 +194,20 @@ def test_turkish_i_in_the_repertoire_hides_nothing(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text", ["Depreßion", "DEPREẞION", "\u013850", "\u014b06AB06", "Ð32.1", "Đ32", "\u013f40"]
+)
+def test_repertoire_letters_a_reader_reads_as_others(text: str) -> None:
+    """Latin-1 and Latin Extended-A letters that decomposition and confusables.txt leave
+    alone: sharp s reads ``ss``, kra ``k`` (``ĸ50`` is K50), eng ``n``, eth ``d``."""
+    assert scan(text) is not None
+
+
+@pytest.mark.parametrize("text", ["Gießen", "Weißmann", "Þórunn Sigurðardóttir"])
+def test_names_with_those_letters_pass(text: str) -> None:
+    assert not withheld(text)
+
+
+@pytest.mark.parametrize(
     "text", ["&#70;32.1", "&#x46;&#x33;&#x32;", "&amp;#70;32.1", "&#100;epression", "F&#51;2"]
 )
 def test_character_references_are_read_as_a_web_page_shows_them(text: str) -> None:

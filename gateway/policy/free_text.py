@@ -80,6 +80,19 @@ FREE_TEXT_WITHHELD = RULES.define(
 #: the Braille blank, which renders as nothing.
 _INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _SWEDISH = frozenset("åäöÅÄÖ")
+#: Letters of the employer's repertoire (Latin-1, Latin Extended-A) that neither
+#: decomposition nor confusables.txt take to the letters a reader sees in them: the German
+#: sharp s is ``ss`` ("Depreßion"), kra a ``k``, eng an ``n``, eth a ``d``, thorn a ``p``.
+_LATIN_LETTERS = {
+    "ß": "ss",
+    "ẞ": "SS",
+    "ĸ": "k",
+    "ŋ": "n",
+    "Ŋ": "N",
+    "ð": "d",
+    "þ": "p",
+    "Þ": "P",
+}
 _LATIN_NAME = re.compile(
     r"^(?:LATIN (?:CAPITAL |SMALL )?LETTER (?:SMALL CAPITAL )?|NEGATIVE (?:CIRCLED|SQUARED) "
     r"LATIN CAPITAL LETTER |REGIONAL INDICATOR SYMBOL LETTER |(?:CIRCLED|PARENTHESIZED|"
@@ -127,6 +140,8 @@ class _FoldTable(dict[int, "str | None"]):
     def fold_char(self, ch: str) -> str | None:
         if ch in _SWEDISH:
             return ch
+        if ch in _LATIN_LETTERS:
+            return _LATIN_LETTERS[ch]
         cat = unicodedata.category(ch)
         if cat in ("Cf", "Mn", "Me", "Mc") or ch in _INVISIBLE:
             return None

@@ -23,8 +23,9 @@ JSON_SYNTAX = RULES.define(
     "FHIR-JSON-SYNTAX",
     "FHIR JSON is not well-formed",
     RuleKind.SYNTAX,
-    "The input is not valid JSON (the message names the position), or its top level is not a "
-    "JSON object as a FHIR resource must be. Nothing in it can be read.",
+    "The input is not valid JSON (the message names the position), its top level is not a "
+    "JSON object as a FHIR resource must be, or an object holds a key twice (readers differ "
+    "on which one wins, so the document says two things). Nothing in it can be read.",
 )
 LIMIT = RULES.define(
     "FHIR-LIMIT",
