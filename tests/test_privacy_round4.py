@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import pytest
 from exchange_support import FK7804_XML, certificate_message
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from strategies_policy import (
     AT,
@@ -96,6 +96,9 @@ GAPS = st.text(st.sampled_from(" \t\n/:,.-_;()\u00a0"), min_size=1, max_size=4)
 def test_any_spacing_inside_the_category_digits(code: str, gap1: str, gap2: str, sub: str) -> None:
     """The notation grammar: any run of non-alphanumerics between letter and digits, and
     between the two digits of the category too."""
+    # "I 21 dagar", "I 2 1": the Swedish word i before a number (docs/policy.md), unless a
+    # subdivision follows
+    assume(not (code[0] == "I" and gap1 and not gap1.strip() and not sub))
     text = f"{code[0]}{gap1}{code[1]}{gap2}{code[2]}{sub}"
     assert scan(text) is not None, text
     assert scan(f"Arbetsförmåga nedsatt, {text} enligt journal.") is not None, text
@@ -134,6 +137,10 @@ def test_icd11_and_snomed_set_apart_are_codes(text: str) -> None:
         ("Hus B 1 2 3 4, port C", "a spaced number after a letter"),
         ("Acme AB 12 anställda, filen är 20 MB 12 sidor", "company form, bytes"),
         ("Lön 1 250 000 kr per år, 35 000 kr per månad", "amounts"),
+        ("Ersättning 207 100 kr, 668 004 kronor, 31 007 108 SEK", "amounts with a currency"),
+        ("Möte 19/10 2002 och 15/12 2003", "dates day first"),
+        ("Veckorna 6,19,10,1 och 47,2,10,5", "lists"),
+        ("Ring 070-354 89 007", "a telephone number"),
         ("Arbetar i MS Office 3 2 dagar", "product"),
         ("Nedsatt hörsel, hör dåligt i bullriga miljöer; nedsatt syn på höger öga.", "ICF"),
         ("Arbetar med immigranter och emigranter; influenser från kollegor.", "words"),

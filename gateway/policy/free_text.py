@@ -354,25 +354,35 @@ def _is_timestamp(digits: str) -> bool:
 
 
 def grouped_numbers(run: str) -> list[str]:
-    """The numbers a run of digit groups may spell: all its digits when it is written
-    uniformly (one separator throughout: ``35 489 007``, ``35-489-007``, ``3 5 4 8 9 0 0 7``)
-    or in thousands (every group after the first of three digits: ``35 489.007``), and each
-    uniformly written part of a mixed run (``2026-03-12 35 489 007``: ``20260312``,
-    ``1235489007`` and ``35489007``)."""
+    """The numbers a run of digit groups may spell, as an id is written in groups: all its
+    digits when it is written uniformly (one separator throughout, every group after the
+    first of one length: ``35 489 007``, ``35-489-007``, ``3 5 4 8 9 0 0 7``) or in thousands
+    (every group after the first of three digits: ``35 489.007``), and each such part of at
+    least three groups of a mixed run (``2026-03-12 35 489 007``: ``1235489007`` and
+    ``35489007``). A list (``6,19,10,1``) or a date (``19/10 2002``) spells none."""
     groups = _GROUP_SEPARATOR.split(run)
     seps = _GROUP_SEPARATOR.findall(run)
-    if len(set(seps)) == 1 or all(len(g) == 3 for g in groups[1:]):
+    if _even(groups) and (len(set(seps)) == 1 or len(groups[1]) == 3):
         return ["".join(groups)]
     found: list[str] = []
     start = 0
     for i in range(1, len(seps) + 1):
         if i == len(seps) or seps[i] != seps[start]:
             # the group between two separators may belong to either side
-            found.append("".join(groups[start : i + 1]))
-            if start > 0:
-                found.append("".join(groups[start + 1 : i + 1]))
+            for first in (start, start + 1) if start > 0 else (start,):
+                part = groups[first : i + 1]
+                if len(part) >= 3 and _even(part):
+                    found.append("".join(part))
             start = i
     return found
+
+
+def _even(groups: list[str]) -> bool:
+    return len({len(g) for g in groups[1:]}) == 1
+
+
+#: A number followed by a currency or a unit is an amount, not an id (``207 100 kr``).
+_AMOUNT_AFTER = re.compile(r"\s?(?:kr\b|kronor|sek\b|:-|%|€|eur|procent|tim|dagar|st\b)")
 
 
 @cache
@@ -517,8 +527,10 @@ class _Codes:
             if self.sctid(m.start(), m.end()):
                 return "a SNOMED CT id"
         for m in _DIGIT_GROUPS.finditer(low):
-            if m.start() > 0 and low[m.start() - 1] == "+":
-                continue  # an international telephone number
+            if low[m.start()] == "0" or (m.start() > 0 and low[m.start() - 1] == "+"):
+                continue  # a telephone number (no SNOMED CT id starts with a zero)
+            if _AMOUNT_AFTER.match(low, m.end()) is not None:
+                continue
             if any(is_sctid(digits) for digits in grouped_numbers(m.group())):
                 return "a SNOMED CT id"
         return None
@@ -553,6 +565,7 @@ class _Codes:
             # "I 12 veckor", "i 12,5 timmar": a word and a number, not I12 or I12.5
             if (
                 letter in _WORD_LETTERS
+                and m["s1"]  # glued to its first digit ("I2 1"), the letter is no word
                 and not s1.strip()
                 and (not sub or (not capital and s2 != "."))
             ):
