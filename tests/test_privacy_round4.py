@@ -571,6 +571,45 @@ def test_a_deny_naming_another_organisation_does_not_apply() -> None:
     assert evaluate_consents([GOOD, deny], EMPLOYER).allowed
 
 
+@pytest.mark.parametrize(
+    ("system", "value"),
+    [
+        ("http://example.org/personnummer", "191212121212"),
+        ("http://example.org/personnummer", "19121212-1212"),
+        ("urn:oid:1.2.752.97.3.1.3", "191212121212"),  # a reserve-number system
+        ("http://example.org/person", "Tolvan"),  # no number at all: cannot be told apart
+    ],
+)
+def test_a_deny_about_the_patient_under_an_unknown_system_wins(system: str, value: str) -> None:
+    """Round 3 read a no about a person written under a system it did not know as about
+    someone else, and ignored it beside the patient's permit. A no is read broadly: only a
+    subject readable as another person excludes it."""
+    who = Identifier(system=system, value=value)
+    deny = consent(
+        [Recipient.EMPLOYER],
+        "sip",
+        kind=DocumentKind.SIP,
+        ident="no",
+        type=ProvisionType.DENY,
+        patient=who,
+        given_by=who,
+    )
+    assert not evaluate_consents([GOOD, deny], EMPLOYER).allowed
+
+
+def test_a_deny_about_someone_readable_as_another_person_does_not_apply() -> None:
+    someone = Identifier(system="1.2.752.129.2.1.3.1", value="198112289874")
+    guardian_deny_for_someone = consent(
+        [Recipient.EMPLOYER],
+        "sip",
+        kind=DocumentKind.SIP,
+        ident="no",
+        type=ProvisionType.DENY,
+        given_by=someone,
+    )
+    assert evaluate_consents([GOOD, guardian_deny_for_someone], EMPLOYER).allowed
+
+
 @pytest.mark.parametrize("fmt", [Format.XML, Format.FHIR_JSON, Format.FHIR_XML])
 def test_a_deny_by_vat_number_wins_in_every_format(fmt: Format) -> None:
     vat = Identifier(system="2.5.4.97", value="SE556123456701")

@@ -42,6 +42,7 @@ from gateway.documents.common import (
     Recipient,
 )
 from gateway.documents.identity import (
+    may_be_same_person,
     may_name_organisation,
     names_organisation,
     same_document_id,
@@ -404,11 +405,9 @@ def _about(c: Consent, d: Disclosure) -> bool:
     this document if it names one, and this recipient by audience or organisation (or no
     recipient named at all)."""
     today = d.at.date()
-    if (
-        d.patient is not None
-        and c.patient is not None
-        and not same_person(c.patient, d.patient, today)
-    ):
+    # whom the record is about: its patient, or, where it names none, whoever gave it
+    subject = c.patient if c.patient is not None else c.given_by
+    if d.patient is not None and not may_be_same_person(subject, d.patient, today):
         return False
     if c.scope.kind != d.kind:
         return False

@@ -195,6 +195,23 @@ def same_person(a: Identifier, b: Identifier, today: date | None = None) -> bool
 _VAT = re.compile(r"^SE(\d{10})01$")
 
 
+def may_be_same_person(a: Identifier, b: Identifier, today: date | None = None) -> bool:
+    """Whether a *refusal* about the person ``a`` may be about ``b``, read broadly: the same
+    person as :func:`same_person` says, or ``a`` under a system the gateway does not know
+    whose value is the same personnummer (or is no personnummer at all, so that it cannot be
+    told apart: deny when in doubt). Only an identifier readable as someone else (another
+    number, an organisation's or an HSA-id) excludes it."""
+    if same_person(a, b, today):
+        return True
+    if identity_kind(a.system) is not None:
+        return False
+    ka = person_key(a.value)
+    if ka is None:
+        return True
+    kb = person_key(b.value)
+    return kb is None or ka[1] == kb[1]
+
+
 def _organisation_value(value: str) -> str:
     """An organisation number as its ten digits (no ``16`` prefix, no hyphen, no spaces, or
     inside the VAT number ``SE556123456701``); an HSA-id in capitals (HSA-ids are
