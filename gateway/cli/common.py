@@ -124,6 +124,7 @@ CONFIG_KEYS: dict[str, frozenset[str] | None] = {
     "client_tls": None,
     "senders": None,
     "recipients": None,
+    "users": None,  # the console's people (gateway/console/, docs/console.md)
 }
 
 
