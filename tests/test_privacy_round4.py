@@ -39,6 +39,7 @@ from test_privacy_round3 import (
     _employer,
     _message,
     _send,
+    employer_receives_none_over_http,
     withheld,
 )
 
@@ -479,36 +480,7 @@ def test_over_http_the_employer_receives_none_of_round_4(
     """Planted in AG7804's 29.1 and the patient's family name, sent to POST /messages: the
     employer's pulled copy holds none of it, and POST /redact said so first, with the same
     bytes."""
-    from exchange_support import AUTH_REGION, Clock, FakeTransport, make_config, run, serving
-    from test_privacy_round3 import _attacked_certificate, base64_payload
-
-    from gateway.exchange.server.app import OUTBOX
-
-    source = tmp_path / "attacked.xml"
-    source.write_bytes(_attacked_certificate(attack))
-    data = certificate_message(source, ("employer",), message_id="atk4")
-
-    async def main() -> None:
-        t = {"acme": FakeTransport(), "fk": FakeTransport()}
-        headers = {**AUTH_REGION, "Content-Type": "application/fhir+json"}
-        async with serving(make_config(), new_store(), t, clock=Clock()) as client:
-            preview = await (
-                await client.post("/redact?for=acme", data=data, headers=headers)
-            ).json()
-            sent = await client.post("/messages", data=data, headers=headers)
-            assert sent.status == 202, await sent.text()
-            outbox = client.app[OUTBOX]
-            while await outbox.run_once():
-                await outbox.drain()
-            (parcel,) = t["acme"].parcels
-            seen = visible_text(parcel.payload)
-            assert attack.casefold() not in seen and "f32" not in fold(seen).replace(" ", "")
-            assert "35489007" not in seen.replace(" ", "") and "depre" not in fold(seen)
-            assert base64_payload(preview) == parcel.payload
-            codes = {e["code"] for e in preview["report"]}
-            assert "POLICY-FREE-TEXT-WITHHELD" in codes, codes
-
-    run(main())
+    employer_receives_none_over_http(new_store, tmp_path, attack)
 
 
 # ---------------------------------------------------------------- consent: which employer
