@@ -44,7 +44,7 @@ from test_privacy_round3 import (
 )
 
 from gateway import FIXTURES_DIR
-from gateway.documents import DocumentKind, Recipient
+from gateway.documents import Certificate, DocumentKind, Recipient
 from gateway.documents.common import ConsentProvision, Identifier, ProvisionType
 from gateway.documents.consent import evaluate_consents
 from gateway.documents.identity import may_name_organisation, names_organisation
@@ -459,6 +459,7 @@ def test_a_code_split_over_two_neighbouring_texts_goes_whole(
 
 def test_a_code_split_over_a_certificates_name_reaches_no_employer() -> None:
     cert = _read("ag7804")
+    assert isinstance(cert, Certificate)
     name = cert.patient.name.model_copy(update={"given": "Tolvan F", "family": "32.1"})
     planted = cert.model_copy(update={"patient": cert.patient.model_copy(update={"name": name})})
     result = apply_policy(planted, Recipient.EMPLOYER, consent=_consent(planted), at=AT)
