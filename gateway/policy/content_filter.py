@@ -24,7 +24,6 @@ from gateway.policy.allowlist import (
     TextRefused,
     apply_spec,
     clear_path,
-    collect_texts,
     item_label,
     join,
     readable,
@@ -309,25 +308,26 @@ class _ContentFilter:
                 Action.REFUSED,
             )
             return None
-        texts: list[str] = []
-        identifiers: list[str] = []
-        collect_texts(doc, texts, _SCANNED_ELSEWHERE, identifiers)
-        if not self._clean(texts, identifiers):
-            root = doc
-            try:
-                doc = withhold_texts(
-                    doc,
-                    self._text_verdict,
-                    lambda path, why: self._withheld_text(path, readable(root, path), why),
-                    _SCANNED_ELSEWHERE,
-                )
-            except TextRefused as refused:
-                return self._text_refused(root, refused)
+        # one look at every text joined as a reader sees them, in document order (the
+        # answers' text parts too: they were judged part by part, but sit beside the others)
+        texts = texts_in_order(doc, _SKIP_SPLIT)
+        if self._clean(texts.plain(), texts.identifiers):
+            return doc
+        root = doc
+        try:
+            doc = withhold_texts(
+                doc,
+                self._text_verdict,
+                lambda path, why: self._withheld_text(path, readable(root, path), why),
+                _SCANNED_ELSEWHERE,
+            )
+        except TextRefused as refused:
+            return self._text_refused(root, refused)
         return self._split(doc)
 
     def _split(self, doc: Any) -> Any:
         """Diagnosis data split over two neighbouring texts (``F`` | ``32.1``): both go."""
-        for path, reason in split_diagnoses(list(texts_in_order(doc, _SKIP_SPLIT)), self.own):
+        for path, reason in split_diagnoses(texts_in_order(doc, _SKIP_SPLIT).texts, self.own):
             label = readable(doc, path)
             why = f"names a diagnosis together with the text beside it ({reason})"
             self._withheld_text(path, label, (FREE_TEXT_WITHHELD, why))

@@ -255,6 +255,10 @@ _PREFIX = (
 )
 #: A prefix ending right where a code starts (searched in the few characters before it).
 _PREFIX_END = re.compile(rf"(?<![0-9a-z]){_PREFIX}[\W_]*$")
+#: A prefix anywhere in a text.
+_PREFIX_ANY = re.compile(rf"(?<![0-9a-z]){_PREFIX}")
+#: Every prefix holds one of these (a substring look is far cheaper than the pattern).
+_PREFIX_WORDS = ("icd", "ksh", "diag", "dx", "kod", "code", "sct", "snomed", "atc")
 #: Identifiers whose parts may look like codes: HSA-ids (``SE2321000016-A00``) and GUIDs.
 _IDENTIFIER_TOKEN = re.compile(
     r"[A-Za-z]{2,6}[0-9]{10}-[A-Za-z0-9]{1,20}|(?:urn:uuid:)?[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}"
@@ -266,7 +270,10 @@ _PREFIX_WORD = re.compile(r"(?<![0-9a-z])(?:icd|ksh|atc|sct|dx|diag)$")
 #: before a letter and a digit (``6a70``), a long or grouped run of digits (SNOMED CT).
 _LETTER_CODE = re.compile(rf"[a-z](?={_GAP}[0-9])")
 _DIGIT_CODE = re.compile(r"[1-9](?=[a-z][0-9])")
-_CANDIDATE = re.compile(rf"[^\W\d_]{_GAP}[0-9]|[0-9][^\W\d_]|[0-9]{{6}}|[0-9][\W_][0-9]")
+#: A letter at a run of digits: where ICD-10, ICD-11 and ATC codes may be.
+_LETTER_AT_DIGIT = re.compile(rf"[^\W\d_]{_GAP}[0-9]|[0-9][^\W\d_]")
+#: Digits in a long run or in groups: where a SNOMED CT id may be.
+_DIGIT_RUN = re.compile(r"[0-9]{6}|[0-9][\W_][0-9]")
 _ICD10 = re.compile(
     rf"(?P<l>[a-z])(?P<s1>{_GAP})(?P<d1>[0-9])(?P<sm>{_GAP})(?P<d2>[0-9])"
     rf"(?:(?P<s2>{_GAP})(?P<sub>[0-9](?:[0-9a-z](?![0-9]))?))?"
@@ -277,20 +284,25 @@ _MORE_DIGITS = re.compile(rf"{_GAP}[0-9]")
 _ICD11 = re.compile(r"[1-9a-hj-np-z][a-hj-np-z][0-9][0-9a-hj-np-z](?:\.[0-9a-z]{1,4})?(?![0-9a-z])")
 #: ICD-11 stems with their characters set apart (``6A 70``, ``6 A 7 0``, ``BA 41``).
 _ICD11_SPACED = re.compile(
-    rf"(?<![0-9a-z])(?=([1-9a-hj-np-z])({_GAP})([a-hj-np-z])({_GAP})([0-9])({_GAP})"
-    r"([0-9a-hj-np-z])(?![0-9a-z]))"
+    rf"(?<![0-9A-Za-z])([1-9A-HJ-NP-Z])({_GAP})([A-HJ-NP-Z])({_GAP})([0-9])({_GAP})"
+    r"([0-9A-HJ-NP-Z])(?![0-9A-Za-z])"
 )
+#: The same in any case, looked for only in a text with a prefix ("ICD-11: ba 41").
+_ICD11_SPACED_ANY_CASE = re.compile(_ICD11_SPACED.pattern, re.IGNORECASE)
 #: Capital pairs that are Swedish abbreviations before a number, not ICD-11 blocks:
 #: aktiebolag, handelsbolag, kommanditbolag, and the byte units.
 _NOT_ICD11_PAIRS = frozenset({"AB", "HB", "KB", "MB", "GB"})
 #: ATC: level 4 and 5 in any case (``n06ab``, ``N06AB06``), level 3 in capitals (``N06A``).
 _ATC = re.compile(r"[abcdghjlmnprsv][0-9]{2}[a-z](?P<l4>[a-z](?:[0-9]{2})?)?(?![0-9a-z])")
-#: SNOMED CT ids: 6 to 18 digits, no leading zero; also in groups of three (``35 489 007``).
+#: SNOMED CT ids: 6 to 18 digits, no leading zero (also written in groups, below).
 _SCTID_LENGTHS = range(6, 19)
-_SCTID_RUN = re.compile(r"(?<![0-9])[1-9][0-9]{5,17}(?![0-9])")
+
 #: A run of digit groups joined by single characters that are neither letters nor digits
 #: (``35 489 007``, ``35-489-007``, ``3 5 4 8 9 0 0 7``, ``2026-03-12 13.30``).
-_DIGIT_GROUPS = re.compile(r"(?<![0-9])[0-9]+(?:[\W_][0-9]+)+(?![0-9])")
+#: Runs are maximal: ``070-123 45 67`` is one run, a telephone number by its leading zero.
+_DIGIT_GROUPS = r"[0-9]+(?:[\W_][0-9]+)+"
+#: A bare run of six digits or more, or digits in groups: where a SNOMED CT id may be.
+_NUMBER_RUN = re.compile(rf"{_DIGIT_GROUPS}|[0-9]{{6,}}")
 _GROUP_SEPARATOR = re.compile(r"[\W_]")
 _NUMBER_GLUE = frozenset(".,/-: ")
 _VERHOEFF_D = (
@@ -362,7 +374,10 @@ def grouped_numbers(run: str) -> list[str]:
     ``35489007``). A list (``6,19,10,1``) or a date (``19/10 2002``) spells none."""
     groups = _GROUP_SEPARATOR.split(run)
     seps = _GROUP_SEPARATOR.findall(run)
-    if _even(groups) and (len(set(seps)) == 1 or len(groups[1]) == 3):
+    even = _even(groups)
+    if len(set(seps)) == 1:
+        return ["".join(groups)] if even else []  # an OID, a version: no id in groups
+    if even and len(groups[1]) == 3:
         return ["".join(groups)]
     found: list[str] = []
     start = 0
@@ -505,10 +520,33 @@ class _Codes:
 
     def reason(self) -> str | None:
         low = self.low
-        if _CANDIDATE.search(low) is None:
-            return None  # dates, amounts, telephone numbers: no letter at a digit, no long run
+        if _LETTER_AT_DIGIT.search(low) is not None:
+            found = self.letter_codes()
+            if found is not None:
+                return found
+        if _DIGIT_RUN.search(low) is not None:
+            return self.snomed()
+        return None  # no letter at a digit, no long or grouped run of digits
+
+    def letter_codes(self) -> str | None:
+        """ICD-10, KSH97-P, ATC and ICD-11 codes: a letter at a run of digits."""
+        low, folded = self.low, self.folded
+        # a lower-case letter inside a word ("vecka 12", "kl 13") is a code only after a
+        # prefix ("diagnoskodf32"): without one anywhere in the text, such letters are skipped
+        inside_words_count = any(w in low for w in _PREFIX_WORDS) and (
+            _PREFIX_ANY.search(low) is not None
+        )
         for m in _LETTER_CODE.finditer(low):
             i = m.start()
+            if (
+                not inside_words_count
+                and i > 1
+                and low[i - 1].isalpha()
+                and low[i - 2].isalpha()
+                and not folded[i - 1 : i + 1].isupper()
+                and not folded[i].isupper()
+            ):
+                continue
             if i > 0 and low[i - 1].isalnum() and self.icd11(i - 1):
                 return "an ICD-11 code"
             if self.icd10(i):
@@ -517,21 +555,39 @@ class _Codes:
                 return "an ATC code"
             if i + 1 < len(low) and low[i + 1].isalpha() and self.icd11(i):
                 return "an ICD-11 code"
+            if self.icd11_spaced_at(i, inside_words_count):
+                return "an ICD-11 code"
         for m in _DIGIT_CODE.finditer(low):
             if self.icd11(m.start()):
                 return "an ICD-11 code"
-        for m in _ICD11_SPACED.finditer(low):
-            if self.icd11_spaced(m):
-                return "an ICD-11 code"
-        for m in _SCTID_RUN.finditer(low):
-            if self.sctid(m.start(), m.end()):
-                return "a SNOMED CT id"
-        for m in _DIGIT_GROUPS.finditer(low):
-            if low[m.start()] == "0" or (m.start() > 0 and low[m.start() - 1] == "+"):
-                continue  # a telephone number (no SNOMED CT id starts with a zero)
-            if _AMOUNT_AFTER.match(low, m.end()) is not None:
+        return None
+
+    def icd11_spaced_at(self, i: int, any_case: bool) -> bool:
+        """An ICD-11 stem set apart (``6A 70``, ``6 A 7 0``, ``BA 41``) whose block letter is
+        at ``i``: its chapter character is the letter or digit before, across a gap."""
+        low = self.low
+        j = i - 1
+        while j >= 0 and i - 1 - j < _GAP_MAX and not low[j].isalnum():
+            j -= 1
+        if j < 0 or not low[j].isalnum():
+            return False
+        m = (_ICD11_SPACED_ANY_CASE if any_case else _ICD11_SPACED).match(self.folded, j)
+        return m is not None and self.icd11_spaced(m)
+
+    def snomed(self) -> str | None:
+        """SNOMED CT ids: a run of six digits or more, or digits in groups."""
+        low = self.low
+        for m in _NUMBER_RUN.finditer(low):
+            run = m.group()
+            if run.isdigit():
+                if len(run) in _SCTID_LENGTHS and self.sctid(m.start(), m.end()):
+                    return "a SNOMED CT id"
                 continue
-            if any(is_sctid(digits) for digits in grouped_numbers(m.group())):
+            if run[0] == "0" or (m.start() > 0 and low[m.start() - 1] == "+"):
+                continue  # a telephone number (no SNOMED CT id starts with a zero)
+            if sum(map(str.isdigit, run)) < 6 or _AMOUNT_AFTER.match(low, m.end()) is not None:
+                continue
+            if any(is_sctid(digits) for digits in grouped_numbers(run)):
                 return "a SNOMED CT id"
         return None
 
