@@ -572,15 +572,19 @@ def test_a_deny_about_the_patient_under_an_unknown_system_wins(system: str, valu
 
 def test_a_deny_about_someone_readable_as_another_person_does_not_apply() -> None:
     someone = Identifier(system="1.2.752.129.2.1.3.1", value="198112289874")
-    guardian_deny_for_someone = consent(
+    their_deny = consent(
         [Recipient.EMPLOYER],
         "sip",
         kind=DocumentKind.SIP,
         ident="no",
         type=ProvisionType.DENY,
+        patient=someone,
         given_by=someone,
     )
-    assert evaluate_consents([GOOD, guardian_deny_for_someone], EMPLOYER).allowed
+    assert evaluate_consents([GOOD, their_deny], EMPLOYER).allowed
+    # a no that names no patient, given by someone else (a guardian), may be about anyone
+    guardians = their_deny.model_copy(update={"patient": None})
+    assert not evaluate_consents([GOOD, guardians], EMPLOYER).allowed
 
 
 @pytest.mark.parametrize("fmt", [Format.XML, Format.FHIR_JSON, Format.FHIR_XML])

@@ -405,9 +405,13 @@ def _about(c: Consent, d: Disclosure) -> bool:
     this document if it names one, and this recipient by audience or organisation (or no
     recipient named at all)."""
     today = d.at.date()
-    # whom the record is about: its patient, or, where it names none, whoever gave it
-    subject = c.patient if c.patient is not None else c.given_by
-    if d.patient is not None and not may_be_same_person(subject, d.patient, today):
+    # whom the record is about: its patient; one that names none (given by a guardian, say)
+    # may be about anyone
+    if (
+        d.patient is not None
+        and c.patient is not None
+        and not may_be_same_person(c.patient, d.patient, today)
+    ):
         return False
     if c.scope.kind != d.kind:
         return False
