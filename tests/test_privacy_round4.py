@@ -300,6 +300,27 @@ def test_terms_round_3_missed(term: str) -> None:
     assert withheld(term)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "högt  blodtryck",
+        "högt\nblodtryck",
+        "Psykisk\t ohälsa",
+        "depres-\nsion",
+        "Kors-\r\nbandsskada",
+    ],
+)
+def test_layout_hides_no_word(text: str) -> None:
+    """A phrase across spaces or a line break, a word hyphenated at a line break: read as a
+    reader joins them."""
+    assert scan(text) is not None
+
+
+@pytest.mark.parametrize("text", ["Högt\ntempo på jobbet.", "Arbetar halvtid.\n\nHöjer i maj."])
+def test_layout_joins_nothing_else(text: str) -> None:
+    assert scan(text) is None
+
+
 # ------------------------------------------------------------------- every format, matrix
 
 MATRIX = [

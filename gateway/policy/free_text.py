@@ -735,6 +735,8 @@ class Vocabulary:
     not_diagnosis_phrases: tuple[str, ...]
     generic: frozenset[str]
     size: int
+    #: the first word of each phrase ("hogt" of "högt blodtryck"), in the word scan's form
+    phrase_heads: tuple[str, ...] = ()
 
 
 @cache
@@ -766,6 +768,7 @@ def vocabulary() -> Vocabulary:
         not_diagnosis_phrases=tuple(word_form(w) for w in data["not_diagnosis_phrases"]),
         generic=frozenset(word_form(w) for w in data["generic"]),
         size=len(starts | inner),
+        phrase_heads=tuple(sorted({word_form(p).split()[0] for p in data["phrases"]})),
     )
 
 
@@ -892,10 +895,32 @@ def scan(text: str, own: OwnDiagnoses = NO_DIAGNOSES, identifier: bool = False) 
     return None
 
 
+#: Layout inside a text: a word hyphenated at a line break (``depres-\nsion``), and runs of
+#: spaces, tabs and line breaks (``högt  blodtryck``, ``psykisk\nohälsa``).
+_LAYOUT = re.compile(r"-[ \t]*\r?\n\s*|\s{2,}|[\t\r\n]")
+_HYPHEN_BREAK = re.compile(r"-[ \t]*\r?\n")
+
+
+def _flows(folded: str, words: str) -> bool:
+    """Whether the layout may hide a word: a word hyphenated at a line break, or the first
+    word of a phrase (``högt``) before spaces or a line break."""
+    if _HYPHEN_BREAK.search(folded) is not None:
+        return True
+    return _LAYOUT.search(folded) is not None and any(
+        head in words for head in vocabulary().phrase_heads
+    )
+
+
 def _scan(text: str, own: OwnDiagnoses, identifier: bool) -> str | None:
     folded = fold(text)
     words = _word_fold(lower(folded))
-    return code_reason(folded, identifier) or word_reason(folded, words) or own.reason(words)
+    found = code_reason(folded, identifier) or word_reason(folded, words) or own.reason(words)
+    if found is None and _flows(folded, words):
+        # the words as a reader joins them across the layout
+        flowing = _LAYOUT.sub(lambda m: "" if m.group().startswith("-") else " ", folded)
+        words = _word_fold(lower(flowing))
+        found = word_reason(flowing, words) or own.reason(words)
+    return found
 
 
 def names_diagnosis(text: str, diagnosis_texts: Iterable[str] = ()) -> bool:
