@@ -9,6 +9,7 @@ from collections.abc import Callable
 from importlib import import_module
 
 from gateway import __version__
+from gateway.cli import fhir_base
 from gateway.cli.common import HelpFormatter, UsageError, add_config_option
 
 #: Command modules, each with ``register(subparsers)``; a new command is one more name here.
@@ -19,6 +20,7 @@ COMMANDS = [
     "explain",
     "mapping",
     "schema",
+    "fhir_artefacts",
     "harness",
     "serve",  # also audit and redeliver
     "mock_recipient",
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the version and exit, e.g. gateway --version",
     )
     add_config_option(parser)
+    fhir_base.add_option(parser)
     parser.set_defaults(config=None)
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=_Parser, help="one of:"
@@ -57,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():  # --config anywhere on the line
         if "--config" not in command._option_string_actions:
             add_config_option(command)
+        fhir_base.add_option(command)
     return parser
 
 
@@ -68,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         if func is None:
             parser.print_help(sys.stderr)
             return 2
+        fhir_base.apply(args)  # before any FHIR codec loads
         return func(args)
     except UsageError as exc:
         print(f"gateway: error: {exc}", file=sys.stderr)

@@ -251,7 +251,7 @@ def parse(
     """Check the config file's tables (as the CLI's reader read them; ``overrides``: ``[server]``
     keys from the command line); every problem at once in one :class:`ConfigError`."""
     r = _Reader()
-    r.known(data, {*SECTIONS, "rules"}, "")
+    r.known(data, {*SECTIONS, "rules", "fhir"}, "")  # [fhir]: cli/fhir_base.py
     server = _server(r, {**r.table(data, "server", "server"), **(overrides or {})})
     delivery = _delivery(r, r.table(data, "delivery", "delivery"))
     rules = _rules(r, r.table(data, "rules", "rules"))
