@@ -8,8 +8,8 @@ ASCII, dashes and spaces unified. Then it looks for
 * codes: ICD-10 / ICD-10-SE / KSH97-P in any notation (``f32.1``, ``F32-1``, ``F 32.1``,
   ``F 3 2 . 1``, ``F321``, ``ICD10-F32.1``, ``dx_F32.1``, ``diagnoskodF32.1``, ``F32-P``),
   checked against WHO's ICD-10 categories so that ``v12`` (week 12) or ``A4`` pass; ICD-11
-  stem codes (``6A70``, ``6A 70``); SNOMED CT concept ids (digits with a valid Verhoeff check digit and
-  a concept partition, also in groups: ``35 489 007``); ATC codes (``N06AB06``);
+  stem codes (``6A70``, ``6A 70``); SNOMED CT concept ids (digits with a valid Verhoeff check
+  digit and a concept partition, also in groups: ``35 489 007``); ATC codes (``N06AB06``);
 * words: a vocabulary of diagnosis and drug terms in Swedish and English
   (``mappings/policy/diagnosis-terms.toml`` and WHO's ICD-10 titles), matched on their
   Snowball stems at the start of a word and, when long, inside compounds;
