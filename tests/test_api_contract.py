@@ -117,6 +117,11 @@ def test_security_statuses_headers_and_links_per_operation() -> None:
         ("GET", "/ready"),
         ("GET", "/metrics"),
         ("GET", "/openapi.json"),
+        ("GET", "/patients/{id}/plans"),
+        ("GET", "/deadlines"),
+        ("GET", "/statistics/section4"),
+        ("GET", "/statistics/section4/chart.svg"),
+        ("GET", "/fhir/{type}"),
     }
     roles = {k: [sorted(r) for s in op["security"] for r in s.values()] for k, op in ops.items()}
     assert roles["POST", "/messages"] == [["sender"], ["sender"]]
@@ -262,6 +267,27 @@ CASES: list[tuple[str, str, str, dict[str, str], dict[str, str], bytes, int]] = 
     ("POST", "/redact?for=nobody", "/redact", S, XML, CERTIFICATE, 400),
     ("POST", "/redact?for=employer", "/redact", S, FHIR, b'{"resourceType": "Patient"}', 422),
     *[("GET", p, "", {}, {}, b"", 200) for p in ("/health", "/ready", "/metrics", "/openapi.json")],
+    # coordination (docs/coordination.md): the plan index, deadlines, §4 statistics
+    ("GET", "/patients/191212121212/plans", "/patients/{id}/plans", S, {}, b"", 200),
+    ("GET", "/patients/19121212/plans", "/patients/{id}/plans", S, {}, b"", 400),
+    ("GET", "/patients/191212121212/plans?at=x", "/patients/{id}/plans", R, {}, b"", 400),
+    ("GET", "/deadlines", "", S, {}, b"", 200),
+    ("GET", "/deadlines?patient=191212121212", "/deadlines", R, {}, b"", 200),
+    *[("GET", f"/deadlines?{q}", "/deadlines", S, {}, b"", 400)
+      for q in ("within=-1", "limit=0", "patient=1", "at=1999-01-01")],
+    ("GET", "/deadlines?actor=nobody", "/deadlines", S, {}, b"", 404),
+    ("GET", "/statistics/section4?from=2025-01&to=2025-12", "/statistics/section4", S, {}, b"",
+     200),
+    ("GET", "/statistics/section4?format=csv", "/statistics/section4", S, {}, b"", 200),
+    ("GET", "/statistics/section4?from=2025-13", "/statistics/section4", S, {}, b"", 400),
+    ("GET", "/statistics/section4/chart.svg?measure=handled", "/statistics/section4/chart.svg",
+     S, {}, b"", 200),
+    ("GET", "/statistics/section4/chart.svg?measure=x", "/statistics/section4/chart.svg", S, {},
+     b"", 400),
+    ("GET", "/fhir/CarePlan?subject:identifier=191212121212", "/fhir/{type}", S, {}, b"", 200),
+    ("GET", "/fhir/DetectedIssue?patient:identifier=x|1", "/fhir/{type}", S, {}, b"", 400),
+    ("GET", "/fhir/Observation?subject:identifier=191212121212", "/fhir/{type}", S, {}, b"",
+     404),
 ]
 
 

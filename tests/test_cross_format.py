@@ -61,8 +61,15 @@ def test_same_verdict_and_codes_in_every_format(fixture: Fixture) -> None:
 
 def test_there_are_readable_fixtures_of_every_kind_in_every_format() -> None:
     seen = {(f.expected["kind"], f.expected["format"]) for f in READABLE}
-    kinds = {"certificate", "sip", "return-to-work-plan", "section4-notification"}
-    assert seen == {(k, str(fmt)) for k in kinds for fmt in FORMATS}
+    kinds = {
+        "certificate",
+        "sip",
+        "return-to-work-plan",
+        "section4-notification",
+        "section4-acknowledgement",
+    }
+    rivta = {("section4-acknowledgement", "rivta-message")}  # SendMessageToCare, read back
+    assert seen == {(k, str(fmt)) for k in kinds for fmt in FORMATS} | rivta
 
 
 VALID_XML = [f for f in READABLE if f.expected["valid"] and f.expected["format"] == "xml"]

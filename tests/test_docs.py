@@ -11,7 +11,13 @@ from gateway.documents.issues import RULES
 from gateway.formats.fhir.mapping import render_mapping_table
 
 DOCS = PROJECT_ROOT / "docs"
-KINDS = ["certificate", "sip", "return-to-work-plan", "section4-notification"]
+KINDS = [
+    "certificate",
+    "sip",
+    "return-to-work-plan",
+    "section4-notification",
+    "section4-acknowledgement",
+]
 
 
 def test_rule_catalogue_is_current() -> None:
@@ -38,7 +44,9 @@ def test_mapping_command_prints_the_table(capsys: pytest.CaptureFixture[str]) ->
     assert capsys.readouterr().out == render_mapping_table("sip")
 
 
-@pytest.mark.parametrize("kind", ["sip", "return-to-work-plan", "section4-notification"])
+@pytest.mark.parametrize(
+    "kind", ["sip", "return-to-work-plan", "section4-notification", "section4-acknowledgement"]
+)
 def test_schema_references_are_current(kind: str) -> None:
     from gateway.formats.schema_docs import schema_reference
 

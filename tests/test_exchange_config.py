@@ -65,7 +65,7 @@ def test_every_problem_is_reported_with_its_key() -> None:
         "recipients[1].push.url: must be an https:// (or, for tests, http://) URL",
         "recipients[2]: a pull recipient needs a token or an identity to fetch its inbox",
         "senders[0].kinds: 'letter' is not one of certificate, sip, return-to-work-plan, "
-        "section4-notification",
+        "section4-notification, section4-acknowledgement",
         "senders[1].recipients: 'nobody' is no configured recipient",
         "kommun: shares a token or identity with 'region-vg'",
     ]

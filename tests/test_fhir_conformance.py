@@ -494,3 +494,128 @@ def test_the_schema_and_the_identifier_check_catch_what_they_claim() -> None:
         "Bundle.entry[1].resource.identifier[0] urn:oid:1.2.752.129.2.1.3.1",
         "Bundle.entry[1].resource.identifier[0].system urn:oid:1.2.752.129.2.1.3.1 (RIVTA's OID)",
     ]
+
+
+# -- the plan index's searchset Bundles (issue 17) --------------------------------------------
+
+
+def _plan_index_searchsets() -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every resource type the plan index answers, for a case with every kind of entry, flag
+    and deadline, as a coordinator and as the employer see it."""
+    from coordination_support import (
+        EMPLOYER_ORG,
+        FK_ORG,
+        PATIENT,
+        REGION_ORG,
+        acknowledgement,
+        certificate,
+        day,
+        employer_consent,
+        entry,
+        notification,
+        plan,
+        sip,
+    )
+    from coordination_support import at as on_day
+
+    from gateway.coordination import fhir
+    from gateway.coordination.index import apply
+    from gateway.coordination.visibility import Actor, view
+    from gateway.documents import Recipient
+    from gateway.documents.acknowledgement import Outcome
+
+    fk, acme = ("fk", "forsakringskassan", FK_ORG), ("acme", "employer", EMPLOYER_ORG)
+    region: dict[str, Any] = {
+        "sender": "region-ehr",
+        "sender_org": REGION_ORG,
+        "sender_role": "region",
+    }
+    arrivals = [
+        entry(
+            certificate("c1", [(day(1), day(34), 100), (day(35), day(200), 50)]),
+            received=on_day(1),
+            to=[fk, acme],
+            envelope_consent=employer_consent(),
+            **region,
+        ),
+        entry(notification("s4-1", sent=on_day(5)), received=on_day(5), to=[fk], **region),
+        entry(
+            acknowledgement(
+                "a-1",
+                "s4-1",
+                received=on_day(6),
+                handled=on_day(9),
+                outcome=Outcome.NO_NEED,
+                informed=False,
+            ),
+            received=on_day(9),
+            sender="fk-case",
+            sender_org=FK_ORG,
+            sender_role="forsakringskassan",
+            to=[("region-skane", "region", REGION_ORG)],
+        ),
+        entry(
+            plan(
+                "p-1",
+                plan_date=day(29),
+                measures=[
+                    ("part-time", "Arbete 25 %", day(35), day(60)),
+                    ("adjusted-tasks", "Lättare uppgifter", day(35), None),
+                ],
+                follow_ups=[day(50)],
+            ),
+            received=on_day(34),
+            sender="hr-acme",
+            sender_org=EMPLOYER_ORG,
+            sender_role="employer",
+            to=[fk, ("region-skane", "region", REGION_ORG)],
+        ),
+        entry(
+            sip("sip-1", created=on_day(40), follow_up=day(70), af_effort=(day(45), day(80))),
+            received=on_day(40),
+            to=[fk, ("malmo", "municipality", "2120001124")],
+            **region,
+        ),
+        entry(
+            certificate("c2", [(day(41), day(60), 100)], signed=on_day(41), replaces="c1"),
+            received=on_day(41),
+            to=[fk],
+            **region,
+        ),
+    ]
+    entries: dict[str, Any] = {}
+    flags: dict[str, Any] = {}
+    deadlines: list[Any] = []
+    for a in arrivals:
+        changes = apply(PATIENT, entries.values(), flags, [a], a.received_at)
+        entries.update({e.key: e for e in changes.entries})
+        flags.update({f.id: f for f in changes.flags})
+        deadlines = changes.deadlines
+    assert len({f.code for f in flags.values()}) >= 4
+    for who, actor in (
+        ("region", Actor("region-ehr", Recipient.REGION, REGION_ORG)),
+        ("employer", Actor("hr-acme", Recipient.EMPLOYER, EMPLOYER_ORG)),
+    ):
+        shown, seen_flags, seen_deadlines = view(
+            actor, list(entries.values()), list(flags.values()), deadlines, on_day(60)
+        )
+        for rtype in fhir.SEARCHES:
+            found = fhir.resources(rtype, PATIENT, shown, seen_flags, seen_deadlines, day(60))
+            yield f"{rtype} for the {who}", fhir.searchset(found, f"/fhir/{rtype}?x")
+
+
+PLAN_INDEX = list(_plan_index_searchsets())
+
+
+@pytest.mark.parametrize(("what", "bundle"), PLAN_INDEX, ids=[w for w, _ in PLAN_INDEX])
+def test_plan_index_searchsets_pass_the_r4_schema_the_invariants_and_hl7_sweden(
+    what: str, bundle: dict[str, Any]
+) -> None:
+    assert schema_errors(bundle) == [], what
+    assert invariant_errors(bundle) == [], what
+    assert swedish_identifier_errors(bundle) == [], what
+
+
+def test_plan_index_searchsets_cover_every_new_resource() -> None:
+    types = {e["resource"]["resourceType"] for _, b in PLAN_INDEX for e in b.get("entry", ())}
+    assert types == {"CarePlan", "Communication", "DocumentReference", "Task", "DetectedIssue"}

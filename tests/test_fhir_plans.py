@@ -19,6 +19,7 @@ from strategies_plans import return_to_work_plans, section4_notifications, sips
 
 from gateway import MAPPINGS_DIR
 from gateway.documents import Document, DocumentKind
+from gateway.documents.acknowledgement import HandlingStatus, Outcome, Section4Acknowledgement
 from gateway.documents.common import (
     Address,
     CareUnit,
@@ -337,6 +338,28 @@ FULL: dict[DocumentKind, Document] = {
         certificate_id=Identifier(system="SE2321000016-UNIT", value="abc"),
         reason="Varför",
         diagnoses=[CODE],
+        note="Notering",
+    ),
+    DocumentKind.SECTION4_ACKNOWLEDGEMENT: Section4Acknowledgement(
+        id="fk-svar-1",
+        notification_id="s4-1",
+        sent_at=datetime(2025, 3, 20, 14, 5),
+        patient=PATIENT,
+        sender=Organisation(
+            id=Identifier(system="2.5.4.97", value="202100-5521"),
+            name="Försäkringskassan",
+            contact=CONTACT,
+        ),
+        recipient=Organisation(
+            id=Identifier(system=HSA, value="SE2321000016-UNIT"), name="Enheten", contact=CONTACT
+        ),
+        received_at=datetime(2025, 3, 3, 9, 12),
+        status=HandlingStatus.HANDLED,
+        handled_at=datetime(2025, 3, 19, 11, 0),
+        outcome=Outcome.NO_NEED,
+        patient_informed=True,
+        case_officer=CONTACT,
+        certificate_id=Identifier(system="SE2321000016-UNIT", value="abc"),
         note="Notering",
     ),
 }

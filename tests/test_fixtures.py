@@ -16,7 +16,13 @@ def _id(f: Fixture) -> str:
     return f.path.relative_to(FIXTURES_DIR).as_posix()
 
 
-KINDS = ["certificate", "sip", "return-to-work-plan", "section4-notification"]
+KINDS = [
+    "certificate",
+    "sip",
+    "return-to-work-plan",
+    "section4-notification",
+    "section4-acknowledgement",
+]
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: _id(f))

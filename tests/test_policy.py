@@ -83,6 +83,7 @@ def test_routes_are_the_policy_files() -> None:
         ("return-to-work-plan", "occupational-health"),
         ("return-to-work-plan", "region"),
         ("section4-notification", "forsakringskassan"),
+        ("section4-acknowledgement", "region"),
     }
 
 

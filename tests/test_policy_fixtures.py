@@ -30,6 +30,7 @@ BOUND_FOR = {
     "sip": "employer",
     "return-to-work-plan": "employer",
     "section4-notification": "forsakringskassan",
+    "section4-acknowledgement": "region",
 }
 
 

@@ -89,7 +89,7 @@ def catalogue_markdown() -> str:
         "or `[rules]` in the config file).",
         "",
     ]
-    for kind in ("syntax", "schema", "business", "policy"):
+    for kind in ("syntax", "schema", "business", "policy", "coordination"):
         rules = [r for r in RULES.all() if r.kind == kind]
         if not rules:
             continue

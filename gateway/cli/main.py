@@ -23,6 +23,8 @@ COMMANDS = [
     "fhir_artefacts",
     "harness",
     "serve",  # also audit and redeliver
+    "deadlines",
+    "statistics",
     "mock_recipient",
     "demo",
 ]

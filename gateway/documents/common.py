@@ -29,6 +29,7 @@ class DocumentKind(StrEnum):
     SIP = "sip"
     RETURN_TO_WORK_PLAN = "return-to-work-plan"
     SECTION4_NOTIFICATION = "section4-notification"
+    SECTION4_ACKNOWLEDGEMENT = "section4-acknowledgement"  # Försäkringskassan's answer to a §4
 
 
 class Recipient(StrEnum):

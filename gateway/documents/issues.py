@@ -24,6 +24,7 @@ class RuleKind(StrEnum):
     SCHEMA = "schema"  # XSD / FHIR structure
     BUSINESS = "business"  # business rules: may be downgraded with --warn / --ignore
     POLICY = "policy"  # consent, minimisation, redaction
+    COORDINATION = "coordination"  # a flag across one patient's documents (the plan index)
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,6 +109,10 @@ class SenderConfig:
     token: str | None = None
     identity: str | None = None
     rate_limit: RateLimit | None = None  # None: the server's default
+    #: the role and organisation the sender acts for (the plan index: who sees what);
+    #: unset, those of the recipient with the same id, if any
+    role: Recipient | None = None
+    organisation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -516,8 +520,20 @@ def _push(r: _Reader, d: Any, p: str) -> PushEndpoint | None:
 
 def _sender(r: _Reader, d: Mapping[str, Any], i: int) -> SenderConfig | None:
     p = f"senders[{i}]"
-    r.known(d, {"id", "token", "identity", "kinds", "recipients", "rate_limit"}, p)
+    r.known(
+        d,
+        {"id", "token", "identity", "kinds", "recipients", "rate_limit", "role", "organisation"},
+        p,
+    )
     sid = _ident(r, d, p)
+    role = None
+    role_text = r.get(d, "role", p, str, None)
+    if role_text is not None:
+        try:
+            role = Recipient(role_text)
+        except ValueError:
+            known = ", ".join(x.value for x in Recipient)
+            r.problems.append(f"{p}.role: {role_text!r} is not one of {known}")
     token = r.get(d, "token", p, str, None)
     identity = r.get(d, "identity", p, str, None)
     if token is None and identity is None:
@@ -540,7 +556,10 @@ def _sender(r: _Reader, d: Mapping[str, Any], i: int) -> SenderConfig | None:
     limit = _rate_limit(r, d.get("rate_limit"), f"{p}.rate_limit")
     if sid is None:
         return None
-    return SenderConfig(sid, frozenset(kinds), tuple(recipients), token, identity, limit)
+    organisation = r.get(d, "organisation", p, str, None)
+    return SenderConfig(
+        sid, frozenset(kinds), tuple(recipients), token, identity, limit, role, organisation
+    )
 
 
 def _user(r: _Reader, d: Mapping[str, Any], i: int) -> UserConfig | None:

@@ -29,7 +29,14 @@ import orjson
 
 from gateway import FIXTURES_DIR
 from gateway.documents.certificate import Certificate
-from gateway.exchange.loopback import HR_TOKEN, Loopback, certificate_message, loopback
+from gateway.exchange.loopback import (
+    EMPLOYER_ORG,
+    FK_TOKEN,
+    HR_TOKEN,
+    Loopback,
+    certificate_message,
+    loopback,
+)
 
 #: The fixture messages the demo sends (paths under ``fixtures/``).
 FK7804 = Path("certificate/fk7804-valid.xml")
@@ -37,7 +44,8 @@ AG7804 = Path("certificate/ag7804-valid-diagnosis-shared.xml")
 INVALID = Path("certificate/fk7804-current-work-missing.xml")
 SIP = Path("sip/fhir-message-valid-four-principals.fhir.json")
 SECTION4 = Path("section4-notification/valid-refers-to-certificate.xml")
-USED = (FK7804, AG7804, INVALID, SIP, SECTION4)
+PLAN = Path("return-to-work-plan/valid-part-time-within-30-days.xml")
+USED = (FK7804, AG7804, INVALID, SIP, SECTION4, PLAN)
 #: How the demo's recipients misbehave (see the module docstring).
 MOCKS: dict[str, dict[str, Any]] = {
     "fk": {"fail_first": 1},
@@ -71,6 +79,8 @@ class Fetch:
 @dataclass
 class Demo:
     sent: list[Sent] = field(default_factory=list)
+    #: the plan index as each actor sees it (lines to print)
+    index: list[str] = field(default_factory=list)
     statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: the pull employer's calls, and the payloads it fetched by message id
     pulls: list[Fetch] = field(default_factory=list)
@@ -121,7 +131,7 @@ async def _send(
 
 async def scenario(lb: Loopback, out: Print, fixtures: Path = FIXTURES_DIR) -> Demo:
     demo = Demo()
-    fk7804, ag7804, invalid, sip_message, notice_path = (fixtures / p for p in USED)
+    fk7804, ag7804, invalid, sip_message, notice_path, _plan = (fixtures / p for p in USED)
     region = lb.session(lb.region)
     anonymous = lb.session()
     certificate = certificate_message(
@@ -162,6 +172,7 @@ async def scenario(lb: Loopback, out: Print, fixtures: Path = FIXTURES_DIR) -> D
                certificate, hr, expect=403)  # fmt: skip
 
     await pull_inbox(demo, lb.session(lb.inboxes["acme"]), sip)
+    await plan_index(demo, lb, region)
 
     accepted = [s.message_id for s in demo.sent if s.message_id]
     for mid in dict.fromkeys(accepted):
@@ -209,6 +220,99 @@ async def pull_inbox(demo: Demo, inbox: aiohttp.ClientSession, sip: str | None) 
     ids = [[m["message_id"] for m in f] for f in (first, again, left)]
     demo.ok &= ids == [["demo-cert-1", sip], [sip], []] and [m["offers"] for m in again] == [2]
     demo.ok &= all(f.status == 200 for f in demo.pulls if f.what == "GET /inbox")
+
+
+def demo_plan(fixtures: Path = FIXTURES_DIR) -> bytes:
+    """The employer's return-to-work plan for the demo's FK7804 (2016): part-time at 75 %
+    while the certificate's second period says 50 % sick leave - a contradiction to flag."""
+    from datetime import date
+
+    from gateway.documents.return_to_work import ReturnToWorkMeasure, ReturnToWorkPlan
+    from gateway.formats.base import Format
+    from gateway.formats.registry import render
+    from gateway.validation.service import validate_bytes
+
+    base = validate_bytes((fixtures / PLAN).read_bytes()).document
+    assert isinstance(base, ReturnToWorkPlan)
+    measure = base.measures[0].model_copy(
+        update={
+            "description": "Arbete 75 % förmiddagar",
+            "period": base.measures[0].period.model_copy(  # type: ignore[union-attr]
+                update={"start": date(2016, 8, 22), "end": date(2016, 9, 4)}
+            ),
+        }
+    )
+    assert base.employer.id is not None
+    employer = base.employer.model_copy(  # the employer the loopback's acme is
+        update={"id": base.employer.id.model_copy(update={"value": EMPLOYER_ORG})}
+    )
+    plan = base.model_copy(
+        update={
+            "id": "demo-plan-1",
+            "employer": employer,
+            "first_day_of_reduced_capacity": date(2016, 8, 8),
+            "plan_date": date(2016, 8, 19),
+            "expected_leave_60_days_or_more": False,
+            "measures": [ReturnToWorkMeasure.model_validate(measure.model_dump())],
+            "follow_ups": [
+                f.model_copy(update={"on": date(2016, 9, 1)}) for f in base.follow_ups[:1]
+            ],
+            "consent": None,
+        }
+    )
+    return render(plan, Format.XML)
+
+
+async def plan_index(demo: Demo, lb: Loopback, region: aiohttp.ClientSession) -> None:
+    """The employer's HR system sends its return-to-work plan; the plan index flags that it
+    contradicts the certificate. Then each actor asks for the patient's plans: the region,
+    Försäkringskassan's case system, and the employer, which sees only its own plan and the
+    certificate periods its consent covers - no diagnosis, no SIP, no §4 notification. The
+    plan carries no consent for the region: the region sees neither it nor its flag."""
+    hr = {**XML, "Authorization": f"Bearer {HR_TOKEN}", "Gateway-Recipients": "fk"}
+    employer = lb.session()
+    await _send(
+        demo,
+        employer,
+        "HR system: return-to-work plan -> FK",
+        demo_plan(),
+        {**hr, "Gateway-Message-Id": "demo-plan-1"},
+        expect=202,
+    )
+    patient = "191212121212"
+    views = {
+        "region-ehr (region)": (region, {}),
+        "fk-case (Försäkringskassan)": (lb.session(), {"Authorization": f"Bearer {FK_TOKEN}"}),
+        "hr-acme (employer)": (employer, {"Authorization": f"Bearer {HR_TOKEN}"}),
+    }
+    seen: dict[str, tuple[set[str], set[str]]] = {}
+    for who, (session, auth) in views.items():
+        async with session.get(f"/patients/{patient}/plans", headers=auth) as resp:
+            body: dict[str, Any] = await resp.json()
+        kinds = {e["kind"] for e in body.get("entries", [])}
+        flags = {f["code"] for f in body.get("flags", [])}
+        seen[who] = kinds, flags
+        demo.index.append(f"{who}: {resp.status}")
+        for e in body.get("entries", []):
+            facts = ", ".join(sorted(e["facts"]))
+            demo.index.append(
+                f"    {e['kind']:22} {e['id'][:28]:28} {e['status']:9} [{facts}]"[:150]
+            )
+        for f in body.get("flags", []):
+            demo.index.append(f"    flag {f['code']}: {f['title']}")
+        due = [d for d in body.get("deadlines", []) if d["status"] in ("due", "overdue")]
+        for d in due[:3]:
+            demo.index.append(f"    deadline {d['text']}")
+    # the region has no consent for the plan: it sees neither the plan nor its flag
+    demo.ok &= seen["region-ehr (region)"] == ({"certificate", "section4-notification"}, set())
+    demo.ok &= seen["fk-case (Försäkringskassan)"] == (
+        {"certificate", "section4-notification", "return-to-work-plan"},
+        {"COORD-RTW-DEGREE"},
+    )
+    demo.ok &= seen["hr-acme (employer)"] == (
+        {"certificate", "return-to-work-plan"},
+        {"COORD-RTW-DEGREE"},
+    )
 
 
 def _certificate_of(payload: bytes, rivta: bool) -> Certificate | None:
@@ -285,6 +389,9 @@ def report(demo: Demo, lb: Loopback, out: Print) -> None:
         for r in mock.received:
             what = r.interaction or r.media_type
             out(f"    #{r.seq} {what:28} key {r.key[:36]:36} {len(r.payload):6} bytes")
+    out("\nthe patient's plan index, as each actor sees it (GET /patients/{id}/plans)")
+    for line in demo.index:
+        out(f"  {line}")
     out("\nthe same certificate, as each received it")
     for line in side_by_side(lb, demo):
         out(f"  {line}")

@@ -24,7 +24,9 @@ and fetches ``GET /inbox`` over mutual TLS with its own client certificate (comm
 Senders: ``region-ehr`` logs in with a SITHS-style client certificate (HSA-id
 ``SE2321000016-EHR1`` in serialNumber) and may send certificates, SIPs and §4 notifications
 to everyone; ``hr-acme`` logs in with a bearer token and may send return-to-work plans to
-Försäkringskassan only.
+Försäkringskassan and the region; ``fk-case`` (Försäkringskassan's case system) answers §4
+notifications to the region; ``kommun`` (a municipality) sends SIPs. Each acts for a role and
+an organisation (the plan index shows each what its role may see).
 """
 
 from __future__ import annotations
@@ -60,9 +62,15 @@ from gateway.exchange.tls import client_context, server_context
 
 REGION_HSA_ID: Final = "SE2321000016-EHR1"
 HR_TOKEN: Final = "dev-token-hr-acme"
+#: Försäkringskassan's case system (it answers §4 notifications) and a municipality's social
+#: services system, both bearer tokens; the organisations the actors act for (the plan index).
+FK_TOKEN: Final = "dev-token-fk-case"
+MUNICIPALITY_TOKEN: Final = "dev-token-kommun"
+REGION_ORG: Final = "TSTNMT2321000156-REG1"
+EMPLOYER_ORG: Final = "5561234567"
 RECIPIENTS: Final = {
     "fk": ("forsakringskassan", "2021005521", "xml", "rivta-soap"),
-    "acme": ("employer", "5561234567", "fhir-json", "fhir"),
+    "acme": ("employer", EMPLOYER_ORG, "fhir-json", "fhir"),
     "region-skane": ("region", "2321000255", "fhir-json", "fhir"),
     "malmo": ("municipality", "2120001124", "fhir-json", "fhir"),
     "af": ("arbetsformedlingen", "2021005646", "fhir-json", "fhir"),
@@ -117,12 +125,32 @@ def config_data(
                 "identity": REGION_HSA_ID,
                 "kinds": ["certificate", "section4-notification", "sip"],
                 "recipients": list(RECIPIENTS),
+                "role": "region",
+                "organisation": REGION_ORG,
             },
             {
                 "id": "hr-acme",
                 "token": HR_TOKEN,
                 "kinds": ["return-to-work-plan"],
-                "recipients": ["fk"],
+                "recipients": ["fk", "region-skane"],
+                "role": "employer",
+                "organisation": EMPLOYER_ORG,
+            },
+            {
+                "id": "fk-case",
+                "token": FK_TOKEN,
+                "kinds": ["section4-acknowledgement"],
+                "recipients": ["region-skane"],
+                "role": "forsakringskassan",
+                "organisation": "2021005521",
+            },
+            {
+                "id": "kommun",
+                "token": MUNICIPALITY_TOKEN,
+                "kinds": ["sip"],
+                "recipients": ["region-skane", "fk"],
+                "role": "municipality",
+                "organisation": "2120001124",
             },
         ],
         "recipients": recipients,

@@ -42,6 +42,7 @@ from gateway.documents.identity import organisation_key
 from gateway.documents.issues import RULES, Issue, RuleKind, issue
 from gateway.exchange.audit import content_hash
 from gateway.exchange.config import Config, RecipientConfig, SenderConfig
+from gateway.exchange.plan_index.service import index_entry
 from gateway.exchange.store.base import (
     AuditEntry,
     DeliveryMode,
@@ -386,6 +387,20 @@ class _Route:
             deliveries=tuple(deliveries),
             audit=tuple(audit),
             consent_key=consent_key,
+            index=index_entry(  # the patient's plan index, committed with the message
+                self.document,
+                message_id=message_id,
+                sender=self.sender,
+                config=self.config,
+                recipients=[
+                    r
+                    for d in deliveries
+                    if d.state is not DeliveryState.REFUSED
+                    and (r := self.config.recipient(d.recipient_id)) is not None
+                ],
+                consents=self.validation.consents,
+                at=self.now,
+            ),
         )
         return Accepted(message, answer, self.fhir)
 

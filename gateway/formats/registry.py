@@ -26,10 +26,11 @@ UNKNOWN_FORMAT = RULES.define(
     "Format or document kind not recognised",
     RuleKind.SYNTAX,
     "The input is neither FHIR JSON, FHIR XML, RIVTA RegisterCertificate v3, RIVTA "
-    "SendMessageToRecipient v2 nor one of the gateway's own XML documents (SIP, return-to-work "
-    "plan, §4 notification), judged by its first bytes and root element; the message says "
-    "what it is instead (empty, a JSON array, JSON but not a FHIR resource, another root "
-    "element). Pass --kind and --input-format if detection guesses wrong.",
+    "SendMessageToRecipient v2 or SendMessageToCare v2 nor one of the gateway's own XML "
+    "documents (SIP, return-to-work plan, §4 notification, acknowledgement), judged by its "
+    "first bytes and root element; the message says what it is instead (empty, a JSON "
+    "array, JSON but not a FHIR resource, another root element). Pass --kind and "
+    "--input-format if detection guesses wrong.",
 )
 NO_CODEC = RULES.define(
     "INPUT-NO-CODEC",
@@ -55,13 +56,24 @@ _CODECS: dict[tuple[DocumentKind | None, Format], str] = {
     (DocumentKind.SECTION4_NOTIFICATION, Format.XML): (
         "gateway.formats.ownxml.section4:Section4XmlCodec"
     ),
+    (DocumentKind.SECTION4_ACKNOWLEDGEMENT, Format.XML): (
+        "gateway.formats.ownxml.acknowledgement:AcknowledgementXmlCodec"
+    ),
     (None, Format.FHIR_JSON): "gateway.formats.fhir.codec:FhirJsonCodec",
     (None, Format.FHIR_XML): "gateway.formats.fhir.codec:FhirXmlCodec",
-    (None, Format.RIVTA_MESSAGE): "gateway.formats.rivta.send_message_reader:SendMessageCodec",
+    # rivta-message: the case communication, either way (§4 notification, acknowledgement)
+    (None, Format.RIVTA_MESSAGE): "gateway.formats.rivta.send_message_to_care:RivtaMessageCodec",
+    (DocumentKind.SECTION4_NOTIFICATION, Format.RIVTA_MESSAGE): (
+        "gateway.formats.rivta.send_message_reader:SendMessageCodec"
+    ),
+    (DocumentKind.SECTION4_ACKNOWLEDGEMENT, Format.RIVTA_MESSAGE): (
+        "gateway.formats.rivta.send_message_to_care:AcknowledgementMessageCodec"
+    ),
 }
-#: Formats whose one codec reads every kind they carry (rivta-message: §4 notifications).
-_ANY_KIND = (Format.FHIR_JSON, Format.FHIR_XML, Format.RIVTA_MESSAGE)
+#: Formats whose one codec reads every kind they carry.
+_ANY_KIND = (Format.FHIR_JSON, Format.FHIR_XML)
 _SEND_MESSAGE = roots.SEND_MESSAGE
+_SEND_MESSAGE_TO_CARE = roots.SEND_MESSAGE_TO_CARE
 _SOAP_ENVELOPE = roots.SOAP_ENVELOPE
 _instances: dict[tuple[DocumentKind | None, Format], Any] = {}
 
@@ -170,6 +182,10 @@ def detect(data: bytes) -> Detected | Issue:
                 root == _SOAP_ENVELOPE and _SEND_MESSAGE[0].encode() in head
             ):
                 return Detected(Format.RIVTA_MESSAGE, DocumentKind.SECTION4_NOTIFICATION)
+            if root == _SEND_MESSAGE_TO_CARE or (
+                root == _SOAP_ENVELOPE and _SEND_MESSAGE_TO_CARE[0].encode() in head
+            ):
+                return Detected(Format.RIVTA_MESSAGE, DocumentKind.SECTION4_ACKNOWLEDGEMENT)
             kind = XML_ROOTS.get(root)
             if kind is not None:
                 return Detected(Format.XML, kind)
@@ -201,11 +217,17 @@ def render(document: Document, fmt: Format) -> bytes:
 
     Raises :class:`CannotRender` when the format cannot carry this document."""
     if fmt is Format.RIVTA_MESSAGE:
+        from gateway.documents.acknowledgement import Section4Acknowledgement
         from gateway.documents.section4 import Section4Notification
         from gateway.formats.rivta.send_message import render_send_message
+        from gateway.formats.rivta.send_message_to_care import render_send_message_to_care
 
+        if isinstance(document, Section4Acknowledgement):
+            return render_send_message_to_care(document)
         if not isinstance(document, Section4Notification):
-            raise CannotRender("rivta-message is the format of §4 notifications only")
+            raise CannotRender(
+                "rivta-message is the format of §4 notifications and their acknowledgements only"
+            )
         return render_send_message(document)
     codec = codec_for(document.kind, fmt)
     if isinstance(codec, Issue):

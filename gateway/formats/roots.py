@@ -32,19 +32,29 @@ SEND_MESSAGE: Final = Root(
     "urn:riv:clinicalprocess:healthcond:certificate:SendMessageToRecipientResponder:2",
     "SendMessageToRecipient",
 )
+#: Försäkringskassan's answers to care (the acknowledgement of a §4 notification)
+SEND_MESSAGE_TO_CARE: Final = Root(
+    "urn:riv:clinicalprocess:healthcond:certificate:SendMessageToCareResponder:2",
+    "SendMessageToCare",
+)
 SIP: Final = Root("urn:gateway:sip:1", "sip")
 RETURN_TO_WORK_PLAN: Final = Root("urn:gateway:return-to-work-plan:1", "returnToWorkPlan")
 SECTION4_NOTIFICATION: Final = Root(
     "urn:gateway:section4-notification:1", "section4Notification"
 )
+SECTION4_ACKNOWLEDGEMENT: Final = Root(
+    "urn:gateway:section4-acknowledgement:1", "section4Acknowledgement"
+)
 
-#: The document kind of each XML document root (SendMessageToRecipient: a format of its own,
-#: rivta-message, carrying §4 notifications).
+#: The document kind of each XML document root (SendMessageToRecipient and SendMessageToCare:
+#: a format of their own, rivta-message, carrying §4 notifications and their
+#: acknowledgements).
 KINDS: Final[dict[Root, DocumentKind]] = {
     REGISTER_CERTIFICATE: DocumentKind.CERTIFICATE,
     SIP: DocumentKind.SIP,
     RETURN_TO_WORK_PLAN: DocumentKind.RETURN_TO_WORK_PLAN,
     SECTION4_NOTIFICATION: DocumentKind.SECTION4_NOTIFICATION,
+    SECTION4_ACKNOWLEDGEMENT: DocumentKind.SECTION4_ACKNOWLEDGEMENT,
 }
 
 __all__ = [
@@ -52,8 +62,10 @@ __all__ = [
     "KINDS",
     "REGISTER_CERTIFICATE",
     "RETURN_TO_WORK_PLAN",
+    "SECTION4_ACKNOWLEDGEMENT",
     "SECTION4_NOTIFICATION",
     "SEND_MESSAGE",
+    "SEND_MESSAGE_TO_CARE",
     "SIP",
     "SOAP_ENVELOPE",
     "Root",

@@ -16,6 +16,7 @@ SCHEMA_FILES = {
     "sip": "sip-v1.xsd",
     "return-to-work-plan": "return-to-work-plan-v1.xsd",
     "section4-notification": "section4-notification-v1.xsd",
+    "section4-acknowledgement": "section4-acknowledgement-v1.xsd",
 }
 
 

@@ -22,6 +22,7 @@ from gateway.documents import (
     DocumentKind,
     Recipient,
     ReturnToWorkPlan,
+    Section4Acknowledgement,
     Section4Notification,
     Sip,
     questions,
@@ -39,6 +40,7 @@ MODELS: dict[DocumentKind, type[Any]] = {
     DocumentKind.SIP: Sip,
     DocumentKind.RETURN_TO_WORK_PLAN: ReturnToWorkPlan,
     DocumentKind.SECTION4_NOTIFICATION: Section4Notification,
+    DocumentKind.SECTION4_ACKNOWLEDGEMENT: Section4Acknowledgement,
 }
 
 

@@ -20,6 +20,7 @@ _RULE_MODULES: dict[DocumentKind, str] = {
     DocumentKind.SIP: "gateway.validation.sip_rules",
     DocumentKind.RETURN_TO_WORK_PLAN: "gateway.validation.return_to_work_rules",
     DocumentKind.SECTION4_NOTIFICATION: "gateway.validation.section4_rules",
+    DocumentKind.SECTION4_ACKNOWLEDGEMENT: "gateway.validation.acknowledgement_rules",
 }
 _checks: dict[DocumentKind, Callable[[Any], Iterator[Finding]]] = {}
 

@@ -73,7 +73,7 @@ def create_app(
     drives ``app[OUTBOX]`` itself. ``workers``: how many processes share the configured rate
     limits (each admits its share)."""
     from gateway.console import add_console
-    from gateway.exchange.server import handlers
+    from gateway.exchange.server import coordination, handlers
 
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
@@ -113,6 +113,7 @@ def create_app(
     )
     app[STORE].watch(outbox.wake)  # another host's new messages (PostgreSQL NOTIFY)
     handlers.add_routes(app)
+    coordination.add_routes(app)  # the plan index, deadlines, §4 statistics (issue 17)
     add_console(app)  # /console/: the operators' and coordinators' pages (gateway/console/)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_committer_ctx)

@@ -284,6 +284,11 @@ def build(operations: Iterable[Operation]) -> Json:
             {"name": "inbox", "description": "Pull delivery for recipients that run no server"},
             {"name": "dry runs", "description": "The CLI's engine; nothing stored or sent"},
             {"name": "operations", "description": "Liveness, readiness, metrics, this document"},
+            {
+                "name": "coordination",
+                "description": "The patient's plan index, deadlines, §4 statistics "
+                "(docs/coordination.md)",
+            },
         ],
         "paths": dict(sorted(paths.items())),
         "components": {

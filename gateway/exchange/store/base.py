@@ -32,8 +32,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from importlib import resources
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from gateway.coordination.entries import Entry
 
 
 class DeliveryState(StrEnum):
@@ -127,6 +130,9 @@ class NewMessage:
     deliveries: tuple[NewDelivery, ...]
     audit: tuple[AuditEntry, ...]
     consent_key: str | None = None
+    #: the patient's plan index entry of the document (gateway.exchange.plan_index): the
+    #: store folds it into the index in the same transaction (``index_accepted``)
+    index: Entry | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from gateway.exchange.audit import chain_hash
+from gateway.exchange.plan_index.postgresql import index_accepted
 from gateway.exchange.store.base import (
     AcceptResult,
     AuditEntry,
@@ -387,6 +388,18 @@ class PostgreSQLStore:
                 raise self._fail(exc) from exc
         raise StoreError("accept kept losing races for the same message ids; try again")
 
+    async def _execute_indexed(
+        self, accepted: Sequence[NewMessage], sql: str, *args: Any
+    ) -> None:
+        """The accept statement and the plan index (gateway/exchange/plan_index) in one
+        transaction; the audit facts of the flags it raises journalled with them."""
+        if not any(m.index is not None for m in accepted):
+            await self.pool.execute(sql, *args)
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(sql, *args)
+            await self._append(conn, await index_accepted(conn, accepted))
+
     async def _decide(
         self, messages: Sequence[NewMessage]
     ) -> tuple[list[AcceptResult], list[NewMessage]]:
@@ -437,7 +450,8 @@ class PostgreSQLStore:
                     col.append(value)
         # audit facts in the order the messages came (the chain tells the story in order)
         audit = [e for m in accepted for e in m.audit]
-        await self.pool.execute(
+        await self._execute_indexed(
+            accepted,
             "WITH m AS (INSERT INTO messages SELECT * FROM unnest($1::text[], $2::text[],"
             " $3::text[], $4::text[], $5::timestamptz[], $6::bytea[])),"
             " c AS (INSERT INTO consent_uses SELECT * FROM unnest($7::text[], $8::text[],"

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import orjson
 
 from gateway.exchange.audit import chain_hash
+from gateway.exchange.plan_index.sqlite import index_accepted
 from gateway.exchange.store.base import (
     AcceptResult,
     AuditEntry,
@@ -216,6 +217,10 @@ class SQLiteStore:
         await loop.run_in_executor(self._executor, shut)
         self._executor.shutdown(wait=True)
 
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` (a read) on the store's connection: the plan index's reads."""
+        return await self._run(fn)
+
     async def health(self) -> str | None:
         def check(db: sqlite3.Connection) -> str | None:
             # calls are serialised on one thread: between them no transaction is open
@@ -339,7 +344,9 @@ class SQLiteStore:
                 for i, d in enumerate(m.deliveries)
             ],
         )
-        self._append(db, [e for m in accepted for e in m.audit])
+        audit = [e for m in accepted for e in m.audit]
+        audit += index_accepted(db, accepted)  # the plan index (gateway/exchange/plan_index)
+        self._append(db, audit)
 
     # -- outbox --------------------------------------------------------------------------
 

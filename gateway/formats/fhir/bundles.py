@@ -37,8 +37,10 @@ def kind_concept(kind: str) -> dict[str, Any]:
 
 
 def has_kind(resource: dict[str, Any], kind: str) -> bool:
-    """Cheap detection: does ``resource.category`` carry our document-kind code ``kind``?"""
-    cats = resource.get("category")
+    """Cheap detection: does ``resource.category`` (a Task's ``code``: Task has no category)
+    carry our document-kind code ``kind``?"""
+    task = resource.get("resourceType") == "Task"
+    cats = resource.get("code") if task else resource.get("category")
     if isinstance(cats, dict):  # Communication.category and CarePlan.category both repeat
         cats = [cats]
     for cat in as_list(cats):

@@ -60,6 +60,7 @@ KIND_MODULES: dict[DocumentKind, str] = {
     DocumentKind.SIP: "gateway.formats.fhir.sip",
     DocumentKind.RETURN_TO_WORK_PLAN: "gateway.formats.fhir.return_to_work",
     DocumentKind.SECTION4_NOTIFICATION: "gateway.formats.fhir.section4",
+    DocumentKind.SECTION4_ACKNOWLEDGEMENT: "gateway.formats.fhir.acknowledgement",
 }
 _MAPPINGS: dict[DocumentKind, KindMapping] = {}
 

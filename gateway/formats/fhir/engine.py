@@ -19,7 +19,8 @@ does not (a ``document`` Bundle).
     [bundle]
     profile = "profile"                 # [urls] name of Bundle.meta.profile
     type = "document"                   # optional: a document Bundle (default: a collection,
-    hook = "bundle"                     # its focus of category the kind); then this hook
+    hook = "bundle"                     # its focus of category the kind - a Task's code, as
+                                        # Task has no category); then this hook
                                         # writes and reads the Bundle's own elements
     [[entry]]                           # the entries in Bundle order; the first is the focus
     name = "communication"              # fullUrl: a stable urn:uuid of (kind, id, name)
@@ -631,7 +632,10 @@ class RowMapping(CollectionMapping):
             focus["meta"] = {"profile": [plan.mapping.urls[row.profile]]}
         focus.update(fresh(row.fixed))  # trees are the caller's to change
         if not plan.document:
-            focus["category"] = [kind_concept(self.kind.value)]
+            if row.resource == "Task":  # Task has no category: its code says the kind
+                focus["code"] = kind_concept(self.kind.value)
+            else:
+                focus["category"] = [kind_concept(self.kind.value)]
             focus["identifier"] = [{"system": plan.id_system, "value": w.document.id}]
         bundle_hook = plan.mapping.bundle.get("hook")
         for name, how, what in plan.fields:

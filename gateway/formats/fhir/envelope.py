@@ -43,6 +43,7 @@ _FOCUS_TYPES = {
     DocumentKind.SIP: "CarePlan",
     DocumentKind.RETURN_TO_WORK_PLAN: "CarePlan",
     DocumentKind.SECTION4_NOTIFICATION: "Communication",
+    DocumentKind.SECTION4_ACKNOWLEDGEMENT: "Task",
 }
 
 #: The focus is not what the event says: the codec's rule for "a different kind from the one

@@ -1,0 +1,208 @@
+"""The plan index on SQLite: the accept hook (inside the store's write transaction, on its
+one connection) and the reads (on the same connection, through the store's executor)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from gateway.coordination.chain import Deadline
+from gateway.coordination.entries import Entry
+from gateway.exchange.plan_index import (
+    PatientRecord,
+    Section4Row,
+    arrivals,
+    deadline_from_row,
+    deadline_state,
+    entry_from_row,
+    flag_body,
+    flag_from_row,
+    fold,
+)
+from gateway.exchange.store.base import AuditEntry, NewMessage
+
+if TYPE_CHECKING:
+    from gateway.exchange.store.sqlite import SQLiteStore
+
+T = TypeVar("T")
+_CHUNK = 500  # patients per IN (...) list (SQLite allows 32766 parameters)
+
+
+def _ts(value: datetime) -> str:
+    from gateway.exchange.store.sqlite import ts
+
+    return ts(value)
+
+
+def index_accepted(db: sqlite3.Connection, messages: Sequence[NewMessage]) -> list[AuditEntry]:
+    """Fold the accepted messages' entries into their patients' index, in the caller's write
+    transaction; the audit records of the flags raised, for the caller to chain."""
+    by_patient = arrivals(messages)
+    if not by_patient:
+        return []
+    patients = sorted(by_patient)
+    rows: list[tuple[str, str, Any, Any, Any]] = []
+    for i in range(0, len(patients), _CHUNK):
+        part = patients[i : i + _CHUNK]
+        marks = ", ".join("?" * len(part))
+        rows += db.execute(
+            f"SELECT 'e', patient, body, consents, NULL FROM plan_entries"
+            f" WHERE patient IN ({marks})"
+            f" UNION ALL SELECT 'f', patient, flag_id, NULL, NULL FROM plan_flags"
+            f" WHERE patient IN ({marks})"
+            f" UNION ALL SELECT 'd', patient, deadline_id, body, state || ' ' || due_on"
+            f" FROM plan_deadlines WHERE patient IN ({marks})",
+            part * 3,
+        ).fetchall()
+    out = fold(by_patient, rows)
+    db.executemany(
+        "INSERT INTO plan_entries (entry_key, patient, kind, received_at, body, consents)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (entry_key) DO UPDATE SET"
+        " kind = excluded.kind, received_at = excluded.received_at, body = excluded.body,"
+        " consents = excluded.consents",
+        [
+            (
+                e.key,
+                e.patient,
+                str(e.kind),
+                _ts(e.received_at),
+                e.to_json().decode(),
+                e.consents_json(),
+            )
+            for e in out.entries
+        ],
+    )
+    db.executemany(
+        "INSERT INTO plan_flags VALUES (?, ?, ?, ?, ?)",
+        [(f.id, f.patient, f.code, _ts(f.raised_at), flag_body(f).decode()) for f in out.flags],
+    )
+    db.executemany("DELETE FROM plan_deadlines WHERE patient = ? AND deadline_id = ?", out.removed)
+    db.executemany(
+        "INSERT INTO plan_deadlines VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (patient, deadline_id) DO UPDATE SET"
+        " state = excluded.state, due_on = excluded.due_on, body = excluded.body",
+        [
+            (d.patient, d.id, d.role, d.org, deadline_state(d), d.due.isoformat(), body)
+            for d, body in out.deadlines
+        ],
+    )
+    db.executemany(  # the body alone: the actor list's index is not touched
+        "UPDATE plan_deadlines SET body = ? WHERE patient = ? AND deadline_id = ?",
+        [(body, d.patient, d.id) for d, body in out.bodies],
+    )
+    return out.audit
+
+
+class SQLitePlanIndex:
+    """:class:`gateway.exchange.plan_index.PlanIndex` over a :class:`SQLiteStore`."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self.store.read(fn)
+
+    async def patient(self, patient: str) -> PatientRecord:
+        def run(db: sqlite3.Connection) -> PatientRecord:
+            return PatientRecord(
+                [
+                    entry_from_row(b, c)
+                    for b, c in db.execute(
+                        "SELECT body, consents FROM plan_entries WHERE patient = ?", (patient,)
+                    )
+                ],
+                [
+                    flag_from_row(b)
+                    for (b,) in db.execute(
+                        "SELECT body FROM plan_flags WHERE patient = ? ORDER BY raised_at",
+                        (patient,),
+                    )
+                ],
+                [
+                    deadline_from_row(b)
+                    for (b,) in db.execute(
+                        "SELECT body FROM plan_deadlines WHERE patient = ?"
+                        " ORDER BY due_on, deadline_id",
+                        (patient,),
+                    )
+                ],
+            )
+
+        return await self._read(run)
+
+    async def entries_of(self, patients: Sequence[str]) -> dict[str, list[Entry]]:
+        wanted = sorted(set(patients))
+
+        def run(db: sqlite3.Connection) -> dict[str, list[Entry]]:
+            out: dict[str, list[Entry]] = {p: [] for p in wanted}
+            for i in range(0, len(wanted), _CHUNK):
+                part = wanted[i : i + _CHUNK]
+                marks = ", ".join("?" * len(part))
+                for p, b, c in db.execute(
+                    f"SELECT patient, body, consents FROM plan_entries WHERE patient IN ({marks})",
+                    part,
+                ):
+                    out[p].append(entry_from_row(b, c))
+            return out
+
+        return await self._read(run)
+
+    async def actor_deadlines(
+        self, role: str, org: str, *, since: date, until: date, limit: int, offset: int = 0
+    ) -> list[Deadline]:
+        def run(db: sqlite3.Connection) -> list[Deadline]:
+            rows = db.execute(
+                "SELECT due_on, patient, deadline_id, body FROM ("
+                " SELECT due_on, patient, deadline_id, body FROM plan_deadlines"
+                "  WHERE role = ? AND org = ? AND state = 'open' AND due_on <= ?"
+                " UNION ALL"
+                " SELECT due_on, patient, deadline_id, body FROM plan_deadlines"
+                "  WHERE role = ? AND org = ? AND state = 'milestone' AND due_on BETWEEN ? AND ?"
+                ") ORDER BY due_on, patient, deadline_id LIMIT ? OFFSET ?",
+                (
+                    role,
+                    org,
+                    until.isoformat(),
+                    role,
+                    org,
+                    since.isoformat(),
+                    until.isoformat(),
+                    limit,
+                    offset,
+                ),
+            ).fetchall()
+            return [deadline_from_row(r[3]) for r in rows]
+
+        return await self._read(run)
+
+    async def section4(self, start: datetime, end: datetime) -> list[Section4Row]:
+        def run(db: sqlite3.Connection) -> list[Section4Row]:
+            rows = db.execute(
+                "SELECT e.body, e.consents, EXISTS (SELECT 1 FROM deliveries d"
+                "  WHERE d.message_id = json_extract(e.body, '$.message_id')"
+                "  AND d.state = 'delivered' AND d.recipient_id IN ("
+                "   SELECT json_extract(value, '$[0]') FROM json_each(e.body, '$.recipients')"
+                "   WHERE json_extract(value, '$[1]') = 'forsakringskassan'))"
+                " FROM plan_entries e WHERE e.kind = 'section4-notification'"
+                " AND e.received_at >= ? AND e.received_at < ?",
+                (_ts(start), _ts(end)),
+            ).fetchall()
+            return [Section4Row(entry_from_row(b, c), bool(d)) for b, c, d in rows]
+
+        return await self._read(run)
+
+    async def certificates(self, start: datetime, end: datetime) -> list[Entry]:
+        def run(db: sqlite3.Connection) -> list[Entry]:
+            rows = db.execute(
+                "SELECT body, consents FROM plan_entries WHERE kind = 'certificate'"
+                " AND received_at < ?",
+                (_ts(end),),
+            ).fetchall()
+            return [entry_from_row(b, c) for b, c in rows]
+
+        return await self._read(run)
+
+
+__all__ = ["SQLitePlanIndex", "index_accepted"]

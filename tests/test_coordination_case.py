@@ -1,0 +1,178 @@
+"""The sick-leave case as Inera's tools count it (DOMAIN.md "How national tools define a
+sick-leave case"; mappings/coordination/case.toml), and the part-time share read from a
+plan's measure."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.coordination.case import (
+    CertificateFacts,
+    DegreePeriod,
+    bucket,
+    build_cases,
+    chain_case,
+)
+from gateway.coordination.entries import org_key, work_share
+
+AUG = date(2025, 8, 1)
+
+
+def cert(
+    cid: str,
+    start: date,
+    end: date,
+    degree: int = 100,
+    *,
+    type: str = "FK7804",
+    signed: datetime | None = None,
+    counts: bool = True,
+    replaces: tuple[str, ...] = (),
+) -> CertificateFacts:
+    period = (DegreePeriod(start, end, degree),)
+    return CertificateFacts(cid, type, signed, period, counts, replaces)
+
+
+def test_domain_example_gap_of_five() -> None:
+    """Cert 1 ends 14 Aug: one starting 17 Aug joins the case, one starting 21 Aug does not."""
+    first = cert("a", date(2025, 8, 1), date(2025, 8, 14))
+    joins = cert("b", date(2025, 8, 17), date(2025, 8, 30))
+    apart = cert("c", date(2025, 8, 21), date(2025, 8, 30))
+    assert len(build_cases([first, joins])) == 1
+    assert len(build_cases([first, apart])) == 2
+
+
+@pytest.mark.parametrize(("offset", "cases"), [(6, 1), (7, 2)])
+def test_the_edge_is_end_plus_n_plus_one(offset: int, cases: int) -> None:
+    end = date(2025, 8, 14)
+    nxt = cert("b", end + timedelta(days=offset), end + timedelta(days=offset + 3))
+    assert len(build_cases([cert("a", AUG, end), nxt])) == cases
+
+
+def test_length_counts_covered_days_once_without_gaps() -> None:
+    a = cert("a", date(2025, 8, 1), date(2025, 8, 10))
+    b = cert("b", date(2025, 8, 5), date(2025, 8, 12))  # overlaps: counted once
+    c = cert("c", date(2025, 8, 15), date(2025, 8, 16))  # two-day gap left out
+    (case,) = build_cases([a, b, c])
+    assert (case.start, case.end) == (date(2025, 8, 1), date(2025, 8, 16))
+    assert case.covered_days == 12 + 2
+    assert case.calendar_day(date(2025, 8, 16)) == 16
+    assert case.day_date(13) == date(2025, 8, 15)  # the 13th covered day skips the gap
+    assert case.day_on(date(2025, 8, 14)) == 12
+
+
+def test_the_latest_signed_certificate_gives_the_degree() -> None:
+    early = cert("a", AUG, date(2025, 8, 31), 100, signed=datetime(2025, 8, 1, tzinfo=UTC))
+    later = cert(
+        "b", date(2025, 8, 10), date(2025, 8, 20), 50, signed=datetime(2025, 8, 9, tzinfo=UTC)
+    )
+    (case,) = build_cases([later, early])
+    assert case.degree_on(date(2025, 8, 9)) == 100
+    assert case.degree_on(date(2025, 8, 15)) == 50
+    assert case.degree_on(date(2025, 8, 21)) == 100
+    assert case.last_degree == 100
+    assert [p.source for p in case.periods] == ["a", "b", "a"]
+
+
+def test_replaced_and_uncounted_certificates_are_left_out() -> None:
+    old = cert("old", AUG, date(2025, 8, 31))
+    new = cert("new", AUG, date(2025, 8, 20), replaces=("old",))
+    assert build_cases([old, new])[0].end == date(2025, 8, 20)
+    no_diagnosis = cert("x", AUG, date(2025, 8, 31), counts=False)
+    assert build_cases([no_diagnosis]) == []
+    employer = cert("ag", AUG, date(2025, 8, 31), type="AG7804")
+    assert build_cases([employer]) == []  # employer certificates never count (Inera)
+    # ... but they date the rehabilitation chain (case.toml chain_types)
+    chain = chain_case([employer, no_diagnosis])
+    assert chain is not None and chain.start == AUG
+
+
+def test_a_case_counts_in_every_month_it_had_a_period() -> None:
+    (case,) = build_cases([cert("a", date(2025, 1, 30), date(2025, 3, 2))])
+    assert case.months() == [(2025, 1), (2025, 2), (2025, 3)]
+
+
+@pytest.mark.parametrize(
+    ("days", "rehabstod", "intygsstatistik"),
+    [
+        (14, "1-89", "1-14"),
+        (89, "1-89", "61-90"),
+        (90, "90-180", "61-90"),
+        (91, "90-180", "91-180"),
+        (180, "90-180", "91-180"),
+        (181, "181-365", "181-364"),
+        (365, "181-365", "365-730"),
+        (366, "366+", "365-730"),
+        (731, "366+", "731+"),
+    ],
+)
+def test_buckets_state_where_day_90_falls(days: int, rehabstod: str, intygsstatistik: str) -> None:
+    assert bucket(days, "rehabstod") == rehabstod
+    assert bucket(days, "intygsstatistik") == intygsstatistik
+
+
+periods = st.tuples(st.integers(0, 200), st.integers(0, 40), st.sampled_from([25, 50, 75, 100]))
+
+
+@given(st.lists(periods, min_size=1, max_size=8), st.integers(0, 10))
+def test_cases_partition_the_days_and_keep_gaps_apart(
+    raw: list[tuple[int, int, int]], gap: int
+) -> None:
+    from dataclasses import replace
+
+    from gateway.coordination.settings import case_rules
+
+    rules = replace(case_rules(), merge_gap_days=gap)
+    certs = [
+        cert(f"c{i}", AUG + timedelta(days=s), AUG + timedelta(days=s + n), d)
+        for i, (s, n, d) in enumerate(raw)
+    ]
+    cases = build_cases(certs, rules=rules)
+    days = {c.start + timedelta(days=k) for c in certs for k in range((c.end - c.start).days + 1)}
+    assert sum(c.covered_days for c in cases) == len(days)
+    assert sorted(i for c in cases for i in c.certificates) == sorted(c.id for c in certs)
+    for a, b in pairwise(cases):
+        assert (b.start - a.end).days > gap + 1  # more than N uncovered days between cases
+    for c in cases:
+        for n in (1, c.covered_days):
+            when = c.day_date(n)
+            assert when is not None and c.active_on(when) and c.day_on(when) == n
+        assert c.day_date(c.covered_days + 1) is None
+        for p in c.periods:  # each day's degree is one a certificate covering it states
+            covering = [x for x in certs if x.start <= p.start and p.end <= x.end]
+            assert p.degree in {x.periods[0].degree for x in covering}
+
+
+@pytest.mark.parametrize(
+    ("text", "share"),
+    [
+        ("Arbete 50 % förmiddagar", 50),
+        ("arbetar 25% de första veckorna", 25),
+        ("Arbete 75 procent", 75),
+        ("4 timmar per dag", 50),
+        ("Arbetar 6 tim/dag", 75),
+        ("20 timmar per vecka", 50),
+        ("Anpassade arbetstider", None),
+        ("Arbete 150 %", None),
+    ],
+)
+def test_work_share_is_read_from_the_measure(text: str, share: int | None) -> None:
+    assert work_share(text) == share
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ("556677-8899", "5566778899"),
+        ("165566778899", "5566778899"),
+        ("tstnmt2321000156-reg1", "TSTNMT2321000156-REG1"),
+        ("", None),
+    ],
+)
+def test_organisations_have_one_spelling(raw: str, key: str | None) -> None:
+    assert org_key(raw) == key
