@@ -1,6 +1,3 @@
-"""The exchange step: one transfer service every front door uses, and (being built) the
-server that receives, routes, stores and delivers messages (docs/architecture.md)."""
-
-from gateway.exchange.transfer import Transfer, prepare, transfer
-
-__all__ = ["Transfer", "prepare", "transfer"]
+"""The exchange step: the server that receives, routes, stores and delivers messages
+(docs/architecture.md). Nothing is imported here: `gateway validate` reads the config
+through `gateway.exchange.config` and must not pay for the policy stack (issue 21)."""
