@@ -12,6 +12,7 @@ import multiprocessing
 import multiprocessing.pool
 import os
 import signal
+import stat
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from gateway.documents.issues import RULES, Issue, RuleKind, SeverityOverrides, issue
 from gateway.harness import is_document_file, is_sidecar
@@ -164,14 +165,40 @@ def _init(settings: Settings) -> None:
 def read_source(source: str) -> bytes | Issue:
     try:
         if source == "-":
-            return sys.stdin.buffer.read(MAX_READ + 1)
-        with open(source, "rb") as f:
-            data = f.read(MAX_READ + 1)
+            data = read_bounded(sys.stdin.buffer)
+        else:
+            with open(source, "rb", buffering=0) as f:
+                data = read_bounded(f)
     except OSError as exc:
         return issue(UNREADABLE, f"cannot read: {exc.strerror or type(exc).__name__}")
-    if len(data) > MAX_READ:
+    if data is None:
         return issue(UNREADABLE, f"larger than {MAX_READ // (1024 * 1024)} MiB")
     return data
+
+
+def read_bounded(f: BinaryIO) -> bytes | None:
+    """The whole of ``f``, None when it is larger than :data:`MAX_READ`. A regular file is
+    read in one call sized from ``fstat``: ``read(MAX_READ + 1)`` would allocate and shrink
+    a 64 MiB buffer for every file (~60 µs of a 6 KB certificate's 90). A pipe, or a file
+    that grew since, is read on in 1 MiB steps."""
+    try:
+        info = os.fstat(f.fileno())
+        size = info.st_size if stat.S_ISREG(info.st_mode) else 0
+    except (OSError, ValueError):  # no file behind it (a test's stdin): read it in steps
+        size = 0
+    if size > MAX_READ:
+        return None
+    data = f.read(size + 1)  # one byte more: whether it ends where fstat said
+    if len(data) <= size:
+        return data
+    chunks, total = [data], len(data)
+    while total <= MAX_READ:
+        chunk = f.read(min(1 << 20, MAX_READ + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return None if total > MAX_READ else b"".join(chunks)
 
 
 def check(source: str, data: bytes | None = None, settings: Settings | None = None) -> Result:
