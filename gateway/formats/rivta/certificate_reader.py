@@ -59,8 +59,8 @@ from gateway.formats.rivta.namespaces import (
     VERSION,
 )
 from gateway.formats.rivta.reading import local, text
-from gateway.formats.rivta.sourcemap import ElementSourceMap
 from gateway.formats.signature import SIGNATURE_MALFORMED
+from gateway.formats.sourcemap import ElementSourceMap
 from gateway.formats.xmlsafe import element_location
 
 UNKNOWN_TYPE = RULES.define(

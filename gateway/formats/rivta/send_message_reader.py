@@ -25,7 +25,7 @@ from gateway.formats.base import Format, ParseResult
 from gateway.formats.rivta.certificate_reader import CertificateReader
 from gateway.formats.rivta.namespaces import SEND_MESSAGE_TO_RECIPIENT, T_CODE
 from gateway.formats.rivta.send_message import AMNE_OVRIGT, render_send_message
-from gateway.formats.rivta.sourcemap import ElementSourceMap
+from gateway.formats.sourcemap import ElementSourceMap
 from gateway.formats.xmlsafe import element_location, parse_xml
 from gateway.formats.xsd import load_schema, validate_tree
 
