@@ -208,6 +208,8 @@ def main() -> None:
     ap.add_argument("--lever", action="append", default=[], metavar="NAME=REF",
                     help="also a git ref's tree (pure), e.g. --lever main=main")  # fmt: skip
     ap.add_argument("--no-compiled", action="store_true", help="no mypyc-compiled copy")
+    ap.add_argument("--stage-runs", type=int, default=3, help="stage runs per tree (3)")
+    ap.add_argument("--stages-only", action="store_true", help="no batch, start-up or memory")
     args = ap.parse_args()
     print(f"cores: {len(os.sched_getaffinity(0))}, load average: {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp_name:
@@ -224,30 +226,31 @@ def main() -> None:
         starts: dict[str, list[float]] = {t.name: [] for t in trees}
         starts["python -c pass"] = []
         staged: dict[str, list[dict[str, dict[str, float]]]] = {t.name: [] for t in trees}
-        for r in range(args.repeats):  # interleaved, so a busy moment hits them all
+        for r in range(max(args.repeats, args.stage_runs)):  # interleaved: a busy moment
+            order = trees if r % 2 == 0 else trees[::-1]  # hits them all
+            if r < args.stage_runs:
+                for tree in order:
+                    staged[tree.name].append(stages(tree, batch, args.stage_files))
+            if args.stages_only or r >= args.repeats:
+                continue
             fl.append(floor(batch))
-            order = trees if r % 2 == 0 else trees[::-1]
             for tree in order:
                 for jobs in ("1", "2"):
                     label = f"{tree.name}, --jobs {jobs}"
                     runs.setdefault(label, []).append(run(tree, [str(batch), "--jobs", jobs]))
                 starts[tree.name].append(first_result(tree, batch))
             starts["python -c pass"].append(bare_start())
-            if r < 3:
-                for tree in order:
-                    staged[tree.name].append(stages(tree, batch, args.stage_files))
-        runs = {label: runs[label] for label in sorted(runs, key=_order(trees))}
-        f = _print_batch(args.files, args.repeats, fl, runs)
+        if not args.stages_only:
+            runs = {label: runs[label] for label in sorted(runs, key=_order(trees))}
+            f = _print_batch(args.files, args.repeats, fl, runs)
+            print(f"\nstart-up to the first document, median of {args.repeats}   wall s  x floor")
+            for name, times in starts.items():
+                s = median(times)
+                print(f"{name:46} {s:7.3f} {s / f:7.2f}x")
+            print(f"target: <= {TARGET_START:g} s")
+        _print_stages(trees, staged, args.stage_runs)
 
-        print(f"\nstart-up to the first document, median of {args.repeats}   wall s  x floor")
-        for name, times in starts.items():
-            s = median(times)
-            print(f"{name:46} {s:7.3f} {s / f:7.2f}x")
-        print(f"target: <= {TARGET_START:g} s")
-
-        _print_stages(trees, staged)
-
-        if args.memory_files:
+        if args.memory_files and not args.stages_only:
             big = tmp / "big"
             big.mkdir()
             generate(big, args.memory_files)
@@ -264,7 +267,9 @@ def _order(trees: list[Tree]) -> object:
     return lambda label: (names.index(label.rpartition(", --jobs")[0]), label)
 
 
-def _print_stages(trees: list[Tree], staged: dict[str, list[dict[str, dict[str, float]]]]) -> None:
+def _print_stages(
+    trees: list[Tree], staged: dict[str, list[dict[str, dict[str, float]]]], count: int
+) -> None:
     """Per stage the best of the runs (CPU µs per document); the floor's from every run."""
     best = {
         name: {s: min(r["ours"][s] for r in runs) for s in runs[0]["ours"]}
@@ -274,7 +279,7 @@ def _print_stages(trees: list[Tree], staged: dict[str, list[dict[str, dict[str, 
     floor_best = {s: min(r[s] for r in floor_runs) for s in floor_runs[0]}
     names = [t.name for t in trees]
     width = max(12, *(len(n) + 1 for n in names))
-    print("\nCPU µs per document, what each stage adds (best of 3 runs of the first files)")
+    print(f"\nCPU µs per document, what each stage adds (best of {count} runs of the first files)")
     print(f"{'stage':10} {'floor':>8}" + "".join(f"{n:>{width}}" for n in names))
     for stage in best[names[0]]:
         fl = f"{floor_best[stage]:8.1f}" if stage in floor_best else f"{'':8}"
