@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date
+from typing import Final
 
 from gateway.documents.certificate import Answer, Certificate, Quantity
 from gateway.documents.common import Code, Period
@@ -139,34 +140,37 @@ def _answer(
     seen_codes: dict[str, set[str]],
     out: list[Finding],
 ) -> None:
-    at: ModelPath = ("answers", i)
-    if answer.instance is None:
+    instance = answer.instance
+    if instance is None:
         if q.instance:
-            out.append(Finding(INSTANCE, at, f"question {q.label} must have an instans number"))
-    elif answer.instance < 1:
+            out.append(
+                Finding(INSTANCE, ("answers", i), f"question {q.label} must have an instans number")
+            )
+    elif instance < 1:
         out.append(
             Finding(
                 INSTANCE,
-                (*at, "instance"),
-                f"instans of question {q.id} is {answer.instance}; it must be 1 or more",
+                ("answers", i, "instance"),
+                f"instans of question {q.id} is {instance}; it must be 1 or more",
             )
         )
 
     specs = q.parts
     present: dict[str, int] = {}
     for j, sub in enumerate(answer.parts):
-        spec = specs.get(sub.id)
+        part_id = sub.id
+        spec = specs.get(part_id)
         if spec is None:
             out.append(
                 Finding(
                     PART_UNKNOWN,
                     ("answers", i, "parts", j),
-                    f"{sub.id!r} is not a sub-answer of question {q.label}; expected "
+                    f"{part_id!r} is not a sub-answer of question {q.label}; expected "
                     + ", ".join(specs),
                 )
             )
             continue
-        if sub.id in present:
+        if part_id in present:
             out.append(
                 Finding(
                     PART_REPEATED,
@@ -175,7 +179,7 @@ def _answer(
                 )
             )
             continue
-        present[sub.id] = j
+        present[part_id] = j
         value = sub.value
         problems = _value(value, spec, today)
         if problems:  # rare: only now build the model path
@@ -198,9 +202,11 @@ def _answer(
             used.add(code)
     for spec in q.required_parts:
         if spec.id not in present:
-            out.append(Finding(PART_MISSING, at, f"question {q.label} must have {spec.label}"))
+            out.append(
+                Finding(PART_MISSING, ("answers", i), f"question {q.label} must have {spec.label}")
+            )
     if q.dependent_parts:
-        _dependencies(answer, at, q, present, out)
+        _dependencies(answer, ("answers", i), q, present, out)
 
 
 #: A problem with one value: the rule, the message and the path below the value's own path
@@ -210,17 +216,27 @@ Problem = tuple[Rule, str, tuple[str, ...]]
 _FINE: tuple[Problem, ...] = ()
 
 
+# The value types as constants: an enum member looked up on its class costs more than the
+# comparison it is used for.
+_TEXT: Final = ValueType.TEXT
+_BOOLEAN: Final = ValueType.BOOLEAN
+_DATE_TYPE: Final = ValueType.DATE
+_CODE: Final = ValueType.CODE
+_PERIOD: Final = ValueType.PERIOD
+_QUANTITY: Final = ValueType.QUANTITY
+
+
 def _value(value: object, spec: Part, today: date) -> Sequence[Problem]:
     kind = spec.type
-    if kind is ValueType.TEXT and isinstance(value, str):  # most parts: free text
+    if kind is _TEXT and isinstance(value, str):  # most parts: free text
         return _FINE if value.strip() else ((VALUE_EMPTY, f"{spec.label} must not be empty", ()),)
-    if kind is ValueType.CODE:
+    if kind is _CODE:
         if isinstance(value, Code):
             return _code(value, spec)
-    elif kind is ValueType.PERIOD:
+    elif kind is _PERIOD:
         if isinstance(value, Period):
             return _period(value, spec)
-    elif kind is ValueType.QUANTITY:
+    elif kind is _QUANTITY:
         if isinstance(value, Quantity):
             return _quantity(value, spec)
     elif isinstance(value, str):
@@ -239,12 +255,13 @@ _KIND_NAMES = {
 
 
 def _text(value: str, spec: Part, today: date) -> Sequence[Problem]:
-    if spec.type is ValueType.BOOLEAN:
+    kind = spec.type
+    if kind is _BOOLEAN:
         if parse_boolean(value) is None:
             return (
                 (VALUE_BOOLEAN, f"{spec.label} is {value!r}; expected true, false, 1 or 0", ()),
             )
-    elif spec.type is ValueType.DATE:
+    elif kind is _DATE_TYPE:
         parsed = _parse_date(value)
         if parsed is None:
             return ((VALUE_DATE, f"{spec.label} is {value!r}; expected a date YYYY-MM-DD", ()),)

@@ -63,10 +63,15 @@ def _code(code: str, system: str | None, display: str | None) -> Code:
     return Code(code=code, system=system, display=display)
 
 
-@lru_cache(maxsize=4096)
 def _code_part(part_id: str, value: Code) -> SubAnswer:
+    # keyed by the strings: hashing the Code (a pydantic model) costs more than the lookup
+    return _coded_part(part_id, value.code, value.system, value.display)
+
+
+@lru_cache(maxsize=4096)
+def _coded_part(part_id: str, code: str, system: str | None, display: str | None) -> SubAnswer:
     # coded sub-answers repeat across certificates (32.1 HELT_NEDSATT, 40.1 ...): share them
-    return SubAnswer(id=part_id, value=value)
+    return SubAnswer(id=part_id, value=_code(code, system, display))
 
 
 class AnswerReader(Reader):
