@@ -21,7 +21,7 @@ SWEDISH_TIME = ZoneInfo("Europe/Stockholm")
 class Model(BaseModel):
     """Base of every canonical model: immutable, no unknown fields."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class DocumentKind(StrEnum):
