@@ -331,3 +331,17 @@ def test_a_file_or_a_pipe_is_read_whole_up_to_the_bound(
         assert batch.read_bounded(r) == expected
     with io.BytesIO(data) as b:  # no file descriptor at all
         assert batch.read_bounded(b) == expected
+
+
+def test_a_result_crosses_from_a_worker_unchanged() -> None:
+    """Results travel from the workers as plain values and come back equal, issues with and
+    without a line alike."""
+    import pickle
+
+    found = batch.check(str(BAD_PNR))
+    unreadable = batch.check(str(BAD_PNR.parent / "no-such-file.xml"))
+    assert found.issues and found.issues[0].location.line is not None
+    assert unreadable.issues[0].location.line is None
+    for r in (found, unreadable):
+        back = pickle.loads(pickle.dumps(r))
+        assert back == r and type(back.issues[0].severity) is type(r.issues[0].severity)
