@@ -19,6 +19,7 @@ Bounded: every phase stops after ``--count`` messages or ``--seconds``, whicheve
 first; the servers it starts are stopped at the end (SIGTERM, then SIGKILL).
 
     .venv/bin/python bench/bench_exchange.py                       # SQLite, ~3 min
+    .venv/bin/python bench/bench_exchange.py --compiled            # and the compiled build
     .venv/bin/python bench/bench_exchange.py --postgres-too        # and PostgreSQL
     .venv/bin/python bench/bench_exchange.py --posters 16 --rate 300 --rate-seconds 8
 
@@ -49,6 +50,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _trees import ROOT, compile_in_place, working_copy
 from loadgen import Run, paced, percentile, saturate
 
 from gateway import FIXTURES_DIR, PROJECT_ROOT
@@ -474,6 +476,9 @@ def main() -> None:
     ap.add_argument("--postgres", default=POSTGRES)
     ap.add_argument("--postgres-too", action="store_true", help="the PostgreSQL store as well")
     ap.add_argument("--no-gateway", action="store_true", help="the baseline only")
+    ap.add_argument(
+        "--compiled", action="store_true", help="also the gateway's compiled build (setup.py)"
+    )
     args = ap.parse_args()
 
     sweeps: list[Sweep] = []
@@ -494,31 +499,41 @@ def main() -> None:
 
 def _gateways(args: argparse.Namespace, tmp: Path, sweeps: list[Sweep]) -> None:
     gateway = [sys.executable, "-m", "gateway"]
+    builds: list[tuple[str, Path]] = [("", ROOT)]
+    if args.compiled:
+        (tmp / "compiled").mkdir()
+        copy = working_copy(tmp / "compiled")
+        compile_in_place(copy)
+        builds.append((", compiled", copy))
     mock = start([*gateway, "mock-recipient", "--role", "forsakringskassan"])
     try:
-        databases = [("gateway, SQLite", f"sqlite:///{tmp}/gateway.db")]
+        databases = [("gateway, SQLite", f"sqlite:///{tmp}/gateway-{{}}.db")]
         with postgres_schema(args.postgres) as schema:
             if args.postgres_too:
                 if schema is None:
                     print(f"PostgreSQL at {args.postgres} does not answer: skipped")
                 else:
                     sep = "&" if "?" in args.postgres else "?"
-                    databases.append(
-                        ("gateway, PostgreSQL", f"{args.postgres}{sep}schema={schema}")
+                    url = f"{args.postgres}{sep}schema={schema}"  # one schema for both
+                    databases.append(("gateway, PostgreSQL", url))
+            i = 0
+            for name, database in databases:
+                for build, tree in builds:
+                    workdir = tmp / str(i)
+                    workdir.mkdir()
+                    config = gateway_config(
+                        workdir, f"{mock.url}/rivta", database.format(i), args.workers
                     )
-            for i, (name, database) in enumerate(databases):
-                workdir = tmp / str(i)
-                workdir.mkdir()
-                config = gateway_config(workdir, f"{mock.url}/rivta", database, args.workers)
-                server = start(
-                    [*gateway, "serve", "--config", str(config), "--port", "0"],
-                    env={"PROMETHEUS_MULTIPROC_DIR": str(workdir)},
-                )
-                try:
-                    label = f"{name} ({args.workers} proc)"
-                    sweeps.append(sweep(label, server, args, mock.url, f"b{i}{os.getpid()}"))
-                finally:
-                    stop(server)
+                    server = start(
+                        [*gateway, "serve", "--config", str(config), "--port", "0"],
+                        env={"PROMETHEUS_MULTIPROC_DIR": str(workdir), "PYTHONPATH": str(tree)},
+                    )
+                    try:
+                        label = f"{name}{build} ({args.workers} proc)"
+                        sweeps.append(sweep(label, server, args, mock.url, f"b{i}{os.getpid()}"))
+                    finally:
+                        stop(server)
+                    i += 1
     finally:
         stop(mock)
 
