@@ -203,7 +203,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=3000)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--stage-files", type=int, default=300, help="files per stage run (300)")
+    ap.add_argument("--stage-files", type=int, default=104, help="files per stage pass (104)")
     ap.add_argument("--memory-files", type=int, default=10000, help="0: no memory run")
     ap.add_argument("--lever", action="append", default=[], metavar="NAME=REF",
                     help="also a git ref's tree (pure), e.g. --lever main=main")  # fmt: skip
