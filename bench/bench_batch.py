@@ -279,7 +279,7 @@ def _print_stages(
     floor_best = {s: min(r[s] for r in floor_runs) for s in floor_runs[0]}
     names = [t.name for t in trees]
     width = max(12, *(len(n) + 1 for n in names))
-    print(f"\nCPU µs per document, what each stage adds (best of {count} runs of the first files)")
+    print(f"\nCPU µs per document, stage by stage (each on its own inputs; best of {count} runs)")
     print(f"{'stage':10} {'floor':>8}" + "".join(f"{n:>{width}}" for n in names))
     for stage in best[names[0]]:
         fl = f"{floor_best[stage]:8.1f}" if stage in floor_best else f"{'':8}"
@@ -292,6 +292,10 @@ def _print_stages(
     print(
         f"{'x floor':10} {1:7.2f}x"
         + "".join(f"{sum(best[n].values()) / floor_total:{width - 1}.2f}x" for n in names)
+    )
+    print(
+        "rest: the whole beyond its stages timed alone (the stages evicting each other from "
+        "the CPU's caches, freeing the tree and the model, the glue between the stages)"
     )
 
 
