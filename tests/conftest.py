@@ -62,7 +62,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def new_store(store_url: str):  # type: ignore[no-untyped-def]
     """A factory of unopened stores on one fresh database (open them inside the test's loop);
-    several calls give several connections to the same database, like several processes."""
+    several calls give several connections to the same database, like several processes.
+    Leases and due times follow the test's clock (tests move time); the database's own clock
+    is tested in test_store_postgresql.py and by the real servers of the crash tests."""
     from gateway.exchange.store import store_for
 
-    return lambda: store_for(store_url)
+    return lambda: store_for(store_url, caller_clock=True)

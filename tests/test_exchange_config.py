@@ -4,6 +4,7 @@ commands (gateway serve refusing a bad config, gateway audit, gateway redeliver)
 from __future__ import annotations
 
 import copy
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from exchange_support import T0, config_data, run
 
 from gateway.cli.main import main
-from gateway.exchange.config import ConfigError, load, parse
+from gateway.exchange.config import ConfigError, parse
 from gateway.exchange.store import store_for
 from gateway.exchange.store.base import (
     AuditEntry,
@@ -53,8 +54,8 @@ def test_every_problem_is_reported_with_its_key() -> None:
     data["senders"][1]["recipients"] = ["acme", "nobody"]
     data["senders"][1]["token"] = "region-token"
     assert problems(data) == [
-        "server.colour: unknown key (known: commit_batch, database, host, max_body_bytes, "
-        "port, tls, workers)",
+        "server.colour: unknown key (known: access_log, commit_batch, commit_queue, database, "
+        "host, log_format, log_level, max_body_bytes, metrics, port, rate_limit, tls, workers)",
         "server.port: must be 0..65535, not 70000",
         "server.database: must be sqlite:///PATH or postgresql://…",
         "delivery.lease_seconds: must be a number, not 'long'",
@@ -83,14 +84,15 @@ def test_recipients_need_push_or_pull_and_ids_are_unique() -> None:
     assert "senders[0].id: 'bad id!' must be letters, digits, '.', '_' or '-'" in got
 
 
-def test_file_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="config file not found"):
-        load(tmp_path / "none.toml")
+def test_file_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One reader of gateway.toml (the CLI's) for the server too."""
+    assert main(["serve", "--config", str(tmp_path / "none.toml")]) == 2
+    assert "none.toml: config file not found" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
     bad.write_text("[server\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="not valid TOML"):
-        load(bad)
-    assert load(None).server.database == "sqlite:///gateway-data/gateway.db"
+    assert main(["serve", "--config", str(bad)]) == 2
+    assert "not a valid TOML config file" in capsys.readouterr().err
+    assert parse({}).server.database == "sqlite:///gateway-data/gateway.db"
 
 
 def test_serve_refuses_a_bad_config_with_every_problem(
@@ -115,9 +117,8 @@ def _seed(url: str) -> None:
         await store.accept(
             [NewMessage("m1", "region", "certificate", "ab", T0, b"{}", (d,), audit)]
         )
-        (c,) = await store.claim("w", now=T0, lease_until=T0, limit=1)
-        await store.settle("d1", "w", Settlement(Outcome.DEAD, "400 Bad Request"), [], now=T0)
-        del c
+        (c,) = await store.claim("w", now=T0, lease=timedelta(seconds=30), limit=1)
+        await store.settle("d1", c.token, Settlement(Outcome.DEAD, "400 Bad Request"), [], now=T0)
         await store.close()
 
     run(go())
@@ -168,3 +169,36 @@ def test_one_gateway_toml_serves_the_cli_and_the_server(
     cfg.write_text(text.replace("[rules]\nwarn", "[rules]\nwarm"), encoding="utf-8")
     assert main(["validate", str(FK7804_XML), "--config", str(cfg), "-q"]) == 2
     assert "unknown key 'warm' in [rules]" in capsys.readouterr().err
+
+
+def test_a_push_timeout_that_could_outlive_its_lease_is_refused() -> None:
+    data = copy.deepcopy(config_data(lease_seconds=10))
+    data["recipients"][0]["push"]["timeout"] = 9.5
+    data["recipients"][1]["push"]["timeout"] = 5
+    assert problems(data) == [
+        "recipients[0].push.timeout: 9.5 s can outlive its lease (delivery.lease_seconds = 10): "
+        "an attempt must end at least 1 s before its lease; lower the timeout or raise "
+        "lease_seconds"
+    ]
+    data["recipients"][0]["push"]["timeout"] = 9
+    assert parse(data).recipients[0].push.timeout == 9  # type: ignore[union-attr]
+
+
+def test_unknown_keys_name_the_nearest_known_one() -> None:
+    data = copy.deepcopy(config_data())
+    data["server"]["prot"] = 8080
+    data["senders"][0]["rate_limt"] = {"per_second": 1}
+    data["delivery"]["lease_second"] = 3
+    got = problems(data)
+    assert got[0].startswith("server.prot: unknown key (did you mean 'port'?) (known: ")
+    assert any(p.startswith("delivery.lease_second: unknown key (did you mean 'lease_seconds'?)")
+               for p in got)  # fmt: skip
+    assert any(p.startswith("senders[0].rate_limt: unknown key (did you mean 'rate_limit'?)")
+               for p in got)  # fmt: skip
+
+
+def test_the_cli_and_the_server_know_the_same_tables() -> None:
+    from gateway.cli.common import CONFIG_KEYS
+    from gateway.exchange.config import SECTIONS
+
+    assert {k for k, v in CONFIG_KEYS.items() if v is None} == set(SECTIONS)

@@ -55,6 +55,8 @@ class Recipient:
 
 
 def write_config(tmp: Path, url: str, *, lease: float, database: str | None = None) -> Path:
+    """A push timeout ends a second before its lease (the config refuses less margin)."""
+    timeout = min(30.0, lease - 1)
     cfg = tmp / "gateway.toml"
     cfg.write_text(
         f"""
@@ -80,15 +82,31 @@ id = "acme"
 role = "employer"
 organisation = "5561234567"
 format = "fhir-json"
-push = {{ kind = "fhir", url = "{url}", timeout = 30 }}
+push = {{ kind = "fhir", url = "{url}", timeout = {timeout} }}
 """,
         encoding="utf-8",
     )
     return cfg
 
 
-async def start_gateway(cfg: Path) -> tuple[asyncio.subprocess.Process, str]:
-    proc = await asyncio.create_subprocess_exec(
+async def start_gateway(
+    cfg: Path, *extra: str, env: dict[str, str] | None = None
+) -> tuple[asyncio.subprocess.Process, str]:
+    """``gateway serve`` on port 0; its log (stderr) is appended to ``gateway.log`` beside the
+    config (a pipe nobody reads would fill up and stop the server)."""
+    with (cfg.parent / "gateway.log").open("ab") as log:
+        proc = await _spawn(cfg, log, extra, env)
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+    assert "listening on http" in line, line + (cfg.parent / "gateway.log").read_text()
+    base = line.split("listening on ", 1)[1].split(" ", 1)[0]
+    return proc, base
+
+
+async def _spawn(
+    cfg: Path, log: Any, extra: tuple[str, ...], env: dict[str, str] | None
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "gateway",
@@ -97,15 +115,11 @@ async def start_gateway(cfg: Path) -> tuple[asyncio.subprocess.Process, str]:
         str(cfg),
         "--port",
         "0",
+        *extra,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stderr=log,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
-    assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-    assert "listening on http://" in line, line
-    base = line.split("listening on ", 1)[1].split(" ", 1)[0]
-    return proc, base
 
 
 async def wait_for(check: Any, timeout: float = 60) -> None:
@@ -130,7 +144,7 @@ def test_sigkill_mid_delivery_loses_nothing_and_delivers_once(
     async def main() -> None:
         recipient = Recipient()
         url = await recipient.start()
-        cfg = write_config(tmp_path, url, lease=1.0, database=store_url)
+        cfg = write_config(tmp_path, url, lease=4.0, database=store_url)
         auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
         ids = [f"crash-{i}" for i in range(N)]
         async with aiohttp.ClientSession() as session:
@@ -258,5 +272,14 @@ def test_two_processes_share_the_port_the_store_and_the_metrics(
         assert len(recipient.arrivals) == len(ids)  # each delivered once, by one process
         line = 'gateway_messages_total{kind="certificate",outcome="accepted",sender="region"}'
         assert f"{line} 20.0" in metrics  # summed over both processes
+        # each worker's share of requests (SO_REUSEPORT spreads new connections over both:
+        # twenty fresh connections all to one of two would be a 1 in 500,000 chance)
+        shares = {
+            w: float(metrics.split(f'gateway_http_requests_total{{status="2xx",worker="{w}"}} ')[1]
+                     .split()[0])
+            for w in ("0", "1")
+            if f'gateway_http_requests_total{{status="2xx",worker="{w}"}}' in metrics
+        }  # fmt: skip
+        assert set(shares) == {"0", "1"} and min(shares.values()) >= 1, shares
 
     run(main())

@@ -27,6 +27,8 @@ from gateway.exchange.transport import Answer, Verdict
 POLICY = DeliveryConfig(
     initial_backoff_seconds=2, max_backoff_seconds=60, backoff_multiplier=2, max_attempts=5
 )
+LEASE = timedelta(seconds=30)
+
 
 
 @given(st.integers(min_value=1, max_value=60), st.floats(min_value=0, max_value=1))
@@ -43,17 +45,17 @@ def test_backoff_grows_exponentially_with_jitter_up_to_the_maximum(attempts: int
 
 def test_verdicts_decide_the_settlement() -> None:
     now = T0
-    ok = settlement_for(Answer(Verdict.DELIVERED, "200 OK"), 1, POLICY, now)
-    assert ok.outcome is Outcome.DELIVERED
+    ok = settlement_for(Answer(Verdict.DELIVERED, "RegisterCertificate: OK"), 1, POLICY, now)
+    assert (ok.outcome, ok.error) == (Outcome.DELIVERED, None)  # delivered is no error
     perm = settlement_for(Answer(Verdict.PERMANENT, "VALIDATION_ERROR: bad"), 1, POLICY, now)
     assert (perm.outcome, perm.error) == (Outcome.DEAD, "VALIDATION_ERROR: bad")
     retry = settlement_for(Answer(Verdict.RETRY, "503"), 1, POLICY, now, random.Random(1))
     assert retry.outcome is Outcome.RETRY
-    assert retry.next_attempt_at is not None
-    assert now + timedelta(seconds=1) <= retry.next_attempt_at <= now + timedelta(seconds=2)
+    assert retry.delay is not None
+    assert timedelta(seconds=1) <= retry.delay <= timedelta(seconds=2)
     # the recipient's Retry-After is a floor (capped at the maximum backoff)
     asked = settlement_for(Answer(Verdict.RETRY, "429", retry_after=30), 1, POLICY, now)
-    assert asked.next_attempt_at == now + timedelta(seconds=30)
+    assert asked.delay == timedelta(seconds=30)
     last = settlement_for(Answer(Verdict.RETRY, "503"), 5, POLICY, now)
     assert last.outcome is Outcome.DEAD
     assert last.error == "gave up after 5 attempts: 503"
@@ -118,7 +120,7 @@ def test_permanent_answer_dead_letters_at_once_and_redeliver_sends_again(
         states = {d.recipient_id: (d.state, d.last_error) for d in status.deliveries}
         assert states == {
             "fk": (DeliveryState.DEAD, "VALIDATION_ERROR: intyg saknas"),
-            "acme": (DeliveryState.DELIVERED, "200 OK"),
+            "acme": (DeliveryState.DELIVERED, None),
         }
         clock.advance(3600)
         assert await outbox.run_once() == 0  # a dead letter waits for a command
@@ -164,9 +166,7 @@ def test_a_crashed_workers_claims_return_after_the_lease(new_store: NewStore) ->
         clock = Clock()
         await store.accept([_message("m1")])
         # a worker claims and dies (never settles)
-        claims = await store.claim(
-            "dead-worker", now=clock(), lease_until=clock() + timedelta(seconds=30), limit=5
-        )
+        claims = await store.claim("dead-worker", now=clock(), lease=LEASE, limit=5)
         assert len(claims) == 1
         acme = FakeTransport()
         outbox = Outbox(store, {"acme": acme}, POLICY, name="w2", clock=clock)
@@ -193,7 +193,7 @@ def test_graceful_stop_hands_in_flight_deliveries_back(new_store: NewStore) -> N
             await asyncio.sleep(0.01)
         await outbox.stop(grace=0.05)
         # handed back: another worker can claim it at once, no attempt counted
-        (c,) = await store.claim("w2", now=T0, lease_until=T0 + timedelta(seconds=30), limit=5)
+        (c,) = await store.claim("w2", now=T0, lease=LEASE, limit=5)
         assert (c.delivery_id, c.attempts) == ("m1/acme", 0)
         await store.close()
 
@@ -236,8 +236,76 @@ def test_stop_does_not_wait_for_a_free_slot(new_store: NewStore) -> None:
         while len(acme.parcels) < 2:
             await asyncio.sleep(0.01)
         await asyncio.wait_for(outbox.stop(grace=0.05), 5)
-        claims = await store.claim("w2", now=T0, lease_until=T0 + timedelta(seconds=30), limit=9)
+        claims = await store.claim("w2", now=T0, lease=LEASE, limit=9)
         assert len(claims) == 4  # two handed back, two never claimed
+        await store.close()
+
+    run(main())
+
+
+def test_an_attempt_that_outlives_its_lease_is_not_sent_twice_by_its_own_outbox(
+    new_store: NewStore,
+) -> None:
+    """The same outbox claims its own delivery again after the lease expired mid-attempt:
+    no second send, the attempt in flight stays tracked (the concurrency cap and stop() see
+    it), and its verdict is settled with the new claim's token, not dropped as lease lost."""
+
+    async def main() -> None:
+        store = new_store()
+        await store.open()
+        clock = Clock()
+        acme = FakeTransport()
+        acme.gate = asyncio.Event()  # the recipient takes longer than the lease
+        policy = DeliveryConfig(lease_seconds=30, concurrency=4)
+        outbox = Outbox(store, {"acme": acme}, policy, name="w", clock=clock)
+        await store.accept([_message("m1")])
+        assert await outbox.run_once() == 1
+        while not acme.parcels:
+            await asyncio.sleep(0)
+        clock.advance(31)  # the lease has expired; the attempt still runs
+        assert await outbox.run_once() == 1  # claimed again, by this same outbox ...
+        assert len(acme.parcels) == 1  # ... and not sent again
+        assert list(outbox._inflight) == ["m1/acme"]
+        acme.gate.set()
+        await outbox.drain()
+        status = await store.message("m1")
+        assert status is not None
+        d = status.deliveries[0]
+        assert (d.state, d.attempts) == (DeliveryState.DELIVERED, 1)
+        actions = [r.entry.action async for r in store.audit_records(message_id="m1")]
+        assert actions == ["received", "delivered"]
+        await store.close()
+
+    run(main())
+
+
+def test_another_worker_that_claimed_after_the_lease_decides_not_the_late_one(
+    new_store: NewStore,
+) -> None:
+    """Another process claimed the delivery after the lease expired: the first attempt's
+    late verdict is refused by its old token and writes nothing."""
+
+    async def main() -> None:
+        store = new_store()
+        await store.open()
+        clock = Clock()
+        acme = FakeTransport([Answer(Verdict.PERMANENT, "400 late")])
+        acme.gate = asyncio.Event()
+        outbox = Outbox(store, {"acme": acme}, POLICY, name="w1", clock=clock)
+        await store.accept([_message("m1")])
+        await outbox.run_once()
+        clock.advance(31)
+        (other,) = await store.claim("w2", now=clock(), lease=LEASE, limit=5)
+        acme.gate.set()
+        await outbox.drain()  # w1's PERMANENT verdict comes too late
+        from gateway.exchange.store.base import Settlement
+
+        done = Settlement(Outcome.DELIVERED)
+        assert await store.settle(other.delivery_id, other.token, done, [], now=clock())
+        status = await store.message("m1")
+        assert status is not None
+        d = status.deliveries[0]
+        assert (d.state, d.attempts, d.last_error) == (DeliveryState.DELIVERED, 1, None)
         await store.close()
 
     run(main())

@@ -25,6 +25,7 @@ from gateway.exchange.store.base import (
 LEASE = timedelta(seconds=30)
 
 
+
 def message(
     mid: str,
     *,
@@ -111,19 +112,23 @@ def test_claims_are_exclusive_until_the_lease_expires(new_store: NewStore) -> No
         await one.open()
         await two.open()
         await one.accept([message("m1"), message("m2")])
-        a = await one.claim("w1", now=T0, lease_until=T0 + LEASE, limit=10)
-        b = await two.claim("w2", now=T0, lease_until=T0 + LEASE, limit=10)
+        a = await one.claim("w1", now=T0, lease=LEASE, limit=10)
+        b = await two.claim("w2", now=T0, lease=LEASE, limit=10)
         assert sorted(c.delivery_id for c in a) == ["m1/r1", "m1/r2", "m2/r1", "m2/r2"]
+        assert all(c.lease_until == T0 + LEASE for c in a)
         assert b == []
         # w1 crashes; after its leases expire w2 gets the same deliveries
         later = T0 + LEASE + timedelta(seconds=1)
-        b = await two.claim("w2", now=later, lease_until=later + LEASE, limit=10)
+        b = await two.claim("w2", now=later, lease=LEASE, limit=10)
         assert sorted(c.delivery_id for c in b) == sorted(c.delivery_id for c in a)
         assert all(c.attempts == 0 for c in b)
-        # the crashed worker's late result does not count: w2 holds the lease
+        # the crashed worker's late result does not count: w2's claim holds the lease
         done = Settlement(Outcome.DELIVERED)
-        assert not await one.settle("m1/r1", "w1", done, [], now=later)
-        assert await two.settle("m1/r1", "w2", done, [], now=later)
+        old = next(c for c in a if c.delivery_id == "m1/r1")
+        new = next(c for c in b if c.delivery_id == "m1/r1")
+        assert old.token != new.token
+        assert not await one.settle("m1/r1", old.token, done, [], now=later)
+        assert await two.settle("m1/r1", new.token, done, [], now=later)
         status = await two.message("m1")
         assert status is not None
         assert [d.state for d in status.deliveries] == [
@@ -141,20 +146,18 @@ def test_retry_waits_for_its_time_then_dead_letter_and_redeliver(new_store: NewS
         store = new_store()
         await store.open()
         await store.accept([message("m1", recipients=("r1",))])
-        (c,) = await store.claim("w", now=T0, lease_until=T0 + LEASE, limit=5)
+        (c,) = await store.claim("w", now=T0, lease=LEASE, limit=5)
         due = T0 + timedelta(seconds=10)
-        retry = Settlement(Outcome.RETRY, "503 Service Unavailable", due)
-        assert await store.settle(c.delivery_id, "w", retry, [], now=T0)
-        assert (
-            await store.claim("w", now=due - timedelta(seconds=1), lease_until=due, limit=5) == []
-        )
-        (c,) = await store.claim("w", now=due, lease_until=due + LEASE, limit=5)
+        retry = Settlement(Outcome.RETRY, "503 Service Unavailable", timedelta(seconds=10))
+        assert await store.settle(c.delivery_id, c.token, retry, [], now=T0)
+        assert await store.claim("w", now=due - timedelta(seconds=1), lease=LEASE, limit=5) == []
+        (c,) = await store.claim("w", now=due, lease=LEASE, limit=5)
         assert c.attempts == 1
         status = await store.message("m1")
         assert status is not None and status.deliveries[0].last_error == "503 Service Unavailable"
         dead = Settlement(Outcome.DEAD, "400 Bad Request")
-        assert await store.settle(c.delivery_id, "w", dead, [], now=due)
-        assert await store.claim("w", now=due + LEASE * 10, lease_until=due, limit=5) == []
+        assert await store.settle(c.delivery_id, c.token, dead, [], now=due)
+        assert await store.claim("w", now=due + LEASE * 10, lease=LEASE, limit=5) == []
         status = await store.message("m1")
         assert status is not None
         d = status.deliveries[0]
@@ -164,7 +167,7 @@ def test_retry_waits_for_its_time_then_dead_letter_and_redeliver(new_store: NewS
         entry = AuditEntry(due, "operator", "redelivered", "m1")
         assert await store.redeliver("m1", "other", entry, now=due) == 0
         assert await store.redeliver("m1", None, entry, now=due) == 1
-        (c,) = await store.claim("w", now=due, lease_until=due + LEASE, limit=5)
+        (c,) = await store.claim("w", now=due, lease=LEASE, limit=5)
         assert c.attempts == 0
         records = [r async for r in store.audit_records(message_id="m1")]
         assert [(r.entry.action, r.entry.recipient_id) for r in records][-1] == (
@@ -181,11 +184,14 @@ def test_release_hands_claims_back_without_an_attempt(new_store: NewStore) -> No
         store = new_store()
         await store.open()
         await store.accept([message("m1", recipients=("r1",))])
-        (c,) = await store.claim("w", now=T0, lease_until=T0 + LEASE, limit=5)
-        assert await store.release("other", [c.delivery_id]) == 0
-        assert await store.release("w", [c.delivery_id]) == 1
-        (again,) = await store.claim("w2", now=T0, lease_until=T0 + LEASE, limit=5)
+        (c,) = await store.claim("w", now=T0, lease=LEASE, limit=5)
+        assert await store.release({c.delivery_id: "another-claims-token"}) == 0
+        assert await store.release({c.delivery_id: c.token}) == 1
+        (again,) = await store.claim("w2", now=T0, lease=LEASE, limit=5)
         assert again.attempts == 0
+        assert not await store.settle(
+            c.delivery_id, c.token, Settlement(Outcome.DELIVERED), [], now=T0
+        )  # handed back: the old token settles nothing
         await store.close()
 
     run(main())
@@ -196,7 +202,7 @@ def test_pull_inbox_offers_until_acknowledged(new_store: NewStore) -> None:
         store = new_store()
         await store.open()
         await store.accept([message("m1", recipients=("emp",), mode=DeliveryMode.PULL)])
-        assert await store.claim("w", now=T0, lease_until=T0 + LEASE, limit=5) == []
+        assert await store.claim("w", now=T0, lease=LEASE, limit=5) == []
         (item,) = await store.inbox("emp", limit=10, now=T0)
         assert (item.offers, item.payload) == (1, b"<emp/>")
         (item,) = await store.inbox("emp", limit=10, now=T0)
@@ -219,14 +225,14 @@ def test_retention_purges_delivered_payloads_only(new_store: NewStore) -> None:
         store = new_store()
         await store.open()
         await store.accept([message("m1", recipients=("r1", "r2"))])
-        c1, c2 = await store.claim("w", now=T0, lease_until=T0 + LEASE, limit=5)
-        await store.settle(c1.delivery_id, "w", Settlement(Outcome.DELIVERED), [], now=T0)
+        c1, c2 = await store.claim("w", now=T0, lease=LEASE, limit=5)
+        await store.settle(c1.delivery_id, c1.token, Settlement(Outcome.DELIVERED), [], now=T0)
         entry = AuditEntry(T0 + timedelta(days=31), "retention", "purged")
         assert await store.purge_payloads(T0 - timedelta(days=1), entry) == 0  # too recent
         assert await store.purge_payloads(T0 + timedelta(days=1), entry) == 1
         assert await store.purge_payloads(T0 + timedelta(days=1), entry) == 0
-        await store.release("w", [c2.delivery_id])
-        (left,) = await store.claim("w", now=T0, lease_until=T0 + LEASE, limit=5)
+        await store.release({c2.delivery_id: c2.token})
+        (left,) = await store.claim("w", now=T0, lease=LEASE, limit=5)
         assert left.payload == b"<r2/>"  # undelivered payloads stay
         records = [r async for r in store.audit_records()]
         assert records[-1].entry.action == "purged"
@@ -296,14 +302,14 @@ def test_concurrent_settles_each_count_and_a_lost_lease_still_loses(new_store: N
         store = new_store()
         await store.open()
         await store.accept([message(f"m{i}", recipients=("r1",)) for i in range(20)])
-        claims = await store.claim("w", now=T0, lease_until=T0 + LEASE, limit=50)
+        claims = await store.claim("w", now=T0, lease=LEASE, limit=50)
         assert len(claims) == 20
         done = Settlement(Outcome.DELIVERED)
         results = await asyncio.gather(
             *(
                 store.settle(
                     c.delivery_id,
-                    "w" if i else "someone-else",
+                    c.token if i else "someone-elses-token",
                     done,
                     [AuditEntry(T0, "w", "delivered", c.message_id, "r1")],
                     now=T0,

@@ -66,7 +66,7 @@ id = "acme"
 role = "employer"
 organisation = "5561234567"
 format = "fhir-json"
-push = {{ kind = "fhir", url = "{employer_url}/fhir", timeout = 30 }}
+push = {{ kind = "fhir", url = "{employer_url}/fhir", timeout = 20 }}
 """,
         encoding="utf-8",
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -18,6 +19,7 @@ from gateway.exchange.store.base import (
     AcceptStatus,
     AuditEntry,
     DeliveryMode,
+    DeliveryState,
     NewDelivery,
     NewMessage,
     Outcome,
@@ -49,8 +51,8 @@ def message(n: int, *, content: str = "c", consent: str | None = None) -> NewMes
     )
 
 
-async def opened(url: str, count: int) -> list[PostgreSQLStore]:
-    stores = [PostgreSQLStore(url) for _ in range(count)]
+async def opened(url: str, count: int, *, caller_clock: bool = False) -> list[PostgreSQLStore]:
+    stores = [PostgreSQLStore(url, caller_clock=caller_clock) for _ in range(count)]
     await asyncio.gather(*(s.open() for s in stores))
     return stores
 
@@ -139,7 +141,7 @@ def test_workers_in_several_processes_never_hold_one_delivery_at_once(
 
             async def worker(store: PostgreSQLStore, name: str) -> list[str]:
                 got: list[str] = []
-                while claims := await store.claim(name, now=T0, lease_until=T0 + LEASE, limit=7):
+                while claims := await store.claim(name, now=T0, lease=LEASE, limit=7):
                     got += [c.delivery_id for c in claims]
                 return got
 
@@ -159,21 +161,21 @@ def test_a_crashed_workers_claims_come_back_and_only_the_new_holder_settles(
     postgresql_url: Callable[[], str],
 ) -> None:
     async def run() -> tuple[list[str], list[str], list[str], tuple[bool, bool], list[str]]:
-        a, b = await opened(postgresql_url(), 2)
+        a, b = await opened(postgresql_url(), 2, caller_clock=True)  # the test moves time
         try:
             await a.accept([message(1)])
-            first = await a.claim("crashed", now=T0, lease_until=T0 + LEASE, limit=10)
-            during = await b.claim("w2", now=T0 + LEASE / 2, lease_until=T0 + 2 * LEASE, limit=10)
+            first = await a.claim("crashed", now=T0, lease=LEASE, limit=10)
+            during = await b.claim("w2", now=T0 + LEASE / 2, lease=LEASE, limit=10)
             later = T0 + LEASE
-            after = await b.claim("w2", now=later, lease_until=later + LEASE, limit=10)
+            after = await b.claim("w2", now=later, lease=LEASE, limit=10)
             done = Settlement(Outcome.DELIVERED)
             d = first[0].delivery_id
 
             def fact(worker: str) -> list[AuditEntry]:
                 return [AuditEntry(later, worker, "delivered", "msg-1", "employer")]
 
-            old = await a.settle(d, "crashed", done, fact("crashed"), now=later)
-            new = await b.settle(d, "w2", done, fact("w2"), now=later)
+            old = await a.settle(d, first[0].token, done, fact("crashed"), now=later)
+            new = await b.settle(d, after[0].token, done, fact("w2"), now=later)
             actors = [r.entry.actor async for r in a.audit_records()]
             return (
                 [c.delivery_id for c in first],
@@ -223,7 +225,7 @@ def test_an_unreachable_database_is_a_store_error_naming_it_without_the_password
         store = PostgreSQLStore("postgresql://gw:s3cret@127.0.0.1:1/test")
         with pytest.raises(StoreError) as caught:
             await store.open()
-        assert await store.ping() is False
+        assert (await store.health() or "").startswith("the store is not open")
         return str(caught.value)
 
     text = asyncio.run(run())
@@ -236,6 +238,12 @@ def test_our_url_options_are_taken_out_and_checked() -> None:
     assert dsn == "postgresql://u@h:5432/db?sslmode=require"
     assert ours == {"schema": "gw_1", "pool_max": "3"}
     assert redacted("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+    # no password: nothing to mask, shown as it is (not "u:***@")
+    assert redacted("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert (
+        redacted("postgres://h:5432/db?sslmode=require") == "postgres://h:5432/db?sslmode=require"
+    )
+    assert redacted("postgresql://u:p%40ss@h/db") == "postgresql://u:***@h/db"
     assert isinstance(store_for("postgresql://h/db"), PostgreSQLStore)
     with pytest.raises(ValueError, match="schema 'Drop;'"):
         PostgreSQLStore("postgresql://h/db?schema=Drop;")
@@ -354,3 +362,87 @@ def test_without_a_schema_option_the_store_migrates_the_search_paths_schema(
     versions, records = asyncio.run(run())
     assert versions == [v for v, _n, _s in migrations("postgresql")]
     assert records == 1
+
+
+def test_the_database_clock_decides_leases_not_a_host_clock_that_runs_ahead(
+    postgresql_url: Callable[[], str],
+) -> None:
+    """Two processes whose own clocks disagree by an hour: the one running ahead cannot take
+    over the other's live lease, nor claim a retry before it is due; a message accepted by a
+    process whose clock runs behind is due at once. (Each store passes its own wrong clock as
+    ``now``; the database's now() decides.)"""
+    real = datetime.now(UTC)
+    ahead, behind = real + timedelta(hours=1), real - timedelta(hours=1)
+
+    async def run() -> tuple[int, int, int, int, int]:
+        a, b = await opened(postgresql_url(), 2)  # the production mode: the database's clock
+        try:
+            await a.accept([message(1)])
+            held = await a.claim("a", now=real, lease=LEASE, limit=10)
+            taken = await b.claim("b", now=ahead, lease=LEASE, limit=10)  # B's clock: +1 h
+            retry = Settlement(Outcome.RETRY, "503", timedelta(seconds=60))
+            for c in held:
+                assert await a.settle(c.delivery_id, c.token, retry, [], now=real)
+            early = await b.claim("b", now=ahead, lease=LEASE, limit=10)
+            late_msg = replace(message(2), received_at=behind)
+            await b.accept([late_msg])  # stamped an hour ago by B's clock, due now
+            fresh = await a.claim("a", now=behind, lease=LEASE, limit=10)
+            return (
+                len(held),
+                len(taken),
+                len(early),
+                len(fresh),
+                len(await b.claim("b", now=ahead, lease=LEASE, limit=10)),
+            )
+        finally:
+            await close_all([a, b])
+
+    held, taken, early, fresh, rest = asyncio.run(run())
+    assert (held, taken, early) == (2, 0, 0)
+    assert (fresh, rest) == (2, 0)
+
+
+def test_another_hosts_new_message_wakes_this_outbox_at_once(
+    postgresql_url: Callable[[], str],
+) -> None:
+    """LISTEN/NOTIFY: a push message accepted through one process wakes the outbox of
+    another (as on another host) at commit, without waiting for a poll; a pull-only message
+    wakes nobody, nor does a process's own accept wake itself."""
+    url = postgresql_url()
+
+    async def run() -> tuple[bool, bool, bool]:
+        woken = asyncio.Event()
+        listener = PostgreSQLStore(url)
+        listener.watch(woken.set)
+        sender = PostgreSQLStore(url)
+        sender.watch(lambda: None)
+        await asyncio.gather(listener.open(), sender.open())
+        try:
+            await asyncio.sleep(0)
+            await asyncio.wait_for(woken.wait(), 10)  # the listener's first round
+            woken.clear()
+            pull = message(7)
+            offered = tuple(
+                replace(d, mode=DeliveryMode.PULL, state=DeliveryState.OFFERED)
+                for d in pull.deliveries
+            )
+            pull = replace(pull, deliveries=offered)
+            await sender.accept([pull])
+            await listener.accept([message(8)])  # its own: no news to itself
+            quiet = not await _woken_within(woken, 0.5)
+            await sender.accept([message(9)])
+            loud = await _woken_within(woken, 10)
+            return quiet, loud, listener.channel == sender.channel
+        finally:
+            await close_all([listener, sender])
+
+    quiet, loud, same = asyncio.run(run())
+    assert (quiet, loud, same) == (True, True, True)
+
+
+async def _woken_within(event: asyncio.Event, seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True

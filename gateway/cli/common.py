@@ -113,16 +113,31 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-#: The config file's tables and their keys. A command that reads its own table adds it here
-#: at import (``CONFIG_KEYS["server"] = {"host", "port"}``); anything else is an error.
-#: ``None``: the table is its owner's to check, key by key (the exchange server's sections,
-#: some of them arrays of tables, checked by gateway.exchange.config).
-CONFIG_KEYS: dict[str, set[str] | None] = {"rules": {"warn", "ignore"}}
+#: Every table of gateway.toml, the one config file, and its keys; anything else is an error.
+#: ``None``: the exchange server's tables (some of them arrays of tables), checked key by key
+#: by ``gateway.exchange.config.parse`` (its ``SECTIONS``; a test keeps the two in step).
+CONFIG_KEYS: dict[str, frozenset[str] | None] = {
+    "rules": frozenset({"warn", "ignore"}),
+    "server": None,
+    "delivery": None,
+    "retention": None,
+    "client_tls": None,
+    "senders": None,
+    "recipients": None,
+}
+
+
+def config_path(path: str | None) -> Path | None:
+    """The config file a command reads: ``--config FILE``, else ./gateway.toml if present."""
+    if path:
+        return Path(path)
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
 
 
 def load_config(path: str | None) -> dict[str, dict[str, object]]:
-    """The TOML config file: ``--config FILE``, else ./gateway.toml if present. An unknown
-    table or key is an error that names it (a typo would otherwise be silently ignored)."""
+    """The TOML config file: ``--config FILE``, else ./gateway.toml if present. The one
+    reader of gateway.toml: an unknown table or key is an error that names it and its nearest
+    known one (a typo would otherwise be silently ignored)."""
     cfg_path = Path(path) if path else DEFAULT_CONFIG
     if not cfg_path.exists():
         if path:
@@ -168,13 +183,20 @@ def _near(word: str, known: object) -> str:
 
 def overrides_from(args: argparse.Namespace) -> SeverityOverrides:
     """Command-line overrides on top of the config file's ``[rules] warn/ignore`` lists."""
-    from gateway.documents.issues import RULES
-    from gateway.validation.engine import load_all_rules
-
     cfg = load_config(getattr(args, "config", None))
     rules_cfg = cfg.get("rules", {})
     warn = [*_codes(rules_cfg.get("warn", [])), *args.warn]
     ignore = [*_codes(rules_cfg.get("ignore", [])), *args.ignore]
+    return checked_overrides(warn, ignore)
+
+
+def checked_overrides(warn: Sequence[str], ignore: Sequence[str]) -> SeverityOverrides:
+    """``--warn``/``--ignore`` codes (and ``[rules]``'), each checked against the rule
+    catalogue: an unknown code names its nearest, a rule that is not a business rule is
+    refused."""
+    from gateway.documents.issues import RULES
+    from gateway.validation.engine import load_all_rules
+
     if warn or ignore:
         load_all_rules()
     for code in (*warn, *ignore):

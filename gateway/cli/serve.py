@@ -1,23 +1,28 @@
-"""``gateway serve [--config FILE] [--host HOST] [--port PORT] [--database URL] [--workers N]``,
-``gateway audit [--message ID] [--since TIME] [--verify]`` and
-``gateway redeliver MESSAGE_ID [--recipient ID]``: the exchange server and its operators'
-commands (docs/exchange/)."""
+"""``gateway serve [--config FILE] [--host HOST] [--port PORT] [--database URL] [--workers N]
+[--log-level LEVEL] [--log-format FORMAT]``, ``gateway audit [--message ID] [--since TIME]
+[--verify]``, ``gateway redeliver MESSAGE_ID [--recipient ID]`` and ``gateway backup FILE``:
+the exchange server and its operators' commands (docs/exchange/, docs/deployment.md)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from gateway.cli.common import CONFIG_KEYS, UsageError, add_command, add_config_option
-from gateway.exchange.config import SECTIONS, Config, ConfigError, load
-
-for _section in SECTIONS:  # one gateway.toml for the CLI and the server; config.py checks these
-    CONFIG_KEYS.setdefault(_section, None)
+from gateway.cli.common import (
+    UsageError,
+    add_command,
+    add_config_option,
+    checked_overrides,
+    config_path,
+    load_config,
+)
+from gateway.exchange.config import LOG_FORMATS, LOG_LEVELS, Config, ConfigError, parse
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -37,7 +42,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run the exchange server",
         description="Receive, route, deliver and audit messages over HTTP(S) (docs/exchange/). "
         "With no options: embedded SQLite under ./gateway-data/. Prints 'gateway: listening "
-        "on URL' once listening; stops gracefully on SIGTERM.",
+        "on URL' once it serves (store open and migrated, TLS loaded, port bound); logs one "
+        "JSON line per event on stderr; stops gracefully on SIGTERM; reloads senders and "
+        "recipients on SIGHUP. A fault of the environment (database, port, certificate, "
+        "path) is one error naming the setting, exit 2.",
         examples=[
             "gateway serve --config gateway.toml",
             "gateway serve --port 0 --workers 2",
@@ -53,7 +61,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="processes sharing the port (default 1), e.g. 2 to use both cores",
     )
+    p.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        help="least severe level logged (default info; debug adds tracebacks), e.g. warning",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="json: one JSON object per line (default); human: for reading, e.g. human",
+    )
     p.set_defaults(func=run_serve)
+
+    b = add_command(
+        subparsers,
+        "backup",
+        help="copy the SQLite store while the gateway serves",
+        description="An online, consistent copy of the embedded SQLite store through SQLite's "
+        "backup API, safe while the gateway serves; written 0600, checked, then renamed into "
+        "place. Restore: docs/deployment.md. PostgreSQL: use pg_dump.",
+        examples=[
+            "gateway backup /var/backups/gateway/gateway-2026-12-07.db",
+            "gateway backup copy.db --database sqlite:////var/lib/gateway/gateway.db",
+        ],
+    )
+    _common(b)
+    b.add_argument("destination", metavar="FILE", help="where the copy goes, e.g. copy.db")
+    b.set_defaults(func=run_backup)
 
     a = add_command(
         subparsers,
@@ -106,27 +140,34 @@ def _time(value: str) -> datetime:
 
 
 def config_from(args: argparse.Namespace, **server: Any) -> Config:
-    from pathlib import Path
-
-    from gateway.cli.common import DEFAULT_CONFIG
-
-    path = getattr(args, "config", None)
-    if path is None and DEFAULT_CONFIG.is_file():
-        path = str(DEFAULT_CONFIG)
+    """The configuration: gateway.toml read by the one reader (cli/common.py), the server's
+    tables checked by gateway.exchange.config, ``[rules]``' codes checked against the rule
+    catalogue; ``server``: ``[server]`` keys from the command line."""
+    path = config_path(getattr(args, "config", None))
+    data = load_config(str(path) if path else None)
     overrides = {k: v for k, v in server.items() if v is not None}
     if getattr(args, "database", None):
         overrides["database"] = args.database
     try:
-        return load(Path(path) if path else None, overrides=overrides)
+        config = parse(data, source=str(path) if path else "(defaults)", overrides=overrides)
     except ConfigError as exc:
         raise UsageError(f"invalid configuration\n{exc}") from None
+    rules = checked_overrides(sorted(config.rules.warn), sorted(config.rules.ignore))
+    return replace(config, rules=rules)
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from gateway.exchange.server.serve import run
+    from gateway.exchange.server.serve import StartupError, run
     from gateway.exchange.wiring import build_transports
 
-    config = config_from(args, host=args.host, port=args.port, workers=args.workers)
+    server = {
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
+        "log_level": args.log_level,
+        "log_format": args.log_format,
+    }
+    config = config_from(args, **server)
     try:
         build_transports(config)  # fail before listening, not in every worker
     except ConfigError as exc:
@@ -137,7 +178,37 @@ def run_serve(args: argparse.Namespace) -> int:
             "(docs/exchange/configuration.md)",
             file=sys.stderr,
         )
-    return run(config)
+
+    def reload() -> Config:  # SIGHUP: the same file, read and checked again
+        try:
+            return config_from(args, **server)
+        except UsageError as exc:
+            raise ConfigError(
+                str(getattr(args, "config", None) or "gateway.toml"), str(exc).splitlines()
+            ) from None
+
+    try:
+        return run(config, reload=reload)
+    except StartupError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gateway.exchange.backup import BackupError, backup
+
+    config = config_from(args)
+    try:
+        report = backup(config.server.database, Path(args.destination))
+    except BackupError as exc:
+        raise UsageError(str(exc)) from None
+    print(
+        f"backup of {report.source} written to {report.destination}: {report.messages} "
+        f"messages, {report.deliveries} deliveries, {report.audit_records} audit records "
+        f"({report.bytes} bytes, integrity ok)"
+    )
+    return 0
 
 
 def run_audit(args: argparse.Namespace) -> int:
@@ -178,7 +249,18 @@ def run_audit(args: argparse.Namespace) -> int:
         finally:
             await store.close()
 
-    return asyncio.run(main())
+    return _with_store(main)
+
+
+def _with_store(main: Any) -> int:
+    """Run an operator command; a store that cannot be opened is an error naming the
+    setting (exit 2), not a bug."""
+    from gateway.exchange.store import StoreError
+
+    try:
+        return int(asyncio.run(main()))
+    except StoreError as exc:
+        raise UsageError(f"server.database: {exc}") from None
 
 
 def run_redeliver(args: argparse.Namespace) -> int:
@@ -203,4 +285,4 @@ def run_redeliver(args: argparse.Namespace) -> int:
         print(f"{moved} {noun} of {args.message_id} back in the outbox")
         return 0
 
-    return asyncio.run(main())
+    return _with_store(main)

@@ -4,18 +4,24 @@ validated at start. Every problem is reported at once, each naming its key
 
 Senders, recipients and routes are data: which sender may send which kinds to which
 recipients is here, not in code.
+
+The file itself is read by one reader, the command line's (``gateway.cli.common.load_config``),
+which knows every section of ``gateway.toml``; :func:`parse` checks the server's sections key
+by key (an unknown key names its nearest known one) and reads ``[rules]``' lists, whose codes
+the command line checks against the rule catalogue.
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
 from gateway.documents import DocumentKind, Recipient
+from gateway.documents.issues import SeverityOverrides
 from gateway.exchange.store import DEFAULT_URL
 from gateway.formats.base import Format
 
@@ -24,6 +30,16 @@ PUSH_KINDS = ("fhir", "rivta-soap")
 #: The config file's tables that are the server's (``[rules]`` is the CLI's, shared).
 SECTIONS = ("server", "delivery", "retention", "client_tls", "senders", "recipients")
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+#: An attempt must end at least this long before its lease does (claim and settle take time).
+LEASE_MARGIN_SECONDS = 1.0
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("json", "human")
+
+
+def did_you_mean(word: str, known: object) -> str:
+    """`` (did you mean 'x'?)`` for the nearest of ``known``, or ``""``."""
+    close = get_close_matches(word, sorted(known), n=1)  # type: ignore[call-overload]
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class ConfigError(Exception):
@@ -59,6 +75,15 @@ class PushEndpoint:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """A token bucket per principal: ``per_second`` requests on average, bursts of ``burst``
+    (``per_second = 0``: unlimited). Beyond it: ``429`` with ``Retry-After``."""
+
+    per_second: float = 0.0
+    burst: int = 0
+
+
+@dataclass(frozen=True)
 class RecipientConfig:
     id: str
     role: Recipient
@@ -67,6 +92,7 @@ class RecipientConfig:
     push: PushEndpoint | None = None  # None: a pull recipient (GET /inbox)
     token: str | None = None  # pull recipients authenticate like senders
     identity: str | None = None  # mTLS identity (HSA-id / certificate CN)
+    rate_limit: RateLimit | None = None  # None: the server's default
 
     @property
     def pull(self) -> bool:
@@ -80,6 +106,7 @@ class SenderConfig:
     recipients: tuple[str, ...]  # recipient ids this sender may send to
     token: str | None = None
     identity: str | None = None
+    rate_limit: RateLimit | None = None  # None: the server's default
 
 
 @dataclass(frozen=True)
@@ -106,6 +133,17 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """Who may read ``/metrics``: anyone who reaches the port (default), only callers with
+    ``Authorization: Bearer <token>``, and/or only on a separate address (``port``: then the
+    main port does not serve it)."""
+
+    token: str | None = None
+    host: str = "127.0.0.1"
+    port: int | None = None
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -114,6 +152,12 @@ class ServerConfig:
     max_body_bytes: int = 2 * 1024 * 1024
     tls: TlsFiles | None = None  # HTTPS with client certificates (mTLS) when set
     commit_batch: int = 256  # messages per group commit at most
+    commit_queue: int = 4096  # requests waiting for a commit at most; then 503
+    rate_limit: RateLimit = field(default_factory=RateLimit)  # per principal, per process
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    log_level: str = "info"
+    log_format: str = "json"
+    access_log: bool = True
 
 
 @dataclass(frozen=True)
@@ -124,6 +168,8 @@ class Config:
     client_tls: TlsFiles | None = None  # the gateway's own certificate for push deliveries
     senders: tuple[SenderConfig, ...] = ()
     recipients: tuple[RecipientConfig, ...] = ()
+    #: ``[rules]``: business rules downgraded or dropped, as ``gateway validate`` does
+    rules: SeverityOverrides = field(default_factory=SeverityOverrides)
 
     def recipient(self, recipient_id: str) -> RecipientConfig | None:
         return next((r for r in self.recipients if r.id == recipient_id), None)
@@ -149,7 +195,10 @@ class _Reader:
         for k in data:
             if k not in keys:
                 where = f"{path}.{k}" if path else k
-                self.problems.append(f"{where}: unknown key (known: {', '.join(sorted(keys))})")
+                near = did_you_mean(k, keys)
+                self.problems.append(
+                    f"{where}: unknown key{near} (known: {', '.join(sorted(keys))})"
+                )
 
     def get(self, data: Mapping[str, Any], key: str, path: str, typ: type, default: Any) -> Any:
         value = data.get(key, default)
@@ -180,30 +229,16 @@ class _Reader:
         return value
 
 
-def load(path: str | Path | None, *, overrides: Mapping[str, Any] | None = None) -> Config:
-    """Read and validate the config file (``None``: the defaults, no senders). ``overrides``
-    are ``[server]`` keys from the command line (host, port, database, workers)."""
-    source = str(path) if path is not None else "(defaults)"
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            data = tomllib.loads(Path(path).read_text("utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(source, ["config file not found"]) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(source, [f"cannot read: {exc}"]) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(source, [f"not valid TOML: {exc}"]) from None
-    return parse(data, source=source, overrides=overrides)
-
-
 def parse(
     data: Mapping[str, Any], *, source: str = "config", overrides: Mapping[str, Any] | None = None
 ) -> Config:
+    """Check the config file's tables (as the CLI's reader read them; ``overrides``: ``[server]``
+    keys from the command line); every problem at once in one :class:`ConfigError`."""
     r = _Reader()
     r.known(data, {*SECTIONS, "rules"}, "")
     server = _server(r, {**r.table(data, "server", "server"), **(overrides or {})})
     delivery = _delivery(r, r.table(data, "delivery", "delivery"))
+    rules = _rules(r, r.table(data, "rules", "rules"))
     retention = _retention(r, r.table(data, "retention", "retention"))
     client_tls = _tls(r, data.get("client_tls"), "client_tls")
     recipients = tuple(
@@ -214,9 +249,39 @@ def parse(
     )
     named = {i.get("id") for i in _list(_Reader(), data, "recipients")}  # also invalid ones
     _cross_check(r, senders, recipients, {x for x in named if isinstance(x, str)})
+    _timeouts_within_leases(r, recipients, delivery)
     if r.problems:
         raise ConfigError(source, r.problems)
-    return Config(server, delivery, retention, client_tls, senders, recipients)
+    return Config(server, delivery, retention, client_tls, senders, recipients, rules)
+
+
+def _rules(r: _Reader, d: Mapping[str, Any]) -> SeverityOverrides:
+    """``[rules] warn/ignore``: lists of codes (which codes exist is the CLI's to check)."""
+    r.known(d, {"warn", "ignore"}, "rules")
+    lists: dict[str, list[str]] = {}
+    for key in ("warn", "ignore"):
+        value = d.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            r.problems.append(f"rules.{key}: must be a list of rule codes")
+            value = []
+        lists[key] = value
+    return SeverityOverrides.of(lists["warn"], lists["ignore"])
+
+
+def _timeouts_within_leases(
+    r: _Reader, recipients: tuple[RecipientConfig, ...], delivery: DeliveryConfig
+) -> None:
+    """An attempt that outlives its lease may be claimed and sent again by another process:
+    every push timeout must end at least LEASE_MARGIN_SECONDS before the lease does."""
+    for i, rcp in enumerate(recipients):
+        timeout = rcp.push.timeout if rcp.push is not None else 0.0
+        if timeout + LEASE_MARGIN_SECONDS > delivery.lease_seconds:
+            r.problems.append(
+                f"recipients[{i}].push.timeout: {timeout:g} s can outlive its lease "
+                f"(delivery.lease_seconds = {delivery.lease_seconds:g}): an attempt must end at "
+                f"least {LEASE_MARGIN_SECONDS:g} s before its lease; lower the timeout or raise "
+                "lease_seconds"
+            )
 
 
 def _list(r: _Reader, data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
@@ -227,12 +292,76 @@ def _list(r: _Reader, data: Mapping[str, Any], key: str) -> list[Mapping[str, An
     return items
 
 
+_SERVER_KEYS = {
+    "host",
+    "port",
+    "database",
+    "workers",
+    "max_body_bytes",
+    "tls",
+    "commit_batch",
+    "commit_queue",
+    "rate_limit",
+    "metrics",
+    "log_level",
+    "log_format",
+    "access_log",
+}
+
+
+def _port(r: _Reader, d: Mapping[str, Any], p: str, default: int | None) -> int | None:
+    port: int | None = r.get(d, "port", p, int, default)
+    if port is not None and not 0 <= port <= 65535:
+        r.problems.append(f"{p}.port: must be 0..65535, not {port}")
+    return port
+
+
+def _choice(
+    r: _Reader, d: Mapping[str, Any], key: str, p: str, choices: tuple[str, ...], default: str
+) -> str:
+    value = r.get(d, key, p, str, default)
+    if value not in choices:
+        r.problems.append(f"{p}.{key}: {value!r} is not one of {', '.join(choices)}")
+        return default
+    return str(value)
+
+
+def _rate_limit(r: _Reader, d: Any, p: str) -> RateLimit | None:
+    if d is None:
+        return None
+    if not isinstance(d, Mapping):
+        r.problems.append(f"{p}: must be a table, e.g. {{ per_second = 20, burst = 40 }}")
+        return None
+    r.known(d, {"per_second", "burst"}, p)
+    per_second = r.get(d, "per_second", p, float, 0.0)
+    if per_second < 0:
+        r.problems.append(f"{p}.per_second: must be 0 (unlimited) or more, not {per_second!r}")
+        per_second = 0.0
+    burst = r.get(d, "burst", p, int, max(1, int(per_second)))
+    if per_second and burst < 1:
+        r.problems.append(f"{p}.burst: must be at least 1, not {burst!r}")
+        burst = 1
+    return RateLimit(per_second, burst)
+
+
+def _metrics(r: _Reader, d: Any, p: str) -> MetricsConfig:
+    if d is None:
+        return MetricsConfig()
+    if not isinstance(d, Mapping):
+        r.problems.append(f"{p}: must be a table")
+        return MetricsConfig()
+    r.known(d, {"token", "host", "port"}, p)
+    return MetricsConfig(
+        token=r.get(d, "token", p, str, None),
+        host=r.get(d, "host", p, str, "127.0.0.1"),
+        port=_port(r, d, p, None),
+    )
+
+
 def _server(r: _Reader, d: Mapping[str, Any]) -> ServerConfig:
     p = "server"
-    r.known(d, {"host", "port", "database", "workers", "max_body_bytes", "tls", "commit_batch"}, p)
-    port = r.get(d, "port", p, int, 8080)
-    if not 0 <= port <= 65535:
-        r.problems.append(f"{p}.port: must be 0..65535, not {port}")
+    r.known(d, _SERVER_KEYS, p)
+    port = _port(r, d, p, 8080)
     database = r.get(d, "database", p, str, DEFAULT_URL)
     if not database.startswith(("sqlite:", "postgresql:", "postgres:")):
         r.problems.append(f"{p}.database: must be sqlite:///PATH or postgresql://…")
@@ -241,12 +370,18 @@ def _server(r: _Reader, d: Mapping[str, Any]) -> ServerConfig:
         r.problems.append(f"{p}.tls: needs cert and key (and ca to verify client certificates)")
     return ServerConfig(
         host=r.get(d, "host", p, str, "127.0.0.1"),
-        port=port,
+        port=port if port is not None else 8080,
         database=database,
         workers=r.positive(d, "workers", p, int, 1),
         max_body_bytes=r.positive(d, "max_body_bytes", p, int, 2 * 1024 * 1024),
         tls=tls,
         commit_batch=r.positive(d, "commit_batch", p, int, 256),
+        commit_queue=r.positive(d, "commit_queue", p, int, 4096),
+        rate_limit=_rate_limit(r, d.get("rate_limit"), f"{p}.rate_limit") or RateLimit(),
+        metrics=_metrics(r, d.get("metrics"), f"{p}.metrics"),
+        log_level=_choice(r, d, "log_level", p, LOG_LEVELS, "info"),
+        log_format=_choice(r, d, "log_format", p, LOG_FORMATS, "json"),
+        access_log=r.get(d, "access_log", p, bool, True),
     )
 
 
@@ -299,7 +434,11 @@ def _ident(r: _Reader, d: Mapping[str, Any], p: str) -> str | None:
 
 def _recipient(r: _Reader, d: Mapping[str, Any], i: int) -> RecipientConfig | None:
     p = f"recipients[{i}]"
-    r.known(d, {"id", "role", "organisation", "format", "push", "pull", "token", "identity"}, p)
+    r.known(
+        d,
+        {"id", "role", "organisation", "format", "push", "pull", "token", "identity", "rate_limit"},
+        p,
+    )
     rid = _ident(r, d, p)
     role_text = r.required(d, "role", p)
     role = None
@@ -334,7 +473,8 @@ def _recipient(r: _Reader, d: Mapping[str, Any], i: int) -> RecipientConfig | No
         return None
     if push_data is not None and push is None:
         return None
-    return RecipientConfig(rid, role, organisation, fmt, push, token, identity)
+    limit = _rate_limit(r, d.get("rate_limit"), f"{p}.rate_limit")
+    return RecipientConfig(rid, role, organisation, fmt, push, token, identity, limit)
 
 
 def _push(r: _Reader, d: Any, p: str) -> PushEndpoint | None:
@@ -357,7 +497,7 @@ def _push(r: _Reader, d: Any, p: str) -> PushEndpoint | None:
 
 def _sender(r: _Reader, d: Mapping[str, Any], i: int) -> SenderConfig | None:
     p = f"senders[{i}]"
-    r.known(d, {"id", "token", "identity", "kinds", "recipients"}, p)
+    r.known(d, {"id", "token", "identity", "kinds", "recipients", "rate_limit"}, p)
     sid = _ident(r, d, p)
     token = r.get(d, "token", p, str, None)
     identity = r.get(d, "identity", p, str, None)
@@ -378,9 +518,10 @@ def _sender(r: _Reader, d: Mapping[str, Any], i: int) -> SenderConfig | None:
     if not isinstance(recipients, list) or not all(isinstance(x, str) for x in recipients):
         r.problems.append(f"{p}.recipients: a list of recipient ids")
         recipients = []
+    limit = _rate_limit(r, d.get("rate_limit"), f"{p}.rate_limit")
     if sid is None:
         return None
-    return SenderConfig(sid, frozenset(kinds), tuple(recipients), token, identity)
+    return SenderConfig(sid, frozenset(kinds), tuple(recipients), token, identity, limit)
 
 
 def _cross_check(
@@ -413,16 +554,20 @@ def _cross_check(
 
 
 __all__ = [
+    "LOG_FORMATS",
+    "LOG_LEVELS",
     "SECTIONS",
     "Config",
     "ConfigError",
     "DeliveryConfig",
+    "MetricsConfig",
     "PushEndpoint",
+    "RateLimit",
     "RecipientConfig",
     "RetentionConfig",
     "SenderConfig",
     "ServerConfig",
     "TlsFiles",
-    "load",
+    "did_you_mean",
     "parse",
 ]

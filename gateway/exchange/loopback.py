@@ -73,7 +73,7 @@ DELIVERY: Final = {
     "max_backoff_seconds": 0.5,
     "max_attempts": 5,
     "poll_seconds": 0.05,
-    "lease_seconds": 10,
+    "lease_seconds": 15,  # longer than a push timeout (10 s) and a margin
 }
 FINAL_STATES: Final = frozenset({"delivered", "dead", "refused"})
 

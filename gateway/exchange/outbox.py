@@ -14,6 +14,16 @@ A worker that crashes keeps nothing: its leases expire and any worker claims the
 That gives at-least-once delivery; recipients drop repeats by the delivery id, which is the
 same on every attempt (Idempotent Receiver). :meth:`Outbox.stop` (SIGTERM) stops claiming,
 lets attempts in flight finish for a grace period and hands the rest back.
+
+Each claim has its own token, and only the latest claim of a delivery can settle it. The
+configuration refuses a recipient timeout that could outlive the lease
+(:mod:`gateway.exchange.config`); should an attempt outlive it all the same (a stalled loop,
+a slow store) and this outbox claim the delivery again, it does not send it a second time:
+the attempt in flight takes the new claim's token and settles with it.
+
+Logs: one line per attempt's end (``delivered``, ``retry``, ``dead-letter``) and per lost
+lease, with ids and the verdict only: never the payload, never the recipient's reason text
+(it is in the delivery's status and the audit trail).
 """
 
 from __future__ import annotations
@@ -32,6 +42,8 @@ from gateway.exchange.transport import Answer, Parcel, Transport, Verdict
 from gateway.formats.base import Format
 
 log = logging.getLogger("gateway.outbox")
+# a library's loggers say nothing until the application (gateway serve: logs.setup) decides
+logging.getLogger("gateway").addHandler(logging.NullHandler())
 
 Clock = Callable[[], datetime]
 #: Called after each settled attempt: (claim, answer, outcome, seconds since accepted).
@@ -63,7 +75,7 @@ def settlement_for(
 ) -> Settlement:
     """What one attempt's answer means; ``attempts`` counts this attempt."""
     if answer.verdict is Verdict.DELIVERED:
-        return Settlement(Outcome.DELIVERED, answer.detail or None)
+        return Settlement(Outcome.DELIVERED)  # no error; the answer is in the audit trail
     if answer.verdict is Verdict.PERMANENT:
         return Settlement(Outcome.DEAD, answer.detail)
     if attempts >= policy.max_attempts:
@@ -71,7 +83,7 @@ def settlement_for(
     wait = backoff(attempts, policy, rng)
     if answer.retry_after is not None:
         wait = max(wait, min(answer.retry_after, policy.max_backoff_seconds))
-    return Settlement(Outcome.RETRY, answer.detail, now + timedelta(seconds=wait))
+    return Settlement(Outcome.RETRY, answer.detail, timedelta(seconds=wait))
 
 
 class Outbox:
@@ -99,6 +111,7 @@ class Outbox:
         self._wake = asyncio.Event()
         self._stopping = False
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._tokens: dict[str, str] = {}  # delivery id -> its latest claim's token
         self._loop_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -114,8 +127,13 @@ class Outbox:
             self._wake.clear()
             try:
                 claimed = await self.run_once()
-            except Exception:  # the store went away for a moment: log, wait, go on
-                log.exception("outbox %s: claiming failed", self.name)
+            except Exception as exc:  # the store went away for a moment: log, wait, go on
+                log.error(
+                    "outbox %s: claiming failed (%s)",
+                    self.name,
+                    type(exc).__name__,
+                    extra={"event": "claim-failed", "error": type(exc).__name__},
+                )
                 claimed = 0
             if claimed and not self._stopping:
                 continue
@@ -129,14 +147,24 @@ class Outbox:
         free = self.policy.concurrency - len(self._inflight)
         if free <= 0:
             return 0
-        now = self.clock()
         claims = await self.store.claim(
             self.name,
-            now=now,
-            lease_until=now + timedelta(seconds=self.policy.lease_seconds),
+            now=self.clock(),
+            lease=timedelta(seconds=self.policy.lease_seconds),
             limit=free,
         )
         for claim in claims:
+            self._tokens[claim.delivery_id] = claim.token
+            if claim.delivery_id in self._inflight:
+                # our own attempt outlived its lease and we claimed the delivery again: the
+                # attempt in flight settles with the new token; no second send
+                log.warning(
+                    "outbox %s: lease on %s expired during its attempt; renewed",
+                    self.name,
+                    claim.delivery_id,
+                    extra=_ids(claim, event="lease-renewed"),
+                )
+                continue
             task = asyncio.create_task(self._attempt(claim))
             self._inflight[claim.delivery_id] = task
             task.add_done_callback(self._forget(claim.delivery_id))
@@ -145,6 +173,7 @@ class Outbox:
     def _forget(self, delivery_id: str) -> Callable[[asyncio.Task[None]], None]:
         def done(_task: asyncio.Task[None]) -> None:
             self._inflight.pop(delivery_id, None)
+            self._tokens.pop(delivery_id, None)
             # look for more once a quarter of the slots are free (or all): a claim is a write
             # transaction, so claiming one delivery per finished attempt would cost as much
             # as the attempts themselves
@@ -178,7 +207,13 @@ class Outbox:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a transport bug: retry, never lose the delivery
-                log.exception("outbox %s: transport for %s raised", self.name, claim.recipient_id)
+                log.error(
+                    "outbox %s: transport for %s raised %s",
+                    self.name,
+                    claim.recipient_id,
+                    type(exc).__name__,
+                    extra=_ids(claim, event="transport-error", error=type(exc).__name__),
+                )
                 answer = Answer(Verdict.RETRY, f"transport error ({type(exc).__name__})")
         now = self.clock()
         attempts = claim.attempts + 1
@@ -194,15 +229,22 @@ class Outbox:
             "answer": answer.detail,
             "delivery": claim.delivery_id,
         }
-        if settlement.next_attempt_at is not None:
-            detail["next_attempt_at"] = settlement.next_attempt_at.isoformat()
+        if settlement.delay is not None:
+            detail["retry_in_seconds"] = round(settlement.delay.total_seconds(), 3)
         audit = AuditEntry(
             now, f"worker:{self.name}", action, claim.message_id, claim.recipient_id, detail
         )
-        held = await self.store.settle(claim.delivery_id, self.name, settlement, [audit], now=now)
+        token = self._tokens.get(claim.delivery_id, claim.token)
+        held = await self.store.settle(claim.delivery_id, token, settlement, [audit], now=now)
         if not held:
-            log.warning("outbox %s: lease on %s lost before settling", self.name, claim.delivery_id)
+            log.warning(
+                "outbox %s: lease on %s lost before settling",
+                self.name,
+                claim.delivery_id,
+                extra=_ids(claim, event="lease-lost", attempt=attempts),
+            )
             return
+        _log_settled(claim, answer, settlement, attempts)
         if self.observer is not None:
             age = (now - claim.accepted_at).total_seconds()
             self.observer(claim, answer, settlement.outcome, age)
@@ -217,14 +259,61 @@ class Outbox:
                 await self._loop_task
         grace = self.policy.shutdown_grace_seconds if grace is None else grace
         pending = list(self._inflight.values())
+        released = 0
         if pending:
             _done, still = await asyncio.wait(pending, timeout=grace)
             if still:
-                ids = [d for d, t in list(self._inflight.items()) if t in still]
+                held = {
+                    d: self._tokens[d]
+                    for d, t in list(self._inflight.items())
+                    if t in still and d in self._tokens
+                }
                 for t in still:
                     t.cancel()
                 await asyncio.gather(*still, return_exceptions=True)
-                await self.store.release(self.name, ids)
+                released = await self.store.release(held)
+        log.info(
+            "outbox %s stopped: %d attempts finished, %d deliveries handed back",
+            self.name,
+            len(pending) - released,
+            released,
+            extra={"event": "outbox-stopped", "handed_back": released},
+        )
 
 
-__all__ = ["Outbox", "backoff", "settlement_for"]
+def _ids(claim: Claim, **more: object) -> dict[str, object]:
+    """A log line's fields for one delivery: ids only."""
+    return {
+        "delivery_id": claim.delivery_id,
+        "message_id": claim.message_id,
+        "recipient": claim.recipient_id,
+        "kind": claim.kind,
+        **more,
+    }
+
+
+def _log_settled(claim: Claim, answer: Answer, settlement: Settlement, attempt: int) -> None:
+    fields = _ids(claim, attempt=attempt, verdict=str(answer.verdict))
+    if settlement.outcome is Outcome.DELIVERED:
+        fields["event"] = "delivered"
+        log.info("delivered %s to %s", claim.delivery_id, claim.recipient_id, extra=fields)
+    elif settlement.outcome is Outcome.RETRY:
+        wait = settlement.delay.total_seconds() if settlement.delay else 0.0
+        fields.update(event="retry", retry_in_seconds=round(wait, 3))
+        log.warning(
+            "attempt %d of %s to %s failed; retry in %.1f s",
+            attempt,
+            claim.delivery_id,
+            claim.recipient_id,
+            wait,
+            extra=fields,
+        )
+    else:
+        fields["event"] = "dead-letter"
+        log.warning(
+            "dead-lettered %s to %s after %d attempts",
+            claim.delivery_id,
+            claim.recipient_id,
+            attempt,
+            extra=fields,
+        )

@@ -218,7 +218,7 @@ def receive(
     fhir = family == "json" or (content_type or "").startswith("application/fhir")
     if family is None:
         return Rejection(415, "unsupported media type", [], (received,), fhir=fhir)
-    validation = validate_bytes(data, source="request")
+    validation = validate_bytes(data, source="request", overrides=config.rules)
     fmt = validation.format
     fhir = fhir or fmt in (Format.FHIR_JSON, Format.FHIR_XML)
     if fmt is not None and (family == "json") != (fmt is Format.FHIR_JSON):

@@ -2,19 +2,24 @@
 /openapi.json) must authenticate, by the client certificate of a mutual-TLS connection
 (its identity mapped to a configured sender or pull recipient) or, for development, by a
 bearer token from the config. Nothing unauthenticated gets past :func:`principal_of`.
+
+And how often: a token bucket per principal (:class:`RateLimiter`, ``rate_limit`` in the
+config); a caller over its limit is answered ``429`` with ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from gateway.exchange.config import Config, RecipientConfig, SenderConfig
+from gateway.exchange.config import Config, RateLimit, RecipientConfig, SenderConfig
 from gateway.exchange.tls import common_name, peer_certificate, sender_identity
 
 #: A verified client certificate (DER) -> its identity, or None.
@@ -89,4 +94,45 @@ class Authenticator:
         return None
 
 
-__all__ = ["Authenticator", "Principal", "certificate_identity"]
+class RateLimiter:
+    """A token bucket per principal: its own ``rate_limit`` (sender's, else pull
+    recipient's), else ``[server] rate_limit``. ``share``: this process's part of the limit
+    when ``--workers N`` processes enforce it (1/N each)."""
+
+    def __init__(
+        self, config: Config, share: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.share = share
+        self.clock = clock
+        self.default = config.server.rate_limit
+        self._limits: dict[str, RateLimit] = {}
+        everyone: list[SenderConfig | RecipientConfig] = [*config.recipients, *config.senders]
+        for who in everyone:  # a sender's own limit wins
+            if who.rate_limit is not None:
+                self._limits[who.id] = who.rate_limit
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, principal: str) -> float | None:
+        """Spend one request of ``principal``'s: ``None`` when allowed, else the seconds
+        until the next one would be."""
+        limit = self._limits.get(principal, self.default)
+        if limit.per_second <= 0:
+            return None
+        rate = limit.per_second * self.share
+        burst = max(1.0, limit.burst * self.share)
+        now = self.clock()
+        tokens, last = self._buckets.get(principal, (burst, now))
+        tokens = min(burst, tokens + (now - last) * rate)
+        if tokens >= 1:
+            self._buckets[principal] = (tokens - 1, now)
+            return None
+        self._buckets[principal] = (tokens, now)
+        return (1 - tokens) / rate
+
+
+def retry_after(seconds: float) -> str:
+    """A ``Retry-After`` header value: whole seconds, at least 1."""
+    return str(max(1, math.ceil(seconds)))
+
+
+__all__ = ["Authenticator", "Principal", "RateLimiter", "certificate_identity", "retry_after"]

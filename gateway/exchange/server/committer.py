@@ -1,61 +1,49 @@
-"""Group commit: requests arriving while a commit is on its way are committed together in
-the next one, so one fsync carries many messages and each still gets its ``202`` only after
-its own rows are on disk."""
+"""The server's group commit of accepts (:class:`gateway.exchange.store.groupcommit.GroupCommit`
+over :meth:`Store.accept`): requests arriving while a commit is on its way are committed
+together in the next one, so one fsync carries many messages and each still gets its ``202``
+only after its own rows are on disk. Bounded (``server.commit_queue``): a request beyond it
+is answered ``503`` with ``Retry-After``. After a commit that stored push deliveries the
+outbox is woken (not for pull-only or refused ones: nothing to claim)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+from collections.abc import Callable
 
-from gateway.exchange.store.base import AcceptResult, NewMessage, Store
-
-_Item = tuple[NewMessage, "asyncio.Future[AcceptResult]"]
+from gateway.exchange.store.base import AcceptResult, AcceptStatus, NewMessage, Store, has_push_work
+from gateway.exchange.store.groupcommit import GroupCommit
 
 
-class Committer:
-    def __init__(self, store: Store, max_batch: int) -> None:
+class Committer(GroupCommit[NewMessage, AcceptResult]):
+    def __init__(
+        self,
+        store: Store,
+        max_batch: int,
+        *,
+        max_pending: int | None = None,
+        wake: Callable[[], None] | None = None,
+        restart_after: float = 1.0,
+    ) -> None:
         self.store = store
-        self.max_batch = max_batch
-        self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self.wake = wake
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="committer")
+        async def commit(messages: list[NewMessage]) -> list[AcceptResult]:
+            results = await store.accept(messages)
+            stored = [
+                m
+                for m, r in zip(messages, results, strict=False)
+                if r.status is AcceptStatus.ACCEPTED
+            ]
+            if self.wake is not None and has_push_work(stored):
+                self.wake()
+            return results
 
-    async def submit(self, message: NewMessage) -> AcceptResult:
-        """Commit ``message`` (with whatever else is waiting) and return its outcome."""
-        future: asyncio.Future[AcceptResult] = asyncio.get_running_loop().create_future()
-        await self._queue.put((message, future))
-        return await future
+        super().__init__(
+            commit,
+            max_batch=max_batch,
+            max_pending=max_pending,
+            name="committer",
+            restart_after=restart_after,
+        )
 
-    async def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
-            try:
-                results = await self.store.accept([m for m, _ in batch])
-            except Exception as exc:
-                for _, f in batch:
-                    if not f.done():
-                        f.set_exception(exc)
-                continue
-            for (_, f), result in zip(batch, results, strict=True):
-                if not f.done():
-                    f.set_result(result)
 
-    async def stop(self) -> None:
-        """Commit what is queued (its senders wait for their answers), then end."""
-        if self._task is not None:
-            await self._queue.put(None)
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+__all__ = ["Committer"]

@@ -4,20 +4,29 @@ Counters per kind, sender, recipient and outcome; accept latency and accepted-to
 latency histograms; outbox depth, dead letters and the age of the oldest undelivered
 delivery, read from the store at scrape time (so any process of a multi-process gateway
 reports the shared figures). With ``gateway serve --workers N`` the counters of every process
-are summed through prometheus_client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR).
+are summed through prometheus_client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR), except
+``gateway_http_requests_total``, labelled by worker number: how evenly the processes share
+the requests (SO_REUSEPORT).
+
+``/metrics`` may be served only with a bearer token and/or only on its own address
+(``[server.metrics]``, :func:`metrics_allowed`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from gateway.exchange.store.base import OutboxStats
+from gateway.exchange.config import MetricsConfig
+from gateway.exchange.store.base import AuditEntry, OutboxStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -47,6 +56,19 @@ class Metrics:
             "gateway_accept_seconds",
             "From request received to 202 sent (durably stored)",
             buckets=_LATENCY,
+            registry=reg,
+        )
+        self.requests = Counter(
+            "gateway_http_requests",
+            "HTTP requests answered, by worker process (0..N-1) and status class (2xx, 4xx …)",
+            ["worker", "status"],
+            registry=reg,
+        )
+        self.unavailable = Counter(
+            "gateway_unavailable",
+            "Requests answered 503 or 429, by reason (commit-queue-full, committer-fault, "
+            "store, rate-limit)",
+            ["reason"],
             registry=reg,
         )
         self.delivery_seconds = Histogram(
@@ -97,4 +119,44 @@ class _OutboxCollector:
             yield GaugeMetricFamily(name, doc, value=float(value))
 
 
-__all__ = ["CONTENT_TYPE", "Metrics"]
+def kind_of(audit: Iterable[AuditEntry]) -> str:
+    """The document kind a refused message was validated as ("" when it was not readable),
+    from its ``validated`` audit entry: a refusal is counted under its kind."""
+    for entry in audit:
+        if entry.action == "validated":
+            return str(entry.detail.get("kind") or "")
+    return ""
+
+
+def unavailable_reason(exc: Exception) -> str:
+    """The ``reason`` label of a 503."""
+    from gateway.exchange.store.groupcommit import CommitFault, Full
+
+    if isinstance(exc, Full):
+        return "commit-queue-full"
+    if isinstance(exc, CommitFault):
+        return "committer-fault"
+    return "store"
+
+
+def metrics_allowed(
+    request: web.Request, settings: MetricsConfig, *, own_address: bool = False
+) -> web.Response | None:
+    """``None`` when this request may read /metrics, else the answer: 404 on the main port
+    when metrics have an address of their own, 401 without the configured bearer token."""
+    if settings.port is not None and not own_address:
+        return web.Response(status=404, text="metrics are served on their own address\n")
+    if settings.token is not None:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        want = hashlib.sha256(settings.token.encode()).digest()
+        got = hashlib.sha256(given.strip().encode()).digest()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(want, got):
+            return web.Response(
+                status=401,
+                text="a bearer token is required for /metrics\n",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+    return None
+
+
+__all__ = ["CONTENT_TYPE", "Metrics", "kind_of", "metrics_allowed", "unavailable_reason"]

@@ -13,20 +13,27 @@ The store holds four things:
   (:mod:`gateway.exchange.audit` computes the hashes; a store only keeps the order).
 
 Every method is a coroutine; one call is one transaction unless its docstring says otherwise.
-Times are timezone-aware UTC ``datetime`` values; the caller passes ``now`` so tests (and
-several processes) agree on the clock. Nothing here stores patient data outside ``payload``
-columns: audit details and errors are metadata (codes, ids, hashes, the recipient's status
-line), never the document.
+Times are timezone-aware UTC ``datetime`` values. **Two clocks**: what a record says happened
+(received, updated, delivered, audit times) is the caller's ``now``; what decides who may
+work on a delivery (leases, due times) is the *store's* clock, so hosts whose clocks disagree
+cannot take over each other's live leases. SQLite (one host) uses the caller's ``now`` for
+both; PostgreSQL uses the database's ``now()`` unless opened with ``caller_clock=True``
+(tests that move time). That is why :meth:`Store.claim` takes a lease *duration* and a
+:class:`Settlement` a retry *delay*, never instants.
+
+Nothing here stores patient data outside ``payload`` columns: audit details and errors are
+metadata (codes, ids, hashes, the recipient's status line), never the document.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from importlib import resources
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 
 class DeliveryState(StrEnum):
@@ -134,8 +141,10 @@ class AcceptResult:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A push delivery a worker holds until ``lease_until``. ``attempts`` counts the attempts
-    made before this one. After the lease expires, any worker may claim it again."""
+    """A push delivery a worker holds until ``lease_until`` (the store's clock). ``attempts``
+    counts the attempts made before this one. After the lease expires, any worker may claim
+    it again, and gets a new ``token``: only the holder of the latest token can settle or
+    release it (a lease belongs to one claim, not to a process)."""
 
     delivery_id: str
     message_id: str
@@ -147,6 +156,7 @@ class Claim:
     attempts: int
     accepted_at: datetime
     lease_until: datetime
+    token: str
 
 
 class Outcome(StrEnum):
@@ -157,12 +167,14 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """How an attempt ended, for :meth:`Store.settle`. ``next_attempt_at`` is required for
-    RETRY; ``error`` is the recipient's own reason (shown in the status and the audit)."""
+    """How an attempt ended, for :meth:`Store.settle`. ``delay`` is required for RETRY: the
+    delivery is due again that long after the settlement, on the store's clock. ``error`` is
+    the recipient's own reason for a RETRY or DEAD (shown in the status and the audit); a
+    delivered delivery has none."""
 
     outcome: Outcome
     error: str | None = None
-    next_attempt_at: datetime | None = None
+    delay: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +227,68 @@ class StoreError(Exception):
     """The database is unreachable or refused an operation (not a problem with input)."""
 
 
+#: (sender id, content hash, first answer) of a message already stored, by message id.
+Stored = Mapping[str, tuple[str, str, bytes]]
+
+
+def decide(
+    messages: Sequence[NewMessage], stored: Stored, used: Collection[str]
+) -> tuple[list[AcceptResult], list[NewMessage]]:
+    """The Idempotent Receiver's decision for a batch, the same for every store: each
+    message's result in order, and the messages to write (in order). ``stored`` holds the
+    batch's ids already in the database, ``used`` its consent keys already spent. Within the
+    batch the first of two equal ids or consent keys wins, as if they had come one after the
+    other. Pure: the store reads, this decides, the store writes (in one transaction)."""
+    results: list[AcceptResult] = []
+    accepted: dict[str, NewMessage] = {}
+    spent = set(used)
+    for m in messages:
+        earlier = accepted.get(m.message_id)
+        first = (
+            (earlier.sender_id, earlier.content_hash, earlier.answer)
+            if earlier is not None
+            else stored.get(m.message_id)
+        )
+        if first is not None:
+            same = first[0] == m.sender_id and first[1] == m.content_hash
+            results.append(
+                AcceptResult(m.message_id, AcceptStatus.DUPLICATE, first[2])
+                if same
+                else AcceptResult(m.message_id, AcceptStatus.CONFLICT)
+            )
+        elif m.consent_key is not None and m.consent_key in spent:
+            results.append(AcceptResult(m.message_id, AcceptStatus.CONSENT_USED))
+        else:
+            accepted[m.message_id] = m
+            if m.consent_key is not None:
+                spent.add(m.consent_key)
+            results.append(AcceptResult(m.message_id, AcceptStatus.ACCEPTED, m.answer))
+    return results, list(accepted.values())
+
+
+def has_push_work(messages: Sequence[NewMessage]) -> bool:
+    """Whether committing ``messages`` gives the outbox anything to claim (pull and refused
+    deliveries give it nothing: no wake-up for them)."""
+    return any(d.state is DeliveryState.PENDING for m in messages for d in m.deliveries)
+
+
+def masked(url: str) -> str:
+    """``url`` with its password, if it has one, replaced by ``***`` (for messages and logs;
+    a URL without a password is shown as it is)."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not password:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(
+        (parts.scheme, f"{user}:***@{hostport}", parts.path, parts.query, parts.fragment)
+    )
+
+
 class Store(Protocol):
     """The persistence seam. Implementations: :mod:`.sqlite` (embedded, default) and
     :mod:`.postgresql` (several processes and hosts). A store is opened once per process,
@@ -230,8 +304,16 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    async def ping(self) -> bool:
-        """True when the database answers (GET /ready)."""
+    async def health(self) -> str | None:
+        """``None`` when the store can take writes (GET /ready), else why not, for the
+        operator: the database does not answer, or (SQLite) a transaction was left open."""
+        ...
+
+    def watch(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` (from the event loop) when another process, on this host or another,
+        commits push deliveries that are due (PostgreSQL: ``LISTEN``/``NOTIFY``), so its
+        outbox need not wait for its next poll. A store without such a channel never calls
+        it. Set before :meth:`open`."""
         ...
 
     async def accept(self, messages: Sequence[NewMessage]) -> list[AcceptResult]:
@@ -247,33 +329,34 @@ class Store(Protocol):
         ...
 
     async def claim(
-        self, worker: str, *, now: datetime, lease_until: datetime, limit: int
+        self, worker: str, *, now: datetime, lease: timedelta, limit: int
     ) -> list[Claim]:
-        """Lease up to ``limit`` due push deliveries to ``worker``: state pending, or retrying
-        with ``next_attempt_at <= now``, or any such row whose earlier lease has expired
-        (``lease_until <= now``: a crashed worker's claims come back). Oldest first. No two
+        """Lease up to ``limit`` due push deliveries to ``worker`` for ``lease`` (each claim
+        with a fresh token): state pending, or retrying and due, and no unexpired lease (a
+        crashed worker's claims come back when theirs expires). Oldest first. No two
         unexpired leases on one delivery, across processes (PostgreSQL: ``FOR UPDATE SKIP
-        LOCKED``)."""
+        LOCKED``). Due and expired are judged on the store's clock (module docstring)."""
         ...
 
     async def settle(
         self,
         delivery_id: str,
-        worker: str,
+        token: str,
         settlement: Settlement,
         audit: Sequence[AuditEntry],
         *,
         now: datetime,
     ) -> bool:
         """Record an attempt's end and its audit entries in one transaction: attempts + 1,
-        state delivered / retrying (at ``next_attempt_at``) / dead, lease cleared. Returns
-        False, and writes nothing, when ``worker`` no longer holds the lease (it expired and
-        another worker claimed the delivery): that worker's result decides."""
+        state delivered / retrying (due ``settlement.delay`` later) / dead, lease cleared.
+        Returns False, and writes nothing, when ``token`` is not the delivery's latest claim
+        (the lease expired and the delivery was claimed again): that claim's result decides."""
         ...
 
-    async def release(self, worker: str, delivery_ids: Sequence[str]) -> int:
-        """Hand claims back without counting an attempt (graceful shutdown): lease cleared,
-        due at once. Returns how many were still held by ``worker``."""
+    async def release(self, held: Mapping[str, str]) -> int:
+        """Hand claims back without counting an attempt (graceful shutdown): for each
+        ``delivery_id -> token`` still held by that token, lease cleared, due at once.
+        Returns how many were released."""
         ...
 
     async def redeliver(
@@ -339,6 +422,9 @@ __all__ = [
     "Settlement",
     "Store",
     "StoreError",
+    "decide",
+    "has_push_work",
+    "masked",
 ]
 
 

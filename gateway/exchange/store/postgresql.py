@@ -1,4 +1,4 @@
-"""The store for scale-out: PostgreSQL, shared by several gateway processes on one host or many
+r"""The store for scale-out: PostgreSQL, shared by several gateway processes on one host or many
 (``gateway serve --database postgresql://user@host:5432/db``).
 
 * **Driver**: asyncpg with a connection pool (binary protocol; measured faster than psycopg 3
@@ -10,9 +10,16 @@
   consent uses, deliveries, audit facts) in one statement; a settlement is one statement. The
   event loop that reads the answers also runs the engine, so each round trip is costly.
 * **Claims**: ``SELECT … FOR UPDATE SKIP LOCKED`` picks due rows no other transaction is
-  claiming, and a lease (``lease_owner``, ``lease_until``) marks them held after commit; a
-  crashed worker's rows are due again when the lease expires. A settlement only lands while
-  the worker still holds the lease.
+  claiming, and a lease (``lease_owner``, ``lease_until``, ``lease_token``) marks them held
+  after commit; a crashed worker's rows are due again when the lease expires. A settlement
+  only lands with the latest claim's token.
+* **The database's clock** decides leases and due times (``now()``), not each host's: a host
+  whose clock runs ahead cannot take over live leases, nor one running behind delay new
+  messages. (``caller_clock=True`` uses the caller's ``now`` instead: tests that move time.)
+* **Wake-ups across hosts**: an accept or redelivery that stores due push deliveries sends
+  ``NOTIFY`` on the schema's channel in its own statement (delivered at commit); every
+  process ``LISTEN``\s on a connection of its own and wakes its outbox at once, so another
+  host's message does not wait for the poll.
 * **Audit chain**: a write journals its audit entries in its own transaction
   (``audit_pending``), so the message, its deliveries, its consent use and its audit facts
   commit together, and concurrent commits never wait for each other. A sealer (one task per
@@ -29,8 +36,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -41,7 +49,6 @@ from asyncpg.pool import PoolConnectionProxy
 from gateway.exchange.audit import chain_hash
 from gateway.exchange.store.base import (
     AcceptResult,
-    AcceptStatus,
     AuditEntry,
     AuditRecord,
     Claim,
@@ -55,6 +62,9 @@ from gateway.exchange.store.base import (
     Outcome,
     Settlement,
     StoreError,
+    decide,
+    has_push_work,
+    masked,
     migrations,
 )
 
@@ -64,6 +74,7 @@ _SEAL_EVERY = 2.0  # seconds between seals when this process writes nothing
 _SEAL_GATHER = 0.05  # seconds a woken sealer waits for more writes before sealing
 _RACE_RETRIES = 5  # an accept that lost a race with another process is redone this often
 _OURS = ("schema", "pool_min", "pool_max")
+_RELISTEN_EVERY = 5.0  # seconds between checks that the LISTEN connection is alive
 _IDENT_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 # asyncpg raises these for a database that is down, refuses, or cancels a statement.
@@ -85,13 +96,8 @@ def split_url(url: str) -> tuple[str, dict[str, str]]:
     return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), ours
 
 
-def redacted(url: str) -> str:
-    """``url`` without its password (for messages and logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+#: ``url`` without its password (for messages and logs): the one masker, in store.base.
+redacted = masked
 
 
 def _detail(entry: AuditEntry) -> str:
@@ -124,8 +130,9 @@ def _journal_args(entries: Sequence[AuditEntry]) -> tuple[list[Any], ...]:
 class PostgreSQLStore:
     """:class:`gateway.exchange.store.base.Store` over PostgreSQL (see the module docstring)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, caller_clock: bool = False) -> None:
         self.url = url
+        self.caller_clock = caller_clock
         self._dsn, options = split_url(url)
         self.schema = options.get("schema")
         if self.schema is not None and (
@@ -141,6 +148,14 @@ class PostgreSQLStore:
         self._sealer: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._closing = False
+        self._watchers: list[Callable[[], None]] = []
+        self._listener: asyncio.Task[None] | None = None
+        self._origin = uuid.uuid4().hex  # our own notifications are not news to us
+        self.channel = ""  # set at open: gateway_outbox:<schema>
+
+    def _clock(self, now: datetime) -> datetime | None:
+        """The ``$clock`` parameter: ``None`` makes the SQL use the database's ``now()``."""
+        return now if self.caller_clock else None
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -183,12 +198,49 @@ class PostgreSQLStore:
             if not self.schema:
                 async with self._pool.acquire() as lent:
                     await self._migrate(lent, create_schema=False)
+            self.channel = "gateway_outbox:" + await self._pool.fetchval("SELECT current_schema()")
         except _DB_ERRORS as exc:
             await self.close()
             raise self._fail(exc) from exc
         self._closing = False
         self._sealer = asyncio.create_task(self._sealing(), name="audit-sealer")
         self._wake.set()  # entries a crashed process left pending
+        if self._watchers:
+            self._listener = asyncio.create_task(self._listening(), name="outbox-listener")
+
+    def watch(self, wake: Callable[[], None]) -> None:
+        self._watchers.append(wake)
+
+    def _notified(self, _conn: Conn, _pid: int, _channel: str, payload: object) -> None:
+        if payload != self._origin:
+            for wake in self._watchers:
+                wake()
+
+    async def _listening(self) -> None:
+        """``LISTEN`` on a connection of our own, reconnected when it drops (a restarted
+        database); until then the outbox's poll still finds the work."""
+        settings = {"search_path": self.schema} if self.schema else {}
+        while not self._closing:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self._dsn, server_settings=settings)
+                await conn.add_listener(self.channel, self._notified)
+                for wake in self._watchers:  # what was committed while we were not listening
+                    wake()
+                while not self._closing and not conn.is_closed():
+                    await asyncio.sleep(_RELISTEN_EVERY)
+            except _DB_ERRORS as exc:
+                log.warning(
+                    "LISTEN %s failed (%s); retrying",
+                    self.channel,
+                    type(exc).__name__,
+                    extra={"event": "listen-failed"},
+                )
+                await asyncio.sleep(_RELISTEN_EVERY)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(*_DB_ERRORS):
+                        await conn.close()
 
     async def _migrate(self, conn: Conn, *, create_schema: bool) -> None:
         """Apply pending migrations in one transaction, one process at a time per schema."""
@@ -219,6 +271,12 @@ class PostgreSQLStore:
                     )
 
     async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            self._closing = True
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
         sealer, self._sealer = self._sealer, None
         if sealer is not None:  # it seals what this process wrote last, then stops
             self._closing = True
@@ -228,11 +286,12 @@ class PostgreSQLStore:
         if pool is not None:
             await pool.close()
 
-    async def ping(self) -> bool:
+    async def health(self) -> str | None:
         try:
-            return bool(await self.pool.fetchval("SELECT 1", timeout=5) == 1)
-        except (StoreError, *_DB_ERRORS):
-            return False
+            await self.pool.fetchval("SELECT 1", timeout=5)
+        except (StoreError, *_DB_ERRORS) as exc:
+            return str(exc if isinstance(exc, StoreError) else self._fail(exc))
+        return None
 
     # -- audit chaining ------------------------------------------------------------------
 
@@ -319,7 +378,7 @@ class PostgreSQLStore:
             try:
                 results, accepted = await self._decide(messages)
                 if accepted:
-                    await self._write(messages, accepted)
+                    await self._write(accepted)
                     self._wake.set()
                 return results
             except asyncpg.UniqueViolationError:
@@ -330,8 +389,9 @@ class PostgreSQLStore:
 
     async def _decide(
         self, messages: Sequence[NewMessage]
-    ) -> tuple[list[AcceptResult], dict[str, NewMessage]]:
-        """Each message's outcome, in order, as if they had come one after the other."""
+    ) -> tuple[list[AcceptResult], list[NewMessage]]:
+        """Read which ids and consents exist (one round trip), then decide
+        (:func:`~gateway.exchange.store.base.decide`)."""
         ids = list({m.message_id for m in messages})
         keys = list({m.consent_key for m in messages if m.consent_key is not None})
         rows = await self.pool.fetch(
@@ -342,36 +402,17 @@ class PostgreSQLStore:
             ids,
             keys,
         )
-        existing = {r[0]: (r[1], r[2], bytes(r[3])) for r in rows if r[0] is not None}
+        stored = {r[0]: (r[1], r[2], bytes(r[3])) for r in rows if r[0] is not None}
         used = {r[1] for r in rows if r[0] is None}
-        results: list[AcceptResult] = []
-        accepted: dict[str, NewMessage] = {}
-        for m in messages:
-            first = existing.get(m.message_id)
-            earlier = accepted.get(m.message_id)
-            if earlier is not None:
-                first = (earlier.sender_id, earlier.content_hash, earlier.answer)
-            if first is not None:
-                same = first[0] == m.sender_id and first[1] == m.content_hash
-                results.append(
-                    AcceptResult(m.message_id, AcceptStatus.DUPLICATE, first[2])
-                    if same
-                    else AcceptResult(m.message_id, AcceptStatus.CONFLICT)
-                )
-            elif m.consent_key is not None and m.consent_key in used:
-                results.append(AcceptResult(m.message_id, AcceptStatus.CONSENT_USED))
-            else:
-                accepted[m.message_id] = m
-                if m.consent_key is not None:
-                    used.add(m.consent_key)
-                results.append(AcceptResult(m.message_id, AcceptStatus.ACCEPTED, m.answer))
-        return results, accepted
+        return decide(messages, stored, used)
 
-    async def _write(self, messages: Sequence[NewMessage], accepted: dict[str, NewMessage]) -> None:
-        """Messages, consent uses, deliveries and audit facts in one statement. Rows go in id
-        order, so two batches sharing ids lock them in the same order (no deadlock); an id or
-        consent another process stored meanwhile fails the whole statement (unique key)."""
-        new = sorted(accepted.values(), key=lambda m: m.message_id)
+    async def _write(self, accepted: Sequence[NewMessage]) -> None:
+        """Messages, consent uses, deliveries and audit facts in one statement (whatever else
+        must commit with a message goes here too), and the wake-up for other hosts when there
+        is push work. Rows go in id order, so two batches sharing ids lock them in the same
+        order (no deadlock); an id or consent another process stored meanwhile fails the
+        whole statement (unique key)."""
+        new = sorted(accepted, key=lambda m: m.message_id)
         uses = sorted((m.consent_key, m.message_id, m.received_at) for m in new if m.consent_key)
         deliveries: tuple[list[Any], ...] = tuple([] for _ in range(13))
         for m in new:
@@ -395,7 +436,7 @@ class PostgreSQLStore:
                 for col, value in zip(deliveries, row, strict=True):
                     col.append(value)
         # audit facts in the order the messages came (the chain tells the story in order)
-        audit = [e for m in messages if accepted.get(m.message_id) is m for e in m.audit]
+        audit = [e for m in accepted for e in m.audit]
         await self.pool.execute(
             "WITH m AS (INSERT INTO messages SELECT * FROM unnest($1::text[], $2::text[],"
             " $3::text[], $4::text[], $5::timestamptz[], $6::bytea[])),"
@@ -403,13 +444,14 @@ class PostgreSQLStore:
             " $9::timestamptz[])),"
             " d AS (INSERT INTO deliveries (delivery_id, message_id, position, recipient_id, mode,"
             " kind, format, media_type, payload, state, last_error, accepted_at, updated_at,"
-            " next_attempt_at) SELECT d, m, p, r, mo, k, f, mt, pl, s, e, a, a, n"
+            " next_attempt_at) SELECT d, m, p, r, mo, k, f, mt, pl, s, e, a, a,"
+            " CASE WHEN n IS NOT NULL AND $29 THEN now() ELSE n END"
             " FROM unnest($10::text[], $11::text[], $12::integer[], $13::text[], $14::text[],"
             " $15::text[], $16::text[], $17::text[], $18::bytea[], $19::text[], $20::text[],"
             " $21::timestamptz[], $22::timestamptz[])"
             " AS t(d, m, p, r, mo, k, f, mt, pl, s, e, a, n)),"
             f" a AS ({_journal(23)})"
-            " SELECT 1",
+            " SELECT pg_notify($30, $31) WHERE $32",
             [m.message_id for m in new],
             [m.sender_id for m in new],
             [m.kind for m in new],
@@ -421,73 +463,85 @@ class PostgreSQLStore:
             [u[2] for u in uses],
             *deliveries,
             *_journal_args(audit),
+            not self.caller_clock,  # pending rows due at the database's now()
+            self.channel,
+            self._origin,
+            has_push_work(new),
         )
 
     # -- outbox --------------------------------------------------------------------------
 
     async def claim(
-        self, worker: str, *, now: datetime, lease_until: datetime, limit: int
+        self, worker: str, *, now: datetime, lease: timedelta, limit: int
     ) -> list[Claim]:
+        token = uuid.uuid4().hex  # with the delivery id, unique per claim
         try:
             rows = await self.pool.fetch(
-                "WITH due AS (SELECT delivery_id FROM deliveries"
-                " WHERE state IN ('pending', 'retrying') AND next_attempt_at <= $1"
-                " AND (lease_until IS NULL OR lease_until <= $1)"
-                " ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
-                " UPDATE deliveries AS d SET lease_owner = $3, lease_until = $4 FROM due"
+                "WITH c AS (SELECT COALESCE($1::timestamptz, now()) AS now),"
+                " due AS (SELECT delivery_id FROM deliveries, c"
+                " WHERE state IN ('pending', 'retrying') AND next_attempt_at <= c.now"
+                " AND (lease_until IS NULL OR lease_until <= c.now)"
+                " ORDER BY next_attempt_at LIMIT $2 FOR UPDATE OF deliveries SKIP LOCKED)"
+                " UPDATE deliveries AS d SET lease_owner = $3, lease_until = c.now + $4,"
+                " lease_token = $5 FROM due, c"
                 " WHERE d.delivery_id = due.delivery_id"
                 " RETURNING d.delivery_id, d.message_id, d.recipient_id, d.kind, d.format,"
-                " d.media_type, d.payload, d.attempts, d.accepted_at, d.next_attempt_at",
-                now,
+                " d.media_type, d.payload, d.attempts, d.accepted_at, d.next_attempt_at,"
+                " d.lease_until",
+                self._clock(now),
                 limit,
                 worker,
-                lease_until,
+                lease,
+                token,
             )
         except _DB_ERRORS as exc:
             raise self._fail(exc) from exc
         rows = sorted(rows, key=lambda r: (r[9], r[0]))
         return [
-            Claim(r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6] or b""), r[7], r[8], lease_until)
+            Claim(r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6] or b""), r[7], r[8], r[10], token)
             for r in rows
         ]
 
     async def settle(
         self,
         delivery_id: str,
-        worker: str,
+        token: str,
         settlement: Settlement,
         audit: Sequence[AuditEntry],
         *,
         now: datetime,
     ) -> bool:
         delivered: datetime | None = None
-        due: datetime | None = None
+        delay: timedelta | None = None
         if settlement.outcome is Outcome.DELIVERED:
             state, delivered = DeliveryState.DELIVERED, now
         elif settlement.outcome is Outcome.RETRY:
-            if settlement.next_attempt_at is None:
-                raise ValueError("a RETRY settlement needs next_attempt_at")
-            state, due = DeliveryState.RETRYING, settlement.next_attempt_at
+            if settlement.delay is None:
+                raise ValueError("a RETRY settlement needs a delay")
+            state, delay = DeliveryState.RETRYING, settlement.delay
         else:
             state = DeliveryState.DEAD
-        # Only while the lease is still ours (it may have expired, but nobody claimed the row
-        # since); one statement, so the state and its audit facts commit together.
+        # Only with the latest claim's token (the lease may have expired, but nobody claimed
+        # the row since); one statement, so the state and its audit facts commit together.
         try:
             held = await self.pool.fetchval(
                 "WITH u AS (UPDATE deliveries SET state = $1, attempts = attempts + 1,"
-                " last_error = $2, next_attempt_at = $3, lease_owner = NULL, lease_until = NULL,"
+                " last_error = $2,"
+                " next_attempt_at = COALESCE($8::timestamptz, now()) + $3::interval,"
+                " lease_owner = NULL, lease_until = NULL, lease_token = NULL,"
                 " updated_at = $4, delivered_at = $5"
-                " WHERE delivery_id = $6 AND lease_owner = $7"
+                " WHERE delivery_id = $6 AND lease_token = $7"
                 " AND state IN ('pending', 'retrying') RETURNING 1),"
-                f" a AS ({_journal(8, when='WHERE EXISTS (SELECT 1 FROM u)')})"
+                f" a AS ({_journal(9, when='WHERE EXISTS (SELECT 1 FROM u)')})"
                 " SELECT count(*) FROM u",
                 state.value,
                 settlement.error,
-                due,
+                delay,
                 now,
                 delivered,
                 delivery_id,
-                worker,
+                token,
+                self._clock(now),
                 *_journal_args(audit),
             )
         except _DB_ERRORS as exc:
@@ -496,15 +550,16 @@ class PostgreSQLStore:
             self._wake.set()
         return bool(held)
 
-    async def release(self, worker: str, delivery_ids: Sequence[str]) -> int:
-        if not delivery_ids:
+    async def release(self, held: Mapping[str, str]) -> int:
+        if not held:
             return 0
         try:
             rows = await self.pool.fetch(
-                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL"
-                " WHERE delivery_id = ANY($1::text[]) AND lease_owner = $2 RETURNING 1",
-                list(delivery_ids),
-                worker,
+                "UPDATE deliveries AS d SET lease_owner = NULL, lease_until = NULL,"
+                " lease_token = NULL FROM unnest($1::text[], $2::text[]) AS h(id, token)"
+                " WHERE d.delivery_id = h.id AND d.lease_token = h.token RETURNING 1",
+                list(held),
+                list(held.values()),
             )
         except _DB_ERRORS as exc:
             raise self._fail(exc) from exc
@@ -515,15 +570,19 @@ class PostgreSQLStore:
     ) -> int:
         async with self._transaction() as conn:
             moved = await conn.fetch(
-                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1,"
-                " lease_owner = NULL, lease_until = NULL, updated_at = $1"
+                "UPDATE deliveries SET state = 'pending', attempts = 0,"
+                " next_attempt_at = COALESCE($4::timestamptz, now()),"
+                " lease_owner = NULL, lease_until = NULL, lease_token = NULL, updated_at = $1"
                 " WHERE message_id = $2 AND state = 'dead'"
                 " AND ($3::text IS NULL OR recipient_id = $3)"
                 " RETURNING recipient_id, position",
                 now,
                 message_id,
                 recipient_id,
+                self._clock(now),
             )
+            if moved:  # delivered at commit: other hosts' outboxes look at once
+                await conn.execute("SELECT pg_notify($1, $2)", self.channel, self._origin)
             await self._append(
                 conn,
                 [

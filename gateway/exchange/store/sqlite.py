@@ -6,17 +6,25 @@ the file (``gateway serve --workers N``): writes take the database lock with
 ``BEGIN IMMEDIATE`` and wait for it (busy timeout). ``synchronous=FULL``: a commit is on disk
 before the ``202``; batching many messages into one :meth:`SQLiteStore.accept` is what makes
 that cheap.
+
+The file holds payloads with personnummer: it is created ``0600`` in a directory created
+``0700``; an existing file readable by others is used, with a warning. A failed ``COMMIT``
+(e.g. a deferred constraint) is rolled back, so the connection never stays inside a dead
+transaction; :meth:`SQLiteStore.health` says so if it ever does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+import stat
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +33,6 @@ import orjson
 from gateway.exchange.audit import chain_hash
 from gateway.exchange.store.base import (
     AcceptResult,
-    AcceptStatus,
     AuditEntry,
     AuditRecord,
     Claim,
@@ -39,10 +46,14 @@ from gateway.exchange.store.base import (
     Outcome,
     Settlement,
     StoreError,
+    decide,
     migrations,
 )
+from gateway.exchange.store.groupcommit import GroupCommit
 
 T = TypeVar("T")
+log = logging.getLogger("gateway.store")
+_SETTLE_BATCH = 512  # settlements per shared transaction at most
 _BUSY_MS = 30_000
 _PAGE = 500  # audit rows read per round trip while streaming
 
@@ -81,8 +92,10 @@ class SQLiteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._db: sqlite3.Connection | None = None
         self._lockfile: int | None = None  # fd of <database>-writer.lock
-        self._pending: list[tuple[Callable[[sqlite3.Connection], bool], asyncio.Future[bool]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        # settlements that end together share one transaction (one fsync for all of them)
+        self._settles: GroupCommit[Callable[[sqlite3.Connection], bool], bool] = GroupCommit(
+            self._settle_batch, max_batch=_SETTLE_BATCH, name="sqlite-settle"
+        )
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -107,13 +120,18 @@ class SQLiteStore:
         if self._lockfile is not None:
             fcntl.flock(self._lockfile, fcntl.LOCK_EX)
         try:
+            if db.in_transaction:  # left open by a failure we could not roll back: do now
+                db.execute("ROLLBACK")
             db.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(db)
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                # the body failed, or COMMIT did (a deferred constraint, a full disk): a
+                # failed COMMIT leaves the transaction open, and every later BEGIN would fail
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
             return result
         finally:
             if self._lockfile is not None:
@@ -121,8 +139,13 @@ class SQLiteStore:
 
     async def open(self) -> None:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._lockfile = os.open(f"{self.path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                self._prepare_file()
+            except FileExistsError as exc:  # a file where the directory should be
+                raise StoreError(f"SQLite {exc.filename}: exists and is not a directory") from None
+            except OSError as exc:
+                where = exc.filename or self.path
+                raise StoreError(f"SQLite {where}: {exc.strerror or exc}") from None
 
         def connect() -> None:
             db = sqlite3.connect(
@@ -140,6 +163,26 @@ class SQLiteStore:
             await loop.run_in_executor(self._executor, connect)
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite {self.path}: {exc}") from exc
+
+    def _prepare_file(self) -> None:
+        """The directory (0700 when we create it), the file (0600 when we create it; a warning
+        when an existing one is readable by others) and the writers' lock file."""
+        path = Path(self.path)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+        if mode & 0o077:
+            log.warning(
+                "the database file %s is readable by others (mode %o); it holds personal "
+                "data: chmod 600 it",
+                self.path,
+                mode,
+                extra={"event": "store-permissions", "mode": f"{mode:o}"},
+            )
+        self._lockfile = os.open(f"{self.path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
 
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
@@ -159,6 +202,8 @@ class SQLiteStore:
             )
 
     async def close(self) -> None:
+        await self._settles.stop()
+
         def shut() -> None:
             if self._db is not None:
                 self._db.close()
@@ -171,11 +216,21 @@ class SQLiteStore:
         await loop.run_in_executor(self._executor, shut)
         self._executor.shutdown(wait=True)
 
-    async def ping(self) -> bool:
+    async def health(self) -> str | None:
+        def check(db: sqlite3.Connection) -> str | None:
+            # calls are serialised on one thread: between them no transaction is open
+            if db.in_transaction:
+                return "SQLite: a transaction was left open (a failed write could not roll back)"
+            db.execute("SELECT 1").fetchone()
+            return None
+
         try:
-            return bool(await self._run(lambda db: db.execute("SELECT 1").fetchone() == (1,)))
-        except StoreError:
-            return False
+            return await self._run(check)
+        except StoreError as exc:
+            return str(exc)
+
+    def watch(self, wake: Callable[[], None]) -> None:
+        """One host: each process wakes its own outbox after its accepts (and polls)."""
 
     # -- audit chaining ------------------------------------------------------------------
 
@@ -215,86 +270,112 @@ class SQLiteStore:
         return await self._run(lambda db: self._write(db, lambda d: self._accept(d, messages)))
 
     def _accept(self, db: sqlite3.Connection, messages: Sequence[NewMessage]) -> list[AcceptResult]:
-        results: list[AcceptResult] = []
-        audit: list[AuditEntry] = []
-        for m in messages:
-            row = db.execute(
-                "SELECT sender_id, content_hash, answer FROM messages WHERE message_id = ?",
-                (m.message_id,),
-            ).fetchone()
-            if row is not None:
-                same = row[0] == m.sender_id and row[1] == m.content_hash
-                results.append(
-                    AcceptResult(m.message_id, AcceptStatus.DUPLICATE, bytes(row[2]))
-                    if same
-                    else AcceptResult(m.message_id, AcceptStatus.CONFLICT)
-                )
-                continue
-            if m.consent_key is not None:
-                used = db.execute(
-                    "SELECT 1 FROM consent_uses WHERE consent_key = ?", (m.consent_key,)
-                ).fetchone()
-                if used is not None:
-                    results.append(AcceptResult(m.message_id, AcceptStatus.CONSENT_USED))
-                    continue
-                db.execute(
-                    "INSERT INTO consent_uses VALUES (?, ?, ?)",
-                    (m.consent_key, m.message_id, ts(m.received_at)),
-                )
-            at = ts(m.received_at)
-            db.execute(
-                "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
-                (m.message_id, m.sender_id, m.kind, m.content_hash, at, m.answer),
+        """Read what exists, decide (:func:`~gateway.exchange.store.base.decide`), write the
+        accepted messages: all inside the caller's write transaction."""
+        ids = list({m.message_id for m in messages})
+        keys = list({m.consent_key for m in messages if m.consent_key is not None})
+        stored = {
+            r[0]: (r[1], r[2], bytes(r[3]))
+            for r in db.execute(
+                "SELECT message_id, sender_id, content_hash, answer FROM messages"
+                f" WHERE message_id IN ({','.join('?' * len(ids))})",
+                ids,
             )
-            db.executemany(
-                "INSERT INTO deliveries (delivery_id, message_id, position, recipient_id, mode,"
-                " kind, format, media_type, payload, state, last_error, next_attempt_at,"
-                " accepted_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        d.delivery_id,
-                        m.message_id,
-                        i,
-                        d.recipient_id,
-                        d.mode.value,
-                        m.kind,
-                        d.format,
-                        d.media_type,
-                        d.payload,
-                        d.state.value,
-                        d.last_error,
-                        at,
-                        at,
-                        at,
-                    )
-                    for i, d in enumerate(m.deliveries)
-                ],
-            )
-            audit.extend(m.audit)
-            results.append(AcceptResult(m.message_id, AcceptStatus.ACCEPTED, m.answer))
-        self._append(db, audit)
+        }
+        used = (
+            {
+                r[0]
+                for r in db.execute(
+                    "SELECT consent_key FROM consent_uses"
+                    f" WHERE consent_key IN ({','.join('?' * len(keys))})",
+                    keys,
+                )
+            }
+            if keys
+            else set()
+        )
+        results, accepted = decide(messages, stored, used)
+        if accepted:
+            self._insert(db, accepted)
         return results
+
+    def _insert(self, db: sqlite3.Connection, accepted: Sequence[NewMessage]) -> None:
+        """The rows of accepted messages: messages, consent uses, deliveries, audit (in the
+        order the messages came). Whatever else must commit with a message goes here."""
+        db.executemany(
+            "INSERT INTO consent_uses VALUES (?, ?, ?)",
+            [(m.consent_key, m.message_id, ts(m.received_at)) for m in accepted if m.consent_key],
+        )
+        db.executemany(
+            "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (m.message_id, m.sender_id, m.kind, m.content_hash, ts(m.received_at), m.answer)
+                for m in accepted
+            ],
+        )
+        db.executemany(
+            "INSERT INTO deliveries (delivery_id, message_id, position, recipient_id, mode,"
+            " kind, format, media_type, payload, state, last_error, next_attempt_at,"
+            " accepted_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    d.delivery_id,
+                    m.message_id,
+                    i,
+                    d.recipient_id,
+                    d.mode.value,
+                    m.kind,
+                    d.format,
+                    d.media_type,
+                    d.payload,
+                    d.state.value,
+                    d.last_error,
+                    at,
+                    at,
+                    at,
+                )
+                for m in accepted
+                for at in (ts(m.received_at),)
+                for i, d in enumerate(m.deliveries)
+            ],
+        )
+        self._append(db, [e for m in accepted for e in m.audit])
 
     # -- outbox --------------------------------------------------------------------------
 
     async def claim(
-        self, worker: str, *, now: datetime, lease_until: datetime, limit: int
+        self, worker: str, *, now: datetime, lease: timedelta, limit: int
     ) -> list[Claim]:
+        lease_until = now + lease
         n, until = ts(now), ts(lease_until)
+        token = uuid.uuid4().hex  # with the delivery id, unique per claim
 
         def run(db: sqlite3.Connection) -> list[Claim]:
             rows = db.execute(
-                "UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE delivery_id IN ("
+                "UPDATE deliveries SET lease_owner = ?, lease_until = ?, lease_token = ?"
+                " WHERE delivery_id IN ("
                 " SELECT delivery_id FROM deliveries"
                 " WHERE state IN ('pending', 'retrying') AND next_attempt_at <= ?"
                 " AND (lease_until IS NULL OR lease_until <= ?)"
                 " ORDER BY next_attempt_at LIMIT ?)"
                 " RETURNING delivery_id, message_id, recipient_id, kind, format, media_type,"
                 " payload, attempts, accepted_at",
-                (worker, until, n, n, limit),
+                (worker, until, token, n, n, limit),
             ).fetchall()
             return [
-                Claim(r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6]), r[7], _ts(r[8]), lease_until)
+                Claim(
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5],
+                    bytes(r[6]),
+                    r[7],
+                    _ts(r[8]),
+                    lease_until,
+                    token,
+                )
                 for r in rows
             ]
 
@@ -303,7 +384,7 @@ class SQLiteStore:
     async def settle(
         self,
         delivery_id: str,
-        worker: str,
+        token: str,
         settlement: Settlement,
         audit: Sequence[AuditEntry],
         *,
@@ -313,72 +394,42 @@ class SQLiteStore:
         if settlement.outcome is Outcome.DELIVERED:
             state, delivered, due = DeliveryState.DELIVERED, n, None
         elif settlement.outcome is Outcome.RETRY:
-            if settlement.next_attempt_at is None:
-                raise ValueError("a RETRY settlement needs next_attempt_at")
-            state, delivered, due = DeliveryState.RETRYING, None, ts(settlement.next_attempt_at)
+            if settlement.delay is None:
+                raise ValueError("a RETRY settlement needs a delay")
+            state, delivered, due = DeliveryState.RETRYING, None, ts(now + settlement.delay)
         else:
             state, delivered, due = DeliveryState.DEAD, None, None
 
         def run(db: sqlite3.Connection) -> bool:
             cur = db.execute(
                 "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?,"
-                " next_attempt_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?,"
-                " delivered_at = ? WHERE delivery_id = ? AND lease_owner = ?"
-                " AND state IN ('pending', 'retrying')",
-                (state.value, settlement.error, due, n, delivered, delivery_id, worker),
+                " next_attempt_at = ?, lease_owner = NULL, lease_until = NULL,"
+                " lease_token = NULL, updated_at = ?, delivered_at = ?"
+                " WHERE delivery_id = ? AND lease_token = ? AND state IN ('pending', 'retrying')",
+                (state.value, settlement.error, due, n, delivered, delivery_id, token),
             )
             if cur.rowcount != 1:
                 return False
             self._append(db, audit)
             return True
 
-        return await self._coalesced(run)
+        # one write transaction shared with the settlements that ended meanwhile: each is
+        # all-or-nothing with the batch; none raises for a lost lease
+        return await self._settles.submit(run)
 
-    async def _coalesced(self, fn: Callable[[sqlite3.Connection], bool]) -> bool:
-        """Run ``fn`` in a write transaction shared with the other calls waiting meanwhile
-        (group commit for settles: one fsync for every attempt that ended together, not one
-        each). Each ``fn`` is all-or-nothing with the batch; none raises for a lost lease."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((fn, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        return await future
+    async def _settle_batch(self, fns: list[Callable[[sqlite3.Connection], bool]]) -> list[bool]:
+        return await self._run(lambda db: self._write(db, lambda d: [fn(d) for fn in fns]))
 
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-
-            fns = [fn for fn, _ in batch]
-
-            def run(
-                db: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection], bool]] = fns
-            ) -> list[bool]:
-                return [fn(db) for fn in fns]
-
-            try:
-                results = await self._run(lambda db: self._write(db, run))
-            except Exception as exc:  # the whole batch failed: every caller hears it
-                for _, f in batch:
-                    if not f.done():
-                        f.set_exception(exc)
-                continue
-            for (_, f), result in zip(batch, results, strict=True):
-                if not f.done():
-                    f.set_result(result)
-
-    async def release(self, worker: str, delivery_ids: Sequence[str]) -> int:
-        if not delivery_ids:
+    async def release(self, held: Mapping[str, str]) -> int:
+        if not held:
             return 0
 
         def run(db: sqlite3.Connection) -> int:
-            total = 0
-            for d in delivery_ids:
-                total += db.execute(
-                    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL"
-                    " WHERE delivery_id = ? AND lease_owner = ?",
-                    (d, worker),
-                ).rowcount
-            return total
+            return db.executemany(
+                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, lease_token = NULL"
+                " WHERE delivery_id = ? AND lease_token = ?",
+                list(held.items()),
+            ).rowcount
 
         return await self._run(lambda db: self._write(db, run))
 
@@ -390,7 +441,7 @@ class SQLiteStore:
         def run(db: sqlite3.Connection) -> int:
             sql = (
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?,"
-                " lease_owner = NULL, lease_until = NULL, updated_at = ?"
+                " lease_owner = NULL, lease_until = NULL, lease_token = NULL, updated_at = ?"
                 " WHERE message_id = ? AND state = 'dead'"
             )
             args: tuple[Any, ...] = (n, n, message_id)
