@@ -147,13 +147,12 @@ def load_config(path: str | None) -> dict[str, dict[str, object]]:
         cfg = tomllib.loads(cfg_path.read_text("utf-8-sig"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{cfg_path}: not a valid TOML config file: {exc}") from None
-    tables = CONFIG_KEYS
     for section, table in cfg.items():
-        if section not in tables:
-            tables = _with_server_tables()
-        if section not in tables:
-            raise UsageError(f"{cfg_path}: unknown section [{section}]{_near(section, tables)}")
-        keys = tables[section]
+        if section not in CONFIG_KEYS:
+            raise UsageError(
+                f"{cfg_path}: unknown section [{section}]{_near(section, CONFIG_KEYS)}"
+            )
+        keys = CONFIG_KEYS[section]
         if keys is None and (
             isinstance(table, dict)
             or (isinstance(table, list) and all(isinstance(t, dict) for t in table))
@@ -166,14 +165,6 @@ def load_config(path: str | None) -> dict[str, dict[str, object]]:
                 near = _near(key, keys)
                 raise UsageError(f"{cfg_path}: unknown key {key!r} in [{section}]{near}")
     return cfg
-
-
-def _with_server_tables() -> dict[str, set[str] | None]:
-    """CONFIG_KEYS and the exchange server's tables, imported only for a file that has a table
-    the running command did not declare (``gateway validate`` need not load the exchange)."""
-    from gateway.exchange.config import SECTIONS
-
-    return {**dict.fromkeys(SECTIONS), **CONFIG_KEYS}
 
 
 def _near(word: str, known: object) -> str:
