@@ -24,10 +24,10 @@ from signing import sign, signer
 
 from gateway import FIXTURES_DIR, PROJECT_ROOT
 from gateway.documents.issues import SeverityOverrides
-from gateway.exchange.transfer import prepare
 from gateway.formats import signature
 from gateway.formats.base import Format
 from gateway.formats.registry import render
+from gateway.transfer import prepare
 from gateway.validation.service import validate_bytes
 
 INERA_SIGNED = (

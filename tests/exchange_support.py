@@ -172,6 +172,10 @@ def certificate_message(
             method=ConsentMethod.WRITTEN,
             recipients=[Recipient(c) for c in covers],
             purposes=[purpose_code("rehabilitation")],
+            # consent is to a named recipient: an employer by its organisation (acme's)
+            organisations=[Identifier(system="urn:oid:2.5.4.97", value="5561234567")]
+            if "employer" in covers
+            else [],
             recorded_by=Identifier(system="urn:oid:1.2.752.129.2.1.4.1", value="SE2321000131-P1"),
         )
         patient_url = tree["entry"][1]["fullUrl"] if "entry" in tree else "urn:uuid:p"

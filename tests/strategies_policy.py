@@ -47,6 +47,10 @@ from gateway.documents.sip import (
 from gateway.formats.base import Format
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+#: The employer every employer consent here names (consent is to a named recipient): the
+#: loopback demo's Acme, organisation number 556123-4567.
+EMPLOYER_ORGANISATION = "5561234567"
+EMPLOYER_ORG = Identifier(system=ORGANISATIONSNUMMER_OID, value="556123-4567")
 #: The answers a certificate may keep on its way to an employer: AG7804's field set.
 EMPLOYER_ANSWER_IDS = frozenset(
     {"1", "27", "28", "29", "100", "35", "17", "19", "20", "32", "37", "33", "34", "39", "40"}
@@ -67,7 +71,8 @@ def consent(
 ) -> Consent:
     """An active opt-in consent for ``purpose`` (a code of the purpose code system, or any
     other code, which never authorises), scoped to ``kind`` (default: the purpose's kind where
-    it has one, else a certificate)."""
+    it has one, else a certificate). A consent naming the employer names its organisation
+    (:data:`EMPLOYER_ORG`) too."""
     ps = purpose_system()
     code = purpose_code(purpose) if purpose in ps.kinds else Code(code=purpose, system=ps.system)
     if kind is None:
@@ -84,6 +89,7 @@ def consent(
         purposes=[code],
         recorded_by=hsa("REHAB1"),
         withdrawn_at=withdrawn_at,
+        organisations=[EMPLOYER_ORG] if Recipient.EMPLOYER in recipients else [],
     )
     return base.model_copy(update=changes)
 
@@ -317,7 +323,53 @@ OTHER_NOTATIONS = [
     "migränen",
     "moderate depressive episode",
 ]
-NOTATIONS = [t(c) for c in DIAGNOSIS_CODES for t in CODE_TRICKS] + OTHER_NOTATIONS
+#: Issue 15: characters that look like nothing or like something else, one per class.
+INVISIBLE = ["\u3164", "\u115f", "\u1160", "\uffa0", "\u2800", "\u200b", "\u2060", "\u00ad"]
+LOOK_ALIKES = {  # a letter F and its look-alikes outside the confusables pairs of issue 9
+    "regional indicator": "\U0001f1eb",
+    "negative squared": "\U0001f175",
+    "negative circled": "\U0001f155",
+    "small capital": "\ua730",
+    "hook": "\u0191",
+    "stroke": "\ua798",
+    "mathematical bold": "\U0001d405",
+    "mathematical fraktur": "\U0001d509",
+    "circled": "\u24bb",
+    "fullwidth": "\uff26",
+}
+#: Issue 15: every separator, glue and trick of the second attack set, on F32.1.
+ROUND3_TRICKS: list[Callable[[str], str]] = [
+    *(lambda c, ch=ch: c[0] + ch + c[1:] for ch in INVISIBLE),
+    *(lambda c, ch=ch: ch + c[1:] for ch in LOOK_ALIKES.values()),
+    lambda c: "\u202e" + c[::-1] + "\u202c",  # stored backwards, displayed forwards
+    *(lambda c, sep=sep: c[0] + sep + c[1:] for sep in ("\t", "\n", "/", ":", ",", "..")),
+    lambda c: c[0] + " " + c[1:].replace(".", ","),  # Swedish decimal comma: F 32,1
+    lambda c: "Tolvansson-" + c,
+    lambda c: "journal-" + c,
+    lambda c: "2025-" + c.replace(".", ""),
+    lambda c: "BEDOMNING" + c.split(".")[0],
+    lambda c: "2024" + c,
+    lambda c: "\u0130 " + c[0] + "\u0301" + c[1:],  # a dotted İ, a combining mark
+]
+ROUND3_NOTATIONS = [t("F32.1") for t in ROUND3_TRICKS] + [
+    "6a70",  # lower-case ICD-11
+    "ICD-11: ba41.0",
+    "35 489 007",  # SNOMED CT in digit groups
+    "de\u0301pression",  # a combining mark composed by NFKC before
+    "graviditet",
+    "gravid i vecka 20",
+    "utbränd",
+    "utbrändhet",
+    "IVF-behandling",
+    "abort",
+    "dialys",
+    "kemoterapi",
+    "Alvedon",
+    "Waran",
+]
+NOTATIONS = (
+    [t(c) for c in DIAGNOSIS_CODES for t in CODE_TRICKS] + OTHER_NOTATIONS + ROUND3_NOTATIONS
+)
 
 
 def notation() -> st.SearchStrategy[str]:

@@ -435,23 +435,23 @@ def test_the_published_code_system_is_the_declared_one() -> None:
 
 def test_the_exchange_reads_an_envelopes_consent_completely() -> None:
     """A certificate travels to an employer in a FHIR message with its consent as an entry
-    of the message; the exchange reads it with the same codec, so every attack shows."""
+    of the message; validation reads it once, completely, with the same codec, and hands it
+    on (``Validation.consents``), so every attack shows and the router reads no tree."""
     from exchange_support import certificate_message
 
-    from gateway.exchange.router import _envelope
-    from gateway.formats.fhir.codec import FhirJsonCodec
+    from gateway.validation.service import validate_bytes
 
-    def envelope(tree: dict[str, Any]) -> Any:  # the tree the codec read, as the router has it
-        return _envelope(FhirJsonCodec().parse(orjson.dumps(tree)).tree)
+    def offered(tree: dict[str, Any]) -> list[Consent]:
+        v = validate_bytes(orjson.dumps(tree))
+        assert v.envelope is not None and v.valid, v.issues
+        return v.consents
 
     tree = orjson.loads(certificate_message())
-    _, found, issues = envelope(tree)
-    assert issues == [] and found is not None
-    assert found.patient is None  # about the certificate's own Patient, inside its Bundle
+    (found,) = offered(tree)
+    assert found.patient is not None  # its Patient resolved by reference, kept by identifier
     assert found.scope.kind is DocumentKind.CERTIFICATE and found.status == "active"
     res = next(e["resource"] for e in tree["entry"] if e["resource"]["resourceType"] == "Consent")
     res["status"] = "rejected"
     res["provision"]["provision"] = [{"type": "permit", "provision": [{"type": "deny"}]}]
-    _, found, issues = envelope(tree)
-    assert issues == [] and found is not None
+    (found,) = offered(tree)
     assert found.status == "rejected" and [p.type for p in found.provisions] == ["permit", "deny"]

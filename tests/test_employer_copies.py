@@ -23,7 +23,7 @@ from gateway.formats.base import Format
 from gateway.formats.registry import render
 from gateway.harness.fixtures import discover
 from gateway.policy import apply_policy
-from gateway.policy.signature import render_copy
+from gateway.transfer import render_copy
 from gateway.validation.service import validate_bytes
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.exchange.config import parse
-from gateway.exchange.router import Accepted, Rejection, receive
+from gateway.exchange.router import Accepted, Refusal, Rejection, receive
 from gateway.exchange.store.base import DeliveryState
-from gateway.exchange.transfer import prepare
+from gateway.transfer import prepare
 
 AUDIENCES = ("employer", "forsakringskassan", "occupational-health")
 RECIPIENT_OF = {
@@ -47,7 +47,7 @@ def test_each_audience_gets_its_copy_or_its_refusal(
         covers=tuple(covers),
     )
     result = receive(
-        body, content_type="application/fhir+json", headers={}, sender=SENDER, config=CONFIG, now=T0
+        body, content_type="application/fhir+json", sender=SENDER, config=CONFIG, now=T0
     )
 
     def allowed(audience: str) -> bool:  # Försäkringskassan needs no consent for an FK7804
@@ -55,7 +55,7 @@ def test_each_audience_gets_its_copy_or_its_refusal(
 
     if not any(allowed(a) for a in audiences):
         assert isinstance(result, Rejection)
-        assert result.status == 422
+        assert result.reason is Refusal.INVALID
         assert {i.code for i in result.issues} <= {
             "POLICY-CONSENT-MISSING",
             "POLICY-CONSENT-NOT-COVERING",
@@ -79,16 +79,16 @@ def test_each_audience_gets_its_copy_or_its_refusal(
         assert "Ryggvärk".encode() not in employer.payload
 
 
-def test_recipients_alike_in_role_and_format_share_one_prepared_copy(
+def test_recipients_alike_in_role_organisation_and_format_share_one_prepared_copy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Two employers taking FHIR JSON get the same copy, prepared once; Försäkringskassan,
-    another role, gets its own."""
+    """Two endpoints of one employer (one organisation) taking FHIR JSON get the same copy,
+    prepared once; Försäkringskassan, another role, gets its own."""
     import gateway.exchange.router as router
 
     data = config_data()
     acme = next(r for r in data["recipients"] if r["id"] == "acme")
-    data["recipients"].append({**acme, "id": "acme-2", "organisation": "5569876543"})
+    data["recipients"].append({**acme, "id": "acme-2", "organisation": "556123-4567"})
     data["senders"][0]["recipients"].append("acme-2")
     config = parse(data)
     sender = config.sender("region-vg")
@@ -102,7 +102,7 @@ def test_recipients_alike_in_role_and_format_share_one_prepared_copy(
     monkeypatch.setattr(router, "prepare", counting)
     body = certificate_message(FK7804_XML, ("employer", "forsakringskassan"), message_id="two")
     result = receive(
-        body, content_type="application/fhir+json", headers={}, sender=sender, config=config, now=T0
+        body, content_type="application/fhir+json", sender=sender, config=config, now=T0
     )
     assert isinstance(result, Accepted)
     assert sorted(prepared) == [("employer", "fhir-json"), ("forsakringskassan", "xml")]
@@ -115,3 +115,25 @@ def test_recipients_alike_in_role_and_format_share_one_prepared_copy(
     assert set(policy) == {"acme", "acme-2", "fk"}
     assert policy["acme"] == policy["acme-2"] != policy["fk"]
     assert policy["acme"]["sha256"] == hashlib.sha256(got["acme"].payload or b"").hexdigest()
+
+
+def test_a_consent_naming_one_employer_reaches_that_employer_only() -> None:
+    """Consent is to a named recipient (issue 15, class 8): a message routed to two employers
+    on a consent that names one of them by organisation number reaches that one; the other
+    is refused with POLICY-CONSENT-ORGANISATION, and an audience-only consent reaches none."""
+    data = config_data()
+    acme = next(r for r in data["recipients"] if r["id"] == "acme")
+    data["recipients"].append({**acme, "id": "other-employer", "organisation": "5569876543"})
+    data["senders"][0]["recipients"].append("other-employer")
+    config = parse(data)
+    sender = config.sender("region-vg")
+    assert sender is not None
+    body = certificate_message(FK7804_XML, ("employer", "forsakringskassan"), message_id="named")
+    result = receive(
+        body, content_type="application/fhir+json", sender=sender, config=config, now=T0
+    )
+    assert isinstance(result, Accepted)
+    got = {d.recipient_id: d for d in result.message.deliveries}
+    assert got["acme"].state is DeliveryState.PENDING
+    assert got["other-employer"].state is DeliveryState.REFUSED
+    assert got["other-employer"].last_error == "POLICY-CONSENT-ORGANISATION"

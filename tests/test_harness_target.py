@@ -11,6 +11,8 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,22 +28,28 @@ FIXTURE_COUNT = sum(1 for _ in FIXTURES_DIR.rglob("*.expected.json"))
 
 
 def _start(args: list[str], marker: str) -> tuple[subprocess.Popen[str], str]:
+    """A gateway process, once it printed ``marker``. Its output is drained from then on: a
+    server whose log pipe fills blocks on its next log line (stderr goes to a file)."""
+    err = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (lives as long as the process)
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", *args],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=err,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
-    assert marker in line, line + (proc.stderr.read() if proc.stderr else "")
+    if marker not in line:
+        err.seek(0)
+        raise AssertionError(line + err.read())
+    threading.Thread(target=proc.stdout.read, daemon=True).start()
     return proc, line
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
     proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=30)
+    proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from gateway.formats.base import CannotRender, Format
 from gateway.formats.registry import render
 from gateway.harness.fixtures import discover
 from gateway.policy import apply_policy
-from gateway.policy.signature import render_copy
+from gateway.transfer import render_copy
 from gateway.validation.service import validate_bytes
 
 SEEDS = [f.path.read_bytes() for f in discover(FIXTURES_DIR) if f.expected["valid"]] + [

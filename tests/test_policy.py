@@ -10,6 +10,7 @@ from strategies_common import TOLVAN, hsa
 from strategies_policy import (
     AT,
     EMPLOYER_ANSWER_IDS,
+    EMPLOYER_ORGANISATION,
     PATIENT,
     STAFF,
     consent,
@@ -112,7 +113,13 @@ def test_ag7804_is_not_for_forsakringskassan() -> None:
 
 def test_ag7804_with_shared_diagnosis_reaches_employer_without_it() -> None:
     cert = certificate("ag7804-v1-full-diagnosis-shared")
-    result = apply_policy(cert, Recipient.EMPLOYER, consent=EMPLOYER_CONSENT, at=AT)
+    result = apply_policy(
+        cert,
+        Recipient.EMPLOYER,
+        consent=EMPLOYER_CONSENT,
+        at=AT,
+        organisation=EMPLOYER_ORGANISATION,
+    )
     assert not result.refused
     # the treatments, 37 and "övrigt" are not written for the employer: withheld whatever
     # they hold; no text of Inera's sample names a diagnosis
@@ -136,7 +143,11 @@ def test_ag7804_with_shared_diagnosis_reaches_employer_without_it() -> None:
 
 def test_fk7804_bound_for_employer_becomes_an_employer_view() -> None:
     result = apply_policy(
-        certificate("fk7804-lisjp-v1-full"), "employer", consent=EMPLOYER_CONSENT, at=AT
+        certificate("fk7804-lisjp-v1-full"),
+        "employer",
+        consent=EMPLOYER_CONSENT,
+        at=AT,
+        organisation=EMPLOYER_ORGANISATION,
     )
     assert entries(result) == [
         ("removed", "answers[id=6]", "POLICY-DIAGNOSIS-WITHHELD"),
@@ -163,7 +174,11 @@ def test_fk7804_bound_for_employer_becomes_an_employer_view() -> None:
 
 def test_ag114_keeps_the_patients_wish_in_the_report_only() -> None:
     result = apply_policy(
-        certificate("ag114-v1-maxed"), "employer", consent=EMPLOYER_CONSENT, at=AT
+        certificate("ag114-v1-maxed"),
+        "employer",
+        consent=EMPLOYER_CONSENT,
+        at=AT,
+        organisation=EMPLOYER_ORGANISATION,
     )
     assert entries(result) == [
         ("recorded", "answers[id=3].parts[id=3.1]", "POLICY-DIAGNOSIS-WITHHELD"),
@@ -179,7 +194,9 @@ def test_ag114_keeps_the_patients_wish_in_the_report_only() -> None:
 def test_signature_does_not_survive_redaction() -> None:
     cert = certificate("fk7804-lisjp-v1-signed-underskrift")
     assert cert.signature is not None
-    result = apply_policy(cert, "employer", consent=EMPLOYER_CONSENT, at=AT)
+    result = apply_policy(
+        cert, "employer", consent=EMPLOYER_CONSENT, at=AT, organisation=EMPLOYER_ORGANISATION
+    )
     assert ("removed", "signature", "POLICY-SIGNATURE-REMOVED") in entries(result)
     assert isinstance(result.document, Certificate) and result.document.signature is None
 
@@ -203,7 +220,9 @@ def test_free_text_naming_the_diagnosis_is_withheld_whole() -> None:
     )
     answers[i] = answers[i].model_copy(update={"parts": [part]})
     cert = cert.model_copy(update={"answers": answers})
-    result = apply_policy(cert, "employer", consent=EMPLOYER_CONSENT, at=AT)
+    result = apply_policy(
+        cert, "employer", consent=EMPLOYER_CONSENT, at=AT, organisation=EMPLOYER_ORGANISATION
+    )
     assert ("removed", "answers[id=17].parts[id=17.1]", "POLICY-FREE-TEXT-WITHHELD") in entries(
         result
     )
@@ -211,8 +230,9 @@ def test_free_text_naming_the_diagnosis_is_withheld_whole() -> None:
     assert isinstance(out, Certificate)
     assert out.answers_to("17") == []  # its only part withheld, the answer goes
     messages = [e.message for e in result.report if e.code == "POLICY-FREE-TEXT-WITHHELD"]
-    assert messages == ["delsvar 17.1 names a diagnosis (an ICD-10 or KSH97-P code) and was "
-                        "withheld whole"]
+    assert messages == [
+        "delsvar 17.1 names a diagnosis (an ICD-10 or KSH97-P code) and was withheld whole"
+    ]
     assert "huntington" not in str(result.report_dicts()).casefold()
 
 
@@ -222,7 +242,9 @@ def test_diagnosis_code_outside_the_diagnosis_question_is_withheld() -> None:
         update={"specialities": [icd("F32.1", "Medelsvår depressiv episod"), Code(code="1")]}
     )
     cert = cert.model_copy(update={"issuer": issuer})
-    result = apply_policy(cert, "employer", consent=EMPLOYER_CONSENT, at=AT)
+    result = apply_policy(
+        cert, "employer", consent=EMPLOYER_CONSENT, at=AT, organisation=EMPLOYER_ORGANISATION
+    )
     assert ("removed", "issuer.specialities[0]", "POLICY-DIAGNOSIS-WITHHELD") in entries(result)
     assert isinstance(result.document, Certificate)
     assert result.document.issuer.specialities == [Code(code="1")]
@@ -376,7 +398,7 @@ def test_sip_for_employer_loses_address_notes_and_diagnosis_texts() -> None:
         notes="Nästa möte i maj.",
         goals=[SipGoal(ref="g1", description="Minskad depression.", need_refs=["n1"])],
     )
-    result = apply_policy(doc, "employer", at=AT)
+    result = apply_policy(doc, "employer", at=AT, organisation=EMPLOYER_ORGANISATION)
     assert entries(result) == [
         ("removed", "patient.address", "POLICY-NOT-ALLOWED"),
         ("removed", "needs", "POLICY-NOT-ALLOWED"),
@@ -522,7 +544,13 @@ def test_certificate_header_texts_and_required_codes_reach_no_employer() -> None
         certificate_id=Identifier(system="1.2.3", value="other-cert"),
     )
     cert = cert.model_copy(update={"issuer": issuer, "relations": [relation]})
-    result = apply_policy(cert, Recipient.EMPLOYER, consent=EMPLOYER_CONSENT, at=AT)
+    result = apply_policy(
+        cert,
+        Recipient.EMPLOYER,
+        consent=EMPLOYER_CONSENT,
+        at=AT,
+        organisation=EMPLOYER_ORGANISATION,
+    )
     out = result.document
     assert isinstance(out, Certificate), result.report
     assert out.relations == []
@@ -534,6 +562,12 @@ def test_certificate_header_texts_and_required_codes_reach_no_employer() -> None
 def test_certificate_typed_with_a_diagnosis_code_is_refused_for_an_employer() -> None:
     cert = certificate("ag7804-v1-no-diagnosis")
     cert = cert.model_copy(update={"type_code": icd("F32.1", "Medelsvår depressiv episod")})
-    result = apply_policy(cert, Recipient.EMPLOYER, consent=EMPLOYER_CONSENT, at=AT)
+    result = apply_policy(
+        cert,
+        Recipient.EMPLOYER,
+        consent=EMPLOYER_CONSENT,
+        at=AT,
+        organisation=EMPLOYER_ORGANISATION,
+    )
     assert result.refused and result.document is None
     assert entries(result)[-1] == ("refused", "", "POLICY-DIAGNOSIS-WITHHELD")

@@ -17,9 +17,9 @@ import orjson
 import pytest
 
 from gateway import FIXTURES_DIR
-from gateway.exchange.transfer import transfer
 from gateway.policy import apply_policy
 from gateway.policy.diagnosis import catalogue, iter_codes
+from gateway.transfer import transfer
 from gateway.validation.service import Validation, validate_bytes
 
 AT = "2026-01-01T00:00:00+00:00"

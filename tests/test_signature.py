@@ -26,7 +26,7 @@ from gateway.formats.registry import render
 from gateway.formats.rivta.namespaces import INTYG, SVAR, UNDERSKRIFT
 from gateway.policy import apply_policy
 from gateway.policy.report import PolicyResult
-from gateway.policy.signature import render_copy
+from gateway.transfer import render_copy
 from gateway.validation.service import validate_bytes
 
 MARKER = b"F321"

@@ -42,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "gateway redact sip.xml --for municipality --to fhir-json --pretty",
             "gateway redact notice.xml --for forsakringskassan --strict --at 2026-01-05T10:00",
             "gateway redact cert.xml --for employer --consent consent.json",
+            "gateway redact sip.xml --for employer --organisation 556123-4567",
             "gateway redact cert.xml --for employer --warn ID-PERSON-CHECKSUM --ignore CERT-X",
         ],
         description="Print the document exactly as RECIPIENT would receive it after every "
@@ -66,10 +67,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--consent",
         metavar="FILE",
-        help="a consent record standing in for the envelope's (JSON: id, status, "
+        help="a consent record offered beside the document (JSON: id, status, "
         "scope{kind[,document_id]}, given_by{system,value}, given_at, method, recipients, "
         "purposes[{code,system}][, patient, policy_rule, type, recorded_by, valid_from, "
-        "withdrawn_at, provisions]; docs/policy.md), e.g. --consent consent.json",
+        "withdrawn_at, provisions, organisations, actions, ...]; docs/policy.md), "
+        "e.g. --consent consent.json",
+    )
+    p.add_argument(
+        "--organisation",
+        metavar="ID",
+        help="the recipient's organisation number or HSA-id, as the server's configuration "
+        "names it: a consent to an employer must name it (without it the preview notes that "
+        "it was not compared), e.g. --organisation 556123-4567",
     )
     p.add_argument(
         "--report",
@@ -126,7 +135,7 @@ def _consent(path: str | None) -> Consent | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.exchange.transfer import transfer
+    from gateway.transfer import transfer
 
     consent = _consent(args.consent)
     inp = read_one(args.path)
@@ -137,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         source=inp.source,
         to=Format(args.to) if args.to else None,
         consent=consent,
+        organisation=args.organisation,
         overrides=overrides_from(args),
         strict=args.strict,
         trust_anchors=_anchors(args.trust_anchors),

@@ -143,19 +143,37 @@ class ConsentScope(Model):
 class ConsentProvision(Model):
     """A nested rule of the consent (R4 ``provision.provision`` at any depth, in document
     order): a deny that applies to the transfer refuses it; an empty list or period applies to
-    every recipient, purpose or time."""
+    every recipient, purpose or time. What limits a rule besides its recipients, purposes and
+    period is kept too, so that the one reading (``gateway.documents.consent``) can act on it:
+    a deny it cannot exclude by them applies (deny wins when in doubt)."""
 
     type: ProvisionType
     start: datetime | None = None
     end: datetime | None = None
     recipients: list[Recipient] = []
     purposes: list[Code] = []
+    #: recipient organisations by identifier (organisation number, HSA-id)
+    organisations: list[Identifier] = []
+    #: what the rule is about doing (R4 consent-action: collect, access, use, disclose, correct)
+    actions: list[Code] = []
+    #: the rule covers data from this time on (R4 ``dataPeriod.start``) ...
+    data_from: datetime | None = None
+    #: ... until this time (``dataPeriod.end``)
+    data_to: datetime | None = None
+    #: the rule covers only data carrying these codes (R4 ``provision.code``)
+    codes: list[Code] = []
+    #: the rule covers only data with these security labels (R4 ``provision.securityLabel``)
+    security_labels: list[Code] = []
+    #: elements the sender wrote that limit the rule and that the gateway does not understand
+    #: (their FHIR names): a consent never authorises past them
+    not_understood: list[str] = []
 
 
 class Consent(Model):
     """The patient's consent to one transfer (seed 003: one consent per transfer; the record
     states the date, how it was obtained and what it covers). Read by one function,
-    ``gateway.documents.consent.consent_problems``, for validation and policy alike."""
+    ``gateway.documents.consent.evaluate_consents``, for validation, policy, the command
+    line and the server alike; every element that can limit a disclosure is kept here."""
 
     id: str
     status: ConsentStatus
@@ -167,13 +185,37 @@ class Consent(Model):
     method: ConsentMethod
     policy_rule: ConsentPolicyRule = ConsentPolicyRule.OPT_IN
     type: ProvisionType = ProvisionType.PERMIT  # the base provision
-    recipients: list[Recipient] = Field(min_length=1)
+    #: the audiences it names; an employer is covered only by its organisation (organisations)
+    recipients: list[Recipient] = []
     #: codes of the declared purpose code system (mappings/consent.toml); text never authorises
     purposes: list[Code] = Field(min_length=1)
     recorded_by: Identifier | None = None
     valid_from: datetime | None = None  # provision.period.start
     withdrawn_at: datetime | None = None  # provision.period.end
     provisions: list[ConsentProvision] = []
+    #: recipient organisations it names, by organisation number or HSA-id (FHIR
+    #: provision.actor, an Organization by identifier): consent is to a named recipient
+    organisations: list[Identifier] = []
+    #: what it allows doing (R4 consent-action); empty: disclosure, what the gateway does
+    actions: list[Code] = []
+    #: it covers data from this time on (R4 ``provision.dataPeriod``) ...
+    data_from: datetime | None = None
+    #: ... until this time
+    data_to: datetime | None = None
+    #: it covers only data carrying these codes (R4 ``provision.code``)
+    codes: list[Code] = []
+    #: it covers only data with these security labels (R4 ``provision.securityLabel``)
+    security_labels: list[Code] = []
+    #: its scope when it is not a privacy consent (R4 ``Consent.scope``: research, treatment,
+    #: adr); ``None``: patient privacy, the only scope that authorises a disclosure
+    consent_scope: Code | None = None
+    #: its categories other than a privacy consent's (R4 ``Consent.category``)
+    categories: list[Code] = []
+    #: what the record says of its verification (R4 ``verification.verified``); ``None``: silent
+    verified: bool | None = None
+    #: elements the sender wrote that limit it and that the gateway does not understand
+    #: (their FHIR names, e.g. ``policy``, ``modifierExtension``): it never authorises past them
+    not_understood: list[str] = []
 
 
 class CareUnit(Model):

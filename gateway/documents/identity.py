@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import cache
+
+from gateway.documents.common import Identifier
 
 # OIDs of the national identifier systems (Inera, HL7 Sweden).
 PERSONNUMMER_OID = "1.2.752.129.2.1.3.1"
@@ -87,3 +90,138 @@ def organisation_number_problem(value: str) -> str | None:
     if not luhn_ok(digits):
         return "the check digit (last digit) is wrong"
     return None
+
+
+# --------------------------------------------------------------------- comparing identities
+#
+# Two persons, organisations or documents are the same when their identifiers say so as the
+# identifier system defines it, not when their spellings agree: a personnummer is the same
+# with or without century, hyphen or plus, under any recognised spelling of its system
+# (bare OID, urn:oid:, HL7 Sweden's URI). Every comparison of two persons in the gateway goes
+# through :func:`same_person` (docs/policy.md "Consent").
+
+_SYSTEM_ROWS_FILE = "fhir-systems.toml"
+#: identifier row names (mappings/fhir-systems.toml) -> the kind of identity they carry
+_IDENTITY_KINDS = {
+    "personnummer": "person",
+    "samordningsnummer": "person",
+    "hsa-id": "hsa",
+    "organisationsnummer": "organisation",
+}
+_PERSON_VALUE = re.compile(r"^(\d{2})?(\d{6})([-+]?)(\d{4})$")
+_HSA_VALUE = re.compile(r"^[A-Za-z]{2,6}\d{10}-[A-Za-z0-9]{1,20}$")
+_UUID = re.compile(
+    r"^(?:urn:uuid:)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$", re.I
+)
+
+
+def _bare_system(system: str) -> str:
+    s = system.strip().casefold()
+    for prefix in ("urn:oid:", "https://", "http://"):
+        s = s.removeprefix(prefix)
+    return s.rstrip("/")
+
+
+@cache
+def _system_kinds() -> dict[str, str]:
+    """Every spelling of the person, HSA-id and organisation-number systems -> its kind."""
+    import tomllib
+
+    from gateway import MAPPINGS_DIR
+
+    data = tomllib.loads((MAPPINGS_DIR / _SYSTEM_ROWS_FILE).read_text("utf-8"))
+    base = str(data.get("base", ""))
+    out: dict[str, str] = {}
+    for row in data.get("identifier", []):
+        kind = _IDENTITY_KINDS.get(str(row.get("name")))
+        if kind is None:
+            continue
+        for spelling in (row["model"], row["uri"], *row.get("aliases", [])):
+            out[_bare_system(str(spelling).replace("{base}", base))] = kind
+    return out
+
+
+def identity_kind(system: str) -> str | None:
+    """``"person"``, ``"hsa"``, ``"organisation"`` for a recognised spelling of those
+    identifier systems, else ``None``."""
+    return _system_kinds().get(_bare_system(system))
+
+
+def person_key(value: str) -> tuple[str | None, str, str] | None:
+    """A personnummer or samordningsnummer as (century or ``None``, its ten digits, the
+    separator written: ``-``, ``+`` or none), however written; ``None`` for anything else."""
+    m = _PERSON_VALUE.match(value.strip())
+    if m is None:
+        return None
+    century, rest, sep, last = m.groups()
+    return century, rest + last, sep
+
+
+def _same_person_value(a: str, b: str, today: date | None) -> bool:
+    """The same ten digits (birth date, number, check digit); centuries, where both are
+    written, equal; a ``+`` (100 years or older, as Skatteverket writes it) against a
+    century that makes the person younger is someone else. A ten-digit form without ``+`` is
+    read as either century: senders write Tolvan (born 1912) ``1212121212`` and
+    ``121212-1212`` alike, and only the ten digits carry the check digit."""
+    ka, kb = person_key(a), person_key(b)
+    if ka is None or kb is None:
+        return ka is None and kb is None and a.strip() == b.strip()  # as sent, when no number
+    if ka[1] != kb[1]:
+        return False
+    if ka[0] is not None and kb[0] is not None:
+        return ka[0] == kb[0]
+    full, short = (ka, kb) if ka[0] is not None else (kb, ka)
+    if full[0] is None or short[2] != "+":
+        return True
+    today = today or date.today()
+    return today.year - int(full[0] + full[1][:2]) >= 100
+
+
+def same_person(a: Identifier, b: Identifier, today: date | None = None) -> bool:
+    """Whether two identifiers name the same person: personnummer and samordningsnummer in
+    any spelling of their systems (bare OID, ``urn:oid:``, HL7 Sweden's URI) and any
+    notation of the number (:func:`_same_person_value`); identifiers of other systems when
+    their systems (in any spelling) and values are the same. Every comparison of two persons
+    goes through here (docs/policy.md "Consent")."""
+    ka, kb = identity_kind(a.system), identity_kind(b.system)
+    if ka == kb == "person":
+        return _same_person_value(a.value, b.value, today)
+    if ka is not None or kb is not None:
+        return ka == kb and _organisation_value(a.value) == _organisation_value(b.value)
+    return _bare_system(a.system) == _bare_system(b.system) and a.value.strip() == b.value.strip()
+
+
+def _organisation_value(value: str) -> str:
+    """An organisation number as its ten digits (no ``16`` prefix, no hyphen); an HSA-id in
+    capitals (HSA-ids are case-insensitive); anything else as sent, trimmed."""
+    v = value.strip()
+    if _ORGNR.match(v):
+        return v.replace("-", "")[-10:]
+    if _HSA_VALUE.match(v):
+        return v.upper()
+    return v
+
+
+def organisation_key(value: str) -> str:
+    """How an organisation named by a bare value (a recipient's configured ``organisation``:
+    an organisation number or an HSA-id) is compared."""
+    return _organisation_value(value)
+
+
+def names_organisation(identifier: Identifier, organisation: str) -> bool:
+    """Whether ``identifier`` (a consent's named recipient: an organisation number or an
+    HSA-id, in any spelling of its system) is the organisation configured as ``organisation``."""
+    kind = identity_kind(identifier.system)
+    if kind not in ("organisation", "hsa"):
+        return False
+    return _organisation_value(identifier.value) == organisation_key(organisation)
+
+
+def same_document_id(a: str, b: str) -> bool:
+    """Two document ids, compared as their systems define them: UUIDs (a certificate's
+    intygs-id as Webcert issues it; ``urn:uuid:`` or not) in any letter case, the gateway's
+    own ids (SIP, plan, §4) too, since they are issued case-insensitive (docs/policy.md)."""
+    ma, mb = _UUID.match(a.strip()), _UUID.match(b.strip())
+    if ma is not None and mb is not None:
+        return ma.group(1).lower() == mb.group(1).lower()
+    return a.strip().casefold() == b.strip().casefold()

@@ -1,3 +1,3 @@
 """The exchange step: the server that receives, routes, stores and delivers messages
-(docs/architecture.md). Nothing is imported here: `gateway validate` reads the config
-through `gateway.exchange.config` and must not pay for the policy stack (issue 21)."""
+(docs/architecture.md). Imports nothing eagerly: ``gateway validate`` must not pay for it.
+The transfer service every front door uses lives in :mod:`gateway.transfer`."""

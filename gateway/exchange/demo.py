@@ -139,6 +139,11 @@ async def scenario(lb: Loopback, out: Print, fixtures: Path = FIXTURES_DIR) -> D
     )
     await send(demo, region, "AG7804 certificate -> employer, no consent",
                no_consent, FHIR, expect=422)  # fmt: skip
+    other_employer = certificate_message(
+        ag7804.read_bytes(), ("employer",), message_id="demo-cert-3", employer="5569876543"
+    )
+    await send(demo, region, "AG7804 -> employer, consent for another employer",
+               other_employer, FHIR, expect=422)  # fmt: skip
     await send(demo, region, "invalid certificate (fk7804-current-work-missing)",
                invalid.read_bytes(), {**XML, "Gateway-Recipients": "fk"}, expect=422)  # fmt: skip
     sip_headers = {**FHIR, "Gateway-Recipients": "region-skane,malmo,acme"}

@@ -269,10 +269,13 @@ def certificate_message(
     message_id: str | None = None,
     consent_id: str | None = "samtycke-arbetsgivare-1",
     source: str = REGION_HSA_ID,
+    employer: str = RECIPIENTS["acme"][1],
 ) -> bytes:
     """A FHIR message carrying the certificate ``data`` (any format the gateway reads) to
     ``audiences``, with the patient's consent for the employer as the envelope's Consent
-    entry (how a certificate, which has no place for one, travels to an employer)."""
+    entry (how a certificate, which has no place for one, travels to an employer). The
+    consent names the employer by organisation number (``employer``: Acme's by default):
+    consent is to a named recipient."""
     from gateway.formats.fhir.codec import FhirJsonCodec
     from gateway.formats.fhir.consent import write_consent
     from gateway.formats.fhir.envelope import wrap_message
@@ -293,6 +296,8 @@ def certificate_message(
             method=ConsentMethod.WRITTEN,
             recipients=[Recipient.EMPLOYER],
             purposes=[purpose_code("sick-pay")],
+            # consent is to a named recipient: the employer by its organisation number
+            organisations=[Identifier(system="2.5.4.97", value=employer)],
             recorded_by=Identifier(system="urn:oid:1.2.752.129.2.1.4.1", value="SE2321000016-P1"),
         )
         message["entry"].append(

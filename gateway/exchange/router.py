@@ -3,7 +3,7 @@ store, or a :class:`Rejection` with every issue. Pure and synchronous (no I/O): 
 commits what this returns in one transaction before it answers ``202``.
 
 detect and validate once -> route (Content-Based Router) -> check the sender's permissions ->
-:func:`gateway.exchange.transfer.prepare` per recipient (Content Filter + Message Translator)
+:func:`gateway.transfer.prepare` per recipient (Content Filter + Message Translator)
 -> the deliveries, the consent use and the audit entries.
 
 Routing (docs/exchange/api.md):
@@ -12,29 +12,33 @@ Routing (docs/exchange/api.md):
   (``employer``, ``forsakringskassan`` …) and goes to the recipients of that role the sender
   may send to; the message id is ``Bundle.id``;
 * anything else (RIVTA RegisterCertificate, SendMessageToRecipient, our own XML, a bare FHIR
-  document) routes on HTTP headers: ``Gateway-Recipients`` (recipient ids or audiences,
-  comma-separated) and ``Gateway-Message-Id``. A ``Gateway-Recipients`` header on a FHIR
-  message narrows its audiences to the named recipients.
+  document) routes on the recipients the sender names (``named``: recipient ids or
+  audiences; the server takes them from ``Gateway-Recipients``) and the message id it gives.
+  Named recipients on a FHIR message narrow its audiences.
 
 Without a message id the id is derived from the sender and the content, so an identical
 re-post is still recognised. A policy refusal for one recipient does not stop the others:
 that recipient's delivery is recorded as ``refused`` with the rule codes and the answer says
-so; only when every recipient is refused is the message refused (``422``).
+so; only when every recipient is refused is the message refused. The router speaks no HTTP:
+a :class:`Rejection` says why (:class:`Refusal`), the server maps that to a status. The
+envelope and the consents are what validation read (``Validation.envelope``/``consents``):
+the router only routes.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import orjson
 
-from gateway.documents import DocumentKind, Recipient
-from gateway.documents.common import Consent
+from gateway.documents import Document, DocumentKind, Recipient
+from gateway.documents.identity import organisation_key
 from gateway.documents.issues import RULES, Issue, RuleKind, issue
 from gateway.exchange.audit import content_hash
 from gateway.exchange.config import Config, RecipientConfig, SenderConfig
@@ -45,8 +49,9 @@ from gateway.exchange.store.base import (
     NewDelivery,
     NewMessage,
 )
-from gateway.exchange.transfer import Transfer, prepare
+from gateway.exchange.transports.formats import required_format
 from gateway.formats.base import Format
+from gateway.transfer import Transfer, prepare
 from gateway.validation.service import Validation, validate_bytes
 
 NO_ROUTE = RULES.define(
@@ -93,7 +98,8 @@ CANNOT_RENDER = RULES.define(
     RuleKind.POLICY,
     "The recipient receives a format that cannot express this document (a §4 notification "
     "as SendMessageToRecipient needs the certificate it refers to and the sender's HSA-id). "
-    "Nothing is delivered to that recipient; the others still receive theirs.",
+    "Nothing is delivered to that recipient; the others still receive theirs. The answer "
+    "says which field is missing, as POST /convert does.",
 )
 
 MEDIA_TYPES: dict[Format, str] = {
@@ -114,12 +120,21 @@ _ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _NS = uuid.UUID("0b5cf4a6-4f2e-5d55-9c1e-7d3b8e61a2f4")
 
 
+class Refusal(StrEnum):
+    """Why a message was not accepted; the server maps each to an HTTP status."""
+
+    UNSUPPORTED = "unsupported"  # not a media type or format the gateway reads
+    UNREADABLE = "unreadable"  # not a document at all, or unusable routing data
+    INVALID = "invalid"  # a document, but invalid; or refused for every recipient
+    FORBIDDEN = "forbidden"  # the sender may not send this, or to there
+
+
 @dataclass(frozen=True)
 class Rejection:
-    """Why a message was not accepted: the HTTP status, a short title, every issue, and
-    the audit entries that record the refusal."""
+    """Why a message was not accepted: the reason, a short title, every issue, and the
+    audit entries that record the refusal."""
 
-    status: int
+    reason: Refusal
     title: str
     issues: list[Issue]
     audit: tuple[AuditEntry, ...] = ()
@@ -147,66 +162,32 @@ def delivery_id(message_id: str, recipient_id: str) -> str:
     return str(uuid.uuid5(_NS, f"{message_id}|{recipient_id}"))
 
 
-def _status_for(issues: list[Issue]) -> int:
-    """400 when the bytes cannot be read as a document at all, 422 when they can but are
-    invalid."""
+def _reason_for(issues: list[Issue]) -> Refusal:
+    """Unreadable when the bytes cannot be read as a document at all, invalid when they can
+    but break its rules."""
     for i in issues:
         rule = RULES.get(i.code)
         if rule is not None and rule.kind is RuleKind.SYNTAX and i.severity == "error":
-            return 400
-    return 422
-
-
-def _envelope(tree: dict[str, Any] | None) -> tuple[Any, Consent | None, list[Issue]]:
-    """A FHIR message's envelope (None for a bare document; the codec already checked it)
-    and the envelope's consent: a ``Consent`` entry of the message outside the document
-    (how a certificate, which has no place for one, travels to an employer with consent).
-    ``tree`` is the one the codec read (``Validation.tree``): the bytes are parsed once."""
-    from gateway.formats.fhir.consent import read_consent
-    from gateway.formats.fhir.datatypes import BundleIndex
-    from gateway.formats.fhir.envelope import unwrap_message
-    from gateway.formats.fhir.tree import Reader, Unreadable
-
-    if tree is None or tree.get("type") != "message":
-        return None, None, []
-    envelope = unwrap_message(tree)[0]
-    if envelope is None or envelope.kind is not DocumentKind.CERTIFICATE:
-        return envelope, None, []  # the other kinds carry their consent in the document
-    entries = tree.get("entry") or []
-    for i, entry in enumerate(entries):
-        res = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(res, dict) and res.get("resourceType") == "Consent":
-            r = Reader()
-            # the consent's Patient is the certificate's, inside the document Bundle entry
-            inner = [
-                e
-                for x in entries
-                if isinstance(x, dict) and isinstance(x.get("resource"), dict)
-                for e in (x["resource"].get("entry") or [])
-                if x["resource"].get("resourceType") == "Bundle"
-            ]
-            index = BundleIndex(r, {"entry": [*entries, *inner]})
-            subject = next(iter(index.all("Patient")), (None, ""))[0]
-            try:
-                consent = read_consent(
-                    r, index, res, f"Bundle.entry[{i}].resource", ("consent",), subject
-                )
-            except Unreadable:
-                return envelope, None, r.issues
-            return envelope, consent, r.issues
-    return envelope, None, []
+            return Refusal.UNREADABLE
+    return Refusal.INVALID
 
 
 def receive(
     data: bytes,
     *,
     content_type: str | None,
-    headers: Mapping[str, str],
+    named: Sequence[str] = (),
+    message_id: str | None = None,
     sender: SenderConfig,
     config: Config,
     now: datetime,
+    to: Format | None = None,
+    validation: Validation | None = None,
 ) -> Accepted | Rejection:
-    """Run the accept pipeline for one posted message (see the module docstring)."""
+    """Run the accept pipeline for one posted message (see the module docstring). ``named``
+    and ``message_id`` are what the sender said beside the bytes; ``to`` (dry runs only)
+    renders every copy in that format instead of the recipient's; ``validation`` is the
+    bytes' validation when the caller has it already (a dry run), so they are read once."""
     family = media_family(content_type)
     digest = content_hash(data)
     received = AuditEntry(
@@ -217,12 +198,14 @@ def receive(
     )
     fhir = family == "json" or (content_type or "").startswith("application/fhir")
     if family is None:
-        return Rejection(415, "unsupported media type", [], (received,), fhir=fhir)
-    validation = validate_bytes(data, source="request", overrides=config.rules)
+        return Rejection(Refusal.UNSUPPORTED, "unsupported media type", [], (received,), fhir)
+    if validation is None:
+        validation = validate_bytes(data, source="request", overrides=config.rules)
     fmt = validation.format
     fhir = fhir or fmt in (Format.FHIR_JSON, Format.FHIR_XML)
     if fmt is not None and (family == "json") != (fmt is Format.FHIR_JSON):
-        return Rejection(415, f"the body is {fmt}, not {content_type}", [], (received,), fhir)
+        title = f"the body is {fmt}, not {content_type}"
+        return Rejection(Refusal.UNSUPPORTED, title, [], (received,), fhir)
     validated = AuditEntry(
         now,
         sender.id,
@@ -236,175 +219,189 @@ def receive(
     )
     if not validation.valid or validation.document is None or fmt is None:
         issues = validation.issues
-        return Rejection(
-            _status_for(issues), "invalid document", issues, (received, validated), fhir
-        )
-    return _route(
-        data, validation, fmt, headers, sender, config, now, digest, fhir, received, validated
-    )
+        reason = _reason_for(issues)
+        return Rejection(reason, "invalid document", issues, (received, validated), fhir)
+    route = _Route(validation, sender, config, now, [received, validated], fhir)
+    return route.run(digest, named, message_id, to)
 
 
-def _route(
-    data: bytes,
-    validation: Validation,
-    fmt: Format,
-    headers: Mapping[str, str],
-    sender: SenderConfig,
-    config: Config,
-    now: datetime,
-    digest: str,
-    fhir: bool,
-    received: AuditEntry,
-    validated: AuditEntry,
-) -> Accepted | Rejection:
-    document = validation.document
-    assert document is not None
-    kind = document.kind
-    audit = [received, validated]
+class _Route:
+    """One valid message through the Content-Based Router: its id, the sender's rights,
+    its recipients, a copy per recipient through the transfer service, the answer."""
 
-    def reject(status: int, title: str, problems: list[Issue]) -> Rejection:
+    def __init__(
+        self,
+        validation: Validation,
+        sender: SenderConfig,
+        config: Config,
+        now: datetime,
+        audit: list[AuditEntry],
+        fhir: bool,
+    ) -> None:
+        assert validation.document is not None
+        self.validation = validation
+        self.document: Document = validation.document
+        self.sender = sender
+        self.config = config
+        self.now = now
+        self.audit = audit
+        self.fhir = fhir
+
+    def reject(self, reason: Refusal, title: str, problems: list[Issue]) -> Rejection:
         codes = sorted({i.code for i in problems})
-        detail = {"status": status, "codes": codes}
-        audit.append(AuditEntry(now, sender.id, "refused", detail=detail))
-        return Rejection(status, title, problems, tuple(audit), fhir)
+        detail = {"reason": str(reason), "codes": codes}
+        self.audit.append(AuditEntry(self.now, self.sender.id, "refused", detail=detail))
+        return Rejection(reason, title, problems, tuple(self.audit), self.fhir)
 
-    envelope, consent, consent_issues = None, None, list[Issue]()
-    if fmt in (Format.FHIR_JSON, Format.FHIR_XML):
-        envelope, consent, consent_issues = _envelope(validation.tree)
-    if any(i.severity == "error" for i in consent_issues):
-        return reject(422, "the message's consent cannot be read", consent_issues)
-    message_id = (envelope.message_id if envelope is not None else None) or headers.get(
-        "Gateway-Message-Id"
-    )
-    if message_id is None:
-        message_id = str(uuid.uuid5(_NS, f"{sender.id}|{digest}"))
-    elif not _ID.match(message_id):
-        return reject(400, "bad message id", [issue(BAD_MESSAGE_ID, "the message id is unusable")])
-    if kind not in sender.kinds:
-        return reject(
-            403,
-            "not permitted",
-            [issue(NOT_PERMITTED, f"sender {sender.id!r} may not send a {kind}")],
-        )
-    permitted = [r for rid in sender.recipients if (r := config.recipient(rid)) is not None]
-    named = [x.strip() for x in headers.get("Gateway-Recipients", "").split(",") if x.strip()]
-    recipients, problems = _resolve(envelope, named, permitted, config, sender)
-    if problems:
-        status = 403 if any(p.code == NOT_PERMITTED.code for p in problems) else 400
-        return reject(status, "cannot route", problems)
-    if not recipients:
-        return reject(400, "no route", [issue(NO_ROUTE, "the message names no recipients")])
+    def run(
+        self, digest: str, named: Sequence[str], given_id: str | None, to: Format | None
+    ) -> Accepted | Rejection:
+        envelope = self.validation.envelope
+        kind = self.document.kind
+        message_id = (envelope.message_id if envelope is not None else None) or given_id
+        if message_id is None:
+            message_id = str(uuid.uuid5(_NS, f"{self.sender.id}|{digest}"))
+        elif not _ID.match(message_id):
+            problem = issue(BAD_MESSAGE_ID, "the message id is unusable")
+            return self.reject(Refusal.UNREADABLE, "bad message id", [problem])
+        if kind not in self.sender.kinds:
+            problem = issue(NOT_PERMITTED, f"sender {self.sender.id!r} may not send a {kind}")
+            return self.reject(Refusal.FORBIDDEN, "not permitted", [problem])
+        permitted = [r for rid in self.sender.recipients if (r := self.config.recipient(rid))]
+        names = [x.strip() for x in named if x.strip()]
+        recipients, problems = _resolve(envelope, names, permitted, self.config, self.sender)
+        if problems:
+            forbidden = any(p.code == NOT_PERMITTED.code for p in problems)
+            reason = Refusal.FORBIDDEN if forbidden else Refusal.UNREADABLE
+            return self.reject(reason, "cannot route", problems)
+        if not recipients:
+            problem = issue(NO_ROUTE, "the message names no recipients")
+            return self.reject(Refusal.UNREADABLE, "no route", [problem])
+        deliveries, outcome, consent_id = self.deliveries(message_id, recipients, to)
+        if all(d.state is DeliveryState.REFUSED for d in deliveries):
+            problems = [
+                issue(RULES.get(c) or CANNOT_RENDER, _refusal_note(o))
+                for o in outcome
+                for c in o.get("rules", ())
+            ]
+            return self.reject(Refusal.INVALID, "refused by policy for every recipient", problems)
+        return self.accepted(message_id, digest, deliveries, outcome, consent_id)
 
-    deliveries: list[NewDelivery] = []
-    outcome: list[dict[str, Any]] = []
-    consent_id: str | None = None
-    # The policy decides by role and the renderer by format: recipients alike in both (two
-    # employers, two regions) share one copy, prepared once.
-    copies: dict[tuple[Recipient, Format], tuple[Transfer, list[dict[str, Any]], str | None]] = {}
-    for rcp in recipients:
-        fmt = _format_for(rcp, document.kind)
-        if (rcp.role, fmt) not in copies:
-            t = prepare(document, rcp.role, at=now, to=fmt, consent=consent)
-            copies[rcp.role, fmt] = t, t.policy.report_dicts(), (
-                content_hash(t.payload) if t.payload else None
-            )
-        t, report, payload_hash = copies[rcp.role, fmt]
-        did = delivery_id(message_id, rcp.id)
-        codes = sorted({e["code"] for e in report if e["action"] == "refused"})
-        if t.payload is None or t.refused:
-            if not codes:
-                codes = [CANNOT_RENDER.code]
-            reason = ", ".join(codes)
+    def deliveries(
+        self, message_id: str, recipients: list[RecipientConfig], to: Format | None
+    ) -> tuple[list[NewDelivery], list[dict[str, Any]], str | None]:
+        """A delivery per recipient. The policy decides by role and organisation, the
+        renderer by format: recipients alike in all three share one copy, prepared once."""
+        deliveries: list[NewDelivery] = []
+        outcome: list[dict[str, Any]] = []
+        consent_id: str | None = None
+        copies: dict[tuple[Recipient, str, Format], tuple[Transfer, list[dict[str, Any]]]] = {}
+        for rcp in recipients:
+            fmt = to or _format_for(rcp, self.document.kind)
+            key = (rcp.role, organisation_key(rcp.organisation), fmt)
+            if key not in copies:
+                t = prepare(
+                    self.document,
+                    rcp.role,
+                    at=self.now,
+                    to=fmt,
+                    consents=self.validation.consents,
+                    organisation=rcp.organisation,
+                )
+                copies[key] = t, t.policy.report_dicts()
+            t, report = copies[key]
+            did = delivery_id(message_id, rcp.id)
+            payload_hash = content_hash(t.payload) if t.payload else None
+            if t.payload is None or t.refused:
+                codes = sorted({e["code"] for e in report if e["action"] == "refused"})
+                state, payload = DeliveryState.REFUSED, None
+                if not codes:
+                    codes = [CANNOT_RENDER.code]
+                reason = ", ".join(codes)
+                entry: dict[str, Any] = {"recipient": rcp.id, "state": "refused", "rules": codes}
+                if t.render_error is not None:  # which field is missing, as /convert says
+                    reason = f"{reason}: {t.render_error}"
+                    entry["reason"] = t.render_error
+                outcome.append(entry)
+            else:
+                consent_id = consent_id or t.policy.consent_id
+                state = DeliveryState.OFFERED if rcp.pull else DeliveryState.PENDING
+                payload, reason = t.payload, None
+                outcome.append({"recipient": rcp.id, "state": str(state)})
             deliveries.append(
                 NewDelivery(
-                    did,
-                    rcp.id,
-                    _mode(rcp),
-                    str(fmt),
-                    MEDIA_TYPES[fmt],
-                    None,
-                    DeliveryState.REFUSED,
-                    reason,
+                    did, rcp.id, _mode(rcp), str(fmt), MEDIA_TYPES[fmt], payload, state, reason
                 )
             )
-            outcome.append({"recipient": rcp.id, "state": "refused", "rules": codes})
-        else:
-            consent_id = consent_id or t.policy.consent_id
-            state = DeliveryState.OFFERED if rcp.pull else DeliveryState.PENDING
-            deliveries.append(
-                NewDelivery(
-                    did,
-                    rcp.id,
-                    _mode(rcp),
-                    str(fmt),
-                    MEDIA_TYPES[fmt],
-                    t.payload,
-                    state,
+            detail = {"refused": state is DeliveryState.REFUSED, "report": report}
+            detail["sha256"] = payload_hash
+            detail["format"] = str(fmt)
+            if t.render_error is not None:
+                detail["render_error"] = t.render_error
+            self.audit.append(
+                AuditEntry(self.now, self.sender.id, "policy", message_id, rcp.id, detail)
+            )
+        return deliveries, outcome, consent_id
+
+    def accepted(
+        self,
+        message_id: str,
+        digest: str,
+        deliveries: list[NewDelivery],
+        outcome: list[dict[str, Any]],
+        consent_id: str | None,
+    ) -> Accepted:
+        audit = self.audit
+        kind = self.document.kind
+        for i, entry in enumerate(audit[:2]):  # the receipt and validation, now with the id
+            audit[i] = AuditEntry(
+                entry.at, entry.actor, entry.action, message_id, entry.recipient_id, entry.detail
+            )
+        consent_key = None
+        if kind is DocumentKind.SECTION4_NOTIFICATION and consent_id is not None:
+            consent_key = f"{kind}:{consent_id}"
+            audit.append(
+                AuditEntry(
+                    self.now,
+                    self.sender.id,
+                    "consent-used",
+                    message_id,
+                    detail={"consent": consent_id},
                 )
             )
-            outcome.append({"recipient": rcp.id, "state": str(state)})
-        audit.append(
-            AuditEntry(
-                now,
-                sender.id,
-                "policy",
-                message_id,
-                rcp.id,
-                {
-                    "refused": t.payload is None or t.refused,
-                    "report": report,
-                    "sha256": payload_hash,
-                },
-            )
+        answer = {
+            "message_id": message_id,
+            "status": "accepted",
+            "status_url": f"/messages/{message_id}",
+            "kind": str(kind),
+            "recipients": outcome,
+        }
+        message = NewMessage(
+            message_id=message_id,
+            sender_id=self.sender.id,
+            kind=str(kind),
+            content_hash=digest,
+            received_at=self.now,
+            answer=orjson.dumps(answer),
+            deliveries=tuple(deliveries),
+            audit=tuple(audit),
+            consent_key=consent_key,
         )
-    if all(d.state is DeliveryState.REFUSED for d in deliveries):
-        problems = [
-            issue(RULES.get(c) or CANNOT_RENDER, f"refused for {o['recipient']}")
-            for o in outcome
-            for c in o.get("rules", ())
-        ]
-        return reject(422, "refused by policy for every recipient", problems)
-    for entry in (received, validated):
-        audit[audit.index(entry)] = AuditEntry(
-            entry.at, entry.actor, entry.action, message_id, entry.recipient_id, entry.detail
-        )
-    consent_key = None
-    if kind is DocumentKind.SECTION4_NOTIFICATION and consent_id is not None:
-        consent_key = f"{kind}:{consent_id}"
-        audit.append(
-            AuditEntry(now, sender.id, "consent-used", message_id, detail={"consent": consent_id})
-        )
-    answer = {
-        "message_id": message_id,
-        "status": "accepted",
-        "status_url": f"/messages/{message_id}",
-        "kind": str(kind),
-        "recipients": outcome,
-    }
-    message = NewMessage(
-        message_id=message_id,
-        sender_id=sender.id,
-        kind=str(kind),
-        content_hash=digest,
-        received_at=now,
-        answer=orjson.dumps(answer),
-        deliveries=tuple(deliveries),
-        audit=tuple(audit),
-        consent_key=consent_key,
-    )
-    return Accepted(message, answer, fhir)
+        return Accepted(message, answer, self.fhir)
+
+
+def _refusal_note(outcome: dict[str, Any]) -> str:
+    why = outcome.get("reason")
+    return f"refused for {outcome['recipient']}" + (f": {why}" if why else "")
 
 
 def _format_for(rcp: RecipientConfig, kind: DocumentKind) -> Format:
-    """The format ``rcp`` gets ``kind`` in: its configured one, except that a RIVTA SOAP
-    endpoint takes a §4 notification as SendMessageToRecipient (docs/policy.md), whatever
-    format its certificates come in."""
-    if (
-        kind is DocumentKind.SECTION4_NOTIFICATION
-        and rcp.push is not None
-        and rcp.push.kind == "rivta-soap"
-    ):
-        return Format.RIVTA_MESSAGE
+    """The format ``rcp`` gets ``kind`` in: its configured one, unless its transport needs
+    another for this kind (the transports say which)."""
+    if rcp.push is not None:
+        needed = required_format(rcp.push.kind, kind)
+        if needed is not None:
+            return needed
     return rcp.format
 
 
@@ -433,7 +430,7 @@ def _resolve(
             )
             if not matches:
                 problems.append(
-                    issue(UNKNOWN_RECIPIENT, f"Gateway-Recipients: {name!r} is not a recipient")
+                    issue(UNKNOWN_RECIPIENT, f"the named recipient {name!r} is not a recipient")
                 )
                 continue
             for m in matches:
@@ -441,7 +438,7 @@ def _resolve(
                     problems.append(
                         issue(
                             UNKNOWN_RECIPIENT,
-                            f"Gateway-Recipients: {m.id!r} is not among the message's destinations",
+                            f"the named recipient {m.id!r} is not among the message's destinations",
                         )
                     )
                 elif m not in permitted:
@@ -468,6 +465,7 @@ __all__ = [
     "CONSENT_USED",
     "MEDIA_TYPES",
     "Accepted",
+    "Refusal",
     "Rejection",
     "delivery_id",
     "media_family",

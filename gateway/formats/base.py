@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
 from gateway.documents import Document
+from gateway.documents.common import Consent
 from gateway.documents.issues import Issue, SourceMap
 
 
@@ -30,9 +31,14 @@ class ParseResult(Generic[D]):
     document: D | None
     issues: list[Issue] = field(default_factory=list)
     source_map: SourceMap = field(default_factory=SourceMap)
-    #: the FHIR wire tree it was read from (JSON objects, either wire format): the exchange
-    #: reads a message's envelope from it instead of parsing the bytes a second time
+    #: the FHIR wire tree it was read from (JSON objects, either wire format)
     tree: dict[str, Any] | None = None
+    #: a FHIR message's envelope (``formats.fhir.envelope.Envelope``: destinations, focus,
+    #: message id), read once by the codec; ``None`` for anything else
+    envelope: Any = None
+    #: every consent record offered beside the document (a message's Consent entries, a
+    #: Bundle's further ones), read completely: the policy reads them all, a no wins
+    consents: list[Consent] = field(default_factory=list)
 
 
 class CannotRender(ValueError):

@@ -13,6 +13,7 @@ again before they put it into a document, so no model, however built, splices ma
 
 from __future__ import annotations
 
+import binascii
 import threading
 from typing import Final
 
@@ -61,6 +62,58 @@ def problem(underskrift: etree._Element) -> str | None:
     if (underskrift.text or "").strip() or (children[0].tail or "").strip():
         return "underskrift holds text beside the ds:Signature"
     signature = children[0]
+    why = shape_problem(signature)
+    if why is not None:
+        return why
+    if not _SCHEMA.validate(etree.ElementTree(signature)):
+        errors = list(_SCHEMA.error_log)  # type: ignore[call-overload]  # lxml-stubs: not iterable
+        return f"not valid XML-DSig: {errors[0].message if errors else 'schema'}"
+    return None
+
+
+_ALGORITHMS: Final = frozenset(
+    {
+        "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+        "http://www.w3.org/2001/10/xml-exc-c14n#",
+        "http://www.w3.org/2001/10/xml-exc-c14n#WithComments",
+        "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+        "http://www.w3.org/2006/12/xml-c14n11",
+    }
+)
+#: element -> (attributes it may have, whether it holds base64 text)
+_SHAPE: Final[dict[str, tuple[frozenset[str], bool]]] = {
+    f"{{{DS}}}{name}": (frozenset(attrs), b64)
+    for name, attrs, b64 in (
+        ("Signature", (), False),
+        ("SignedInfo", (), False),
+        ("CanonicalizationMethod", ("Algorithm",), False),
+        ("SignatureMethod", ("Algorithm",), False),
+        ("Reference", ("URI",), False),
+        ("Transforms", (), False),
+        ("Transform", ("Algorithm",), False),
+        ("DigestMethod", ("Algorithm",), False),
+        ("DigestValue", (), True),
+        ("SignatureValue", (), True),
+        ("KeyInfo", (), False),
+        ("X509Data", (), False),
+        ("X509Certificate", (), True),
+    )
+}
+
+
+def shape_problem(signature: etree._Element, *, plain: bool = False) -> str | None:
+    """The one shape check of an XML-DSig ``ds:Signature``, in one walk. Any signature the
+    gateway carries holds only XML-DSig elements (and the XPath-filter and XSLT transforms
+    Inera's use, XSLT only inside a ``ds:Transform``), no comments, processing instructions
+    or ``ds:Object``. With ``plain`` (what an employer's copy may carry,
+    gateway/policy/signature.py) it is moreover the plain shape of a certificate signature:
+    one ``Reference URI=""``, the enveloped and canonicalisation transforms, X.509
+    certificates as key info, base64 values and no other text, no attributes a sender could
+    write into."""
+    if plain:
+        references = signature.findall(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
+        if len(references) != 1 or references[0].get("URI") != "":
+            return 'it must have one Reference, URI="" (the whole document)'
     for node in signature.iter():
         tag = node.tag
         if not isinstance(tag, str):
@@ -68,13 +121,42 @@ def problem(underskrift: etree._Element) -> str | None:
         if tag == _OBJECT:
             return "ds:Object is not carried (a signature is not a container)"
         namespace = tag[1 : tag.find("}")] if tag[0] == "{" else ""
-        if namespace in _NAMESPACES:
-            continue
-        if namespace != XSL or not any(a.tag == _TRANSFORM for a in node.iterancestors()):
+        if namespace not in _NAMESPACES and (
+            namespace != XSL or not any(a.tag == _TRANSFORM for a in node.iterancestors())
+        ):
             return f"<{etree.QName(tag).localname}> is not part of XML-DSig"
-    if not _SCHEMA.validate(etree.ElementTree(signature)):
-        errors = list(_SCHEMA.error_log)  # type: ignore[call-overload]  # lxml-stubs: not iterable
-        return f"not valid XML-DSig: {errors[0].message if errors else 'schema'}"
+        if plain:
+            why = _plain_problem(node, signature)
+            if why is not None:
+                return why
+    return None
+
+
+def plain_shape_problem(signature: etree._Element) -> str | None:
+    """:func:`shape_problem` with ``plain``: what a verified route may carry."""
+    return shape_problem(signature, plain=True)
+
+
+def _plain_problem(el: etree._Element, signature: etree._Element) -> str | None:
+    tag = el.tag
+    shape = _SHAPE.get(tag)
+    if shape is None:
+        return f"<{etree.QName(tag).localname}> is not part of a plain certificate signature"
+    attrs, b64 = shape
+    if set(el.attrib) - attrs:
+        return f"<{etree.QName(tag).localname}> carries attributes it has no use for"
+    if tag == _TRANSFORM and el.get("Algorithm") not in _ALGORITHMS:
+        return "a transform other than enveloped-signature and canonicalisation"
+    text = "".join((el.text or "").split())
+    if b64:
+        try:
+            binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
+        except (ValueError, UnicodeEncodeError):
+            return f"<{etree.QName(tag).localname}> is not base64"
+    elif text:
+        return f"<{etree.QName(tag).localname}> holds text"
+    if "".join((el.tail or "").split()) and el is not signature:
+        return "text between the signature's elements"
     return None
 
 

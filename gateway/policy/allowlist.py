@@ -217,10 +217,11 @@ def text_fields(cls: type[BaseModel]) -> tuple[str, ...]:
     )
 
 
-#: Judges one text: (value, model path) -> why it must be withheld, or None to keep it.
-TextCheck = Callable[[str, ModelPath], "str | None"]
-#: Told of each text withheld: (model path, reason).
-OnWithheld = Callable[[ModelPath, str], None]
+#: Judges one text: (value, model path) -> why it must be withheld (any value the caller
+#: reads back), or None to keep it.
+TextCheck = Callable[[str, ModelPath], Any]
+#: Told of each text withheld: (model path, why).
+OnWithheld = Callable[[ModelPath, Any], None]
 
 
 #: Texts that identify something (an identifier, a code, a reference inside the document): a
@@ -235,8 +236,8 @@ class TextRefused(Exception):
     """A text that must be withheld sits in a field the document cannot do without (an
     identifier, a code): the transfer is refused instead."""
 
-    def __init__(self, path: ModelPath, reason: str) -> None:
-        super().__init__(reason)
+    def __init__(self, path: ModelPath, reason: Any) -> None:
+        super().__init__(str(reason))
         self.path = path
         self.reason = reason
 
@@ -334,23 +335,32 @@ def clear_path(
     return obj if new is value else obj.model_copy(update={name: new})
 
 
-def collect_texts(obj: BaseModel, out: list[str], skip: frozenset[str] = frozenset()) -> None:
-    """Every text :func:`rewrite_texts` would visit, into ``out``: one cheap look at all of
-    them first spares the rewrite walk for the common document that names no diagnosis."""
+def collect_texts(
+    obj: BaseModel,
+    out: list[str],
+    skip: frozenset[str] = frozenset(),
+    identifiers: list[str] | None = None,
+) -> None:
+    """Every text :func:`withhold_texts` would visit, into ``out`` (those of identifying
+    fields into ``identifiers`` when given): one cheap look at all of them first spares the
+    walk for the common document that names no diagnosis."""
     for name in text_fields(type(obj)):
         if name not in skip:
-            _collect_text_value(getattr(obj, name), out)
+            target = out if identifiers is None or name not in IDENTIFYING else identifiers
+            _collect_text_value(getattr(obj, name), target, out, identifiers)
 
 
-def _collect_text_value(value: Any, out: list[str]) -> None:
+def _collect_text_value(
+    value: Any, target: list[str], out: list[str], identifiers: list[str] | None
+) -> None:
     if isinstance(value, str):
         if not isinstance(value, Enum):
-            out.append(value)
+            target.append(value)
     elif isinstance(value, BaseModel):
-        collect_texts(value, out)
+        collect_texts(value, out, frozenset(), identifiers)
     elif isinstance(value, list):
         for v in value:
-            _collect_text_value(v, out)
+            _collect_text_value(v, target, out, identifiers)
 
 
 def readable(root: BaseModel, path: ModelPath) -> str:

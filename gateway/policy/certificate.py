@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gateway.documents.certificate import Answer, Certificate, SubAnswer
+from gateway.documents.certificate import Answer, Certificate, Quantity, SubAnswer
 from gateway.documents.common import Code
 from gateway.documents.issues import RULES, Rule, RuleKind
 from gateway.policy.diagnosis import DIAGNOSIS_WITHHELD, canonical_system, catalogue
 from gateway.policy.free_text import FREE_TEXT_WITHHELD, OwnDiagnoses, scan
 from gateway.policy.policies import AnswerAllowList, text_part_ids
+from gateway.policy.repertoire import Repertoire
 from gateway.policy.report import Action, ReportEntry
+from gateway.policy.texts import Verdict, text_verdict
 
 NOT_ALLOWED = RULES.define(
     "POLICY-NOT-ALLOWED",
@@ -55,6 +57,19 @@ CODE_SYSTEM_NOT_ALLOWED = RULES.define(
     source="docs/policy.md; issue 9",
 )
 
+VALUE_NOT_BOUNDED = RULES.define(
+    "POLICY-VALUE-NOT-BOUNDED",
+    "A value no recipient could read withheld",
+    RuleKind.POLICY,
+    "Every value an employer receives is either scanned (text) or bounded by what its field "
+    "means: a quantity's unit must be one the route declares (AG1-14 7.1: `%`) and its value "
+    "within the question's bounds (0-100, whole), an answer's instance a small ordinal (1 up "
+    "to the number of answers to that question). A unit is text nobody scans and an integer "
+    "can carry any number (a SNOMED CT id), so anything else is withheld: the part, or the "
+    "answer whose instance it is.",
+    source="issue 15; docs/policy.md",
+)
+
 _TRUE = ("true", "1")
 
 
@@ -77,6 +92,7 @@ class AnswerFilter:
         own: OwnDiagnoses,
         code_systems: frozenset[str] | None,
         report: list[ReportEntry],
+        repertoire: Repertoire | None = None,
     ) -> None:
         cat = catalogue()
         self.allow = allow
@@ -91,6 +107,11 @@ class AnswerFilter:
         self.wish_parts = cat.share_wish_parts.get(certificate.type, frozenset())
         self.is_diagnostic: Callable[[Code], bool] = cat.is_diagnostic
         self.type = certificate.type
+        self.repertoire = repertoire
+        #: how many answers each question has: the bound of an instance
+        self.counts: dict[str, int] = {}
+        for a in certificate.answers:
+            self.counts[a.id] = self.counts.get(a.id, 0) + 1
 
     def _entry(
         self,
@@ -127,6 +148,18 @@ class AnswerFilter:
                 f"svar {answer.id} holds the diagnosis, which no employer receives",
             )
             return None
+        if (
+            self.no_diagnosis
+            and answer.instance is not None
+            and not (1 <= answer.instance <= self.counts.get(answer.id, 0))
+        ):
+            self._entry(
+                Action.REMOVED,
+                VALUE_NOT_BOUNDED,
+                at,
+                f"svar {answer.id} has an instance that is no ordinal of its answers",
+            )
+            return None
         if not self.allow.allows_question(answer.id):
             self._entry(
                 Action.REMOVED,
@@ -152,6 +185,7 @@ class AnswerFilter:
         it by definition): the common certificate names no diagnosis elsewhere, and one scan
         of all its texts costs a fraction of one per part."""
         texts: list[str] = []
+        codes: list[str] = []
         for answer in answers:
             for part in answer.parts:
                 if part.id in self.diagnosis_parts:
@@ -160,10 +194,14 @@ class AnswerFilter:
                 if isinstance(value, str):
                     texts.append(value)
                 elif isinstance(value, Code):
-                    texts.append(value.code)
+                    codes.append(value.code)
                     if value.display:
                         texts.append(value.display)
-        return scan("\n\n".join(texts), self.own) is None
+        joined, coded = "\n\n".join(texts), "\n\n".join(codes)
+        rep = self.repertoire
+        if rep is not None and (rep.problem(joined) is not None or rep.problem(coded) is not None):
+            return False
+        return scan(joined, self.own) is None and scan(coded, self.own, identifier=True) is None
 
     def _diagnostic(self, part: SubAnswer) -> bool:
         return part.id in self.diagnosis_parts or (
@@ -232,6 +270,7 @@ class AnswerFilter:
     def _scan(self, at: tuple[int, Answer, int, SubAnswer]) -> SubAnswer | None:
         part = at[3]
         value = part.value
+        verdict: Verdict | None = None
         if isinstance(value, str):
             if part.id in self.text_parts and not self.allow.allows_text(part.id):
                 self._entry(
@@ -242,41 +281,70 @@ class AnswerFilter:
                     f"{self.type}; withheld whatever it holds",
                 )
                 return None
-            reason = None if self.clean else scan(value, self.own)
+            if not self.clean:
+                verdict = text_verdict(value, self.own, self.repertoire)
         elif isinstance(value, Code):
-            system = value.system
-            if (
-                system is not None
-                and self.code_systems is not None
-                and canonical_system(system) not in self.code_systems
-            ):
-                self._entry(
-                    Action.REMOVED,
-                    CODE_SYSTEM_NOT_ALLOWED,
-                    at,
-                    f"delsvar {part.id} holds a code of a system this recipient does not "
-                    "receive",
-                )
-                return None
-            if self.clean:
-                return part
-            reason = scan(value.code, self.own)
-            if reason is None and value.display and scan(value.display, self.own) is not None:
-                self._entry(
-                    Action.REMOVED,
-                    FREE_TEXT_WITHHELD,
-                    at,
-                    f"the display of delsvar {part.id}'s code names a diagnosis and was withheld",
-                )
-                return part.model_copy(update={"value": value.model_copy(update={"display": None})})
+            return self._code(at, value)
+        elif isinstance(value, Quantity):
+            return self._quantity(at, value)
         else:
             return part
-        if reason is None:
+        if verdict is None:
+            return part
+        rule, reason = verdict
+        self._entry(Action.REMOVED, rule, at, f"delsvar {part.id} {reason} and was withheld whole")
+        return None
+
+    def _code(self, at: tuple[int, Answer, int, SubAnswer], value: Code) -> SubAnswer | None:
+        part = at[3]
+        system = value.system
+        if (
+            system is not None
+            and self.code_systems is not None
+            and canonical_system(system) not in self.code_systems
+        ):
+            self._entry(
+                Action.REMOVED,
+                CODE_SYSTEM_NOT_ALLOWED,
+                at,
+                f"delsvar {part.id} holds a code of a system this recipient does not receive",
+            )
+            return None
+        if self.clean:
+            return part
+        verdict = text_verdict(value.code, self.own, self.repertoire, identifier=True)
+        if verdict is not None:
+            rule, reason = verdict
+            self._entry(
+                Action.REMOVED, rule, at, f"delsvar {part.id} {reason} and was withheld whole"
+            )
+            return None
+        if value.display and text_verdict(value.display, self.own, self.repertoire) is not None:
+            self._entry(
+                Action.REMOVED,
+                FREE_TEXT_WITHHELD,
+                at,
+                f"the display of delsvar {part.id}'s code was withheld",
+            )
+            return part.model_copy(update={"value": value.model_copy(update={"display": None})})
+        return part
+
+    def _quantity(
+        self, at: tuple[int, Answer, int, SubAnswer], value: Quantity
+    ) -> SubAnswer | None:
+        part = at[3]
+        bounds = self.allow.quantities.get(part.id)
+        why = (
+            "no declared unit or bounds"
+            if bounds is None
+            else bounds.problem(value.value, value.unit)
+        )
+        if why is None:
             return part
         self._entry(
             Action.REMOVED,
-            FREE_TEXT_WITHHELD,
+            VALUE_NOT_BOUNDED,
             at,
-            f"delsvar {part.id} names a diagnosis ({reason}) and was withheld whole",
+            f"delsvar {part.id} holds {why}; withheld",
         )
         return None

@@ -1,17 +1,28 @@
-"""Consent at the transfer: a transfer that needs the patient's consent goes only with a
-consent record that authorises it by the one reading of ``gateway.documents.consent`` (the
-same validation uses): active, opt-in, no deny that applies, within its period, the
-document's patient's, for this recipient, a purpose code the route accepts, scoped to this
-document (4 kap. 2 § PL; seed 003: one consent per transfer for §4)."""
+"""Consent at the transfer: a transfer that needs the patient's consent goes only when the
+one reading of every consent offered (:func:`gateway.documents.consent.evaluate_consents`, the
+same validation, the server and the coordination index use) authorises it: active, a privacy
+consent, opt-in, no deny that applies in any of them, within its period, the document's
+patient's, naming the recipient (an employer by its organisation), a purpose code the route
+accepts, scoped to this document (4 kap. 2 § PDL; seed 003: one consent per transfer for §4)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, time
 
-from gateway.documents.common import Consent, DocumentKind, Identifier, Recipient
-from gateway.documents.consent import MISSING, ConsentProblem, consent_problems
+from gateway.documents import Certificate, Document
+from gateway.documents.common import SWEDISH_TIME, Consent, Identifier
+from gateway.documents.consent import (
+    ConsentDecision,
+    ConsentProblem,
+    Disclosure,
+    evaluate_consents,
+)
 from gateway.documents.issues import RULES, RuleKind, Severity
+from gateway.documents.return_to_work import ReturnToWorkPlan
+from gateway.documents.section4 import Section4Notification
+from gateway.documents.sip import Sip
+from gateway.policy.policies import Policy
 from gateway.policy.report import Action, ReportEntry
 
 CONSENT_NOT_CHECKED = RULES.define(
@@ -25,64 +36,36 @@ CONSENT_NOT_CHECKED = RULES.define(
 )
 
 
-def consent_problem(
-    consent: Consent,
+def disclosure(
+    document: Document,
+    policy: Policy,
     *,
-    kind: DocumentKind,
-    document_id: str | None,
-    recipient: Recipient,
-    purposes: frozenset[str],
     at: datetime,
-    patient: Identifier | None,
-) -> ReportEntry | None:
-    """Why this consent does not allow this transfer (the first reason), or ``None``."""
-    for problem in consent_problems(
-        consent,
-        kind=kind,
-        document_id=document_id,
-        patient=patient,
+    organisation: str | None = None,
+) -> Disclosure:
+    """What a transfer of ``document`` on ``policy``'s route asks of the consents."""
+    return Disclosure(
+        kind=document.kind,
         at=at,
-        recipient=recipient,
-        purposes=purposes,
-    ):
-        return _refusal(consent, problem)
-    return None
+        document_id=document_id(document),
+        patient=patient_id(document),
+        document_time=document_time(document),
+        recipient=policy.recipient,
+        purposes=policy.purposes,
+        organisation=organisation,
+        named_organisation=policy.consent_names_organisation,
+    )
 
 
 def check_consents(
-    candidates: Sequence[Consent],
-    *,
-    kind: DocumentKind,
-    document_id: str | None,
-    recipient: Recipient,
-    purposes: frozenset[str],
-    at: datetime,
-    patient: Identifier | None,
-) -> tuple[Consent | None, ReportEntry | None]:
-    """The first candidate that allows the transfer, else the refusal for the first one."""
-    if not candidates:
-        return None, ReportEntry(
-            Action.REFUSED,
-            "consent",
-            MISSING.code,
-            f"a transfer of this document to {recipient} needs the patient's consent, and "
-            "there is no consent record",
-        )
-    first: ReportEntry | None = None
-    for c in candidates:
-        problem = consent_problem(
-            c,
-            kind=kind,
-            document_id=document_id,
-            recipient=recipient,
-            purposes=purposes,
-            at=at,
-            patient=patient,
-        )
-        if problem is None:
-            return c, None
-        first = first or problem
-    return None, first
+    candidates: Sequence[Consent], what: Disclosure
+) -> tuple[Consent | None, list[ReportEntry]]:
+    """The consent the transfer rests on and the notes, or ``None`` and the refusal."""
+    decision: ConsentDecision = evaluate_consents(candidates, what)
+    if decision.problem is not None:
+        return None, [_entry(decision.refusing, decision.problem, Action.REFUSED)]
+    notes = [_entry(decision.consent, n, Action.NOTE) for n in decision.notes]
+    return decision.consent, notes
 
 
 def not_checked() -> ReportEntry:
@@ -95,18 +78,60 @@ def not_checked() -> ReportEntry:
     )
 
 
-def _label(consent: Consent, path: tuple[str | int, ...]) -> str:
+def document_id(document: Document) -> str:
+    """The id a consent's scope names a document by (a certificate's intygs-id value)."""
+    return document.id.value if isinstance(document.id, Identifier) else document.id
+
+
+def patient_id(document: Document) -> Identifier | None:
+    person = getattr(document, "patient", None) or getattr(document, "employee", None)
+    ident = getattr(person, "id", None)
+    return ident if isinstance(ident, Identifier) else None
+
+
+def document_time(document: Document) -> datetime | None:
+    """The document's own time, which a consent's data period is read against: a
+    certificate's signing (or sending) time, a SIP's creation, a plan's date, a §4
+    notification's sending."""
+    t: datetime | date | None = None
+    if isinstance(document, Certificate):
+        t = document.signed_at or document.sent_at
+    elif isinstance(document, Sip):
+        t = document.created_at
+    elif isinstance(document, ReturnToWorkPlan):
+        t = document.plan_date
+    elif isinstance(document, Section4Notification):
+        t = document.sent_at
+    if isinstance(t, datetime) or t is None:
+        return t
+    return datetime.combine(t, time(12), SWEDISH_TIME)
+
+
+def _label(consent: Consent | None, path: tuple[str | int, ...]) -> str:
+    if consent is None:
+        return "consent"
     out = f"consent[id={consent.id}]"
     for step in path:
         out += f"[{step}]" if isinstance(step, int) else f".{step}"
     return out
 
 
-def _refusal(consent: Consent, problem: ConsentProblem) -> ReportEntry:
+def _entry(consent: Consent | None, problem: ConsentProblem, action: Action) -> ReportEntry:
     return ReportEntry(
-        Action.REFUSED,
+        action,
         _label(consent, problem.path),
         problem.rule.code,
         problem.message,
         ("consent", *problem.path),
     )
+
+
+__all__ = [
+    "CONSENT_NOT_CHECKED",
+    "check_consents",
+    "disclosure",
+    "document_id",
+    "document_time",
+    "not_checked",
+    "patient_id",
+]

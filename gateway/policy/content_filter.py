@@ -8,6 +8,7 @@ output; the property tests check that on the rendered bytes anyway.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from pydantic import BaseModel
 
 from gateway.documents import Certificate, Document, Recipient
 from gateway.documents.certificate import RIVTA_TYPE_CODES, Answer, SubAnswer
-from gateway.documents.common import Code, Consent, Identifier
+from gateway.documents.common import Code, Consent
 from gateway.documents.issues import RULES, ModelPath, Rule, RuleKind, Severity
 from gateway.documents.section4 import Section4Notification
 from gateway.policy.allowlist import (
@@ -36,7 +37,7 @@ from gateway.policy.certificate import (
     TEXT_NOT_FOR_RECIPIENT,
     AnswerFilter,
 )
-from gateway.policy.consent import check_consents, not_checked
+from gateway.policy.consent import check_consents, disclosure, not_checked
 from gateway.policy.diagnosis import (
     DIAGNOSIS_WITHHELD,
     canonical_system,
@@ -52,8 +53,10 @@ from gateway.policy.free_text import (
     scan,
 )
 from gateway.policy.policies import CertificateView, Policy, policy_for
+from gateway.policy.repertoire import OUTSIDE_REPERTOIRE
 from gateway.policy.report import Action, PolicyResult, ReportEntry
 from gateway.policy.section4 import contact_refusals
+from gateway.policy.texts import Verdict, is_identifier, text_verdict
 
 NOT_PERMITTED = RULES.define(
     "POLICY-RECIPIENT-NOT-PERMITTED",
@@ -128,51 +131,41 @@ def apply_policy(
     recipient: Recipient | str,
     *,
     consent: Consent | None = None,
+    consents: Sequence[Consent] = (),
     at: datetime,
     strict: bool = False,
     check_consent: bool = True,
+    organisation: str | None = None,
 ) -> PolicyResult:
     """The recipient's copy of ``document`` at time ``at`` and the redaction report.
 
-    ``consent`` is the envelope's consent record, if any; the document's own (SIP, plan, §4)
-    counts too. ``check_consent=False`` is for previews only (``gateway redact`` of a document
-    with no consent record anywhere): the report then says consent was not checked.
-    ``strict`` refuses a §4 notification that would need minimising.
+    ``consents`` are every consent record offered beside the document (a FHIR message's
+    Consent entries, a ``--consent`` file; ``consent`` is one more, for callers with one); the
+    document's own counts too, and a no in any of them wins. ``organisation`` is the
+    recipient's configured organisation (organisation number or HSA-id): a route whose consent
+    must name its recipient (an employer's) compares it with the ones the consent names; a
+    preview without it notes that it did not. ``check_consent=False`` is for previews only
+    (``gateway redact`` of a document with no consent record anywhere): the report then says
+    consent was not checked. ``strict`` refuses a §4 notification that would need minimising.
     """
     recipient = Recipient(recipient)
-    report: list[ReportEntry] = []
     policy = policy_for(document.kind, recipient)
     if policy is None or (
         isinstance(document, Certificate) and document.type not in policy.certificate_types
     ):
-        what = document.type if isinstance(document, Certificate) else document.kind
-        return _refused(
-            ReportEntry(
-                Action.REFUSED,
-                "",
-                NOT_PERMITTED.code,
-                f"a {what} does not go to {recipient}: no policy allows it",
-            ),
-            report,
-        )
+        return _refused(_no_route(document, recipient), [])
+    report: list[ReportEntry] = []
     consent_used: Consent | None = None
     if policy.consent_required:
-        own: Consent | None = getattr(document, "consent", None)
-        candidates = [c for c in (consent, own) if c is not None]
-        if not candidates and not check_consent:
+        offered = [*(c for c in (consent, *consents) if c is not None), *own_consents(document)]
+        if not offered and not check_consent:
             report.append(not_checked())
         else:
-            consent_used, problem = check_consents(
-                candidates,
-                kind=document.kind,
-                document_id=_document_id(document),
-                recipient=recipient,
-                purposes=policy.purposes,
-                at=at,
-                patient=_patient_id(document),
-            )
-            if problem is not None:
-                return _refused(problem, report)
+            what = disclosure(document, policy, at=at, organisation=organisation)
+            consent_used, entries = check_consents(offered, what)
+            if consent_used is None:
+                return PolicyResult(None, [*report, *entries], refused=True)
+            report.extend(entries)
     if policy.minimisation and isinstance(document, Section4Notification):
         refusals = contact_refusals(document)
         if refusals:
@@ -181,25 +174,9 @@ def apply_policy(
     if filtered is None:
         return PolicyResult(None, [*report, *content], refused=True)
     if strict and policy.minimisation:
-        offending = [e for e in content if e.action is Action.REMOVED and e.path != "consent"]
+        offending = _strict_refusals(content)
         if offending:
-            return PolicyResult(
-                None,
-                [
-                    *report,
-                    *(
-                        ReportEntry(
-                            Action.REFUSED,
-                            e.path,
-                            SECTION4_STRICT.code,
-                            f"strict: {e.message}",
-                            e.model_path,
-                        )
-                        for e in offending
-                    ),
-                ],
-                refused=True,
-            )
+            return PolicyResult(None, [*report, *offending], refused=True)
     held: str | None = None
     if policy.signature == "verified" and isinstance(filtered, Certificate):
         # held back: a copy rendered without render_copy never carries an unverified one
@@ -213,15 +190,31 @@ def apply_policy(
     )
 
 
-def _document_id(document: Document) -> str:
-    """The id a consent's scope names a document by (a certificate's intygs-id value)."""
-    return document.id.value if isinstance(document.id, Identifier) else document.id
+def own_consents(document: Document) -> list[Consent]:
+    """The consent records a document carries itself (a SIP's, a plan's, a §4 notice's)."""
+    own: Consent | None = getattr(document, "consent", None)
+    return [own] if own is not None else []
 
 
-def _patient_id(document: Document) -> Identifier | None:
-    person = getattr(document, "patient", None) or getattr(document, "employee", None)
-    ident = getattr(person, "id", None)
-    return ident if isinstance(ident, Identifier) else None
+def _no_route(document: Document, recipient: Recipient) -> ReportEntry:
+    what = document.type if isinstance(document, Certificate) else document.kind
+    return ReportEntry(
+        Action.REFUSED,
+        "",
+        NOT_PERMITTED.code,
+        f"a {what} does not go to {recipient}: no policy allows it",
+    )
+
+
+def _strict_refusals(content: list[ReportEntry]) -> list[ReportEntry]:
+    """§4 with ``strict``: everything minimisation removed refuses instead."""
+    return [
+        ReportEntry(
+            Action.REFUSED, e.path, SECTION4_STRICT.code, f"strict: {e.message}", e.model_path
+        )
+        for e in content
+        if e.action is Action.REMOVED and e.path != "consent"
+    ]
 
 
 class _ContentFilter:
@@ -244,26 +237,49 @@ class _ContentFilter:
         self.report.append(ReportEntry(action, label, rule.code, message, path))
 
     def run(self) -> tuple[Document | None, list[ReportEntry]]:
+        """The steps in order: a certificate's answers (and its view), fixed wording, the
+        allow-list, text not written for the recipient, then for a no-diagnosis route the
+        codes and every text (repertoire, then scan); the signature's fate; the view's rules.
+        ``None``: refused (the report says why)."""
         doc: Any = self.document
-        policy = self.policy
         if isinstance(doc, Certificate):
-            allow = policy.certificate_types[doc.type]
-            answers = AnswerFilter(
-                doc,
-                allow,
-                no_diagnosis=policy.no_diagnosis,
-                own=self.own,
-                code_systems=policy.code_systems,
-                report=self.report,
-            ).answers(doc.answers)
-            if len(answers) != len(doc.answers) or any(
-                a is not b for a, b in zip(answers, doc.answers, strict=True)
-            ):
-                doc = doc.model_copy(update={"answers": answers})
-            view = policy.certificate_views.get(doc.type)
-            if view is not None:
-                doc = self._view(doc, view)
-        for name, value in policy.fixed.items():
+            doc = self._answers(doc)
+        doc = self._fixed(doc)
+        doc = apply_spec(doc, self.policy.fields, self._removed)
+        for names, replacement in self.policy.withheld_text:
+            doc = clear_path(doc, list(names), replacement, self._not_for_recipient)
+        if self.policy.no_diagnosis:
+            doc = self._no_diagnosis(doc)
+            if doc is None:
+                return None, self.report
+        for names in self.policy.free_text:
+            doc = rewrite_path(doc, list(names), self._scan)
+        if isinstance(doc, Certificate):
+            doc = self._signature(doc)
+            if not self._view_valid(doc):
+                return None, self.report
+        return doc, self.report
+
+    def _answers(self, doc: Certificate) -> Certificate:
+        policy = self.policy
+        answers = AnswerFilter(
+            doc,
+            policy.certificate_types[doc.type],
+            no_diagnosis=policy.no_diagnosis,
+            own=self.own,
+            code_systems=policy.code_systems,
+            report=self.report,
+            repertoire=policy.repertoire,
+        ).answers(doc.answers)
+        if len(answers) != len(doc.answers) or any(
+            a is not b for a, b in zip(answers, doc.answers, strict=True)
+        ):
+            doc = doc.model_copy(update={"answers": answers})
+        view = policy.certificate_views.get(doc.type)
+        return self._view(doc, view) if view is not None else doc
+
+    def _fixed(self, doc: Any) -> Any:
+        for name, value in self.policy.fixed.items():
             if getattr(doc, name) != value:
                 self.entry(
                     self.removal,
@@ -272,48 +288,63 @@ class _ContentFilter:
                     f"{name} must be the fixed wording {value!r}; the text sent was replaced by it",
                 )
                 doc = doc.model_copy(update={name: value})
-        doc = apply_spec(doc, policy.fields, self._removed)
-        for names, replacement in policy.withheld_text:
-            doc = clear_path(doc, list(names), replacement, self._not_for_recipient)
-        if policy.no_diagnosis:
-            doc = self._strip_codes(doc, (), "")
-            if doc is None:
-                self.entry(
-                    DIAGNOSIS_WITHHELD,
-                    (),
-                    "",
-                    f"a field this {policy.kind} cannot do without holds a diagnosis code",
-                    Action.REFUSED,
-                )
-                return None, self.report
-            # every text that passes, whatever field the sender put it in; the answers were
-            # scanned part by part, and the signature is not text. One look at all of them
-            # first spares the walk for the common document that names no diagnosis.
-            texts: list[str] = []
-            collect_texts(doc, texts, _SCANNED_ELSEWHERE)
-            if scan("\n\n".join(texts), self.own) is not None:
-                root = doc
-                try:
-                    doc = withhold_texts(
-                        doc,
-                        lambda text, _path: scan(text, self.own),
-                        lambda path, why: self._withheld_text(path, readable(root, path), why),
-                        _SCANNED_ELSEWHERE,
-                    )
-                except TextRefused as refused:
-                    where = readable(root, refused.path)
-                    self.entry(
-                        DIAGNOSIS_WITHHELD,
-                        refused.path,
-                        where,
-                        f"{where} names a diagnosis ({refused.reason}) and this {policy.kind} "
-                        "cannot do without it",
-                        Action.REFUSED,
-                    )
-                    return None, self.report
-        for names in policy.free_text:
-            doc = rewrite_path(doc, list(names), self._scan)
-        if isinstance(doc, Certificate) and doc.signature is not None and self.report:
+        return doc
+
+    def _no_diagnosis(self, doc: Any) -> Any:
+        """Diagnosis codes out, then every text that passes, whatever field the sender put it
+        in (the answers were judged part by part, and the signature is not text): first held
+        to the route's repertoire, then scanned. One look at all of them first spares the walk
+        for the common document that names no diagnosis."""
+        policy = self.policy
+        doc = self._strip_codes(doc, (), "")
+        if doc is None:
+            self.entry(
+                DIAGNOSIS_WITHHELD,
+                (),
+                "",
+                f"a field this {policy.kind} cannot do without holds a diagnosis code",
+                Action.REFUSED,
+            )
+            return None
+        texts: list[str] = []
+        identifiers: list[str] = []
+        collect_texts(doc, texts, _SCANNED_ELSEWHERE, identifiers)
+        if self._clean(texts, identifiers):
+            return doc
+        root = doc
+        try:
+            return withhold_texts(
+                doc,
+                self._text_verdict,
+                lambda path, why: self._withheld_text(path, readable(root, path), why),
+                _SCANNED_ELSEWHERE,
+            )
+        except TextRefused as refused:
+            where = readable(root, refused.path)
+            rule, reason = refused.reason
+            self.entry(
+                rule if rule is OUTSIDE_REPERTOIRE else DIAGNOSIS_WITHHELD,
+                refused.path,
+                where,
+                f"{where} {reason} and this {policy.kind} cannot do without it",
+                Action.REFUSED,
+            )
+            return None
+
+    def _clean(self, texts: list[str], identifiers: list[str]) -> bool:
+        joined, ids = "\n\n".join(texts), "\n\n".join(identifiers)
+        repertoire = self.policy.repertoire
+        if repertoire is not None and (
+            repertoire.problem(joined) is not None or repertoire.problem(ids) is not None
+        ):
+            return False
+        return scan(joined, self.own) is None and scan(ids, self.own, identifier=True) is None
+
+    def _text_verdict(self, text: str, path: ModelPath) -> Verdict | None:
+        return text_verdict(text, self.own, self.policy.repertoire, identifier=is_identifier(path))
+
+    def _signature(self, doc: Certificate) -> Certificate:
+        if doc.signature is not None and self.report:
             self.entry(
                 SIGNATURE_REMOVED,
                 ("signature",),
@@ -321,20 +352,23 @@ class _ContentFilter:
                 "the signature covers content the policy removed and would no longer verify",
             )
             doc = doc.model_copy(update={"signature": None})
+        return doc
+
+    def _view_valid(self, doc: Certificate) -> bool:
         source = self.document
-        if isinstance(doc, Certificate) and isinstance(source, Certificate):
-            broken = self._view_problems(doc, source) if doc.type is not source.type else []
-            if broken:
-                self.entry(
-                    CERTIFICATE_VIEW_INVALID,
-                    ("type",),
-                    "type",
-                    f"{doc.type}'s view of this {source.type} breaks {doc.type}'s rules "
-                    f"({', '.join(broken)}); it is not sent",
-                    Action.REFUSED,
-                )
-                return None, self.report
-        return doc, self.report
+        if not isinstance(source, Certificate) or doc.type is source.type:
+            return True
+        broken = self._view_problems(doc, source)
+        if broken:
+            self.entry(
+                CERTIFICATE_VIEW_INVALID,
+                ("type",),
+                "type",
+                f"{doc.type}'s view of this {source.type} breaks {doc.type}'s rules "
+                f"({', '.join(broken)}); it is not sent",
+                Action.REFUSED,
+            )
+        return not broken
 
     def _view(self, doc: Certificate, view: CertificateView) -> Certificate:
         answers = list(doc.answers)
@@ -455,22 +489,21 @@ class _ContentFilter:
             and canonical_system(code.system) not in systems
         ):
             return CODE_SYSTEM_NOT_ALLOWED, "a code of a system this recipient does not receive"
-        reason = scan(code.code, self.own)  # its display is text: the text walk judges it
-        if reason is not None:
-            return FREE_TEXT_WITHHELD, f"a code naming a diagnosis ({reason})"
+        # the value is scanned as an identifier; its display and system are text, which the
+        # text walk judges
+        verdict = text_verdict(code.code, self.own, self.policy.repertoire, identifier=True)
+        if verdict is not None:
+            rule, reason = verdict
+            return rule, f"a code that {reason}"
         return None
 
     def _withheld(self, path: ModelPath, label: str, why: tuple[Rule, str] | None) -> None:
         rule, what = why or (DIAGNOSIS_WITHHELD, "a diagnosis code")
         self.entry(rule, path, label, f"{label} holds {what}, which no employer receives")
 
-    def _withheld_text(self, path: ModelPath, label: str, reason: str) -> None:
-        self.entry(
-            FREE_TEXT_WITHHELD,
-            path,
-            label,
-            f"{label} names a diagnosis ({reason}) and was withheld whole",
-        )
+    def _withheld_text(self, path: ModelPath, label: str, why: Verdict) -> None:
+        rule, reason = why
+        self.entry(rule, path, label, f"{label} {reason} and was withheld whole")
 
     def _not_for_recipient(self, path: ModelPath, label: str) -> None:
         self.entry(
@@ -487,5 +520,5 @@ class _ContentFilter:
         reason = scan(value, self.own)
         if reason is None:
             return None
-        self._withheld_text(path, label, reason)
+        self._withheld_text(path, label, (FREE_TEXT_WITHHELD, f"names a diagnosis ({reason})"))
         return WITHHELD_TEXT

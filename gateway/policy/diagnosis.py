@@ -217,12 +217,14 @@ def diagnosis_texts(document: Document) -> frozenset[str]:
     return texts | codes
 
 
-def texts_outside_diagnosis(document: Document) -> list[str]:
+def texts_outside_diagnosis(document: Document) -> list[tuple[str, bool]]:
     """Every text of a document but its diagnosis fields (and the signature, which is no
-    text): what the false-positive measure runs the scanner over (tests, bench)."""
+    text), each with whether it sits in an identifier field (scanned as one): what the
+    false-positive measure runs the policy's judgement over (tests, bench)."""
     from gateway.policy.allowlist import collect_texts
 
     texts: list[str] = []
+    identifiers: list[str] = []
     if isinstance(document, Certificate):
         parts = catalogue().parts_of(document.type)
         for answer in document.answers:
@@ -232,8 +234,9 @@ def texts_outside_diagnosis(document: Document) -> list[str]:
                 if isinstance(part.value, str):
                     texts.append(part.value)
                 elif isinstance(part.value, Code):
-                    texts += [part.value.code, part.value.display or ""]
-        collect_texts(document, texts, frozenset({"answers", "signature"}))
+                    identifiers.append(part.value.code)
+                    texts.append(part.value.display or "")
+        collect_texts(document, texts, frozenset({"answers", "signature"}), identifiers)
     else:
-        collect_texts(document, texts)
-    return [t for t in texts if t.strip()]
+        collect_texts(document, texts, frozenset(), identifiers)
+    return [(t, False) for t in texts if t.strip()] + [(t, True) for t in identifiers if t.strip()]

@@ -60,48 +60,111 @@ FREE_TEXT_WITHHELD = RULES.define(
 
 
 # ------------------------------------------------------------------------- normalisation
+#
+# The folded form, built per character in this order (UTS #39's skeleton, with the steps a
+# scanner of codes and words needs around it): decompose (NFD) and drop combining marks, so
+# that ``de\u0301pression`` and ``dépression`` both read ``depression``; compatibility-fold
+# (NFKD: fullwidth, superscript, circled, mathematical letters, Roman numerals, ligatures) and
+# drop marks again; then the confusables prototype from Unicode's confusables.txt (as shipped
+# by ``confusable-homoglyphs``), and for Latin letters Unicode has no prototype for (hooks,
+# strokes, small capitals, negative squared letters, regional indicators) the letter their
+# Unicode name says they are; digits of any script to ASCII; invisible characters out, every
+# space and dash unified. Case is kept (a capital tells ``M54`` from ``m54``) and lowered last,
+# per character, so positions hold. Swedish å, ä and ö stay letters of their own here (no ICD
+# code starts with one; ``Ö 12`` is no O12); the word scan folds them too (``lower_words``).
+
+#: Invisible characters Unicode classes as letters or symbols, not as format characters:
+#: the Default_Ignorable_Code_Point letters of DerivedCoreProperties.txt (Hangul fillers) and
+#: the Braille blank, which renders as nothing.
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_SWEDISH = frozenset("åäöÅÄÖ")
+_LATIN_NAME = re.compile(
+    r"^(?:LATIN (?:CAPITAL |SMALL )?LETTER (?:SMALL CAPITAL )?|NEGATIVE (?:CIRCLED|SQUARED) "
+    r"LATIN CAPITAL LETTER |REGIONAL INDICATOR SYMBOL LETTER |(?:CIRCLED|PARENTHESIZED|"
+    r"SQUARED) LATIN (?:CAPITAL |SMALL )?LETTER )([A-Z])(?: WITH .*)?$"
+)
+_DIGIT_NAME = re.compile(r"\bDIGIT (ZERO|ONE|TWO|THREE|FOUR|FIVE|SIX|SEVEN|EIGHT|NINE)\b")
+_DIGITS = {
+    n: str(i)
+    for i, n in enumerate(
+        ("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE")
+    )
+}
+
+
+def _marks_out(text: str) -> str:
+    return "".join(ch for ch in text if unicodedata.category(ch) not in ("Mn", "Me", "Mc", "Cf"))
 
 
 class _FoldTable(dict[int, "str | None"]):
-    """``str.translate`` table, filled per character on first sight: format (Cf) and combining
-    (Mn, Me) characters out; digits of any script to ASCII; dashes to ``-``, spaces to `` ``;
-    non-ASCII look-alikes (Unicode's confusables, as shipped by ``confusable-homoglyphs``) to the
-    ASCII letter or digit they imitate."""
+    """``str.translate`` table, filled per character on first sight (see above)."""
 
     def __init__(self) -> None:
         super().__init__()
         data = json.loads(
-            resources.files("confusable_homoglyphs")
-            .joinpath("confusables.json")
-            .read_text("utf-8")
+            resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8")
         )
-        self.confusables: dict[str, str] = {}
-        for target, homoglyphs in data.items():
-            if len(target) != 1 or not target.isascii() or not target.isalnum():
+        # the prototype of a character, where it is ASCII: the data pairs every source with
+        # its prototype both ways, and an ASCII prototype is never a source of a non-ASCII one
+        self.prototypes: dict[str, str] = {}
+        for char, entries in data.items():
+            if len(char) != 1 or char.isascii():
                 continue
-            for entry in homoglyphs:
-                ch = entry["c"]
-                # a letter imitates a letter, a digit a digit (Cyrillic З is no 3 in "F3З")
-                if len(ch) == 1 and not ch.isascii() and ch.isalpha() == target.isalpha():
-                    self.confusables.setdefault(ch, target)
+            for entry in entries:
+                proto = _marks_out(unicodedata.normalize("NFD", entry["c"]))
+                if proto.isascii() and proto.strip() and proto.isprintable():
+                    self.prototypes.setdefault(char, proto)
+                    break
 
     def __missing__(self, cp: int) -> str | None:
-        ch = chr(cp)
-        cat = unicodedata.category(ch)
-        out: str | None = ch
-        if cat in ("Cf", "Mn", "Me"):
-            out = None
-        elif cat == "Nd":
-            out = str(unicodedata.decimal(ch))
-        elif cat == "Pd":
-            out = "-"
-        elif cat in ("Zs", "Zl", "Zp"):
-            out = " "
-        elif ch in self.confusables:
-            out = self.confusables[ch]
+        out = self.fold_char(chr(cp))
         if len(self) < 65_536:  # bounded: a sender cannot grow it without limit
             self[cp] = out
         return out
+
+    def fold_char(self, ch: str) -> str | None:
+        if ch in _SWEDISH:
+            return ch
+        cat = unicodedata.category(ch)
+        if cat in ("Cf", "Mn", "Me", "Mc") or ch in _INVISIBLE:
+            return None
+        if cat in ("Zs", "Zl", "Zp"):
+            return " "
+        if cat == "Cc":
+            return ch if ch in "\t\n\r" else None
+        if cat == "Pd":
+            return "-"
+        if cat == "Nd":
+            return str(unicodedata.decimal(ch))
+        out = _marks_out(
+            unicodedata.normalize("NFKD", _marks_out(unicodedata.normalize("NFD", ch)))
+        )
+        if out.isascii():
+            return out
+        folded = "".join(self._char(c) for c in out)
+        return folded or None
+
+    def _char(self, ch: str) -> str:
+        if ch.isascii() or ch in _SWEDISH:
+            return ch
+        if unicodedata.category(ch) == "Nd":
+            return str(unicodedata.decimal(ch))
+        proto = self.prototypes.get(ch)
+        if proto is not None:
+            return proto
+        name = unicodedata.name(ch, "")
+        m = _LATIN_NAME.match(name)
+        if m is not None:
+            letter = m.group(1)
+            return (
+                letter.lower()
+                if " SMALL LETTER " in f" {name}" and "CAPITAL" not in name
+                else letter
+            )
+        d = _DIGIT_NAME.search(name)
+        if d is not None:
+            return _DIGITS[d.group(1)]
+        return ch
 
 
 @cache
@@ -109,44 +172,88 @@ def _fold_table() -> _FoldTable:
     return _FoldTable()
 
 
-#: Characters that need no folding: ASCII and the Swedish and common Latin-1 letters.
-_PLAIN = re.compile(r"[^\x00-\x7fåäöÅÄÖéÉèüÜæøÆØ§½°–]")
+class _LowerTable(dict[int, str]):
+    """Lower case per character, keeping length (``İ`` has gone to ``I`` by then; a letter
+    whose lower case is longer keeps its case), so positions in the folded text hold."""
+
+    def __missing__(self, cp: int) -> str:
+        ch = chr(cp)
+        low = ch.lower()
+        out = low if len(low) == 1 else ch
+        if len(self) < 65_536:
+            self[cp] = out
+        return out
+
+
+_LOWER = _LowerTable()
+#: Characters that need no folding: printable ASCII, line breaks and the Swedish letters.
+_PLAIN = re.compile(r"[^\x20-\x7e\n\råäöÅÄÖ]")
+#: Bidi controls that make a run display in another order than it is stored.
+_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200f\u061c]")
+_BIDI_RUN = re.compile(r"[\u202b\u202e\u2067](.*?)(?:[\u202c\u2069]|$)", re.S)
 
 
 def fold(text: str) -> str:
     """The text as the scanner sees it (case kept: a capital tells ``M54`` from ``m54``)."""
     if _PLAIN.search(text) is None:
-        return text.replace("–", "-")
-    return unicodedata.normalize("NFKC", text).translate(_fold_table())
+        return text
+    return text.translate(_fold_table())
+
+
+def lower(folded: str) -> str:
+    """A folded text in lower case, position for position."""
+    low = folded.lower()
+    return low if len(low) == len(folded) else folded.translate(_LOWER)
+
+
+def _word_fold(lowered: str) -> str:
+    """Swedish å, ä, ö as a, a, o (three C-level replaces beat a translate table)."""
+    return lowered.replace("å", "a").replace("ä", "a").replace("ö", "o")
+
+
+def displayed(text: str) -> str:
+    """The text in the order a screen shows it, where bidi controls reorder runs (a code
+    stored backwards under U+202E displays forwards): the scan reads both."""
+    return _BIDI_RUN.sub(lambda m: m.group(1)[::-1], text)
 
 
 # ---------------------------------------------------------------------------------- codes
 
-_SEP = r"[\s._/:=#-]"
+#: What may stand between the parts of a code: any run of characters that are neither
+#: letters nor digits (a space, tab or line break, ``/``, ``:``, ``,``, ``..``, ``-``, ``_``).
+_GAP = r"[\W_]{0,3}"
 #: What senders write before a code: ``ICD10-``, ``ICD-10-SE:``, ``dx_``, ``diagnoskod``.
 _PREFIX = (
-    r"(?:icd[\s._-]*(?:10|11|9|o)?(?:[\s._-]*(?:se|cm|mms))?|ksh[\s._-]*97(?:[\s._-]*p)?"
-    r"|diagnos(?:kod|koden)?|diagnosis|diag|dx|kod|code|sct|snomed(?:[\s._-]*ct)?|atc)"
+    r"(?:icd[\W_]*(?:10|11|9|o)?(?:[\W_]*(?:se|cm|mms))?|ksh[\W_]*97(?:[\W_]*p)?"
+    r"|diagnos(?:kod|koden)?|diagnosis|diag|dx|kod|code|sct|snomed(?:[\W_]*ct)?|atc)"
 )
 #: A prefix ending right where a code starts (searched in the few characters before it).
-_PREFIX_END = re.compile(rf"(?<![0-9a-z]){_PREFIX}{_SEP}*$")
-# The code patterns run on the lower-cased text, anchored next to a run of digits: every code
-# has digits, and text has few digit runs, so a scan costs a few anchored matches.
-_DIGIT_RUN = re.compile(r"[0-9]+")
-#: Where a code may be at all: a letter at a digit (``f32``, ``6a70``, ``n06``) or a run of
-#: six digits (SNOMED CT). Text without one is spared the closer look.
-_CANDIDATE = re.compile(r"[^\W\d_][\s._-]?[0-9]|[0-9][^\W\d_]|[0-9]{6}")
+_PREFIX_END = re.compile(rf"(?<![0-9a-z]){_PREFIX}[\W_]*$")
+#: Identifiers whose parts may look like codes: HSA-ids (``SE2321000016-A00``) and GUIDs.
+_IDENTIFIER_TOKEN = re.compile(
+    r"[A-Za-z]{2,6}[0-9]{10}-[A-Za-z0-9]{1,20}|(?:urn:uuid:)?[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}"
+    r"-[0-9A-Fa-f]{12}"
+)
+#: The last letter of a prefix word is no code letter (the D of "ICD-10", the X of "dx12").
+_PREFIX_WORD = re.compile(r"(?<![0-9a-z])(?:icd|ksh|atc|sct|dx|diag)$")
+#: Where a code may start: a letter before digits (``f32``, ``F\t32``, ``n06``), a digit
+#: before a letter and a digit (``6a70``), a long or grouped run of digits (SNOMED CT).
+_LETTER_CODE = re.compile(rf"[a-z](?={_GAP}[0-9])")
+_DIGIT_CODE = re.compile(r"[1-9](?=[a-z][0-9])")
+_CANDIDATE = re.compile(r"[^\W\d_][\W_]{0,3}[0-9]|[0-9][^\W\d_]|[0-9]{6}|[0-9][ .,'-][0-9]{3}")
 _ICD10 = re.compile(
-    r"(?P<l>[a-z])(?P<s1>[\s._-]?)(?P<dd>[0-9]{2})"
-    r"(?:(?P<s2>[\s._-]?)(?P<sub>[0-9](?:[0-9a-z](?![0-9]))?))?"
+    rf"(?P<l>[a-z])(?P<s1>{_GAP})(?P<dd>[0-9]{{2}})"
+    rf"(?:(?P<s2>{_GAP})(?P<sub>[0-9](?:[0-9a-z](?![0-9]))?))?"
     r"(?P<p>-?p)?(?![0-9a-z])"
 )
 #: ICD-11 MMS stem codes: chapter (1-9, A-X less I and O), a letter, a digit, a character.
 _ICD11 = re.compile(r"[1-9a-hj-np-z][a-hj-np-z][0-9][0-9a-hj-np-z](?:\.[0-9a-z]{1,4})?(?![0-9a-z])")
 #: ATC: level 4 and 5 in any case (``n06ab``, ``N06AB06``), level 3 in capitals (``N06A``).
 _ATC = re.compile(r"[abcdghjlmnprsv][0-9]{2}[a-z](?P<l4>[a-z](?:[0-9]{2})?)?(?![0-9a-z])")
-#: SNOMED CT ids: 6 to 18 digits, no leading zero.
+#: SNOMED CT ids: 6 to 18 digits, no leading zero; also in groups of three (``35 489 007``).
 _SCTID_LENGTHS = range(6, 19)
+_SCTID_RUN = re.compile(r"(?<![0-9])[1-9][0-9]{5,17}(?![0-9])")
+_SCTID_GROUPED = re.compile(r"(?<![0-9.,])[1-9][0-9]{0,2}(?:[ .,'][0-9]{3}){1,5}(?![0-9])")
 _NUMBER_GLUE = frozenset(".,/-: ")
 _VERHOEFF_D = (
     (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
@@ -224,10 +331,28 @@ def icd10_from_package() -> dict[str, list[str]]:
 _ICD11_BLOCKS = frozenset(
     f"{chapter}{block}"
     for chapter, blocks in {
-        "1": "ABCDEFGH", "2": "ABCDEF", "3": "ABC", "4": "AB", "5": "ABCD", "6": "ABCDE",
-        "7": "AB", "8": "ABCDE", "9": "ABCDE", "A": "ABC", "B": "ABCDE", "C": "AB",
-        "D": "ABCDE", "E": "ABCDEFGHJKLM", "F": "ABC", "G": "ABC", "J": "AB", "K": "ABCD",
-        "L": "ABCD", "M": "ABCDEFGH", "N": "ABCDEF", "Q": "ABCDEF",
+        "1": "ABCDEFGH",
+        "2": "ABCDEF",
+        "3": "ABC",
+        "4": "AB",
+        "5": "ABCD",
+        "6": "ABCDE",
+        "7": "AB",
+        "8": "ABCDE",
+        "9": "ABCDE",
+        "A": "ABC",
+        "B": "ABCDE",
+        "C": "AB",
+        "D": "ABCDE",
+        "E": "ABCDEFGHJKLM",
+        "F": "ABC",
+        "G": "ABC",
+        "J": "AB",
+        "K": "ABCD",
+        "L": "ABCD",
+        "M": "ABCDEFGH",
+        "N": "ABCDEF",
+        "Q": "ABCDEF",
     }.items()
     for block in blocks
 )
@@ -236,68 +361,80 @@ _ICD11_BLOCKS = frozenset(
 #: Letters whose lower-case bare codes are everyday Swedish text rather than a diagnosis:
 #: v12 is week 12, and V-Y are ICD-10's external causes, not diagnoses.
 _LOWER_CASE_NOT_CODES = frozenset("vwxy")
+#: Letters that are Swedish words: "i 12 veckor", "I 12 veckor" (no code set apart by a space).
+_WORD_LETTERS = frozenset("i")
 
 
 class _Codes:
-    """One text's code scan: ``low`` is the folded text lower-cased, ``folded`` tells the case
-    of a letter (a bare ``M54`` is a code, ``m54`` is not)."""
+    """One text's code scan: ``low`` is the folded text in lower case, ``folded`` tells the
+    case of a letter (a bare ``M54`` is a code, ``m54`` is not). ``identifier``: the text is
+    an identifier field's (an HSA-id, a reference), where a code-like part of an identifier
+    is no code (``SE2321000016-A00``); in free text glue hides nothing (``journal-F32``,
+    ``BEDOMNINGF32``, ``2024F32.1``)."""
 
-    def __init__(self, folded: str) -> None:
-        low = folded.lower()
-        self.low = low
-        # a letter whose lower case is longer (İ) shifts positions: then any case counts
-        self.cased = len(low) == len(folded)
-        self.folded = folded if self.cased else low
+    def __init__(self, folded: str, identifier: bool = False) -> None:
+        self.low = lower(folded)
+        self.folded = folded
+        self.identifier = identifier
 
     def upper(self, i: int, j: int | None = None) -> bool:
-        return not self.cased or self.folded[i : (i + 1 if j is None else j)].isupper()
+        return self.folded[i : (i + 1 if j is None else j)].isupper()
 
     def prefixed(self, i: int) -> bool:
         return _PREFIX_END.search(self.low, max(0, i - 24), i) is not None
 
     def embedded(self, i: int, j: int, dotted: bool = False) -> bool:
-        """Inside an identifier or a word: glued to letters or digits (``kl13.30``), or
-        hyphenated onto one (``SE2321000016-A00``, ``9020FBB9-E387-40B0``). A capital glued
-        to lower case is a code glued to a word (``blaF32.1``), and a code with a dotted
-        subdivision is no part of an identifier (``x-F32.1``)."""
+        """Inside an identifier or a word: glued to letters or digits (``kl13.30``), or, in an
+        identifier field holding an HSA-id or a GUID, hyphenated onto one
+        (``SE2321000016-A00``, ``9020FBB9-E387-40B0``)."""
         before = self.folded[i - 1] if i > 0 else " "
+        if not self.identifier or not self.identifier_token(i):
+            # free text: a capital glued to anything is a code glued on (harF32, BEDOMNINGF32,
+            # 2024F32.1); a lower-case letter glued to a word or number is part of it (kl13)
+            return before.isalnum() and not self.upper(i)
         if before.isalnum():
-            return not (self.cased and before.islower() and self.upper(i))
+            return not (before.islower() and self.upper(i))
         if dotted or before not in "-_":
             return False
         low = self.low
         after = low[j] if j < len(low) else " "
         return (i > 1 and low[i - 2].isalnum()) or after == "-"
 
+    def identifier_token(self, i: int) -> bool:
+        """Whether the token around ``i`` is an identifier the exemption is for: an HSA-id or
+        a GUID. Anything else in an identifier field is read as text is."""
+        text = self.folded
+        start = i
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        end = i
+        while end < len(text) and not text[end].isspace():
+            end += 1
+        return _IDENTIFIER_TOKEN.fullmatch(text, start, end) is not None
+
     def reason(self) -> str | None:
         low = self.low
-        seen = -1
-        # dates, amounts and telephone numbers have no letter at a digit and no long run of
-        # digits: only the runs a candidate touches get the closer look
-        for candidate in _CANDIDATE.finditer(low):
-            s = candidate.start()
-            while not low[s].isdigit():
-                s += 1
-            while s > 0 and low[s - 1].isdigit():
-                s -= 1
-            if s <= seen:
-                continue
-            seen = s
-            e = _DIGIT_RUN.match(low, s).end()  # type: ignore[union-attr]
-            # cheap looks at the characters around the run rule out most candidates
-            c1 = low[s - 1] if s > 0 else " "
-            c2 = low[s - 2] if s > 1 else " "
-            letter1 = c1.isalpha()
-            if e - s <= 4 and (letter1 or (c2.isalpha() and c1 in " ._-")):
-                if self.icd10(s - 1 if letter1 else s - 2):
-                    return "an ICD-10 or KSH97-P code"
-                if letter1 and self.atc(s - 1):
-                    return "an ATC code"
-            if (letter1 and c2.isalnum() and self.icd11(s - 2)) or (
-                e - s == 1 and e < len(low) and low[e].isalpha() and self.icd11(s)
-            ):
+        if _CANDIDATE.search(low) is None:
+            return None  # dates, amounts, telephone numbers: no letter at a digit, no long run
+        for m in _LETTER_CODE.finditer(low):
+            i = m.start()
+            if i > 0 and low[i - 1].isalnum() and self.icd11(i - 1):
                 return "an ICD-11 code"
-            if e - s in _SCTID_LENGTHS and self.sctid(s, e):
+            if self.icd10(i):
+                return "an ICD-10 or KSH97-P code"
+            if self.atc(i):
+                return "an ATC code"
+            if i + 1 < len(low) and low[i + 1].isalpha() and self.icd11(i):
+                return "an ICD-11 code"
+        for m in _DIGIT_CODE.finditer(low):
+            if self.icd11(m.start()):
+                return "an ICD-11 code"
+        for m in _SCTID_RUN.finditer(low):
+            if self.sctid(m.start(), m.end()):
+                return "a SNOMED CT id"
+        for m in _SCTID_GROUPED.finditer(low):
+            digits = "".join(ch for ch in m.group() if ch.isdigit())
+            if len(digits) in _SCTID_LENGTHS and is_sctid(digits):
                 return "a SNOMED CT id"
         return None
 
@@ -305,29 +442,52 @@ class _Codes:
         m = _ICD10.match(self.low, i)
         if m is None or m["l"].upper() + m["dd"] not in icd10_categories():
             return False
-        if self.embedded(i, m.end(), m["s2"] == "." and not m["s1"]):
+        s1, s2, sub = m["s1"], m["s2"] or "", m["sub"]
+        if _PREFIX_WORD.search(self.low, max(0, i - 6), i + 1) is not None:
+            return False
+        if self.embedded(i, m.end(), s2 == "." and not s1):
             return self.prefixed(i)
+        if s1 and i > 0 and self.folded[i - 1].isalnum():
+            return self.prefixed(i)  # "PL 1234" (a box number): glued on one side only
         if m["p"] or self.prefixed(i):
             return True
-        sub, s1, s2, capital = m["sub"], m["s1"], m["s2"] or "", self.upper(i)
+        letter, capital = m["l"], self.upper(i)
+        if s1:
+            # a letter set apart from its digits: a code when it is a capital (F 32, F\t32,
+            # F/32.1, F 32,1), not a Swedish one-letter word (I 12 veckor) or a week (V. 12);
+            # in lower case only with a dotted subdivision (f 32.1)
+            # "I 12 veckor", "i 12,5 timmar": a word and a number, not I12 or I12.5
+            if (
+                letter in _WORD_LETTERS
+                and not s1.strip()
+                and (not sub or (not capital and s2 != "."))
+            ):
+                return False
+            if letter in _LOWER_CASE_NOT_CODES and not (sub and s2 in (".", ",")):
+                return False
+            if not capital:
+                return bool(sub) and s2 in (".", ",")
+            return True
         if sub:
-            if not capital and len(sub) == 2 and sub.isdigit() and s2 in (" ", "-"):
-                return False  # "v12-13", "s 12-14": weeks and pages, not F32-1
-            return not s1 or capital or s2 == "."
+            if not capital and len(sub) == 2 and sub.isdigit() and s2 and s2.strip() in ("", "-"):
+                return False  # "v12-13", "s12 14": weeks and pages, not F32-1
+            return capital or letter not in _LOWER_CASE_NOT_CODES or s2 in (".", ",")
         # bare "M54", and "f32" in lower case (a sender who types codes in lower case still
-        # names a diagnosis); not "v12" (vecka 12) nor the other external-cause letters, and
-        # not a letter set apart from its digits ("f 32")
-        return not s1 and (capital or m["l"] not in _LOWER_CASE_NOT_CODES)
+        # names a diagnosis); not "v12" (vecka 12) nor the other external-cause letters
+        return capital or letter not in _LOWER_CASE_NOT_CODES
 
     def icd11(self, i: int) -> bool:
         m = _ICD11.match(self.low, i)
         if m is None or m.group()[:2].upper() not in _ICD11_BLOCKS:
             return False
-        if self.embedded(i, m.end(), "." in m.group()):
+        if self.identifier and self.embedded(i, m.end(), "." in m.group()):
             return self.prefixed(i)
-        return self.upper(i, i + 2) or (self.low[i].isdigit() and self.upper(i + 1)) or (
-            self.prefixed(i)
-        )
+        before = self.low[i - 1] if i > 0 else " "
+        if before.isalnum() and not self.upper(i):
+            return self.prefixed(i)
+        # capitals (6A70, BA41), a lower-case stem led by its chapter digit (6a70), or one
+        # with a subdivision (ba41.0)
+        return self.upper(i, i + 2) or self.low[i].isdigit() or "." in m.group() or self.prefixed(i)
 
     def atc(self, i: int) -> bool:
         m = _ATC.match(self.low, i)
@@ -337,7 +497,7 @@ class _Codes:
 
     def sctid(self, s: int, e: int) -> bool:
         low = self.low
-        if low[s] == "0" or (s > 0 and low[s - 1] == "+"):
+        if s > 0 and low[s - 1] == "+":
             return False
         if s > 1 and low[s - 1] in _NUMBER_GLUE and low[s - 2].isdigit():
             return False  # part of a telephone number or an amount
@@ -346,9 +506,9 @@ class _Codes:
         return is_sctid(low[s:e])
 
 
-def code_reason(folded: str) -> str | None:
+def code_reason(folded: str, identifier: bool = False) -> str | None:
     """Which code notation a (folded) text holds, if any."""
-    return _Codes(folded).reason()
+    return _Codes(folded, identifier).reason()
 
 
 # ---------------------------------------------------------------------------------- words
@@ -371,10 +531,16 @@ def stems(word: str) -> tuple[str, ...]:
 def _prefixes(word: str) -> set[str]:
     """What a word is matched by at the start of a word: its stems, unless they cut off more
     than an ending ("alkoholism" -> "alkohol" would take in "alkoholfri") or are too short
-    ("cancer" -> "canc"); then the word itself."""
+    ("cancer" -> "canc"); then the word itself. Stems come from the Swedish spelling (the
+    stemmer knows å, ä, ö); what is matched is folded as the text is (:func:`word_form`)."""
     word = word.casefold()
     found = {s for s in stems(word) if len(s) >= MIN_STEM and len(word) - len(s) <= 2}
-    return found or ({word} if len(word) >= 4 else set())
+    return {word_form(x) for x in found or ({word} if len(word) >= 4 else set())}
+
+
+def word_form(text: str) -> str:
+    """A text as the word scan matches it: folded, lower case, å ä ö read as a a o."""
+    return _word_fold(lower(fold(text)))
 
 
 @dataclass(frozen=True)
@@ -383,6 +549,8 @@ class Vocabulary:
     #: (ANYWHERE), short words and acronyms as whole words only (WHOLE, WHOLE_UPPER)
     automaton: Any
     not_diagnosis: tuple[str, ...]
+    #: a whole word followed by one of these is a product name ("ms office")
+    not_diagnosis_phrases: tuple[str, ...]
     generic: frozenset[str]
     size: int
 
@@ -399,10 +567,10 @@ def vocabulary() -> Vocabulary:
         for word in _WORD.findall(term):
             starts |= _prefixes(word)
             if len(word) >= MIN_INNER:
-                inner.add(word)
+                inner.add(word_form(word))
     automaton = ahocorasick.Automaton()
-    keys: dict[str, int] = {w.casefold(): _WHOLE_UPPER for w in data["whole_words_upper"]}
-    keys.update({w.casefold(): _WHOLE for w in data["whole_words"]})
+    keys: dict[str, int] = {word_form(w): _WHOLE_UPPER for w in data["whole_words_upper"]}
+    keys.update({word_form(w): _WHOLE for w in data["whole_words"]})
     keys.update({k: _START for k in starts})
     keys.update({k: _ANYWHERE for k in inner})
     for key, where in keys.items():
@@ -410,8 +578,9 @@ def vocabulary() -> Vocabulary:
     automaton.make_automaton()
     return Vocabulary(
         automaton=automaton,
-        not_diagnosis=tuple(w.casefold() for w in data["not_diagnosis"]),
-        generic=frozenset(w.casefold() for w in data["generic"]),
+        not_diagnosis=tuple(word_form(w) for w in data["not_diagnosis"]),
+        not_diagnosis_phrases=tuple(word_form(w) for w in data["not_diagnosis_phrases"]),
+        generic=frozenset(word_form(w) for w in data["generic"]),
         size=len(starts | inner),
     )
 
@@ -428,7 +597,8 @@ _START, _ANYWHERE, _WHOLE, _WHOLE_UPPER = range(4)
 
 
 def word_reason(folded: str, lowered: str) -> str | None:
-    """A diagnosis or drug term in the text (``lowered`` is ``folded`` case-folded)."""
+    """A diagnosis or drug term in the text (``lowered`` is ``folded`` in
+    :func:`word_form`, position for position)."""
     vocab = vocabulary()
     same_length = len(lowered) == len(folded)
     for last, (where, length) in vocab.automaton.iter(lowered):
@@ -439,6 +609,8 @@ def word_reason(folded: str, lowered: str) -> str | None:
             if end < len(lowered) and lowered[end].isalpha():
                 continue
             if where == _WHOLE_UPPER and same_length and not folded[start:end].isupper():
+                continue
+            if lowered.startswith(vocab.not_diagnosis_phrases, start):
                 continue
         elif _word_at(lowered, start, end).startswith(vocab.not_diagnosis):
             continue
@@ -484,13 +656,13 @@ def own_diagnoses(texts: frozenset[str], codes: frozenset[str] = frozenset()) ->
     starts: set[str] = set()
     inner: set[str] = set()
     for text in texts:
-        for word in _WORD.findall(fold(text).casefold()):
-            if word in generic or len(word) < 4:
+        for word in _WORD.findall(lower(fold(text))):
+            if word_form(word) in generic or len(word) < 4:
                 continue
             starts |= _prefixes(word)
             if len(word) >= MIN_INNER + 2:
-                inner.add(word)
-    kept_codes = {fold(c).casefold().strip() for c in codes}
+                inner.add(word_form(word))
+    kept_codes = {word_form(c).strip() for c in codes}
     return OwnDiagnoses(
         starts=tuple(sorted(starts)),
         inner=tuple(sorted(inner)),
@@ -501,13 +673,22 @@ def own_diagnoses(texts: frozenset[str], codes: frozenset[str] = frozenset()) ->
 # ------------------------------------------------------------------------------- the scan
 
 
-def scan(text: str, own: OwnDiagnoses = NO_DIAGNOSES) -> str | None:
-    """Why ``text`` names a diagnosis (a short reason for the report), or ``None``."""
+def scan(text: str, own: OwnDiagnoses = NO_DIAGNOSES, identifier: bool = False) -> str | None:
+    """Why ``text`` names a diagnosis (a short reason for the report), or ``None``.
+    ``identifier``: the text is an identifier field's (docs/policy.md: the only place where
+    a code-like part of a longer token is no code)."""
     if not text:
         return None
+    found = _scan(text, own, identifier)
+    if found is None and _BIDI.search(text) is not None:
+        found = _scan(displayed(text), own, identifier)
+    return found
+
+
+def _scan(text: str, own: OwnDiagnoses, identifier: bool) -> str | None:
     folded = fold(text)
-    lowered = folded.casefold()
-    return code_reason(folded) or word_reason(folded, lowered) or own.reason(lowered)
+    words = _word_fold(lower(folded))
+    return code_reason(folded, identifier) or word_reason(folded, words) or own.reason(words)
 
 
 def names_diagnosis(text: str, diagnosis_texts: Iterable[str] = ()) -> bool:

@@ -30,6 +30,7 @@ from gateway.documents.certificate import CertificateType
 from gateway.documents.consent import purpose_system
 from gateway.policy.allowlist import ALL, Spec, _All, build_spec, free_text_fields, spec_problems
 from gateway.policy.diagnosis import normalise_system
+from gateway.policy.repertoire import Repertoire, repertoire
 
 POLICY_DIR = MAPPINGS_DIR / "policy"
 
@@ -46,6 +47,28 @@ class PolicyError(Exception):
 
 
 @dataclass(frozen=True)
+class QuantityBounds:
+    """What a quantity part (RIVTA ``pq``, FHIR ``valueQuantity``) may carry to a recipient:
+    a unit of the declared list, a value within the question catalogue's bounds."""
+
+    units: frozenset[str]
+    min_value: float | None = None
+    max_value: float | None = None
+    integral: bool = False
+
+    def problem(self, value: float, unit: str) -> str | None:
+        if unit not in self.units:
+            return "a unit not among the declared ones"
+        if (self.min_value is not None and value < self.min_value) or (
+            self.max_value is not None and value > self.max_value
+        ):
+            return "a value outside the question's bounds"
+        if self.integral and value != int(value):
+            return "a fraction where the question counts whole units"
+        return None
+
+
+@dataclass(frozen=True)
 class AnswerAllowList:
     """Which answers of one certificate type pass: question id -> part ids (``None``: all),
     and per coded part the codes that may pass."""
@@ -54,6 +77,8 @@ class AnswerAllowList:
     codes: Mapping[str, frozenset[str]] = field(default_factory=dict)
     #: text parts written for the recipient (``None``: every text part passes)
     text: frozenset[str] | None = None
+    #: quantity parts: their declared units and bounds (a no_diagnosis route declares each)
+    quantities: Mapping[str, QuantityBounds] = field(default_factory=dict)
 
     def allows_question(self, qid: str) -> bool:
         return self.questions is None or qid in self.questions
@@ -107,6 +132,11 @@ class Policy:
     #: "as-issued": a signature the readers kept goes unchanged; "verified": only one that
     #: verifies over the bytes sent (gateway/policy/signature.py)
     signature: str = "as-issued"
+    #: the consent must name the recipient's organisation (``[consent] recipient =
+    #: "organisation"``: an employer's routes), not only its audience
+    consent_names_organisation: bool = False
+    #: the characters text bound for this recipient may hold (``repertoire``; None: any)
+    repertoire: Repertoire | None = None
 
 
 def _str_list(data: Mapping[str, Any], key: str, where: Path) -> list[str]:
@@ -127,16 +157,47 @@ def _answers(
     else:
         raise PolicyError(f'{where}: answers must be "*" or a table of question ids')
     codes = {str(p): frozenset(c) for p, c in table.get("codes", {}).items()}
+    quantities = _quantities(ctype, table, questions, where, no_diagnosis)
     text = table.get("text")
     if text is None:
         if no_diagnosis:
             raise PolicyError(f"{where}: {ctype}: list the text parts written for the recipient")
-        return AnswerAllowList(questions, codes)
+        return AnswerAllowList(questions, codes, quantities=quantities)
     text_parts = text_part_ids(ctype)
     wrong = sorted(set(text) - text_parts)
     if wrong:
         raise PolicyError(f"{where}: {ctype}: not text parts: {', '.join(wrong)}")
-    return AnswerAllowList(questions, codes, frozenset(text))
+    return AnswerAllowList(questions, codes, frozenset(text), quantities)
+
+
+def _quantities(
+    ctype: CertificateType,
+    table: Mapping[str, Any],
+    allowed: Mapping[str, frozenset[str]] | None,
+    where: Path,
+    no_diagnosis: bool,
+) -> dict[str, QuantityBounds]:
+    """``quantities = {part = [units]}``: on a no_diagnosis route every quantity part that
+    passes declares its units (a unit is text that is not scanned: it is bounded instead);
+    the bounds of its value come from the question catalogue."""
+    declared: Mapping[str, Any] = table.get("quantities", {})
+    parts = {
+        p.id: p for q in questions.catalogue(ctype).questions.values() for p in q.parts.values()
+    }
+    out: dict[str, QuantityBounds] = {}
+    for part_id, units in declared.items():
+        part = parts.get(part_id)
+        if part is None or part.type != "quantity":
+            raise PolicyError(f"{where}: {ctype}: {part_id} is not a quantity part")
+        out[part_id] = QuantityBounds(
+            frozenset(str(u) for u in units), part.min_value, part.max_value, part.integral
+        )
+    if no_diagnosis:
+        for part in parts.values():
+            passes = allowed is None or part.id in allowed.get(part.id.partition(".")[0], ())
+            if part.type == "quantity" and passes and part.id not in out:
+                raise PolicyError(f"{where}: {ctype}: quantity part {part.id} declares no units")
+    return out
 
 
 def text_part_ids(ctype: CertificateType) -> frozenset[str]:
@@ -206,6 +267,10 @@ def load_policy(path: Path) -> Policy:
             else ({}, {})
         )
         withheld_text, code_systems = _text_and_codes(content, kind, no_diagnosis, path)
+        named = str(consent.get("recipient", "audience"))
+        if named not in ("audience", "organisation"):
+            raise PolicyError(f'{path}: consent.recipient must be "audience" or "organisation"')
+        repertoire_name = data.get("repertoire")
         signature = str(data.get("signature", "as-issued"))
         if signature not in SIGNATURE_MODES:
             raise PolicyError(f"{path}: signature must be one of {sorted(SIGNATURE_MODES)}")
@@ -228,6 +293,8 @@ def load_policy(path: Path) -> Policy:
             source=path,
             certificate_views=views,
             signature=signature,
+            consent_names_organisation=named == "organisation",
+            repertoire=repertoire(str(repertoire_name)) if repertoire_name is not None else None,
         )
     except (KeyError, ValueError, TypeError, tomllib.TOMLDecodeError) as exc:
         raise PolicyError(f"{path}: {type(exc).__name__}: {exc}") from exc
@@ -284,6 +351,7 @@ __all__ = [
     "CertificateView",
     "Policy",
     "PolicyError",
+    "QuantityBounds",
     "load_policy",
     "policies",
     "policy_for",

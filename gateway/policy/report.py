@@ -47,7 +47,7 @@ class PolicyResult:
     refused: bool = False
     consent_id: str | None = None
     #: a signature the route passes on only if it verifies over the bytes sent: it is not in
-    #: ``document``; :func:`gateway.policy.signature.render_copy` puts it back when it does
+    #: ``document``; :func:`gateway.transfer.render_copy` puts it back when it does
     held_signature: str | None = None
 
     def report_dicts(self) -> list[dict[str, str]]:

@@ -20,20 +20,17 @@ as-issued routes carry them unchanged (docs/policy.md).
 
 from __future__ import annotations
 
-import binascii
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
-from typing import Final
 
 from lxml import etree
 
-from gateway.documents import Certificate, Document
+from gateway.documents import Certificate
 from gateway.documents.issues import RULES, RuleKind
 from gateway.formats.base import Format
-from gateway.formats.registry import render
 from gateway.formats.rivta.namespaces import INTYG, REGISTER_CERTIFICATE_ROOT, UNDERSKRIFT
-from gateway.formats.signature import DS
+from gateway.formats.signature import DS, plain_shape_problem
+from gateway.formats.xmlsafe import parse_xml
 from gateway.policy.report import Action, PolicyResult, ReportEntry
 
 SIGNATURE_UNVERIFIED = RULES.define(
@@ -48,64 +45,6 @@ SIGNATURE_UNVERIFIED = RULES.define(
     "which condition failed. A FHIR copy never carries one: XML-DSig signs XML.",
 )
 
-_ALGORITHMS: Final = frozenset(
-    {
-        "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
-        "http://www.w3.org/2001/10/xml-exc-c14n#",
-        "http://www.w3.org/2001/10/xml-exc-c14n#WithComments",
-        "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
-        "http://www.w3.org/2006/12/xml-c14n11",
-    }
-)
-#: element -> (attributes it may have, whether it holds base64 text)
-_SHAPE: Final[dict[str, tuple[frozenset[str], bool]]] = {
-    f"{{{DS}}}{name}": (frozenset(attrs), b64)
-    for name, attrs, b64 in (
-        ("Signature", (), False),
-        ("SignedInfo", (), False),
-        ("CanonicalizationMethod", ("Algorithm",), False),
-        ("SignatureMethod", ("Algorithm",), False),
-        ("Reference", ("URI",), False),
-        ("Transforms", (), False),
-        ("Transform", ("Algorithm",), False),
-        ("DigestMethod", ("Algorithm",), False),
-        ("DigestValue", (), True),
-        ("SignatureValue", (), True),
-        ("KeyInfo", (), False),
-        ("X509Data", (), False),
-        ("X509Certificate", (), True),
-    )
-}
-
-
-def _shape_problem(signature: etree._Element) -> str | None:
-    references = signature.findall(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
-    if len(references) != 1 or references[0].get("URI") != "":
-        return 'it must have one Reference, URI="" (the whole document)'
-    for el in signature.iter():
-        tag = el.tag
-        shape = _SHAPE.get(tag) if isinstance(tag, str) else None
-        if shape is None:
-            name = etree.QName(tag).localname if isinstance(tag, str) else "node()"
-            return f"<{name}> is not part of a plain certificate signature"
-        attrs, b64 = shape
-        extra = set(el.attrib) - attrs
-        if extra:
-            return f"<{etree.QName(tag).localname}> carries attributes it has no use for"
-        if tag == f"{{{DS}}}Transform" and el.get("Algorithm") not in _ALGORITHMS:
-            return "a transform other than enveloped-signature and canonicalisation"
-        text = "".join((el.text or "").split())
-        if b64:
-            try:
-                binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
-            except (ValueError, UnicodeEncodeError):
-                return f"<{etree.QName(tag).localname}> is not base64"
-        elif text:
-            return f"<{etree.QName(tag).localname}> holds text"
-        if "".join((el.tail or "").split()) and el is not signature:
-            return "text between the signature's elements"
-    return None
-
 
 def unverified(rendered: bytes, trust_anchors: Path | None) -> str | None:
     """Why the signature in ``rendered`` (a RIVTA certificate) is not passed on, or ``None``."""
@@ -117,11 +56,11 @@ def unverified(rendered: bytes, trust_anchors: Path | None) -> str | None:
     )
     from signxml.verifier import SignatureConfiguration, XMLVerifier
 
-    root = etree.fromstring(rendered, etree.XMLParser(resolve_entities=False, no_network=True))
-    signature = root.find(f"{INTYG}/{UNDERSKRIFT}/{{{DS}}}Signature")
+    root = parse_xml(rendered).root  # the one XML door: no DTD, entities or network
+    signature = root.find(f"{INTYG}/{UNDERSKRIFT}/{{{DS}}}Signature") if root is not None else None
     if signature is None:
         return "the copy holds no signature"
-    why = _shape_problem(signature)
+    why = plain_shape_problem(signature)
     if why is not None:
         return why
     if trust_anchors is None:
@@ -141,33 +80,28 @@ def unverified(rendered: bytes, trust_anchors: Path | None) -> str | None:
     return None
 
 
-def render_copy(
-    result: PolicyResult,
-    fmt: Format,
-    *,
-    trust_anchors: Path | None = None,
-    finish: Callable[[bytes], bytes] | None = None,
-) -> tuple[bytes, PolicyResult]:
-    """The recipient's copy in ``fmt``, passed through ``finish`` (e.g. indenting) when given;
-    a held-back signature goes in only if it verifies over these very bytes, the finished
-    ones, and the returned result's report says when it did not."""
+def with_held_signature(result: PolicyResult) -> PolicyResult | None:
+    """The result with the signature it held back put into its copy, to be rendered and
+    checked (:func:`signature_fate`); ``None`` when there is none to try."""
     doc = result.document
-    if doc is None:
-        raise ValueError("a refused transfer has no copy to render")
-
-    def rendered(document: Document) -> bytes:
-        out = render(document, fmt)
-        return finish(out) if finish is not None else out
-
     held = result.held_signature
     if held is None or not isinstance(doc, Certificate):
-        return rendered(doc), result
-    if fmt is Format.XML:
-        signed = doc.model_copy(update={"signature": held})
-        out = rendered(signed)
-        why = unverified(out, trust_anchors)
+        return None
+    return dataclasses.replace(
+        result, document=doc.model_copy(update={"signature": held}), held_signature=None
+    )
+
+
+def signature_fate(
+    result: PolicyResult, fmt: Format, rendered: bytes | None, trust_anchors: Path | None
+) -> PolicyResult | None:
+    """Whether the held-back signature may go in the copy ``rendered`` (the bytes of
+    :func:`with_held_signature`'s copy in ``fmt``): ``None`` when it verifies over them, else
+    the result without it and the report saying why (``POLICY-SIGNATURE-UNVERIFIED``)."""
+    if fmt is Format.XML and rendered is not None:
+        why = unverified(rendered, trust_anchors)
         if why is None:
-            return out, dataclasses.replace(result, document=signed, held_signature=None)
+            return None
     else:
         why = f"an XML-DSig signature signs XML; a {fmt} copy cannot carry it verifiably"
     entry = ReportEntry(
@@ -177,6 +111,4 @@ def render_copy(
         f"the signature is not passed on: {why}",
         ("signature",),
     )
-    return rendered(doc), dataclasses.replace(
-        result, report=[*result.report, entry], held_signature=None
-    )
+    return dataclasses.replace(result, report=[*result.report, entry], held_signature=None)

@@ -1,4 +1,5 @@
-"""Validate raw bytes: detect, parse (structure), check (business rules), apply overrides.
+"""Validate raw bytes: read them (``gateway.formats.reading``: detect, parse, structure),
+check the business rules, apply overrides.
 
 The one entry point every front door uses (CLI, harness, server), so that all answer alike.
 """
@@ -6,29 +7,17 @@ The one entry point every front door uses (CLI, harness, server), so that all an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.documents import Certificate, Document, DocumentKind, Section4Notification
-from gateway.documents.issues import (
-    RULES,
-    Issue,
-    RuleKind,
-    SeverityOverrides,
-    SourceMap,
-    is_valid,
-    issue,
-)
+from gateway.documents.common import Consent
+from gateway.documents.issues import Issue, SeverityOverrides, SourceMap, is_valid
 from gateway.formats.base import Format
-from gateway.formats.registry import as_utf8_json, codec_for, detect
+from gateway.formats.reading import KIND_MISMATCH, read_bytes
 from gateway.validation.engine import check_document, locate
 
-KIND_MISMATCH = RULES.define(
-    "INPUT-KIND-MISMATCH",
-    "Document is not of the kind asked for",
-    RuleKind.SYNTAX,
-    "`--kind` names one document kind and the input is another. Drop `--kind` to let the "
-    "gateway detect it.",
-)
+if TYPE_CHECKING:
+    from gateway.formats.fhir.envelope import Envelope
 
 
 @dataclass
@@ -43,6 +32,10 @@ class Validation:
     source_map: SourceMap = field(default_factory=SourceMap)
     #: the FHIR wire tree (ParseResult.tree), for callers that read more of it
     tree: dict[str, Any] | None = None
+    #: what the bytes carried besides the document, read once by the codec: a FHIR
+    #: message's envelope (destinations, focus, message id) and every consent offered
+    envelope: Envelope | None = None
+    consents: list[Consent] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -71,43 +64,30 @@ def validate_bytes(
     fmt: Format | None = None,
     overrides: SeverityOverrides | None = None,
 ) -> Validation:
-    result = Validation(source=source, kind=kind, format=fmt)
-    if fmt is None or (kind is None and fmt is Format.XML):
-        detected = detect(data)
-        if isinstance(detected, Issue):
-            result.issues.append(detected)
-            return result
-        fmt = fmt or detected.format
-        result.format = fmt
-        if kind is not None and detected.kind is not None and detected.kind is not kind:
-            msg = f"expected a {kind}, got a {detected.kind}"
-            result.issues.append(issue(KIND_MISMATCH, msg))
-            return result
-        kind = kind or detected.kind
-    codec = codec_for(kind, fmt)
-    if isinstance(codec, Issue):
-        result.issues.append(codec)
-        return result
-    if fmt is Format.FHIR_JSON:
-        data = as_utf8_json(data)
-    parsed = codec.parse(data)
-    result.issues.extend(parsed.issues)
-    result.source_map = parsed.source_map
-    result.tree = parsed.tree
-    doc = parsed.document
-    if doc is not None:
-        if kind is not None and doc.kind is not kind:
-            result.issues.append(issue(KIND_MISMATCH, f"expected a {kind}, got a {doc.kind}"))
-            return result
-        result.document = doc
-        result.kind = doc.kind
-        if isinstance(doc, Section4Notification) and fmt is Format.RIVTA_MESSAGE:
-            # no consent travels in the message: the region keeps it
-            from gateway.validation.section4_rules import check_content
+    """Read (:func:`gateway.formats.reading.read_bytes`), then check the business rules."""
+    reading = read_bytes(data, kind=kind, fmt=fmt)
+    result = Validation(
+        source=source, kind=reading.kind, format=reading.format, issues=reading.issues
+    )
+    parsed = reading.parsed
+    if parsed is not None:
+        result.source_map = parsed.source_map
+        result.tree = parsed.tree
+        result.envelope = parsed.envelope
+        result.consents = parsed.consents
+        doc = parsed.document
+        if doc is not None:
+            result.document = doc
+            if isinstance(doc, Section4Notification) and reading.format is Format.RIVTA_MESSAGE:
+                # no consent travels in the message: the region keeps it
+                from gateway.validation.section4_rules import check_content
 
-            result.issues.extend(locate(check_content(doc), parsed.source_map))
-        else:
-            result.issues.extend(check_document(doc, parsed.source_map))
+                result.issues.extend(locate(check_content(doc), parsed.source_map))
+            else:
+                result.issues.extend(check_document(doc, parsed.source_map))
     if overrides is not None:
         result.issues = overrides.apply(result.issues)
     return result
+
+
+__all__ = ["KIND_MISMATCH", "Validation", "validate_bytes"]

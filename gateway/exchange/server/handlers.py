@@ -20,7 +20,10 @@ from gateway.documents.issues import Issue, Severity, issue
 from gateway.exchange.router import (
     CONSENT_USED,
     MEDIA_TYPES,
+    NOT_PERMITTED,
+    UNKNOWN_RECIPIENT,
     Accepted,
+    Refusal,
     Rejection,
     media_family,
     receive,
@@ -55,7 +58,6 @@ from gateway.exchange.server.openapi import (
     document_of,
     formats_schema,
     media_types_of,
-    recipients_schema,
 )
 from gateway.exchange.server.openapi import (
     problem as declared_problem,
@@ -72,6 +74,16 @@ from gateway.formats.base import Format
 from gateway.validation.service import Validation
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: The router's reasons for not accepting a message, as HTTP statuses (docs/exchange/api.md).
+STATUS_FOR: dict[Refusal, int] = {
+    Refusal.UNSUPPORTED: 415,
+    Refusal.UNREADABLE: 400,
+    Refusal.INVALID: 422,
+    Refusal.FORBIDDEN: 403,
+}
+#: What a sender names beside the bytes (docs/exchange/api.md): read here, nowhere else.
+RECIPIENTS_HEADER = "Gateway-Recipients"
+MESSAGE_ID_HEADER = "Gateway-Message-Id"
 PRINCIPAL = web.RequestKey("principal", Principal)
 #: Every operation of the HTTP API, declared beside its handler (openapi.py; api.md).
 API = Api()
@@ -279,19 +291,13 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         metrics.messages.labels("", principal.id, "rejected-413").inc()
         return data
     now = app[CLOCK]()
-    result = receive(
-        data,
-        content_type=request.headers.get("Content-Type"),
-        headers=request.headers,
-        sender=principal.sender,
-        config=app[LIVE].config,
-        now=now,
-    )
+    result = _receive(request, data, principal, now)
     if isinstance(result, Rejection):
         await app[STORE].append_audit(result.audit)
+        status = STATUS_FOR[result.reason]
         kind = kind_of(result.audit)
-        metrics.messages.labels(kind, principal.id, f"rejected-{result.status}").inc()
-        return problem(request, result.status, result.title, result.issues, result.fhir)
+        metrics.messages.labels(kind, principal.id, f"rejected-{status}").inc()
+        return problem(request, status, result.title, result.issues, result.fhir)
     assert isinstance(result, Accepted)
     outcome = await app[COMMITTER].submit(result.message)
     kind = result.message.kind
@@ -326,6 +332,33 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         status=202,
         content_type="application/json",
         headers={"Location": status_url},
+    )
+
+
+def _receive(
+    request: web.Request,
+    data: bytes,
+    principal: Principal,
+    now: datetime,
+    to: Format | None = None,
+    named: list[str] | None = None,
+    validation: Validation | None = None,
+) -> Accepted | Rejection:
+    """The accept pipeline over what the request says beside the bytes: the one decision
+    ``POST /messages`` commits and ``POST /redact`` shows."""
+    assert principal.sender is not None
+    if named is None:
+        named = request.headers.get(RECIPIENTS_HEADER, "").split(",")
+    return receive(
+        data,
+        content_type=request.headers.get("Content-Type"),
+        named=named,
+        message_id=request.headers.get(MESSAGE_ID_HEADER),
+        sender=principal.sender,
+        config=request.app[LIVE].config,
+        now=now,
+        to=to,
+        validation=validation,
     )
 
 
@@ -553,6 +586,12 @@ async def _document(request: web.Request) -> Validation | web.Response:
     """The posted document, validated; a problem when the body is outside the contract
     (``415`` media type, ``413`` size, ``400`` not a document at all: a bare JSON string,
     an array, an object without ``resourceType``, text that is no XML document)."""
+    got = await _document_and_bytes(request)
+    return got if isinstance(got, web.Response) else got[1]
+
+
+async def _document_and_bytes(request: web.Request) -> tuple[bytes, Validation] | web.Response:
+    """:func:`_document`, with the bytes it read."""
     if media_family(request.headers.get("Content-Type")) is None:
         return problem(request, 415, "unsupported media type", [])
     data = await _body(request)
@@ -560,12 +599,10 @@ async def _document(request: web.Request) -> Validation | web.Response:
         return data
     from gateway.validation.service import validate_bytes
 
-    validation = validate_bytes(
-        data, source="request", overrides=request.app[LIVE].config.rules
-    )
+    validation = validate_bytes(data, source="request", overrides=request.app[LIVE].config.rules)
     if unreadable(validation):
         return problem(request, 400, "unreadable input", validation.issues)
-    return validation
+    return data, validation
 
 
 def unreadable(validation: Validation) -> bool:
@@ -692,15 +729,19 @@ async def post_convert(request: web.Request) -> web.StreamResponse:
     "/redact",
     "redactDocument",
     "What a recipient would receive (dry run, like gateway redact)",
-    description="Unlike `gateway redact` it always checks consent, as the server does.",
+    description="The decision `POST /messages` would make for that recipient on the same "
+    "bytes (every consent offered, the recipient's configured organisation and format), "
+    "committed nowhere. Unlike `gateway redact` it always checks consent.",
     access=CALLER,
     tags=["dry runs"],
     params=[
         Param(
             "for",
             "query",
-            recipients_schema(),
-            "the recipient's role",
+            {"type": "string", "minLength": 1},
+            "a configured recipient id, or a recipient role (its first recipient the caller "
+            "may send to; a role the caller reaches none of, or a caller that is no sender, "
+            "gets the role's policy previewed)",
             required=True,
             example="forsakringskassan",
         ),
@@ -720,23 +761,74 @@ async def post_convert(request: web.Request) -> web.StreamResponse:
     ],
 )
 async def post_redact(request: web.Request) -> web.StreamResponse:
-    try:
-        recipient = Recipient(request.query.get("for", ""))
-    except ValueError:
-        known = ", ".join(r.value for r in Recipient)
-        return problem(request, 400, f"the query parameter 'for' must be one of {known}", [])
+    """What the named recipient would receive of these bytes: the accept pipeline of
+    ``POST /messages`` run to its decision and not committed (the envelope's consents, the
+    recipient's configured organisation and format, the sender's rights: all as a send would
+    have them). ``for`` names a configured recipient id or an audience (its first recipient
+    the sender may reach)."""
+    principal = _principal(request)
+    named = request.query.get("for", "").strip()
+    if not named:
+        return problem(request, 400, "the query parameter 'for' (a recipient) is required", [])
     to = _format(request, "to")
     if isinstance(to, web.Response):
         return to
-    validation = await _document(request)
-    if isinstance(validation, web.Response):
-        return validation
+    got = await _document_and_bytes(request)
+    if isinstance(got, web.Response):
+        return got
+    data, validation = got
     if not validation.valid or validation.document is None or validation.format is None:
         return problem(request, 422, "invalid document", validation.issues)
-    from gateway.exchange.transfer import prepare
+    now = request.app[CLOCK]()
+    decision: shapes.RedactionAnswer | None = None
+    if principal.sender is not None:
+        result = _receive(request, data, principal, now, to, [named], validation)
+        decision = _first_decision(result)
+        if decision is None and not (isinstance(result, Rejection) and _unrouted(result, named)):
+            assert isinstance(result, Rejection)
+            status = STATUS_FOR[result.reason]
+            return problem(request, status, result.title, result.issues, result.fhir)
+    if decision is None:
+        try:
+            recipient = Recipient(named)
+        except ValueError:
+            known = ", ".join(r.value for r in Recipient)
+            return problem(
+                request, 400, f"'for' names no recipient this caller reaches ({known})", []
+            )
+        decision = _preview(validation, recipient, now, to)
+    return _json(decision, status=422 if decision["refused"] else 200)
 
-    t = prepare(validation.document, recipient, at=request.app[CLOCK](), to=to or validation.format)
-    body: shapes.RedactionAnswer = {
+
+_UNROUTED = frozenset({NOT_PERMITTED.code, UNKNOWN_RECIPIENT.code})
+
+
+def _unrouted(result: Rejection, named: str) -> bool:
+    """The sender reaches no configured recipient of the audience ``named``: the dry run
+    previews that audience's policy instead (the recipient's organisation unknown)."""
+    return (
+        named in Recipient.__members__.values()
+        and bool(result.issues)
+        and all(i.code in _UNROUTED for i in result.issues)
+    )
+
+
+def _preview(
+    validation: Validation, recipient: Recipient, now: datetime, to: Format | None
+) -> shapes.RedactionAnswer:
+    """An audience's policy over the document and every consent offered with it, as
+    ``gateway redact`` previews it (no recipient configured: its organisation not compared)."""
+    from gateway.transfer import prepare
+
+    assert validation.document is not None and validation.format is not None
+    t = prepare(
+        validation.document,
+        recipient,
+        at=now,
+        to=to or validation.format,
+        consents=validation.consents,
+    )
+    return {
         "recipient": str(recipient),
         "format": str(t.format),
         "refused": t.refused,
@@ -747,7 +839,29 @@ async def post_redact(request: web.Request) -> web.StreamResponse:
         "render_error": t.render_error,
         "payload_base64": base64.b64encode(t.payload).decode("ascii") if t.payload else None,
     }
-    return _json(body, status=422 if t.refused else 200)
+
+
+def _first_decision(result: Accepted | Rejection) -> shapes.RedactionAnswer | None:
+    """The policy decision for the first recipient, as recorded for the audit trail, with
+    the copy its delivery would carry; ``None`` when no recipient was decided for."""
+    audit = result.message.audit if isinstance(result, Accepted) else result.audit
+    entry = next((a for a in audit if a.action == "policy"), None)
+    if entry is None or entry.detail is None:
+        return None
+    payload = None
+    if isinstance(result, Accepted):
+        payload = next(
+            (d.payload for d in result.message.deliveries if d.recipient_id == entry.recipient_id),
+            None,
+        )
+    return {
+        "recipient": entry.recipient_id or "",
+        "format": str(entry.detail.get("format")),
+        "refused": bool(entry.detail.get("refused")),
+        "report": entry.detail.get("report", []),
+        "render_error": entry.detail.get("render_error"),
+        "payload_base64": base64.b64encode(payload).decode("ascii") if payload else None,
+    }
 
 
 # -- operations ----------------------------------------------------------------------------

@@ -106,6 +106,7 @@ def read_tree(
             return ParseResult(None, issues)
         result = read_tree(payload, kind, lines, envelope.relocate)
         result.issues[:0] = issues
+        result.envelope = envelope  # read once: the exchange routes on it
         return result
     reader = Reader(lines, relocate)
     detected = detect_kind(tree)

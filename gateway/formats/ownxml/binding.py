@@ -38,6 +38,7 @@ _SINGULAR: dict[str, str] = {
     "diagnoses": "diagnosis",
     "specialities": "speciality",
     "recipients": "recipient",
+    "categories": "category",
 }
 
 

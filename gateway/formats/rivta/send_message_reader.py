@@ -18,7 +18,8 @@ from pydantic import ValidationError
 
 from gateway import SCHEMAS_DIR
 from gateway.documents import Document
-from gateway.documents.common import DocumentKind
+from gateway.documents.common import DocumentKind, Identifier
+from gateway.documents.identity import PERSONNUMMER_OID, same_person
 from gateway.documents.issues import RULES, Issue, RuleKind, issue
 from gateway.documents.section4 import CONTACT_HEADING, STATEMENT, Section4Notification
 from gateway.formats.base import Format, ParseResult
@@ -221,7 +222,7 @@ class SendMessageReader(CertificateReader):
         if m is None:
             shape(1, "'Patient: <name>, <personnummer>'")
             return None
-        if m["id"] != patient_id:
+        if not same_person(_person(m["id"]), _person(patient_id)):  # one identity normaliser
             # the text's personnummer is the sender's own data: naming it here adds nothing
             self.issues.append(
                 issue(
@@ -288,3 +289,7 @@ class SendMessageCodec:
         if not isinstance(document, Section4Notification):
             raise TypeError(f"rivta-message renders §4 notifications, not {document.kind}")
         return render_send_message(document)
+
+
+def _person(value: str) -> Identifier:
+    return Identifier(system=PERSONNUMMER_OID, value=value)
