@@ -79,6 +79,8 @@ setup(
         **{name: ["**/*.xsd", "**/*.json", "**/*.toml"] for name in DATA},
         # the stores' versioned migrations (gateway/exchange/store/migrations/<database>/)
         "gateway.exchange.store": ["migrations/*/*.sql"],
+        # the console's templates, labels, stylesheet and script (gateway/console/)
+        "gateway.console": ["templates/*.html", "labels/*.toml", "static/*"],
     },
     ext_modules=ext_modules(),
 )

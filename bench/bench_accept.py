@@ -18,16 +18,15 @@ move with the load.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _timing
 from bench_exchange import Server, gateway_config, measure, start, stop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,38 +94,12 @@ print(json.dumps(out))
 
 
 def baseline_tree(ref: str, into: Path) -> Path:
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", ref],
-        check=True, capture_output=True,
-    ).stdout  # fmt: skip
-    tar_path = into / "baseline.tar"
-    tar_path.write_bytes(archive)
-    with tarfile.open(tar_path) as tar:
-        tar.extractall(into / "tree", filter="data")
-    return into / "tree"
+    return _timing.baseline_tree(ROOT, ref, into)
 
 
 def engines_at_once(trees: dict[str, Path], count: int) -> dict[str, dict[str, float]]:
-    """The engine run of every tree, started together: whatever else the machine runs then
-    falls on all of them alike."""
-    procs = {
-        name: subprocess.Popen(
-            [sys.executable, "-c", ENGINE, str(count)], cwd=tree, text=True,
-            env={**os.environ, "PYTHONPATH": str(tree)},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
-        for name, tree in trees.items()
-    }
-    results: dict[str, dict[str, float]] = {}
-    for name, proc in procs.items():
-        out, err = proc.communicate()
-        if proc.returncode != 0:
-            raise SystemExit(f"the engine run of {name} failed:\n{err[-2000:]}")
-        result = json.loads(out)
-        if not str(result.pop("gateway")).startswith(str(trees[name])):
-            raise SystemExit(f"{name}: imported another tree's gateway")
-        results[name] = result
-    return results
+    """The engine run of every tree, started together (``_timing.at_once``)."""
+    return _timing.at_once(trees, ["-c", ENGINE, str(count)], "the engine run")
 
 
 def server_run(tree: Path, args: argparse.Namespace, tag: str) -> dict[str, float]:

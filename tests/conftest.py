@@ -16,16 +16,33 @@ INTEROP = PROJECT_ROOT.parent / "shared" / "interop"
 SAMPLES = INTEROP / "sklintyg"
 RIVTA = INTEROP / "rivta"
 
-# CI runs derandomized: the same examples every run, so a red CI is a real failure and
-# reproducible; local runs explore new examples (and keep failures in .hypothesis/).
+# Hypothesis profiles, chosen with HYPOTHESIS_PROFILE: "full" (the default, and CI's: every
+# property with its own number of examples, derandomized when CI is set, so a red CI is a real
+# failure and reproducible) and "fast" for day-to-day runs: every property still runs, on at
+# most FAST_EXAMPLES examples (a test's own @settings(max_examples=...) is capped too).
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "full")
+FAST = PROFILE == "fast"
+FAST_EXAMPLES = 10
 settings.register_profile(
-    "default",
+    "full",
     max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     derandomize=bool(os.environ.get("CI")),
 )
-settings.load_profile("default")
+settings.register_profile("fast", settings.get_profile("full"), max_examples=FAST_EXAMPLES)
+settings.load_profile(PROFILE)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fast profile caps the examples of tests that set their own."""
+    if not FAST:
+        return
+    for item in items:
+        test = getattr(item, "obj", None)
+        own = getattr(test, "_hypothesis_internal_use_settings", None)  # hypothesis' own slot
+        if own is not None and own.max_examples > FAST_EXAMPLES:
+            test._hypothesis_internal_use_settings = settings(own, max_examples=FAST_EXAMPLES)  # type: ignore[union-attr]
 
 
 @pytest.fixture(scope="session")

@@ -26,12 +26,13 @@ from lxml import etree
 from test_fhir_plans import CONTACT, FULL
 
 import gateway.formats.fhir
+from gateway import MAPPINGS_DIR
 from gateway.documents import Document, DocumentKind
 from gateway.documents.certificate import Certificate, Relation, Status
 from gateway.documents.common import Code, Identifier
 from gateway.formats.base import Format
 from gateway.formats.fhir import systems
-from gateway.formats.fhir.mapping import FieldRow, load_mapping
+from gateway.formats.fhir.mapping import FieldRow, Mapping, load_mapping
 from gateway.formats.registry import codec_for
 
 MARK = "Zq9mark"
@@ -260,8 +261,8 @@ def test_every_row_is_where_the_readers_find_it(kind: DocumentKind) -> None:
 
 # -- URIs are data ----------------------------------------------------------------------------
 
-#: XML namespaces are the format itself, not mapping data.
-URI_ALLOWED_IN = {"xml.py"}
+#: XML namespaces are the format itself, not mapping data: they are formats/roots.py's.
+URI_ALLOWED_IN: set[str] = set()
 
 
 def test_no_uri_is_spelled_in_the_fhir_codecs() -> None:
@@ -278,11 +279,67 @@ def test_no_uri_is_spelled_in_the_fhir_codecs() -> None:
     assert found == []
 
 
+def _declared(mapping: Mapping) -> set[str]:
+    """The [urls] names a mapping file's own declarations use (the row engine reads them)."""
+    used = set(mapping.bundle.values())
+    for e in mapping.entries:
+        used |= {e.profile, e.ref.rsplit(".", 1)[-1]}
+    for row in mapping.fields:
+        used |= {row.system, row.url}
+    text = (MAPPINGS_DIR / f"{mapping.kind}.toml").read_text("utf-8")
+    return used | {k for k in mapping.urls if f"{{{k}}}" in text}  # in fixed values
+
+
 def test_every_uri_in_mappings_is_used() -> None:
     sources = "".join(
         p.read_text("utf-8") for p in Path(gateway.formats.fhir.__file__).parent.glob("*.py")
     )
-    names = [f'"{k}"' for k in systems.URI]
-    for kind in DOCS:
-        names += [f'"{k}"' for k in load_mapping(str(kind)).urls]
-    assert [n for n in names if n not in sources] == []
+    mappings = [load_mapping(str(kind)) for kind in DOCS]
+    declared = {name for m in mappings for name in _declared(m)}
+    unused = [k for k in systems.URI if f'"{k}"' not in sources and k not in declared]
+    for m in mappings:
+        unused += [k for k in m.urls if f'"{k}"' not in sources and k not in _declared(m)]
+    assert unused == []
+
+
+# -- a plain field is one row ----------------------------------------------------------------
+
+
+def test_a_plain_field_is_one_row_the_engine_writes_and_reads() -> None:
+    """docs/mappings/index.md's worked example: a date the return-to-work plan does not have
+    yet (when it was last reviewed) is one URI and one row; no code writes or reads it."""
+    from dataclasses import replace
+    from datetime import date
+
+    from gateway.documents.return_to_work import ReturnToWorkPlan
+    from gateway.formats.fhir.engine import RowMapping
+    from gateway.formats.fhir.tree import Reader
+
+    class Reviewed(ReturnToWorkPlan):
+        reviewed_on: date | None = None
+
+    mapping = load_mapping("return-to-work-plan")
+    url = f"{systems.BASE}/StructureDefinition/reviewed-on"
+    row = FieldRow(model="reviewed_on", fhir="CarePlan.extension.valueDate", url="reviewed_on")
+    mapping = replace(
+        mapping, urls={**mapping.urls, "reviewed_on": url}, fields=(*mapping.fields, row)
+    )
+    engine = RowMapping(DocumentKind.RETURN_TO_WORK_PLAN, Reviewed, mapping=mapping)
+    full = DOCS[DocumentKind.RETURN_TO_WORK_PLAN].model_dump()
+    plan = Reviewed(**full, reviewed_on=date(2025, 5, 2))
+    tree = engine.from_model(plan)
+    careplan = tree["entry"][0]["resource"]
+    assert careplan["extension"][-1] == {"url": url, "valueDate": "2025-05-02"}
+    reader = Reader()
+    assert engine.to_model(tree, reader) == plan
+    assert reader.issues == []
+    n = len(careplan["extension"]) - 1
+    assert reader.source_map.paths[("reviewed_on",)] == (
+        f"Bundle.entry[0].resource.extension[{n}].valueDate"
+    )
+    careplan["extension"][-1]["valueDate"] = "2025-13-01"  # read as every date is
+    reader = Reader()
+    assert engine.to_model(tree, reader).reviewed_on is None
+    assert [(i.code, i.location.path) for i in reader.issues] == [
+        ("FHIR-STRUCTURE", f"Bundle.entry[0].resource.extension[{n}].valueDate")
+    ]

@@ -200,7 +200,7 @@ def edited(fixture: str, *edits: Edit) -> bytes:
             [(("entry", 3, "resource", "participant", 0, "role", 0, "coding"), 5)],
             [
                 ("FHIR-STRUCTURE", "Bundle.entry[3].resource.participant[0].role[0].coding"),
-                ("FHIR-REQUIRED", "Bundle.entry[3].resource.participant[0].role"),
+                ("FHIR-SYSTEM", "Bundle.entry[3].resource.participant[0].role"),
             ],
         ),
         (

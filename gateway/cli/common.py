@@ -118,12 +118,14 @@ def plural(n: int, noun: str) -> str:
 #: by ``gateway.exchange.config.parse`` (its ``SECTIONS``; a test keeps the two in step).
 CONFIG_KEYS: dict[str, frozenset[str] | None] = {
     "rules": frozenset({"warn", "ignore"}),
+    "fhir": frozenset({"base_url", "earlier_base_urls"}),  # our FHIR base URL (cli/fhir_base.py)
     "server": None,
     "delivery": None,
     "retention": None,
     "client_tls": None,
     "senders": None,
     "recipients": None,
+    "users": None,  # the console's people (gateway/console/, docs/console.md)
 }
 
 

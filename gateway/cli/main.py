@@ -9,6 +9,7 @@ from collections.abc import Callable
 from importlib import import_module
 
 from gateway import __version__
+from gateway.cli import fhir_base
 from gateway.cli.common import HelpFormatter, UsageError, add_config_option
 
 #: Command modules, each with ``register(subparsers)``; a new command is one more name here.
@@ -21,6 +22,7 @@ COMMANDS = [
     "explain",
     "mapping",
     "schema",
+    "fhir_artefacts",
     "harness",
     "serve",  # also audit and redeliver
     "mock_recipient",
@@ -57,6 +59,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="print the version and exit, e.g. gateway --version",
     )
     add_config_option(parser)
+    fhir_base.add_option(parser)
     parser.set_defaults(config=None)
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=_Parser, help="one of:"
@@ -71,6 +74,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for parser_ in sub.choices.values():  # --config anywhere on the line
         if "--config" not in parser_._option_string_actions:
             add_config_option(parser_)
+        fhir_base.add_option(parser_)
     return parser
 
 
@@ -78,7 +82,7 @@ def _command(argv: list[str]) -> str | None:
     """The command the line names, unless the top level's help or version is asked first."""
     words = iter(argv)
     for word in words:
-        if word == "--config":
+        if word in ("--config", "--fhir-base-url"):
             next(words, None)
         elif word in ("-h", "--help", "--version"):
             return None
@@ -96,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         if func is None:
             parser.print_help(sys.stderr)
             return 2
+        fhir_base.apply(args)  # before any FHIR codec loads
         return func(args)
     except UsageError as exc:
         print(f"gateway: error: {exc}", file=sys.stderr)

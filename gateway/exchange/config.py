@@ -28,7 +28,9 @@ from gateway.formats.base import Format
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PUSH_KINDS = ("fhir", "rivta-soap")
 #: The config file's tables that are the server's (``[rules]`` is the CLI's, shared).
-SECTIONS = ("server", "delivery", "retention", "client_tls", "senders", "recipients")
+SECTIONS = ("server", "delivery", "retention", "client_tls", "senders", "recipients", "users")
+#: Roles of the people who log in to the console (gateway/console/, docs/console.md).
+USER_ROLES = ("operator", "coordinator")
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 #: An attempt must end at least this long before its lease does (claim and settle take time).
 LEASE_MARGIN_SECONDS = 1.0
@@ -110,6 +112,19 @@ class SenderConfig:
 
 
 @dataclass(frozen=True)
+class UserConfig:
+    """A person who logs in to the console: an ``operator`` (metadata of every message) or a
+    ``coordinator`` bound to the ``organisation`` (HSA-id or organisation number) whose
+    patients' coordination they may see."""
+
+    id: str
+    role: str
+    organisation: str | None = None
+    token: str | None = None  # development
+    identity: str | None = None  # mTLS identity (HSA-id / certificate CN)
+
+
+@dataclass(frozen=True)
 class DeliveryConfig:
     """Guaranteed Delivery: leases, retries with exponential backoff and jitter, dead letter."""
 
@@ -170,6 +185,7 @@ class Config:
     recipients: tuple[RecipientConfig, ...] = ()
     #: ``[rules]``: business rules downgraded or dropped, as ``gateway validate`` does
     rules: SeverityOverrides = field(default_factory=SeverityOverrides)
+    users: tuple[UserConfig, ...] = ()
 
     def recipient(self, recipient_id: str) -> RecipientConfig | None:
         return next((r for r in self.recipients if r.id == recipient_id), None)
@@ -235,7 +251,7 @@ def parse(
     """Check the config file's tables (as the CLI's reader read them; ``overrides``: ``[server]``
     keys from the command line); every problem at once in one :class:`ConfigError`."""
     r = _Reader()
-    r.known(data, {*SECTIONS, "rules"}, "")
+    r.known(data, {*SECTIONS, "rules", "fhir"}, "")  # [fhir]: cli/fhir_base.py
     server = _server(r, {**r.table(data, "server", "server"), **(overrides or {})})
     delivery = _delivery(r, r.table(data, "delivery", "delivery"))
     rules = _rules(r, r.table(data, "rules", "rules"))
@@ -247,12 +263,15 @@ def parse(
     senders = tuple(
         s for i, item in enumerate(_list(r, data, "senders")) if (s := _sender(r, item, i))
     )
+    users = tuple(u for i, item in enumerate(_list(r, data, "users")) if (u := _user(r, item, i)))
     named = {i.get("id") for i in _list(_Reader(), data, "recipients")}  # also invalid ones
-    _cross_check(r, senders, recipients, {x for x in named if isinstance(x, str)})
+    _cross_check(r, senders, recipients, {x for x in named if isinstance(x, str)}, users)
     _timeouts_within_leases(r, recipients, delivery)
     if r.problems:
         raise ConfigError(source, r.problems)
-    return Config(server, delivery, retention, client_tls, senders, recipients, rules)
+    return Config(
+        server, delivery, retention, client_tls, senders, recipients, rules, users
+    )
 
 
 def _rules(r: _Reader, d: Mapping[str, Any]) -> SeverityOverrides:
@@ -524,11 +543,34 @@ def _sender(r: _Reader, d: Mapping[str, Any], i: int) -> SenderConfig | None:
     return SenderConfig(sid, frozenset(kinds), tuple(recipients), token, identity, limit)
 
 
+def _user(r: _Reader, d: Mapping[str, Any], i: int) -> UserConfig | None:
+    p = f"users[{i}]"
+    r.known(d, {"id", "role", "organisation", "token", "identity"}, p)
+    uid = _ident(r, d, p)
+    role = r.required(d, "role", p)
+    if role is not None and role not in USER_ROLES:
+        r.problems.append(f"{p}.role: {role!r} is not one of {', '.join(USER_ROLES)}")
+        role = None
+    organisation = r.get(d, "organisation", p, str, None)
+    if role == "coordinator" and not (organisation or "").strip():
+        r.problems.append(f"{p}.organisation: required for a coordinator (HSA-id or org. number)")
+    if role == "operator" and organisation is not None:
+        r.problems.append(f"{p}.organisation: an operator sees every organisation; remove it")
+    token = r.get(d, "token", p, str, None)
+    identity = r.get(d, "identity", p, str, None)
+    if token is None and identity is None:
+        r.problems.append(f"{p}: needs a token (development) or an identity (mTLS) to log in")
+    if uid is None or role is None:
+        return None
+    return UserConfig(uid, role, organisation, token, identity)
+
+
 def _cross_check(
     r: _Reader,
     senders: tuple[SenderConfig, ...],
     recipients: tuple[RecipientConfig, ...],
     named: set[str],
+    users: tuple[UserConfig, ...] = (),
 ) -> None:
     """Across entries; ``named`` holds every recipient id written, valid or not, so one bad
     recipient is reported once, not again by every sender that names it."""
@@ -542,6 +584,9 @@ def _cross_check(
         for rid in s.recipients:
             if rid not in named:
                 r.problems.append(f"senders[{i}].recipients: {rid!r} is no configured recipient")
+    uids = [x.id for x in users]
+    for dup in sorted({x for x in uids if uids.count(x) > 1}):
+        r.problems.append(f"users: id {dup!r} is used twice")
     seen: dict[str, str] = {}
     everyone: list[SenderConfig | RecipientConfig] = [*senders, *recipients]
     for who in everyone:
@@ -551,6 +596,12 @@ def _cross_check(
             if cred in seen and seen[cred] != who.id:
                 r.problems.append(f"{who.id}: shares a token or identity with {seen[cred]!r}")
             seen[cred] = who.id
+    for u in users:  # a person's credentials open the console only
+        for cred in (u.token, u.identity):
+            if cred is not None and cred in seen:
+                r.problems.append(f"users: {u.id!r} shares a token or identity with {seen[cred]!r}")
+            if cred is not None:
+                seen[cred] = u.id
 
 
 __all__ = [
@@ -568,6 +619,7 @@ __all__ = [
     "SenderConfig",
     "ServerConfig",
     "TlsFiles",
+    "UserConfig",
     "did_you_mean",
     "parse",
 ]

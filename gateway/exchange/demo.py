@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -289,6 +290,48 @@ def report(demo: Demo, lb: Loopback, out: Print) -> None:
         out(f"  {line}")
 
 
+async def console_tour(lb: Loopback, out: Print) -> bool:
+    """The operator opens the console with a client certificate and reads the overview;
+    its figures must be /metrics' figures."""
+    jar = aiohttp.CookieJar(unsafe=True)  # the gateway is an IP address
+    async with aiohttp.ClientSession(
+        base_url=lb.url,
+        connector=aiohttp.TCPConnector(ssl=lb.context(lb.operator)),
+        cookie_jar=jar,
+    ) as http:
+        page = await (await http.get("/console/login")).text()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        if csrf is None or "Fortsätt som operator med certifikat" not in page:
+            out("  the login page did not offer the operator's certificate")
+            return False
+        headers = {"Sec-Fetch-Site": "same-origin"}
+        data = {"csrf": csrf.group(1), "method": "certificate"}
+        async with http.post("/console/login", data=data, headers=headers) as resp:
+            overview = await resp.text()
+        metrics = await (await http.get("/metrics")).text()
+
+    def shown(name: str) -> str:
+        found = re.search(rf'data-figure="{name}">(?:<a [^>]*>)?([^<]+)<', overview)
+        return found.group(1).strip() if found else "?"
+
+    def gauge(name: str) -> str:
+        found = re.search(rf"^{name} (\S+)$", metrics, re.M)
+        return str(int(float(found.group(1)))) if found else "?"
+
+    out(
+        f"  logged in as operator (certificate); overview: in the outbox {shown('depth')}, "
+        f"dead letters {shown('dead')}, delivered in the last hour {shown('delivered-hour')}, "
+        f"failed attempts {shown('failed-hour')}"
+    )
+    same = (shown("depth"), shown("dead")) == (
+        gauge("gateway_outbox_depth"),
+        gauge("gateway_outbox_dead"),
+    )
+    out(f"  /metrics: depth {gauge('gateway_outbox_depth')}, dead "
+        f"{gauge('gateway_outbox_dead')} ({'the same' if same else 'NOT THE SAME'})")
+    return same
+
+
 async def _run(directory: Path, database: str | None, fixtures: Path, out: Print) -> int:
     async with loopback(directory, database=database, mocks=MOCKS, pull=PULL) as lb:
         out(f"gateway {lb.url} (mutual TLS, store {database or 'SQLite in ' + str(directory)})")
@@ -296,9 +339,11 @@ async def _run(directory: Path, database: str | None, fixtures: Path, out: Print
         out("pull recipients: " + ", ".join(f"{rid} (GET /inbox)" for rid in PULL))
         demo = await scenario(lb, out, fixtures)
         report(demo, lb, out)
+        out(f"\nthe operators' console ({lb.url}/console/, docs/console.md)")
+        console_ok = await console_tour(lb, out)
     out("\naudit trail (gateway audit --verify)")
     intact = await _verify_audit(database or f"sqlite:///{directory / 'gateway.db'}", out)
-    ok = demo.ok and intact
+    ok = demo.ok and intact and console_ok
     out("\n" + ("demo: every answer as expected" if ok else "demo: SOMETHING UNEXPECTED, above"))
     return 0 if ok else 1
 

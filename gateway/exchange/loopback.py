@@ -126,7 +126,13 @@ def config_data(
             },
         ],
         "recipients": recipients,
+        # the operator at the console (/console/), logging in with a client certificate
+        "users": [{"id": "operator", "role": "operator", "identity": OPERATOR_IDENTITY}],
     }
+
+
+#: the commonName of the demo operator's client certificate
+OPERATOR_IDENTITY: Final = "demo-operator"
 
 
 def inbox_identity(recipient_id: str) -> str:
@@ -145,6 +151,7 @@ class Loopback:
     ca: trustme.CA
     region: Pem  # the region's client certificate (HSA-id in serialNumber)
     inboxes: dict[str, Pem] = field(default_factory=dict)  # pull recipients' certificates
+    operator: Pem | None = None  # the console operator's certificate
     sessions: list[aiohttp.ClientSession] = field(default_factory=list)
 
     def context(self, client: Pem | None = None) -> ssl.SSLContext:
@@ -214,6 +221,7 @@ async def loopback(
         for rid in RECIPIENTS
         if rid in pull
     }
+    operator = issue_client(ca, directory, "operator", common_names=(OPERATOR_IDENTITY,))
     recipient_server = issue_server(ca, directory, "recipients")
     recipient_tls = server_context(recipient_server.cert, recipient_server.key, [ca_path])
     started: dict[str, MockRecipient] = {}
@@ -247,7 +255,9 @@ async def loopback(
         site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ssl_context(config))
         await site.start()
         port = runner.addresses[0][1]
-        lb = Loopback(directory, f"https://127.0.0.1:{port}", started, app, ca, region, inboxes)
+        lb = Loopback(
+            directory, f"https://127.0.0.1:{port}", started, app, ca, region, inboxes, operator
+        )
         yield lb
     finally:
         if lb is not None:

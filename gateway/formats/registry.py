@@ -17,10 +17,9 @@ import orjson
 
 from gateway.documents import Document, DocumentKind
 from gateway.documents.issues import RULES, Issue, RuleKind, issue
+from gateway.formats import roots
 from gateway.formats.base import CannotRender, Codec, Format
 from gateway.formats.xmlsafe import doctype_refused
-
-FHIR_NS = "http://hl7.org/fhir"
 
 UNKNOWN_FORMAT = RULES.define(
     "INPUT-UNKNOWN-FORMAT",
@@ -39,18 +38,9 @@ NO_CODEC = RULES.define(
     "The gateway has no reader for the requested combination of document kind and format.",
 )
 
-#: Root element (namespace, local name) -> document kind, for the XML formats.
+#: Root element (namespace, local name) -> document kind, for the XML formats (roots.py).
 XML_ROOTS: dict[tuple[str, str], DocumentKind] = {
-    (
-        "urn:riv:clinicalprocess:healthcond:certificate:RegisterCertificateResponder:3",
-        "RegisterCertificate",
-    ): DocumentKind.CERTIFICATE,
-    ("urn:gateway:sip:1", "sip"): DocumentKind.SIP,
-    ("urn:gateway:return-to-work-plan:1", "returnToWorkPlan"): DocumentKind.RETURN_TO_WORK_PLAN,
-    (
-        "urn:gateway:section4-notification:1",
-        "section4Notification",
-    ): DocumentKind.SECTION4_NOTIFICATION,
+    (root.namespace, root.name): kind for root, kind in roots.KINDS.items()
 }
 
 #: (kind, format) -> "module:Class" of its codec. FHIR codecs read every kind.
@@ -71,11 +61,8 @@ _CODECS: dict[tuple[DocumentKind | None, Format], str] = {
 }
 #: Formats whose one codec reads every kind they carry (rivta-message: §4 notifications).
 _ANY_KIND = (Format.FHIR_JSON, Format.FHIR_XML, Format.RIVTA_MESSAGE)
-_SEND_MESSAGE = (
-    "urn:riv:clinicalprocess:healthcond:certificate:SendMessageToRecipientResponder:2",
-    "SendMessageToRecipient",
-)
-_SOAP_ENVELOPE = ("http://schemas.xmlsoap.org/soap/envelope/", "Envelope")
+_SEND_MESSAGE = roots.SEND_MESSAGE
+_SOAP_ENVELOPE = roots.SOAP_ENVELOPE
 _instances: dict[tuple[DocumentKind | None, Format], Any] = {}
 
 _ROOT_TAG = re.compile(rb"<(?![?!])(?:([\w.-]+):)?([\w.-]+)([^>]*)>")
@@ -177,7 +164,7 @@ def detect(data: bytes) -> Detected | Issue:
             return refused
         root = _xml_root(head)
         if root is not None:
-            if root[0] == FHIR_NS:
+            if root[0] == roots.FHIR_NS:
                 return Detected(Format.FHIR_XML, None)
             if root == _SEND_MESSAGE or (
                 root == _SOAP_ENVELOPE and _SEND_MESSAGE[0].encode() in head

@@ -72,6 +72,7 @@ def create_app(
     says (tests pass their own); ``run_outbox=False`` leaves delivery to the test, which then
     drives ``app[OUTBOX]`` itself. ``workers``: how many processes share the configured rate
     limits (each admits its share)."""
+    from gateway.console import add_console
     from gateway.exchange.server import handlers
 
     app = web.Application(client_max_size=config.server.max_body_bytes)
@@ -112,6 +113,7 @@ def create_app(
     )
     app[STORE].watch(outbox.wake)  # another host's new messages (PostgreSQL NOTIFY)
     handlers.add_routes(app)
+    add_console(app)  # /console/: the operators' and coordinators' pages (gateway/console/)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_committer_ctx)
     app.cleanup_ctx.append(_transports_ctx)  # closed after the outbox stops
@@ -197,13 +199,15 @@ async def _transports_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def reload(app: web.Application, new: Config, transports: Mapping[str, Transport]) -> None:
-    """Take a reloaded config's senders, recipients and ``[rules]`` (already validated, its
-    transports built): logins, rate limits and routes change for the next request, the
-    outbox uses the new transports for its next attempts; a replaced transport is closed once
-    the attempts that may still use it are over (they end within a lease)."""
+    """Take a reloaded config's senders, recipients, ``[rules]`` and console users (already
+    validated, its transports built): logins, rate limits and routes change for the next
+    request, the outbox uses the new transports for its next attempts; a replaced transport is
+    closed once the attempts that may still use it are over (they end within a lease)."""
     live = app[LIVE]  # changed in place: a started app's state is not replaced
     old = live.config
-    config = replace(old, senders=new.senders, recipients=new.recipients, rules=new.rules)
+    config = replace(
+        old, senders=new.senders, recipients=new.recipients, rules=new.rules, users=new.users
+    )
     live.config = config
     live.auth = Authenticator(config, live.auth.identify)
     live.limits = RateLimiter(config, live.limits.share)

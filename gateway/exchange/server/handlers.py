@@ -161,9 +161,12 @@ def unavailable(request: web.Request, title: str, fhir: bool | None = None) -> w
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Nothing unauthenticated passes, except the operations declared open; a caller over its
-    rate limit gets 429 with Retry-After. Errors of the HTTP layer (no such path, method not
-    allowed, too large) are answered as problems too."""
+    """Nothing unauthenticated passes, except the operations declared open and the console
+    (which authenticates its own callers); a caller over its rate limit gets 429 with
+    Retry-After. Errors of the HTTP layer (no such path, method not allowed, too large) are
+    answered as problems too."""
+    if _console(request.path):
+        return await handler(request)
     try:
         if access_of(request) == OPEN:
             return await handler(request)
@@ -192,6 +195,11 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
             raise
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow",)}
         return problem(request, exc.status, exc.reason, [], headers=headers)
+
+
+def _console(path: str) -> bool:
+    """The console authenticates its own callers (a session; gateway/console/auth.py)."""
+    return path == "/console" or path.startswith("/console/")
 
 
 def _principal(request: web.Request) -> Principal:

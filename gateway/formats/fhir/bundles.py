@@ -1,6 +1,6 @@
 """The ``collection`` Bundle the plan-like kinds share (SIP, return-to-work plan, §4
 notification): stable entry URLs, the document-kind category that marks the focal resource,
-the business id and version of the document, and the mapping class that ties them together.
+the business id of the document, and the mapping class the row engine (engine.py) builds on.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from typing import Any
 
 from gateway.documents import DocumentKind
 from gateway.documents.issues import ModelPath
-from gateway.formats.fhir.datatypes import BundleIndex, read_ext_text
+from gateway.formats.fhir.datatypes import BundleIndex
 from gateway.formats.fhir.systems import URI
-from gateway.formats.fhir.tree import Reader, Unreadable, as_dict, as_list
+from gateway.formats.fhir.tree import Reader, as_dict, as_list
 
 # URIs shared by the kinds and the envelope (docs/fhir/messaging.md lists them with the rest).
 DOCUMENT_KIND_SYSTEM = URI["document_kind"]
 RECIPIENT_SYSTEM = URI["recipient"]  # the recipient audiences (consent, message)
-VERSION_URL = URI["document_version"]
 
 _UUID_NS = uuid.UUID("0b9c5f4e-6a0d-5c55-8f0e-3d2b1a9c7e42")
 
@@ -107,19 +106,6 @@ def identifier_value(
     return None
 
 
-def read_business_id(r: Reader, res: dict[str, Any], path: str, system: str, mp: ModelPath) -> str:
-    """The document's id (its identifier in ``system``); reading stops without one."""
-    value = identifier_value(r, res, path, system, mp)
-    if value is None:
-        r.missing(f"{path}.identifier", f"the document's id in {system}")
-        raise Unreadable(path)
-    return value
-
-
-def read_version(r: Reader, res: dict[str, Any], path: str, mp: ModelPath) -> str | None:
-    return read_ext_text(r, res, path, VERSION_URL, mp)
-
-
 class BundleReading:
     """Per-message state of a kind's reader: the tree, the Reader and the Bundle's index."""
 
@@ -164,7 +150,6 @@ class CollectionMapping:
 __all__ = [
     "DOCUMENT_KIND_SYSTEM",
     "RECIPIENT_SYSTEM",
-    "VERSION_URL",
     "BundleReading",
     "CollectionMapping",
     "bundle",
@@ -176,6 +161,4 @@ __all__ = [
     "has_kind",
     "identifier_value",
     "kind_concept",
-    "read_business_id",
-    "read_version",
 ]

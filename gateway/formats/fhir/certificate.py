@@ -1,4 +1,6 @@
-"""Medical certificate <-> FHIR ``document`` Bundle (docs/fhir/certificate.md).
+"""Medical certificate <-> FHIR ``document`` Bundle (docs/fhir/certificate.md), written and
+read by the row engine from ``mappings/certificate.toml``; the hooks below are what the rows
+cannot say.
 
 Composition (the certificate type), Patient, Practitioner + PractitionerRole (the issuer),
 Organization (unit, care provider), one QuestionnaireResponse holding every answer under
@@ -24,7 +26,6 @@ from gateway.documents.certificate import (
     CertificateType,
     Quantity,
     Relation,
-    Status,
     SubAnswer,
 )
 from gateway.documents.common import Code, Identifier, Period
@@ -33,11 +34,9 @@ from gateway.documents.issues import ModelPath
 from gateway.documents.questions import catalogue
 from gateway.formats import signature
 from gateway.formats.fhir import systems
-from gateway.formats.fhir.bundles import BundleReading
 from gateway.formats.fhir.codec import register
 from gateway.formats.fhir.datatypes import (
     extension,
-    extensions,
     parse_date,
     read_coding,
     read_concept,
@@ -46,19 +45,10 @@ from gateway.formats.fhir.datatypes import (
     write_coding,
     write_datetime,
 )
+from gateway.formats.fhir.engine import Hook, Reading, RowMapping, Writing
 from gateway.formats.fhir.mapping import load_mapping
-from gateway.formats.fhir.parties import (
-    read_patient,
-    read_professional,
-    write_organisation,
-    write_patient,
-    write_practitioner,
-    write_practitioner_role,
-    write_unit,
-)
-from gateway.formats.fhir.profile import check_entries
 from gateway.formats.fhir.texts import DATA_ABSENT, get_text, put_text
-from gateway.formats.fhir.tree import STRUCTURE, SYSTEM, Reader, Unreadable
+from gateway.formats.fhir.tree import STRUCTURE, SYSTEM, Unreadable
 from gateway.formats.signature import SIGNATURE_MALFORMED
 
 MAP = load_mapping("certificate")
@@ -110,101 +100,122 @@ def _put_time(out: dict[str, Any], key: str, value: datetime | None) -> None:
         out["_" + key] = {"extension": [DATA_ABSENT]}
 
 
-# -- model -> tree ----------------------------------------------------------------------------
+def _url(c: Certificate, *name: str) -> str:
+    """An entry's fullUrl: a stable urn:uuid of the certificate id and the entry's role."""
+    role = {"qr": "answers"}.get(name[0], "|".join(name))
+    return f"urn:uuid:{uuid.uuid5(_NS, f'{c.id.system}|{c.id.value}|{role}')}"
 
 
-class _Writer:
-    def __init__(self, c: Certificate) -> None:
-        self.c = c
-        seed = f"{c.id.system}|{c.id.value}|"
-        self.url = {
-            role: f"urn:uuid:{uuid.uuid5(_NS, seed + role)}"
-            for role in ("composition", "patient", "practitioner", "role", "unit", "provider")
-        }
-        self.url["qr"] = f"urn:uuid:{uuid.uuid5(_NS, seed + 'answers')}"
+def certificate_identifier(ident: Identifier) -> dict[str, Any]:
+    """A certificate's id: its value, and the issuing unit's HSA-id as the assigner."""
+    return {
+        "system": U["certificate_id"],
+        "value": ident.value,
+        "assigner": {"identifier": {"system": systems.to_uri(HSA_ID_OID), "value": ident.system}},
+    }
+
+
+# -- the Bundle: the certificate's id, when it was sent, its signature ----------------------
+
+
+def _write_bundle(w: Writing, out: dict[str, Any]) -> None:
+    c = w.document
+    out["identifier"] = certificate_identifier(c.id)
+    # R4 bdl-10: a document has a timestamp. RIVTA's skickatTidpunkt when sent, else the
+    # signing time, marked as such so that reading it back gives no sent time.
+    if c.sent_at is not None:
+        out["timestamp"] = write_datetime(c.sent_at)
+    elif c.signed_at is not None:
+        out["timestamp"] = write_datetime(c.signed_at)
+        out["_timestamp"] = {"extension": [{"url": U["signing_time"], "valueBoolean": True}]}
+    else:
+        out["_timestamp"] = {"extension": [DATA_ABSENT]}
+    if c.signature is not None and signature.carried(c.signature):
+        sig: dict[str, Any] = {"type": [_SIGNATURE_TYPE]}
+        _put_time(sig, "when", c.signed_at)
+        sig["who"] = reference(w.urls["role"])
+        sig["sigFormat"] = "application/xml"
+        sig["data"] = base64.b64encode(c.signature.encode()).decode()
+        out["signature"] = sig
+
+
+def _read_bundle(rd: Reading, tree: dict[str, Any], path: str) -> dict[str, Any]:
+    r = rd.r
+    read = _Read(rd)
+    ident = read.certificate_id(tree.get("identifier"), "Bundle.identifier", ("id",))
+    sent_at = None
+    stamp = r.obj(tree, "_timestamp", "Bundle") or {}
+    if extension(r, stamp, "Bundle.timestamp", U["signing_time"]) is None:
+        sent_at = read_datetime(r, tree, "timestamp", "Bundle", ("sent_at",))
+    return {"id": ident, "sent_at": sent_at, "signature": read.signature()}
+
+
+# -- the Composition: the certificate type, when it was signed -------------------------------
+
+
+def _write_composition(w: Writing, out: dict[str, Any]) -> None:
+    c = w.document
+    out["type"] = {"coding": [write_coding(c.type_code)]}
+    _put_time(out, "date", c.signed_at or c.sent_at)
+    out["title"] = c.type_code.display or str(c.type)
+    if c.signed_at is not None:
+        party = reference(w.urls["role"])
+        out["attester"] = [{"mode": "legal", "time": write_datetime(c.signed_at), "party": party}]
+    out["custodian"] = reference(w.urls["unit"])
+
+
+def _read_composition(rd: Reading, comp: dict[str, Any], cpath: str) -> dict[str, Any]:
+    r = rd.r
+    type_code, ctype = _Read(rd).type(comp, cpath)
+    rd.state["described"] = _description_parts(ctype)
+    signed_at = None
+    for att, apath in r.objs(comp, "attester", cpath):
+        if att.get("mode") == "legal":
+            signed_at = read_datetime(r, att, "time", apath, ("signed_at",))
+    return {"type": ctype, "type_code": type_code, "signed_at": signed_at}
+
+
+# -- statuses and relations ------------------------------------------------------------------
+
+
+def _write_relations(w: Writing, comp: dict[str, Any]) -> None:
+    if w.document.relations:
+        comp["relatesTo"] = [_relation(r) for r in w.document.relations]
+
+
+def _relation(r: Relation) -> dict[str, Any]:
+    return {
+        "extension": [{"url": U["relation_type"], "valueCoding": write_coding(r.type)}],
+        "code": RELATION_CODE.get(r.type.code, "appends"),
+        "targetIdentifier": certificate_identifier(r.certificate_id),
+    }
+
+
+# -- the answers: a QuestionnaireResponse, a Condition per diagnosis ------------------------
+
+
+class _Answers:
+    """Writes the answers of one certificate: the QuestionnaireResponse and the Conditions its
+    diagnosis parts refer to (and the Composition's sections naming them)."""
+
+    def __init__(self, w: Writing) -> None:
+        self.c: Certificate = w.document
+        self.url = w.urls
+        self.qr = w.url("qr")
         self.conditions: list[tuple[str, dict[str, Any]]] = []
-        self.described = _description_parts(c.type)
+        self.described = _description_parts(self.c.type)
         # code part id -> its Condition (url, resource), per answer
         self.answer_conditions: dict[str, tuple[str, dict[str, Any]]] = {}
 
-    def bundle(self) -> dict[str, Any]:
-        c, u = self.c, self.url
-        issuer, provider = c.issuer, c.issuer.unit.care_provider
-        answers = self.questionnaire_response()  # collects the Conditions
-        entries = [
-            (self.url["composition"], self.composition()),
-            (self.url["patient"], self.patient()),
-            (self.url["practitioner"], write_practitioner(issuer)),
-            (self.url["role"], write_practitioner_role(issuer, u["practitioner"], u["unit"])),
-            (self.url["unit"], write_unit(issuer.unit, u["provider"], name_required=False)),
-            (self.url["provider"], write_organisation(provider, name_required=False)),
-            (self.url["qr"], answers),
-            *self.conditions,
-        ]
-        out: dict[str, Any] = {
-            "resourceType": "Bundle",
-            "meta": {"profile": [U["profile"]]},
-            "identifier": certificate_identifier(c.id),
-            "type": "document",
-        }
-        # R4 bdl-10: a document has a timestamp. RIVTA's skickatTidpunkt when sent, else the
-        # signing time, marked as such so that reading it back gives no sent time.
-        if c.sent_at is not None:
-            out["timestamp"] = write_datetime(c.sent_at)
-        elif c.signed_at is not None:
-            out["timestamp"] = write_datetime(c.signed_at)
-            out["_timestamp"] = {"extension": [{"url": U["signing_time"], "valueBoolean": True}]}
-        else:
-            out["_timestamp"] = {"extension": [DATA_ABSENT]}
-        out["entry"] = [{"fullUrl": url, "resource": res} for url, res in entries]
-        if c.signature is not None and signature.carried(c.signature):
-            sig: dict[str, Any] = {"type": [_SIGNATURE_TYPE]}
-            _put_time(sig, "when", c.signed_at)
-            sig["who"] = reference(self.url["role"])
-            sig["sigFormat"] = "application/xml"
-            sig["data"] = base64.b64encode(c.signature.encode()).decode()
-            out["signature"] = sig
-        return out
-
-    def composition(self) -> dict[str, Any]:
-        c = self.c
-        ext: list[dict[str, Any]] = [{"url": U["type_version"], "valueString": c.type_version}]
-        ext += [{"url": U["recipient"], "valueCoding": write_coding(r)} for r in c.recipients]
-        ext += [_status(s) for s in c.statuses]
-        out: dict[str, Any] = {
-            "resourceType": "Composition",
-            "extension": ext,
-            "status": "final",
-            "type": {"coding": [write_coding(c.type_code)]},
-            "subject": reference(self.url["patient"]),
-        }
-        _put_time(out, "date", c.signed_at or c.sent_at)
-        out["author"] = [reference(self.url["role"])]
-        out["title"] = c.type_code.display or str(c.type)
-        if c.signed_at is not None:
-            out["attester"] = [
-                {
-                    "mode": "legal",
-                    "time": write_datetime(c.signed_at),
-                    "party": reference(self.url["role"]),
-                }
-            ]
-        out["custodian"] = reference(self.url["unit"])
-        if c.relations:
-            out["relatesTo"] = [_relation(r) for r in c.relations]
-        sections = [{"title": "Svar", "entry": [reference(self.url["qr"])]}]
+    def write(self, w: Writing, comp: dict[str, Any]) -> None:
+        w.add("answers", self.qr, self.questionnaire_response())
+        for url, cond in self.conditions:
+            w.add("answers", url, cond)
+        sections = [{"title": "Svar", "entry": [reference(self.qr)]}]
         if self.conditions:
             entries = [reference(url) for url, _ in self.conditions]
             sections.append({"title": "Diagnoser", "entry": entries})
-        out["section"] = sections
-        return out
-
-    def patient(self) -> dict[str, Any]:
-        ext = None
-        if self.c.patient_address_source is not None:
-            coding = write_coding(self.c.patient_address_source)
-            ext = [{"url": U["address_source"], "valueCoding": coding}]
-        return write_patient(self.c.patient, ext)
+        comp["section"] = sections
 
     def questionnaire_response(self) -> dict[str, Any]:
         c = self.c
@@ -267,7 +278,7 @@ class _Writer:
         taken (a part sent twice)."""
         found = self.answer_conditions.get(code_part)
         if found is None or slot[0] in found[1]["code"] or slot[-1] in found[1]["code"]:
-            seed = f"{self.url['qr']}|{len(self.conditions)}"
+            seed = f"{self.qr}|{len(self.conditions)}"
             url = f"urn:uuid:{uuid.uuid5(_NS, seed)}"
             cond = {
                 "resourceType": "Condition",
@@ -280,88 +291,17 @@ class _Writer:
         return found
 
 
-def certificate_identifier(ident: Identifier) -> dict[str, Any]:
-    """A certificate's id: its value, and the issuing unit's HSA-id as the assigner."""
-    return {
-        "system": U["certificate_id"],
-        "value": ident.value,
-        "assigner": {"identifier": {"system": systems.to_uri(HSA_ID_OID), "value": ident.system}},
-    }
-
-
-def _status(s: Status) -> dict[str, Any]:
-    return {
-        "url": U["status"],
-        "extension": [
-            {"url": "part", "valueCoding": write_coding(s.part)},
-            {"url": "status", "valueCoding": write_coding(s.status)},
-            {"url": "at", "valueDateTime": write_datetime(s.at)},
-        ],
-    }
-
-
-def _relation(r: Relation) -> dict[str, Any]:
-    return {
-        "extension": [{"url": U["relation_type"], "valueCoding": write_coding(r.type)}],
-        "code": RELATION_CODE.get(r.type.code, "appends"),
-        "targetIdentifier": certificate_identifier(r.certificate_id),
-    }
-
-
 # -- tree -> model ----------------------------------------------------------------------------
 
 
-class _Reading(BundleReading):
-    def certificate(self) -> Certificate:
-        r, index = self.r, self.index
-        check_entries(self.tree, index.entries, "certificate", r)
-        comp, cpath = r.need(index.first("Composition"), "Bundle.entry", "a Composition")
-        ident = self.certificate_id(self.tree.get("identifier"), "Bundle.identifier", ("id",))
-        type_code, ctype = self.type(comp, cpath)
-        version = self.type_version(comp, cpath)
-        signed_at = None
-        for att, apath in r.objs(comp, "attester", cpath):
-            if att.get("mode") == "legal":
-                signed_at = read_datetime(r, att, "time", apath, ("signed_at",))
-        sent_at = None
-        if (
-            extension(
-                r,
-                r.obj(self.tree, "_timestamp", "Bundle") or {},
-                "Bundle.timestamp",
-                U["signing_time"],
-            )
-            is None
-        ):
-            sent_at = read_datetime(r, self.tree, "timestamp", "Bundle", ("sent_at",))
-        patient, ppath = r.need(
-            index.resolve(comp, "subject", cpath, "Patient"), f"{cpath}.subject"
-        )
-        authors = r.objs(comp, "author", cpath)
-        role = None
-        if authors:
-            role = index.resolve_reference(authors[0][0], authors[0][1], "PractitionerRole")
-        role_res, rpath = r.need(role, f"{cpath}.author", "the issuer's PractitionerRole")
-        signature = self.signature()
-        self.described = _description_parts(ctype)
-        return Certificate(
-            id=ident,
-            type=ctype,
-            type_code=type_code,
-            type_version=version,
-            signed_at=signed_at,
-            sent_at=sent_at,
-            patient=read_patient(r, patient, ppath, ("patient",)),
-            patient_address_source=self.address_source(patient, ppath),
-            issuer=read_professional(
-                r, index, role_res, rpath, ("issuer",), name_required=False, at_practitioner=True
-            ),
-            recipients=self.recipients(comp, cpath),
-            relations=self.relations(comp, cpath),
-            statuses=self.statuses(comp, cpath),
-            answers=self.answers(),
-            signature=signature,
-        )
+class _Read:
+    """Reading one certificate (the hooks' shared Reader, index and tree)."""
+
+    def __init__(self, rd: Reading) -> None:
+        self.r = rd.r
+        self.index = rd.index
+        self.tree = rd.tree
+        self.described: dict[str, str] = rd.state.get("described", {})
 
     def certificate_id(self, obj: Any, path: str, model_path: ModelPath) -> Identifier:
         r = self.r
@@ -395,17 +335,6 @@ class _Reading(BundleReading):
         r.missing(f"{tpath}.coding", f"a coding in {systems.to_uri(_TYPE_SYSTEM)}")
         raise Unreadable(tpath)
 
-    def type_version(self, comp: dict[str, Any], cpath: str) -> str:
-        found = extension(self.r, comp, cpath, U["type_version"])
-        if found is None:
-            self.r.missing(f"{cpath}.extension", f"the extension {U['type_version']}")
-            raise Unreadable(cpath)
-        ext, i = found
-        path = f"{cpath}.extension[{i}]"
-        value = self.r.need(self.r.text(ext, "valueString", path), f"{path}.valueString")
-        self.r.map(("type_version",), f"{path}.valueString")
-        return str(value)
-
     def signature(self) -> str | None:
         r = self.r
         sig = r.obj(self.tree, "signature", "Bundle")
@@ -424,47 +353,6 @@ class _Reading(BundleReading):
         if why is not None:  # never carried: a signature is signed bytes, not content
             r.report(SIGNATURE_MALFORMED, "Bundle.signature.data", f"Bundle.signature.data: {why}")
         return stored
-
-    def address_source(self, res: dict[str, Any], path: str) -> Code | None:
-        found = extension(self.r, res, path, U["address_source"])
-        if found is None:
-            return None
-        ext, i = found
-        coding = self.r.obj(ext, "valueCoding", f"{path}.extension[{i}]")
-        epath = f"{path}.extension[{i}].valueCoding"
-        return read_coding(self.r, coding, epath, ("patient_address_source",)) if coding else None
-
-    def recipients(self, comp: dict[str, Any], cpath: str) -> list[Code]:
-        out: list[Code] = []
-        for ext, i in extensions(self.r, comp, cpath, U["recipient"]):
-            path = f"{cpath}.extension[{i}].valueCoding"
-            coding = self.r.obj(ext, "valueCoding", f"{cpath}.extension[{i}]")
-            code = read_coding(self.r, coding, path, ("recipients", len(out))) if coding else None
-            if code is not None:
-                out.append(code)
-        return out
-
-    def statuses(self, comp: dict[str, Any], cpath: str) -> list[Status]:
-        r = self.r
-        out: list[Status] = []
-        for ext, i in extensions(r, comp, cpath, U["status"]):
-            path = f"{cpath}.extension[{i}]"
-            mp = ("statuses", len(out))
-            parts: dict[str, Any] = {}
-            for sub, spath in r.objs(ext, "extension", path):
-                url = sub.get("url")
-                if url in ("part", "status"):
-                    coding = r.obj(sub, "valueCoding", spath)
-                    if coding is not None:
-                        parts[url] = read_coding(r, coding, f"{spath}.valueCoding", (*mp, url))
-                elif url == "at":
-                    parts["at"] = read_datetime(r, sub, "valueDateTime", spath, (*mp, "at"))
-            if all(parts.get(k) is not None for k in ("part", "status", "at")):
-                r.map(mp, path)
-                out.append(Status(part=parts["part"], status=parts["status"], at=parts["at"]))
-            else:
-                r.missing(f"{path}.extension", "part, status and at")
-        return out
 
     def relations(self, comp: dict[str, Any], cpath: str) -> list[Relation]:
         r = self.r
@@ -593,35 +481,43 @@ class _Reading(BundleReading):
         return None
 
 
-# -- the mapping ----------------------------------------------------------------------------
+def _read_answers(rd: Reading, comp: dict[str, Any], path: str) -> dict[str, Any]:
+    if "described" not in rd.state:
+        return {}  # the certificate type could not be read: nor can its answers
+    return {"answers": _Read(rd).answers()}
 
 
-class CertificateMapping:
-    kind = DocumentKind.CERTIFICATE
-
-    def matches(self, tree: dict[str, Any]) -> bool:
-        if tree.get("resourceType") != "Bundle":
-            return False
-        # matching runs before any shape check: tolerate any JSON type anywhere
-        entries = tree.get("entry")
-        for entry in entries if isinstance(entries, list) else ():
-            res = entry.get("resource") if isinstance(entry, dict) else None
-            if isinstance(res, dict) and res.get("resourceType") == "Composition":
-                ctype = res.get("type")
-                codings = ctype.get("coding") if isinstance(ctype, dict) else None
-                return isinstance(codings, list) and any(
-                    isinstance(c, dict) and c.get("system") in _TYPE_URIS for c in codings
-                )
+def _matches(tree: dict[str, Any]) -> bool:
+    if tree.get("resourceType") != "Bundle":
         return False
+    # matching runs before any shape check: tolerate any JSON type anywhere
+    entries = tree.get("entry")
+    for entry in entries if isinstance(entries, list) else ():
+        res = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(res, dict) and res.get("resourceType") == "Composition":
+            ctype = res.get("type")
+            codings = ctype.get("coding") if isinstance(ctype, dict) else None
+            return isinstance(codings, list) and any(
+                isinstance(c, dict) and c.get("system") in _TYPE_URIS for c in codings
+            )
+    return False
 
-    def to_model(self, tree: dict[str, Any], reader: Reader) -> Certificate:
-        return _Reading(tree, reader).certificate()
 
-    def from_model(self, document: Any) -> dict[str, Any]:
-        assert isinstance(document, Certificate)
-        return _Writer(document).bundle()
+MAPPING = register(
+    RowMapping(
+        DocumentKind.CERTIFICATE,
+        Certificate,
+        {
+            "bundle": Hook(_write_bundle, _read_bundle),
+            "composition": Hook(_write_composition, _read_composition),
+            "relations": Hook(
+                _write_relations, lambda rd, c, p: {"relations": _Read(rd).relations(c, p)}
+            ),
+            "answers": Hook(lambda w, comp: _Answers(w).write(w, comp), _read_answers),
+        },
+        url=_url,
+        matches=_matches,
+    )
+)
 
-
-MAPPING = register(CertificateMapping())
-
-__all__ = ["MAPPING", "CertificateMapping"]
+__all__ = ["MAPPING", "certificate_identifier"]

@@ -18,7 +18,9 @@ import orjson
 from gateway.documents import Document, DocumentKind
 from gateway.documents.issues import RULES, Issue, Location, RuleKind
 from gateway.formats.base import Format, ParseResult
+from gateway.formats.fhir.base import rebase
 from gateway.formats.fhir.datatypes import BundleIndex
+from gateway.formats.fhir.systems import BASE, EARLIER_BASES
 from gateway.formats.fhir.tree import Reader, Relocate, Unreadable, load_json
 from gateway.formats.fhir.xml import parse_fhir_xml, render_fhir_xml
 
@@ -141,6 +143,8 @@ class FhirJsonCodec:
         tree, issues = load_json(data)
         if tree is None:
             return ParseResult(None, issues)
+        if EARLIER_BASES:  # a document written under an earlier base of ours reads as ours
+            rebase(tree, data, BASE, EARLIER_BASES)
         result = read_tree(tree, self.kind)
         result.tree = tree
         return result
@@ -164,6 +168,8 @@ class FhirXmlCodec(FhirJsonCodec):
         tree, issues, lines = parse_fhir_xml(data)
         if tree is None:
             return ParseResult(None, issues)
+        if EARLIER_BASES:
+            rebase(tree, data, BASE, EARLIER_BASES)
         result = read_tree(tree, self.kind, lines)
         result.issues[:0] = issues
         result.tree = tree

@@ -321,17 +321,6 @@ def read_ext_text(
     return get_ext_text(r, ext, epath)
 
 
-def read_ext_date(
-    r: Reader, owner: dict[str, Any], path: str, url: str, model_path: ModelPath
-) -> date | None:
-    """The ``valueDate`` of the extension ``url`` on ``owner``."""
-    found = extension(r, owner, path, url)
-    if found is None:
-        return None
-    ext, i = found
-    return read_date(r, ext, "valueDate", f"{path}.extension[{i}]", model_path)
-
-
 # -- the Bundle ------------------------------------------------------------------------------
 
 
@@ -414,7 +403,6 @@ __all__ = [
     "read_concept",
     "read_date",
     "read_datetime",
-    "read_ext_date",
     "read_ext_text",
     "read_identifier",
     "read_period",

@@ -159,6 +159,9 @@ def _payload_key(tree: dict[str, Any]) -> str:
     return f"{ident}|{first}"
 
 
+Entries = list[tuple[dict[str, Any], str]]  # the entries that are objects, with FHIRPaths
+
+
 def unwrap_message(
     tree: dict[str, Any], lines: dict[str, int] | None = None
 ) -> tuple[Envelope | None, dict[str, Any] | None, list[Issue]]:
@@ -168,70 +171,103 @@ def unwrap_message(
     when the message cannot be routed at all (no header, no known event, no focus).
     """
     r = Reader(lines)
-    if tree.get("resourceType") != "Bundle" or tree.get("type") != "message":
-        r.report(STRUCTURE, "Bundle.type", "a message is a Bundle of type 'message'")
+    found = _header(r, tree)
+    if found is None:
         return None, None, r.issues
-    # the entries that are objects, each with its FHIRPath (others are reported and skipped:
-    # positions in this list are not entry numbers; _number gives those back)
-    entries = r.objs(tree, "entry", "Bundle")
+    entries, header = found
     hpath = "Bundle.entry[0].resource"
-    first = entries[0] if entries and entries[0][1] == "Bundle.entry[0]" else None
-    header = r.obj(first[0], "resource", first[1]) if first else None
-    if header is None or header.get("resourceType") != "MessageHeader":
-        r.missing(hpath, "the first entry of a message is its MessageHeader")
-        return None, None, r.issues
     shapes = profiles("messaging")  # the envelope's own profile: schemas/fhir/messaging/
     check(tree, shapes["Bundle"], "Bundle", r)
     check(header, shapes["MessageHeader"], hpath, r)
     kind = _event(r, header, hpath)
-    source = r.obj(header, "source", hpath)
-    endpoint = r.text(source, "endpoint", f"{hpath}.source") if source else None
-    if source is not None and endpoint is None:  # a missing source: the profile says so
-        r.missing(f"{hpath}.source.endpoint", "the sender's endpoint")
-    source_name = r.text(source, "name", f"{hpath}.source") if source else None
+    endpoint, source_name = _source(r, header, hpath)
     destinations = _destinations(r, header, hpath)
     focus = _focus(r, entries, header, hpath)
-    timestamp = None
-    raw_ts = r.text(tree, "timestamp", "Bundle")
-    if raw_ts is not None:
-        timestamp = parse_datetime(raw_ts)
-        if timestamp is None:
-            r.report(STRUCTURE, "Bundle.timestamp", f"{raw_ts!r} is not a FHIR instant")
+    timestamp = _timestamp(r, tree)
     dedupe(r)
     if kind is None or focus is None:
         return None, None, r.issues
-    index, resource = focus
-    want = _FOCUS_TYPES[kind]
-    fpath = f"{entries[index][1]}.resource"
-    if resource.get("resourceType") != want:
-        r.report(
-            EVENT_MISMATCH,
-            f"{hpath}.focus[0]",
-            f"the event is {kind} but the focus is a {resource.get('resourceType')}, not a {want}",
-        )
+    unwrapped = _payload(r, entries, kind, focus, hpath)
+    if unwrapped is None:
         return None, None, r.issues
-    message_id = tree.get("id") if isinstance(tree.get("id"), str) else None
-    order: tuple[int, ...] = ()
-    payload = resource
-    if kind is not DocumentKind.CERTIFICATE:
-        positions = (index, *(i for i in range(1, len(entries)) if i != index))
-        order = tuple(_number(entries[i][1]) for i in positions)
-        payload = {
-            "resourceType": "Bundle",
-            "type": "collection",
-            "entry": [entries[i][0] for i in positions],
-        }
+    payload, payload_path, order = unwrapped
     envelope = Envelope(
-        message_id=message_id,
+        message_id=tree.get("id") if isinstance(tree.get("id"), str) else None,
         kind=kind,
         source=endpoint or "",
         source_name=source_name,
         destinations=tuple(destinations),
         timestamp=timestamp,
-        payload_path=fpath if kind is DocumentKind.CERTIFICATE else "Bundle",
+        payload_path=payload_path,
         entry_map=order,
     )
     return envelope, payload, r.issues
+
+
+def _header(r: Reader, tree: dict[str, Any]) -> tuple[Entries, dict[str, Any]] | None:
+    """The message's entries and its MessageHeader (the first entry); None, reported, when
+    it is no message Bundle or has no header first."""
+    if tree.get("resourceType") != "Bundle" or tree.get("type") != "message":
+        r.report(STRUCTURE, "Bundle.type", "a message is a Bundle of type 'message'")
+        return None
+    # the entries that are objects, each with its FHIRPath (others are reported and skipped:
+    # positions in this list are not entry numbers; _number gives those back)
+    entries = r.objs(tree, "entry", "Bundle")
+    first = entries[0] if entries and entries[0][1] == "Bundle.entry[0]" else None
+    header = r.obj(first[0], "resource", first[1]) if first else None
+    if header is None or header.get("resourceType") != "MessageHeader":
+        r.missing("Bundle.entry[0].resource", "the first entry of a message is its MessageHeader")
+        return None
+    return entries, header
+
+
+def _source(r: Reader, header: dict[str, Any], hpath: str) -> tuple[str | None, str | None]:
+    """The sender's endpoint and name."""
+    source = r.obj(header, "source", hpath)
+    endpoint = r.text(source, "endpoint", f"{hpath}.source") if source else None
+    if source is not None and endpoint is None:  # a missing source: the profile says so
+        r.missing(f"{hpath}.source.endpoint", "the sender's endpoint")
+    return endpoint, r.text(source, "name", f"{hpath}.source") if source else None
+
+
+def _timestamp(r: Reader, tree: dict[str, Any]) -> datetime | None:
+    raw = r.text(tree, "timestamp", "Bundle")
+    if raw is None:
+        return None
+    timestamp = parse_datetime(raw)
+    if timestamp is None:
+        r.report(STRUCTURE, "Bundle.timestamp", f"{raw!r} is not a FHIR instant")
+    return timestamp
+
+
+def _payload(
+    r: Reader,
+    entries: Entries,
+    kind: DocumentKind,
+    focus: tuple[int, dict[str, Any]],
+    hpath: str,
+) -> tuple[dict[str, Any], str, tuple[int, ...]] | None:
+    """The payload in the form its kind mapping reads (the document Bundle of a certificate,
+    else a collection Bundle with the focus first), where it is in the message, and the
+    message's entry number of each payload entry; None, reported, when the focus is not what
+    the event says."""
+    index, resource = focus
+    want = _FOCUS_TYPES[kind]
+    if resource.get("resourceType") != want:
+        got = resource.get("resourceType")
+        msg = f"the event is {kind} but the focus is a {got}, not a {want}"
+        r.report(EVENT_MISMATCH, f"{hpath}.focus[0]", msg)
+        return None
+    if kind is DocumentKind.CERTIFICATE:
+        return resource, f"{entries[index][1]}.resource", ()
+    positions = (index, *(i for i in range(1, len(entries)) if i != index))
+    order = tuple(_number(entries[i][1]) for i in positions)
+    payload = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [entries[i][0] for i in positions],
+    }
+    return payload, "Bundle", order
 
 
 def _event(r: Reader, header: dict[str, Any], hpath: str) -> DocumentKind | None:

@@ -2,8 +2,8 @@
 a contact function (PractitionerRole), a care unit with its care provider, and a member of
 staff (Practitioner + PractitionerRole at a unit).
 
-Every kind mapping uses them (``certificate.py``, ``sip.py``, ``return_to_work.py``,
-``section4.py``); shapes are documented in ``docs/fhir/``. Readers take the model path of what
+The row engine's blocks (``blocks.py``) and the SIP's hooks use them; shapes are documented
+in ``docs/fhir/``. Readers take the model path of what
 they build, so the source map names every element they read. ``name_required``: the plan
 profiles require an organisation's name (an empty one is a data-absent-reason, a missing one
 is reported); the certificate profile does not (an empty name is left out).

@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 from gateway import SCHEMAS_DIR
+from gateway.formats.fhir.systems import BASE, PLACEHOLDER
 from gateway.formats.fhir.tree import STRUCTURE, Reader
 
 PROFILES_DIR = SCHEMAS_DIR / "fhir"
@@ -50,12 +51,18 @@ def _compile(sd: dict[str, Any]) -> Profile:
     return Profile(sd["url"], sd["type"], tuple(constraints))
 
 
+def published(text: str) -> str:
+    """An artefact of ``schemas/fhir/`` (written under the placeholder base) for the base the
+    gateway runs with (base.py)."""
+    return text if BASE == PLACEHOLDER else text.replace(PLACEHOLDER, BASE)
+
+
 @cache
 def profiles(kind: str) -> dict[str, Profile]:
     """resourceType -> our profile of it, for one document kind (the folder's name)."""
     out: dict[str, Profile] = {}
     for path in sorted((PROFILES_DIR / kind).glob("StructureDefinition-*.json")):
-        sd = json.loads(path.read_bytes())
+        sd = json.loads(published(path.read_text("utf-8")))
         out[sd["type"]] = _compile(sd)
     return out
 

@@ -1,12 +1,14 @@
-"""SIP <-> FHIR: a ``collection`` Bundle around a CarePlan (docs/fhir/sip.md).
+"""SIP <-> FHIR: a ``collection`` Bundle around a CarePlan (docs/fhir/sip.md), written and read
+by the row engine from ``mappings/sip.toml``; the hooks below are what the rows cannot say.
 
 CarePlan (category ``sip``) -> Patient; CareTeam whose participants are the principals (each
 an Organization, or the PractitionerRole of its contact acting on behalf of it) plus the
-coordinator; Conditions for the needs (``addresses``), Goals, activities whose performer is
-the responsible principal, and the Consent (``supportingInfo``). Items keep their local refs
-(``ref``): participants and activities as element ids, needs and goals as identifiers, so a
-reference to an item the plan lacks survives as a logical reference and the business rules
-report it exactly as for XML input.
+coordinator; Observations for the needs (extension ``sip-need-addressed``), Goals, activities
+whose performer is the responsible principal, and the Consent (``supportingInfo``). Items keep
+their local refs (``ref``): participants and activities as element ids, needs and goals as
+identifiers, so a reference to an item the plan lacks survives as a logical reference and the
+business rules report it exactly as for XML input. The hooks share, per document, the entry
+URL of each local ref (writing) and the local ref of each entry (reading).
 """
 
 from __future__ import annotations
@@ -27,29 +29,15 @@ from gateway.documents.sip import (
     SipNeed,
     SipParticipant,
 )
-from gateway.formats.fhir.bundles import (
-    VERSION_URL,
-    BundleReading,
-    CollectionMapping,
-    bundle,
-    find_focus,
-    full_url,
-    kind_concept,
-    read_business_id,
-    read_version,
-)
 from gateway.formats.fhir.codec import register
-from gateway.formats.fhir.consent import read_supporting_consent, write_consent
 from gateway.formats.fhir.datatypes import (
     extensions,
     find_coding,
-    read_datetime,
-    read_ext_date,
     read_period,
     reference,
-    write_datetime,
     write_period,
 )
+from gateway.formats.fhir.engine import Hook, Reading, RowMapping, Writing, per_document
 from gateway.formats.fhir.localrefs import (
     RefResolver,
     local_ref_identifier,
@@ -60,18 +48,14 @@ from gateway.formats.fhir.mapping import load_mapping
 from gateway.formats.fhir.parties import (
     read_contact_role,
     read_organisation,
-    read_patient,
     write_contact_role,
     write_organisation,
-    write_patient,
 )
-from gateway.formats.fhir.profile import check_entries
-from gateway.formats.fhir.texts import get_note, get_text, put_ext_text, put_note, put_text
+from gateway.formats.fhir.texts import get_text, put_text
 from gateway.formats.fhir.tree import REQUIRED, SYSTEM, Reader, Unreadable, as_list
 
 MAP = load_mapping("sip")
 U = MAP.urls
-KIND = DocumentKind.SIP.value
 EFFORT_STATUS = {EffortStatus(k): v for k, v in MAP.table("effort_status").items()}
 EFFORT_STATUS_BACK = {v: k for k, v in EFFORT_STATUS.items()}
 _COORDINATOR = {"coding": [{"system": U["care_team_role"], "code": "coordinator"}]}
@@ -89,139 +73,21 @@ _NEED_CODE = {
 # -- model -> tree ----------------------------------------------------------------------------
 
 
-class _Writer:
-    def __init__(self, s: Sip) -> None:
-        self.s = s
-        self.patient = full_url(KIND, s.id, "patient")
-        self.orgs = [full_url(KIND, s.id, "org", str(i)) for i in range(len(s.participants))]
-        self.goals = [full_url(KIND, s.id, "goal", str(i)) for i in range(len(s.goals))]
-        self.needs = [full_url(KIND, s.id, "need", str(i)) for i in range(len(s.needs))]
-        self.org_by_ref: dict[str, str] = {}
-        for p, url in zip(s.participants, self.orgs, strict=True):
-            self.org_by_ref.setdefault(p.ref, url)
-        self.goal_by_ref = _first_urls([g.ref for g in s.goals], self.goals)
-        self.need_by_ref = _first_urls([n.ref for n in s.needs], self.needs)
+class _Urls:
+    """The entry URL of each local ref of one document (the first item with it)."""
 
-    def bundle(self) -> dict[str, Any]:
-        s = self.s
-        careplan = full_url(KIND, s.id, "careplan")
-        team = full_url(KIND, s.id, "careteam")
-        entries: list[tuple[str, dict[str, Any]]] = [
-            (careplan, self.careplan(team)),
-            (self.patient, write_patient(s.patient)),
-        ]
-        participants = []
-        for i, (p, org) in enumerate(zip(s.participants, self.orgs, strict=True)):
-            entries.append((org, write_organisation(p.organisation)))
-            member = org
-            if p.contact is not None:  # R4 ctm-1: the role names its Organization itself
-                member = full_url(KIND, s.id, "contact", str(i))
-                role = write_contact_role(p.contact)
-                role["organization"] = reference(org)
-                entries.append((member, role))
-            item: dict[str, Any] = {
-                "id": p.ref,
-                "role": [
-                    {"coding": [{"system": U["principal_type"], "code": str(p.principal_type)}]}
-                ],
-                "member": reference(member),
-            }
-            participants.append(item)
-        coordinator = full_url(KIND, s.id, "coordinator")
-        role = write_contact_role(s.coordinator.contact)
-        role["organization"] = self.ref_to(s.coordinator.participant, self.org_by_ref)
-        entries.append((coordinator, role))
-        participants.append({"role": [_COORDINATOR], "member": reference(coordinator)})
-        entries.append(
-            (
-                team,
-                {
-                    "resourceType": "CareTeam",
-                    "status": "active",
-                    "subject": reference(self.patient),
-                    "participant": participants,
-                },
-            )
-        )
-        entries += [(url, self.need(n)) for n, url in zip(s.needs, self.needs, strict=True)]
-        entries += [(url, self.goal(g)) for g, url in zip(s.goals, self.goals, strict=True)]
-        if s.consent is not None:
-            url = full_url(KIND, s.id, "consent")
-            entries.append((url, write_consent(s.consent, self.patient)))
-        return bundle(U["profile"], entries)
+    def __init__(self, w: Writing) -> None:
+        s = w.document
+        self.orgs = [w.url("org", str(i)) for i in range(len(s.participants))]
+        self.goals = [w.url("goal", str(i)) for i in range(len(s.goals))]
+        self.needs = [w.url("need", str(i)) for i in range(len(s.needs))]
+        self.org = _first_urls([p.ref for p in s.participants], self.orgs)
+        self.goal = _first_urls([g.ref for g in s.goals], self.goals)
+        self.need = _first_urls([n.ref for n in s.needs], self.needs)
 
-    def careplan(self, team: str) -> dict[str, Any]:
-        s = self.s
-        ext: list[dict[str, Any]] = [put_ext_text({"url": VERSION_URL}, s.version)]
-        ext += [{"url": U["need"], "valueReference": reference(url)} for url in self.needs]
-        if s.meeting_date is not None:
-            ext.append({"url": U["meeting_date"], "valueDate": s.meeting_date.isoformat()})
-        if s.next_follow_up is not None:
-            ext.append({"url": U["next_follow_up"], "valueDate": s.next_follow_up.isoformat()})
-        out: dict[str, Any] = {
-            "resourceType": "CarePlan",
-            "meta": {"profile": [U["careplan_profile"]]},
-            "extension": ext,
-            "identifier": [{"system": U["sip_id"], "value": s.id}],
-            "status": "active",
-            "intent": "plan",
-            "category": [kind_concept(KIND)],
-            "subject": reference(self.patient),
-            "created": write_datetime(s.created_at),
-            "careTeam": [reference(team)],
-        }
-        if s.consent is not None:
-            out["supportingInfo"] = [reference(full_url(KIND, s.id, "consent"))]
-        if self.goals:
-            out["goal"] = [reference(url) for url in self.goals]
-        if s.efforts:
-            out["activity"] = [self.activity(e) for e in s.efforts]
-        put_note(out, s.notes)
-        return out
 
-    def activity(self, e: SipEffort) -> dict[str, Any]:
-        detail: dict[str, Any] = {"status": EFFORT_STATUS[e.status]}
-        if e.period is not None:
-            detail["scheduledPeriod"] = write_period(e.period)
-        if e.responsible is not None:
-            detail["performer"] = [self.ref_to(e.responsible, self.org_by_ref)]
-        detail["description"] = e.description
-        if e.goal_refs:
-            detail["goal"] = [self.ref_to(g, self.goal_by_ref) for g in e.goal_refs]
-        return {"id": e.ref, "detail": detail}
-
-    def need(self, n: SipNeed) -> dict[str, Any]:
-        """A need as an Observation coded need-kind#sip-need (docs/fhir/sip.md: why not a
-        Condition)."""
-        out: dict[str, Any] = {
-            "resourceType": "Observation",
-            "identifier": [local_ref_identifier(n.ref)],
-            "status": "final",
-        }
-        if n.area is not None:
-            out["category"] = [{}]
-            put_text(out["category"][0], "text", n.area)
-        out["code"] = copy.deepcopy(_NEED_CODE)  # trees are the caller's to change
-        out["subject"] = reference(self.patient)
-        put_text(out, "valueString", n.description)
-        return out
-
-    def goal(self, g: SipGoal) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "resourceType": "Goal",
-            "identifier": [local_ref_identifier(g.ref)],
-            "lifecycleStatus": "active",
-            "description": {"text": g.description},
-            "subject": reference(self.patient),
-        }
-        if g.need_refs:
-            out["addresses"] = [self.ref_to(n, self.need_by_ref) for n in g.need_refs]
-        return out
-
-    @staticmethod
-    def ref_to(ref: str, urls: dict[str, str]) -> dict[str, Any]:
-        url = urls.get(ref)
-        return reference(url) if url is not None else logical_reference(ref)
+def _urls(w: Writing) -> _Urls:
+    return per_document(w.state, "urls", lambda: _Urls(w))
 
 
 def _first_urls(refs: list[str], urls: list[str]) -> dict[str, str]:
@@ -231,60 +97,117 @@ def _first_urls(refs: list[str], urls: list[str]) -> dict[str, str]:
     return out
 
 
+def _ref_to(ref: str, urls: dict[str, str]) -> dict[str, Any]:
+    url = urls.get(ref)
+    return reference(url) if url is not None else logical_reference(ref)
+
+
+def _write_principals(w: Writing, careplan: dict[str, Any]) -> None:
+    """The participants' Organizations (each with its contact's PractitionerRole), the
+    coordinator's PractitionerRole and the CareTeam naming them all."""
+    s, urls = w.document, _urls(w)
+    members = []
+    for i, (p, org) in enumerate(zip(s.participants, urls.orgs, strict=True)):
+        w.add("principals", org, write_organisation(p.organisation))
+        member = org
+        if p.contact is not None:  # R4 ctm-1: the role names its Organization itself
+            member = w.url("contact", str(i))
+            role = write_contact_role(p.contact)
+            role["organization"] = reference(org)
+            w.add("principals", member, role)
+        role_code = {"coding": [{"system": U["principal_type"], "code": str(p.principal_type)}]}
+        members.append({"id": p.ref, "role": [role_code], "member": reference(member)})
+    coordinator = w.url("coordinator")
+    role = write_contact_role(s.coordinator.contact)
+    role["organization"] = _ref_to(s.coordinator.participant, urls.org)
+    w.add("principals", coordinator, role)
+    members.append({"role": [_COORDINATOR], "member": reference(coordinator)})
+    team = {
+        "resourceType": "CareTeam",
+        "status": "active",
+        "subject": reference(w.urls["patient"]),
+        "participant": members,
+    }
+    w.add("principals", w.url("careteam"), team)
+    careplan["careTeam"] = [reference(w.url("careteam"))]
+
+
+def _write_needs(w: Writing, careplan: dict[str, Any]) -> None:
+    """Each need an Observation coded need-kind#sip-need (docs/fhir/sip.md: why not a
+    Condition), named by the CarePlan's extension sip-need-addressed."""
+    for n, url in zip(w.document.needs, _urls(w).needs, strict=True):
+        careplan.setdefault("extension", []).append(
+            {"url": U["need"], "valueReference": reference(url)}
+        )
+        out: dict[str, Any] = {
+            "resourceType": "Observation",
+            "identifier": [local_ref_identifier(n.ref)],
+            "status": "final",
+        }
+        if n.area is not None:
+            out["category"] = [{}]
+            put_text(out["category"][0], "text", n.area)
+        out["code"] = copy.deepcopy(_NEED_CODE)  # trees are the caller's to change
+        out["subject"] = reference(w.urls["patient"])
+        put_text(out, "valueString", n.description)
+        w.add("needs", url, out)
+
+
+def _write_goals(w: Writing, careplan: dict[str, Any]) -> None:
+    urls = _urls(w)
+    for g, url in zip(w.document.goals, urls.goals, strict=True):
+        out: dict[str, Any] = {
+            "resourceType": "Goal",
+            "identifier": [local_ref_identifier(g.ref)],
+            "lifecycleStatus": "active",
+            "description": {"text": g.description},
+            "subject": reference(w.urls["patient"]),
+        }
+        if g.need_refs:
+            out["addresses"] = [_ref_to(n, urls.need) for n in g.need_refs]
+        w.add("goals", url, out)
+    if urls.goals:
+        careplan["goal"] = [reference(url) for url in urls.goals]
+
+
+def _write_efforts(w: Writing, careplan: dict[str, Any]) -> None:
+    urls = _urls(w)
+    activities = []
+    for e in w.document.efforts:
+        detail: dict[str, Any] = {"status": EFFORT_STATUS[e.status]}
+        if e.period is not None:
+            detail["scheduledPeriod"] = write_period(e.period)
+        if e.responsible is not None:
+            detail["performer"] = [_ref_to(e.responsible, urls.org)]
+        detail["description"] = e.description
+        if e.goal_refs:
+            detail["goal"] = [_ref_to(g, urls.goal) for g in e.goal_refs]
+        activities.append({"id": e.ref, "detail": detail})
+    if activities:
+        careplan["activity"] = activities
+
+
 # -- tree -> model ----------------------------------------------------------------------------
 
 
-class _Reading(BundleReading):
-    def __init__(self, tree: dict[str, Any], r: Reader) -> None:
-        super().__init__(tree, r)
-        self.refs = RefResolver(r, self.index)
+class _Read:
+    """What the hooks share while reading one document: the local ref of each entry."""
+
+    def __init__(self, rd: Reading) -> None:
+        self.r = rd.r
+        self.index = rd.index
+        self.refs = RefResolver(rd.r, rd.index)
         self.org_refs: dict[str, str] = {}  # Organization entry path -> participant ref
         self.need_refs: dict[str, str] = {}
         self.goal_refs: dict[str, str] = {}
 
-    def sip(self) -> Sip:
-        r, index = self.r, self.index
-        check_entries(self.tree, index.entries, KIND, r)
-        plan, path = r.need(
-            find_focus(index, "CarePlan", KIND), "Bundle.entry", "a CarePlan of category sip"
-        )
-        r.map((), path)
-        sid = read_business_id(r, plan, path, U["sip_id"], ("id",))
-        version = read_version(r, plan, path, ("version",))
-        created = r.need(
-            read_datetime(r, plan, "created", path, ("created_at",)), f"{path}.created"
-        )
-        patient_res, ppath = r.need(
-            index.resolve(plan, "subject", path, "Patient"), f"{path}.subject"
-        )
-        patient = read_patient(r, patient_res, ppath, ("patient",))
+    def principals(self, plan: dict[str, Any], path: str) -> dict[str, Any]:
+        r = self.r
         teams = r.objs(plan, "careTeam", path)
-        team = index.resolve_reference(*teams[0], "CareTeam") if teams else None
+        team = self.index.resolve_reference(*teams[0], "CareTeam") if teams else None
         team_res, tpath = r.need(team, f"{path}.careTeam", "the CareTeam of the principals")
         participants, coordinator = self.team(team_res, tpath)
-        needs = self.needs(plan, path)
-        goals = self.goals(plan, path)
-        efforts = [
-            self.effort(obj, p, ("efforts", i))
-            for i, (obj, p) in enumerate(r.objs(plan, "activity", path))
-        ]
-        consent = read_supporting_consent(r, index, plan, path, patient_res)
-        notes = get_note(r, plan, path, ("notes",))
-        return Sip(
-            id=sid,
-            version=version if version is not None else "1.0",
-            created_at=created,
-            patient=patient,
-            participants=participants,
-            coordinator=coordinator,
-            needs=needs,
-            goals=goals,
-            efforts=efforts,
-            meeting_date=read_ext_date(r, plan, path, U["meeting_date"], ("meeting_date",)),
-            next_follow_up=read_ext_date(r, plan, path, U["next_follow_up"], ("next_follow_up",)),
-            notes=notes,
-            consent=consent,
-        )
+        return {"participants": participants, "coordinator": coordinator}
 
     def team(self, team: dict[str, Any], tpath: str) -> tuple[list[SipParticipant], SipCoordinator]:
         r = self.r
@@ -442,6 +365,12 @@ class _Reading(BundleReading):
             out.append(SipGoal(ref=local, description=description or "", need_refs=need_refs))
         return out
 
+    def efforts(self, plan: dict[str, Any], path: str) -> dict[str, Any]:
+        items = self.r.objs(plan, "activity", path)
+        return {
+            "efforts": [self.effort(obj, p, ("efforts", i)) for i, (obj, p) in enumerate(items)]
+        }
+
     def effort(self, act: dict[str, Any], apath: str, mp: ModelPath) -> SipEffort:
         r = self.r
         r.map(mp, apath)
@@ -511,13 +440,26 @@ def _has_coding(item: dict[str, Any], system: str, code: str) -> bool:
     return any(find_coding(role, system, code) for role in as_list(item.get("role")))
 
 
+def _reading(rd: Reading) -> _Read:
+    return per_document(rd.state, "sip", lambda: _Read(rd))
+
+
 MAPPING = register(
-    CollectionMapping(
+    RowMapping(
         DocumentKind.SIP,
-        "CarePlan",
         Sip,
-        read=lambda tree, r: _Reading(tree, r).sip(),
-        write=lambda sip: _Writer(sip).bundle(),
+        {
+            "principals": Hook(
+                _write_principals, lambda rd, res, path: _reading(rd).principals(res, path)
+            ),
+            "needs": Hook(
+                _write_needs, lambda rd, res, path: {"needs": _reading(rd).needs(res, path)}
+            ),
+            "goals": Hook(
+                _write_goals, lambda rd, res, path: {"goals": _reading(rd).goals(res, path)}
+            ),
+            "efforts": Hook(_write_efforts, lambda rd, res, path: _reading(rd).efforts(res, path)),
+        },
     )
 )
 

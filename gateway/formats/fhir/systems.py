@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway import MAPPINGS_DIR
+from gateway.formats.fhir.base import settings
 
 _OID = re.compile(r"^[0-2](\.(0|[1-9]\d*))+$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -34,7 +35,7 @@ class System:
 def _load() -> tuple[str, list[System], dict[str, str]]:
     with open(MAPPINGS_DIR / "fhir-systems.toml", "rb") as f:
         data: dict[str, Any] = tomllib.load(f)
-    base = str(data["base"])
+    base = settings(str(data["base"]))[0]  # the configured base (base.py)
     rows: list[System] = []
     for section, is_id in (("identifier", True), ("code_system", False)):
         for row in data.get(section, []):
@@ -55,6 +56,10 @@ def _load() -> tuple[str, list[System], dict[str, str]]:
 
 BASE, SYSTEMS, URI = _load()
 """``URI[name]``: the shared URIs of the ``[uri]`` table."""
+#: The placeholder of mappings/fhir-systems.toml and any earlier base configured: documents
+#: written under them still read (base.rebase).
+PLACEHOLDER = str(tomllib.loads((MAPPINGS_DIR / "fhir-systems.toml").read_text("utf-8"))["base"])
+EARLIER_BASES = settings(PLACEHOLDER)[1]
 #: Every spelling we know (canonical URI, aliases, model form, urn:oid: of a model OID) -> row.
 _BY_SPELLING: dict[str, System] = {}
 for _s in SYSTEMS:
@@ -128,6 +133,8 @@ def is_diagnosis(model_system: str | None) -> bool:
 __all__ = [
     "BASE",
     "DIAGNOSIS_SYSTEMS",
+    "EARLIER_BASES",
+    "PLACEHOLDER",
     "SYSTEMS",
     "URI",
     "System",

@@ -59,26 +59,10 @@ def get_ext_text(r: Reader, ext: dict[str, Any], path: str) -> str | None:
     return value
 
 
-def put_note(out: dict[str, Any], value: str | None) -> None:
-    """A free-text note as ``out.note[0].text`` (an Annotation), when not None."""
-    if value is not None:
-        out["note"] = [{}]
-        put_text(out["note"][0], "text", value)
-
-
-def get_note(r: Reader, res: dict[str, Any], path: str, model_path: ModelPath) -> str | None:
-    """The inverse of :func:`put_note`."""
-    for note, npath in r.objs(res, "note", path)[:1]:
-        return get_text(r, note, "text", npath, model_path)
-    return None
-
-
 __all__ = [
     "DATA_ABSENT",
     "get_ext_text",
-    "get_note",
     "get_text",
     "put_ext_text",
-    "put_note",
     "put_text",
 ]

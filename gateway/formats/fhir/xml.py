@@ -11,7 +11,7 @@ from fhir.resources' R4B models (see ``conformance``). Parsing goes through
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from lxml import etree
@@ -19,10 +19,9 @@ from lxml import etree
 from gateway.documents.issues import Issue, Location
 from gateway.formats.fhir.conformance import element_table
 from gateway.formats.fhir.tree import STRUCTURE
+from gateway.formats.roots import FHIR_NS
 from gateway.formats.xmlsafe import parse_xml
 
-FHIR_NS = "http://hl7.org/fhir"
-XHTML_NS = "http://www.w3.org/1999/xhtml"
 _F = "{" + FHIR_NS + "}"
 _INTS = frozenset({"integer", "positiveInt", "unsignedInt", "integer64"})
 
@@ -33,7 +32,7 @@ _RESOURCES = frozenset(t for t, elements in _TABLE.items() if "meta" in elements
 
 
 def _line(el: etree._Element) -> int | None:
-    return cast("int | None", el.sourceline)  # lxml-stubs type it oddly
+    return el.sourceline  # type: ignore[return-value]  # lxml-stubs type it oddly
 
 
 def _issue(message: str, path: str, line: int | None) -> Issue:
@@ -84,6 +83,9 @@ class _XmlToTree:
         return out
 
     def _children(self, el: etree._Element, ftype: str, out: dict[str, Any], path: str) -> None:
+        """The child elements of ``el`` (of FHIR type ``ftype``) into ``out``: each placed
+        (:meth:`_place`), then converted by what its type is; twins padded as FHIR JSON has
+        them. (The conversion's dispatch stays here: this runs for every element.)"""
         spec = _TABLE.get(ftype, {})
         line = _line(el)
         if line is not None:
@@ -91,67 +93,91 @@ class _XmlToTree:
         for child in el:
             if not isinstance(child.tag, str):
                 continue  # comments, processing instructions
-            name = etree.QName(child).localname
-            found = spec.get(name)
-            line = _line(child)
-            if found is None or (child.tag != _F + name and found[0] != "xhtml"):
-                self.issues.append(
-                    _issue(f"unknown element {name!r} in {ftype}", f"{path}.{name}", line)
-                )
+            placed = self._place(child, ftype, spec, out, path)
+            if placed is None:
                 continue
-            ctype, repeats = found
-            if repeats:
-                items = out.setdefault(name, [])
-                if not isinstance(items, list):
-                    continue
-                child_path = f"{path}.{name}[{len(items)}]"
-            else:
-                if name in out or ("_" + name) in out:
-                    self.issues.append(
-                        _issue(f"{name!r} may occur only once", f"{path}.{name}", line)
-                    )
-                    continue
-                child_path = f"{path}.{name}"
-            if line is not None:
-                self.lines[child_path] = line
+            name, ctype, repeats, child_path = placed
             if ctype == "Resource":
-                inner = [c for c in child if isinstance(c.tag, str)]
-                value: Any = self.resource(inner[0], child_path) if len(inner) == 1 else None
-                if value is None:
-                    if len(inner) != 1:
-                        self.issues.append(
-                            _issue(
-                                "a resource wrapper holds exactly one resource", child_path, line
-                            )
-                        )
-                    continue
-                self._put(out, name, value, repeats)
+                self._wrapped(child, out, name, repeats, child_path)
             elif ctype == "xhtml":
                 out[name] = etree.tostring(child, encoding="unicode", with_tail=False)
-            elif ctype[0].islower():  # primitive
-                raw = child.get("value")
-                value = None if raw is None else _primitive_value(raw, ctype)
-                ext = self._complex(child, "Element", child_path)
-                ext.pop("url", None)
-                if repeats:
-                    out[name].append(value)
-                    twin = out.setdefault("_" + name, [])
-                    twin.extend([None] * (len(out[name]) - 1 - len(twin)))
-                    twin.append(ext or None)
-                else:
-                    if value is not None:
-                        out[name] = value
-                    if ext:
-                        out["_" + name] = ext
+            elif ctype[0].islower():
+                self._primitive(child, out, name, ctype, repeats, child_path)
             else:
                 self._put(out, name, self._complex(child, ctype, child_path), repeats)
-        for key in [k for k in out if k.startswith("_")]:
-            twin = out[key]
-            if isinstance(twin, list):
-                if any(twin):  # FHIR JSON: the twin array is as long as the values
-                    twin.extend([None] * (len(out[key[1:]]) - len(twin)))
-                else:
-                    del out[key]  # no primitive in the array had an id or extension
+        for key in [k for k in out if k[0] == "_"]:
+            _pad_twin(out, key)
+
+    def _place(
+        self,
+        child: etree._Element,
+        ftype: str,
+        spec: dict[str, tuple[str, bool]],
+        out: dict[str, Any],
+        path: str,
+    ) -> tuple[str, str, bool, str] | None:
+        """Where a child goes: (its name, its FHIR type, whether it repeats, its FHIRPath);
+        None, reported, for an element the type does not have or one that may occur once."""
+        name = etree.QName(child).localname
+        found = spec.get(name)
+        line = _line(child)
+        if found is None or (child.tag != _F + name and found[0] != "xhtml"):
+            self.issues.append(
+                _issue(f"unknown element {name!r} in {ftype}", f"{path}.{name}", line)
+            )
+            return None
+        ctype, repeats = found
+        if repeats:
+            items = out.setdefault(name, [])
+            if not isinstance(items, list):
+                return None
+            child_path = f"{path}.{name}[{len(items)}]"
+        elif name in out or ("_" + name) in out:
+            self.issues.append(_issue(f"{name!r} may occur only once", f"{path}.{name}", line))
+            return None
+        else:
+            child_path = f"{path}.{name}"
+        if line is not None:
+            self.lines[child_path] = line
+        return name, ctype, repeats, child_path
+
+    def _wrapped(
+        self, child: etree._Element, out: dict[str, Any], name: str, repeats: bool, path: str
+    ) -> None:
+        """A resource in its wrapper element (``<resource><Patient>``)."""
+        inner = [c for c in child if isinstance(c.tag, str)]
+        value = self.resource(inner[0], path) if len(inner) == 1 else None
+        if value is not None:
+            self._put(out, name, value, repeats)
+        elif len(inner) != 1:
+            message = "a resource wrapper holds exactly one resource"
+            self.issues.append(_issue(message, path, _line(child)))
+
+    def _primitive(
+        self,
+        child: etree._Element,
+        out: dict[str, Any],
+        name: str,
+        ctype: str,
+        repeats: bool,
+        path: str,
+    ) -> None:
+        """A primitive: its ``value`` attribute as the element, its id and extensions as the
+        ``_name`` twin (an array as long as the values when it repeats)."""
+        raw = child.get("value")
+        value = None if raw is None else _primitive_value(raw, ctype)
+        ext = self._complex(child, "Element", path)
+        ext.pop("url", None)
+        if repeats:
+            out[name].append(value)
+            twin = out.setdefault("_" + name, [])
+            twin.extend([None] * (len(out[name]) - 1 - len(twin)))
+            twin.append(ext or None)
+        else:
+            if value is not None:
+                out[name] = value
+            if ext:
+                out["_" + name] = ext
 
     @staticmethod
     def _put(out: dict[str, Any], name: str, value: Any, repeats: bool) -> None:
@@ -159,6 +185,17 @@ class _XmlToTree:
             out[name].append(value)
         else:
             out[name] = value
+
+
+def _pad_twin(out: dict[str, Any], key: str) -> None:
+    """FHIR JSON: a repeating primitive's ``_name`` twin is as long as its values, or absent
+    when no value has an id or extension."""
+    twin = out[key]
+    if isinstance(twin, list):
+        if any(twin):
+            twin.extend([None] * (len(out[key[1:]]) - len(twin)))
+        else:
+            del out[key]
 
 
 def parse_fhir_xml(data: bytes) -> tuple[dict[str, Any] | None, list[Issue], dict[str, int]]:

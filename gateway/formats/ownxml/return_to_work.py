@@ -4,10 +4,10 @@ namespace ``urn:gateway:return-to-work-plan:1``)."""
 from __future__ import annotations
 
 from gateway.documents import DocumentKind, ReturnToWorkPlan
+from gateway.formats import roots
 from gateway.formats.ownxml.codec import OwnXmlCodec
 
-NAMESPACE = "urn:gateway:return-to-work-plan:1"
-ROOT = "returnToWorkPlan"
+NAMESPACE, ROOT = roots.RETURN_TO_WORK_PLAN
 SCHEMA = "return-to-work-plan-v1.xsd"
 
 

@@ -4,10 +4,10 @@ namespace ``urn:gateway:section4-notification:1``)."""
 from __future__ import annotations
 
 from gateway.documents import DocumentKind, Section4Notification
+from gateway.formats import roots
 from gateway.formats.ownxml.codec import OwnXmlCodec
 
-NAMESPACE = "urn:gateway:section4-notification:1"
-ROOT = "section4Notification"
+NAMESPACE, ROOT = roots.SECTION4_NOTIFICATION
 SCHEMA = "section4-notification-v1.xsd"
 
 

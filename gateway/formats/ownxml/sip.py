@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from gateway.documents import DocumentKind, Sip
+from gateway.formats import roots
 from gateway.formats.ownxml.codec import OwnXmlCodec
 
-NAMESPACE = "urn:gateway:sip:1"
-ROOT = "sip"
+NAMESPACE, ROOT = roots.SIP
 SCHEMA = "sip-v1.xsd"
 
 

@@ -14,16 +14,13 @@ from typing import Final
 from lxml import etree
 
 from gateway.documents.common import SWEDISH_TIME
+from gateway.formats import roots
 
 CORE: Final = "urn:riv:clinicalprocess:healthcond:certificate:3"
 TYPES: Final = "urn:riv:clinicalprocess:healthcond:certificate:types:3"
 EXT_32: Final = "urn:riv:clinicalprocess:healthcond:certificate:3.2"  # underskrift & co.
-REGISTER_CERTIFICATE: Final = (
-    "urn:riv:clinicalprocess:healthcond:certificate:RegisterCertificateResponder:3"
-)
-SEND_MESSAGE_TO_RECIPIENT: Final = (
-    "urn:riv:clinicalprocess:healthcond:certificate:SendMessageToRecipientResponder:2"
-)
+REGISTER_CERTIFICATE: Final = roots.REGISTER_CERTIFICATE.namespace
+SEND_MESSAGE_TO_RECIPIENT: Final = roots.SEND_MESSAGE.namespace
 
 #: Prefixes as Inera's RegisterCertificate senders write them (default namespace = core).
 RIVTA_NAMESPACES: Final[dict[str | None, str]] = {
@@ -68,7 +65,7 @@ def ext32(local: str) -> str:
 
 # Tags in Clark notation, computed once: readers compare child tags with these (no XPath on
 # the hot path) and writers create elements with them.
-REGISTER_CERTIFICATE_ROOT: Final = f"{{{REGISTER_CERTIFICATE}}}RegisterCertificate"
+REGISTER_CERTIFICATE_ROOT: Final = roots.REGISTER_CERTIFICATE.tag
 INTYG: Final = f"{{{REGISTER_CERTIFICATE}}}intyg"
 INTYGS_ID, MOTTAGARE, TYP = core("intygs-id"), core("mottagare"), core("typ")
 VERSION = core("version")

@@ -22,6 +22,7 @@ from gateway.documents.common import DocumentKind, Identifier
 from gateway.documents.identity import PERSONNUMMER_OID, same_person
 from gateway.documents.issues import RULES, Issue, RuleKind, issue
 from gateway.documents.section4 import CONTACT_HEADING, STATEMENT, Section4Notification
+from gateway.formats import roots
 from gateway.formats.base import Format, ParseResult
 from gateway.formats.rivta.certificate_reader import CertificateReader
 from gateway.formats.rivta.namespaces import SEND_MESSAGE_TO_RECIPIENT, T_CODE
@@ -31,8 +32,8 @@ from gateway.formats.xmlsafe import element_location, parse_xml
 from gateway.formats.xsd import load_schema, validate_tree
 
 SCHEMA_PATH: Final = SCHEMAS_DIR / "certificate" / "SendMessageToRecipient-2.xsd"
-SEND_MESSAGE_ROOT: Final = f"{{{SEND_MESSAGE_TO_RECIPIENT}}}SendMessageToRecipient"
-SOAP_ENVELOPE: Final = "{http://schemas.xmlsoap.org/soap/envelope/}Envelope"
+SEND_MESSAGE_ROOT: Final = roots.SEND_MESSAGE.tag
+SOAP_ENVELOPE: Final = roots.SOAP_ENVELOPE.tag
 _SEED = "SKR, seed 003 (§4 notification via Webcert's case communication)"
 
 WRONG_ROOT = RULES.define(

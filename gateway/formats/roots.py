@@ -1,0 +1,60 @@
+"""Every XML document the gateway reads or writes, by its root element (namespace and local
+name): the one place for them. Detection (registry.py), the codecs and their writers, the SOAP
+transport's envelope and FHIR XML take their namespaces and roots from here."""
+
+from __future__ import annotations
+
+from typing import Final, NamedTuple
+
+from gateway.documents import DocumentKind
+
+
+class Root(NamedTuple):
+    """An XML root element: its namespace and its local name."""
+
+    namespace: str
+    name: str
+
+    @property
+    def tag(self) -> str:
+        """Clark notation, as lxml names elements: ``{namespace}name``."""
+        return f"{{{self.namespace}}}{self.name}"
+
+
+FHIR_NS: Final = "http://hl7.org/fhir"  # every FHIR XML resource is its root
+SOAP_ENVELOPE: Final = Root("http://schemas.xmlsoap.org/soap/envelope/", "Envelope")
+
+REGISTER_CERTIFICATE: Final = Root(
+    "urn:riv:clinicalprocess:healthcond:certificate:RegisterCertificateResponder:3",
+    "RegisterCertificate",
+)
+SEND_MESSAGE: Final = Root(
+    "urn:riv:clinicalprocess:healthcond:certificate:SendMessageToRecipientResponder:2",
+    "SendMessageToRecipient",
+)
+SIP: Final = Root("urn:gateway:sip:1", "sip")
+RETURN_TO_WORK_PLAN: Final = Root("urn:gateway:return-to-work-plan:1", "returnToWorkPlan")
+SECTION4_NOTIFICATION: Final = Root(
+    "urn:gateway:section4-notification:1", "section4Notification"
+)
+
+#: The document kind of each XML document root (SendMessageToRecipient: a format of its own,
+#: rivta-message, carrying §4 notifications).
+KINDS: Final[dict[Root, DocumentKind]] = {
+    REGISTER_CERTIFICATE: DocumentKind.CERTIFICATE,
+    SIP: DocumentKind.SIP,
+    RETURN_TO_WORK_PLAN: DocumentKind.RETURN_TO_WORK_PLAN,
+    SECTION4_NOTIFICATION: DocumentKind.SECTION4_NOTIFICATION,
+}
+
+__all__ = [
+    "FHIR_NS",
+    "KINDS",
+    "REGISTER_CERTIFICATE",
+    "RETURN_TO_WORK_PLAN",
+    "SECTION4_NOTIFICATION",
+    "SEND_MESSAGE",
+    "SIP",
+    "SOAP_ENVELOPE",
+    "Root",
+]
