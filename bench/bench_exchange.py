@@ -475,6 +475,7 @@ def main() -> None:
     ap.add_argument("--deliver-timeout", type=float, default=60.0)
     ap.add_argument("--postgres", default=POSTGRES)
     ap.add_argument("--postgres-too", action="store_true", help="the PostgreSQL store as well")
+    ap.add_argument("--no-postgres", action="store_true", help="SQLite only (the default)")
     ap.add_argument("--no-gateway", action="store_true", help="the baseline only")
     ap.add_argument(
         "--compiled", action="store_true", help="also the gateway's compiled build (setup.py)"
