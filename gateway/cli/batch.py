@@ -212,9 +212,10 @@ def read_source(source: str) -> bytes | Issue:
 
 def read_bounded(f: BinaryIO) -> bytes | None:
     """The whole of ``f``, None when it is larger than :data:`MAX_READ`. A regular file is
-    read in one call sized from ``fstat``: ``read(MAX_READ + 1)`` would allocate and shrink
-    a 64 MiB buffer for every file (~60 µs of a 6 KB certificate's 90). A pipe, or a file
-    that grew since, is read on in 1 MiB steps."""
+    read in one call sized from ``fstat``: ``read(MAX_READ + 1)`` would map and shrink a
+    64 MiB buffer for every file (27 µs for a 6 KB certificate instead of 7, and the stages
+    after it paid for the mapping too). A pipe, or a file that grew since, is read on in 1 MiB
+    steps."""
     try:
         info = os.fstat(f.fileno())
         size = info.st_size if stat.S_ISREG(info.st_mode) else 0
