@@ -27,12 +27,6 @@ class Tree:
         return any((self.path / "gateway" / "formats" / "rivta").glob("answer_reader.*.so"))
 
 
-def _beside_shared(into: Path) -> None:
-    link = into / "shared"
-    if not link.exists():
-        link.symlink_to(ROOT.parent / "shared")
-
-
 def tree_at(ref: str, into: Path) -> Path:
     """The tree of a git ref, unpacked under ``into``."""
     archive = subprocess.run(
@@ -40,10 +34,7 @@ def tree_at(ref: str, into: Path) -> Path:
         check=True, capture_output=True,
     ).stdout  # fmt: skip
     (into / "tree.tar").write_bytes(archive)
-    with tarfile.open(into / "tree.tar") as tar:
-        tar.extractall(into / "tree", filter="data")
-    _beside_shared(into)
-    return into / "tree"
+    return _unpacked(into)
 
 
 def working_copy(into: Path) -> Path:
@@ -57,9 +48,16 @@ def working_copy(into: Path) -> Path:
             path = ROOT / name.decode()
             if path.is_file():
                 tar.add(path, arcname=name.decode())
+    return _unpacked(into)
+
+
+def _unpacked(into: Path) -> Path:
+    """``into/tree.tar`` unpacked as ``into/tree``, beside a link to ``../shared``."""
     with tarfile.open(into / "tree.tar") as tar:
         tar.extractall(into / "tree", filter="data")
-    _beside_shared(into)
+    link = into / "shared"
+    if not link.exists():
+        link.symlink_to(ROOT.parent / "shared")
     return into / "tree"
 
 
