@@ -6,7 +6,8 @@ business rules), redact (the Content Filter alone on the parsed model), the full
 (validate + redact + render for the recipient), and redact's cost as a multiple of validating
 the same document (issue 9's budget: at most 1.5x). Then the scanner over every text of the
 valid fixtures and of Inera's samples outside their diagnosis fields: how many it would
-withhold (each one a false positive), and its speed.
+withhold (each one a false positive), and its speed; and, where Debian's Swedish word list is
+installed, how many of its words the scanner withholds.
 
     .venv/bin/python bench/bench_policy.py
 """
@@ -121,5 +122,24 @@ def false_positives(overrides: SeverityOverrides) -> None:
     )
 
 
+#: Debian's Swedish word list (package ``wswedish``), Latin-1, one word a line.
+WORD_LIST = Path("/usr/share/dict/swedish")
+
+
+def word_list() -> None:
+    """How many words of a Swedish dictionary the scanner withholds (each a listed term, its
+    inflection or compound, or a word in another sense; docs/policy.md). Skipped when the list
+    is not installed (``apt-get install wswedish``)."""
+    from gateway.policy.free_text import scan
+
+    if not WORD_LIST.exists():
+        print(f"word list: {WORD_LIST} not installed (apt-get install wswedish); skipped")
+        return
+    words = [w.strip() for w in WORD_LIST.read_text("latin-1").splitlines() if w.strip()]
+    flagged = sum(1 for w in words if scan(w) is not None)
+    print(f"word list: {flagged:,} of {len(words):,} words of {WORD_LIST} withheld")
+
+
 if __name__ == "__main__":
     main()
+    word_list()

@@ -367,8 +367,27 @@ ROUND3_NOTATIONS = [t("F32.1") for t in ROUND3_TRICKS] + [
     "Alvedon",
     "Waran",
 ]
+#: Issue 15, second pass: what got through round 3 (tests/test_privacy_round4.py).
+ROUND4_NOTATIONS = [
+    "F 3 2 . 1",
+    "F3 2",
+    "M 5 4",
+    "F    32.1",
+    "(F)(3)(2)",
+    "6A 70",
+    "35-489-007",
+    "3 5 4 8 9 0 0 7",
+    "&#70;32.1",
+    "korsbandsskada",
+    "högt blodtryck",
+    "psykisk ohälsa",
+    "Oxascand",
+]
 NOTATIONS = (
-    [t(c) for c in DIAGNOSIS_CODES for t in CODE_TRICKS] + OTHER_NOTATIONS + ROUND3_NOTATIONS
+    [t(c) for c in DIAGNOSIS_CODES for t in CODE_TRICKS]
+    + OTHER_NOTATIONS
+    + ROUND3_NOTATIONS
+    + ROUND4_NOTATIONS
 )
 
 

@@ -636,6 +636,8 @@ def test_no_notation_in_any_text_field_reaches_an_employer_in_any_format(
             "POLICY-DIAGNOSIS-WITHHELD",
             "POLICY-CERTIFICATE-VIEW-INVALID",
             "POLICY-TEXT-REPERTOIRE",  # an invisible character in a required identifier
+            # planted in a nested deny's purpose code: a deny it cannot read applies
+            "POLICY-CONSENT-DENIED",
         }
         assert (
             received.kind is not DocumentKind.SECTION4_NOTIFICATION

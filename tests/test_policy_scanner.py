@@ -233,7 +233,8 @@ def corpus() -> list[tuple[str, list[tuple[str, bool]], object]]:
     paths = [
         p
         for p in sorted(FIXTURES_DIR.rglob("*"))
-        if p.is_file() and not p.name.endswith((".expected.json", ".redaction.employer.json"))
+        if p.is_file()
+        and not p.name.endswith((".expected.json", ".redaction.employer.json"))
         and not p.name.endswith(".redaction.forsakringskassan.json")
     ]
     for path in [*paths, *sorted(INTEROP.glob("*.xml"))]:

@@ -41,7 +41,13 @@ from gateway.documents.common import (
     ProvisionType,
     Recipient,
 )
-from gateway.documents.identity import names_organisation, same_document_id, same_person
+from gateway.documents.identity import (
+    may_be_same_person,
+    may_name_organisation,
+    names_organisation,
+    same_document_id,
+    same_person,
+)
 from gateway.documents.issues import RULES, ModelPath, Rule, RuleKind, Severity
 
 CONSENT_FILE = MAPPINGS_DIR / "consent.toml"
@@ -399,10 +405,12 @@ def _about(c: Consent, d: Disclosure) -> bool:
     this document if it names one, and this recipient by audience or organisation (or no
     recipient named at all)."""
     today = d.at.date()
+    # whom the record is about: its patient; one that names none (given by a guardian, say)
+    # may be about anyone
     if (
         d.patient is not None
         and c.patient is not None
-        and not same_person(c.patient, d.patient, today)
+        and not may_be_same_person(c.patient, d.patient, today)
     ):
         return False
     if c.scope.kind != d.kind:
@@ -419,7 +427,7 @@ def _about(c: Consent, d: Disclosure) -> bool:
         return True
     if d.organisation is None:
         return bool(c.organisations)
-    return any(names_organisation(o, d.organisation) for o in c.organisations)
+    return any(may_name_organisation(o, d.organisation) for o in c.organisations)
 
 
 def _deny_applies(p: ConsentProvision, d: Disclosure, at: datetime) -> bool:
@@ -461,7 +469,7 @@ def _names_recipient(p: ConsentProvision, d: Disclosure) -> bool:
         return True
     if d.organisation is None:
         return bool(p.organisations)
-    return any(names_organisation(o, d.organisation) for o in p.organisations)
+    return any(may_name_organisation(o, d.organisation) for o in p.organisations)
 
 
 def _action(c: Code) -> str | None:

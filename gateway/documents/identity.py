@@ -191,15 +191,52 @@ def same_person(a: Identifier, b: Identifier, today: date | None = None) -> bool
     return _bare_system(a.system) == _bare_system(b.system) and a.value.strip() == b.value.strip()
 
 
+#: A Swedish VAT number: ``SE``, the ten-digit organisation number, ``01``.
+_VAT = re.compile(r"^SE(\d{10})01$")
+
+
+def may_be_same_person(a: Identifier, b: Identifier, today: date | None = None) -> bool:
+    """Whether a *refusal* about the person ``a`` may be about ``b``, read broadly: the same
+    person as :func:`same_person` says, or ``a`` under a system the gateway does not know
+    whose value is the same personnummer (or is no personnummer at all, so that it cannot be
+    told apart: deny when in doubt). Only an identifier readable as someone else (another
+    number, an organisation's or an HSA-id) excludes it."""
+    if same_person(a, b, today):
+        return True
+    if identity_kind(a.system) is not None:
+        return False
+    ka = person_key(a.value)
+    if ka is None:
+        return True
+    kb = person_key(b.value)
+    return kb is None or ka[1] == kb[1]
+
+
 def _organisation_value(value: str) -> str:
-    """An organisation number as its ten digits (no ``16`` prefix, no hyphen); an HSA-id in
-    capitals (HSA-ids are case-insensitive); anything else as sent, trimmed."""
+    """An organisation number as its ten digits (no ``16`` prefix, no hyphen, no spaces, or
+    inside the VAT number ``SE556123456701``); an HSA-id in capitals (HSA-ids are
+    case-insensitive); anything else as sent, trimmed."""
     v = value.strip()
-    if _ORGNR.match(v):
-        return v.replace("-", "")[-10:]
-    if _HSA_VALUE.match(v):
-        return v.upper()
+    compact = "".join(v.split()).upper()
+    if _ORGNR.match(compact):
+        return compact.replace("-", "")[-10:]
+    vat = _VAT.match(compact.replace("-", ""))
+    if vat is not None:
+        return vat.group(1)
+    if _HSA_VALUE.match(compact):
+        return compact
     return v
+
+
+def _organisation_number(key: str) -> str | None:
+    """The organisation number an organisation key carries: itself, or the one inside an
+    HSA-id (``SE5561234567-1234`` is a unit of 556123-4567)."""
+    if key.isdigit() and len(key) == 10:
+        return key
+    if _HSA_VALUE.match(key):
+        digits = key.split("-", 1)[0][-10:]
+        return digits if digits.isdigit() else None
+    return None
 
 
 def organisation_key(value: str) -> str:
@@ -215,6 +252,31 @@ def names_organisation(identifier: Identifier, organisation: str) -> bool:
     if kind not in ("organisation", "hsa"):
         return False
     return _organisation_value(identifier.value) == organisation_key(organisation)
+
+
+def may_name_organisation(identifier: Identifier, organisation: str) -> bool:
+    """Whether a *refusal* (a deny, a withdrawal) naming ``identifier`` may be about the
+    organisation configured as ``organisation``, read broadly, since a no wins wherever it
+    could apply: it names that organisation in any spelling, or a unit of it (an HSA-id
+    carrying its organisation number), or the same ten digits under a person system (a
+    sole trader's organisation number is the owner's personnummer), or it cannot be read as
+    an organisation at all (an unknown system, a value that is no organisation number or
+    HSA-id: deny when in doubt). Only an identifier readable as another organisation
+    excludes it."""
+    if names_organisation(identifier, organisation):
+        return True
+    kind = identity_kind(identifier.system)
+    value = _organisation_value(identifier.value)
+    if kind == "person":
+        digits = "".join(ch for ch in identifier.value if ch.isdigit())[-10:]
+        return digits == _organisation_number(organisation_key(organisation))
+    named, configured = (
+        _organisation_number(value),
+        _organisation_number(organisation_key(organisation)),
+    )
+    if kind is None or named is None:
+        return True
+    return configured is None or named == configured
 
 
 def same_document_id(a: str, b: str) -> bool:

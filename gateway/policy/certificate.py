@@ -182,14 +182,19 @@ class AnswerFilter:
 
     def _all_clean(self, answers: list[Answer]) -> bool:
         """One look at every text the answers may pass (not the diagnosis parts, which name
-        it by definition): the common certificate names no diagnosis elsewhere, and one scan
-        of all its texts costs a fraction of one per part."""
+        it by definition, nor what is removed unread): the common certificate names no
+        diagnosis elsewhere, and one scan of all its texts costs a fraction of one per part."""
         texts: list[str] = []
         codes: list[str] = []
+        allow = self.allow
         for answer in answers:
+            if not allow.allows_question(answer.id):
+                continue  # removed whatever it holds
             for part in answer.parts:
-                if part.id in self.diagnosis_parts:
+                if part.id in self.diagnosis_parts or not allow.allows_part(answer.id, part.id):
                     continue
+                if part.id in self.text_parts and not allow.allows_text(part.id):
+                    continue  # free text not written for this recipient: removed unread
                 value = part.value
                 if isinstance(value, str):
                     texts.append(value)

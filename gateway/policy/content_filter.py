@@ -24,7 +24,6 @@ from gateway.policy.allowlist import (
     TextRefused,
     apply_spec,
     clear_path,
-    collect_texts,
     item_label,
     join,
     readable,
@@ -56,6 +55,7 @@ from gateway.policy.policies import CertificateView, Policy, policy_for
 from gateway.policy.repertoire import OUTSIDE_REPERTOIRE
 from gateway.policy.report import Action, PolicyResult, ReportEntry
 from gateway.policy.section4 import contact_refusals
+from gateway.policy.split import replace_at, split_diagnoses, texts_in_order
 from gateway.policy.texts import Verdict, is_identifier, text_verdict
 
 NOT_PERMITTED = RULES.define(
@@ -120,6 +120,8 @@ CERTIFICATE_VIEW_INVALID = RULES.define(
 
 #: Certificate fields the text scan leaves alone (see _ContentFilter.run).
 _SCANNED_ELSEWHERE = frozenset({"answers", "signature"})
+#: What the split check (two neighbouring texts read together) leaves alone: the signature.
+_SKIP_SPLIT = frozenset({"signature"})
 
 
 def _refused(entry: ReportEntry, report: list[ReportEntry]) -> PolicyResult:
@@ -306,30 +308,44 @@ class _ContentFilter:
                 Action.REFUSED,
             )
             return None
-        texts: list[str] = []
-        identifiers: list[str] = []
-        collect_texts(doc, texts, _SCANNED_ELSEWHERE, identifiers)
-        if self._clean(texts, identifiers):
+        # one look at every text joined as a reader sees them, in document order (the
+        # answers' text parts too: they were judged part by part, but sit beside the others)
+        texts = texts_in_order(doc, _SKIP_SPLIT)
+        if self._clean(texts.plain(), texts.identifiers):
             return doc
         root = doc
         try:
-            return withhold_texts(
+            doc = withhold_texts(
                 doc,
                 self._text_verdict,
                 lambda path, why: self._withheld_text(path, readable(root, path), why),
                 _SCANNED_ELSEWHERE,
             )
         except TextRefused as refused:
-            where = readable(root, refused.path)
-            rule, reason = refused.reason
-            self.entry(
-                rule if rule is OUTSIDE_REPERTOIRE else DIAGNOSIS_WITHHELD,
-                refused.path,
-                where,
-                f"{where} {reason} and this {policy.kind} cannot do without it",
-                Action.REFUSED,
-            )
-            return None
+            return self._text_refused(root, refused)
+        return self._split(doc)
+
+    def _split(self, doc: Any) -> Any:
+        """Diagnosis data split over two neighbouring texts (``F`` | ``32.1``): both go."""
+        for path, reason in split_diagnoses(texts_in_order(doc, _SKIP_SPLIT).texts, self.own):
+            label = readable(doc, path)
+            why = f"names a diagnosis together with the text beside it ({reason})"
+            self._withheld_text(path, label, (FREE_TEXT_WITHHELD, why))
+            doc = replace_at(doc, path, WITHHELD_TEXT)
+        return doc
+
+    def _text_refused(self, root: Any, refused: TextRefused) -> None:
+        policy = self.policy
+        where = readable(root, refused.path)
+        rule, reason = refused.reason
+        self.entry(
+            rule if rule is OUTSIDE_REPERTOIRE else DIAGNOSIS_WITHHELD,
+            refused.path,
+            where,
+            f"{where} {reason} and this {policy.kind} cannot do without it",
+            Action.REFUSED,
+        )
+        return None
 
     def _clean(self, texts: list[str], identifiers: list[str]) -> bool:
         joined, ids = "\n\n".join(texts), "\n\n".join(identifiers)

@@ -6,10 +6,10 @@ confusables folded to the letters they imitate (Cyrillic ``С50.9``), digits of 
 ASCII, dashes and spaces unified. Then it looks for
 
 * codes: ICD-10 / ICD-10-SE / KSH97-P in any notation (``f32.1``, ``F32-1``, ``F 32.1``,
-  ``F321``, ``ICD10-F32.1``, ``dx_F32.1``, ``diagnoskodF32.1``, ``F32-P``), checked against
-  WHO's ICD-10 categories so that ``v12`` (week 12) or ``A4`` pass; ICD-11 stem codes
-  (``6A70``); SNOMED CT concept ids (digits with a valid Verhoeff check digit and a concept
-  partition); ATC codes (``N06AB06``);
+  ``F 3 2 . 1``, ``F321``, ``ICD10-F32.1``, ``dx_F32.1``, ``diagnoskodF32.1``, ``F32-P``),
+  checked against WHO's ICD-10 categories so that ``v12`` (week 12) or ``A4`` pass; ICD-11
+  stem codes (``6A70``, ``6A 70``); SNOMED CT concept ids (digits with a valid Verhoeff check
+  digit and a concept partition, also in groups: ``35 489 007``); ATC codes (``N06AB06``);
 * words: a vocabulary of diagnosis and drug terms in Swedish and English
   (``mappings/policy/diagnosis-terms.toml`` and WHO's ICD-10 titles), matched on their
   Snowball stems at the start of a word and, when long, inside compounds;
@@ -23,12 +23,14 @@ names nothing is a few regex searches over it.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import tomllib
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
@@ -78,6 +80,19 @@ FREE_TEXT_WITHHELD = RULES.define(
 #: the Braille blank, which renders as nothing.
 _INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _SWEDISH = frozenset("åäöÅÄÖ")
+#: Letters of the employer's repertoire (Latin-1, Latin Extended-A) that neither
+#: decomposition nor confusables.txt take to the letters a reader sees in them: the German
+#: sharp s is ``ss`` ("Depreßion"), kra a ``k``, eng an ``n``, eth a ``d``, thorn a ``p``.
+_LATIN_LETTERS = {
+    "ß": "ss",
+    "ẞ": "SS",
+    "ĸ": "k",
+    "ŋ": "n",
+    "Ŋ": "N",
+    "ð": "d",
+    "þ": "p",
+    "Þ": "P",
+}
 _LATIN_NAME = re.compile(
     r"^(?:LATIN (?:CAPITAL |SMALL )?LETTER (?:SMALL CAPITAL )?|NEGATIVE (?:CIRCLED|SQUARED) "
     r"LATIN CAPITAL LETTER |REGIONAL INDICATOR SYMBOL LETTER |(?:CIRCLED|PARENTHESIZED|"
@@ -125,6 +140,8 @@ class _FoldTable(dict[int, "str | None"]):
     def fold_char(self, ch: str) -> str | None:
         if ch in _SWEDISH:
             return ch
+        if ch in _LATIN_LETTERS:
+            return _LATIN_LETTERS[ch]
         cat = unicodedata.category(ch)
         if cat in ("Cf", "Mn", "Me", "Mc") or ch in _INVISIBLE:
             return None
@@ -136,6 +153,13 @@ class _FoldTable(dict[int, "str | None"]):
             return "-"
         if cat == "Nd":
             return str(unicodedata.decimal(ch))
+        if cat in ("Nl", "No"):
+            # Roman numerals, parenthesized, circled and full-stop digits, super- and
+            # subscripts: read as the number they are (``Ⅲ`` 3, ``⑶`` 3, ``⒓`` 12), not as
+            # their compatibility letters and brackets; fractions keep their compatibility form
+            value = unicodedata.numeric(ch, -1.0)
+            if value >= 0 and value == int(value):
+                return str(int(value))
         out = _marks_out(
             unicodedata.normalize("NFKD", _marks_out(unicodedata.normalize("NFD", ch)))
         )
@@ -220,8 +244,10 @@ def displayed(text: str) -> str:
 # ---------------------------------------------------------------------------------- codes
 
 #: What may stand between the parts of a code: any run of characters that are neither
-#: letters nor digits (a space, tab or line break, ``/``, ``:``, ``,``, ``..``, ``-``, ``_``).
-_GAP = r"[\W_]{0,3}"
+#: letters nor digits (a space, tab or line break, ``/``, ``:``, ``,``, ``..``, ``-``, ``_``),
+#: up to eight of them (``F    32.1``, ``F - - 32``: layout, not a second thing).
+_GAP_MAX = 8
+_GAP = rf"[\W_]{{0,{_GAP_MAX}}}"
 #: What senders write before a code: ``ICD10-``, ``ICD-10-SE:``, ``dx_``, ``diagnoskod``.
 _PREFIX = (
     r"(?:icd[\W_]*(?:10|11|9|o)?(?:[\W_]*(?:se|cm|mms))?|ksh[\W_]*97(?:[\W_]*p)?"
@@ -229,6 +255,10 @@ _PREFIX = (
 )
 #: A prefix ending right where a code starts (searched in the few characters before it).
 _PREFIX_END = re.compile(rf"(?<![0-9a-z]){_PREFIX}[\W_]*$")
+#: A prefix anywhere in a text.
+_PREFIX_ANY = re.compile(rf"(?<![0-9a-z]){_PREFIX}")
+#: Every prefix holds one of these (a substring look is far cheaper than the pattern).
+_PREFIX_WORDS = ("icd", "ksh", "diag", "dx", "kod", "code", "sct", "snomed", "atc")
 #: Identifiers whose parts may look like codes: HSA-ids (``SE2321000016-A00``) and GUIDs.
 _IDENTIFIER_TOKEN = re.compile(
     r"[A-Za-z]{2,6}[0-9]{10}-[A-Za-z0-9]{1,20}|(?:urn:uuid:)?[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}"
@@ -240,20 +270,40 @@ _PREFIX_WORD = re.compile(r"(?<![0-9a-z])(?:icd|ksh|atc|sct|dx|diag)$")
 #: before a letter and a digit (``6a70``), a long or grouped run of digits (SNOMED CT).
 _LETTER_CODE = re.compile(rf"[a-z](?={_GAP}[0-9])")
 _DIGIT_CODE = re.compile(r"[1-9](?=[a-z][0-9])")
-_CANDIDATE = re.compile(r"[^\W\d_][\W_]{0,3}[0-9]|[0-9][^\W\d_]|[0-9]{6}|[0-9][ .,'-][0-9]{3}")
+#: A letter at a run of digits: where ICD-10, ICD-11 and ATC codes may be.
+_LETTER_AT_DIGIT = re.compile(rf"[^\W\d_]{_GAP}[0-9]|[0-9][^\W\d_]")
+#: Digits in a long run or in groups: where a SNOMED CT id may be.
+_DIGIT_RUN = re.compile(r"[0-9]{6}|[0-9][\W_][0-9]")
 _ICD10 = re.compile(
-    rf"(?P<l>[a-z])(?P<s1>{_GAP})(?P<dd>[0-9]{{2}})"
+    rf"(?P<l>[a-z])(?P<s1>{_GAP})(?P<d1>[0-9])(?P<sm>{_GAP})(?P<d2>[0-9])"
     rf"(?:(?P<s2>{_GAP})(?P<sub>[0-9](?:[0-9a-z](?![0-9]))?))?"
     r"(?P<p>-?p)?(?![0-9a-z])"
 )
+_MORE_DIGITS = re.compile(rf"{_GAP}[0-9]")
 #: ICD-11 MMS stem codes: chapter (1-9, A-X less I and O), a letter, a digit, a character.
 _ICD11 = re.compile(r"[1-9a-hj-np-z][a-hj-np-z][0-9][0-9a-hj-np-z](?:\.[0-9a-z]{1,4})?(?![0-9a-z])")
+#: ICD-11 stems with their characters set apart (``6A 70``, ``6 A 7 0``, ``BA 41``).
+_ICD11_SPACED = re.compile(
+    rf"(?<![0-9A-Za-z])([1-9A-HJ-NP-Z])({_GAP})([A-HJ-NP-Z])({_GAP})([0-9])({_GAP})"
+    r"([0-9A-HJ-NP-Z])(?![0-9A-Za-z])"
+)
+#: The same in any case, looked for only in a text with a prefix ("ICD-11: ba 41").
+_ICD11_SPACED_ANY_CASE = re.compile(_ICD11_SPACED.pattern, re.IGNORECASE)
+#: Capital pairs that are Swedish abbreviations before a number, not ICD-11 blocks:
+#: aktiebolag, handelsbolag, kommanditbolag, and the byte units.
+_NOT_ICD11_PAIRS = frozenset({"AB", "HB", "KB", "MB", "GB"})
 #: ATC: level 4 and 5 in any case (``n06ab``, ``N06AB06``), level 3 in capitals (``N06A``).
 _ATC = re.compile(r"[abcdghjlmnprsv][0-9]{2}[a-z](?P<l4>[a-z](?:[0-9]{2})?)?(?![0-9a-z])")
-#: SNOMED CT ids: 6 to 18 digits, no leading zero; also in groups of three (``35 489 007``).
+#: SNOMED CT ids: 6 to 18 digits, no leading zero (also written in groups, below).
 _SCTID_LENGTHS = range(6, 19)
-_SCTID_RUN = re.compile(r"(?<![0-9])[1-9][0-9]{5,17}(?![0-9])")
-_SCTID_GROUPED = re.compile(r"(?<![0-9.,])[1-9][0-9]{0,2}(?:[ .,'][0-9]{3}){1,5}(?![0-9])")
+
+#: A run of digit groups joined by single characters that are neither letters nor digits
+#: (``35 489 007``, ``35-489-007``, ``3 5 4 8 9 0 0 7``, ``2026-03-12 13.30``).
+#: Runs are maximal: ``070-123 45 67`` is one run, a telephone number by its leading zero.
+_DIGIT_GROUPS = r"[0-9]+(?:[\W_][0-9]+)+"
+#: A bare run of six digits or more, or digits in groups: where a SNOMED CT id may be.
+_NUMBER_RUN = re.compile(rf"{_DIGIT_GROUPS}|[0-9]{{6,}}")
+_GROUP_SEPARATOR = re.compile(r"[\W_]")
 _NUMBER_GLUE = frozenset(".,/-: ")
 _VERHOEFF_D = (
     (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
@@ -287,11 +337,67 @@ def verhoeff_ok(digits: str) -> bool:
 
 
 def is_sctid(digits: str) -> bool:
-    """A SNOMED CT concept id: Verhoeff check digit, partition 00 (core) or 10 (extension).
-    Ten and twelve digits that pass Luhn are organisation or personal numbers instead."""
+    """A SNOMED CT concept id: 6 to 18 digits, no leading zero, Verhoeff check digit,
+    partition 00 (core) or 10 (extension). Ten and twelve digits that pass Luhn are
+    organisation or personal numbers instead, and a date (``20220101``, ``220101``) or a
+    date and time (``202603121330``) is a date."""
+    if len(digits) not in _SCTID_LENGTHS or digits[0] == "0":
+        return False
     if digits[-3:-1] not in ("00", "10") or not verhoeff_ok(digits):
         return False
-    return not (len(digits) in (10, 12) and luhn_ok(digits[-10:]))
+    if len(digits) in (10, 12) and luhn_ok(digits[-10:]):
+        return False
+    return not _is_timestamp(digits)
+
+
+def _is_timestamp(digits: str) -> bool:
+    """``yymmdd``, ``yyyymmdd`` (1900-2099), and the latter with ``hhmm`` or ``hhmmss``."""
+    if len(digits) == 6:
+        date_part, rest = "20" + digits, ""
+    elif len(digits) in (8, 12, 14) and digits[:2] in ("19", "20"):
+        date_part, rest = digits[:8], digits[8:]
+    else:
+        return False
+    try:
+        datetime.strptime(date_part, "%Y%m%d")
+    except ValueError:
+        return False
+    return not rest or (int(rest[:2]) < 24 and int(rest[2:4]) < 60 and int(rest[4:] or 0) < 60)
+
+
+def grouped_numbers(run: str) -> list[str]:
+    """The numbers a run of digit groups may spell, as an id is written in groups: all its
+    digits when it is written uniformly (one separator throughout, every group after the
+    first of one length: ``35 489 007``, ``35-489-007``, ``3 5 4 8 9 0 0 7``) or in thousands
+    (every group after the first of three digits: ``35 489.007``), and each such part of at
+    least three groups of a mixed run (``2026-03-12 35 489 007``: ``1235489007`` and
+    ``35489007``). A list (``6,19,10,1``) or a date (``19/10 2002``) spells none."""
+    groups = _GROUP_SEPARATOR.split(run)
+    seps = _GROUP_SEPARATOR.findall(run)
+    even = _even(groups)
+    if len(set(seps)) == 1:
+        return ["".join(groups)] if even else []  # an OID, a version: no id in groups
+    if even and len(groups[1]) == 3:
+        return ["".join(groups)]
+    found: list[str] = []
+    start = 0
+    for i in range(1, len(seps) + 1):
+        if i == len(seps) or seps[i] != seps[start]:
+            # the group between two separators may belong to either side
+            for first in (start, start + 1) if start > 0 else (start,):
+                part = groups[first : i + 1]
+                if len(part) >= 3 and _even(part):
+                    found.append("".join(part))
+            start = i
+    return found
+
+
+def _even(groups: list[str]) -> bool:
+    return len({len(g) for g in groups[1:]}) == 1
+
+
+#: A number followed by a currency or a unit is an amount, not an id (``207 100 kr``).
+_AMOUNT_AFTER = re.compile(r"\s?(?:kr\b|kronor|sek\b|:-|%|€|eur|procent|tim|dagar|st\b)")
 
 
 @cache
@@ -414,10 +520,33 @@ class _Codes:
 
     def reason(self) -> str | None:
         low = self.low
-        if _CANDIDATE.search(low) is None:
-            return None  # dates, amounts, telephone numbers: no letter at a digit, no long run
+        if _LETTER_AT_DIGIT.search(low) is not None:
+            found = self.letter_codes()
+            if found is not None:
+                return found
+        if _DIGIT_RUN.search(low) is not None:
+            return self.snomed()
+        return None  # no letter at a digit, no long or grouped run of digits
+
+    def letter_codes(self) -> str | None:
+        """ICD-10, KSH97-P, ATC and ICD-11 codes: a letter at a run of digits."""
+        low, folded = self.low, self.folded
+        # a lower-case letter inside a word ("vecka 12", "kl 13") is a code only after a
+        # prefix ("diagnoskodf32"): without one anywhere in the text, such letters are skipped
+        inside_words_count = any(w in low for w in _PREFIX_WORDS) and (
+            _PREFIX_ANY.search(low) is not None
+        )
         for m in _LETTER_CODE.finditer(low):
             i = m.start()
+            if (
+                not inside_words_count
+                and i > 1
+                and low[i - 1].isalpha()
+                and low[i - 2].isalpha()
+                and not folded[i - 1 : i + 1].isupper()
+                and not folded[i].isupper()
+            ):
+                continue
             if i > 0 and low[i - 1].isalnum() and self.icd11(i - 1):
                 return "an ICD-11 code"
             if self.icd10(i):
@@ -426,23 +555,56 @@ class _Codes:
                 return "an ATC code"
             if i + 1 < len(low) and low[i + 1].isalpha() and self.icd11(i):
                 return "an ICD-11 code"
+            if self.icd11_spaced_at(i, inside_words_count):
+                return "an ICD-11 code"
         for m in _DIGIT_CODE.finditer(low):
             if self.icd11(m.start()):
                 return "an ICD-11 code"
-        for m in _SCTID_RUN.finditer(low):
-            if self.sctid(m.start(), m.end()):
-                return "a SNOMED CT id"
-        for m in _SCTID_GROUPED.finditer(low):
-            digits = "".join(ch for ch in m.group() if ch.isdigit())
-            if len(digits) in _SCTID_LENGTHS and is_sctid(digits):
+        return None
+
+    def icd11_spaced_at(self, i: int, any_case: bool) -> bool:
+        """An ICD-11 stem set apart (``6A 70``, ``6 A 7 0``, ``BA 41``) whose block letter is
+        at ``i``: its chapter character is the letter or digit before, across a gap."""
+        low = self.low
+        j = i - 1
+        while j >= 0 and i - 1 - j < _GAP_MAX and not low[j].isalnum():
+            j -= 1
+        if j < 0 or not low[j].isalnum():
+            return False
+        m = (_ICD11_SPACED_ANY_CASE if any_case else _ICD11_SPACED).match(self.folded, j)
+        return m is not None and self.icd11_spaced(m)
+
+    def snomed(self) -> str | None:
+        """SNOMED CT ids: a run of six digits or more, or digits in groups."""
+        low = self.low
+        for m in _NUMBER_RUN.finditer(low):
+            run = m.group()
+            if run.isdigit():
+                if len(run) in _SCTID_LENGTHS and self.sctid(m.start(), m.end()):
+                    return "a SNOMED CT id"
+                continue
+            if run[0] == "0" or (m.start() > 0 and low[m.start() - 1] == "+"):
+                continue  # a telephone number (no SNOMED CT id starts with a zero)
+            if sum(map(str.isdigit, run)) < 6 or _AMOUNT_AFTER.match(low, m.end()) is not None:
+                continue
+            if any(is_sctid(digits) for digits in grouped_numbers(run)):
                 return "a SNOMED CT id"
         return None
 
     def icd10(self, i: int) -> bool:
         m = _ICD10.match(self.low, i)
-        if m is None or m["l"].upper() + m["dd"] not in icd10_categories():
+        if m is None or m["l"].upper() + m["d1"] + m["d2"] not in icd10_categories():
             return False
         s1, s2, sub = m["s1"], m["s2"] or "", m["sub"]
+        if m["sm"]:
+            # the category's digits spaced out (F 3 2 . 1, F3 2): a code where the spaced run
+            # of digits ends with it (not "Hus B 1 2 3 4"), read as a letter set apart from its
+            # digits, the subdivision's point may be spaced too
+            if _MORE_DIGITS.match(self.low, m.end()) is not None:
+                return False
+            s1 = s1 or m["sm"]
+            if s2.strip() in (".", ","):
+                s2 = s2.strip()
         if _PREFIX_WORD.search(self.low, max(0, i - 6), i + 1) is not None:
             return False
         if self.embedded(i, m.end(), s2 == "." and not s1):
@@ -459,6 +621,7 @@ class _Codes:
             # "I 12 veckor", "i 12,5 timmar": a word and a number, not I12 or I12.5
             if (
                 letter in _WORD_LETTERS
+                and m["s1"]  # glued to its first digit ("I2 1"), the letter is no word
                 and not s1.strip()
                 and (not sub or (not capital and s2 != "."))
             ):
@@ -488,6 +651,25 @@ class _Codes:
         # capitals (6A70, BA41), a lower-case stem led by its chapter digit (6a70), or one
         # with a subdivision (ba41.0)
         return self.upper(i, i + 2) or self.low[i].isdigit() or "." in m.group() or self.prefixed(i)
+
+    def icd11_spaced(self, m: re.Match[str]) -> bool:
+        """An ICD-11 stem whose characters are set apart (``6A 70``, ``6 A 7 0``): its letters
+        in capitals, the spaced run ending with it, and not a company form or a byte unit
+        before a number (``AB 12``); after a prefix, in any case."""
+        if not (m[2] or m[4] or m[6]):
+            return False  # unspaced: read by icd11()
+        stem = m[1] + m[3] + m[5] + m[7]
+        if stem[:2].upper() not in _ICD11_BLOCKS:
+            return False
+        i, end = m.start(), m.end(7)
+        if self.prefixed(i):
+            return True
+        if _MORE_DIGITS.match(self.low, end) is not None:
+            return False
+        letters = [j for j in (m.start(1), m.start(3), m.start(7)) if self.low[j].isalpha()]
+        if not all(self.upper(j) for j in letters):
+            return False
+        return stem[:2].upper() not in _NOT_ICD11_PAIRS
 
     def atc(self, i: int) -> bool:
         m = _ATC.match(self.low, i)
@@ -553,6 +735,8 @@ class Vocabulary:
     not_diagnosis_phrases: tuple[str, ...]
     generic: frozenset[str]
     size: int
+    #: the first word of each phrase ("hogt" of "högt blodtryck"), in the word scan's form
+    phrase_heads: tuple[str, ...] = ()
 
 
 @cache
@@ -572,6 +756,8 @@ def vocabulary() -> Vocabulary:
     keys: dict[str, int] = {word_form(w): _WHOLE_UPPER for w in data["whole_words_upper"]}
     keys.update({word_form(w): _WHOLE for w in data["whole_words"]})
     keys.update({k: _START for k in starts})
+    keys.update({word_form(p): _START for p in data["phrases"]})
+    keys.update({word_form(w): _ANYWHERE for w in data["exact"]})
     keys.update({k: _ANYWHERE for k in inner})
     for key, where in keys.items():
         automaton.add_word(key, (where, len(key)))
@@ -582,6 +768,7 @@ def vocabulary() -> Vocabulary:
         not_diagnosis_phrases=tuple(word_form(w) for w in data["not_diagnosis_phrases"]),
         generic=frozenset(word_form(w) for w in data["generic"]),
         size=len(starts | inner),
+        phrase_heads=tuple(sorted({word_form(p).split()[0] for p in data["phrases"]})),
     )
 
 
@@ -673,22 +860,67 @@ def own_diagnoses(texts: frozenset[str], codes: frozenset[str] = frozenset()) ->
 # ------------------------------------------------------------------------------- the scan
 
 
+#: An HTML or XML character reference (``&#70;``, ``&#x46;``, ``&amp;``, ``&eacute;``).
+_CHAR_REF = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);?")
+
+
+def unescaped(text: str) -> list[str]:
+    """The text as a reader that resolves character references shows it (``&#70;32`` is F32
+    on any web page that inserts the text as HTML), layer by layer (``&amp;#70;32``): what
+    the scanner and the repertoire judge besides the text itself. Empty for a text without
+    references."""
+    layers: list[str] = []
+    while len(layers) < 3 and "&" in text and _CHAR_REF.search(text) is not None:
+        plain = html.unescape(text)
+        if plain == text:
+            break
+        layers.append(plain)
+        text = plain
+    return layers
+
+
 def scan(text: str, own: OwnDiagnoses = NO_DIAGNOSES, identifier: bool = False) -> str | None:
     """Why ``text`` names a diagnosis (a short reason for the report), or ``None``.
     ``identifier``: the text is an identifier field's (docs/policy.md: the only place where
-    a code-like part of a longer token is no code)."""
+    a code-like part of a longer token is no code). The text is read as stored, as a screen
+    displays it (bidi controls) and with its character references resolved."""
     if not text:
         return None
-    found = _scan(text, own, identifier)
-    if found is None and _BIDI.search(text) is not None:
-        found = _scan(displayed(text), own, identifier)
-    return found
+    for variant in (text, *unescaped(text)):
+        found = _scan(variant, own, identifier)
+        if found is None and _BIDI.search(variant) is not None:
+            found = _scan(displayed(variant), own, identifier)
+        if found is not None:
+            return found
+    return None
+
+
+#: Layout inside a text: a word hyphenated at a line break (``depres-\nsion``), and runs of
+#: spaces, tabs and line breaks (``högt  blodtryck``, ``psykisk\nohälsa``).
+_LAYOUT = re.compile(r"-[ \t]*\r?\n\s*|\s{2,}|[\t\r\n]")
+_HYPHEN_BREAK = re.compile(r"-[ \t]*\r?\n")
+
+
+def _flows(folded: str, words: str) -> bool:
+    """Whether the layout may hide a word: a word hyphenated at a line break, or the first
+    word of a phrase (``högt``) before spaces or a line break."""
+    if _HYPHEN_BREAK.search(folded) is not None:
+        return True
+    return _LAYOUT.search(folded) is not None and any(
+        head in words for head in vocabulary().phrase_heads
+    )
 
 
 def _scan(text: str, own: OwnDiagnoses, identifier: bool) -> str | None:
     folded = fold(text)
     words = _word_fold(lower(folded))
-    return code_reason(folded, identifier) or word_reason(folded, words) or own.reason(words)
+    found = code_reason(folded, identifier) or word_reason(folded, words) or own.reason(words)
+    if found is None and _flows(folded, words):
+        # the words as a reader joins them across the layout
+        flowing = _LAYOUT.sub(lambda m: "" if m.group().startswith("-") else " ", folded)
+        words = _word_fold(lower(flowing))
+        found = word_reason(flowing, words) or own.reason(words)
+    return found
 
 
 def names_diagnosis(text: str, diagnosis_texts: Iterable[str] = ()) -> bool:

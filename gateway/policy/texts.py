@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from gateway.documents.issues import ModelPath, Rule
 from gateway.policy.allowlist import IDENTIFYING
-from gateway.policy.free_text import FREE_TEXT_WITHHELD, OwnDiagnoses, scan
+from gateway.policy.free_text import FREE_TEXT_WITHHELD, OwnDiagnoses, scan, unescaped
 from gateway.policy.repertoire import OUTSIDE_REPERTOIRE, Repertoire
 
 #: Why a text is withheld: the rule, and a verb phrase ("names a diagnosis (an ATC code)",
@@ -28,9 +28,11 @@ def text_verdict(
     text: str, own: OwnDiagnoses, repertoire: Repertoire | None, *, identifier: bool = False
 ) -> Verdict | None:
     if repertoire is not None:
-        outside = repertoire.problem(text)
-        if outside is not None:
-            return OUTSIDE_REPERTOIRE, f"holds {outside}"
+        # the text as stored and as a reader resolving character references shows it
+        for variant in (text, *unescaped(text)):
+            outside = repertoire.problem(variant)
+            if outside is not None:
+                return OUTSIDE_REPERTOIRE, f"holds {outside}"
     reason = scan(text, own, identifier)
     return (FREE_TEXT_WITHHELD, f"names a diagnosis ({reason})") if reason is not None else None
 

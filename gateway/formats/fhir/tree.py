@@ -8,6 +8,7 @@ its FHIRPath (``Bundle.entry[3].resource.code.coding[0]``), which also fills the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +23,9 @@ JSON_SYNTAX = RULES.define(
     "FHIR-JSON-SYNTAX",
     "FHIR JSON is not well-formed",
     RuleKind.SYNTAX,
-    "The input is not valid JSON (the message names the position), or its top level is not a "
-    "JSON object as a FHIR resource must be. Nothing in it can be read.",
+    "The input is not valid JSON (the message names the position), its top level is not a "
+    "JSON object as a FHIR resource must be, or an object holds a key twice (readers differ "
+    "on which one wins, so the document says two things). Nothing in it can be read.",
 )
 LIMIT = RULES.define(
     "FHIR-LIMIT",
@@ -92,9 +94,36 @@ def load_json(
         return None, [_issue(JSON_SYNTAX, str(exc))]
     if not isinstance(tree, dict):
         return None, [_issue(JSON_SYNTAX, "the top level must be a JSON object (a resource)")]
+    duplicate = _duplicate_key(data)
+    if duplicate is not None:
+        # readers differ on which one wins (first or last): the document says two things
+        return None, [_issue(JSON_SYNTAX, f"an object has the key {duplicate!r} twice")]
     if _too_deep(tree, max_depth):
         return None, [_issue(LIMIT, f"objects and arrays nest deeper than {max_depth} levels")]
     return tree, []
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        raise _Duplicate(next(k for k, _ in pairs if k in seen or seen.add(k)))  # type: ignore[func-returns-value]
+    return out
+
+
+def _duplicate_key(data: bytes) -> str | None:
+    """A key some object of the (already parsed, so well-formed) JSON holds twice."""
+    try:
+        json.loads(data, object_pairs_hook=_unique_pairs)
+    except _Duplicate as dup:
+        return str(dup.args[0])
+    except ValueError:
+        return None
+    return None
 
 
 def _issue(rule: Rule, message: str, location: Location | None = None) -> Issue:
