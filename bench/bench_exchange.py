@@ -1,13 +1,27 @@
-"""The exchange server under load on loopback: accepted messages per second, accept latency
-(p50/p99) and accepted-to-delivered latency, for the embedded SQLite store and PostgreSQL,
-beside a baseline: a bare aiohttp handler that reads the body and answers 202 (the most any
-aiohttp server on this machine answers, with nothing stored).
+"""The exchange server under load on loopback, ``gateway serve --workers 2`` beside a baseline
+of bare aiohttp + lxml + SQLite: for 1, 16 and 64 posters, the accepted messages per second
+(saturated: every poster posts again as soon as it is answered) and the accept latency at
+300 messages/s offered (paced), with each worker process's share of the requests; the
+gateway's accepted-to-delivered latency and CPU per message beside them.
+
+The baseline (``BARE_SERVER``) is what any aiohttp server that stores what it validates
+costs on this machine: pre-forked like ``gateway serve`` (one socket, N processes), it reads
+the body, parses it with lxml (hardened), validates it against Inera's XSD and inserts it into
+SQLite (WAL, ``synchronous=FULL``; the messages that arrive together in one durable
+transaction, as the gateway's group commit does), then answers 202.
+
+A worker's share is read from the kernel, so it needs nothing of the server: once a phase's
+requests are answered, each poster's connection is matched (``/proc/net/tcp``) to the server
+process that holds its socket (``/proc/PID/fd``), and the requests of the connection are
+counted to that process.
 
 Bounded: every phase stops after ``--count`` messages or ``--seconds``, whichever comes
 first; the servers it starts are stopped at the end (SIGTERM, then SIGKILL).
 
-    .venv/bin/python bench/bench_exchange.py                 # SQLite and PostgreSQL
-    .venv/bin/python bench/bench_exchange.py --no-postgres   # SQLite only
+    .venv/bin/python bench/bench_exchange.py                       # SQLite, ~3 min
+    .venv/bin/python bench/bench_exchange.py --compiled            # and the compiled build
+    .venv/bin/python bench/bench_exchange.py --postgres-too        # and PostgreSQL
+    .venv/bin/python bench/bench_exchange.py --posters 16 --rate 300 --rate-seconds 8
 
 Each message is Inera-style RegisterCertificate (the FK7804 fixture, 5.7 KB) with its own
 certificate id, posted by a bearer-token sender to Försäkringskassan, a mock RIVTA SOAP
@@ -31,34 +45,94 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _trees import ROOT, compile_in_place, working_copy
 from loadgen import Run, paced, percentile, saturate
 
-from gateway import FIXTURES_DIR
+from gateway import FIXTURES_DIR, PROJECT_ROOT
 
 CERTIFICATE = (FIXTURES_DIR / "certificate" / "fk7804-valid.xml").read_bytes()
 CERT_ID = b"9020fbb9-e387-40b0-ba75-0001"
 TOKEN = "bench-token"
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+INERA_XSD = (
+    PROJECT_ROOT.parent
+    / "shared/interop/rivta/interactions/RegisterCertificateInteraction"
+    / "RegisterCertificateResponder_3.1.xsd"
+)
+POSTERS = (1, 16, 64)
 
-#: The baseline: pre-forked like ``gateway serve`` (one socket, N processes), nothing stored.
-ECHO_SERVER = """
-import os, socket, sys
+#: The baseline of the poster sweep: aiohttp + lxml + SQLite, the least a server that parses,
+#: validates and durably stores each message costs; pre-forked like ``gateway serve``, and
+#: like it committing the messages that arrive together in one transaction (a commit is a
+#: flush to disk: one per message would measure the disk, not the server).
+BARE_SERVER = """
+import asyncio, os, socket, sqlite3, sys
 from aiohttp import web
-async def accept(request):
-    await request.read()
-    return web.json_response({"status": "accepted"}, status=202)
-app = web.Application(client_max_size=4 * 1024 * 1024)
-app.router.add_post("/messages", accept)
+from lxml import etree
+db_path, xsd, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+schema = etree.XMLSchema(etree.parse(xsd, parser))
+
+def connect():
+    db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA busy_timeout=10000")
+    return db
+
+connect().execute("CREATE TABLE messages (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
 sock = socket.socket(); sock.bind(("127.0.0.1", 0)); sock.listen(1024)
 print(f"listening on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
-for _ in range(int(sys.argv[1]) - 1):
+for _ in range(workers - 1):
     if os.fork() == 0:
         break
+db = connect()
+pending = []  # (body, future): the next group commit's
+wake = None
+
+def insert(bodies):  # one durable transaction for every message that came meanwhile
+    db.execute("BEGIN IMMEDIATE")
+    db.executemany("INSERT INTO messages (body) VALUES (?)", [(b,) for b in bodies])
+    db.execute("COMMIT")
+
+async def committer(app):
+    global wake
+    wake = asyncio.Event()
+    async def loop():
+        while True:
+            await wake.wait()
+            wake.clear()
+            batch = pending[:]
+            del pending[:]
+            await asyncio.to_thread(insert, [b for b, _ in batch])
+            for _, done in batch:
+                done.set_result(None)
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+
+async def accept(request):
+    body = await request.read()
+    try:
+        valid = schema.validate(etree.fromstring(body, parser))
+    except etree.XMLSyntaxError:
+        valid = False
+    if not valid:
+        return web.json_response({"status": "invalid"}, status=400)
+    done = asyncio.get_running_loop().create_future()
+    pending.append((body, done))
+    wake.set()
+    await done
+    return web.json_response({"status": "accepted"}, status=202)
+
+app = web.Application(client_max_size=4 * 1024 * 1024)
+app.router.add_post("/messages", accept)
+app.cleanup_ctx.append(committer)
 web.run_app(app, sock=sock, print=None, access_log=None)
 """
 
@@ -220,38 +294,144 @@ def measure(
     return Figures(name, sat, slow, delivered, missing, cpu_ms)
 
 
-def report(rows: list[Figures], args: argparse.Namespace) -> None:
-    print()
+def owners(pgid: int, port: int) -> dict[int, int]:
+    """Client port of each connection to ``port`` -> pid of the server process (of process
+    group ``pgid``) that holds its socket."""
+    pid_of: dict[int, int] = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2]) != pgid:
+                continue
+            for fd in (proc / "fd").iterdir():
+                link = os.readlink(fd)
+                if link.startswith("socket:["):
+                    pid_of[int(link[8:-1])] = int(proc.name)
+        except (OSError, ValueError):
+            continue
+    found: dict[int, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in list(f)[1:]:
+                fields = line.split()
+                local, remote, state, inode = fields[1], fields[2], fields[3], int(fields[9])
+                if int(local.rsplit(":", 1)[1], 16) == port and state == "01" and inode in pid_of:
+                    found[int(remote.rsplit(":", 1)[1], 16)] = pid_of[inode]
+    return found
+
+
+@dataclass
+class Phase:
+    """One phase of the poster sweep: its run and the requests each server process took."""
+
+    run: Run
+    share: dict[int, int]  # pid -> requests
+    cpu_ms: float = float("nan")
+    delivered: list[float] = field(default_factory=list)
+    undelivered: int = 0
+
+    def shares(self) -> str:
+        total = sum(self.share.values()) or 1
+        return ":".join(f"{100 * n / total:.0f}" for n in sorted(self.share.values(), reverse=True))
+
+
+@dataclass
+class Sweep:
+    name: str
+    saturated: dict[int, Phase] = field(default_factory=dict)
+    paced: dict[int, Phase] = field(default_factory=dict)
+
+
+def sweep(
+    name: str, server: Server, args: argparse.Namespace, mock_url: str | None, run_id: str
+) -> Sweep:
+    """Saturated, then paced at ``args.rate``, for each poster count of ``args.posters``."""
+    request = request_for(run_id)
+    endpoint = f"{server.url}/messages"
+    port = int(server.url.rsplit(":", 1)[1])
+    pgid = server.proc.pid  # started in a session of its own: its workers share the group
+    out = Sweep(name)
+    asyncio.run(saturate(endpoint, request, count=200, seconds=5, concurrency=16, first=10**7))
+    first = 0
+    for posters in args.posters:
+        seen: dict[int, int] = {}
+        cpu0 = group_cpu(pgid)
+        run = asyncio.run(
+            saturate(endpoint, request, count=args.count, seconds=args.seconds,
+                     concurrency=posters, first=first,
+                     before_close=lambda seen=seen: seen.update(owners(pgid, port)))
+        )  # fmt: skip
+        phase = Phase(run, _share(run, seen))
+        if mock_url is not None:  # the deliveries are part of what a message costs
+            keys = {f"{run_id}-{n:07d}" for n in run.accepted_at}
+            wait_delivered(mock_url, keys, args.deliver_timeout)
+        phase.cpu_ms = (group_cpu(pgid) - cpu0) * 1000 / max(run.accepted, 1)
+        out.saturated[posters] = phase
+        first += args.count
+    for posters in args.posters:
+        seen = {}
+        count = int(args.rate * args.rate_seconds)
+        run = asyncio.run(
+            paced(endpoint, request, rate=args.rate, count=count, first=first,
+                  connections=posters,
+                  before_close=lambda seen=seen: seen.update(owners(pgid, port)))
+        )  # fmt: skip
+        phase = Phase(run, _share(run, seen))
+        if mock_url is not None:
+            keys = {f"{run_id}-{n:07d}": t for n, t in run.accepted_at.items()}
+            got = wait_delivered(mock_url, set(keys), args.deliver_timeout)
+            phase.delivered = [got[k] - t for k, t in keys.items() if k in got]
+            phase.undelivered = len(keys) - len(phase.delivered)
+        out.paced[posters] = phase
+        first += count
+    return out
+
+
+def _share(run: Run, owner: dict[int, int]) -> dict[int, int]:
+    share: dict[int, int] = {}
+    for client_port, requests in run.per_connection.items():
+        pid = owner.get(client_port, 0)  # 0: not found (the connection was closed)
+        share[pid] = share.get(pid, 0) + requests
+    return share
+
+
+def _errors(run: Run) -> int:
+    return run.failed + sum(c for status, c in run.statuses.items() if status >= 300)
+
+
+def report_sweeps(sweeps: list[Sweep], args: argparse.Namespace) -> None:
+    rate = f"@{args.rate:g}/s"
     print(
-        f"{'target':34} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8}   "
-        f"{'@' + str(int(args.rate)) + '/s p50':>11} {'p99 ms':>8}   "
-        f"{'deliv p50':>9} {'p99 ms':>8} {'CPU ms/msg':>10}  errors"
+        f"\n{'':40}{'saturated':>9}{'':35}{'paced ' + rate:>20}\n"
+        f"{'target':40}{'posters':>7} {'msgs/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'workers %':>10}"
+        f" {'p50 ms':>7} {'p99 ms':>7} {'workers %':>10} {'deliv p99':>9} {'CPU ms/msg':>10}"
+        "  errors"
     )
-    for f in rows:
-        d50 = f"{percentile(f.delivered, 50) * 1000:9.1f}" if f.delivered else f"{'-':>9}"
-        d99 = f"{percentile(f.delivered, 99) * 1000:8.1f}" if f.delivered else f"{'-':>8}"
-        errors = (
-            f.saturated.failed
-            + f.at_rate.failed
-            + sum(c for s, c in {**f.saturated.statuses}.items() if s >= 300)
-        )
-        extra = f" undelivered={f.undelivered}" if f.undelivered else ""
-        print(
-            f"{f.name:34} {f.saturated.rate:8.0f} {f.saturated.percentile(50):8.1f} "
-            f"{f.saturated.percentile(99):8.1f}   {f.at_rate.percentile(50):11.1f} "
-            f"{f.at_rate.percentile(99):8.1f}   {d50} {d99} {f.cpu_ms:10.2f}  {errors}{extra}"
-        )
+    for sw in sweeps:
+        for posters in args.posters:
+            sat, slow = sw.saturated[posters], sw.paced[posters]
+            deliv = (
+                f"{percentile(slow.delivered, 99) * 1000:9.1f}" if slow.delivered else f"{'-':>9}"
+            )
+            extra = f" undelivered={slow.undelivered}" if slow.undelivered else ""
+            print(
+                f"{sw.name if posters == args.posters[0] else '':40}{posters:7d} "
+                f"{sat.run.rate:7.0f} {sat.run.percentile(50):7.1f} {sat.run.percentile(99):7.1f} "
+                f"{sat.shares():>10} {slow.run.percentile(50):7.1f} {slow.run.percentile(99):7.1f} "
+                f"{slow.shares():>10} {deliv} {sat.cpu_ms:10.2f}  "
+                f"{_errors(sat.run) + _errors(slow.run)}{extra}"
+            )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\n{os.cpu_count()} cores; load average during the run (1/5/15 min): {load}")
+    print(f"\n{os.cpu_count()} cores; load average at the end (1/5/15 min): {load}")
     print(
-        "CPU ms/msg: CPU time of the server's processes per accepted message while saturated "
-        "(accept and delivery; the capacity of n idle cores is about n x 1000 / it)"
+        f"saturated: each poster posts again when answered, {args.count} messages or "
+        f"{args.seconds:g} s; paced: {args.rate:g} msgs/s offered for {args.rate_seconds:g} s "
+        "over the posters' connections, latency from each request's scheduled start"
     )
     print(
-        f"saturated: {args.concurrency} requests in flight, {args.count} messages or "
-        f"{args.seconds:.0f} s; paced: {args.rate:.0f} msgs/s for {args.rate_seconds:.0f} s, "
-        "latency from each request's scheduled start"
+        "workers %: each server process's share of the requests (largest first); CPU ms/msg: "
+        "the server's processes' CPU per accepted message, saturated (accept and delivery)"
     )
+    print("targets: >= 1000 msgs/s at 16 posters; p99 <= 50 ms at 300 msgs/s")
 
 
 @contextlib.contextmanager
@@ -286,57 +466,77 @@ def postgres_schema(url: str) -> Iterator[str | None]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--count", type=int, default=6000, help="messages in the saturated phase")
-    ap.add_argument("--seconds", type=float, default=10.0, help="time bound of that phase")
-    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--count", type=int, default=4000, help="messages per saturated phase")
+    ap.add_argument("--seconds", type=float, default=8.0, help="time bound of that phase")
+    ap.add_argument("--posters", type=int, nargs="+", default=list(POSTERS))
     ap.add_argument("--rate", type=float, default=300.0, help="paced phase: messages/s")
     ap.add_argument("--rate-seconds", type=float, default=5.0)
-    ap.add_argument("--workers", type=int, default=2, help="gateway processes")
+    ap.add_argument("--workers", type=int, default=2, help="server processes")
     ap.add_argument("--deliver-timeout", type=float, default=60.0)
     ap.add_argument("--postgres", default=POSTGRES)
-    ap.add_argument("--no-postgres", action="store_true")
-    ap.add_argument("--no-gateway", action="store_true", help="baseline only")
+    ap.add_argument("--postgres-too", action="store_true", help="the PostgreSQL store as well")
+    ap.add_argument("--no-postgres", action="store_true", help="SQLite only (the default)")
+    ap.add_argument("--no-gateway", action="store_true", help="the baseline only")
+    ap.add_argument(
+        "--compiled", action="store_true", help="also the gateway's compiled build (setup.py)"
+    )
     args = ap.parse_args()
 
-    rows: list[Figures] = []
-    echo = start([sys.executable, "-c", ECHO_SERVER, str(args.workers)])
+    sweeps: list[Sweep] = []
+    with tempfile.TemporaryDirectory(prefix="gw-bench-") as tmp:
+        bare = start(
+            [sys.executable, "-c", BARE_SERVER, f"{tmp}/bare.db", str(INERA_XSD),
+             str(args.workers)]
+        )  # fmt: skip
+        try:
+            label = f"baseline: aiohttp+lxml+SQLite ({args.workers} proc)"
+            sweeps.append(sweep(label, bare, args, None, "bare"))
+        finally:
+            stop(bare)
+        if not args.no_gateway:
+            _gateways(args, Path(tmp), sweeps)
+    report_sweeps(sweeps, args)
+
+
+def _gateways(args: argparse.Namespace, tmp: Path, sweeps: list[Sweep]) -> None:
+    gateway = [sys.executable, "-m", "gateway"]
+    builds: list[tuple[str, Path]] = [("", ROOT)]
+    if args.compiled:
+        (tmp / "compiled").mkdir()
+        copy = working_copy(tmp / "compiled")
+        compile_in_place(copy)
+        builds.append((", compiled", copy))
+    mock = start([*gateway, "mock-recipient", "--role", "forsakringskassan"])
     try:
-        label = f"baseline: bare aiohttp 202 ({args.workers} proc)"
-        rows.append(measure(label, echo, args, None, "echo"))
+        databases = [("gateway, SQLite", f"sqlite:///{tmp}/gateway-{{}}.db")]
+        with postgres_schema(args.postgres) as schema:
+            if args.postgres_too:
+                if schema is None:
+                    print(f"PostgreSQL at {args.postgres} does not answer: skipped")
+                else:
+                    sep = "&" if "?" in args.postgres else "?"
+                    url = f"{args.postgres}{sep}schema={schema}"  # one schema for both
+                    databases.append(("gateway, PostgreSQL", url))
+            i = 0
+            for name, database in databases:
+                for build, tree in builds:
+                    workdir = tmp / str(i)
+                    workdir.mkdir()
+                    config = gateway_config(
+                        workdir, f"{mock.url}/rivta", database.format(i), args.workers
+                    )
+                    server = start(
+                        [*gateway, "serve", "--config", str(config), "--port", "0"],
+                        env={"PROMETHEUS_MULTIPROC_DIR": str(workdir), "PYTHONPATH": str(tree)},
+                    )
+                    try:
+                        label = f"{name}{build} ({args.workers} proc)"
+                        sweeps.append(sweep(label, server, args, mock.url, f"b{i}{os.getpid()}"))
+                    finally:
+                        stop(server)
+                    i += 1
     finally:
-        stop(echo)
-    if not args.no_gateway:
-        gateway = [sys.executable, "-m", "gateway"]
-        with tempfile.TemporaryDirectory(prefix="gw-bench-") as tmp:
-            mock = start([*gateway, "mock-recipient", "--role", "forsakringskassan"])
-            try:
-                databases = [("gateway, SQLite", f"sqlite:///{tmp}/gateway.db")]
-                with postgres_schema(args.postgres) as schema:
-                    if not args.no_postgres:
-                        if schema is None:
-                            print(f"PostgreSQL at {args.postgres} does not answer: skipped")
-                        else:
-                            sep = "&" if "?" in args.postgres else "?"
-                            databases.append(
-                                ("gateway, PostgreSQL", f"{args.postgres}{sep}schema={schema}")
-                            )
-                    for i, (name, database) in enumerate(databases):
-                        workdir = Path(tmp) / str(i)
-                        workdir.mkdir()
-                        config = gateway_config(
-                            workdir, f"{mock.url}/rivta", database, args.workers
-                        )
-                        server = start([*gateway, "serve", "--config", str(config), "--port", "0"])
-                        try:
-                            label = f"{name} ({args.workers} proc)"
-                            rows.append(
-                                measure(label, server, args, mock.url, f"b{i}{os.getpid()}")
-                            )
-                        finally:
-                            stop(server)
-            finally:
-                stop(mock)
-    report(rows, args)
+        stop(mock)
 
 
 if __name__ == "__main__":

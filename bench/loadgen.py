@@ -24,6 +24,9 @@ from urllib.parse import urlsplit
 
 #: The n-th request's (body, headers).
 Request = Callable[[int], tuple[bytes, dict[str, str]]]
+#: Called once every request of a run is answered, before its connections close (e.g. to see
+#: which server process holds each connection: :attr:`Run.per_connection`).
+BeforeClose = Callable[[], None]
 
 
 @dataclass
@@ -36,6 +39,8 @@ class Run:
     accepted_at: dict[int, float] = field(default_factory=dict)  # n -> time.time() of the answer
     answers: dict[int, bytes] = field(default_factory=dict)
     elapsed: float = 0.0
+    #: client port of each connection used -> requests answered on it
+    per_connection: dict[int, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -64,10 +69,12 @@ class Connection:
         self.path = parts.path or "/"
         self.ssl = ssl if parts.scheme == "https" else None
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.local_port = 0
 
     async def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         if self._streams is None:
             self._streams = await asyncio.open_connection(self.host, self.port, ssl=self.ssl)
+            self.local_port = self._streams[1].get_extra_info("sockname")[1]
         reader, writer = self._streams
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         writer.write(
@@ -111,6 +118,7 @@ async def _one(
         run.failed += 1
         return
     run.statuses[status] = run.statuses.get(status, 0) + 1
+    run.per_connection[conn.local_port] = run.per_connection.get(conn.local_port, 0) + 1
     if status in (200, 201, 202):
         run.accepted += 1
         run.latencies.append(time.perf_counter() - start)
@@ -122,38 +130,56 @@ async def _one(
 async def saturate(
     url: str, request: Request, *, count: int, seconds: float, concurrency: int,
     first: int = 0, ssl: _ssl.SSLContext | None = None, keep_answers: bool = False,
+    before_close: BeforeClose | None = None,
 ) -> Run:  # fmt: skip
-    """``count`` requests (or as many as fit in ``seconds``), ``concurrency`` at a time."""
+    """``count`` requests (or as many as fit in ``seconds``), ``concurrency`` at a time, each
+    of the ``concurrency`` posters on a keep-alive connection of its own."""
     run = Run()
     queue = iter(range(first, first + count))
     deadline = time.perf_counter() + seconds
+    conns = [Connection(url, ssl) for _ in range(concurrency)]
 
-    async def worker() -> None:
-        conn = Connection(url, ssl)
-        try:
-            for n in queue:
-                if time.perf_counter() > deadline:
-                    return
-                await _one(conn, request, n, time.perf_counter(), run, keep_answers)
-        finally:
-            await conn.close()
+    async def worker(conn: Connection) -> None:
+        for n in queue:
+            if time.perf_counter() > deadline:
+                return
+            await _one(conn, request, n, time.perf_counter(), run, keep_answers)
 
     t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    run.elapsed = time.perf_counter() - t0
+    try:
+        await asyncio.gather(*(worker(conn) for conn in conns))
+        run.elapsed = time.perf_counter() - t0
+        if before_close is not None:
+            before_close()
+    finally:
+        for conn in conns:
+            await conn.close()
     return run
 
 
 async def paced(
     url: str, request: Request, *, rate: float, count: int, first: int = 0,
     ssl: _ssl.SSLContext | None = None, keep_answers: bool = False,
+    connections: int | None = None, before_close: BeforeClose | None = None,
 ) -> Run:  # fmt: skip
     """``count`` requests started ``rate`` per second (at most ``count / rate`` seconds of
-    sending, plus the last answers)."""
+    sending, plus the last answers). ``connections``: that many posters, each request waiting
+    for a free one (its wait counts in its latency); None: a new connection whenever all are
+    busy, as a pool without a bound would."""
     run = Run()
     idle: list[Connection] = []  # keep-alive connections between requests, as a pool would
+    free: asyncio.Queue[Connection] | None = None
+    if connections is not None:
+        free = asyncio.Queue()
+        for _ in range(connections):
+            free.put_nowait(Connection(url, ssl))
 
     async def one(n: int, scheduled: float) -> None:
+        if free is not None:
+            conn = await free.get()
+            await _one(conn, request, n, scheduled, run, keep_answers)
+            free.put_nowait(conn)
+            return
         conn = idle.pop() if idle else Connection(url, ssl)
         await _one(conn, request, n, scheduled, run, keep_answers)
         idle.append(conn)
@@ -168,6 +194,10 @@ async def paced(
         tasks.append(asyncio.create_task(one(first + i, scheduled)))
     await asyncio.gather(*tasks)
     run.elapsed = time.perf_counter() - t0
+    if before_close is not None:
+        before_close()
+    while free is not None and not free.empty():
+        idle.append(free.get_nowait())
     for conn in idle:
         await conn.close()
     return run

@@ -309,3 +309,39 @@ def test_a_directory_or_an_oversized_file_read_as_a_document_is_unreadable(
     monkeypatch.setattr(batch, "MAX_READ", 100)
     r = batch.check(str(FULL_FK))
     assert r.unreadable and r.issues[0].message.startswith("larger than")
+
+
+@pytest.mark.parametrize("size", [0, 99, 100, 101, 5000])
+def test_a_file_or_a_pipe_is_read_whole_up_to_the_bound(
+    size: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sized from fstat for a file, in steps for a pipe: the same bytes, the same bound."""
+    monkeypatch.setattr(batch, "MAX_READ", 100)
+    data = bytes(range(256)) * 20
+    data = data[:size]
+    path = tmp_path / "doc.xml"
+    path.write_bytes(data)
+    expected = data if size <= 100 else None
+    with open(path, "rb", buffering=0) as f:
+        assert batch.read_bounded(f) == expected
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "wb") as w:
+        w.write(data)  # under the pipe's buffer: no writer thread needed
+    with os.fdopen(read_end, "rb") as r:
+        assert batch.read_bounded(r) == expected
+    with io.BytesIO(data) as b:  # no file descriptor at all
+        assert batch.read_bounded(b) == expected
+
+
+def test_a_result_crosses_from_a_worker_unchanged() -> None:
+    """Results travel from the workers as plain values and come back equal, issues with and
+    without a line alike."""
+    import pickle
+
+    found = batch.check(str(BAD_PNR))
+    unreadable = batch.check(str(BAD_PNR.parent / "no-such-file.xml"))
+    assert found.issues and found.issues[0].location.line is not None
+    assert unreadable.issues[0].location.line is None
+    for r in (found, unreadable):
+        back = pickle.loads(pickle.dumps(r))
+        assert back == r and type(back.issues[0].severity) is type(r.issues[0].severity)

@@ -32,7 +32,7 @@ from gateway.documents.certificate import Answer, Certificate, CertificateType, 
 from gateway.documents.common import Code, Identifier, Period
 from gateway.documents.issues import RULES, Finding, RuleKind
 from gateway.formats.rivta.register_certificate import RegisterCertificateCodec
-from gateway.validation import certificate_rules
+from gateway.validation import certificate_rule_definitions
 from gateway.validation.certificate_rules import check
 
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "interop" / "sklintyg"
@@ -502,11 +502,12 @@ def test_breach(case: str) -> None:
 
 def test_every_rule_of_the_module_is_exercised() -> None:
     defined = {
-        getattr(certificate_rules, n).code
-        for n in dir(certificate_rules)
-        if getattr(getattr(certificate_rules, n), "code", None) in RULES
-        and RULES[getattr(certificate_rules, n).code].kind is RuleKind.BUSINESS
+        getattr(certificate_rule_definitions, n).code
+        for n in dir(certificate_rule_definitions)
+        if getattr(getattr(certificate_rule_definitions, n), "code", None) in RULES
+        and RULES[getattr(certificate_rule_definitions, n).code].kind is RuleKind.BUSINESS
     }
+    assert len(defined) == 30
     hit = {c for _, expected in BREACHES.values() for c in expected}
     assert defined - hit == set()
 

@@ -49,7 +49,7 @@ def _round_trip(codec: OwnXmlCodec[Document], document: Document) -> None:
     parsed = codec.parse(xml)
     assert parsed.issues == []  # the output follows the XSD
     assert parsed.document == document
-    known = parsed.source_map.locations
+    known = parsed.source_map.materialise()  # type: ignore[attr-defined]
     for path in model_paths(document):
         # a leaf equal to its empty default is not written, so it has no element
         if path in known or getattr(_at(document, path[:-1]), str(path[-1]), None) == "":
@@ -162,6 +162,40 @@ def test_findings_are_located_on_the_offending_element() -> None:
     line = issues[0].location.line
     assert line is not None
     assert b"<responsible>hemtjansten</responsible>" in data.splitlines()[line - 1]
+
+
+def test_locations_are_worked_out_on_request_as_paths_with_positions() -> None:
+    """The source map keeps elements and makes locations only when asked (issue 21), in the
+    form they always had: local names, ``[n]`` among equal siblings, the element's line; a
+    stray id attribute changes nothing (the own XML has none; RIVTA's ``[@id=...]`` is not
+    used here)."""
+    data = (FIXTURES_DIR / "sip" / "valid-four-principals.xml").read_bytes()
+    data = data.replace(
+        b"<participant>\n    <ref>ag</ref>", b'<participant id="x">\n    <ref>ag</ref>'
+    )
+    result = SIP.parse(data)
+    lines = data.decode().splitlines()
+    source_map = result.source_map
+    assert source_map.locations == {}  # nothing made up front
+    expected = {
+        (): ("/sip", "<sip "),
+        ("participants",): ("/sip/participant[1]", "<participant>"),
+        ("participants", 3): ("/sip/participant[4]", '<participant id="x">'),
+        ("participants", 3, "organisation", "contact", "phone"): (
+            "/sip/participant[4]/organisation/contact/phone",
+            "<phone>08-123 456 00</phone>",
+        ),
+        ("coordinator", "participant"): ("/sip/coordinator/participant", "<participant>region"),
+        ("participants", 3, "organisation", "nothing", 7): (
+            "/sip/participant[4]/organisation",
+            "<organisation>",
+        ),  # the nearest known ancestor
+    }
+    for path, (where, text) in expected.items():
+        location = source_map.locate(path)
+        assert location.path == where
+        assert location.line is not None and text in lines[location.line - 1]
+    assert source_map.locate(("no", "such")).path == "/sip"  # the root, as ever
 
 
 @settings(max_examples=60, deadline=None)

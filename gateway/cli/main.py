@@ -13,6 +13,8 @@ from gateway.cli import fhir_base
 from gateway.cli.common import HelpFormatter, UsageError, add_config_option
 
 #: Command modules, each with ``register(subparsers)``; a new command is one more name here.
+#: A module registers the command of its name (``mock_recipient``: ``mock-recipient``) and
+#: may register others (:data:`ALSO`).
 COMMANDS = [
     "validate",
     "convert",
@@ -30,12 +32,19 @@ COMMANDS = [
 ]
 
 
+#: Commands registered by a module of another name.
+ALSO = {"audit": "serve", "redeliver": "serve"}
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line. ``command``: register just the module of this command, since what it
+    runs needs nothing of the others (``gateway validate`` then imports neither the exchange
+    nor the policy stack); every command otherwise, for the overview and its errors."""
     parser = _Parser(
         prog="gateway",
         description="Validate, convert and redact Swedish sick-leave and rehabilitation "
@@ -57,19 +66,38 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=_Parser, help="one of:"
     )
-    for name in COMMANDS:
-        import_module(f"gateway.cli.{name}").register(sub)
-    for command in sub.choices.values():  # --config anywhere on the line
-        if "--config" not in command._option_string_actions:
-            add_config_option(command)
-        fhir_base.add_option(command)
+    module = ALSO.get(command, command.replace("-", "_")) if command else None
+    if module in COMMANDS:
+        import_module(f"gateway.cli.{module}").register(sub)
+    if command not in sub.choices:  # none named, or not where expected: all of them
+        for name in COMMANDS:
+            if name != module:
+                import_module(f"gateway.cli.{name}").register(sub)
+    for parser_ in sub.choices.values():  # --config anywhere on the line
+        if "--config" not in parser_._option_string_actions:
+            add_config_option(parser_)
+        fhir_base.add_option(parser_)
     return parser
+
+
+def _command(argv: list[str]) -> str | None:
+    """The command the line names, unless the top level's help or version is asked first."""
+    words = iter(argv)
+    for word in words:
+        if word in ("--config", "--fhir-base-url"):
+            next(words, None)
+        elif word in ("-h", "--help", "--version"):
+            return None
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
+        line = sys.argv[1:] if argv is None else argv
+        parser = build_parser(_command(line))
+        args = parser.parse_args(line)
         func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
         if func is None:
             parser.print_help(sys.stderr)

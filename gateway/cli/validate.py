@@ -8,7 +8,6 @@ import argparse
 import sys
 import tempfile
 from typing import IO, TextIO
-from xml.sax.saxutils import escape, quoteattr
 
 import orjson
 
@@ -270,6 +269,8 @@ class JUnitWriter(Writer):
         self.cases: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
 
     def result(self, r: Result) -> None:
+        from xml.sax.saxutils import escape, quoteattr  # urllib and more: only for JUnit
+
         classname = quoteattr(f"{r.kind or 'unknown'}.{r.format or 'unknown'}")
         out = [f"<testcase classname={classname} name={quoteattr(r.source)}>"]
         errors = [i for i in r.issues if i.severity is Severity.ERROR]

@@ -118,24 +118,32 @@ def parse_xml(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_D
     return SafeXml(root, [])
 
 
-def element_location(el: etree._Element) -> Location:
+def element_location(el: etree._Element, ids: bool = True) -> Location:
     """A readable location: the line and a path of local names, with ``[@id='…']`` for
     elements that carry an id (RIVTA ``svar``/``delsvar``) and a position among equal
-    siblings, e.g. ``/RegisterCertificate/intyg/svar[@id='32'][2]/delsvar[@id='32.2']``."""
+    siblings, e.g. ``/RegisterCertificate/intyg/svar[@id='32'][2]/delsvar[@id='32.2']``.
+    ``ids=False``: names and positions only (the gateway's own XML has no id attributes)."""
     steps: list[str] = []
     node: etree._Element | None = el
     while node is not None:
         tag = node.tag
         name = tag.rpartition("}")[2] if isinstance(tag, str) else "node()"
-        ident = node.get("id")
+        ident = node.get("id") if ids else None
         step = f"{name}[@id='{ident}']" if ident is not None else name
         parent = node.getparent()
         if parent is not None and isinstance(tag, str):
             # iterchildren(tag) filters in C: a position only when equal siblings exist
-            same = [s for s in parent.iterchildren(tag) if s.get("id") == ident]
+            same = list(parent.iterchildren(tag))
+            if ids:
+                same = [s for s in same if s.get("id") == ident]
             if len(same) > 1:
                 step += f"[{same.index(node) + 1}]"
         steps.append(step)
         node = parent
     line = cast("int | None", el.sourceline)  # lxml-stubs type it oddly
     return Location(path="/" + "/".join(reversed(steps)), line=line)
+
+
+def plain_location(el: etree._Element) -> Location:
+    """:func:`element_location` by names and positions only."""
+    return element_location(el, ids=False)

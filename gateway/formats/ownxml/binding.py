@@ -12,7 +12,8 @@ serves SIP, return-to-work plan and §4 notification alike:
   absent element takes the model's default, so model -> XML -> model is the identity.
 
 The per-class tables are built once per process; parsing is one pass over the tree that also
-fills the source map with each element's line and path.
+records the element of each model path, whose line and path are worked out only when an issue
+points at it.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
 from functools import cache
-from typing import Any, Literal, Union, cast, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 from lxml import etree
 from pydantic import BaseModel, ValidationError
 
-from gateway.documents.issues import Location, ModelPath, SourceMap
+from gateway.documents.issues import ModelPath
+from gateway.formats.sourcemap import ElementSourceMap
+from gateway.formats.xmlsafe import plain_location
 
 #: List fields whose singular is not the field name minus its final "s".
 _SINGULAR: dict[str, str] = {
@@ -157,52 +160,43 @@ def _read(
     el: etree._Element,
     mb: ModelBinding,
     path: ModelPath,
-    xpath: str,
-    locations: dict[ModelPath, Location],
+    elements: dict[ModelPath, etree._Element],
 ) -> dict[str, Any]:
-    # The hot loop of every parse: lxml builds a new string per .tag access, so read each
-    # child's tag once; position suffixes ([n]) as in xmlsafe.element_location.
+    # The hot loop of every parse: one tag access per child, and the element recorded per
+    # model path; its location (line, path with positions) is worked out only if an issue
+    # points at it (ElementSourceMap), as most documents have none.
     data: dict[str, Any] = {}
-    children = list(el)
-    tags = [child.tag for child in children]
-    seen: dict[Any, list[int]] = {}  # tag -> [occurrences so far, total]
     by_tag = mb.by_tag
-    for child, tag in zip(children, tags, strict=True):
-        f = by_tag.get(tag)
+    for child in el:
+        f = by_tag.get(child.tag)
         if f is None:
             continue  # comments, unknown elements: the XSD reports the latter
-        counter = seen.get(tag)
-        if counter is None:
-            counter = seen[tag] = [0, tags.count(tag)]
-        counter[0] += 1
-        step = f"{xpath}/{f.local}[{counter[0]}]" if counter[1] > 1 else f"{xpath}/{f.local}"
-        line = cast("int | None", child.sourceline)  # lxml-stubs type it oddly
         if f.many:
             items: list[Any] | None = data.get(f.name)
             if items is None:
                 items = data[f.name] = []
-                locations[(*path, f.name)] = Location(step, line)
+                elements[(*path, f.name)] = child
             here: ModelPath = (*path, f.name, len(items))
         else:
             items = None
             here = (*path, f.name)
         nested = f.nested
-        value = child.text or "" if nested is None else _read(child, nested, here, step, locations)
+        value = child.text or "" if nested is None else _read(child, nested, here, elements)
         if items is not None:
             items.append(value)
         else:
             data[f.name] = value
-        locations[here] = Location(step, line)
+        elements[here] = child
     return data
 
 
 def read(
-    root: etree._Element, cls: type[BaseModel], namespace: str, source_map: SourceMap
-) -> dict[str, Any]:
-    """The root element as a dict ready for ``cls.model_validate``; fills ``source_map``."""
-    xpath = "/" + etree.QName(root).localname
-    source_map.add((), Location(xpath, cast("int | None", root.sourceline)))
-    return _read(root, binding(cls, namespace), (), xpath, source_map.locations)
+    root: etree._Element, cls: type[BaseModel], namespace: str
+) -> tuple[dict[str, Any], ElementSourceMap]:
+    """The root element as a dict ready for ``cls.model_validate``, and its source map."""
+    elements: dict[ModelPath, etree._Element] = {(): root}
+    data = _read(root, binding(cls, namespace), (), elements)
+    return data, ElementSourceMap(elements, describe=plain_location)
 
 
 #: What a date or time must look like, by the prefix of pydantic's error type

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from gateway import SCHEMAS_DIR
 from gateway.documents import Document, DocumentKind
-from gateway.documents.issues import RULES, Issue, RuleKind, SourceMap, issue
+from gateway.documents.issues import RULES, Issue, RuleKind, issue
 from gateway.formats.base import Format, ParseResult
 from gateway.formats.ownxml import binding
 from gateway.formats.xmlsafe import parse_xml
@@ -47,8 +47,7 @@ class OwnXmlCodec(Generic[D]):
         if safe.root is None:
             return ParseResult(None, safe.issues)
         issues: list[Issue] = validate_tree(self.schema, safe.root)
-        source_map = SourceMap()
-        tree = binding.read(safe.root, self._cls, self.namespace, source_map)
+        tree, source_map = binding.read(safe.root, self._cls, self.namespace)
         document, problem = binding.build(self._cls, tree)
         if problem is not None and not issues:  # else the XSD issues already say it
             path, reason = problem

@@ -63,10 +63,15 @@ def _code(code: str, system: str | None, display: str | None) -> Code:
     return Code(code=code, system=system, display=display)
 
 
-@lru_cache(maxsize=4096)
 def _code_part(part_id: str, value: Code) -> SubAnswer:
+    # keyed by the strings: hashing the Code (a pydantic model) costs more than the lookup
+    return _coded_part(part_id, value.code, value.system, value.display)
+
+
+@lru_cache(maxsize=4096)
+def _coded_part(part_id: str, code: str, system: str | None, display: str | None) -> SubAnswer:
     # coded sub-answers repeat across certificates (32.1 HELT_NEDSATT, 40.1 ...): share them
-    return SubAnswer(id=part_id, value=value)
+    return SubAnswer(id=part_id, value=_code(code, system, display))
 
 
 class AnswerReader(Reader):
@@ -122,6 +127,11 @@ class AnswerReader(Reader):
                     return self._cv_value(value_el)
                 if tag == T_DATE_PERIOD:
                     return self._period(value_el)
+        return self._any_value(el, part_id)
+
+    def _any_value(self, el: etree._Element, part_id: str) -> str | Code | Period | Quantity | None:
+        """A delsvar's value, whatever the delsvar holds (the rare cases: comments, several
+        elements, text beside an element, a pq or a kind the gateway does not carry)."""
         values = [c for c in el if isinstance(c.tag, str)]
         if not values:  # text around comments
             return text(el)
@@ -237,14 +247,7 @@ class AnswerLocator:
         part = path[3]
         if not isinstance(part, int) or not 0 <= part < len(parts):
             return svar
-        delsvar = parts[part]
-        if len(path) == 4 or path[4] != "value":
-            return delsvar
-        value = next((c for c in delsvar if isinstance(c.tag, str)), delsvar)
-        if len(path) == 5 or value is delsvar:
-            return value
-        name = _VALUE_FIELDS.get(str(path[5]))
-        return next((c for c in value if isinstance(c.tag, str) and local(c) == name), value)
+        return _in_delsvar(parts[part], path[4:])
 
     def paths(self) -> Iterator[ModelPath]:
         for i, (svar, parts) in enumerate(self.answers):
@@ -260,3 +263,15 @@ class AnswerLocator:
                     for c in value:
                         if isinstance(c.tag, str) and local(c) in inverse:
                             yield ("answers", i, "parts", j, "value", inverse[local(c)])
+
+
+def _in_delsvar(delsvar: etree._Element, rest: ModelPath) -> etree._Element:
+    """The element of a path below a part: the delsvar, its value element, or the value's
+    child a field is read from (``("value", "code")``)."""
+    if not rest or rest[0] != "value":
+        return delsvar
+    value = next((c for c in delsvar if isinstance(c.tag, str)), delsvar)
+    if len(rest) == 1 or value is delsvar:
+        return value
+    name = _VALUE_FIELDS.get(str(rest[1]))
+    return next((c for c in value if isinstance(c.tag, str) and local(c) == name), value)

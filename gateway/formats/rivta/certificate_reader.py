@@ -59,8 +59,8 @@ from gateway.formats.rivta.namespaces import (
     VERSION,
 )
 from gateway.formats.rivta.reading import local, text
-from gateway.formats.rivta.sourcemap import ElementSourceMap
 from gateway.formats.signature import SIGNATURE_MALFORMED
+from gateway.formats.sourcemap import ElementSourceMap
 from gateway.formats.xmlsafe import element_location
 
 UNKNOWN_TYPE = RULES.define(
@@ -126,69 +126,76 @@ class CertificateReader(AnswerReader):
         return self._intyg(intyg)
 
     def _intyg(self, intyg: etree._Element) -> dict[str, Any] | None:
-        elements = self.elements
-        elements[()] = intyg
-        data: dict[str, Any] = {"type_version": ""}
-        recipients: list[Any] = []
-        relations: list[Any] = []
-        statuses: list[Any] = []
+        self.elements[()] = intyg
+        data: dict[str, Any] = {
+            "type_version": "",
+            "recipients": [],
+            "relations": [],
+            "statuses": [],
+        }
         answers: list[Any] = []
         typ_el: etree._Element | None = None
         for child in intyg:
             tag = child.tag
-            if tag == SVAR:
+            if tag == SVAR:  # most of a certificate: kept out of the dispatch below
                 answer = self.svar(child)
                 if answer is not None:
                     answers.append(answer)
-            elif tag == INTYGS_ID:
-                data["id"] = self.ii(child, ("id",))
             elif tag == TYP:
                 typ_el = child
                 data["type_code"] = self.cv(child, ("type_code",))
-                elements[("type",)] = child
-            elif tag == VERSION:
-                data["type_version"] = text(child)
-                elements[("type_version",)] = child
-            elif tag == SIGNERAD:
-                data["signed_at"] = self.timestamp(child)
-                elements[("signed_at",)] = child
-            elif tag == SKICKAD:
-                data["sent_at"] = self.timestamp(child)
-                elements[("sent_at",)] = child
-            elif tag == PATIENT:
-                patient = self._patient(child, data)
-                if patient is not None:
-                    data["patient"] = patient
-            elif tag == SKAPAD_AV:
-                issuer = self._hos_personal(child, ("issuer",))
-                if issuer is not None:
-                    data["issuer"] = issuer
-            elif tag == MOTTAGARE:
-                recipients.append(self.cv(child, ("recipients", len(recipients))))
-            elif tag == RELATION:
-                relation = self._relation(child, ("relations", len(relations)))
-                if relation is not None:
-                    relations.append(relation)
-            elif tag == STATUS:
-                status = self._status(child, ("statuses", len(statuses)))
-                if status is not None:
-                    statuses.append(status)
-            elif tag == UNDERSKRIFT:
-                elements[("signature",)] = child
-                why = signature.problem(child)
-                if why is None:
-                    data["signature"] = signature.canonical(child)
-                else:  # never carried: a signature is signed bytes, not a place for content
-                    self.issues.append(
-                        issue(SIGNATURE_MALFORMED, f"underskrift: {why}", element_location(child))
-                    )
-            elif isinstance(tag, str):
-                self.not_carried(child, "intyg")
-        data["recipients"] = recipients
-        data["relations"] = relations
-        data["statuses"] = statuses
+                self.elements[("type",)] = child
+            else:
+                self._header(child, tag, data)
         data["answers"] = answers
         return self._required(intyg, typ_el, data)
+
+    def _header(self, child: etree._Element, tag: object, data: dict[str, Any]) -> None:
+        """One of intyg's elements other than svar and typ, into ``data``."""
+        elements = self.elements
+        if tag == INTYGS_ID:
+            data["id"] = self.ii(child, ("id",))
+        elif tag == VERSION:
+            data["type_version"] = text(child)
+            elements[("type_version",)] = child
+        elif tag == SIGNERAD:
+            data["signed_at"] = self.timestamp(child)
+            elements[("signed_at",)] = child
+        elif tag == SKICKAD:
+            data["sent_at"] = self.timestamp(child)
+            elements[("sent_at",)] = child
+        elif tag == PATIENT:
+            patient = self._patient(child, data)
+            if patient is not None:
+                data["patient"] = patient
+        elif tag == SKAPAD_AV:
+            issuer = self._hos_personal(child, ("issuer",))
+            if issuer is not None:
+                data["issuer"] = issuer
+        elif tag == MOTTAGARE:
+            recipients = data["recipients"]
+            recipients.append(self.cv(child, ("recipients", len(recipients))))
+        elif tag == RELATION:
+            relations = data["relations"]
+            relation = self._relation(child, ("relations", len(relations)))
+            if relation is not None:
+                relations.append(relation)
+        elif tag == STATUS:
+            statuses = data["statuses"]
+            status = self._status(child, ("statuses", len(statuses)))
+            if status is not None:
+                statuses.append(status)
+        elif tag == UNDERSKRIFT:
+            elements[("signature",)] = child
+            why = signature.problem(child)
+            if why is None:
+                data["signature"] = signature.canonical(child)
+            else:  # never carried: a signature is signed bytes, not a place for content
+                self.issues.append(
+                    issue(SIGNATURE_MALFORMED, f"underskrift: {why}", element_location(child))
+                )
+        elif isinstance(tag, str):
+            self.not_carried(child, "intyg")
 
     def _required(
         self, intyg: etree._Element, typ_el: etree._Element | None, data: dict[str, Any]

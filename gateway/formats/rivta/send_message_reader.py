@@ -27,7 +27,7 @@ from gateway.formats.base import Format, ParseResult
 from gateway.formats.rivta.certificate_reader import CertificateReader
 from gateway.formats.rivta.namespaces import SEND_MESSAGE_TO_RECIPIENT, T_CODE
 from gateway.formats.rivta.send_message import AMNE_OVRIGT, render_send_message
-from gateway.formats.rivta.sourcemap import ElementSourceMap
+from gateway.formats.sourcemap import ElementSourceMap
 from gateway.formats.xmlsafe import element_location, parse_xml
 from gateway.formats.xsd import load_schema, validate_tree
 
@@ -113,20 +113,56 @@ class SendMessageReader(CertificateReader):
         for child in root:
             if isinstance(child.tag, str):
                 fields.setdefault(etree.QName(child).localname, child)
-        amne = fields.get("amne")
-        code_el = amne.find(T_CODE) if amne is not None else None
-        code = (code_el.text or "").strip() if code_el is not None else ""
-        if amne is not None and code != AMNE_OVRIGT:
-            loc = element_location(code_el if code_el is not None else amne)
+        if not self._subject_is_ovrigt(fields.get("amne")):
+            return None
+        data: dict[str, Any] = {}
+        patient_id = self._envelope(fields, data)
+        self._sender(fields.get("skickatAv"), data)
+        text_el = fields.get("meddelande")
+        if text_el is None or patient_id is None:
+            return None  # the schema has said what is missing
+        self.elements[("coordinator",)] = text_el
+        read = self._text(text_el, patient_id["value"])
+        if read is None:
+            return None
+        name, coordinator = read
+        data["statement"] = STATEMENT
+        data["patient"] = {"id": patient_id, "name": name}
+        data["coordinator"] = coordinator
+        try:
+            return Section4Notification.model_validate(data)
+        except ValidationError as exc:
+            where = ".".join(str(p) for p in exc.errors()[0]["loc"])
             self.issues.append(
                 issue(
-                    SUBJECT,
-                    f"the subject is {code!r}; a §4 notification is sent as {AMNE_OVRIGT!r}",
-                    loc,
+                    INCOMPLETE,
+                    f"the notification could not be read (first at {where})",
+                    element_location(root),
                 )
             )
             return None
-        data: dict[str, Any] = {}
+
+    def _subject_is_ovrigt(self, amne: etree._Element | None) -> bool:
+        """A §4 notification travels as ``amne`` OVRIGT (or without one: the schema says)."""
+        code_el = amne.find(T_CODE) if amne is not None else None
+        code = (code_el.text or "").strip() if code_el is not None else ""
+        if amne is None or code == AMNE_OVRIGT:
+            return True
+        loc = element_location(code_el if code_el is not None else amne)
+        self.issues.append(
+            issue(
+                SUBJECT,
+                f"the subject is {code!r}; a §4 notification is sent as {AMNE_OVRIGT!r}",
+                loc,
+            )
+        )
+        return False
+
+    def _envelope(
+        self, fields: dict[str, etree._Element], data: dict[str, Any]
+    ) -> dict[str, str] | None:
+        """The message's id, time, certificate id and heading into ``data``; the patient's
+        person-id, returned."""
         el = self.elements
         if (mid := fields.get("meddelande-id")) is not None:
             data["id"], el[("id",)] = (mid.text or "").strip(), mid
@@ -147,41 +183,24 @@ class SendMessageReader(CertificateReader):
                         element_location(heading),
                     )
                 )
-        sender = fields.get("skickatAv")
-        if sender is not None:
-            professional = self._hos_personal(sender, ("sent_by",))
-            if professional is not None:
-                data["sent_by"] = professional
-                data["unit"] = professional["unit"]
-                data["region"] = professional["unit"]["care_provider"]
-                for path, node in list(el.items()):  # the unit and region, where rules look
-                    if path[:2] == ("sent_by", "unit"):
-                        el[("unit", *path[2:])] = node
-                    if path[:3] == ("sent_by", "unit", "care_provider"):
-                        el[("region", *path[3:])] = node
-        text_el = fields.get("meddelande")
-        if text_el is None or patient_id is None:
-            return None  # the schema has said what is missing
-        el[("coordinator",)] = text_el
-        read = self._text(text_el, patient_id["value"])
-        if read is None:
-            return None
-        name, coordinator = read
-        data["statement"] = STATEMENT
-        data["patient"] = {"id": patient_id, "name": name}
-        data["coordinator"] = coordinator
-        try:
-            return Section4Notification.model_validate(data)
-        except ValidationError as exc:
-            where = ".".join(str(p) for p in exc.errors()[0]["loc"])
-            self.issues.append(
-                issue(
-                    INCOMPLETE,
-                    f"the notification could not be read (first at {where})",
-                    element_location(root),
-                )
-            )
-            return None
+        return patient_id
+
+    def _sender(self, sender: etree._Element | None, data: dict[str, Any]) -> None:
+        """skickatAv (a HosPersonal) as the sender, its unit and its region (care provider)."""
+        if sender is None:
+            return
+        professional = self._hos_personal(sender, ("sent_by",))
+        if professional is None:
+            return
+        data["sent_by"] = professional
+        data["unit"] = professional["unit"]
+        data["region"] = professional["unit"]["care_provider"]
+        el = self.elements
+        for path, node in list(el.items()):  # the unit and region, where rules look
+            if path[:2] == ("sent_by", "unit"):
+                el[("unit", *path[2:])] = node
+            if path[:3] == ("sent_by", "unit", "care_provider"):
+                el[("region", *path[3:])] = node
 
     def _text(
         self, el: etree._Element, patient_id: str

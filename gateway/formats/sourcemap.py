@@ -7,7 +7,7 @@ hot path.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
 from lxml import etree
@@ -26,16 +26,19 @@ class Locator(Protocol):
 
 class ElementSourceMap(SourceMap):
     """``locate`` resolves through the recorded elements and locators, caching the result.
-    Code that reads ``locations`` directly should call :meth:`materialise` first."""
+    Code that reads ``locations`` directly should call :meth:`materialise` first.
+    ``describe`` says where an element is (default: :func:`element_location`)."""
 
     def __init__(
         self,
         elements: dict[ModelPath, etree._Element] | None = None,
         locators: Sequence[Locator] = (),
+        describe: Callable[[etree._Element], Location] = element_location,
     ) -> None:
         super().__init__()
         self.elements: dict[ModelPath, etree._Element] = elements if elements is not None else {}
         self.locators = locators
+        self.describe = describe
 
     def add_element(self, path: ModelPath, element: etree._Element) -> None:
         self.elements[path] = element
@@ -57,7 +60,7 @@ class ElementSourceMap(SourceMap):
                 return found
             element = self._element(prefix)
             if element is not None:
-                found = self.locations[prefix] = element_location(element)
+                found = self.locations[prefix] = self.describe(element)
                 return found
         return Location(path=".".join(str(p) for p in path))
 
