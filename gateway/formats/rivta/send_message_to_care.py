@@ -53,7 +53,7 @@ from gateway.formats.rivta.namespaces import (
 )
 from gateway.formats.rivta.reading import Reader, text
 from gateway.formats.rivta.send_message import AMNE_OVRIGT, AMNE_OVRIGT_DISPLAY
-from gateway.formats.rivta.sourcemap import ElementSourceMap
+from gateway.formats.sourcemap import ElementSourceMap
 from gateway.formats.xmlsafe import element_location, parse_xml
 from gateway.formats.xsd import load_schema, validate_tree
 
