@@ -290,3 +290,19 @@ def test_enumerations_match_the_models() -> None:
     assert values("sip-v1.xsd", "EffortStatusType") == set(EffortStatus)
     assert values("return-to-work-plan-v1.xsd", "MeasureTypeType") == set(MeasureType)
     assert values("return-to-work-plan-v1.xsd", "ParticipantRoleType") == set(ParticipantRole)
+
+
+def test_a_comment_or_processing_instruction_inside_a_value_hides_none_of_it() -> None:
+    """``<description>F<!-- x -->32.1</description>`` is the text "F32.1": the pieces around
+    a comment or a processing instruction are joined, never cut at the first one (the scanner
+    and every output see the whole value)."""
+    fixture = FIXTURES_DIR / "return-to-work-plan" / "valid-part-time-within-30-days.xml"
+    data = fixture.read_bytes()
+    plain = RTW.parse(data).document
+    assert isinstance(plain, ReturnToWorkPlan)
+    first = plain.measures[0].description
+    split = first[:3] + "<!-- x -->" + first[3:6] + "<?pi y?>" + first[6:]
+    data = data.replace(f"<description>{first}<".encode(), f"<description>{split}<".encode(), 1)
+    result = RTW.parse(data)
+    assert isinstance(result.document, ReturnToWorkPlan)
+    assert result.document.measures[0].description == first

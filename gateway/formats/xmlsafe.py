@@ -65,6 +65,15 @@ def _parser() -> etree.XMLParser:
     return parser
 
 
+
+def text(el: etree._Element) -> str:
+    """An element's text as sent: the pieces around comments and processing instructions
+    joined (``itertext`` skips their content), so that a comment inside a value neither hides
+    the rest of it nor silently cuts it short."""
+    if len(el) == 0:
+        return el.text or ""
+    return "".join(cast("list[str]", list(el.itertext())))  # lxml-stubs: str | bytes
+
 @dataclass
 class SafeXml:
     """A parsed document, or the issues that stopped it."""

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from gateway.documents.issues import ModelPath
 from gateway.formats.sourcemap import ElementSourceMap
-from gateway.formats.xmlsafe import plain_location
+from gateway.formats.xmlsafe import plain_location, text
 
 #: List fields whose singular is not the field name minus its final "s".
 _SINGULAR: dict[str, str] = {
@@ -181,7 +181,7 @@ def _read(
             items = None
             here = (*path, f.name)
         nested = f.nested
-        value = child.text or "" if nested is None else _read(child, nested, here, elements)
+        value = text(child) if nested is None else _read(child, nested, here, elements)
         if items is not None:
             items.append(value)
         else:

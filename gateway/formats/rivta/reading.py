@@ -5,15 +5,14 @@ of :mod:`namespaces` (no XPath on the hot path).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime
-from typing import cast
 
 from lxml import etree
 
 from gateway.documents.issues import RULES, Issue, ModelPath, RuleKind, Severity, issue
 from gateway.formats.rivta.namespaces import T_CODE, T_CODE_SYSTEM, T_DISPLAY, T_EXTENSION, T_ROOT
 from gateway.formats.xmlsafe import element_location
+from gateway.formats.xmlsafe import text as text  # re-exported: the readers take it from here
 
 VALUE_UNREADABLE = RULES.define(
     "CERT-VALUE-UNREADABLE",
@@ -32,13 +31,6 @@ NOT_CARRIED = RULES.define(
     "conversions to other formats leave it out.",
     severity=Severity.WARNING,
 )
-
-
-def text(el: etree._Element) -> str:
-    """Text as sent; joins the pieces around comments (``itertext`` skips their content)."""
-    if len(el) == 0:
-        return el.text or ""
-    return "".join(cast("Iterator[str]", el.itertext()))  # lxml-stubs: str | bytes
 
 
 def local(el: etree._Element) -> str:
