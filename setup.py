@@ -34,6 +34,7 @@ COMPILED = [
     "gateway/formats/rivta/answer_reader.py",
     "gateway/formats/rivta/certificate_reader.py",
     "gateway/formats/rivta/send_message_reader.py",
+    "gateway/formats/rivta/send_message_to_care.py",
     "gateway/formats/ownxml/binding.py",
     "gateway/validation/engine.py",
     "gateway/validation/identity_rules.py",

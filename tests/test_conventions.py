@@ -233,6 +233,39 @@ def test_package_data_covers_every_file_of_schemas_and_mappings() -> None:
         assert suffixes <= patterns, (folder, suffixes - patterns)
 
 
+def test_no_interpreted_class_subclasses_a_compiled_one() -> None:
+    """mypyc's classes refuse interpreted subclasses at run time ("interpreted classes cannot
+    inherit from compiled"): a module that subclasses a class of a module in setup.py's
+    COMPILED must be compiled too, or the compiled build breaks where the pure one works."""
+    import ast
+
+    tree = ast.parse((PROJECT_ROOT / "setup.py").read_text("utf-8"))
+    compiled: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "COMPILED":
+            compiled = {ast.literal_eval(e) for e in node.value.elts}  # type: ignore[attr-defined]
+    assert compiled
+    names = {p.removesuffix(".py").replace("/", ".") for p in compiled}
+    offenders = []
+    for path in sorted((PROJECT_ROOT / "gateway").rglob("*.py")):
+        rel = path.relative_to(PROJECT_ROOT).as_posix()
+        if rel in compiled:
+            continue
+        module = ast.parse(path.read_text("utf-8"))
+        from_compiled = {
+            alias.asname or alias.name
+            for node in ast.walk(module)
+            if isinstance(node, ast.ImportFrom) and node.module in names
+            for alias in node.names
+        }
+        for node in ast.walk(module):
+            if isinstance(node, ast.ClassDef):
+                bases = {b.id for b in node.bases if isinstance(b, ast.Name)}
+                if bases & from_compiled:
+                    offenders.append(f"{rel}: class {node.name}({', '.join(sorted(bases))})")
+    assert not offenders, offenders
+
+
 def test_data_is_found_through_the_package() -> None:
     from importlib.resources import files
 
