@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 import gateway
 from gateway import FIXTURES_DIR
 from gateway.exchange.config import parse
-from gateway.exchange.loopback import certificate_message
+from gateway.testkit.loopback import certificate_message
 from gateway.exchange.router import Accepted, receive
 
 COUNT = int(sys.argv[1])

@@ -29,7 +29,7 @@ import orjson
 
 from gateway import FIXTURES_DIR
 from gateway.documents.certificate import Certificate
-from gateway.exchange.loopback import (
+from gateway.testkit.loopback import (
     EMPLOYER_ORG,
     FK_TOKEN,
     HR_TOKEN,
