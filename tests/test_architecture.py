@@ -266,6 +266,25 @@ def test_production_code_never_imports_the_test_kit(table: Table, imports: list[
     assert all(i.lazy for i in imports if within(i.target, TESTKIT) and i.module in importers)
 
 
+def test_the_docs_list_the_table(table: Table) -> None:
+    """docs/architecture.md lists each unit with what it may import, as the table says."""
+    text = (PROJECT_ROOT / "docs" / "architecture.md").read_text("utf-8")
+    block = text.split("Each line: a package and what it may import", 1)[1]
+    block = block.split("```", 2)[1]
+    listed: dict[str, set[str]] = {}
+    for line in block.strip().splitlines():
+        name, _, rest = line.partition(" ")
+        rest = re.sub(r"\([^)]*\)", "", rest).strip()
+        listed["gateway." + name] = {w.strip() for w in rest.split(",")}
+    assert set(listed) == set(table.units) - {ROOT}
+    for name, words in listed.items():
+        if any("everything below" in w for w in words) or name == "gateway.documents":
+            continue
+        assert words == {u.removeprefix("gateway.") for u in table.units[name].may_import} - {
+            ROOT
+        }, name
+
+
 # --- the checker catches what it should ---------------------------------------------------
 
 BAD = [
@@ -320,6 +339,11 @@ BAD = [
         "gateway.exchange.router",
         "def route():\n    from gateway.formats.registry import render\n",
         "may not import gateway.formats.registry (forbidden)",
+    ),
+    (
+        "gateway.exchange.router",
+        "from gateway.validation.engine import findings\n",
+        "gateway.exchange may not import gateway.validation",
     ),
     (
         "gateway.newthing.mod",
