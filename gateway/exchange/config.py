@@ -273,9 +273,7 @@ def parse(
     _timeouts_within_leases(r, recipients, delivery)
     if r.problems:
         raise ConfigError(source, r.problems)
-    return Config(
-        server, delivery, retention, client_tls, senders, recipients, rules, users
-    )
+    return Config(server, delivery, retention, client_tls, senders, recipients, rules, users)
 
 
 def _rules(r: _Reader, d: Mapping[str, Any]) -> SeverityOverrides:
@@ -593,29 +591,35 @@ def _cross_check(
 ) -> None:
     """Across entries; ``named`` holds every recipient id written, valid or not, so one bad
     recipient is reported once, not again by every sender that names it."""
-    ids = [x.id for x in recipients]
-    for dup in sorted({x for x in ids if ids.count(x) > 1}):
-        r.problems.append(f"recipients: id {dup!r} is used twice")
-    sids = [x.id for x in senders]
-    for dup in sorted({x for x in sids if sids.count(x) > 1}):
-        r.problems.append(f"senders: id {dup!r} is used twice")
+    _twice(r, "recipients", [x.id for x in recipients])
+    _twice(r, "senders", [x.id for x in senders])
     for i, s in enumerate(senders):
         for rid in s.recipients:
             if rid not in named:
                 r.problems.append(f"senders[{i}].recipients: {rid!r} is no configured recipient")
-    uids = [x.id for x in users]
-    for dup in sorted({x for x in uids if uids.count(x) > 1}):
-        r.problems.append(f"users: id {dup!r} is used twice")
+    _twice(r, "users", [x.id for x in users])
+    _shared_credentials(r, [*senders, *recipients], users)
+
+
+def _twice(r: _Reader, section: str, ids: list[str]) -> None:
+    for dup in sorted({x for x in ids if ids.count(x) > 1}):
+        r.problems.append(f"{section}: id {dup!r} is used twice")
+
+
+def _shared_credentials(
+    r: _Reader, systems: list[SenderConfig | RecipientConfig], users: tuple[UserConfig, ...]
+) -> None:
+    """One token or identity, one party: a system's opens the API as that system, a person's
+    the console only."""
     seen: dict[str, str] = {}
-    everyone: list[SenderConfig | RecipientConfig] = [*senders, *recipients]
-    for who in everyone:
+    for who in systems:
         for cred in (who.token, who.identity):
             if cred is None:
                 continue
             if cred in seen and seen[cred] != who.id:
                 r.problems.append(f"{who.id}: shares a token or identity with {seen[cred]!r}")
             seen[cred] = who.id
-    for u in users:  # a person's credentials open the console only
+    for u in users:
         for cred in (u.token, u.identity):
             if cred is not None and cred in seen:
                 r.problems.append(f"users: {u.id!r} shares a token or identity with {seen[cred]!r}")
