@@ -211,6 +211,18 @@ class _Reader:
             return {}
         return value
 
+    def subtable(
+        self, data: Any, keys: set[str], path: str, example: str = ""
+    ) -> Mapping[str, Any] | None:
+        """An optional inner table with these keys; ``None`` when absent or not a table."""
+        if data is None:
+            return None
+        if not isinstance(data, Mapping):
+            self.problems.append(f"{path}: must be a table{example}")
+            return None
+        self.known(data, keys, path)
+        return data
+
     def known(self, data: Mapping[str, Any], keys: set[str], path: str) -> None:
         for k in data:
             if k not in keys:
@@ -347,13 +359,11 @@ def _choice(
     return str(value)
 
 
-def _rate_limit(r: _Reader, d: Any, p: str) -> RateLimit | None:
+def _rate_limit(r: _Reader, data: Any, p: str) -> RateLimit | None:
+    example = ", e.g. { per_second = 20, burst = 40 }"
+    d = r.subtable(data, {"per_second", "burst"}, p, example)
     if d is None:
         return None
-    if not isinstance(d, Mapping):
-        r.problems.append(f"{p}: must be a table, e.g. {{ per_second = 20, burst = 40 }}")
-        return None
-    r.known(d, {"per_second", "burst"}, p)
     per_second = r.get(d, "per_second", p, float, 0.0)
     if per_second < 0:
         r.problems.append(f"{p}.per_second: must be 0 (unlimited) or more, not {per_second!r}")
@@ -365,13 +375,10 @@ def _rate_limit(r: _Reader, d: Any, p: str) -> RateLimit | None:
     return RateLimit(per_second, burst)
 
 
-def _metrics(r: _Reader, d: Any, p: str) -> MetricsConfig:
+def _metrics(r: _Reader, data: Any, p: str) -> MetricsConfig:
+    d = r.subtable(data, {"token", "host", "port"}, p)
     if d is None:
         return MetricsConfig()
-    if not isinstance(d, Mapping):
-        r.problems.append(f"{p}: must be a table")
-        return MetricsConfig()
-    r.known(d, {"token", "host", "port"}, p)
     return MetricsConfig(
         token=r.get(d, "token", p, str, None),
         host=r.get(d, "host", p, str, "127.0.0.1"),
@@ -406,13 +413,10 @@ def _server(r: _Reader, d: Mapping[str, Any]) -> ServerConfig:
     )
 
 
-def _tls(r: _Reader, d: Any, p: str) -> TlsFiles | None:
+def _tls(r: _Reader, data: Any, p: str) -> TlsFiles | None:
+    d = r.subtable(data, {"cert", "key", "ca"}, p)
     if d is None:
         return None
-    if not isinstance(d, Mapping):
-        r.problems.append(f"{p}: must be a table")
-        return None
-    r.known(d, {"cert", "key", "ca"}, p)
     files = {k: r.get(d, k, p, str, None) for k in ("cert", "key", "ca")}
     for k, v in files.items():
         if v is not None and not Path(v).is_file():
@@ -498,11 +502,10 @@ def _recipient(r: _Reader, d: Mapping[str, Any], i: int) -> RecipientConfig | No
     return RecipientConfig(rid, role, organisation, fmt, push, token, identity, limit)
 
 
-def _push(r: _Reader, d: Any, p: str) -> PushEndpoint | None:
-    if not isinstance(d, Mapping):
-        r.problems.append(f"{p}: must be a table")
+def _push(r: _Reader, data: Any, p: str) -> PushEndpoint | None:
+    d = r.subtable(data, {"kind", "url", "logical_address", "timeout"}, p)  # the caller passes one
+    if d is None:
         return None
-    r.known(d, {"kind", "url", "logical_address", "timeout"}, p)
     kind = r.get(d, "kind", p, str, "fhir")
     if kind not in PUSH_KINDS:
         r.problems.append(f"{p}.kind: {kind!r} is not one of {', '.join(PUSH_KINDS)}")
