@@ -130,9 +130,7 @@ def server_run(tree: Path, args: argparse.Namespace, tag: str) -> dict[str, floa
         server: Server | None = None
         try:
             config = gateway_config(Path(tmp), f"{mock.url}/rivta", f"sqlite:///{tmp}/g.db", 1)
-            server = start(
-                [*gateway, "serve", "--config", str(config), "--port", "0"], env=env
-            )
+            server = start([*gateway, "serve", "--config", str(config), "--port", "0"], env=env)
             f = measure(tag, server, args, mock.url, f"{tag}{os.getpid()}")
         finally:
             if server is not None:
