@@ -434,8 +434,10 @@ async def console_tour(lb: Loopback, out: Print) -> bool:
         gauge("gateway_outbox_depth"),
         gauge("gateway_outbox_dead"),
     )
-    out(f"  /metrics: depth {gauge('gateway_outbox_depth')}, dead "
-        f"{gauge('gateway_outbox_dead')} ({'the same' if same else 'NOT THE SAME'})")
+    out(
+        f"  /metrics: depth {gauge('gateway_outbox_depth')}, dead "
+        f"{gauge('gateway_outbox_dead')} ({'the same' if same else 'NOT THE SAME'})"
+    )
     return same
 
 
