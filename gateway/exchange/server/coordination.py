@@ -493,10 +493,16 @@ async def fhir_search(request: web.Request) -> web.StreamResponse:
             body=orjson.dumps(fhir.searchset([], str(request.url.relative()))),
             content_type=FHIR_JSON,
         )
-    try:
-        patient = patient_key(request.query[names[0]])
+    try:  # every value is checked; FHIR ANDs repeated parameters: two patients match nothing
+        keys = {patient_key(v) for n in names for v in request.query.getall(n)}
     except BadPatient as exc:
         return problem(request, 400, str(exc), [], fhir=True)
+    if len(keys) > 1:
+        return web.Response(
+            body=orjson.dumps(fhir.searchset([], str(request.url.relative()))),
+            content_type=FHIR_JSON,
+        )
+    (patient,) = keys
     app = request.app
     now = app[CLOCK]()
     view = await patient_view(
