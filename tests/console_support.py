@@ -153,9 +153,12 @@ class ScriptedRecipient:
 
 
 @contextmanager
-def gateway_serve(config_toml: Path, *, cwd: Path) -> Iterator[str]:
+def gateway_serve(
+    config_toml: Path, *, cwd: Path, output: list[str] | None = None
+) -> Iterator[str]:
     """``gateway serve --config FILE --port 0`` as a child process; yields its base URL once
-    it says it listens, and stops it with SIGTERM."""
+    it says it listens, and stops it with SIGTERM. Every line it writes (its logs, the access
+    log among them) is appended to ``output``."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", "--config", str(config_toml), "--port", "0"],
         cwd=cwd,
@@ -165,7 +168,7 @@ def gateway_serve(config_toml: Path, *, cwd: Path) -> Iterator[str]:
     )
     assert proc.stdout is not None
     url = None
-    lines = []
+    lines = output if output is not None else []
     try:
         for line in proc.stdout:
             lines.append(line)
@@ -174,7 +177,9 @@ def gateway_serve(config_toml: Path, *, cwd: Path) -> Iterator[str]:
                 url = found.group(1)
                 break
         assert url is not None, "gateway serve did not start:\n" + "".join(lines)
-        threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep the pipe drained
+        stream = proc.stdout
+        # keep the pipe drained, and what it says
+        threading.Thread(target=lambda: lines.extend(stream), daemon=True).start()
         yield url
     finally:
         proc.send_signal(signal.SIGTERM)
