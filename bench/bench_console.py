@@ -320,7 +320,7 @@ async def bench_coordination(url: str, patients: int, requests: int) -> None:
                 ("GET /health (bare route, baseline)", get("/health", {})),
                 ("GET /patients/{id}/plans (API, same read)", index_api),
                 ("POST /console/coordination/patient", index_page),
-                ("GET /deadlines (API, the region's list)", get("/deadlines", api)),
+                ("GET /deadlines?limit=200 (API, the list)", get("/deadlines?limit=200", api)),
                 ("GET /console/coordination/deadlines",
                  get("/console/coordination/deadlines", session)),
             ]
