@@ -223,6 +223,14 @@ def test_every_read_is_audited_as_the_person(tmp_path: Any) -> None:
             assert f"certificate:{CERT_SHARED}" in index.detail["entries"]
             listed = by_page["console/deadlines"]
             assert listed.actor == "coordinator:kim" and listed.detail["patients"] == [PATIENT]
+            # the operator sees who read, never whose record (metadata only)
+            anna = await log_in(client, OPERATOR_TOKEN)
+            trail = await (
+                await client.get("/console/audit?actor=coordinator:kim", headers=anna.headers)
+            ).text()
+            assert "console/patient" in trail
+            for spelling in ("191212121212", "19121212-1212", "121212-1212"):
+                assert spelling not in trail
 
     run(main())
 
@@ -324,3 +332,34 @@ def test_a_coordinator_without_actor_role_acts_as_the_region() -> None:
     data["users"] = [{"id": "kim", "role": "coordinator", "organisation": "x", "token": "t"}]
     (user,) = parse(data).users
     assert user.actor_role == "region"
+
+
+@pytest.mark.parametrize("language", ["sv", "en"])
+def test_every_label_of_the_coordinators_pages_is_there(tmp_path: Any, language: str) -> None:
+    """No page shows a label's key where its text belongs (a missing label shows its key)."""
+
+    async def main() -> None:
+        from gateway.exchange.store import store_for
+
+        async with coordination(store_for(f"sqlite:///{tmp_path}/g.db")) as client:
+            kim = await log_in(client, REGION_COORDINATOR_TOKEN)
+            lang = {**kim.headers, "Accept-Language": language}
+            index = await client.post(
+                "/console/coordination/patient",
+                data={"csrf": kim.csrf, "patient": PATIENT},
+                headers={**lang, **SAME},
+            )
+            assert index.headers["Content-Language"] == language
+            pages = [await index.text()]
+            for path in ("", "deadlines", "flags", "statistics"):
+                page = await client.get(f"/console/coordination/{path}", headers=lang)
+                assert page.status == 200
+                pages.append(await page.text())
+            keys = re.compile(
+                r">\s*(?:coordination|fact|deadline|kind|measure|statistics|case|entry|flag|"
+                r"actor|deviation)\.[a-z_-]+\s*<"
+            )
+            for html in pages:
+                assert keys.search(html) is None, keys.search(html)
+
+    run(main())
