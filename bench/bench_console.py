@@ -14,6 +14,17 @@ hours still moving (gateway/console/readmodel/base.py, ``OutcomeCounts``).
     .venv/bin/python bench/bench_console.py [--messages 100000] [--days 30] [--requests 200]
         [--database sqlite|postgresql]
 
+With ``--patients N`` it measures the coordinators' pages instead: the store filled with N
+patients' plan index by bench_coordination.py's loader (``populate``: certificates, plans,
+§4 notifications, SIPs over 21 regions and 2,000 employers), a coordinator at one region
+logged in, and a patient's index page (``POST /console/coordination/patient``, each a
+random patient of that region) timed beside the API's ``GET /patients/{id}/plans`` (the same
+read function, as the region's EHR) and ``/health`` in the same run; and the region's
+deadline list page beside the API's ``GET /deadlines``.
+
+    .venv/bin/python bench/bench_console.py --patients 100000 [--requests 200]
+        [--database sqlite|postgresql]
+
 SQLite runs in a temporary folder; PostgreSQL in a fresh schema of the server at
 ``GATEWAY_BENCH_POSTGRESQL`` (default 127.0.0.1:5432/test), dropped afterwards.
 """
@@ -226,10 +237,110 @@ async def bench(url: str, messages: int, days: float, requests: int) -> None:
         await runner.cleanup()
 
 
-async def _postgresql(messages: int, days: float, requests: int) -> None:
+async def _login(http: aiohttp.ClientSession, base: str, token: str) -> dict[str, str]:
+    """A console session by token (the Secure cookies sent by hand over loopback HTTP)."""
+    login = await http.get(f"{base}/console/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', await login.text())
+    assert csrf is not None
+    login_cookie = login.cookies["__Host-gateway-console-login"].value
+    answer = await http.post(
+        f"{base}/console/login",
+        data={"csrf": csrf.group(1), "token": token},
+        headers={"Cookie": f"__Host-gateway-console-login={login_cookie}",
+                 "Sec-Fetch-Site": "same-origin"},
+        allow_redirects=False,
+    )
+    assert answer.status == 303, await answer.text()
+    return {"Cookie": f"__Host-gateway-console={answer.cookies['__Host-gateway-console'].value}"}
+
+
+async def bench_coordination(url: str, patients: int, requests: int) -> None:
+    """The coordinators' pages with ``patients`` patients in the plan index."""
+    import bench_coordination as loader
+
+    store = store_for(url)
+    await store.open()
+    took = await loader.populate(store, patients)
+    await store.close()
+    print(f"store: {url.split('?')[0]}  {patients:,} patients' plan index, filled in {took:.0f} s")
+    region = loader.region_org(0)
+    config = {
+        "senders": [{"id": "region-ehr", "token": "bench-ehr", "role": "region",
+                     "organisation": region, "kinds": ["certificate"], "recipients": ["fk"]}],
+        "recipients": [{"id": "fk", "role": "forsakringskassan", "organisation": loader.FK,
+                        "format": "xml",
+                        "push": {"kind": "rivta-soap", "url": "https://fk.example/soap"}}],
+        "users": [{"id": "kim", "role": "coordinator", "organisation": region,
+                   "actor_role": "region", "token": TOKEN}],
+    }
+    now = loader.T0 + timedelta(days=200)  # the loader's cases are under way then
+    app = create_app(parse(config, overrides={"database": url}), transports={},
+                     run_outbox=False, clock=lambda: now)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    rng = random.Random(17)
+    # patients of the coordinator's region (the loader's region of patient n: n % 21)
+    mine = [loader.person(n) for n in range(0, patients, loader.REGIONS)]
+    api = {"Authorization": "Bearer bench-ehr"}
+    try:
+        async with aiohttp.ClientSession() as http:
+            session = await _login(http, base, TOKEN)
+            page = await http.get(f"{base}/console/coordination/", headers=session)
+            csrf = re.search(r'name="csrf" value="([^"]+)"', await page.text())
+            assert csrf is not None
+            form_headers = {**session, "Sec-Fetch-Site": "same-origin"}
+
+            async def index_page() -> int:
+                pnr = rng.choice(mine)
+                async with http.post(f"{base}/console/coordination/patient",
+                                     data={"csrf": csrf.group(1), "patient": pnr},
+                                     headers=form_headers) as r:
+                    body = await r.text()
+                    assert "data-entry=" in body, "the page shows no entry"
+                    return r.status
+
+            async def index_api() -> int:
+                async with http.get(f"{base}/patients/{rng.choice(mine)}/plans",
+                                    headers=api) as r:
+                    await r.read()
+                    return r.status
+
+            def get(path: str, headers: dict[str, str]) -> Callable[[], Awaitable[int]]:
+                async def call() -> int:
+                    async with http.get(f"{base}{path}", headers=headers) as r:
+                        await r.read()
+                        return r.status
+
+                return call
+
+            pages = [
+                ("GET /health (bare route, baseline)", get("/health", {})),
+                ("GET /patients/{id}/plans (API, same read)", index_api),
+                ("POST /console/coordination/patient", index_page),
+                ("GET /deadlines?limit=200 (API, the list)", get("/deadlines?limit=200", api)),
+                ("GET /console/coordination/deadlines",
+                 get("/console/coordination/deadlines", session)),
+            ]
+            for _name, call in pages:
+                await timed(call, 3)
+            print(row("request", "p50 ms", "p95 ms", "p99 ms"))
+            for name, call in pages:
+                ms = await timed(call, requests)
+                print(row(name, *figures(ms)))
+    finally:
+        await runner.cleanup()
+
+
+async def _postgresql(messages: int, days: float, requests: int, patients: int = 0) -> None:
     schema = f"bench_console_{secrets.token_hex(4)}"
     try:
-        await bench(f"{SERVER}?schema={schema}", messages, days, requests)
+        if patients:
+            await bench_coordination(f"{SERVER}?schema={schema}", patients, requests)
+        else:
+            await bench(f"{SERVER}?schema={schema}", messages, days, requests)
     finally:
         conn = await asyncpg.connect(SERVER)
         try:
@@ -244,13 +355,19 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=30.0)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--patients", type=int, default=0,
+                        help="measure the coordinators' pages with this many patients")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if args.database == "postgresql":
-        asyncio.run(_postgresql(args.messages, args.days, args.requests))
+        asyncio.run(_postgresql(args.messages, args.days, args.requests, args.patients))
         return
     with tempfile.TemporaryDirectory(prefix="bench-console-") as tmp:
-        asyncio.run(bench(f"sqlite:///{tmp}/gateway.db", args.messages, args.days, args.requests))
+        url = f"sqlite:///{tmp}/gateway.db"
+        if args.patients:
+            asyncio.run(bench_coordination(url, args.patients, args.requests))
+        else:
+            asyncio.run(bench(url, args.messages, args.days, args.requests))
 
 
 if __name__ == "__main__":

@@ -22,19 +22,32 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from console_support import (
-    COORDINATOR_TOKEN,
+    CERT_FK_ONLY,
+    CERT_SHARED,
+    EMPLOYER_USER_TOKEN,
     OPERATOR_TOKEN,
+    OTHER_EMPLOYER_ORG,
+    PLAN_ACME,
+    PLAN_OTHER,
+    REGION_COORDINATOR_TOKEN,
+    S4_ID,
     SCREENSHOTS,
+    SIP_ID,
     USERS,
     ScriptedRecipient,
+    coordination_case,
+    coordination_config,
     gateway_serve,
+    toml_of,
 )
+from coordination_support import EMPLOYER_ORG
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from exchange_support import certificate_message
@@ -252,7 +265,7 @@ def check_page(driver: WebDriver, name: str) -> None:
     (SCREENSHOTS / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
 
 
-def log_in(driver: WebDriver, served: Served, token: str) -> None:
+def log_in(driver: WebDriver, served: Served | Coordination, token: str) -> None:
     driver.get(f"{served.url}/console/login")
     driver.delete_all_cookies()  # whatever an earlier test left
     driver.get(f"{served.url}/console/")
@@ -394,23 +407,164 @@ def test_a_page_on_another_site_cannot_make_the_browser_redeliver(
     log_out(d)
 
 
-# -- the coordinator ------------------------------------------------------------------------
+# -- the coordinators ------------------------------------------------------------------------
 
 
-def test_coordinator_sees_the_coordination_frame_only(
-    served: Served, browser: WebDriver
+@dataclass
+class Coordination:
+    url: str
+    output: list[str]  # what the gateway wrote: its logs, the access log among them
+
+
+@pytest.fixture(scope="module")
+def coordination(
+    served: Served, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Coordination]:
+    """A second gateway (the same server certificate, so the same browser trusts it) with a
+    patient's case sent through its API: certificates, two employers' plans, a SIP, a §4
+    notification (console_support.coordination_case)."""
+    tmp = tmp_path_factory.mktemp("console-coordination")
+    ca = tmp / "ca.pem"
+    ca.write_bytes(served.pki.ca_pem)
+    recipient = ScriptedRecipient().start()
+    data = coordination_config(recipient.url, f"sqlite:///{tmp}/gateway.db")
+    data["server"]["tls"] = {
+        "cert": str(served.pki.server.cert),
+        "key": str(served.pki.server.key),
+        "ca": str(ca),
+    }
+    config = tmp / "gateway.toml"
+    config.write_text(toml_of(data), encoding="utf-8")
+    output: list[str] = []
+    context = ssl.create_default_context(cadata=served.pki.ca_pem.decode())
+    try:
+        with gateway_serve(config, cwd=tmp, output=output) as url:
+            for sent in coordination_case(date.today()):
+                headers = {
+                    "Authorization": f"Bearer {sent.token}",
+                    "Content-Type": sent.content_type,
+                }
+                if sent.recipients:
+                    headers["Gateway-Recipients"] = sent.recipients
+                request = urllib.request.Request(
+                    f"{url}/messages", data=sent.body, method="POST", headers=headers
+                )
+                with urllib.request.urlopen(request, context=context, timeout=30) as answer:
+                    assert answer.status == 202
+            yield Coordination(url, output)
+    finally:
+        recipient.stop()
+
+
+def open_patient(driver: WebDriver, patient: str) -> None:
+    """Type the personnummer into the look-up form and send it (a POST)."""
+    field = wait(driver, "the look-up form", lambda x: x.find_elements(By.ID, "patient"))[0]
+    field.send_keys(patient)
+    driver.find_element(By.CSS_SELECTOR, "form.lookup button[type=submit]").click()
+    wait(driver, "the plan index", lambda x: x.find_elements(By.ID, "patient-id"))
+
+
+def shown_entries(driver: WebDriver) -> set[str]:
+    rows = driver.find_elements(By.CSS_SELECTOR, "#entries tr[data-entry]")
+    return {str(r.get_attribute("data-entry")) for r in rows}
+
+
+def main_text(driver: WebDriver) -> str:
+    return str(driver.find_element(By.TAG_NAME, "main").text)
+
+
+def test_a_coordinator_at_the_region_sees_the_whole_index(
+    coordination: Coordination, browser: WebDriver
 ) -> None:
     d = browser
-    log_in(d, served, COORDINATOR_TOKEN)
-    wait(d, "the plan index", lambda x: x.current_url.endswith("/console/coordination/"))
+    log_in(d, coordination, REGION_COORDINATOR_TOKEN)
+    wait(d, "the look-up page", lambda x: x.current_url.endswith("/console/coordination/"))
     nav = [a.text for a in d.find_elements(By.CSS_SELECTOR, ".mainnav a")]
     assert nav == ["Planindex", "Tidsfrister", "Flaggor", "Statistik §4"]
-    assert "SE2321000131-E000000000001" in d.find_element(By.CSS_SELECTOR, ".lead").text
     check_page(d, "coordination-plans")
-    for page in ("deadlines", "flags", "statistics"):
-        d.get(f"{served.url}/console/coordination/{page}")
-        wait(d, page, lambda x: x.find_elements(By.CSS_SELECTOR, ".empty-state"))
-        check_page(d, f"coordination-{page}")
-    d.get(f"{served.url}/console/messages")
+
+    open_patient(d, "19121212-1212")
+    assert d.current_url == f"{coordination.url}/console/coordination/patient"  # no number
+    assert d.find_element(By.ID, "patient-id").text == "19121212-1212"
+    assert shown_entries(d) == {
+        f"certificate:{CERT_SHARED}",
+        f"certificate:{CERT_FK_ONLY}",
+        f"section4-notification:{S4_ID}",
+        f"return-to-work-plan:{EMPLOYER_ORG}:{PLAN_ACME}",
+        f"return-to-work-plan:{OTHER_EMPLOYER_ORG}:{PLAN_OTHER}",
+        f"sip:{SIP_ID}",
+    }
+    cert = d.find_element(By.CSS_SELECTOR, f"tr[data-entry='certificate:{CERT_SHARED}']").text
+    # the region's view of its certificate: the unit, the care provider, whether it counts
+    # (it has a main diagnosis: the entry keeps the verdict, never the code)
+    assert "räknas i statistiken\n✓" in cert and "enhet" in cert and "vårdgivare" in cert
+    assert "100 %" in cert and "50 %" in cert
+    text = main_text(d)
+    assert "Annat Bolag AB" in text and "Anna Andersson" in text  # the other plan, the SIP
+    assert "COORD-RTW-DEGREE" in text
+    for never in ("M54", "G47", "Ryggvärk", "Sömnstörning", "Samtalsstöd"):
+        assert never not in text, never  # the index keeps no diagnosis and no need, for anyone
+    check_page(d, "coordination-patient-region")
+
+    d.get(f"{coordination.url}/console/coordination/deadlines")
+    rows = wait(d, "the list", lambda x: x.find_elements(By.CSS_SELECTOR, "#deadlines tbody tr"))
+    assert rows and "19121212-1212" in d.find_element(By.ID, "deadlines").text
+    check_page(d, "coordination-deadlines")
+    # from the list to the patient: a form, so the number stays out of the address
+    d.find_element(By.CSS_SELECTOR, "#deadlines button.button-link").click()
+    wait(d, "the plan index", lambda x: x.find_elements(By.ID, "patient-id"))
+    assert d.current_url.endswith("/console/coordination/patient")
+
+    d.get(f"{coordination.url}/console/coordination/flags")
+    wait(d, "the flags", lambda x: x.find_elements(By.CSS_SELECTOR, "#flags tbody tr"))
+    assert "COORD-RTW-DEGREE" in d.find_element(By.ID, "flags").text
+    check_page(d, "coordination-flags")
+
+    d.get(f"{coordination.url}/console/coordination/statistics")
+    wait(d, "the chart", lambda x: x.find_elements(By.CSS_SELECTOR, ".line-chart svg"))
+    sent = d.find_elements(By.CSS_SELECTOR, "#statistics tr[data-region] td[data-measure=sent]")
+    assert "1" in [c.text for c in sent]
+    check_page(d, "coordination-statistics")
+
+    d.get(f"{coordination.url}/console/messages")
     assert "behörighet" in d.find_element(By.CSS_SELECTOR, ".notice-error").text
     log_out(d)
+
+
+def test_an_employer_sees_only_its_own_plan_and_the_periods_its_consent_covers(
+    coordination: Coordination, browser: WebDriver
+) -> None:
+    d = browser
+    log_in(d, coordination, EMPLOYER_USER_TOKEN)
+    nav = [a.text for a in d.find_elements(By.CSS_SELECTOR, ".mainnav a")]
+    assert nav == ["Planindex", "Tidsfrister", "Flaggor"]  # no §4 statistics
+    open_patient(d, "191212121212")
+    assert shown_entries(d) == {
+        f"certificate:{CERT_SHARED}",
+        f"return-to-work-plan:{EMPLOYER_ORG}:{PLAN_ACME}",
+    }
+    cert = d.find_element(By.CSS_SELECTOR, f"tr[data-entry='certificate:{CERT_SHARED}']").text
+    assert "FK7804" in cert and "100 %" in cert and "50 %" in cert  # the periods, consented
+    for never in ("räknas", "enhet", "vårdgivare"):
+        assert never not in cert, never  # the employer's fields: type, status, signed, periods
+    text = main_text(d)
+    assert "Arbete" not in text  # no free text of the plan either
+    for never in (
+        "M54", "G47", "Ryggvärk", "Sömnstörning",  # no diagnosis
+        "SIP", SIP_ID, "Samtalsstöd", "Anna Andersson",  # no SIP, no needs
+        S4_ID, "Underrättelse",  # no §4 notification
+        PLAN_OTHER, "Annat Bolag", OTHER_EMPLOYER_ORG,  # no other organisation's plan
+        CERT_FK_ONLY, "COORD-RTW-DEGREE",  # nor the certificate it was not sent
+    ):
+        assert never not in text, never
+    check_page(d, "coordination-patient-employer")
+
+    d.get(f"{coordination.url}/console/coordination/statistics")
+    assert "region eller på Försäkringskassan" in main_text(d)
+    log_out(d)
+
+    # the gateway's own log (the access log among it): paths, never the personnummer
+    logged = "".join(coordination.output)
+    assert "/console/coordination/patient" in logged
+    for spelling in ("191212121212", "19121212-1212", "121212-1212"):
+        assert spelling not in logged

@@ -111,7 +111,8 @@ def test_console_users_in_the_configuration() -> None:
         "users[1].organisation: required for a coordinator (HSA-id or org. number)",
         "users[2].organisation: an operator sees every organisation; remove it",
         "users[3]: needs a token (development) or an identity (mTLS) to log in",
-        "users[5].colour: unknown key (known: id, identity, organisation, role, token)",
+        "users[5].colour: unknown key (known: actor_role, id, identity, organisation, role, "
+        "token)",
         "users: id 'per' is used twice",
         "users: 'per' shares a token or identity with 's'",
     ]

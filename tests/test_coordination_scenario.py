@@ -342,6 +342,17 @@ async def _scenario(store_factory: NewStore) -> None:
         }
         status, bad = await case.get("region", "/fhir/CarePlan?subject:identifier=12")
         assert status == 400 and bad["resourceType"] == "OperationOutcome"
+        # every patient parameter is checked, not only the first (schemathesis found it)
+        status, bad = await case.get(
+            "region", f"/fhir/CarePlan?subject:identifier={PATIENT}&patient:identifier=x"
+        )
+        assert status == 400 and bad["resourceType"] == "OperationOutcome"
+        # parameters are ANDed: two patients match nothing
+        status, none = await case.get(
+            "region",
+            f"/fhir/CarePlan?subject:identifier={PATIENT}&subject:identifier=195001010015",
+        )
+        assert status == 200 and none["total"] == 0
 
         # every read is in the audit trail: who, which patient, what was shown (ids only)
         reads = [

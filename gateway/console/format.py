@@ -71,6 +71,19 @@ def _moment(value: str) -> datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
+def iso_local(value: str | None) -> str:
+    """An ISO time as the index keeps it (``received_at``), in Swedish time."""
+    moment = _moment(value) if value else None
+    return local_time(moment) if moment is not None else (value or "–")
+
+
+def figure(value: float | None) -> str:
+    """A count as a count (the statistics keep floats), a rate with up to two decimals."""
+    if value is None:
+        return "–"
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+
+
 def detail_items(detail: Mapping[str, Any]) -> list[tuple[str, str]]:
     """An audit record's detail as (key, text) pairs for display."""
     items = []
@@ -100,6 +113,8 @@ FILTERS = {
     "short_hash": short_hash,
     "text": text,
     "detail_items": detail_items,
+    "iso_local": iso_local,
+    "figure": figure,
 }
 
 __all__ = [
@@ -107,6 +122,8 @@ __all__ = [
     "ZONE",
     "age",
     "detail_items",
+    "figure",
+    "iso_local",
     "local_time",
     "short_hash",
     "text",

@@ -1,6 +1,6 @@
 """The console's pages. Operators: the overview, messages (search, one message, redeliver),
-the audit trail (browse, verify) and the directory of recipients and senders. Coordinators:
-the frame of the coordination pages (their content comes with the coordination work).
+the audit trail (browse, verify) and the directory of recipients and senders. The
+coordinators' pages are in :mod:`.coordination`.
 
 Each page is whole HTML that works without JavaScript; the ``/live/…`` routes answer the
 parts that ``static/console.js`` refreshes in place.
@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from gateway.console import auth
+from gateway.console import auth, coordination
 from gateway.console.app import (
     CONSOLE,
     LANGUAGE,
@@ -385,25 +385,6 @@ async def directory(request: web.Request) -> web.StreamResponse:
     )
 
 
-# -- coordinators ---------------------------------------------------------------------------
-
-COORDINATION_PAGES = {
-    "plans": "",
-    "deadlines": "deadlines",
-    "flags": "flags",
-    "statistics": "statistics",
-}
-
-
-def _coordination(page: str) -> Any:
-    @role(COORDINATOR)
-    async def view(request: web.Request) -> web.StreamResponse:
-        return render(request, "coordination.html", page=page, pages=COORDINATION_PAGES)
-
-    view.__name__ = f"coordination_{page}"
-    return view
-
-
 # -- routes ---------------------------------------------------------------------------------
 
 
@@ -422,8 +403,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/audit", audit_trail)
     r.add_post("/audit/verify", verify_chain)
     r.add_get("/recipients", directory)
-    for page, path in COORDINATION_PAGES.items():
-        r.add_get(f"/coordination/{path}", _coordination(page))
+    coordination.add_routes(app)
 
 
 __all__ = ["add_routes"]

@@ -119,13 +119,15 @@ class SenderConfig:
 class UserConfig:
     """A person who logs in to the console: an ``operator`` (metadata of every message) or a
     ``coordinator`` bound to the ``organisation`` (HSA-id or organisation number) whose
-    patients' coordination they may see."""
+    patients' coordination they may see, acting in ``actor_role`` (the policy's audience
+    whose view of the plan index they get: a region's coordinator, an employer's HR ...)."""
 
     id: str
     role: str
     organisation: str | None = None
     token: str | None = None  # development
     identity: str | None = None  # mTLS identity (HSA-id / certificate CN)
+    actor_role: Recipient | None = None  # a coordinator's; unset: region
 
 
 @dataclass(frozen=True)
@@ -565,7 +567,7 @@ def _sender(r: _Reader, d: Mapping[str, Any], i: int) -> SenderConfig | None:
 
 def _user(r: _Reader, d: Mapping[str, Any], i: int) -> UserConfig | None:
     p = f"users[{i}]"
-    r.known(d, {"id", "role", "organisation", "token", "identity"}, p)
+    r.known(d, {"id", "role", "organisation", "actor_role", "token", "identity"}, p)
     uid = _ident(r, d, p)
     role = r.required(d, "role", p)
     if role is not None and role not in USER_ROLES:
@@ -576,13 +578,25 @@ def _user(r: _Reader, d: Mapping[str, Any], i: int) -> UserConfig | None:
         r.problems.append(f"{p}.organisation: required for a coordinator (HSA-id or org. number)")
     if role == "operator" and organisation is not None:
         r.problems.append(f"{p}.organisation: an operator sees every organisation; remove it")
+    actor_role = None
+    actor_text = r.get(d, "actor_role", p, str, None)
+    if actor_text is not None:
+        if role != "coordinator":
+            r.problems.append(f"{p}.actor_role: only a coordinator acts in a role; remove it")
+        try:
+            actor_role = Recipient(actor_text)
+        except ValueError:
+            known = ", ".join(x.value for x in Recipient)
+            r.problems.append(f"{p}.actor_role: {actor_text!r} is not one of {known}")
+    elif role == "coordinator":
+        actor_role = Recipient.REGION
     token = r.get(d, "token", p, str, None)
     identity = r.get(d, "identity", p, str, None)
     if token is None and identity is None:
         r.problems.append(f"{p}: needs a token (development) or an identity (mTLS) to log in")
     if uid is None or role is None:
         return None
-    return UserConfig(uid, role, organisation, token, identity)
+    return UserConfig(uid, role, organisation, token, identity, actor_role)
 
 
 def _cross_check(

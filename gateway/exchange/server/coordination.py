@@ -35,7 +35,7 @@ from gateway.exchange.plan_index.service import (
 )
 from gateway.exchange.server.app import CLOCK, CONFIG, STORE
 from gateway.exchange.server.handlers import PRINCIPAL, problem
-from gateway.exchange.server.openapi import CALLER, STORE_UNAVAILABLE, Api, Param, Reply
+from gateway.exchange.server.openapi import CALLER, STORE_UNAVAILABLE, Api, Link, Param, Reply
 from gateway.exchange.server.openapi import problem as declared_problem
 
 PLAN_INDEX = web.AppKey("plan_index", PlanIndex)
@@ -275,7 +275,19 @@ async def get_plans(request: web.Request) -> web.StreamResponse:
         _AT,
     ],
     replies=[
-        Reply(200, "the list", DeadlinesAnswer),
+        Reply(
+            200,
+            "the list",
+            DeadlinesAnswer,
+            links=(
+                Link(
+                    "GetPatientPlans",
+                    "getPatientPlans",
+                    {"id": "$response.body#/deadlines/0/patient"},
+                    "the plan index of the first deadline's patient",
+                ),
+            ),
+        ),
         declared_problem(400, _BAD),
         declared_problem(404, "no configured sender or recipient has that id"),
         STORE_UNAVAILABLE,
@@ -366,7 +378,20 @@ async def _report(request: web.Request) -> Any:
         Param("format", "query", {"enum": ["json", "csv"], "default": "json"}, "json or csv"),
     ],
     replies=[
-        Reply(200, "the report", StatisticsAnswer, content={"text/csv": {"type": "string"}}),
+        Reply(
+            200,
+            "the report",
+            StatisticsAnswer,
+            content={"text/csv": {"type": "string"}},
+            links=(
+                Link(
+                    "GetSection4Chart",
+                    "getSection4Chart",
+                    {"from": "$response.body#/months/0"},
+                    "the monthly trend from the report's first month",
+                ),
+            ),
+        ),
         declared_problem(400, _BAD),
         STORE_UNAVAILABLE,
     ],
@@ -468,10 +493,16 @@ async def fhir_search(request: web.Request) -> web.StreamResponse:
             body=orjson.dumps(fhir.searchset([], str(request.url.relative()))),
             content_type=FHIR_JSON,
         )
-    try:
-        patient = patient_key(request.query[names[0]])
+    try:  # every value is checked; FHIR ANDs repeated parameters: two patients match nothing
+        keys = {patient_key(v) for n in names for v in request.query.getall(n)}
     except BadPatient as exc:
         return problem(request, 400, str(exc), [], fhir=True)
+    if len(keys) > 1:
+        return web.Response(
+            body=orjson.dumps(fhir.searchset([], str(request.url.relative()))),
+            content_type=FHIR_JSON,
+        )
+    (patient,) = keys
     app = request.app
     now = app[CLOCK]()
     view = await patient_view(
