@@ -467,14 +467,7 @@ def _recipient(r: _Reader, d: Mapping[str, Any], i: int) -> RecipientConfig | No
         p,
     )
     rid = _ident(r, d, p)
-    role_text = r.required(d, "role", p)
-    role = None
-    if role_text is not None:
-        try:
-            role = Recipient(role_text)
-        except ValueError:
-            known = ", ".join(x.value for x in Recipient)
-            r.problems.append(f"{p}.role: {role_text!r} is not one of {known}")
+    role = _role(r, p, "role", r.required(d, "role", p))
     organisation = r.required(d, "organisation", p)
     fmt_text = r.get(d, "format", p, str, "fhir-json")
     fmt = None
@@ -529,14 +522,7 @@ def _sender(r: _Reader, d: Mapping[str, Any], i: int) -> SenderConfig | None:
         p,
     )
     sid = _ident(r, d, p)
-    role = None
-    role_text = r.get(d, "role", p, str, None)
-    if role_text is not None:
-        try:
-            role = Recipient(role_text)
-        except ValueError:
-            known = ", ".join(x.value for x in Recipient)
-            r.problems.append(f"{p}.role: {role_text!r} is not one of {known}")
+    role = _role(r, p, "role", r.get(d, "role", p, str, None))
     token = r.get(d, "token", p, str, None)
     identity = r.get(d, "identity", p, str, None)
     if token is None and identity is None:
@@ -578,17 +564,11 @@ def _user(r: _Reader, d: Mapping[str, Any], i: int) -> UserConfig | None:
         r.problems.append(f"{p}.organisation: required for a coordinator (HSA-id or org. number)")
     if role == "operator" and organisation is not None:
         r.problems.append(f"{p}.organisation: an operator sees every organisation; remove it")
-    actor_role = None
     actor_text = r.get(d, "actor_role", p, str, None)
-    if actor_text is not None:
-        if role != "coordinator":
-            r.problems.append(f"{p}.actor_role: only a coordinator acts in a role; remove it")
-        try:
-            actor_role = Recipient(actor_text)
-        except ValueError:
-            known = ", ".join(x.value for x in Recipient)
-            r.problems.append(f"{p}.actor_role: {actor_text!r} is not one of {known}")
-    elif role == "coordinator":
+    if actor_text is not None and role != "coordinator":
+        r.problems.append(f"{p}.actor_role: only a coordinator acts in a role; remove it")
+    actor_role = _role(r, p, "actor_role", actor_text)
+    if actor_text is None and role == "coordinator":
         actor_role = Recipient.REGION
     token = r.get(d, "token", p, str, None)
     identity = r.get(d, "identity", p, str, None)
@@ -597,6 +577,18 @@ def _user(r: _Reader, d: Mapping[str, Any], i: int) -> UserConfig | None:
     if uid is None or role is None:
         return None
     return UserConfig(uid, role, organisation, token, identity, actor_role)
+
+
+def _role(r: _Reader, p: str, key: str, text: str | None) -> Recipient | None:
+    """A recipient role by its name (``None`` when not given, or not one: reported)."""
+    if text is None:
+        return None
+    try:
+        return Recipient(text)
+    except ValueError:
+        known = ", ".join(x.value for x in Recipient)
+        r.problems.append(f"{p}.{key}: {text!r} is not one of {known}")
+        return None
 
 
 def _cross_check(
