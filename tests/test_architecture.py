@@ -42,7 +42,7 @@ class Unit:
 
 
 @dataclass(frozen=True)
-class Exception_:
+class Allowance:
     source: str
     target: str
     why: str
@@ -52,7 +52,7 @@ class Exception_:
 @dataclass(frozen=True)
 class Table:
     units: Mapping[str, Unit]  # in the file's order: bottom up
-    exceptions: tuple[Exception_, ...]
+    exceptions: tuple[Allowance, ...]
 
     def unit_of(self, module: str) -> str | None:
         """The longest unit whose name is ``module`` or a package prefix of it. The root unit
@@ -87,7 +87,7 @@ def load_table(data: Mapping[str, Any]) -> Table:
         for name, u in data["units"].items()
     }
     exceptions = tuple(
-        Exception_(e["from"], e["to"], e["why"].strip(), e.get("lazy", False))
+        Allowance(e["from"], e["to"], e["why"].strip(), e.get("lazy", False))
         for e in data.get("exception", ())
     )
     return Table(units, exceptions)
