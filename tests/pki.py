@@ -1,4 +1,4 @@
-"""The tests' throwaway PKI (gateway/exchange/pki.py, made by trustme; nothing checked in):
+"""The tests' throwaway PKI (gateway/testkit/pki.py, made by trustme; nothing checked in):
 a CA, a server certificate for 127.0.0.1 and a gateway client certificate."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import trustme
 
-from gateway.exchange.pki import Pem, issue_client, issue_server
 from gateway.exchange.tls import client_context, server_context
+from gateway.testkit.pki import Pem, issue_client, issue_server
 
 __all__ = ["Pem", "Pki", "issue_client", "make_pki"]
 

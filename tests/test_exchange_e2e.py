@@ -1,4 +1,4 @@
-"""End to end over real HTTPS on loopback (gateway/exchange/loopback.py): the gateway behind
+"""End to end over real HTTPS on loopback (gateway/testkit/loopback.py): the gateway behind
 mutual TLS, on embedded SQLite and on PostgreSQL (the ``store_url`` fixture), a mock recipient
 per recipient requiring the gateway's client certificate, messages posted by a sender
 presenting a SITHS-style certificate."""
@@ -20,11 +20,11 @@ from lxml import etree
 from gateway import FIXTURES_DIR
 from gateway.cli.main import main
 from gateway.documents.certificate import Certificate
-from gateway.exchange.loopback import HR_TOKEN, Loopback, certificate_message, loopback
 from gateway.exchange.server.app import STORE
 from gateway.exchange.transports.soap import REGISTER_CERTIFICATE_V3, Request, read_request
 from gateway.formats.fhir.codec import FhirJsonCodec
 from gateway.formats.xsd import load_schema
+from gateway.testkit.loopback import HR_TOKEN, Loopback, certificate_message, loopback
 
 FK7804 = (FIXTURES_DIR / "certificate" / "fk7804-valid.xml").read_bytes()
 SECTION4 = (FIXTURES_DIR / "section4-notification" / "valid-refers-to-certificate.xml").read_bytes()

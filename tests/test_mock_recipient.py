@@ -16,8 +16,8 @@ from pki import make_pki
 
 from gateway import FIXTURES_DIR
 from gateway.cli.main import main
-from gateway.exchange.mock_recipient import check_answer
 from gateway.exchange.transports.soap import envelope
+from gateway.testkit.mock_recipient import check_answer
 
 CERTIFICATE = (FIXTURES_DIR / "certificate" / "fk7804-valid.xml").read_bytes()
 

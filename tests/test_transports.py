@@ -22,7 +22,6 @@ from pki import Pki, issue_client, make_pki
 
 from gateway import FIXTURES_DIR
 from gateway.documents import DocumentKind
-from gateway.exchange.mock_recipient import MockRecipient
 from gateway.exchange.transport import Answer, Parcel, Verdict
 from gateway.exchange.transports import (
     FhirPushTransport,
@@ -49,6 +48,7 @@ from gateway.exchange.transports.soap import (
 )
 from gateway.formats.base import Format
 from gateway.formats.xsd import load_schema
+from gateway.testkit.mock_recipient import MockRecipient
 
 T = TypeVar("T")
 CERTIFICATE = (FIXTURES_DIR / "certificate" / "fk7804-valid.xml").read_bytes()

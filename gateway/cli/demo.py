@@ -1,5 +1,5 @@
 """``gateway demo [--keep DIR] [--database URL]``: the main job end to end on loopback
-(gateway/exchange/demo.py): the gateway, mock recipients, the fixture messages, a summary."""
+(gateway/testkit/demo.py): the gateway, mock recipients, the fixture messages, a summary."""
 
 from __future__ import annotations
 
@@ -49,8 +49,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from gateway import FIXTURES_DIR
     from gateway.cli.common import UsageError
-    from gateway.exchange.demo import missing_fixtures
-    from gateway.exchange.demo import run as demo
+    from gateway.testkit.demo import missing_fixtures
+    from gateway.testkit.demo import run as demo
 
     fixtures = args.fixtures or FIXTURES_DIR
     missing = missing_fixtures(fixtures)

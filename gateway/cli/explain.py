@@ -66,14 +66,15 @@ def run(args: argparse.Namespace) -> int:
 
 def load_catalogue() -> None:
     """Import every module of the package, so that every rule is declared: rules live beside
-    the code that checks them, in formats, validation and policy alike."""
+    the code that checks them, in formats, validation and policy alike (the test kit and
+    ``python -m gateway`` declare none)."""
     import pkgutil
     from importlib import import_module
 
     import gateway
 
     for module in pkgutil.walk_packages(gateway.__path__, "gateway."):
-        if module.name != "gateway.__main__":
+        if module.name != "gateway.__main__" and not module.name.startswith("gateway.testkit"):
             import_module(module.name)
 
 

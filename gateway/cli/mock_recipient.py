@@ -14,7 +14,7 @@ from gateway.cli.common import UsageError, add_command
 from gateway.documents import Recipient
 
 if TYPE_CHECKING:
-    from gateway.exchange.mock_recipient import MockRecipient
+    from gateway.testkit.mock_recipient import MockRecipient
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -85,7 +85,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.exchange.mock_recipient import MockRecipient, check_answer
+    from gateway.testkit.mock_recipient import MockRecipient, check_answer
 
     try:
         answer = check_answer(args.answer)

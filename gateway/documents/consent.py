@@ -441,25 +441,39 @@ def _deny_applies(p: ConsentProvision, d: Disclosure, at: datetime) -> bool:
         return False
     if (p.recipients or p.organisations) and not _names_recipient(p, d):
         return False
-    if p.purposes:
-        ps = purpose_system()
-        codes = [ps.code(c) for c in p.purposes]
-        # a deny purpose the gateway cannot read as a declared code applies: deny wins
-        if all(c is not None for c in codes) and not d.wanted().intersection(
-            c for c in codes if c is not None
-        ):
-            return False
-    if p.actions:
-        known = [_action(a) for a in p.actions]
-        if all(a is not None for a in known) and vocabulary().disclose not in known:
-            return False
-    if (p.data_from is not None or p.data_to is not None) and d.document_time is not None:
-        t = aware(d.document_time)
-        if (p.data_from is not None and t < aware(p.data_from)) or (
-            p.data_to is not None and t > aware(p.data_to)
-        ):
-            return False
-    return True
+    return not (
+        _other_purposes(p, d) or _other_actions(p) or _other_data_period(p, d.document_time)
+    )
+
+
+def _other_purposes(p: ConsentProvision, d: Disclosure) -> bool:
+    """The deny names purposes, all of them read, none of them this disclosure's."""
+    if not p.purposes:
+        return False
+    ps = purpose_system()
+    codes = [ps.code(c) for c in p.purposes]
+    # a deny purpose the gateway cannot read as a declared code applies: deny wins
+    return all(c is not None for c in codes) and not d.wanted().intersection(
+        c for c in codes if c is not None
+    )
+
+
+def _other_actions(p: ConsentProvision) -> bool:
+    """The deny names actions, all of them read, disclosure not among them."""
+    if not p.actions:
+        return False
+    known = [_action(a) for a in p.actions]
+    return all(a is not None for a in known) and vocabulary().disclose not in known
+
+
+def _other_data_period(p: ConsentProvision, document_time: datetime | None) -> bool:
+    """The deny covers data of a period, and the document's time lies outside it."""
+    if (p.data_from is None and p.data_to is None) or document_time is None:
+        return False
+    t = aware(document_time)
+    return (p.data_from is not None and t < aware(p.data_from)) or (
+        p.data_to is not None and t > aware(p.data_to)
+    )
 
 
 def _names_recipient(p: ConsentProvision, d: Disclosure) -> bool:

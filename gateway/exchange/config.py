@@ -213,6 +213,18 @@ class _Reader:
             return {}
         return value
 
+    def subtable(
+        self, data: Any, keys: set[str], path: str, example: str = ""
+    ) -> Mapping[str, Any] | None:
+        """An optional inner table with these keys; ``None`` when absent or not a table."""
+        if data is None:
+            return None
+        if not isinstance(data, Mapping):
+            self.problems.append(f"{path}: must be a table{example}")
+            return None
+        self.known(data, keys, path)
+        return data
+
     def known(self, data: Mapping[str, Any], keys: set[str], path: str) -> None:
         for k in data:
             if k not in keys:
@@ -275,9 +287,7 @@ def parse(
     _timeouts_within_leases(r, recipients, delivery)
     if r.problems:
         raise ConfigError(source, r.problems)
-    return Config(
-        server, delivery, retention, client_tls, senders, recipients, rules, users
-    )
+    return Config(server, delivery, retention, client_tls, senders, recipients, rules, users)
 
 
 def _rules(r: _Reader, d: Mapping[str, Any]) -> SeverityOverrides:
@@ -351,13 +361,11 @@ def _choice(
     return str(value)
 
 
-def _rate_limit(r: _Reader, d: Any, p: str) -> RateLimit | None:
+def _rate_limit(r: _Reader, data: Any, p: str) -> RateLimit | None:
+    example = ", e.g. { per_second = 20, burst = 40 }"
+    d = r.subtable(data, {"per_second", "burst"}, p, example)
     if d is None:
         return None
-    if not isinstance(d, Mapping):
-        r.problems.append(f"{p}: must be a table, e.g. {{ per_second = 20, burst = 40 }}")
-        return None
-    r.known(d, {"per_second", "burst"}, p)
     per_second = r.get(d, "per_second", p, float, 0.0)
     if per_second < 0:
         r.problems.append(f"{p}.per_second: must be 0 (unlimited) or more, not {per_second!r}")
@@ -369,13 +377,10 @@ def _rate_limit(r: _Reader, d: Any, p: str) -> RateLimit | None:
     return RateLimit(per_second, burst)
 
 
-def _metrics(r: _Reader, d: Any, p: str) -> MetricsConfig:
+def _metrics(r: _Reader, data: Any, p: str) -> MetricsConfig:
+    d = r.subtable(data, {"token", "host", "port"}, p)
     if d is None:
         return MetricsConfig()
-    if not isinstance(d, Mapping):
-        r.problems.append(f"{p}: must be a table")
-        return MetricsConfig()
-    r.known(d, {"token", "host", "port"}, p)
     return MetricsConfig(
         token=r.get(d, "token", p, str, None),
         host=r.get(d, "host", p, str, "127.0.0.1"),
@@ -410,13 +415,10 @@ def _server(r: _Reader, d: Mapping[str, Any]) -> ServerConfig:
     )
 
 
-def _tls(r: _Reader, d: Any, p: str) -> TlsFiles | None:
+def _tls(r: _Reader, data: Any, p: str) -> TlsFiles | None:
+    d = r.subtable(data, {"cert", "key", "ca"}, p)
     if d is None:
         return None
-    if not isinstance(d, Mapping):
-        r.problems.append(f"{p}: must be a table")
-        return None
-    r.known(d, {"cert", "key", "ca"}, p)
     files = {k: r.get(d, k, p, str, None) for k in ("cert", "key", "ca")}
     for k, v in files.items():
         if v is not None and not Path(v).is_file():
@@ -465,14 +467,7 @@ def _recipient(r: _Reader, d: Mapping[str, Any], i: int) -> RecipientConfig | No
         p,
     )
     rid = _ident(r, d, p)
-    role_text = r.required(d, "role", p)
-    role = None
-    if role_text is not None:
-        try:
-            role = Recipient(role_text)
-        except ValueError:
-            known = ", ".join(x.value for x in Recipient)
-            r.problems.append(f"{p}.role: {role_text!r} is not one of {known}")
+    role = _role(r, p, "role", r.required(d, "role", p))
     organisation = r.required(d, "organisation", p)
     fmt_text = r.get(d, "format", p, str, "fhir-json")
     fmt = None
@@ -502,11 +497,10 @@ def _recipient(r: _Reader, d: Mapping[str, Any], i: int) -> RecipientConfig | No
     return RecipientConfig(rid, role, organisation, fmt, push, token, identity, limit)
 
 
-def _push(r: _Reader, d: Any, p: str) -> PushEndpoint | None:
-    if not isinstance(d, Mapping):
-        r.problems.append(f"{p}: must be a table")
+def _push(r: _Reader, data: Any, p: str) -> PushEndpoint | None:
+    d = r.subtable(data, {"kind", "url", "logical_address", "timeout"}, p)  # the caller passes one
+    if d is None:
         return None
-    r.known(d, {"kind", "url", "logical_address", "timeout"}, p)
     kind = r.get(d, "kind", p, str, "fhir")
     if kind not in PUSH_KINDS:
         r.problems.append(f"{p}.kind: {kind!r} is not one of {', '.join(PUSH_KINDS)}")
@@ -528,14 +522,7 @@ def _sender(r: _Reader, d: Mapping[str, Any], i: int) -> SenderConfig | None:
         p,
     )
     sid = _ident(r, d, p)
-    role = None
-    role_text = r.get(d, "role", p, str, None)
-    if role_text is not None:
-        try:
-            role = Recipient(role_text)
-        except ValueError:
-            known = ", ".join(x.value for x in Recipient)
-            r.problems.append(f"{p}.role: {role_text!r} is not one of {known}")
+    role = _role(r, p, "role", r.get(d, "role", p, str, None))
     token = r.get(d, "token", p, str, None)
     identity = r.get(d, "identity", p, str, None)
     if token is None and identity is None:
@@ -577,17 +564,11 @@ def _user(r: _Reader, d: Mapping[str, Any], i: int) -> UserConfig | None:
         r.problems.append(f"{p}.organisation: required for a coordinator (HSA-id or org. number)")
     if role == "operator" and organisation is not None:
         r.problems.append(f"{p}.organisation: an operator sees every organisation; remove it")
-    actor_role = None
     actor_text = r.get(d, "actor_role", p, str, None)
-    if actor_text is not None:
-        if role != "coordinator":
-            r.problems.append(f"{p}.actor_role: only a coordinator acts in a role; remove it")
-        try:
-            actor_role = Recipient(actor_text)
-        except ValueError:
-            known = ", ".join(x.value for x in Recipient)
-            r.problems.append(f"{p}.actor_role: {actor_text!r} is not one of {known}")
-    elif role == "coordinator":
+    if actor_text is not None and role != "coordinator":
+        r.problems.append(f"{p}.actor_role: only a coordinator acts in a role; remove it")
+    actor_role = _role(r, p, "actor_role", actor_text)
+    if actor_text is None and role == "coordinator":
         actor_role = Recipient.REGION
     token = r.get(d, "token", p, str, None)
     identity = r.get(d, "identity", p, str, None)
@@ -596,6 +577,18 @@ def _user(r: _Reader, d: Mapping[str, Any], i: int) -> UserConfig | None:
     if uid is None or role is None:
         return None
     return UserConfig(uid, role, organisation, token, identity, actor_role)
+
+
+def _role(r: _Reader, p: str, key: str, text: str | None) -> Recipient | None:
+    """A recipient role by its name (``None`` when not given, or not one: reported)."""
+    if text is None:
+        return None
+    try:
+        return Recipient(text)
+    except ValueError:
+        known = ", ".join(x.value for x in Recipient)
+        r.problems.append(f"{p}.{key}: {text!r} is not one of {known}")
+        return None
 
 
 def _cross_check(
@@ -607,29 +600,35 @@ def _cross_check(
 ) -> None:
     """Across entries; ``named`` holds every recipient id written, valid or not, so one bad
     recipient is reported once, not again by every sender that names it."""
-    ids = [x.id for x in recipients]
-    for dup in sorted({x for x in ids if ids.count(x) > 1}):
-        r.problems.append(f"recipients: id {dup!r} is used twice")
-    sids = [x.id for x in senders]
-    for dup in sorted({x for x in sids if sids.count(x) > 1}):
-        r.problems.append(f"senders: id {dup!r} is used twice")
+    _twice(r, "recipients", [x.id for x in recipients])
+    _twice(r, "senders", [x.id for x in senders])
     for i, s in enumerate(senders):
         for rid in s.recipients:
             if rid not in named:
                 r.problems.append(f"senders[{i}].recipients: {rid!r} is no configured recipient")
-    uids = [x.id for x in users]
-    for dup in sorted({x for x in uids if uids.count(x) > 1}):
-        r.problems.append(f"users: id {dup!r} is used twice")
+    _twice(r, "users", [x.id for x in users])
+    _shared_credentials(r, [*senders, *recipients], users)
+
+
+def _twice(r: _Reader, section: str, ids: list[str]) -> None:
+    for dup in sorted({x for x in ids if ids.count(x) > 1}):
+        r.problems.append(f"{section}: id {dup!r} is used twice")
+
+
+def _shared_credentials(
+    r: _Reader, systems: list[SenderConfig | RecipientConfig], users: tuple[UserConfig, ...]
+) -> None:
+    """One token or identity, one party: a system's opens the API as that system, a person's
+    the console only."""
     seen: dict[str, str] = {}
-    everyone: list[SenderConfig | RecipientConfig] = [*senders, *recipients]
-    for who in everyone:
+    for who in systems:
         for cred in (who.token, who.identity):
             if cred is None:
                 continue
             if cred in seen and seen[cred] != who.id:
                 r.problems.append(f"{who.id}: shares a token or identity with {seen[cred]!r}")
             seen[cred] = who.id
-    for u in users:  # a person's credentials open the console only
+    for u in users:
         for cred in (u.token, u.identity):
             if cred is not None and cred in seen:
                 r.problems.append(f"users: {u.id!r} shares a token or identity with {seen[cred]!r}")

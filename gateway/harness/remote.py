@@ -302,20 +302,11 @@ def play_send(client: Client, fixture: Fixture, data: bytes, send: dict[str, Any
     if answer.status != want_status or not isinstance(body, dict):
         codes = _codes(body)
         return [f"POST /messages: expected HTTP {want_status}, got {answer.describe()}{codes}"]
-    out: list[str] = []
     if want_status != 202:  # every recipient refused: the rules are the answer's issues
         want = sorted({r for e in expected.values() for r in e.get("rules", [])})
         got = sorted({str(i.get("code")) for i in body.get("issues", []) if isinstance(i, dict)})
-        if want != got:
-            out.append(f"rules: expected {want}, got {got}")
-        return out
-    answered = {r.get("recipient"): r for r in body.get("recipients", []) if isinstance(r, dict)}
-    if set(answered) != set(expected):
-        out.append(f"recipients: expected {sorted(expected)}, got {sorted(map(str, answered))}")
-    for rid, exp in sorted(expected.items()):
-        rules = sorted(answered.get(rid, {}).get("rules") or [])
-        if sorted(exp.get("rules", [])) != rules:
-            out.append(f"{rid}: rules: expected {sorted(exp.get('rules', []))}, got {rules}")
+        return [f"rules: expected {want}, got {got}"] if want != got else []
+    out = _answered(body, expected)
     final = _settled(client, str(body.get("status_url") or f"/messages/{body.get('message_id')}"))
     for rid, exp in sorted(expected.items()):
         state = final.get(rid, {})
@@ -324,6 +315,19 @@ def play_send(client: Client, fixture: Fixture, data: bytes, send: dict[str, Any
             out.append(f"{rid}: expected {exp['state']}, got {state.get('state')}{why}")
         if "report" in exp and "role" in exp:
             out += [f"{rid}: {m}" for m in _redaction(client, fixture, data, rid, exp)]
+    return out
+
+
+def _answered(body: dict[str, Any], expected: dict[str, dict[str, Any]]) -> list[str]:
+    """The ``202``'s recipients and the rules of each one's refusal, as expected."""
+    out: list[str] = []
+    answered = {r.get("recipient"): r for r in body.get("recipients", []) if isinstance(r, dict)}
+    if set(answered) != set(expected):
+        out.append(f"recipients: expected {sorted(expected)}, got {sorted(map(str, answered))}")
+    for rid, exp in sorted(expected.items()):
+        rules = sorted(answered.get(rid, {}).get("rules") or [])
+        if sorted(exp.get("rules", [])) != rules:
+            out.append(f"{rid}: rules: expected {sorted(exp.get('rules', []))}, got {rules}")
     return out
 
 

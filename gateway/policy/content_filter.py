@@ -472,26 +472,32 @@ class _ContentFilter:
                 if new is not value:
                     updates[name] = new
             elif isinstance(value, list) and value:
-                items: list[Any] = []
-                for i, item in enumerate(value):
-                    item_path, item_where = (*here, i), where + item_label(item, i)
-                    verdict: tuple[Rule, str] | None = None
-                    if isinstance(item, Code):
-                        verdict = self._code_verdict(item)
-                        kept = None if verdict is not None else item
-                    elif isinstance(item, BaseModel):
-                        kept = self._strip_codes(item, item_path, item_where)
-                    else:
-                        kept = item
-                    if kept is None:
-                        self._withheld(item_path, item_where, verdict)
-                    else:
-                        items.append(kept)
-                if len(items) != len(value) or any(
-                    a is not b for a, b in zip(items, value, strict=True)
-                ):
+                items = self._strip_list(value, here, where)
+                if items is not value:
                     updates[name] = items
         return obj.model_copy(update=updates) if updates else obj
+
+    def _strip_list(self, value: list[Any], path: ModelPath, label: str) -> list[Any]:
+        """A list's items without their diagnostic codes; an item that cannot do without
+        one goes. ``value`` itself when nothing changed."""
+        items: list[Any] = []
+        for i, item in enumerate(value):
+            item_path, item_where = (*path, i), label + item_label(item, i)
+            verdict: tuple[Rule, str] | None = None
+            if isinstance(item, Code):
+                verdict = self._code_verdict(item)
+                kept = None if verdict is not None else item
+            elif isinstance(item, BaseModel):
+                kept = self._strip_codes(item, item_path, item_where)
+            else:
+                kept = item
+            if kept is None:
+                self._withheld(item_path, item_where, verdict)
+            else:
+                items.append(kept)
+        if len(items) != len(value) or any(a is not b for a, b in zip(items, value, strict=True)):
+            return items
+        return value
 
     def _code_verdict(self, code: Code) -> tuple[Rule, str] | None:
         """Why a code must not pass: a diagnostic system, a system the route does not list

@@ -530,6 +530,8 @@ class _Codes:
 
     def letter_codes(self) -> str | None:
         """ICD-10, KSH97-P, ATC and ICD-11 codes: a letter at a run of digits."""
+        # Not split (radon D): one pass over the letter positions, trying each code family in
+        # the order that decides ties; each family's reading is already its own method.
         low, folded = self.low, self.folded
         # a lower-case letter inside a word ("vecka 12", "kl 13") is a code only after a
         # prefix ("diagnoskodf32"): without one anywhere in the text, such letters are skipped
@@ -592,6 +594,9 @@ class _Codes:
         return None
 
     def icd10(self, i: int) -> bool:
+        # Not split (radon E): one decision over one match, its cases ordered and each
+        # commented with the text it keeps apart (tests/test_policy_scanner.py holds them);
+        # split, the cases would pass the match's groups around and read out of order.
         m = _ICD10.match(self.low, i)
         if m is None or m["l"].upper() + m["d1"] + m["d2"] not in icd10_categories():
             return False

@@ -92,6 +92,20 @@ CASE_OFFICER_CONTACT = RULES.define(
 
 def check(ack: Section4Acknowledgement) -> Iterator[Finding]:
     yield from check_person_id(ack.patient.id, ("patient", "id"))
+    yield from _parties(ack)
+    yield from _status(ack)
+    yield from _order(ack)
+    yield from _no_need(ack)
+    officer = ack.case_officer
+    if officer is not None:
+        if officer.phone and (why := phone_problem(officer.phone)):
+            yield Finding(CASE_OFFICER_CONTACT, ("case_officer", "phone"), why)
+        if officer.email and (why := email_problem(officer.email)):
+            yield Finding(CASE_OFFICER_CONTACT, ("case_officer", "email"), why)
+
+
+def _parties(ack: Section4Acknowledgement) -> Iterator[Finding]:
+    """Försäkringskassan sends it; the recipient is a care unit (HSA-id) or an organisation."""
     sender = ack.sender.id
     if (
         sender is None
@@ -103,13 +117,17 @@ def check(ack: Section4Acknowledgement) -> Iterator[Finding]:
             ("sender", "id") if sender else ("sender",),
             "the sender is not Försäkringskassan (organisation number 202100-5521)",
         )
-    elif sender is not None:
+    else:
         yield from check_organisation_number(sender.value, ("sender", "id", "value"))
     recipient = ack.recipient.id
     if recipient is not None and recipient.system == HSA_ID_OID:
         yield from check_hsa_id(recipient, ("recipient", "id"))
     elif recipient is not None and recipient.system == ORGANISATIONSNUMMER_OID:
         yield from check_organisation_number(recipient.value, ("recipient", "id", "value"))
+
+
+def _status(ack: Section4Acknowledgement) -> Iterator[Finding]:
+    """Handled: with its outcome and time; only received: with neither."""
     if ack.status is HandlingStatus.HANDLED:
         if ack.outcome is None:
             yield Finding(OUTCOME_MISSING, ("outcome",), "handled, but no outcome is given")
@@ -119,26 +137,24 @@ def check(ack: Section4Acknowledgement) -> Iterator[Finding]:
         for name in ("handled_at", "outcome", "patient_informed"):
             if getattr(ack, name) is not None:
                 yield Finding(OUTCOME_EARLY, (name,), f"status received, yet {name} is given")
-    yield from _order(ack)
-    if ack.outcome is Outcome.NO_NEED:
-        if ack.patient_informed is None:
-            yield Finding(
-                PATIENT_INFORMED_MISSING,
-                ("outcome",),
-                "no need for coordination: say whether the patient was told",
-            )
-        elif ack.patient_informed is False:
-            yield Finding(
-                PATIENT_NOT_INFORMED,
-                ("patient_informed",),
-                "no need for coordination, and the patient was not told",
-            )
-    officer = ack.case_officer
-    if officer is not None:
-        if officer.phone and (why := phone_problem(officer.phone)):
-            yield Finding(CASE_OFFICER_CONTACT, ("case_officer", "phone"), why)
-        if officer.email and (why := email_problem(officer.email)):
-            yield Finding(CASE_OFFICER_CONTACT, ("case_officer", "email"), why)
+
+
+def _no_need(ack: Section4Acknowledgement) -> Iterator[Finding]:
+    """No need for coordination: the patient is to be told, and the answer says so."""
+    if ack.outcome is not Outcome.NO_NEED:
+        return
+    if ack.patient_informed is None:
+        yield Finding(
+            PATIENT_INFORMED_MISSING,
+            ("outcome",),
+            "no need for coordination: say whether the patient was told",
+        )
+    elif ack.patient_informed is False:
+        yield Finding(
+            PATIENT_NOT_INFORMED,
+            ("patient_informed",),
+            "no need for coordination, and the patient was not told",
+        )
 
 
 def _order(ack: Section4Acknowledgement) -> Iterator[Finding]:

@@ -9,10 +9,13 @@ from datetime import date, datetime
 
 from lxml import etree
 
-from gateway.documents.issues import RULES, Issue, ModelPath, RuleKind, Severity, issue
+from gateway.documents.issues import RULES, Issue, ModelPath, Rule, RuleKind, Severity, issue
+from gateway.formats import roots
 from gateway.formats.rivta.namespaces import T_CODE, T_CODE_SYSTEM, T_DISPLAY, T_EXTENSION, T_ROOT
-from gateway.formats.xmlsafe import element_location
+from gateway.formats.xmlsafe import element_location, parse_xml
 from gateway.formats.xmlsafe import text as text  # re-exported: the readers take it from here
+
+_SOAP_ENVELOPE = roots.SOAP_ENVELOPE.tag
 
 VALUE_UNREADABLE = RULES.define(
     "CERT-VALUE-UNREADABLE",
@@ -31,6 +34,33 @@ NOT_CARRIED = RULES.define(
     "conversions to other formats leave it out.",
     severity=Severity.WARNING,
 )
+
+
+def message_root(data: bytes, tag: str, wrong_root: Rule) -> etree._Element | list[Issue]:
+    """The message element ``tag`` of a RIVTA message, bare or as a SOAP envelope's body
+    (hardened parse); or why there is none: the XML's issues, or ``wrong_root``."""
+    safe = parse_xml(data)
+    root = safe.root
+    if root is None:
+        return safe.issues
+    if root.tag == _SOAP_ENVELOPE:
+        body = root.find("{*}Body")
+        root = next(iter(body), root) if body is not None else root
+    if root.tag != tag:
+        found, expected = etree.QName(root).localname, etree.QName(tag).localname
+        msg = f"root element is <{found}>; expected <{expected}>"
+        return [issue(wrong_root, msg, element_location(root))]
+    return root
+
+
+def fields_of(message: etree._Element) -> dict[str, etree._Element]:
+    """A message's child elements by local name, the first of each (the schema says which
+    repeat; the readers read the envelope's fields by name)."""
+    fields: dict[str, etree._Element] = {}
+    for child in message:
+        if isinstance(child.tag, str):
+            fields.setdefault(etree.QName(child).localname, child)
+    return fields
 
 
 def local(el: etree._Element) -> str:

@@ -26,14 +26,14 @@ from gateway.formats import roots
 from gateway.formats.base import Format, ParseResult
 from gateway.formats.rivta.certificate_reader import CertificateReader
 from gateway.formats.rivta.namespaces import SEND_MESSAGE_TO_RECIPIENT, T_CODE
+from gateway.formats.rivta.reading import fields_of, message_root
 from gateway.formats.rivta.send_message import AMNE_OVRIGT, render_send_message
 from gateway.formats.sourcemap import ElementSourceMap
-from gateway.formats.xmlsafe import element_location, parse_xml
+from gateway.formats.xmlsafe import element_location
 from gateway.formats.xsd import load_schema, validate_tree
 
 SCHEMA_PATH: Final = SCHEMAS_DIR / "certificate" / "SendMessageToRecipient-2.xsd"
 SEND_MESSAGE_ROOT: Final = roots.SEND_MESSAGE.tag
-SOAP_ENVELOPE: Final = roots.SOAP_ENVELOPE.tag
 _SEED = "SKR, seed 003 (§4 notification via Webcert's case communication)"
 
 WRONG_ROOT = RULES.define(
@@ -109,10 +109,7 @@ class SendMessageReader(CertificateReader):
     __slots__ = ()
 
     def message(self, root: etree._Element) -> Section4Notification | None:
-        fields: dict[str, etree._Element] = {}
-        for child in root:
-            if isinstance(child.tag, str):
-                fields.setdefault(etree.QName(child).localname, child)
+        fields = fields_of(root)
         if not self._subject_is_ovrigt(fields.get("amne")):
             return None
         data: dict[str, Any] = {}
@@ -267,17 +264,9 @@ class SendMessageCodec:
     kind = DocumentKind.SECTION4_NOTIFICATION
 
     def parse(self, data: bytes) -> ParseResult[Document]:
-        safe = parse_xml(data)
-        root = safe.root
-        if root is None:
-            return ParseResult(None, safe.issues)
-        if root.tag == SOAP_ENVELOPE:
-            body = root.find("{*}Body")
-            root = next(iter(body), root) if body is not None else root
-        if root.tag != SEND_MESSAGE_ROOT:
-            name = etree.QName(root)
-            msg = f"root element is <{name.localname}>; expected <SendMessageToRecipient>"
-            return ParseResult(None, [issue(WRONG_ROOT, msg, element_location(root))])
+        root = message_root(data, SEND_MESSAGE_ROOT, WRONG_ROOT)
+        if isinstance(root, list):
+            return ParseResult(None, root)
         issues: list[Issue] = validate_tree(_SCHEMA, root)
         reader = SendMessageReader()
         document = reader.message(root)

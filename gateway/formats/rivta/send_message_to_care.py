@@ -51,15 +51,14 @@ from gateway.formats.rivta.namespaces import (
     sub_cv,
     sub_ii,
 )
-from gateway.formats.rivta.reading import Reader, text
+from gateway.formats.rivta.reading import Reader, fields_of, message_root, text
 from gateway.formats.rivta.send_message import AMNE_OVRIGT, AMNE_OVRIGT_DISPLAY
 from gateway.formats.sourcemap import ElementSourceMap
-from gateway.formats.xmlsafe import element_location, parse_xml
+from gateway.formats.xmlsafe import element_location
 from gateway.formats.xsd import load_schema, validate_tree
 
 SEND_MESSAGE_TO_CARE: Final = roots.SEND_MESSAGE_TO_CARE.namespace
 ROOT: Final = roots.SEND_MESSAGE_TO_CARE.tag
-SOAP_ENVELOPE: Final = roots.SOAP_ENVELOPE.tag
 SCHEMA_PATH: Final = SCHEMAS_DIR / "certificate" / "SendMessageToCare-2.xsd"
 NAMESPACES: Final[dict[str | None, str]] = {"ns2": SEND_MESSAGE_TO_CARE, "ns3": TYPES, "ns4": CORE}
 #: Försäkringskassan as a party (KV_PART), and its organisation number.
@@ -192,20 +191,48 @@ class _Reader(Reader):
     __slots__ = ()
 
     def read(self, root: etree._Element) -> Section4Acknowledgement | None:
-        fields: dict[str, etree._Element] = {}
-        contacts: list[etree._Element] = []
-        for child in root:
-            if isinstance(child.tag, str):
-                fields.setdefault(etree.QName(child).localname, child)
-        el = self.elements
-        amne = fields.get("amne")
-        code_el = amne.find(T_CODE) if amne is not None else None
-        code = text(code_el).strip() if code_el is not None else ""
-        if amne is not None and code != AMNE_OVRIGT:
-            where = element_location(code_el if code_el is not None else amne)
-            self.issues.append(issue(SUBJECT, f"the subject is {code!r}, not OVRIGT", where))
+        """The envelope's fields, the sender, then the text's facts; ``None`` (with the
+        issues said) where the message is not an acknowledgement we can read."""
+        fields = fields_of(root)
+        if not self._subject_is_ovrigt(fields.get("amne")):
             return None
         data: dict[str, Any] = {}
+        self._envelope(fields, data)
+        self._answered(fields.get("svarPa"), root, data)
+        self._sender(fields.get("skickatAv"), data)
+        body = fields.get("meddelande")
+        if body is None or "patient" not in data:
+            return None  # the schema has said what is missing
+        for name in ("status", "received_at", "handled_at", "outcome", "patient_informed", "note"):
+            self.elements[(name,)] = body  # the facts are lines of the text
+        if not self._text(body, data) or "notification_id" not in data:
+            return None  # said above
+        try:
+            return Section4Acknowledgement.model_validate(data)
+        except ValidationError as exc:
+            first = ".".join(str(p) for p in exc.errors()[0]["loc"])
+            self.issues.append(
+                issue(
+                    INCOMPLETE,
+                    f"the acknowledgement could not be read (first at {first})",
+                    element_location(root),
+                )
+            )
+            return None
+
+    def _subject_is_ovrigt(self, amne: etree._Element | None) -> bool:
+        """Försäkringskassan answers under ``amne`` OVRIGT (or none: the schema says)."""
+        code_el = amne.find(T_CODE) if amne is not None else None
+        code = text(code_el).strip() if code_el is not None else ""
+        if amne is None or code == AMNE_OVRIGT:
+            return True
+        where = element_location(code_el if code_el is not None else amne)
+        self.issues.append(issue(SUBJECT, f"the subject is {code!r}, not OVRIGT", where))
+        return False
+
+    def _envelope(self, fields: dict[str, etree._Element], data: dict[str, Any]) -> None:
+        """Ids, time, patient and addressee; the heading checked."""
+        el = self.elements
         if (mid := fields.get("meddelande-id")) is not None:
             data["id"], el[("id",)] = text(mid).strip(), mid
         if (sent := fields.get("skickatTidpunkt")) is not None:
@@ -222,7 +249,11 @@ class _Reader(Reader):
         if (heading := fields.get("rubrik")) is not None and text(heading) != HEADING:
             where = element_location(heading)
             self.issues.append(issue(HEADING_RULE, f"the heading is not {HEADING!r}", where))
-        answers = fields.get("svarPa")
+
+    def _answered(
+        self, answers: etree._Element | None, root: etree._Element, data: dict[str, Any]
+    ) -> None:
+        """The notification this answers (svarPa/meddelande-id): required."""
         answered = answers.find(f"{{{CORE}}}meddelande-id") if answers is not None else None
         if answered is None or not text(answered).strip():
             self.issues.append(
@@ -233,44 +264,29 @@ class _Reader(Reader):
                 )
             )
         else:
-            data["notification_id"], el[("notification_id",)] = text(answered).strip(), answered
-        sender = fields.get("skickatAv")
-        if sender is not None:
-            el[("sender",)] = sender
-            part = sender.find(_tag("part"))
-            contacts = sender.findall(_tag("kontaktInfo"))
-            code_of = part.find(T_CODE) if part is not None else None
-            party = text(code_of).strip() if code_of is not None else ""
-            data["sender"] = (
-                {
-                    "id": {"system": ORGANISATIONSNUMMER_OID, "value": FK_ORGANISATION_NUMBER},
-                    "name": FK_NAME,
-                }
-                if party == FKASSA
-                else {"name": party or "(unknown party)"}
-            )
-            if contacts:
-                data["case_officer"] = _contact([text(c) for c in contacts])
-                el[("case_officer",)] = contacts[0]
-        body = fields.get("meddelande")
-        if body is None or "patient" not in data:
-            return None  # the schema has said what is missing
-        for name in ("status", "received_at", "handled_at", "outcome", "patient_informed", "note"):
-            el[(name,)] = body  # the facts are lines of the text
-        if not self._text(body, data) or "notification_id" not in data:
-            return None  # said above
-        try:
-            return Section4Acknowledgement.model_validate(data)
-        except ValidationError as exc:
-            first = ".".join(str(p) for p in exc.errors()[0]["loc"])
-            self.issues.append(
-                issue(
-                    INCOMPLETE,
-                    f"the acknowledgement could not be read (first at {first})",
-                    element_location(root),
-                )
-            )
-            return None
+            data["notification_id"] = text(answered).strip()
+            self.elements[("notification_id",)] = answered
+
+    def _sender(self, sender: etree._Element | None, data: dict[str, Any]) -> None:
+        """The party (Försäkringskassan by its code) and the case officer's contact lines."""
+        if sender is None:
+            return
+        self.elements[("sender",)] = sender
+        part = sender.find(_tag("part"))
+        contacts = sender.findall(_tag("kontaktInfo"))
+        code_of = part.find(T_CODE) if part is not None else None
+        party = text(code_of).strip() if code_of is not None else ""
+        data["sender"] = (
+            {
+                "id": {"system": ORGANISATIONSNUMMER_OID, "value": FK_ORGANISATION_NUMBER},
+                "name": FK_NAME,
+            }
+            if party == FKASSA
+            else {"name": party or "(unknown party)"}
+        )
+        if contacts:
+            data["case_officer"] = _contact([text(c) for c in contacts])
+            self.elements[("case_officer",)] = contacts[0]
 
     def _text(self, el: etree._Element, data: dict[str, Any]) -> bool:
         where = element_location(el)
@@ -359,17 +375,9 @@ class AcknowledgementMessageCodec:
     kind = DocumentKind.SECTION4_ACKNOWLEDGEMENT
 
     def parse(self, data: bytes) -> ParseResult[Document]:
-        safe = parse_xml(data)
-        root = safe.root
-        if root is None:
-            return ParseResult(None, safe.issues)
-        if root.tag == SOAP_ENVELOPE:
-            body = root.find("{*}Body")
-            root = next(iter(body), root) if body is not None else root
-        if root.tag != ROOT:
-            name = etree.QName(root)
-            msg = f"root element is <{name.localname}>; expected <SendMessageToCare>"
-            return ParseResult(None, [issue(WRONG_ROOT, msg, element_location(root))])
+        root = message_root(data, ROOT, WRONG_ROOT)
+        if isinstance(root, list):
+            return ParseResult(None, root)
         return parse_acknowledgement(root)
 
     def render(self, document: Document) -> bytes:

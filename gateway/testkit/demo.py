@@ -29,7 +29,7 @@ import orjson
 
 from gateway import FIXTURES_DIR
 from gateway.documents.certificate import Certificate
-from gateway.exchange.loopback import (
+from gateway.testkit.loopback import (
     EMPLOYER_ORG,
     FK_TOKEN,
     HR_TOKEN,
@@ -434,8 +434,10 @@ async def console_tour(lb: Loopback, out: Print) -> bool:
         gauge("gateway_outbox_depth"),
         gauge("gateway_outbox_dead"),
     )
-    out(f"  /metrics: depth {gauge('gateway_outbox_depth')}, dead "
-        f"{gauge('gateway_outbox_dead')} ({'the same' if same else 'NOT THE SAME'})")
+    out(
+        f"  /metrics: depth {gauge('gateway_outbox_depth')}, dead "
+        f"{gauge('gateway_outbox_dead')} ({'the same' if same else 'NOT THE SAME'})"
+    )
     return same
 
 

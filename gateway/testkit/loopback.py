@@ -56,9 +56,9 @@ from gateway.documents.common import (
     Recipient,
 )
 from gateway.documents.consent import purpose_code
-from gateway.exchange.mock_recipient import MockRecipient
-from gateway.exchange.pki import Pem, issue_client, issue_server, write_ca
 from gateway.exchange.tls import client_context, server_context
+from gateway.testkit.mock_recipient import MockRecipient
+from gateway.testkit.pki import Pem, issue_client, issue_server, write_ca
 
 REGION_HSA_ID: Final = "SE2321000016-EHR1"
 HR_TOKEN: Final = "dev-token-hr-acme"
