@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.coordination.chain import Deadline
@@ -157,7 +158,7 @@ class SQLitePlanIndex:
             wanted = sorted(set(patients))
             for i in range(0, len(wanted), _CHUNK):
                 part = wanted[i : i + _CHUNK]
-                total += await self.store.write(lambda db: recompute(db, part))
+                total += await self.store.write(partial(recompute, patients=part))
             return total
         while True:
             n = await self.store.write(recompute)

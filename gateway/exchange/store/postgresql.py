@@ -393,9 +393,7 @@ class PostgreSQLStore:
                 raise self._fail(exc) from exc
         raise StoreError("accept kept losing races for the same message ids; try again")
 
-    async def _execute_indexed(
-        self, accepted: Sequence[NewMessage], sql: str, *args: Any
-    ) -> None:
+    async def _execute_indexed(self, accepted: Sequence[NewMessage], sql: str, *args: Any) -> None:
         """The accept statement and the plan index (gateway/exchange/plan_index) in one
         transaction; the audit facts of the flags it raises journalled with them."""
         if not any(m.index is not None for m in accepted):
