@@ -280,3 +280,27 @@ def test_a_drain_waits_for_an_accept_in_flight_and_sees_its_entry(new_store: New
             await b.close()
 
     run(go())
+
+
+@pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
+def test_the_servers_drain_recomputes_at_start_and_at_stop(new_store: NewStore) -> None:
+    from gateway.exchange.server.coordination import DeadlineDrain
+
+    async def go() -> None:
+        store = new_store()
+        await store.open()
+        try:
+            await store.accept([message(cert("c1", 1, 1, 90))])  # left marked (a crash)
+            drain = DeadlineDrain(plan_index_for(store), every=3600)
+            drain.start()
+            await store.accept([message(cert("c2", 2, 1, 30, OTHERS[0]))])
+            await drain.stop()  # its first round, and its last, ran
+            assert await marked(store) == []
+            for patient in (PATIENT, OTHERS[0]):
+                stored = await stored_deadlines(store, patient)
+                record = await plan_index_for(store).patient(patient)
+                assert stored == ids(record.deadlines) == ids(deadlines(patient, record.entries))
+        finally:
+            await store.close()
+
+    run(go())

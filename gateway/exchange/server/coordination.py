@@ -494,9 +494,9 @@ DRAIN_SECONDS = 0.25
 
 
 class DeadlineDrain:
-    """The server's worker for the plan index's deadlines: at start-up (patients a crash left
-    marked) and then every :data:`DRAIN_SECONDS`, :meth:`PlanIndex.drain`. Batches of accepts
-    between two rounds share one recomputation per patient."""
+    """The server's worker for the plan index's deadlines: :meth:`PlanIndex.drain` at start-up
+    (patients a crash left marked), then every :data:`DRAIN_SECONDS`, and once more at stop.
+    Accepts between two rounds share one recomputation per patient."""
 
     def __init__(self, index: PlanIndex, every: float = DRAIN_SECONDS) -> None:
         self.index = index
@@ -508,7 +508,7 @@ class DeadlineDrain:
         self._task = asyncio.create_task(self._run(), name="plan-index-drain")
 
     async def _run(self) -> None:
-        while not self._stop.is_set():
+        while True:
             try:
                 await self.index.drain()
             except StoreError as exc:  # the store is away: the marks wait for the next round
@@ -517,11 +517,13 @@ class DeadlineDrain:
                     exc,
                     extra={"event": "plan-index-drain-failed"},
                 )
+            if self._stop.is_set():
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.every)
 
     async def stop(self) -> None:
-        """Stop after the round in flight (never cancelled mid-transaction)."""
+        """One last round, then stop (never cancelled mid-transaction)."""
         self._stop.set()
         if self._task is not None:
             await self._task
