@@ -113,13 +113,14 @@ async def index_accepted(conn: Conn, messages: Sequence[NewMessage]) -> list[Aud
 
 
 def _columns(out: Fold) -> list[Any]:
+    entries = [e for e, _ in out.entries]
     return [
-        [e.key for e in out.entries],
-        [e.patient for e in out.entries],
-        [str(e.kind) for e in out.entries],
-        [e.received_at for e in out.entries],
-        [e.to_json().decode() for e in out.entries],
-        [e.consents_json() for e in out.entries],
+        [e.key for e in entries],
+        [e.patient for e in entries],
+        [str(e.kind) for e in entries],
+        [e.received_at for e in entries],
+        [e.to_json().decode() for e in entries],
+        [consents for _, consents in out.entries],
         [f.id for f in out.flags],
         [f.patient for f in out.flags],
         [f.code for f in out.flags],

@@ -65,15 +65,8 @@ def index_accepted(db: sqlite3.Connection, messages: Sequence[NewMessage]) -> li
         " kind = excluded.kind, received_at = excluded.received_at, body = excluded.body,"
         " consents = excluded.consents",
         [
-            (
-                e.key,
-                e.patient,
-                str(e.kind),
-                _ts(e.received_at),
-                e.to_json().decode(),
-                e.consents_json(),
-            )
-            for e in out.entries
+            (e.key, e.patient, str(e.kind), _ts(e.received_at), e.to_json().decode(), consents)
+            for e, consents in out.entries
         ],
     )
     db.executemany(
