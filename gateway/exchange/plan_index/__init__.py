@@ -196,8 +196,8 @@ def fold(by_patient: dict[str, list[Entry]], rows: Iterable[tuple[str, str, Any,
     ``e`` (a = body, b = consents) or ``f`` (a = flag id).
 
     Stored entries are read without their consents (neither the flags nor the status
-    changes look at consent; parsing them was a tenth of the accept's index cost): an earlier
-    entry rewritten for its status keeps its stored consents text as it is."""
+    changes look at consent): an earlier entry rewritten for its status keeps its stored
+    consents text as it is."""
     existing: dict[str, list[Entry]] = {p: [] for p in by_patient}
     stored_consents: dict[str, str | None] = {}
     raised: dict[str, set[str]] = {p: set() for p in by_patient}
