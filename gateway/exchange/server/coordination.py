@@ -511,10 +511,11 @@ class DeadlineDrain:
         while True:
             try:
                 await self.index.drain()
-            except StoreError as exc:  # the store is away: the marks wait for the next round
+            except Exception as exc:  # the store is away (or a bug): the marks wait, and
+                # the readers recompute what they show; the class only (no patient data)
                 log.warning(
                     "plan index: recomputing deadlines failed (%s)",
-                    exc,
+                    exc if isinstance(exc, StoreError) else type(exc).__name__,
                     extra={"event": "plan-index-drain-failed"},
                 )
             if self._stop.is_set():
