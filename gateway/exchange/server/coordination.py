@@ -509,6 +509,7 @@ class DeadlineDrain:
 
     async def _run(self) -> None:
         while True:
+            last = self._stop.is_set()  # a round begun after stop was asked is the last
             try:
                 await self.index.drain()
             except Exception as exc:  # the store is away (or a bug): the marks wait, and
@@ -518,7 +519,7 @@ class DeadlineDrain:
                     exc if isinstance(exc, StoreError) else type(exc).__name__,
                     extra={"event": "plan-index-drain-failed"},
                 )
-            if self._stop.is_set():
+            if last:
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.every)
