@@ -210,3 +210,46 @@ def test_what_is_stored_is_what_a_recomputation_gives(new_store: NewStore) -> No
             await store.close()
 
     run(go())
+
+
+@pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
+def test_an_entry_rewritten_for_its_status_keeps_its_consents(new_store: NewStore) -> None:
+    """The accept reads stored entries without their consents (nothing it computes asks);
+    a certificate marked replaced by a later one keeps the consents it was stored with, and
+    a new version carries its own."""
+    from coordination_support import employer_consent
+
+    async def go() -> None:
+        store = new_store()
+        await store.open()
+        try:
+            first = entry(
+                certificate("c1", [(day(1), day(30), 100)], signed=at(1)),
+                received=at(1),
+                sender="region-ehr",
+                sender_org=REGION_ORG,
+                sender_role="region",
+                to=[TO_FK],
+                envelope_consent=employer_consent(),
+                message_id="msg-c1",
+            )
+            later = entry(
+                certificate("c2", [(day(1), day(60), 100)], signed=at(5), replaces="c1"),
+                received=at(5),
+                sender="region-ehr",
+                sender_org=REGION_ORG,
+                sender_role="region",
+                to=[TO_FK],
+                message_id="msg-c2",
+            )
+            await store.accept([message(first)])
+            await store.accept([message(later)])
+            record = await plan_index_for(store).patient(PATIENT)
+            by_key = {e.key: e for e in record.entries}
+            assert by_key["certificate:c1"].status == "replaced"
+            assert by_key["certificate:c1"].consents == first.consents != ()
+            assert by_key["certificate:c2"].consents == ()
+        finally:
+            await store.close()
+
+    run(go())

@@ -1,6 +1,7 @@
 """Updating one patient's plan index: the pure step the store runs inside the accept
-transaction (gateway/exchange/plan_index/), so that the index, its flags and its deadlines
-commit with the message or not at all.
+transaction (gateway/exchange/plan_index/), so that the index entries and their flags commit
+with the message or not at all (the deadlines follow in a transaction of their own, made
+durable by a mark written with the message: docs/coordination.md).
 
 :func:`apply` takes what the index holds for the patient and the entries of the documents now
 accepted, and returns what to write: the entries (new ones, new versions, and earlier entries
@@ -38,11 +39,15 @@ def apply(
     raised: Iterable[str],
     arrivals: Sequence[Entry],
     at: datetime,
+    *,
+    with_deadlines: bool = True,
 ) -> Changes:
     """Fold ``arrivals`` (in the order accepted) into the patient's index.
 
     ``existing``: the patient's entries as stored; ``raised``: the ids of its flags already
-    raised (a flag is raised once)."""
+    raised (a flag is raised once). ``with_deadlines=False``: leave the deadlines out (the
+    store recomputes them in a follow-up transaction, :func:`chain.deadlines` over the
+    entries as stored)."""
     state = {e.key: e for e in existing}
     seen = set(raised)
     changed: dict[str, Entry] = {}
@@ -67,7 +72,8 @@ def apply(
                 seen.add(flag.id)
                 out.flags.append(flag)
     out.entries = list(changed.values())
-    out.deadlines = deadlines(patient, list(state.values()))
+    if with_deadlines:
+        out.deadlines = deadlines(patient, list(state.values()))
     return out
 
 

@@ -1,11 +1,13 @@
-"""The patient's plan index in the store: written inside the accept transaction, read by the
-HTTP API (``server/coordination.py``) and the ``deadlines`` and ``statistics`` commands.
+"""The patient's plan index in the store: entries and flags written inside the accept
+transaction, deadlines recomputed in a follow-up transaction (:meth:`PlanIndex.drain`, made
+durable by the patient's mark in ``plan_dirty`` written with the message); read by the HTTP
+API (``server/coordination.py``) and the ``deadlines`` and ``statistics`` commands.
 
 One seam, two databases, like the store: :class:`PlanIndex` is what readers use;
 ``sqlite.py`` and ``postgresql.py`` implement it over the store's own connection, and each
 has ``index_accepted``, the hook its store's ``accept`` calls for the messages it accepts
-(the pure work is :func:`gateway.coordination.index.apply`). Tables: migration
-``0005_plan_index.sql``.
+(the pure work is :func:`gateway.coordination.index.apply`), and ``recompute``, the drain's
+step. Tables: migrations ``0005_plan_index.sql`` and ``0011_plan_dirty.sql``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, Protocol
 import orjson
 from pydantic import TypeAdapter
 
-from gateway.coordination.chain import Deadline
+from gateway.coordination.chain import Deadline, deadlines
 from gateway.coordination.entries import Entry
 from gateway.coordination.flags import Flag
 from gateway.coordination.index import Changes, apply
@@ -46,10 +48,22 @@ class Section4Row:
 
 
 class PlanIndex(Protocol):
-    """Reads of the plan index (every method one short read; none writes)."""
+    """Reads of the plan index (every method one short read), and the drain that brings the
+    deadlines up to date. The accept transaction writes entries and flags and marks the
+    patient dirty; :meth:`drain` recomputes marked patients' deadlines. The reads that show
+    deadlines (:meth:`patient`, :meth:`actor_deadlines`) drain what they would show first,
+    so they are never stale."""
 
     async def patient(self, patient: str) -> PatientRecord:
-        """The patient's entries, flags and deadlines as stored."""
+        """The patient's entries, flags and deadlines as stored (the deadlines recomputed
+        first if the patient is marked)."""
+        ...
+
+    async def drain(self, patients: Sequence[str] | None = None, *, wait: bool = False) -> int:
+        """Recompute the deadlines of marked patients (``patients``: those of them only), each
+        batch in its own transaction that also removes the marks; how many were recomputed.
+        ``wait``: also wait for patients another process is recomputing (a reader);
+        otherwise skip them (the worker)."""
         ...
 
     async def entries_of(self, patients: Sequence[str]) -> dict[str, list[Entry]]:
@@ -60,7 +74,8 @@ class PlanIndex(Protocol):
         self, role: str, org: str, *, since: date, until: date, limit: int, offset: int = 0
     ) -> list[Deadline]:
         """Deadlines on one actor's list, earliest first: open tasks due on or before
-        ``until`` (overdue ones too), and milestones between ``since`` and ``until``."""
+        ``until`` (overdue ones too), and milestones between ``since`` and ``until`` (every
+        marked patient recomputed first, at ``offset`` 0)."""
         ...
 
     async def section4(self, start: datetime, end: datetime) -> list[Section4Row]:
@@ -95,7 +110,14 @@ class NoPlanIndex:
         self.reason = reason
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("patient", "entries_of", "actor_deadlines", "section4", "certificates"):
+        if name in (
+            "patient",
+            "drain",
+            "entries_of",
+            "actor_deadlines",
+            "section4",
+            "certificates",
+        ):
 
             async def unavailable(*args: Any, **kwargs: Any) -> Any:
                 raise StoreError(self.reason)
@@ -158,46 +180,84 @@ def flag_from_row(body: str | bytes) -> Flag:
 
 @dataclass
 class Fold:
-    """What the hook writes for one accepted batch, whatever the database: the patients'
-    entries, flags and deadlines as :func:`apply` computed them, with deadlines diffed against
-    what is stored - an unchanged row is not rewritten, and a row whose place on its actor's
-    list (state, due date) is unchanged has only its body rewritten, which leaves the list's
-    index alone (most of a new certificate's recomputation: its basis changes, not its date)
-    - and the flags' audit records."""
+    """What the accept hook writes for one accepted batch, whatever the database: the
+    patients' entries and flags as :func:`apply` computed them, the flags' audit records, and
+    the patients whose deadlines are now to be recomputed (:func:`fold_deadlines`, in a
+    follow-up transaction)."""
 
-    entries: list[Entry]
+    entries: list[tuple[Entry, str | None]]  # with its consents as stored
     flags: list[Flag]
+    audit: list[AuditEntry]
+    dirty: list[str]
+
+
+def fold(by_patient: dict[str, list[Entry]], rows: Iterable[tuple[str, str, Any, Any]]) -> Fold:
+    """``rows``: what the store holds for the patients, as (what, patient, a, b) with what
+    ``e`` (a = body, b = consents) or ``f`` (a = flag id).
+
+    Stored entries are read without their consents (neither the flags nor the status
+    changes look at consent): an earlier entry rewritten for its status keeps its stored
+    consents text as it is."""
+    existing: dict[str, list[Entry]] = {p: [] for p in by_patient}
+    stored_consents: dict[str, str | None] = {}
+    raised: dict[str, set[str]] = {p: set() for p in by_patient}
+    for what, patient, a, b in rows:
+        if what == "e":
+            e = Entry.from_json(a)
+            existing[patient].append(e)
+            stored_consents[e.key] = b
+        else:
+            raised[patient].add(a)
+    out = Fold([], [], [], sorted(by_patient))
+    for patient, new in by_patient.items():
+        changes = apply(
+            patient,
+            existing[patient],
+            raised[patient],
+            new,
+            new[-1].received_at,
+            with_deadlines=False,
+        )
+        arrived = {e.key for e in new}
+        out.entries += [
+            (e, e.consents_json() if e.key in arrived else stored_consents.get(e.key))
+            for e in changes.entries
+        ]
+        out.flags += changes.flags
+        out.audit += flag_audit(changes)
+    return out
+
+
+@dataclass
+class DeadlineFold:
+    """What one recomputation writes: the patients' deadlines (:func:`chain.deadlines` over
+    their entries as stored), diffed against the rows stored - an unchanged row is not
+    rewritten, and a row whose place on its actor's list (state, due date) is unchanged has
+    only its body rewritten, which leaves the list's index alone (most of a new
+    certificate's recomputation: its basis changes, not its date)."""
+
     deadlines: list[tuple[Deadline, str]]  # new, or moved on its list, with its stored body
     bodies: list[tuple[Deadline, str]]  # the same place on its list, a new body
     removed: list[tuple[str, str]]  # (patient, deadline id) no longer there
-    audit: list[AuditEntry]
 
 
-def fold(
-    by_patient: dict[str, list[Entry]],
-    rows: Iterable[tuple[str, str, Any, Any, Any]],
-) -> Fold:
-    """``rows``: what the store holds for the patients, as (what, patient, a, b, c) with what
-    ``e`` (a = body, b = consents), ``f`` (a = flag id) or ``d`` (a = deadline id, b = body,
-    c = its place on its list, :func:`list_place`)."""
-    existing: dict[str, list[Entry]] = {p: [] for p in by_patient}
-    raised: dict[str, set[str]] = {p: set() for p in by_patient}
+def fold_deadlines(
+    patients: Sequence[str], rows: Iterable[tuple[str, str, Any, Any, Any]]
+) -> DeadlineFold:
+    """``rows``: what the store holds for ``patients``, as (what, patient, a, b, c) with what
+    ``e`` (a = body, b = consents) or ``d`` (a = deadline id, b = body, c = its place on its
+    list, :func:`list_place`)."""
+    entries: dict[str, list[Entry]] = {p: [] for p in patients}
     stored: dict[str, tuple[str, str, str]] = {}
     for what, patient, a, b, c in rows:
         if what == "e":
-            existing[patient].append(entry_from_row(a, b))
-        elif what == "f":
-            raised[patient].add(a)
+            entries[patient].append(Entry.from_json(a))  # (the chain does not read consent)
         else:
             stored[a] = (patient, b, c)
-    out = Fold([], [], [], [], [], [])
+    out = DeadlineFold([], [], [])
     kept: set[str] = set()
-    for patient, new in by_patient.items():
-        changes = apply(patient, existing[patient], raised[patient], new, new[-1].received_at)
-        out.entries += changes.entries
-        out.flags += changes.flags
-        out.audit += flag_audit(changes)
-        for d in changes.deadlines:
+    for patient, found in entries.items():
+        for d in deadlines(patient, found):
             kept.add(d.id)
             body = deadline_body(d).decode()
             was = stored.get(d.id)
@@ -241,6 +301,7 @@ def flag_audit(changes: Changes) -> list[AuditEntry]:
 
 __all__ = [
     "FLAGGER",
+    "DeadlineFold",
     "Fold",
     "NoPlanIndex",
     "PatientRecord",
@@ -256,6 +317,7 @@ __all__ = [
     "flag_body",
     "flag_from_row",
     "fold",
+    "fold_deadlines",
     "list_place",
     "plan_index_for",
 ]

@@ -1,11 +1,14 @@
 """The plan index on SQLite: the accept hook (inside the store's write transaction, on its
-one connection) and the reads (on the same connection, through the store's executor)."""
+one connection), the deadlines' recomputation (a write transaction of its own, under the
+same single-writer lock as every accept) and the reads (on the same connection, through the
+store's executor)."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.coordination.chain import Deadline
@@ -20,6 +23,7 @@ from gateway.exchange.plan_index import (
     flag_body,
     flag_from_row,
     fold,
+    fold_deadlines,
 )
 from gateway.exchange.store.base import AuditEntry, NewMessage
 
@@ -37,24 +41,22 @@ def _ts(value: datetime) -> str:
 
 
 def index_accepted(db: sqlite3.Connection, messages: Sequence[NewMessage]) -> list[AuditEntry]:
-    """Fold the accepted messages' entries into their patients' index, in the caller's write
-    transaction; the audit records of the flags raised, for the caller to chain."""
+    """Fold the accepted messages' entries into their patients' index and mark the patients
+    for recomputation (:func:`recompute`), in the caller's write transaction; the audit
+    records of the flags raised, for the caller to chain."""
     by_patient = arrivals(messages)
     if not by_patient:
         return []
     patients = sorted(by_patient)
-    rows: list[tuple[str, str, Any, Any, Any]] = []
+    rows: list[tuple[str, str, Any, Any]] = []
     for i in range(0, len(patients), _CHUNK):
         part = patients[i : i + _CHUNK]
         marks = ", ".join("?" * len(part))
         rows += db.execute(
-            f"SELECT 'e', patient, body, consents, NULL FROM plan_entries"
-            f" WHERE patient IN ({marks})"
-            f" UNION ALL SELECT 'f', patient, flag_id, NULL, NULL FROM plan_flags"
-            f" WHERE patient IN ({marks})"
-            f" UNION ALL SELECT 'd', patient, deadline_id, body, state || ' ' || due_on"
-            f" FROM plan_deadlines WHERE patient IN ({marks})",
-            part * 3,
+            f"SELECT 'e', patient, body, consents FROM plan_entries WHERE patient IN ({marks})"
+            f" UNION ALL SELECT 'f', patient, flag_id, NULL FROM plan_flags"
+            f" WHERE patient IN ({marks})",
+            part * 2,
         ).fetchall()
     out = fold(by_patient, rows)
     db.executemany(
@@ -63,21 +65,53 @@ def index_accepted(db: sqlite3.Connection, messages: Sequence[NewMessage]) -> li
         " kind = excluded.kind, received_at = excluded.received_at, body = excluded.body,"
         " consents = excluded.consents",
         [
-            (
-                e.key,
-                e.patient,
-                str(e.kind),
-                _ts(e.received_at),
-                e.to_json().decode(),
-                e.consents_json(),
-            )
-            for e in out.entries
+            (e.key, e.patient, str(e.kind), _ts(e.received_at), e.to_json().decode(), consents)
+            for e, consents in out.entries
         ],
     )
     db.executemany(
         "INSERT INTO plan_flags VALUES (?, ?, ?, ?, ?)",
         [(f.id, f.patient, f.code, _ts(f.raised_at), flag_body(f).decode()) for f in out.flags],
     )
+    at = _ts(messages[0].received_at)
+    db.executemany(
+        "INSERT INTO plan_dirty VALUES (?, ?) ON CONFLICT (patient) DO NOTHING",
+        [(p, at) for p in out.dirty],
+    )
+    return out.audit
+
+
+def recompute(db: sqlite3.Connection, patients: Sequence[str] | None = None) -> int:
+    """Recompute the deadlines of up to :data:`_CHUNK` marked patients (``patients``: those of
+    them only) and remove their marks, in the caller's write transaction (SQLite's one
+    writer: no accept runs meanwhile); how many patients."""
+    if patients is None:
+        todo = [
+            p
+            for (p,) in db.execute(
+                "SELECT patient FROM plan_dirty ORDER BY patient LIMIT ?", (_CHUNK,)
+            )
+        ]
+    else:
+        wanted = sorted(set(patients))[:_CHUNK]
+        todo = [
+            p
+            for (p,) in db.execute(
+                "SELECT patient FROM plan_dirty"
+                f" WHERE patient IN ({', '.join('?' * len(wanted))}) ORDER BY patient",
+                wanted,
+            )
+        ]
+    if not todo:
+        return 0
+    marks = ", ".join("?" * len(todo))
+    rows = db.execute(
+        f"SELECT 'e', patient, body, consents, NULL FROM plan_entries WHERE patient IN ({marks})"
+        f" UNION ALL SELECT 'd', patient, deadline_id, body, state || ' ' || due_on"
+        f" FROM plan_deadlines WHERE patient IN ({marks})",
+        todo * 2,
+    ).fetchall()
+    out = fold_deadlines(todo, rows)
     db.executemany("DELETE FROM plan_deadlines WHERE patient = ? AND deadline_id = ?", out.removed)
     db.executemany(
         "INSERT INTO plan_deadlines VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -92,7 +126,8 @@ def index_accepted(db: sqlite3.Connection, messages: Sequence[NewMessage]) -> li
         "UPDATE plan_deadlines SET body = ? WHERE patient = ? AND deadline_id = ?",
         [(body, d.patient, d.id) for d, body in out.bodies],
     )
-    return out.audit
+    db.execute(f"DELETE FROM plan_dirty WHERE patient IN ({marks})", todo)
+    return len(todo)
 
 
 class SQLitePlanIndex:
@@ -104,8 +139,38 @@ class SQLitePlanIndex:
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self.store.read(fn)
 
+    async def drain(self, patients: Sequence[str] | None = None, *, wait: bool = False) -> int:
+        # one writer at a time (the store's lock): nothing to skip, nothing to wait for
+        def dirty(db: sqlite3.Connection) -> bool:
+            return db.execute("SELECT 1 FROM plan_dirty LIMIT 1").fetchone() is not None
+
+        if patients is None and not await self._read(dirty):
+            return 0
+        total = 0
+        if patients is not None:
+            wanted = sorted(set(patients))
+            for i in range(0, len(wanted), _CHUNK):
+                part = wanted[i : i + _CHUNK]
+                total += await self.store.write(partial(recompute, patients=part))
+            return total
+        while True:
+            n = await self.store.write(recompute)
+            total += n
+            if n < _CHUNK:
+                return total
+
     async def patient(self, patient: str) -> PatientRecord:
-        def run(db: sqlite3.Connection) -> PatientRecord:
+        record = await self._patient(patient)
+        if record is None:  # marked: its deadlines recomputed first
+            await self.drain([patient])
+            record = await self._patient(patient)
+        assert record is not None
+        return record
+
+    async def _patient(self, patient: str) -> PatientRecord | None:
+        def run(db: sqlite3.Connection) -> PatientRecord | None:
+            if db.execute("SELECT 1 FROM plan_dirty WHERE patient = ?", (patient,)).fetchone():
+                return None
             return PatientRecord(
                 [
                     entry_from_row(b, c)
@@ -152,6 +217,9 @@ class SQLitePlanIndex:
     async def actor_deadlines(
         self, role: str, org: str, *, since: date, until: date, limit: int, offset: int = 0
     ) -> list[Deadline]:
+        if offset == 0:
+            await self.drain(wait=True)
+
         def run(db: sqlite3.Connection) -> list[Deadline]:
             rows = db.execute(
                 "SELECT due_on, patient, deadline_id, body FROM ("
@@ -205,4 +273,4 @@ class SQLitePlanIndex:
         return await self._read(run)
 
 
-__all__ = ["SQLitePlanIndex", "index_accepted"]
+__all__ = ["SQLitePlanIndex", "index_accepted", "recompute"]

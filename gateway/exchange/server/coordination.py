@@ -9,6 +9,9 @@ Registered with one line in the app (:func:`add_routes`); the operations are des
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import re
 from datetime import date, datetime, time
 from typing import Any, Literal, NotRequired, cast
@@ -37,7 +40,9 @@ from gateway.exchange.server.app import CLOCK, CONFIG, STORE
 from gateway.exchange.server.handlers import PRINCIPAL, problem
 from gateway.exchange.server.openapi import CALLER, STORE_UNAVAILABLE, Api, Link, Param, Reply
 from gateway.exchange.server.openapi import problem as declared_problem
+from gateway.exchange.store.base import StoreError
 
+log = logging.getLogger("gateway.coordination")
 PLAN_INDEX = web.AppKey("plan_index", PlanIndex)
 FHIR_JSON = "application/fhir+json"
 MAX_LIMIT = 1000
@@ -513,14 +518,75 @@ async def fhir_search(request: web.Request) -> web.StreamResponse:
     return web.Response(body=orjson.dumps(bundle), content_type=FHIR_JSON)
 
 
+#: How often the drain looks for patients whose deadlines are to be recomputed (their
+#: deadline rows lag the accept by at most this, plus the drain's own time; the readers that
+#: show deadlines recompute a marked patient first, so no answer is stale).
+DRAIN_SECONDS = 0.25
+
+
+class DeadlineDrain:
+    """The server's worker for the plan index's deadlines: :meth:`PlanIndex.drain` at start-up
+    (patients a crash left marked), then every :data:`DRAIN_SECONDS`, and once more at stop.
+    Accepts between two rounds share one recomputation per patient."""
+
+    def __init__(self, index: PlanIndex, every: float = DRAIN_SECONDS) -> None:
+        self.index = index
+        self.every = every
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="plan-index-drain")
+
+    async def _run(self) -> None:
+        while True:
+            last = self._stop.is_set()  # a round begun after stop was asked is the last
+            try:
+                await self.index.drain()
+            except Exception as exc:  # the store is away (or a bug): the marks wait, and
+                # the readers recompute what they show; the class only (no patient data)
+                log.warning(
+                    "plan index: recomputing deadlines failed (%s)",
+                    exc if isinstance(exc, StoreError) else type(exc).__name__,
+                    extra={"event": "plan-index-drain-failed"},
+                )
+            if last:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.every)
+
+    async def stop(self) -> None:
+        """One last round, then stop (never cancelled mid-transaction)."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+
+DRAIN = web.AppKey("plan_index_drain", DeadlineDrain)
+
+
 def add_routes(app: web.Application) -> None:
-    """The coordination routes, and the plan index over the app's store (a store the index
-    does not know leaves the gateway serving; its coordination routes answer 503)."""
+    """The coordination routes, the plan index over the app's store (a store the index does
+    not know leaves the gateway serving; its coordination routes answer 503) and its drain,
+    started once the store is open and stopped before it closes."""
     try:
         app[PLAN_INDEX] = plan_index_for(app[STORE])
     except TypeError as exc:
         app[PLAN_INDEX] = NoPlanIndex(str(exc))
+        API.add_to(app)
+        return
+    app[DRAIN] = DeadlineDrain(app[PLAN_INDEX])
+
+    async def start(app: web.Application) -> None:  # on_startup: after the store opened
+        app[DRAIN].start()
+
+    async def stop(app: web.Application) -> None:  # on_shutdown: before the store closes
+        await app[DRAIN].stop()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(stop)
     API.add_to(app)
 
 
-__all__ = ["API", "PLAN_INDEX", "add_routes"]
+__all__ = ["API", "DRAIN", "DRAIN_SECONDS", "PLAN_INDEX", "DeadlineDrain", "add_routes"]

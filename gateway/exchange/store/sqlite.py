@@ -221,6 +221,10 @@ class SQLiteStore:
         """Run ``fn`` (a read) on the store's connection: the plan index's reads."""
         return await self._run(fn)
 
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in a write transaction of its own: the plan index's deadline drain."""
+        return await self._run(lambda db: self._write(db, fn))
+
     async def health(self) -> str | None:
         def check(db: sqlite3.Connection) -> str | None:
             # calls are serialised on one thread: between them no transaction is open
