@@ -9,7 +9,8 @@ its FHIRPath (``Bundle.entry[3].resource.code.coding[0]``), which also fills the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -69,7 +70,30 @@ SYSTEM = RULES.define(
     "`mappings/fhir-systems.toml`.",
 )
 
+CHARACTER = RULES.define(
+    "FHIR-CHARACTER",
+    "FHIR string holds a character FHIR does not allow",
+    RuleKind.SYNTAX,
+    "A string (a value or a key) holds a control character: FHIR R4 strings shall not contain "
+    "code points below U+0020 other than tab, carriage return and line feed, so JSON escapes "
+    "such as `\\u0000`, `\\b` and `\\f` are refused. U+FFFE and U+FFFF are refused too: no "
+    "XML 1.0 document, so no FHIR XML, can carry them. The message names each string by its "
+    "FHIRPath and line, not its content.",
+)
+
 _CONTAINERS = (dict, list)
+
+#: A character no FHIR string may hold, as JSON carries it: escaped, or written raw (only
+#: U+FFFE and U+FFFF: a raw control character in a string is a JSON syntax error already). An
+#: escaped backslash (``\\``) is consumed as a pair, so ``\\u0000`` (JSON for the six
+#: characters ``\u0000``) is no match: the matches are exactly the forbidden characters the
+#: parsed strings hold, one each. Two patterns, each with a literal head that the regular
+#: expression engine scans for quickly (one alternation of both is 40x slower).
+_FORBIDDEN_ESCAPED = re.compile(
+    rb"\\(?:\\|(u000[0-8bBcCeEfF]|u001[0-9a-fA-F]|u[fF]{3}[eEfF]|[bf]))"
+)
+_FORBIDDEN_RAW = re.compile(rb"\xef\xbf[\xbe\xbf]")
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def _too_deep(node: dict[str, Any] | list[Any], budget: int) -> bool:
@@ -100,7 +124,61 @@ def load_json(
         return None, [_issue(JSON_SYNTAX, f"an object has the key {duplicate!r} twice")]
     if _too_deep(tree, max_depth):
         return None, [_issue(LIMIT, f"objects and arrays nest deeper than {max_depth} levels")]
+    if _forbidden_offsets(data):
+        return None, _forbidden_issues(tree, data)
     return tree, []
+
+
+def _forbidden_offsets(data: bytes) -> list[int]:
+    """Where the (well-formed) JSON holds a character :data:`CHARACTER` refuses: one offset
+    per such character of the parsed strings, in document order. Most documents hold no
+    backslash and no byte 0xBF at all, and cost two ``memchr``."""
+    found = []
+    if b"\\" in data:
+        found = [m.start() for m in _FORBIDDEN_ESCAPED.finditer(data) if m.lastindex]
+    if b"\xbf" in data:
+        raw = [m.start() for m in _FORBIDDEN_RAW.finditer(data)]
+        if raw:
+            found = sorted(found + raw)
+    return found
+
+
+def _strings(node: Any, path: str) -> Iterator[tuple[str, str, bool]]:
+    """Every key and string value of a tree in document order: (string, FHIRPath, is a key)."""
+    if type(node) is dict:
+        for key, value in node.items():
+            yield key, path, True
+            yield from _strings(value, f"{path}.{key}" if path else key)
+    elif type(node) is list:
+        for i, item in enumerate(node):
+            yield from _strings(item, f"{path}[{i}]")
+    elif type(node) is str:
+        yield node, path, False
+
+
+def _forbidden_issues(tree: dict[str, Any], data: bytes) -> list[Issue]:
+    """One issue per string holding a forbidden character, at its FHIRPath and the line of
+    its first such character (the raw matches pair with the parsed characters one to one)."""
+    offsets = iter(_forbidden_offsets(data))
+    root = tree.get("resourceType")
+    out: list[Issue] = []
+    for text, path, key in _strings(tree, root if isinstance(root, str) else ""):
+        found = _FORBIDDEN.findall(text)
+        if not found:
+            continue
+        mine = [next(offsets, None) for _ in found]  # this string's offsets
+        at = mine[0]
+        line = None if at is None else data.count(b"\n", 0, at) + 1
+        chars = ", ".join(sorted({f"U+{ord(c):04X}" for c in found}))
+        what = f"a key of {path or 'the resource'}" if key else path
+        out.append(
+            _issue(
+                CHARACTER,
+                f"{what} holds {chars}, which no FHIR string may hold",
+                Location(path, line),
+            )
+        )
+    return out
 
 
 class _Duplicate(Exception):
@@ -306,6 +384,7 @@ class Reader:
 
 
 __all__ = [
+    "CHARACTER",
     "JSON_SYNTAX",
     "LIMIT",
     "MAX_BYTES",
