@@ -96,14 +96,35 @@ _FORBIDDEN_RAW = re.compile(rb"\xef\xbf[\xbe\xbf]")
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def _too_deep(node: dict[str, Any] | list[Any], budget: int) -> bool:
-    # recursion stops at ``budget`` levels, far below Python's own limit
+def _key_count(node: dict[str, Any] | list[Any], budget: int) -> int:
+    """The keys of every object in the tree, or -1 when it nests deeper than ``budget``
+    levels (one walk for both; recursion stops far below Python's own limit)."""
     if budget == 0:
-        return True
-    for child in node.values() if type(node) is dict else node:
-        if (type(child) is dict or type(child) is list) and _too_deep(child, budget - 1):
-            return True
-    return False
+        return -1
+    if type(node) is dict:
+        count, children = len(node), node.values()
+    else:
+        count, children = 0, node  # type: ignore[assignment]
+    for child in children:
+        if type(child) is dict or type(child) is list:
+            below = _key_count(child, budget - 1)
+            if below < 0:
+                return -1
+            count += below
+    return count
+
+
+#: The end of a key: its closing quote, any whitespace, the colon. Every key of the bytes
+#: ends so; a string value starting with a colon (``": x"``) or an escaped quote before one
+#: (``"\\":"``) match too. So the bytes hold at least as many of these as the document writes
+#: keys, and no more than the parsed tree holds only when no object has a key twice.
+_KEY_END = re.compile(rb'"[ \t\n\r]*:')
+
+
+def _maybe_duplicate(data: bytes, keys: int) -> bool:
+    """Whether the (well-formed) JSON may hold a key twice in one object, given the keys of
+    its parsed tree (-1: unknown). False is certain; True asks :func:`_duplicate_key`."""
+    return keys < 0 or len(_KEY_END.findall(data)) != keys
 
 
 def load_json(
@@ -118,11 +139,12 @@ def load_json(
         return None, [_issue(JSON_SYNTAX, str(exc))]
     if not isinstance(tree, dict):
         return None, [_issue(JSON_SYNTAX, "the top level must be a JSON object (a resource)")]
-    duplicate = _duplicate_key(data)
+    keys = _key_count(tree, max_depth)
+    duplicate = _duplicate_key(data) if _maybe_duplicate(data, keys) else None
     if duplicate is not None:
         # readers differ on which one wins (first or last): the document says two things
         return None, [_issue(JSON_SYNTAX, f"an object has the key {duplicate!r} twice")]
-    if _too_deep(tree, max_depth):
+    if keys < 0:
         return None, [_issue(LIMIT, f"objects and arrays nest deeper than {max_depth} levels")]
     if _forbidden_offsets(data):
         return None, _forbidden_issues(tree, data)
@@ -194,12 +216,13 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _duplicate_key(data: bytes) -> str | None:
-    """A key some object of the (already parsed, so well-formed) JSON holds twice."""
+    """A key some object of the (already parsed, so well-formed) JSON holds twice: the exact
+    check, a second parse (4x ``orjson.loads``), run only when :func:`_maybe_duplicate`."""
     try:
         json.loads(data, object_pairs_hook=_unique_pairs)
     except _Duplicate as dup:
         return str(dup.args[0])
-    except ValueError:
+    except (ValueError, RecursionError):  # deeper than json's recursion: FHIR-LIMIT says it
         return None
     return None
 
