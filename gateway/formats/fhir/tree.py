@@ -96,35 +96,46 @@ _FORBIDDEN_RAW = re.compile(rb"\xef\xbf[\xbe\xbf]")
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def _key_count(node: dict[str, Any] | list[Any], budget: int) -> int:
-    """The keys of every object in the tree, or -1 when it nests deeper than ``budget``
-    levels (one walk for both; recursion stops far below Python's own limit)."""
-    if budget == 0:
-        return -1
-    if type(node) is dict:
-        count, children = len(node), node.values()
-    else:
-        count, children = 0, node  # type: ignore[assignment]
-    for child in children:
-        if type(child) is dict or type(child) is list:
-            below = _key_count(child, budget - 1)
-            if below < 0:
-                return -1
-            count += below
-    return count
+def _string_count(tree: dict[str, Any], max_depth: int) -> int:
+    """The strings of the tree (its objects' keys and its string values), or -1 when it
+    nests deeper than ``max_depth`` levels: one walk for both, level by level (no recursion,
+    cheaper than one call per object)."""
+    count = 0
+    level: list[Any] = [tree]
+    for _depth in range(max_depth):
+        below: list[Any] = []
+        for node in level:
+            if type(node) is dict:
+                count += len(node)
+                children = node.values()
+            else:
+                children = node
+            for child in children:
+                kind = type(child)
+                if kind is str:
+                    count += 1
+                elif kind is dict or kind is list:
+                    below.append(child)
+        if not below:
+            return count
+        level = below
+    return -1
 
 
-#: The end of a key: its closing quote, any whitespace, the colon. Every key of the bytes
-#: ends so; a string value starting with a colon (``": x"``) or an escaped quote before one
-#: (``"\\":"``) match too. So the bytes hold at least as many of these as the document writes
-#: keys, and no more than the parsed tree holds only when no object has a key twice.
-_KEY_END = re.compile(rb'"[ \t\n\r]*:')
+#: An escape in a JSON string: an escaped backslash (a pair, so that the ``"`` of ``\\"``
+#: ends the string) or an escaped quote (group 1).
+_ESCAPED_QUOTE = re.compile(rb'\\(?:\\|("))')
 
 
-def _maybe_duplicate(data: bytes, keys: int) -> bool:
-    """Whether the (well-formed) JSON may hold a key twice in one object, given the keys of
-    its parsed tree (-1: unknown). False is certain; True asks :func:`_duplicate_key`."""
-    return keys < 0 or len(_KEY_END.findall(data)) != keys
+def _maybe_duplicate(data: bytes, strings: int) -> bool:
+    """Whether the (well-formed) JSON holds a key twice in one object, given the strings of
+    its parsed tree (-1: unknown). Every string of the bytes is two quotes that are not
+    escaped; an object holding a key twice keeps one, so the tree holds fewer strings than
+    the bytes exactly when some object does (``\\u``-escaped keys that decode equal too)."""
+    quotes = data.count(b'"')
+    if b"\\" in data:
+        quotes -= sum(1 for m in _ESCAPED_QUOTE.finditer(data) if m.lastindex)
+    return strings < 0 or quotes != 2 * strings
 
 
 def load_json(
@@ -139,12 +150,12 @@ def load_json(
         return None, [_issue(JSON_SYNTAX, str(exc))]
     if not isinstance(tree, dict):
         return None, [_issue(JSON_SYNTAX, "the top level must be a JSON object (a resource)")]
-    keys = _key_count(tree, max_depth)
-    duplicate = _duplicate_key(data) if _maybe_duplicate(data, keys) else None
+    strings = _string_count(tree, max_depth)
+    duplicate = _duplicate_key(data) if _maybe_duplicate(data, strings) else None
     if duplicate is not None:
         # readers differ on which one wins (first or last): the document says two things
         return None, [_issue(JSON_SYNTAX, f"an object has the key {duplicate!r} twice")]
-    if keys < 0:
+    if strings < 0:
         return None, [_issue(LIMIT, f"objects and arrays nest deeper than {max_depth} levels")]
     if _forbidden_offsets(data):
         return None, _forbidden_issues(tree, data)
@@ -217,7 +228,8 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _duplicate_key(data: bytes) -> str | None:
     """A key some object of the (already parsed, so well-formed) JSON holds twice: the exact
-    check, a second parse (4x ``orjson.loads``), run only when :func:`_maybe_duplicate`."""
+    check, a second parse (4x ``orjson.loads``) that names the key, run only when
+    :func:`_maybe_duplicate` says there is one."""
     try:
         json.loads(data, object_pairs_hook=_unique_pairs)
     except _Duplicate as dup:
