@@ -127,8 +127,6 @@ from gateway.formats.fhir.slots import (
     read_item,
     read_slot,
     which_items,
-    write_items,
-    write_slot,
 )
 from gateway.formats.fhir.tree import Reader, Unreadable
 
@@ -619,7 +617,7 @@ class RowMapping(CollectionMapping):
         mine = {plan.entries[0].name} | {e.name for e in present[1:] if not e.block and not e.hook}
         for name, how, what in plan.fields:
             if how == "at" and what[0] in named:
-                write_slot(named[what[0]], what[1], getattr(w.document, name))
+                what[1].write(named[what[0]], getattr(w.document, name))
                 mine.add(what[0])
         kinds = {e.name: e.resource for e in plan.entries}
         for name in mine:  # items are in order already
@@ -639,10 +637,8 @@ class RowMapping(CollectionMapping):
             focus["identifier"] = [{"system": plan.id_system, "value": w.document.id}]
         bundle_hook = plan.mapping.bundle.get("hook")
         for name, how, what in plan.fields:
-            if how == "slot":
-                write_slot(focus, what, getattr(w.document, name))
-            elif how == "items":
-                write_items(focus, what, getattr(w.document, name))
+            if how == "slot" or how == "items":
+                what.write(focus, getattr(w.document, name))
             elif how == "hook" and what != bundle_hook:
                 plan.hooks[what].write(w, focus)
 
@@ -652,7 +648,7 @@ class RowMapping(CollectionMapping):
         res: Resource = {"resourceType": e.resource, **fresh(e.fixed)}
         for element, target in e.links.items():
             _wire(res, Ref(e.name, element), w.urls[target])
-        write_items(res, self.plan.entry_items[e.name], value)
+        self.plan.entry_items[e.name].write(res, value)
         return res
 
     # -- tree -> model

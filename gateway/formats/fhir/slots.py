@@ -60,6 +60,8 @@ class Slot:
     each: Slot | None = field(init=False, repr=False, compare=False)
     prefix: str = field(init=False, repr=False, compare=False)  # the steps to the holder
     put: Callable[[Json, str, Any, bool], None] = field(init=False, repr=False, compare=False)
+    #: ``write(obj, value)``: :func:`write_slot` for this slot, compiled (:class:`_Source`)
+    write: Callable[[Json, Any], None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prefix", "/".join(map(repr, self.steps[:-1])))
@@ -83,6 +85,10 @@ class Slot:
             fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
             each = Slot(**{**fields, "steps": self.steps[at + 1 :], "many": False})
         object.__setattr__(self, "each", each)
+        src = _Source()
+        src.emit(0, "def write(obj, value):")
+        src.slot(1, self, "obj", "value")
+        object.__setattr__(self, "write", src.compile("write", f"slot {self.name}"))
 
     def where(self, path: str) -> str:
         """Where a missing value is reported: up to the element picked by system or url (it
@@ -112,6 +118,149 @@ class Items:
     #: (its steps and value) or a slot (its steps and the Slot)
     ops: tuple[tuple[tuple[Step, ...], Any], ...] = ()
     pick: tuple[str, str] | None = None  # the items are the elements with this (an url)
+    #: ``write(holder, values)``: :func:`write_items` for this list, compiled (:class:`_Source`)
+    write: Callable[[Json, list[Any]], None] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        src = _Source()
+        src.emit(0, "def write(focus, values):")
+        src.emit(1, "if not values:")
+        src.emit(2, "return")
+        holder = src.container(1, "focus", self.steps, new=False)
+        src.emit(1, f"elements = {holder}.setdefault({self.steps[-1].key!r}, [])")
+        src.emit(1, "for value in values:")
+        src.emit(2, "element = {}")
+        for steps, what in self.ops:  # in element order: the item needs no sorting
+            if type(what) is Slot:
+                v = src.var()
+                src.emit(2, f"{v} = value.{what.name}")
+                src.slot(2, what, "element", v)
+            else:
+                at = src.container(2, "element", steps, new=False)
+                src.emit(2, f"{at}[{steps[-1].key!r}] = {what!r}")  # a literal: a new copy
+        src.emit(2, "elements.append(element)")
+        object.__setattr__(self, "write", src.compile("write", f"items {self.name}"))
+
+
+# -- compiled writers --------------------------------------------------------------------------
+
+
+class _Source:
+    """Python source of one slot's or list's writer, compiled once at start-up: the steps,
+    picks, tables and conversions are decided here, so writing a value runs straight-line
+    code (the same dict operations, in the same order, as :func:`write_slot` and
+    :func:`write_items` interpreted; tests/test_fhir_golden.py holds the bytes)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {"put_text": put_text, "put_ext_text": put_ext_text}
+        self.count = 0
+
+    def emit(self, indent: int, line: str) -> None:
+        self.lines.append("    " * indent + line)
+
+    def var(self) -> str:
+        self.count += 1
+        return f"v{self.count}"
+
+    def const(self, value: Any) -> str:
+        name = f"c{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def compile(self, name: str, what: str) -> Any:
+        code = compile("\n".join(self.lines) + "\n", f"<fhir writer: {what}>", "exec")
+        namespace = dict(self.names)
+        exec(code, namespace)
+        return namespace[name]
+
+    def container(self, indent: int, obj: str, steps: tuple[Step, ...], new: bool) -> str:
+        """:func:`container`: the variable holding the object of the last step."""
+        for step in steps[:-1]:
+            key, at = step.key, self.var()
+            if not step.repeats:
+                self.emit(indent, f"{at} = {obj}.setdefault({key!r}, {{}})")
+                obj = at
+                continue
+            items = self.var()
+            self.emit(indent, f"{items} = {obj}.setdefault({key!r}, [])")
+            if step.pick is not None:
+                k, v = step.pick
+                if not new:
+                    self.emit(indent, f"for {at} in {items}:")
+                    self.emit(indent + 1, f"if {at}.get({k!r}) == {v!r}:")
+                    self.emit(indent + 2, "break")
+                    self.emit(indent, "else:")
+                self.emit(indent + (not new), f"{at} = {{{k!r}: {v!r}}}")
+                self.emit(indent + (not new), f"{items}.append({at})")
+            else:
+                self.emit(indent, f"if {items}:")
+                self.emit(indent + 1, f"{at} = {items}[0]")
+                self.emit(indent, "else:")
+                self.emit(indent + 1, f"{at} = {{}}")
+                self.emit(indent + 1, f"{items}.append({at})")
+            obj = at
+        return obj
+
+    def put(self, indent: int, slot: Slot, obj: str, key: str, value: str) -> None:
+        """``slot.put(obj, key, value, slot.in_extension)``, the conversion chosen here."""
+        if slot.enum:
+            self.emit(indent, f"{obj}[{key!r}] = str({value})")
+        elif slot.vtype is str and slot.in_extension and key == "valueString":
+            self.emit(indent, f"put_ext_text({obj}, {value})")
+        elif slot.vtype is str:
+            self.emit(indent, f"put_text({obj}, {key!r}, {value})")
+        elif slot.vtype is date:
+            self.emit(indent, f"{obj}[{key!r}] = {value}.isoformat()")
+        elif slot.vtype in _WRITERS:
+            self.emit(indent, f"{obj}[{key!r}] = {self.const(_WRITERS[slot.vtype])}({value})")
+        else:
+            self.emit(indent, f"{obj}[{key!r}] = {value}")
+
+    def present(self, slot: Slot, value: str) -> str:
+        return f"{value} is not None" + (f" and {value} != ''" if slot.optional_text else "")
+
+    def slot(self, indent: int, slot: Slot, obj: str, value: str) -> None:
+        """:func:`write_slot`."""
+        if slot.many:
+            one = self.var()
+            self.emit(indent, f"for {one} in {value}:")
+            self.emit(indent + 1, f"if {self.present(slot, one)}:")
+            self.one(indent + 2, slot, obj, one)
+            return
+        self.emit(indent, f"if {self.present(slot, value)}:")
+        key = slot.steps[0].key
+        if slot.prefix or slot.table is not None or slot.coded is not None:
+            self.one(indent + 1, slot, obj, value)
+        elif slot.steps[0].repeats:
+            self.repeated(indent + 1, slot, obj, key, value)
+        else:  # the most common: an element of the object itself
+            self.put(indent + 1, slot, obj, key, value)
+
+    def repeated(self, indent: int, slot: Slot, obj: str, key: str, value: str) -> None:
+        item = self.var()
+        self.emit(indent, f"{item} = {{}}")
+        self.put(indent, slot, item, key, value)
+        self.emit(indent, f"{obj}.setdefault({key!r}, []).append({item}[{key!r}])")
+
+    def one(self, indent: int, slot: Slot, obj: str, value: str) -> None:
+        """:func:`_write_one`, the value known present."""
+        if slot.table is not None:
+            mapped = self.var()
+            self.emit(indent, f"{mapped} = {self.const(slot.table)}[str({value})]")
+            value = mapped
+        holder = self.container(indent, obj, slot.steps, slot.many)
+        last = slot.steps[-1]
+        if slot.coded is not None:  # an enumeration as a Coding of its system
+            concept = f"{{'coding': [{{'system': {slot.coded!r}, 'code': str({value})}}]}}"
+            if last.repeats:
+                self.emit(indent, f"{holder}.setdefault({last.key!r}, []).append({concept})")
+            else:
+                self.emit(indent, f"{holder}[{last.key!r}] = {concept}")
+        elif last.repeats:
+            self.repeated(indent, slot, holder, last.key, value)
+        else:
+            self.put(indent, slot, holder, last.key, value)
 
 
 # -- one value ---------------------------------------------------------------------------------
@@ -146,6 +295,13 @@ def _put_composite(write: Callable[[Any], Json]) -> Callable[[Json, str, Any, bo
 
     return put
 
+
+_WRITERS: dict[Any, Callable[[Any], Any]] = {
+    datetime: dt.write_datetime,
+    Code: dt.write_coding,
+    Identifier: dt.write_identifier,
+    Period: dt.write_period,
+}
 
 _PUTTERS: dict[Any, Callable[[Json, str, Any, bool], None]] = {
     str: _put_text,
