@@ -124,7 +124,6 @@ from gateway.formats.fhir.slots import (
     fresh,
     ordered,
     rank_path,
-    read_item,
     read_slot,
     which_items,
 )
@@ -733,7 +732,7 @@ class RowMapping(CollectionMapping):
                 continue  # another extension
             items = which_items(element, lists) if len(lists) > 1 else lists[0]
             got = out[items.name]
-            item = read_item(r, items, element, epath, (items.name, len(got)))
+            item = items.read(r, element, epath, (items.name, len(got)))
             if item is not None:
                 got.append(item)
         return out

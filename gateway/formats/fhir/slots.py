@@ -120,8 +120,13 @@ class Items:
     pick: tuple[str, str] | None = None  # the items are the elements with this (an url)
     #: ``write(holder, values)``: :func:`write_items` for this list, compiled (:class:`_Source`)
     write: Callable[[Json, list[Any]], None] = field(init=False, repr=False, compare=False)
+    #: ``read(r, element, path, mp)``: :func:`read_item` for this list, compiled
+    read: Callable[[Reader, Json, str, ModelPath], Any] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "read", _item_reader(self))
         src = _Source()
         src.emit(0, "def write(focus, values):")
         src.emit(1, "if not values:")
@@ -711,8 +716,64 @@ def which_items(element: Json, lists: tuple[Items, ...]) -> Items:
     return next(i for i in lists if i.match is None)
 
 
+def _item_reader(items: Items) -> Callable[[Reader, Json, str, ModelPath], Any]:
+    """:func:`read_item` for one list as Python source: each holder an item's slots share is
+    walked where the first of them needs it, each slot's reader and what a missing value
+    does (reported where, a fallback, the item left out) decided here."""
+    src = _Source()
+    src.names.update(_walk=_walk, read_slot=read_slot, Unreadable=Unreadable)
+    src.emit(0, "def read(r, element, path, mp):")
+    for key, what in items.needs:
+        src.emit(1, f"if r.obj(element, {key!r}, path) is None:")
+        src.emit(2, f"r.missing(path + {'.' + key!r}, {what!r})")
+        src.emit(2, "return None")
+    src.emit(1, "r.map(mp, path)")
+    src.emit(1, "values = {}")
+    src.emit(1, "try:")
+    walked: dict[str, tuple[str, str, str]] = {}  # prefix -> its variables
+    for slot in items.slots:
+        name, mp = slot.name, f"(*mp, {slot.name!r})"
+        reader, const = src.const(slot.reader), src.const(slot)
+        if slot.each is not None:  # a list: read_slot reads every value
+            src.emit(2, f"value = read_slot(r, element, path, {const}, {mp})")
+            src.emit(2, "if value is not None:")
+            src.emit(3, f"values[{name!r}] = value")
+            continue
+        if not slot.prefix:
+            holder, hpath, ext = "element", "path", "''"
+            src.emit(2, f"value = {reader}(r, element, path, {mp}, {const}, '')")
+        else:
+            if slot.prefix not in walked:
+                walked[slot.prefix] = (src.var(), src.var(), src.var())
+                h, p, e = walked[slot.prefix]
+                src.emit(2, f"{h}, {p}, {e} = _walk(r, element, path, {src.const(slot.steps)})")
+            holder, hpath, ext = walked[slot.prefix]
+            src.emit(2, f"value = None if {holder} is None else {reader}(")
+            src.emit(3, f"r, {holder}, {hpath}, {mp}, {const}, {ext})")
+        if slot.required is not None:
+            src.emit(2, "if value is None:")
+            last = slot.steps[-1].key
+            if slot.coded is None:  # where it is missing: in what holds it, else what is absent
+                where = slot.where("")
+                at = f"{hpath} + {'.' + last!r}"
+                if slot.prefix:
+                    at = f"path + {where!r} if {holder} is None else {at}"
+                src.emit(3, f"r.missing({at}, {slot.required!r})")
+            if slot.fallback is NO_FALLBACK:
+                src.emit(3, "return None")
+            else:
+                src.emit(3, f"value = {src.const(slot.fallback)}")
+        src.emit(2, "if value is not None:")
+        src.emit(3, f"values[{name!r}] = value")
+    src.emit(1, "except Unreadable:")
+    src.emit(2, "return None")
+    src.emit(1, f"return {src.const(items.model)}(**values)")
+    return src.compile("read", f"items {items.name}")  # type: ignore[no-any-return]
+
+
 def read_item(r: Reader, items: Items, element: Json, path: str, mp: ModelPath) -> Any:
-    """One item of the list (None, reported, when it lacks what it cannot do without)."""
+    """One item of the list (None, reported, when it lacks what it cannot do without);
+    :attr:`Items.read` is this, compiled."""
     for key, what in items.needs:
         if r.obj(element, key, path) is None:
             r.missing(f"{path}.{key}", what)
