@@ -174,7 +174,7 @@ class _Source:
         return name
 
     def compile(self, name: str, what: str) -> Any:
-        code = compile("\n".join(self.lines) + "\n", f"<fhir writer: {what}>", "exec")
+        code = compile("\n".join(self.lines) + "\n", f"<fhir row engine: {what}>", "exec")
         namespace = dict(self.names)
         exec(code, namespace)
         return namespace[name]
@@ -721,7 +721,7 @@ def _item_reader(items: Items) -> Callable[[Reader, Json, str, ModelPath], Any]:
     walked where the first of them needs it, each slot's reader and what a missing value
     does (reported where, a fallback, the item left out) decided here."""
     src = _Source()
-    src.names.update(_walk=_walk, read_slot=read_slot, Unreadable=Unreadable)
+    src.names.update(_item=_item, read_slot=read_slot, Unreadable=Unreadable)
     src.emit(0, "def read(r, element, path, mp):")
     for key, what in items.needs:
         src.emit(1, f"if r.obj(element, {key!r}, path) is None:")
@@ -733,23 +733,21 @@ def _item_reader(items: Items) -> Callable[[Reader, Json, str, ModelPath], Any]:
     walked: dict[str, tuple[str, str, str]] = {}  # prefix -> its variables
     for slot in items.slots:
         name, mp = slot.name, f"(*mp, {slot.name!r})"
-        reader, const = src.const(slot.reader), src.const(slot)
         if slot.each is not None:  # a list: read_slot reads every value
-            src.emit(2, f"value = read_slot(r, element, path, {const}, {mp})")
+            src.emit(2, f"value = read_slot(r, element, path, {src.const(slot)}, {mp})")
             src.emit(2, "if value is not None:")
             src.emit(3, f"values[{name!r}] = value")
             continue
         if not slot.prefix:
             holder, hpath, ext = "element", "path", "''"
-            src.emit(2, f"value = {reader}(r, element, path, {mp}, {const}, '')")
+            src.emit(2, f"value = {_read_call(src, slot, holder, hpath, mp, ext)}")
         else:
             if slot.prefix not in walked:
                 walked[slot.prefix] = (src.var(), src.var(), src.var())
-                h, p, e = walked[slot.prefix]
-                src.emit(2, f"{h}, {p}, {e} = _walk(r, element, path, {src.const(slot.steps)})")
+                _walk_source(src, 2, slot.steps, *walked[slot.prefix])
             holder, hpath, ext = walked[slot.prefix]
-            src.emit(2, f"value = None if {holder} is None else {reader}(")
-            src.emit(3, f"r, {holder}, {hpath}, {mp}, {const}, {ext})")
+            call = _read_call(src, slot, holder, hpath, mp, ext)
+            src.emit(2, f"value = None if {holder} is None else {call}")
         if slot.required is not None:
             src.emit(2, "if value is None:")
             last = slot.steps[-1].key
@@ -769,6 +767,34 @@ def _item_reader(items: Items) -> Callable[[Reader, Json, str, ModelPath], Any]:
     src.emit(2, "return None")
     src.emit(1, f"return {src.const(items.model)}(**values)")
     return src.compile("read", f"items {items.name}")  # type: ignore[no-any-return]
+
+
+def _walk_source(
+    src: _Source, indent: int, steps: tuple[Step, ...], h: str, p: str, e: str
+) -> None:
+    """:func:`_walk` below ``element``: sets ``h``, ``p``, ``e`` to the holder of the last
+    step (None if absent), its FHIRPath and the path of the extension on the way."""
+    src.emit(indent, f"{h}, {p}, {e} = element, path, ''")
+    for i, step in enumerate(steps[:-1]):
+        if i:
+            src.emit(indent, f"if {h} is not None:")
+            indent += 1
+        if step.repeats:
+            src.emit(indent, f"{h}, {p} = _item(r, {h}, {src.const(step)}, {p})")
+            if step.key == "extension":
+                src.emit(indent, f"{e} = {p}")
+        else:
+            src.emit(indent, f"{h}, {p} = r.obj({h}, {step.key!r}, {p}), {p} + {'.' + step.key!r}")
+
+
+def _read_call(src: _Source, slot: Slot, h: str, p: str, mp: str, e: str) -> str:
+    """The call that reads ``slot``'s value from holder ``h`` at ``p``: a text, date or
+    date-time outside extensions straight from its reader, else the slot's reader."""
+    key = slot.steps[-1].key
+    direct = {_read_text: get_text, _read_date: dt.read_date, _read_datetime: dt.read_datetime}
+    if slot.reader in direct and not slot.in_extension:
+        return f"{src.const(direct[slot.reader])}(r, {h}, {key!r}, {p}, {mp})"
+    return f"{src.const(slot.reader)}(r, {h}, {p}, {mp}, {src.const(slot)}, {e})"
 
 
 def read_item(r: Reader, items: Items, element: Json, path: str, mp: ModelPath) -> Any:
