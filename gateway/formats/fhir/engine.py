@@ -225,6 +225,7 @@ class Ref:
     owner: str
     element: str
     url: str = ""
+    repeats: bool = False  # the element repeats in the owner's resource type
 
 
 @dataclass(frozen=True)
@@ -244,6 +245,7 @@ class Plan:
     id_system: str  # a ``collection``: the focus' business identifier system
     shared: dict[str, tuple[Items, ...]]  # repeating element -> the lists that share it
     entry_items: dict[str, Items]  # an entry the engine writes (no block) -> its list
+    links: dict[str, tuple[tuple[Ref, str], ...]]  # an entry -> its links (Ref, target)
 
 
 _COMPOSITES = (Code, Identifier, Period)
@@ -435,7 +437,8 @@ class _Compiler:
         owner, element = text.split(".", 1)
         if element.startswith("extension."):
             return Ref(owner, "extension", self.uri(element.split(".", 1)[1]))
-        return Ref(owner, element)
+        rtype = next(e.resource for e in self.m.entries if e.name == owner)
+        return Ref(owner, element, repeats=_repeats(rtype, element))
 
 
 def compile_plan(
@@ -474,6 +477,10 @@ def compile_plan(
         id_system=c.uri(id_row.system) if id_row is not None else "",
         shared=shared,
         entry_items=entry_items,
+        links={
+            e.name: tuple((c.ref(f"{e.name}.{el}"), to) for el, to in e.links.items())
+            for e in mapping.entries
+        },
     )
 
 
@@ -645,8 +652,8 @@ class RowMapping(CollectionMapping):
         """An entry the engine writes: its fixed elements, its links to other entries and
         the items of the list it holds."""
         res: Resource = {"resourceType": e.resource, **fresh(e.fixed)}
-        for element, target in e.links.items():
-            _wire(res, Ref(e.name, element), w.urls[target])
+        for ref, target in self.plan.links[e.name]:
+            _wire(res, ref, w.urls[target])
         self.plan.entry_items[e.name].write(res, value)
         return res
 
@@ -771,7 +778,7 @@ def _wire(owner: Resource, ref: Ref, url: str) -> None:
     reference = dt.reference(url)
     if ref.url:
         owner.setdefault("extension", []).append({"url": ref.url, "valueReference": reference})
-    elif _repeats(owner["resourceType"], ref.element):
+    elif ref.repeats:
         owner.setdefault(ref.element, []).append(reference)
     else:
         owner[ref.element] = reference
