@@ -246,6 +246,8 @@ class Plan:
     shared: dict[str, tuple[Items, ...]]  # repeating element -> the lists that share it
     entry_items: dict[str, Items]  # an entry the engine writes (no block) -> its list
     links: dict[str, tuple[tuple[Ref, str], ...]]  # an entry -> its links (Ref, target)
+    #: an entry -> the resource types its reference may name (its own, then ``ref_else``'s)
+    rtypes: dict[str, tuple[str, ...]]
 
 
 _COMPOSITES = (Code, Identifier, Period)
@@ -479,6 +481,10 @@ def compile_plan(
         entry_items=entry_items,
         links={
             e.name: tuple((c.ref(f"{e.name}.{el}"), to) for el, to in e.links.items())
+            for e in mapping.entries
+        },
+        rtypes={
+            e.name: (e.resource, *(x.resource for x in mapping.entries if x.name == e.ref_else))
             for e in mapping.entries
         },
     )
@@ -752,10 +758,7 @@ class RowMapping(CollectionMapping):
         owner = rd.entries.get(ref.owner) if ref is not None else None
         if found is not None or ref is None or owner is None:
             return found
-        rtypes: tuple[str, ...] = (e.resource,)
-        if e.ref_else:
-            rtypes += tuple(x.resource for x in self.plan.entries if x.name == e.ref_else)
-        found, named = _follow(rd, owner, ref, rtypes)
+        found, named = _follow(rd, owner, ref, self.plan.rtypes[e.name])
         if found is not None and found[0].get("resourceType") != e.resource:
             return None  # the other entry the reference may name (ref_else)
         if found is None:
@@ -797,7 +800,7 @@ def _follow(
             return None, ""
         epath = f"{path}.extension[{ext[1]}]"
         return rd.index.resolve(ext[0], "valueReference", epath, rtypes[0]), epath
-    if _repeats(str(res.get("resourceType")), ref.element):
+    if ref.repeats:  # in the owner's resource type (the entry was resolved as that type)
         named = ""
         for item, ipath in r.objs(res, ref.element, path):
             named = named or ipath

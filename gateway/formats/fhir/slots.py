@@ -360,6 +360,9 @@ def _raw(r: Reader, obj: Json, key: str, path: str, mp: ModelPath, vtype: Any, e
 
 
 def _enum(r: Reader, raw: str, cls: Any, where: str, what: str) -> Any:
+    found = cls._value2member_map_.get(raw)  # cls(raw) without the enum machinery's calls
+    if found is not None:
+        return found
     try:
         return cls(raw)
     except ValueError:
