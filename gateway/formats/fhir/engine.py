@@ -124,7 +124,6 @@ from gateway.formats.fhir.slots import (
     fresh,
     ordered,
     rank_path,
-    read_slot,
     which_items,
 )
 from gateway.formats.fhir.tree import Reader, Unreadable
@@ -688,7 +687,7 @@ class RowMapping(CollectionMapping):
         for name, how, what in plan.fields:
             try:
                 if how == "slot":  # the most common: read here
-                    value = read_slot(r, res, path, what, (name,))
+                    value = what.read(r, res, path, (name,))
                     if value is not None:
                         values[name] = value
                 else:
@@ -703,7 +702,7 @@ class RowMapping(CollectionMapping):
         res, path = rd.focus
         if how == "at":
             at = rd.entries.get(what[0])
-            value = None if at is None else read_slot(rd.r, *at, what[1], (name,))
+            value = None if at is None else what[1].read(rd.r, *at, (name,))
             return {} if value is None else {name: value}
         if how == "items":
             return {name: self._read_items(rd, rd.focus, what)}

@@ -62,6 +62,10 @@ class Slot:
     put: Callable[[Json, str, Any, bool], None] = field(init=False, repr=False, compare=False)
     #: ``write(obj, value)``: :func:`write_slot` for this slot, compiled (:class:`_Source`)
     write: Callable[[Json, Any], None] = field(init=False, repr=False, compare=False)
+    #: ``read(r, obj, path, mp)``: :func:`read_slot` for this slot, compiled
+    read: Callable[[Reader, Json, str, ModelPath], Any] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prefix", "/".join(map(repr, self.steps[:-1])))
@@ -89,6 +93,7 @@ class Slot:
         src.emit(0, "def write(obj, value):")
         src.slot(1, self, "obj", "value")
         object.__setattr__(self, "write", src.compile("write", f"slot {self.name}"))
+        object.__setattr__(self, "read", _slot_reader(self))
 
     def where(self, path: str) -> str:
         """Where a missing value is reported: up to the element picked by system or url (it
@@ -703,20 +708,28 @@ def _matches(element: Json, match: tuple[tuple[str, ...], Any]) -> bool:
     steps, want = match
     value: Any = element
     for step in steps:
-        value = value.get(step) if isinstance(value, dict) else None
-    if isinstance(want, dict) and "coding" in want:
-        codings = value.get("coding") if isinstance(value, dict) else None
-        return isinstance(codings, list) and any(c in codings for c in want["coding"])
+        value = value.get(step) if type(value) is dict else None
+    if type(want) is dict and "coding" in want:
+        codings = value.get("coding") if type(value) is dict else None
+        if type(codings) is list:
+            for c in want["coding"]:
+                if c in codings:
+                    return True
+        return False
     return bool(value == want)
 
 
 def which_items(element: Json, lists: tuple[Items, ...]) -> Items:
     """The list an element of a shared repeating element belongs to: the first whose
     ``match`` it holds, else the one without a ``match``."""
+    default = None
     for items in lists:
-        if items.match is not None and _matches(element, items.match):
+        if items.match is None:
+            default = default or items
+        elif _matches(element, items.match):
             return items
-    return next(i for i in lists if i.match is None)
+    assert default is not None
+    return default
 
 
 def _item_reader(items: Items) -> Callable[[Reader, Json, str, ModelPath], Any]:
@@ -735,41 +748,61 @@ def _item_reader(items: Items) -> Callable[[Reader, Json, str, ModelPath], Any]:
     src.emit(1, "try:")
     walked: dict[str, tuple[str, str, str]] = {}  # prefix -> its variables
     for slot in items.slots:
-        name, mp = slot.name, f"(*mp, {slot.name!r})"
-        if slot.each is not None:  # a list: read_slot reads every value
-            src.emit(2, f"value = read_slot(r, element, path, {src.const(slot)}, {mp})")
-            src.emit(2, "if value is not None:")
-            src.emit(3, f"values[{name!r}] = value")
-            continue
-        if not slot.prefix:
-            holder, hpath, ext = "element", "path", "''"
-            src.emit(2, f"value = {_read_call(src, slot, holder, hpath, mp, ext)}")
-        else:
-            if slot.prefix not in walked:
-                walked[slot.prefix] = (src.var(), src.var(), src.var())
-                _walk_source(src, 2, slot.steps, *walked[slot.prefix])
-            holder, hpath, ext = walked[slot.prefix]
-            call = _read_call(src, slot, holder, hpath, mp, ext)
-            src.emit(2, f"value = None if {holder} is None else {call}")
-        if slot.required is not None:
-            src.emit(2, "if value is None:")
-            last = slot.steps[-1].key
-            if slot.coded is None:  # where it is missing: in what holds it, else what is absent
-                where = slot.where("")
-                at = f"{hpath} + {'.' + last!r}"
-                if slot.prefix:
-                    at = f"path + {where!r} if {holder} is None else {at}"
-                src.emit(3, f"r.missing({at}, {slot.required!r})")
-            if slot.fallback is NO_FALLBACK:
-                src.emit(3, "return None")
-            else:
-                src.emit(3, f"value = {src.const(slot.fallback)}")
+        _read_source(src, 2, slot, f"(*mp, {slot.name!r})", walked, "return None")
         src.emit(2, "if value is not None:")
-        src.emit(3, f"values[{name!r}] = value")
+        src.emit(3, f"values[{slot.name!r}] = value")
     src.emit(1, "except Unreadable:")
     src.emit(2, "return None")
     src.emit(1, f"return {src.const(items.model)}(**values)")
     return src.compile("read", f"items {items.name}")  # type: ignore[no-any-return]
+
+
+def _slot_reader(slot: Slot) -> Callable[[Reader, Json, str, ModelPath], Any]:
+    """:func:`read_slot` for one slot (no holders shared) as Python source."""
+    src = _Source()
+    src.names.update(_item=_item, read_slot=read_slot, Unreadable=Unreadable)
+    src.emit(0, "def read(r, element, path, mp):")
+    _read_source(src, 1, slot, "mp", {}, "raise Unreadable(path)")
+    src.emit(1, "return value")
+    return src.compile("read", f"slot {slot.name}")  # type: ignore[no-any-return]
+
+
+def _read_source(
+    src: _Source,
+    indent: int,
+    slot: Slot,
+    mp: str,
+    walked: dict[str, tuple[str, str, str]],
+    stop: str,
+) -> None:
+    """Code that sets ``value`` to ``slot``'s value below ``element`` (:func:`read_slot`);
+    ``walked``: the holders walked so far (prefix -> variables); ``stop``: what a required
+    value missing without a fallback does."""
+    if slot.each is not None:  # a list: read_slot reads every value
+        src.emit(indent, f"value = read_slot(r, element, path, {src.const(slot)}, {mp})")
+        return
+    if not slot.prefix:
+        holder, hpath, ext = "element", "path", "''"
+        src.emit(indent, f"value = {_read_call(src, slot, holder, hpath, mp, ext)}")
+    else:
+        if slot.prefix not in walked:
+            walked[slot.prefix] = (src.var(), src.var(), src.var())
+            _walk_source(src, indent, slot.steps, *walked[slot.prefix])
+        holder, hpath, ext = walked[slot.prefix]
+        call = _read_call(src, slot, holder, hpath, mp, ext)
+        src.emit(indent, f"value = None if {holder} is None else {call}")
+    if slot.required is None:
+        return
+    src.emit(indent, "if value is None:")
+    if slot.coded is None:  # where it is missing: in what holds it, else what is absent
+        at = f"{hpath} + {'.' + slot.steps[-1].key!r}"
+        if slot.prefix:
+            at = f"path + {slot.where('')!r} if {holder} is None else {at}"
+        src.emit(indent + 1, f"r.missing({at}, {slot.required!r})")
+    if slot.fallback is NO_FALLBACK:
+        src.emit(indent + 1, stop)
+    else:
+        src.emit(indent + 1, f"value = {src.const(slot.fallback)}")
 
 
 def _walk_source(
