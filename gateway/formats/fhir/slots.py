@@ -6,6 +6,13 @@ date, date-time, boolean, integer, enumeration, ``Code``, ``Identifier``, ``Peri
 :class:`Items` is a list field whose items are the elements of one repeating FHIR element
 (each item's fields are slots below it). engine.py compiles them from the rows at start-up;
 this module is what runs per message.
+
+Each Slot and Items also compiles its own writer and reader at start-up (``write``, ``read``):
+Python source in which the steps, picks, tables, conversions and the handling of a missing
+value are decided once, so a message runs straight-line code doing the same dict operations
+in the same order as :func:`write_slot`, :func:`write_items`, :func:`read_slot` and
+:func:`read_item` (which stay as the reference: tests/test_fhir_golden.py pins the bytes,
+issues and source maps).
 """
 
 from __future__ import annotations
