@@ -90,9 +90,8 @@ def test_compiled_writers_and_readers_are_the_reference_functions() -> None:
             assert JSON.render(doc) == out, name
         tree = orjson.loads(out)
         mutations = [m for i, m in enumerate(json_mutations(tree)) if i % 7 == 0]
-        for label, make in [("as written", lambda t=tree: orjson.loads(orjson.dumps(t)))] + [
-            *mutations
-        ]:
+        as_written = ("as written", lambda t=tree: orjson.loads(orjson.dumps(t)))
+        for label, make in [as_written, *mutations]:
             got = record(read_tree(make()))
             with interpreted():
                 assert record(read_tree(make())) == got, f"{name}: {label}"
