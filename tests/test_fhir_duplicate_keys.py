@@ -10,10 +10,16 @@ import json
 from typing import Any
 
 import orjson
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from gateway.formats.fhir.tree import _duplicate_key, _maybe_duplicate, _string_count, load_json
+from gateway.formats.fhir.tree import (
+    _duplicate_key,
+    _quotes,
+    _string_count,
+    _tree_quotes,
+    load_json,
+)
 
 WS = st.sampled_from(["", " ", "  ", "\n", "\t", "\r\n", " \n  "])
 #: characters that make key counting hard: quotes, backslashes, colons, braces, spaces
@@ -64,7 +70,8 @@ def test_the_cheap_check_is_exact(doc: tuple[str, bool]) -> None:
     tree = orjson.loads(data)
     exact = _duplicate_key(data)
     assert (exact is not None) == twice
-    assert _maybe_duplicate(data, _string_count(tree, 64)) == (exact is not None)
+    assert (_quotes(data) != _tree_quotes(tree, 64)) == (exact is not None)
+    assert _tree_quotes(tree, 64) == 2 * _string_count(tree, 64)  # the dump counts as the walk
     tree_out, issues = load_json(data)
     if exact is None:
         assert tree_out == tree if not issues else {i.code for i in issues} == {"FHIR-CHARACTER"}
@@ -94,6 +101,24 @@ def test_the_count_is_cheap_for_a_real_document() -> None:
 
     data = (FIXTURES_DIR / "certificate" / "fk7804-fhir-valid.fhir.json").read_bytes()
     tree: Any = orjson.loads(data)
-    assert not _maybe_duplicate(data, _string_count(tree, 64))  # no full re-parse
-    compact = orjson.dumps(tree)
-    assert not _maybe_duplicate(compact, _string_count(tree, 64))
+    assert _quotes(data) == _tree_quotes(tree, 64)  # no full re-parse
+    assert _quotes(orjson.dumps(tree)) == _tree_quotes(tree, 64)
+
+
+@settings(max_examples=150)
+@given(st.lists(st.booleans(), min_size=1, max_size=300), st.sampled_from(["{}", "[]", "1", '"x"']))
+@example([False] * 64, "1")
+@example([True] * 63, "[]")
+@example([False] * 64, "{}")
+@example([True] * 65, '"x"')
+@example([False] * 260, "1")
+def test_the_depth_bound_is_exact(arrays: list[bool], inner: str) -> None:
+    """Objects and arrays nested ``len(arrays)`` levels (plus an empty innermost container):
+    refused exactly beyond 64 levels, however deep (orjson writes 255 at most)."""
+    text = inner
+    for is_array in reversed(arrays[1:]):
+        text = f"[{text}, 2]" if is_array else f'{{"a": {text}, "b": 2}}'
+    data = ('{"resourceType": "X", "v": ' + text + "}").encode()
+    levels = len(arrays) + (inner in ("{}", "[]"))
+    _tree, issues = load_json(data)
+    assert [i.code for i in issues] == (["FHIR-LIMIT"] if levels > 64 else []), levels
