@@ -95,6 +95,7 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -827,9 +828,14 @@ def _present(e: EntryRow, document: Any) -> bool:
     return value is not None and not (isinstance(value, list) and not value)
 
 
+@cache
+def _steps(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
 def _model_value(document: Any, path: str) -> Any:
     value = document
-    for step in path.split("."):
+    for step in _steps(path):
         value = getattr(value, step, None)
         if value is None:
             return None
