@@ -179,3 +179,13 @@ def test_a_spring_gap_time_with_fold_round_trips() -> None:
     value = datetime(2000, 3, 26, 2, 0, fold=1)
     assert write_datetime(value) == "2000-03-26T02:00:00+01:00"
     assert parse_datetime(write_datetime(value)) == value
+
+
+@given(st.text())
+def test_uuid5_is_the_standard_librarys(name: str) -> None:
+    import uuid
+
+    from gateway.formats.fhir.bundles import uuid5
+
+    ns = uuid.UUID("0b9c5f4e-6a0d-5c55-8f0e-3d2b1a9c7e42")
+    assert uuid5(ns, name) == str(uuid.uuid5(ns, name))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from conftest import SAMPLES
@@ -126,3 +127,47 @@ def test_fhir_json_with_values_of_other_types(seed: bytes, data: st.DataObject) 
     for _ in range(data.draw(st.integers(1, 3))):
         tree = _retype(tree, data)
     pipeline(orjson.dumps(tree))
+
+
+def _strings(tree: object, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Where a JSON tree holds a string: the path to each value, and to each key (ending in
+    the marker ``KEY``)."""
+    if isinstance(tree, dict):
+        return [p for k, v in tree.items() for p in [(*at, k, KEY), *_strings(v, (*at, k))]]
+    if isinstance(tree, list):
+        return [p for i, v in enumerate(tree) for p in _strings(v, (*at, i))]
+    return [at] if isinstance(tree, str) else []
+
+
+KEY = object()
+#: every character below U+0020 but tab, LF and CR, and the two XML 1.0 cannot carry
+CONTROL = [chr(c) for c in (*range(9), 11, 12, *range(14, 32))] + ["\ufffe", "\uffff"]
+
+
+@settings(max_examples=120)
+@given(st.sampled_from(JSON_SEEDS), st.data())
+def test_fhir_json_with_a_control_character_in_any_string(seed: bytes, data: st.DataObject) -> None:
+    """Refused with FHIR-CHARACTER by validate, whichever string (value or key) holds it, and
+    never a crash of convert or redact."""
+    tree = orjson.loads(seed)
+    where = data.draw(st.sampled_from(_strings(tree)))
+    char = data.draw(st.sampled_from(CONTROL))
+    is_key = where[-1] is KEY
+    parent: Any = tree
+    for step in where[: -2 if is_key else -1]:
+        parent = parent[step]
+    name = where[-2] if is_key else where[-1]
+    text = name if is_key else parent[name]
+    at = data.draw(st.integers(0, len(text)))
+    changed = text[:at] + char + text[at:]
+    if is_key:  # the key renamed in place, the object's order kept
+        items = list(parent.items())
+        parent.clear()
+        parent.update((changed if k == name else k, v) for k, v in items)
+    else:
+        parent[name] = changed
+    body = orjson.dumps(tree, option=orjson.OPT_INDENT_2 if data.draw(st.booleans()) else 0)
+    result = validate_bytes(body, overrides=INERA)
+    assert not result.valid and result.document is None
+    assert {i.code for i in result.issues} == {"FHIR-CHARACTER"}
+    pipeline(body)

@@ -34,6 +34,7 @@ from gateway.documents.issues import ModelPath
 from gateway.documents.questions import catalogue
 from gateway.formats import signature
 from gateway.formats.fhir import systems
+from gateway.formats.fhir.bundles import uuid5
 from gateway.formats.fhir.codec import register
 from gateway.formats.fhir.datatypes import (
     extension,
@@ -103,7 +104,7 @@ def _put_time(out: dict[str, Any], key: str, value: datetime | None) -> None:
 def _url(c: Certificate, *name: str) -> str:
     """An entry's fullUrl: a stable urn:uuid of the certificate id and the entry's role."""
     role = {"qr": "answers"}.get(name[0], "|".join(name))
-    return f"urn:uuid:{uuid.uuid5(_NS, f'{c.id.system}|{c.id.value}|{role}')}"
+    return f"urn:uuid:{uuid5(_NS, f'{c.id.system}|{c.id.value}|{role}')}"
 
 
 def certificate_identifier(ident: Identifier) -> dict[str, Any]:
@@ -279,7 +280,7 @@ class _Answers:
         found = self.answer_conditions.get(code_part)
         if found is None or slot[0] in found[1]["code"] or slot[-1] in found[1]["code"]:
             seed = f"{self.qr}|{len(self.conditions)}"
-            url = f"urn:uuid:{uuid.uuid5(_NS, seed)}"
+            url = f"urn:uuid:{uuid5(_NS, seed)}"
             cond = {
                 "resourceType": "Condition",
                 **copy.deepcopy(_CONDITION_STATE),  # trees are the caller's to change

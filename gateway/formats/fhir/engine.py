@@ -95,6 +95,7 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -124,11 +125,7 @@ from gateway.formats.fhir.slots import (
     fresh,
     ordered,
     rank_path,
-    read_item,
-    read_slot,
     which_items,
-    write_items,
-    write_slot,
 )
 from gateway.formats.fhir.tree import Reader, Unreadable
 
@@ -228,6 +225,7 @@ class Ref:
     owner: str
     element: str
     url: str = ""
+    repeats: bool = False  # the element repeats in the owner's resource type
 
 
 @dataclass(frozen=True)
@@ -247,6 +245,9 @@ class Plan:
     id_system: str  # a ``collection``: the focus' business identifier system
     shared: dict[str, tuple[Items, ...]]  # repeating element -> the lists that share it
     entry_items: dict[str, Items]  # an entry the engine writes (no block) -> its list
+    links: dict[str, tuple[tuple[Ref, str], ...]]  # an entry -> its links (Ref, target)
+    #: an entry -> the resource types its reference may name (its own, then ``ref_else``'s)
+    rtypes: dict[str, tuple[str, ...]]
 
 
 _COMPOSITES = (Code, Identifier, Period)
@@ -438,7 +439,8 @@ class _Compiler:
         owner, element = text.split(".", 1)
         if element.startswith("extension."):
             return Ref(owner, "extension", self.uri(element.split(".", 1)[1]))
-        return Ref(owner, element)
+        rtype = next(e.resource for e in self.m.entries if e.name == owner)
+        return Ref(owner, element, repeats=_repeats(rtype, element))
 
 
 def compile_plan(
@@ -477,6 +479,14 @@ def compile_plan(
         id_system=c.uri(id_row.system) if id_row is not None else "",
         shared=shared,
         entry_items=entry_items,
+        links={
+            e.name: tuple((c.ref(f"{e.name}.{el}"), to) for el, to in e.links.items())
+            for e in mapping.entries
+        },
+        rtypes={
+            e.name: (e.resource, *(x.resource for x in mapping.entries if x.name == e.ref_else))
+            for e in mapping.entries
+        },
     )
 
 
@@ -619,7 +629,7 @@ class RowMapping(CollectionMapping):
         mine = {plan.entries[0].name} | {e.name for e in present[1:] if not e.block and not e.hook}
         for name, how, what in plan.fields:
             if how == "at" and what[0] in named:
-                write_slot(named[what[0]], what[1], getattr(w.document, name))
+                what[1].write(named[what[0]], getattr(w.document, name))
                 mine.add(what[0])
         kinds = {e.name: e.resource for e in plan.entries}
         for name in mine:  # items are in order already
@@ -639,10 +649,8 @@ class RowMapping(CollectionMapping):
             focus["identifier"] = [{"system": plan.id_system, "value": w.document.id}]
         bundle_hook = plan.mapping.bundle.get("hook")
         for name, how, what in plan.fields:
-            if how == "slot":
-                write_slot(focus, what, getattr(w.document, name))
-            elif how == "items":
-                write_items(focus, what, getattr(w.document, name))
+            if how == "slot" or how == "items":
+                what.write(focus, getattr(w.document, name))
             elif how == "hook" and what != bundle_hook:
                 plan.hooks[what].write(w, focus)
 
@@ -650,9 +658,9 @@ class RowMapping(CollectionMapping):
         """An entry the engine writes: its fixed elements, its links to other entries and
         the items of the list it holds."""
         res: Resource = {"resourceType": e.resource, **fresh(e.fixed)}
-        for element, target in e.links.items():
-            _wire(res, Ref(e.name, element), w.urls[target])
-        write_items(res, self.plan.entry_items[e.name], value)
+        for ref, target in self.plan.links[e.name]:
+            _wire(res, ref, w.urls[target])
+        self.plan.entry_items[e.name].write(res, value)
         return res
 
     # -- tree -> model
@@ -680,7 +688,7 @@ class RowMapping(CollectionMapping):
         for name, how, what in plan.fields:
             try:
                 if how == "slot":  # the most common: read here
-                    value = read_slot(r, res, path, what, (name,))
+                    value = what.read(r, res, path, (name,))
                     if value is not None:
                         values[name] = value
                 else:
@@ -695,7 +703,7 @@ class RowMapping(CollectionMapping):
         res, path = rd.focus
         if how == "at":
             at = rd.entries.get(what[0])
-            value = None if at is None else read_slot(rd.r, *at, what[1], (name,))
+            value = None if at is None else what[1].read(rd.r, *at, (name,))
             return {} if value is None else {name: value}
         if how == "items":
             return {name: self._read_items(rd, rd.focus, what)}
@@ -737,7 +745,7 @@ class RowMapping(CollectionMapping):
                 continue  # another extension
             items = which_items(element, lists) if len(lists) > 1 else lists[0]
             got = out[items.name]
-            item = read_item(r, items, element, epath, (items.name, len(got)))
+            item = items.read(r, element, epath, (items.name, len(got)))
             if item is not None:
                 got.append(item)
         return out
@@ -750,10 +758,7 @@ class RowMapping(CollectionMapping):
         owner = rd.entries.get(ref.owner) if ref is not None else None
         if found is not None or ref is None or owner is None:
             return found
-        rtypes: tuple[str, ...] = (e.resource,)
-        if e.ref_else:
-            rtypes += tuple(x.resource for x in self.plan.entries if x.name == e.ref_else)
-        found, named = _follow(rd, owner, ref, rtypes)
+        found, named = _follow(rd, owner, ref, self.plan.rtypes[e.name])
         if found is not None and found[0].get("resourceType") != e.resource:
             return None  # the other entry the reference may name (ref_else)
         if found is None:
@@ -776,7 +781,7 @@ def _wire(owner: Resource, ref: Ref, url: str) -> None:
     reference = dt.reference(url)
     if ref.url:
         owner.setdefault("extension", []).append({"url": ref.url, "valueReference": reference})
-    elif _repeats(owner["resourceType"], ref.element):
+    elif ref.repeats:
         owner.setdefault(ref.element, []).append(reference)
     else:
         owner[ref.element] = reference
@@ -795,7 +800,7 @@ def _follow(
             return None, ""
         epath = f"{path}.extension[{ext[1]}]"
         return rd.index.resolve(ext[0], "valueReference", epath, rtypes[0]), epath
-    if _repeats(str(res.get("resourceType")), ref.element):
+    if ref.repeats:  # in the owner's resource type (the entry was resolved as that type)
         named = ""
         for item, ipath in r.objs(res, ref.element, path):
             named = named or ipath
@@ -823,9 +828,14 @@ def _present(e: EntryRow, document: Any) -> bool:
     return value is not None and not (isinstance(value, list) and not value)
 
 
+@cache
+def _steps(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
 def _model_value(document: Any, path: str) -> Any:
     value = document
-    for step in path.split("."):
+    for step in _steps(path):
         value = getattr(value, step, None)
         if value is None:
             return None

@@ -6,6 +6,13 @@ date, date-time, boolean, integer, enumeration, ``Code``, ``Identifier``, ``Peri
 :class:`Items` is a list field whose items are the elements of one repeating FHIR element
 (each item's fields are slots below it). engine.py compiles them from the rows at start-up;
 this module is what runs per message.
+
+Each Slot and Items also compiles its own writer and reader at start-up (``write``, ``read``):
+Python source in which the steps, picks, tables, conversions and the handling of a missing
+value are decided once, so a message runs straight-line code doing the same dict operations
+in the same order as :func:`write_slot`, :func:`write_items`, :func:`read_slot` and
+:func:`read_item` (which stay as the reference: tests/test_fhir_golden.py pins the bytes,
+issues and source maps).
 """
 
 from __future__ import annotations
@@ -60,6 +67,12 @@ class Slot:
     each: Slot | None = field(init=False, repr=False, compare=False)
     prefix: str = field(init=False, repr=False, compare=False)  # the steps to the holder
     put: Callable[[Json, str, Any, bool], None] = field(init=False, repr=False, compare=False)
+    #: ``write(obj, value)``: :func:`write_slot` for this slot, compiled (:class:`_Source`)
+    write: Callable[[Json, Any], None] = field(init=False, repr=False, compare=False)
+    #: ``read(r, obj, path, mp)``: :func:`read_slot` for this slot, compiled
+    read: Callable[[Reader, Json, str, ModelPath], Any] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prefix", "/".join(map(repr, self.steps[:-1])))
@@ -83,6 +96,11 @@ class Slot:
             fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
             each = Slot(**{**fields, "steps": self.steps[at + 1 :], "many": False})
         object.__setattr__(self, "each", each)
+        src = _Source()
+        src.emit(0, "def write(obj, value):")
+        src.slot(1, self, "obj", "value")
+        object.__setattr__(self, "write", src.compile("write", f"slot {self.name}"))
+        object.__setattr__(self, "read", _slot_reader(self))
 
     def where(self, path: str) -> str:
         """Where a missing value is reported: up to the element picked by system or url (it
@@ -112,6 +130,154 @@ class Items:
     #: (its steps and value) or a slot (its steps and the Slot)
     ops: tuple[tuple[tuple[Step, ...], Any], ...] = ()
     pick: tuple[str, str] | None = None  # the items are the elements with this (an url)
+    #: ``write(holder, values)``: :func:`write_items` for this list, compiled (:class:`_Source`)
+    write: Callable[[Json, list[Any]], None] = field(init=False, repr=False, compare=False)
+    #: ``read(r, element, path, mp)``: :func:`read_item` for this list, compiled
+    read: Callable[[Reader, Json, str, ModelPath], Any] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "read", _item_reader(self))
+        src = _Source()
+        src.emit(0, "def write(focus, values):")
+        src.emit(1, "if not values:")
+        src.emit(2, "return")
+        holder = src.container(1, "focus", self.steps, new=False)
+        src.emit(1, f"elements = {holder}.setdefault({self.steps[-1].key!r}, [])")
+        src.emit(1, "for value in values:")
+        src.emit(2, "element = {}")
+        for steps, what in self.ops:  # in element order: the item needs no sorting
+            if type(what) is Slot:
+                v = src.var()
+                src.emit(2, f"{v} = value.{what.name}")
+                src.slot(2, what, "element", v)
+            else:
+                at = src.container(2, "element", steps, new=False)
+                src.emit(2, f"{at}[{steps[-1].key!r}] = {what!r}")  # a literal: a new copy
+        src.emit(2, "elements.append(element)")
+        object.__setattr__(self, "write", src.compile("write", f"items {self.name}"))
+
+
+# -- compiled writers --------------------------------------------------------------------------
+
+
+class _Source:
+    """Python source of one slot's or list's writer, compiled once at start-up: the steps,
+    picks, tables and conversions are decided here, so writing a value runs straight-line
+    code (the same dict operations, in the same order, as :func:`write_slot` and
+    :func:`write_items` interpreted; tests/test_fhir_golden.py holds the bytes)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {"put_text": put_text, "put_ext_text": put_ext_text}
+        self.count = 0
+
+    def emit(self, indent: int, line: str) -> None:
+        self.lines.append("    " * indent + line)
+
+    def var(self) -> str:
+        self.count += 1
+        return f"v{self.count}"
+
+    def const(self, value: Any) -> str:
+        name = f"c{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def compile(self, name: str, what: str) -> Any:
+        code = compile("\n".join(self.lines) + "\n", f"<fhir row engine: {what}>", "exec")
+        namespace = dict(self.names)
+        exec(code, namespace)
+        return namespace[name]
+
+    def container(self, indent: int, obj: str, steps: tuple[Step, ...], new: bool) -> str:
+        """:func:`container`: the variable holding the object of the last step."""
+        for step in steps[:-1]:
+            key, at = step.key, self.var()
+            if not step.repeats:
+                self.emit(indent, f"{at} = {obj}.setdefault({key!r}, {{}})")
+                obj = at
+                continue
+            items = self.var()
+            self.emit(indent, f"{items} = {obj}.setdefault({key!r}, [])")
+            if step.pick is not None:
+                k, v = step.pick
+                if not new:
+                    self.emit(indent, f"for {at} in {items}:")
+                    self.emit(indent + 1, f"if {at}.get({k!r}) == {v!r}:")
+                    self.emit(indent + 2, "break")
+                    self.emit(indent, "else:")
+                self.emit(indent + (not new), f"{at} = {{{k!r}: {v!r}}}")
+                self.emit(indent + (not new), f"{items}.append({at})")
+            else:
+                self.emit(indent, f"if {items}:")
+                self.emit(indent + 1, f"{at} = {items}[0]")
+                self.emit(indent, "else:")
+                self.emit(indent + 1, f"{at} = {{}}")
+                self.emit(indent + 1, f"{items}.append({at})")
+            obj = at
+        return obj
+
+    def put(self, indent: int, slot: Slot, obj: str, key: str, value: str) -> None:
+        """``slot.put(obj, key, value, slot.in_extension)``, the conversion chosen here."""
+        if slot.enum:
+            self.emit(indent, f"{obj}[{key!r}] = str({value})")
+        elif slot.vtype is str and slot.in_extension and key == "valueString":
+            self.emit(indent, f"put_ext_text({obj}, {value})")
+        elif slot.vtype is str:
+            self.emit(indent, f"put_text({obj}, {key!r}, {value})")
+        elif slot.vtype is date:
+            self.emit(indent, f"{obj}[{key!r}] = {value}.isoformat()")
+        elif slot.vtype in _WRITERS:
+            self.emit(indent, f"{obj}[{key!r}] = {self.const(_WRITERS[slot.vtype])}({value})")
+        else:
+            self.emit(indent, f"{obj}[{key!r}] = {value}")
+
+    def present(self, slot: Slot, value: str) -> str:
+        return f"{value} is not None" + (f" and {value} != ''" if slot.optional_text else "")
+
+    def slot(self, indent: int, slot: Slot, obj: str, value: str) -> None:
+        """:func:`write_slot`."""
+        if slot.many:
+            one = self.var()
+            self.emit(indent, f"for {one} in {value}:")
+            self.emit(indent + 1, f"if {self.present(slot, one)}:")
+            self.one(indent + 2, slot, obj, one)
+            return
+        self.emit(indent, f"if {self.present(slot, value)}:")
+        key = slot.steps[0].key
+        if slot.prefix or slot.table is not None or slot.coded is not None:
+            self.one(indent + 1, slot, obj, value)
+        elif slot.steps[0].repeats:
+            self.repeated(indent + 1, slot, obj, key, value)
+        else:  # the most common: an element of the object itself
+            self.put(indent + 1, slot, obj, key, value)
+
+    def repeated(self, indent: int, slot: Slot, obj: str, key: str, value: str) -> None:
+        item = self.var()
+        self.emit(indent, f"{item} = {{}}")
+        self.put(indent, slot, item, key, value)
+        self.emit(indent, f"{obj}.setdefault({key!r}, []).append({item}[{key!r}])")
+
+    def one(self, indent: int, slot: Slot, obj: str, value: str) -> None:
+        """:func:`_write_one`, the value known present."""
+        if slot.table is not None:
+            mapped = self.var()
+            self.emit(indent, f"{mapped} = {self.const(slot.table)}[str({value})]")
+            value = mapped
+        holder = self.container(indent, obj, slot.steps, slot.many)
+        last = slot.steps[-1]
+        if slot.coded is not None:  # an enumeration as a Coding of its system
+            concept = f"{{'coding': [{{'system': {slot.coded!r}, 'code': str({value})}}]}}"
+            if last.repeats:
+                self.emit(indent, f"{holder}.setdefault({last.key!r}, []).append({concept})")
+            else:
+                self.emit(indent, f"{holder}[{last.key!r}] = {concept}")
+        elif last.repeats:
+            self.repeated(indent, slot, holder, last.key, value)
+        else:
+            self.put(indent, slot, holder, last.key, value)
 
 
 # -- one value ---------------------------------------------------------------------------------
@@ -146,6 +312,13 @@ def _put_composite(write: Callable[[Any], Json]) -> Callable[[Json, str, Any, bo
 
     return put
 
+
+_WRITERS: dict[Any, Callable[[Any], Any]] = {
+    datetime: dt.write_datetime,
+    Code: dt.write_coding,
+    Identifier: dt.write_identifier,
+    Period: dt.write_period,
+}
 
 _PUTTERS: dict[Any, Callable[[Json, str, Any, bool], None]] = {
     str: _put_text,
@@ -199,6 +372,9 @@ def _raw(r: Reader, obj: Json, key: str, path: str, mp: ModelPath, vtype: Any, e
 
 
 def _enum(r: Reader, raw: str, cls: Any, where: str, what: str) -> Any:
+    found = cls._value2member_map_.get(raw)  # cls(raw) without the enum machinery's calls
+    if found is not None:
+        return found
     try:
         return cls(raw)
     except ValueError:
@@ -539,24 +715,134 @@ def _matches(element: Json, match: tuple[tuple[str, ...], Any]) -> bool:
     steps, want = match
     value: Any = element
     for step in steps:
-        value = value.get(step) if isinstance(value, dict) else None
-    if isinstance(want, dict) and "coding" in want:
-        codings = value.get("coding") if isinstance(value, dict) else None
-        return isinstance(codings, list) and any(c in codings for c in want["coding"])
+        value = value.get(step) if type(value) is dict else None
+    if type(want) is dict and "coding" in want:
+        codings = value.get("coding") if type(value) is dict else None
+        if type(codings) is list:
+            for c in want["coding"]:
+                if c in codings:
+                    return True
+        return False
     return bool(value == want)
 
 
 def which_items(element: Json, lists: tuple[Items, ...]) -> Items:
     """The list an element of a shared repeating element belongs to: the first whose
     ``match`` it holds, else the one without a ``match``."""
+    default = None
     for items in lists:
-        if items.match is not None and _matches(element, items.match):
+        if items.match is None:
+            default = default or items
+        elif _matches(element, items.match):
             return items
-    return next(i for i in lists if i.match is None)
+    assert default is not None
+    return default
+
+
+def _item_reader(items: Items) -> Callable[[Reader, Json, str, ModelPath], Any]:
+    """:func:`read_item` for one list as Python source: each holder an item's slots share is
+    walked where the first of them needs it, each slot's reader and what a missing value
+    does (reported where, a fallback, the item left out) decided here."""
+    src = _Source()
+    src.names.update(_item=_item, read_slot=read_slot, Unreadable=Unreadable)
+    src.emit(0, "def read(r, element, path, mp):")
+    for key, what in items.needs:
+        src.emit(1, f"if r.obj(element, {key!r}, path) is None:")
+        src.emit(2, f"r.missing(path + {'.' + key!r}, {what!r})")
+        src.emit(2, "return None")
+    src.emit(1, "r.map(mp, path)")
+    src.emit(1, "values = {}")
+    src.emit(1, "try:")
+    walked: dict[str, tuple[str, str, str]] = {}  # prefix -> its variables
+    for slot in items.slots:
+        _read_source(src, 2, slot, f"(*mp, {slot.name!r})", walked, "return None")
+        src.emit(2, "if value is not None:")
+        src.emit(3, f"values[{slot.name!r}] = value")
+    src.emit(1, "except Unreadable:")
+    src.emit(2, "return None")
+    src.emit(1, f"return {src.const(items.model)}(**values)")
+    return src.compile("read", f"items {items.name}")  # type: ignore[no-any-return]
+
+
+def _slot_reader(slot: Slot) -> Callable[[Reader, Json, str, ModelPath], Any]:
+    """:func:`read_slot` for one slot (no holders shared) as Python source."""
+    src = _Source()
+    src.names.update(_item=_item, read_slot=read_slot, Unreadable=Unreadable)
+    src.emit(0, "def read(r, element, path, mp):")
+    _read_source(src, 1, slot, "mp", {}, "raise Unreadable(path)")
+    src.emit(1, "return value")
+    return src.compile("read", f"slot {slot.name}")  # type: ignore[no-any-return]
+
+
+def _read_source(
+    src: _Source,
+    indent: int,
+    slot: Slot,
+    mp: str,
+    walked: dict[str, tuple[str, str, str]],
+    stop: str,
+) -> None:
+    """Code that sets ``value`` to ``slot``'s value below ``element`` (:func:`read_slot`);
+    ``walked``: the holders walked so far (prefix -> variables); ``stop``: what a required
+    value missing without a fallback does."""
+    if slot.each is not None:  # a list: read_slot reads every value
+        src.emit(indent, f"value = read_slot(r, element, path, {src.const(slot)}, {mp})")
+        return
+    if not slot.prefix:
+        holder, hpath, ext = "element", "path", "''"
+        src.emit(indent, f"value = {_read_call(src, slot, holder, hpath, mp, ext)}")
+    else:
+        if slot.prefix not in walked:
+            walked[slot.prefix] = (src.var(), src.var(), src.var())
+            _walk_source(src, indent, slot.steps, *walked[slot.prefix])
+        holder, hpath, ext = walked[slot.prefix]
+        call = _read_call(src, slot, holder, hpath, mp, ext)
+        src.emit(indent, f"value = None if {holder} is None else {call}")
+    if slot.required is None:
+        return
+    src.emit(indent, "if value is None:")
+    if slot.coded is None:  # where it is missing: in what holds it, else what is absent
+        at = f"{hpath} + {'.' + slot.steps[-1].key!r}"
+        if slot.prefix:
+            at = f"path + {slot.where('')!r} if {holder} is None else {at}"
+        src.emit(indent + 1, f"r.missing({at}, {slot.required!r})")
+    if slot.fallback is NO_FALLBACK:
+        src.emit(indent + 1, stop)
+    else:
+        src.emit(indent + 1, f"value = {src.const(slot.fallback)}")
+
+
+def _walk_source(
+    src: _Source, indent: int, steps: tuple[Step, ...], h: str, p: str, e: str
+) -> None:
+    """:func:`_walk` below ``element``: sets ``h``, ``p``, ``e`` to the holder of the last
+    step (None if absent), its FHIRPath and the path of the extension on the way."""
+    src.emit(indent, f"{h}, {p}, {e} = element, path, ''")
+    for i, step in enumerate(steps[:-1]):
+        if i:
+            src.emit(indent, f"if {h} is not None:")
+            indent += 1
+        if step.repeats:
+            src.emit(indent, f"{h}, {p} = _item(r, {h}, {src.const(step)}, {p})")
+            if step.key == "extension":
+                src.emit(indent, f"{e} = {p}")
+        else:
+            src.emit(indent, f"{h}, {p} = r.obj({h}, {step.key!r}, {p}), {p} + {'.' + step.key!r}")
+
+
+def _read_call(src: _Source, slot: Slot, h: str, p: str, mp: str, e: str) -> str:
+    """The call that reads ``slot``'s value from holder ``h`` at ``p``: a text, date or
+    date-time outside extensions straight from its reader, else the slot's reader."""
+    key = slot.steps[-1].key
+    direct = {_read_text: get_text, _read_date: dt.read_date, _read_datetime: dt.read_datetime}
+    if slot.reader in direct and not slot.in_extension:
+        return f"{src.const(direct[slot.reader])}(r, {h}, {key!r}, {p}, {mp})"
+    return f"{src.const(slot.reader)}(r, {h}, {p}, {mp}, {src.const(slot)}, {e})"
 
 
 def read_item(r: Reader, items: Items, element: Json, path: str, mp: ModelPath) -> Any:
-    """One item of the list (None, reported, when it lacks what it cannot do without)."""
+    """One item of the list (None, reported, when it lacks what it cannot do without);
+    :attr:`Items.read` is this, compiled."""
     for key, what in items.needs:
         if r.obj(element, key, path) is None:
             r.missing(f"{path}.{key}", what)

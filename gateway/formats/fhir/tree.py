@@ -9,7 +9,8 @@ its FHIRPath (``Bundle.entry[3].resource.code.coding[0]``), which also fills the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -69,17 +70,84 @@ SYSTEM = RULES.define(
     "`mappings/fhir-systems.toml`.",
 )
 
+CHARACTER = RULES.define(
+    "FHIR-CHARACTER",
+    "FHIR string holds a character FHIR does not allow",
+    RuleKind.SYNTAX,
+    "A string (a value or a key) holds a control character: FHIR R4 strings shall not contain "
+    "code points below U+0020 other than tab, carriage return and line feed, so JSON escapes "
+    "such as `\\u0000`, `\\b` and `\\f` are refused. U+FFFE and U+FFFF are refused too: no "
+    "XML 1.0 document, so no FHIR XML, can carry them. The message names each string by its "
+    "FHIRPath and line, not its content.",
+)
+
 _CONTAINERS = (dict, list)
 
+#: A character no FHIR string may hold, as JSON carries it: escaped, or written raw (only
+#: U+FFFE and U+FFFF: a raw control character in a string is a JSON syntax error already). An
+#: escaped backslash (``\\``) is consumed as a pair, so ``\\u0000`` (JSON for the six
+#: characters ``\u0000``) is no match: the matches are exactly the forbidden characters the
+#: parsed strings hold, one each. Two patterns, each with a literal head that the regular
+#: expression engine scans for quickly (one alternation of both is 40x slower).
+_FORBIDDEN_ESCAPED = re.compile(
+    rb"\\(?:\\|(u000[0-8bBcCeEfF]|u001[0-9a-fA-F]|u[fF]{3}[eEfF]|[bf]))"
+)
+_FORBIDDEN_RAW = re.compile(rb"\xef\xbf[\xbe\xbf]")
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
-def _too_deep(node: dict[str, Any] | list[Any], budget: int) -> bool:
-    # recursion stops at ``budget`` levels, far below Python's own limit
-    if budget == 0:
-        return True
-    for child in node.values() if type(node) is dict else node:
-        if (type(child) is dict or type(child) is list) and _too_deep(child, budget - 1):
-            return True
-    return False
+
+def _string_count(tree: dict[str, Any], max_depth: int) -> int:
+    """The strings of the tree (its objects' keys and its string values), or -1 when it
+    nests deeper than ``max_depth`` levels: one walk for both, level by level (no recursion,
+    cheaper than one call per object)."""
+    count = 0
+    level: list[Any] = [tree]
+    for _depth in range(max_depth):
+        below: list[Any] = []
+        for node in level:
+            if type(node) is dict:
+                count += len(node)
+                children = node.values()
+            else:
+                children = node
+            for child in children:
+                kind = type(child)
+                if kind is str:
+                    count += 1
+                elif kind is dict or kind is list:
+                    below.append(child)
+        if not below:
+            return count
+        level = below
+    return -1
+
+
+#: An escape in a JSON string: an escaped backslash (a pair, so that the ``"`` of ``\\"``
+#: ends the string) or an escaped quote (group 1).
+_ESCAPED_QUOTE = re.compile(rb'\\(?:\\|("))')
+
+
+def _quotes(data: bytes) -> int:
+    """The quotes of (well-formed) JSON that are not escaped: two per string."""
+    quotes = data.count(b'"')
+    if b"\\" in data:
+        quotes -= sum(1 for m in _ESCAPED_QUOTE.finditer(data) if m.lastindex)
+    return quotes
+
+
+def _tree_quotes(tree: dict[str, Any], max_depth: int) -> int:
+    """:func:`_quotes` of the tree as JSON (two per key and string value), or -1 when it
+    nests deeper than ``max_depth`` levels. orjson writes the tree indented (3x cheaper than
+    walking it in Python): a container nested that deep puts a line ``2 * max_depth`` spaces
+    in (a newline in a string is escaped), and only then is the tree walked."""
+    try:
+        dumped: bytes | None = orjson.dumps(tree, option=orjson.OPT_INDENT_2)
+    except orjson.JSONEncodeError:  # deeper than orjson writes, or a number it does not
+        dumped = None
+    if dumped is None or b"\n" + b"  " * max_depth in dumped:
+        strings = _string_count(tree, max_depth)
+        return -1 if strings < 0 else 2 * strings
+    return _quotes(dumped)
 
 
 def load_json(
@@ -94,13 +162,70 @@ def load_json(
         return None, [_issue(JSON_SYNTAX, str(exc))]
     if not isinstance(tree, dict):
         return None, [_issue(JSON_SYNTAX, "the top level must be a JSON object (a resource)")]
-    duplicate = _duplicate_key(data)
+    # an object holding a key twice keeps one: the tree has fewer strings than the bytes
+    tree_quotes = _tree_quotes(tree, max_depth)
+    maybe = tree_quotes < 0 or _quotes(data) != tree_quotes
+    duplicate = _duplicate_key(data) if maybe else None
     if duplicate is not None:
         # readers differ on which one wins (first or last): the document says two things
         return None, [_issue(JSON_SYNTAX, f"an object has the key {duplicate!r} twice")]
-    if _too_deep(tree, max_depth):
+    if tree_quotes < 0:
         return None, [_issue(LIMIT, f"objects and arrays nest deeper than {max_depth} levels")]
+    if _forbidden_offsets(data):
+        return None, _forbidden_issues(tree, data)
     return tree, []
+
+
+def _forbidden_offsets(data: bytes) -> list[int]:
+    """Where the (well-formed) JSON holds a character :data:`CHARACTER` refuses: one offset
+    per such character of the parsed strings, in document order. Most documents hold no
+    backslash and no byte 0xBF at all, and cost two ``memchr``."""
+    found = []
+    if b"\\" in data:
+        found = [m.start() for m in _FORBIDDEN_ESCAPED.finditer(data) if m.lastindex]
+    if b"\xbf" in data:
+        raw = [m.start() for m in _FORBIDDEN_RAW.finditer(data)]
+        if raw:
+            found = sorted(found + raw)
+    return found
+
+
+def _strings(node: Any, path: str) -> Iterator[tuple[str, str, bool]]:
+    """Every key and string value of a tree in document order: (string, FHIRPath, is a key)."""
+    if type(node) is dict:
+        for key, value in node.items():
+            yield key, path, True
+            yield from _strings(value, f"{path}.{key}" if path else key)
+    elif type(node) is list:
+        for i, item in enumerate(node):
+            yield from _strings(item, f"{path}[{i}]")
+    elif type(node) is str:
+        yield node, path, False
+
+
+def _forbidden_issues(tree: dict[str, Any], data: bytes) -> list[Issue]:
+    """One issue per string holding a forbidden character, at its FHIRPath and the line of
+    its first such character (the raw matches pair with the parsed characters one to one)."""
+    offsets = iter(_forbidden_offsets(data))
+    root = tree.get("resourceType")
+    out: list[Issue] = []
+    for text, path, key in _strings(tree, root if isinstance(root, str) else ""):
+        found = _FORBIDDEN.findall(text)
+        if not found:
+            continue
+        mine = [next(offsets, None) for _ in found]  # this string's offsets
+        at = mine[0]
+        line = None if at is None else data.count(b"\n", 0, at) + 1
+        chars = ", ".join(sorted({f"U+{ord(c):04X}" for c in found}))
+        what = f"a key of {path or 'the resource'}" if key else path
+        out.append(
+            _issue(
+                CHARACTER,
+                f"{what} holds {chars}, which no FHIR string may hold",
+                Location(path, line),
+            )
+        )
+    return out
 
 
 class _Duplicate(Exception):
@@ -116,12 +241,14 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _duplicate_key(data: bytes) -> str | None:
-    """A key some object of the (already parsed, so well-formed) JSON holds twice."""
+    """A key some object of the (already parsed, so well-formed) JSON holds twice: the exact
+    check, a second parse (4x ``orjson.loads``) that names the key, run only when the
+    strings of the bytes and of the tree differ in number (:func:`load_json`)."""
     try:
         json.loads(data, object_pairs_hook=_unique_pairs)
     except _Duplicate as dup:
         return str(dup.args[0])
-    except ValueError:
+    except (ValueError, RecursionError):  # deeper than json's recursion: FHIR-LIMIT says it
         return None
     return None
 
@@ -306,6 +433,7 @@ class Reader:
 
 
 __all__ = [
+    "CHARACTER",
     "JSON_SYNTAX",
     "LIMIT",
     "MAX_BYTES",
