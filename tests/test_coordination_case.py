@@ -176,3 +176,20 @@ def test_work_share_is_read_from_the_measure(text: str, share: int | None) -> No
 )
 def test_organisations_have_one_spelling(raw: str, key: str | None) -> None:
     assert org_key(raw) == key
+
+
+def test_a_long_certificate_list_is_answered_but_not_cached() -> None:
+    """The case of one arrival is cached (flags and deadlines ask alike), but a patient with
+    thousands of certificates must not pin a thousand copies of its list in memory."""
+    from gateway.coordination import case as module
+
+    day0 = date(2026, 1, 1)
+    few = [cert(f"c{i}", day0 + timedelta(days=i), day0 + timedelta(days=i)) for i in range(3)]
+    many = [
+        cert(f"m{i}", day0 + timedelta(days=i), day0 + timedelta(days=i)) for i in range(100)
+    ]
+    module._chain_case.cache_clear()
+    short, long_ = chain_case(few), chain_case(many)
+    assert short is not None and short.certificates == ("c0", "c1", "c2")
+    assert long_ is not None and len(long_.certificates) == 100
+    assert module._chain_case.cache_info().currsize == 1

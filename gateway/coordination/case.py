@@ -217,9 +217,17 @@ def chain_case(
     """The case the rehabilitation chain runs on: the latest one of the chain's types
     (employer certificates included, no diagnosis required: case.toml chain_types)."""
     if rules is None:  # the flags and the deadlines of one arrival ask alike: once
-        return _chain_case(tuple(certificates))
+        facts = tuple(certificates)
+        if len(facts) > _CACHED_UP_TO:  # a cache entry holds its key: memory stays bounded
+            return chain_case(facts, case_rules())
+        return _chain_case(facts)
     cases = build_cases(certificates, types=rules.chain_types, require_counting=False, rules=rules)
     return cases[-1] if cases else None
+
+
+#: The longest certificate list :func:`_chain_case` caches (1,024 entries of at most this many
+#: facts each; a patient with thousands of certificates would otherwise pin them all).
+_CACHED_UP_TO = 64
 
 
 @lru_cache(maxsize=1024)
