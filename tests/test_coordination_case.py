@@ -185,9 +185,7 @@ def test_a_long_certificate_list_is_answered_but_not_cached() -> None:
 
     day0 = date(2026, 1, 1)
     few = [cert(f"c{i}", day0 + timedelta(days=i), day0 + timedelta(days=i)) for i in range(3)]
-    many = [
-        cert(f"m{i}", day0 + timedelta(days=i), day0 + timedelta(days=i)) for i in range(100)
-    ]
+    many = [cert(f"m{i}", day0 + timedelta(days=i), day0 + timedelta(days=i)) for i in range(100)]
     module._chain_case.cache_clear()
     short, long_ = chain_case(few), chain_case(many)
     assert short is not None and short.certificates == ("c0", "c1", "c2")
