@@ -191,3 +191,9 @@ def test_a_long_certificate_list_is_answered_but_not_cached() -> None:
     assert short is not None and short.certificates == ("c0", "c1", "c2")
     assert long_ is not None and len(long_.certificates) == 100
     assert module._chain_case.cache_info().currsize == 1
+
+
+def test_every_deadline_condition_the_settings_accept_is_evaluated() -> None:
+    from gateway.coordination import chain, settings
+
+    assert set(settings.CONDITIONS) == set(chain._CONDITIONS)

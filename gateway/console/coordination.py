@@ -84,13 +84,7 @@ def _value(value: Any) -> str:
     if isinstance(value, bool):
         return "✓" if value else "–"
     if isinstance(value, Mapping):
-        contact = value.get("contact")
-        if isinstance(contact, Mapping) and contact.get("name"):  # a SIP's coordinator
-            return f"{_value(contact)} ({value.get('org') or '–'})"
-        name, org = value.get("name"), value.get("org")
-        if name or org:
-            return " ".join(x for x in (name, f"({org})" if org and name else org) if x)
-        return ", ".join(f"{k} {_value(v)}" for k, v in value.items() if v is not None)
+        return _mapping(value)
     if isinstance(value, list | tuple):
         return "; ".join(_value(v) for v in value) or "–"
     if isinstance(value, str) and _STAMP.match(value):  # a time the index keeps: minutes
@@ -99,6 +93,17 @@ def _value(value: Any) -> str:
 
 
 _STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def _mapping(value: Mapping[str, Any]) -> str:
+    """An organisation or a person as its name and organisation; anything else key by key."""
+    contact = value.get("contact")
+    if isinstance(contact, Mapping) and contact.get("name"):  # a SIP's coordinator
+        return f"{_value(contact)} ({value.get('org') or '–'})"
+    name, org = value.get("name"), value.get("org")
+    if name or org:
+        return " ".join(x for x in (name, f"({org})" if org and name else org) if x)
+    return ", ".join(f"{k} {_value(v)}" for k, v in value.items() if v is not None)
 
 
 def _period(p: Mapping[str, Any]) -> str:

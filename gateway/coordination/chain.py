@@ -204,90 +204,141 @@ def _evaluate(
     entries: Sequence[Entry],
     certs: list[Entry],
 ) -> Iterable[_Due]:
-    """The occurrences of ``rule`` (``basis``: the keys of the case's certificates)."""
-    cond = rule.condition
-    if cond == "reaches-day":
-        assert rule.day is not None
-        # a window (from_day) is listed once it opens; its end projected if not yet certified
-        first = rule.from_day or rule.day
-        if case is None or case.covered_days < first:
-            return
-        opens = case.day_date(rule.from_day) if rule.from_day else None
-        due = case.day_date(rule.day)
-        detail: dict[str, Any] = {"case_start": case.start.isoformat()}
-        if due is None:
-            assert opens is not None
-            due = opens + timedelta(days=rule.day - first)
-            detail["projected"] = True
-        met_on = None
-        if rule.met_by == "certificate-to-employer":
-            to_employer = [
-                e.received_on
-                for e in certs
-                if e.document_id in case.certificates
-                and any(a.role == Recipient.EMPLOYER for a in e.recipients)
+    """The occurrences of ``rule`` (``basis``: the keys of the case's certificates), by its
+    condition (settings.py refuses a deadlines.toml row naming none of :data:`_CONDITIONS`)."""
+    return _CONDITIONS[rule.condition](rule, case, basis, entries, certs)
+
+
+def _reaches_day(
+    rule: DeadlineRule,
+    case: SickLeaveCase | None,
+    basis: tuple[str, ...],
+    entries: Sequence[Entry],
+    certs: list[Entry],
+) -> Iterable[_Due]:
+    assert rule.day is not None
+    # a window (from_day) is listed once it opens; its end projected if not yet certified
+    first = rule.from_day or rule.day
+    if case is None or case.covered_days < first:
+        return
+    opens = case.day_date(rule.from_day) if rule.from_day else None
+    due = case.day_date(rule.day)
+    detail: dict[str, Any] = {"case_start": case.start.isoformat()}
+    if due is None:
+        assert opens is not None
+        due = opens + timedelta(days=rule.day - first)
+        detail["projected"] = True
+    met_on = None
+    if rule.met_by == "certificate-to-employer":
+        to_employer = [
+            e.received_on
+            for e in certs
+            if e.document_id in case.certificates
+            and any(a.role == Recipient.EMPLOYER for a in e.recipients)
+        ]
+        met_on = min(to_employer) if to_employer else None
+    yield _Due(rule, due, basis, day=rule.day, opens=opens, met_on=met_on, detail=detail)
+
+
+def _expected_60_days(
+    rule: DeadlineRule,
+    case: SickLeaveCase | None,
+    basis: tuple[str, ...],
+    entries: Sequence[Entry],
+    certs: list[Entry],
+) -> Iterable[_Due]:
+    return _plan_due(rule, case, basis, entries)
+
+
+def _sip_next_follow_up(
+    rule: DeadlineRule,
+    case: SickLeaveCase | None,
+    basis: tuple[str, ...],
+    entries: Sequence[Entry],
+    certs: list[Entry],
+) -> Iterable[_Due]:
+    for e in entries:
+        if e.kind is not DocumentKind.SIP or e.status != "active":
+            continue
+        when = e.facts.get("next_follow_up")
+        if not when:
+            continue
+        coordinator = e.facts["coordinator"]
+        responsible = []
+        if coordinator["org"] and coordinator["type"]:
+            responsible.append((coordinator["type"], coordinator["org"]))
+        if "participants" in rule.informed:
+            responsible += [
+                (p["type"], p["org"])
+                for p in e.facts["participants"]
+                if p["org"] and p["type"] in _ROLES
             ]
-            met_on = min(to_employer) if to_employer else None
-        yield _Due(rule, due, basis, day=rule.day, opens=opens, met_on=met_on, detail=detail)
-    elif cond == "expected-60-days":
-        yield from _plan_due(rule, case, basis, entries)
-    elif cond == "sip-next-follow-up":
-        for e in entries:
-            if e.kind is not DocumentKind.SIP or e.status != "active":
-                continue
-            when = e.facts.get("next_follow_up")
-            if not when:
-                continue
-            coordinator = e.facts["coordinator"]
-            responsible = []
-            if coordinator["org"] and coordinator["type"]:
-                responsible.append((coordinator["type"], coordinator["org"]))
-            if "participants" in rule.informed:
-                responsible += [
-                    (p["type"], p["org"])
-                    for p in e.facts["participants"]
-                    if p["org"] and p["type"] in _ROLES
-                ]
+        yield _Due(
+            rule,
+            date.fromisoformat(when),
+            (e.key,),
+            instance=e.key,
+            responsible=tuple(responsible),
+            detail={"sip": e.document_id, "version": e.version},
+        )
+
+
+def _plan_follow_up(
+    rule: DeadlineRule,
+    case: SickLeaveCase | None,
+    basis: tuple[str, ...],
+    entries: Sequence[Entry],
+    certs: list[Entry],
+) -> Iterable[_Due]:
+    for e in entries:
+        if e.kind is not DocumentKind.RETURN_TO_WORK_PLAN or e.status != "active":
+            continue
+        employer = e.facts["employer"]["org"]
+        for when in e.facts["follow_ups"]:
+            on = date.fromisoformat(when)
             yield _Due(
                 rule,
-                date.fromisoformat(when),
+                on,
                 (e.key,),
-                instance=e.key,
-                responsible=tuple(responsible),
-                detail={"sip": e.document_id, "version": e.version},
+                instance=f"{e.key}|{when}",
+                # a plan revised on or after the date has been followed up
+                met_on=e.received_on if e.received_on >= on else None,
+                responsible=((Recipient.EMPLOYER.value, employer),) if employer else (),
+                detail={"plan": e.document_id, "version": e.version},
             )
-    elif cond == "plan-follow-up":
-        for e in entries:
-            if e.kind is not DocumentKind.RETURN_TO_WORK_PLAN or e.status != "active":
-                continue
-            employer = e.facts["employer"]["org"]
-            for when in e.facts["follow_ups"]:
-                on = date.fromisoformat(when)
-                yield _Due(
-                    rule,
-                    on,
-                    (e.key,),
-                    instance=f"{e.key}|{when}",
-                    # a plan revised on or after the date has been followed up
-                    met_on=e.received_on if e.received_on >= on else None,
-                    responsible=((Recipient.EMPLOYER.value, employer),) if employer else (),
-                    detail={"plan": e.document_id, "version": e.version},
-                )
-    elif cond == "section4-sent":
-        days = timedelta(days=section4_settings().handling_days)
-        for e in entries:
-            if e.kind is not DocumentKind.SECTION4_NOTIFICATION:
-                continue
-            ack = e.facts.get("acknowledgement") or {}
-            handled = ack.get("handled_at") if ack.get("status") == "handled" else None
-            yield _Due(
-                rule,
-                e.received_on + days,
-                (e.key, *((ack["key"],) if ack.get("key") else ())),
-                instance=e.key,
-                met_on=swedish_day(handled) if handled else None,
-                detail={"notification": e.document_id},
-            )
+
+
+def _section4_sent(
+    rule: DeadlineRule,
+    case: SickLeaveCase | None,
+    basis: tuple[str, ...],
+    entries: Sequence[Entry],
+    certs: list[Entry],
+) -> Iterable[_Due]:
+    days = timedelta(days=section4_settings().handling_days)
+    for e in entries:
+        if e.kind is not DocumentKind.SECTION4_NOTIFICATION:
+            continue
+        ack = e.facts.get("acknowledgement") or {}
+        handled = ack.get("handled_at") if ack.get("status") == "handled" else None
+        yield _Due(
+            rule,
+            e.received_on + days,
+            (e.key, *((ack["key"],) if ack.get("key") else ())),
+            instance=e.key,
+            met_on=swedish_day(handled) if handled else None,
+            detail={"notification": e.document_id},
+        )
+
+
+#: A deadline rule's ``condition`` (deadlines.toml) -> the occurrences it yields.
+_CONDITIONS = {
+    "reaches-day": _reaches_day,
+    "expected-60-days": _expected_60_days,
+    "sip-next-follow-up": _sip_next_follow_up,
+    "plan-follow-up": _plan_follow_up,
+    "section4-sent": _section4_sent,
+}
 
 
 def first_received(e: Entry) -> date:

@@ -12,7 +12,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -168,34 +168,49 @@ def _make(
 def flags_for(new: Entry, entries: Mapping[str, Entry], at: datetime) -> list[Flag]:
     """The flags ``new`` raises against the patient's other entries (``entries`` holds every
     entry of the patient as it now stands, ``new`` included)."""
-    others = [e for k, e in entries.items() if k != new.key]
+    check = _ON_ARRIVAL.get(new.kind)
+    return list(check(new, entries, at)) if check else []
+
+
+def _active(entries: Iterable[Entry], kind: DocumentKind) -> list[Entry]:
+    return [e for e in entries if e.kind is kind and e.status == "active"]
+
+
+def _certificates(entries: Mapping[str, Entry]) -> tuple[list[Entry], SickLeaveCase | None]:
     certs = [e for e in entries.values() if e.kind is DocumentKind.CERTIFICATE]
-    found: list[Flag] = []
-    kind = new.kind
-    if kind is DocumentKind.RETURN_TO_WORK_PLAN and new.status == "active":
-        case = chain_case([c.certificate_facts for c in certs if c.status != "revoked"])
-        found.extend(_late(new, case, at))
-        found.extend(_degree(new, certs, case, at))
-        sips = [e for e in others if e.kind is DocumentKind.SIP and e.status == "active"]
-        found.extend(_tracks(new, sips, at))
-    elif kind is DocumentKind.CERTIFICATE:
-        case = chain_case([c.certificate_facts for c in certs if c.status != "revoked"])
-        for plan in others:  # the case may now date a plan that came first as late
-            if plan.kind is DocumentKind.RETURN_TO_WORK_PLAN and plan.status == "active":
-                found.extend(_late(plan, case, at))
-                found.extend(_degree(plan, certs, case, at, arrived=new))
-    elif kind is DocumentKind.SIP and new.status == "active":
-        found.extend(_parallel_sips(new, others, at))
-        plans = [
-            e for e in others if e.kind is DocumentKind.RETURN_TO_WORK_PLAN and e.status == "active"
-        ]
-        for plan in plans:
-            found.extend(_tracks(plan, [new], at, arrived=new))
-    elif kind is DocumentKind.SECTION4_NOTIFICATION:
-        found.extend(_coordinator(new, others, at))
-    elif kind is DocumentKind.SECTION4_ACKNOWLEDGEMENT:
-        found.extend(_acknowledgement(new, entries, at))
-    return found
+    return certs, chain_case([c.certificate_facts for c in certs if c.status != "revoked"])
+
+
+def _plan_arrived(new: Entry, entries: Mapping[str, Entry], at: datetime) -> Iterator[Flag]:
+    if new.status != "active":
+        return
+    certs, case = _certificates(entries)
+    yield from _late(new, case, at)
+    yield from _degree(new, certs, case, at)
+    others = (e for k, e in entries.items() if k != new.key)
+    yield from _tracks(new, _active(others, DocumentKind.SIP), at)
+
+
+def _certificate_arrived(new: Entry, entries: Mapping[str, Entry], at: datetime) -> Iterator[Flag]:
+    certs, case = _certificates(entries)
+    others = (e for k, e in entries.items() if k != new.key)
+    for plan in _active(others, DocumentKind.RETURN_TO_WORK_PLAN):
+        # the case may now date a plan that came first as late
+        yield from _late(plan, case, at)
+        yield from _degree(plan, certs, case, at, arrived=new)
+
+
+def _sip_arrived(new: Entry, entries: Mapping[str, Entry], at: datetime) -> Iterator[Flag]:
+    if new.status != "active":
+        return
+    others = [e for k, e in entries.items() if k != new.key]
+    yield from _parallel_sips(new, others, at)
+    for plan in _active(others, DocumentKind.RETURN_TO_WORK_PLAN):
+        yield from _tracks(plan, [new], at, arrived=new)
+
+
+def _notification_arrived(new: Entry, entries: Mapping[str, Entry], at: datetime) -> Iterator[Flag]:
+    yield from _coordinator(new, [e for k, e in entries.items() if k != new.key], at)
 
 
 def _late(plan: Entry, case: SickLeaveCase | None, at: datetime) -> Iterator[Flag]:
@@ -361,6 +376,17 @@ def _acknowledgement(ack: Entry, entries: Mapping[str, Entry], at: datetime) -> 
             [notification.key, ack.key],
             {"notification": notification.document_id},
         )
+
+
+#: The checks a document's arrival runs, by its kind.
+_Check = Callable[[Entry, Mapping[str, Entry], datetime], Iterator[Flag]]
+_ON_ARRIVAL: dict[DocumentKind, _Check] = {
+    DocumentKind.RETURN_TO_WORK_PLAN: _plan_arrived,
+    DocumentKind.CERTIFICATE: _certificate_arrived,
+    DocumentKind.SIP: _sip_arrived,
+    DocumentKind.SECTION4_NOTIFICATION: _notification_arrived,
+    DocumentKind.SECTION4_ACKNOWLEDGEMENT: _acknowledgement,
+}
 
 
 __all__ = [

@@ -202,7 +202,26 @@ def report(
     internal view)."""
     s = settings or section4_settings()
     months = months_between(first, last)
-    wanted = set(months)
+    raw, names = _tally(notifications, refusals, cases, set(months), as_of, s)
+    regions = sorted({r for r, _ in raw})
+    cells = _cells(raw, regions, months)
+    deviations = _deviations(raw, regions, months, s)
+    out = Report(months, regions, names, cells, cutoff=s.cutoff if cutoff is None else cutoff)
+    out.as_of = as_of
+    _suppress(out, own_region)
+    out.deviations = _shown(deviations, out, own_region)
+    return out
+
+
+def _tally(
+    notifications: Sequence[Notification],
+    refusals: Sequence[Refusal],
+    cases: Mapping[tuple[str, str], int],
+    wanted: set[str],
+    as_of: date,
+    s: Section4Settings,
+) -> tuple[dict[tuple[str, str], Counter[str]], dict[str, str]]:
+    """The counts per (region, month) of the wanted months, and the regions' names."""
     limit = timedelta(days=s.handling_days)
     raw: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     names: dict[str, str] = {}
@@ -211,19 +230,7 @@ def report(
             continue
         if n.region_name:
             names.setdefault(n.region, n.region_name)
-        c = raw[(n.region, n.month)]
-        c["sent"] += 1
-        c["delivered"] += n.delivered
-        c["acknowledged"] += n.acknowledged or n.handled_on is not None
-        if n.handled_on is not None and n.handled_on <= as_of:
-            c["handled"] += 1
-            c["handled_in_time"] += n.handled_on - n.accepted_on <= limit
-            c[f"outcome_{(n.outcome or 'unknown').replace('-', '_')}"] += 1
-            if n.outcome == "no-need":
-                told = "no_need_patient_told" if n.patient_informed else "no_need_patient_not_told"
-                c[told] += 1
-        elif as_of - n.accepted_on > limit:
-            c["not_handled_overdue"] += 1
+        _count(raw[(n.region, n.month)], n, as_of, limit)
     for r in refusals:
         if r.month in wanted:
             c = raw[(r.region, r.month)]
@@ -232,7 +239,29 @@ def report(
     for (region, month), count in cases.items():
         if month in wanted:
             raw[(region, month)]["sick_leave_cases"] += count
-    regions = sorted({r for r, _ in raw})
+    return raw, names
+
+
+def _count(c: Counter[str], n: Notification, as_of: date, limit: timedelta) -> None:
+    """One notification's part of its region's month."""
+    c["sent"] += 1
+    c["delivered"] += n.delivered
+    c["acknowledged"] += n.acknowledged or n.handled_on is not None
+    if n.handled_on is not None and n.handled_on <= as_of:
+        c["handled"] += 1
+        c["handled_in_time"] += n.handled_on - n.accepted_on <= limit
+        c[f"outcome_{(n.outcome or 'unknown').replace('-', '_')}"] += 1
+        if n.outcome == "no-need":
+            told = "no_need_patient_told" if n.patient_informed else "no_need_patient_not_told"
+            c[told] += 1
+    elif as_of - n.accepted_on > limit:
+        c["not_handled_overdue"] += 1
+
+
+def _cells(
+    raw: Mapping[tuple[str, str], Counter[str]], regions: Sequence[str], months: Sequence[str]
+) -> dict[tuple[str, str], dict[str, float | None]]:
+    """Every measure per (region, month), and the national sums per month."""
     cells: dict[tuple[str, str], dict[str, float | None]] = {}
     for region in regions:
         for month in months:
@@ -243,12 +272,7 @@ def report(
         for region in regions:
             total.update(raw.get((region, month), Counter()))
         cells[(NATIONAL, month)] = {m: float(total[m]) for m in MEASURES}
-    deviations = _deviations(raw, regions, months, s)
-    out = Report(months, regions, names, cells, cutoff=s.cutoff if cutoff is None else cutoff)
-    out.as_of = as_of
-    _suppress(out, own_region)
-    out.deviations = _shown(deviations, out, own_region)
-    return out
+    return cells
 
 
 def _deviations(

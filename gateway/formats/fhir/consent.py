@@ -641,6 +641,26 @@ def read_supporting_consent(
     return None
 
 
+def _consent_resources(
+    tree: dict[str, Any], entries: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], str]]:
+    """The Consent resources of a Bundle's entries and of a document Bundle's inside it, each
+    with its FHIRPath (indexes as the sender wrote them)."""
+    consents: list[tuple[dict[str, Any], str]] = []
+    for i, e in enumerate(as_list(tree.get("entry"))):
+        res = e.get("resource") if isinstance(e, dict) else None
+        if isinstance(res, dict) and res.get("resourceType") == "Consent":
+            consents.append((res, f"Bundle.entry[{i}].resource"))
+    for i, e in enumerate(entries):
+        res = e.get("resource")
+        if isinstance(res, dict) and res.get("resourceType") == "Bundle":
+            for j, sub in enumerate(as_list(res.get("entry"))):
+                found = sub.get("resource") if isinstance(sub, dict) else None
+                if isinstance(found, dict) and found.get("resourceType") == "Consent":
+                    consents.append((found, f"Bundle.entry[{i}].resource.entry[{j}].resource"))
+    return consents
+
+
 def offered_consents(
     tree: dict[str, Any], lines: dict[str, int] | None = None
 ) -> tuple[list[Consent], list[Issue]]:
@@ -660,18 +680,7 @@ def offered_consents(
         for sub in as_list(e["resource"].get("entry"))
         if isinstance(sub, dict)
     ]
-    consents: list[tuple[dict[str, Any], str]] = []
-    for i, e in enumerate(as_list(tree.get("entry"))):
-        res = e.get("resource") if isinstance(e, dict) else None
-        if isinstance(res, dict) and res.get("resourceType") == "Consent":
-            consents.append((res, f"Bundle.entry[{i}].resource"))
-    for i, e in enumerate(entries):
-        res = e.get("resource")
-        if isinstance(res, dict) and res.get("resourceType") == "Bundle":
-            for j, sub in enumerate(as_list(res.get("entry"))):
-                found = sub.get("resource") if isinstance(sub, dict) else None
-                if isinstance(found, dict) and found.get("resourceType") == "Consent":
-                    consents.append((found, f"Bundle.entry[{i}].resource.entry[{j}].resource"))
+    consents = _consent_resources(tree, entries)
     if not consents:
         return [], []
     index = BundleIndex(Reader(), {"entry": [*entries, *inner]})
