@@ -150,9 +150,10 @@ def deadlines(patient: str, entries: Sequence[Entry]) -> list[Deadline]:
     certs = [e for e in entries if e.kind is DocumentKind.CERTIFICATE and e.status != "revoked"]
     case = chain_case([e.certificate_facts for e in certs])
     basis = _keys(e for e in certs if case is not None and e.document_id in case.certificates)
+    on = _Patient(case, basis, entries, certs)
     found: list[_Due] = []
     for rule in deadline_rules():
-        found.extend(_evaluate(rule, case, basis, entries, certs))
+        found.extend(_evaluate(rule, on))
     orgs = related_orgs(entries)
     out: list[Deadline] = []
     for d in found:
@@ -197,26 +198,26 @@ def _keys(entries: Iterable[Entry]) -> tuple[str, ...]:
     return tuple(sorted(e.key for e in entries))
 
 
-def _evaluate(
-    rule: DeadlineRule,
-    case: SickLeaveCase | None,
-    basis: tuple[str, ...],
-    entries: Sequence[Entry],
-    certs: list[Entry],
-) -> Iterable[_Due]:
-    """The occurrences of ``rule`` (``basis``: the keys of the case's certificates), by its
-    condition (settings.py refuses a deadlines.toml row naming none of :data:`_CONDITIONS`)."""
-    return _CONDITIONS[rule.condition](rule, case, basis, entries, certs)
+@dataclass(frozen=True)
+class _Patient:
+    """What every condition reads of the patient: the chain's case, the keys of its
+    certificates (a deadline's basis), every entry, the certificates not revoked."""
+
+    case: SickLeaveCase | None
+    basis: tuple[str, ...]
+    entries: Sequence[Entry]
+    certs: list[Entry]
 
 
-def _reaches_day(
-    rule: DeadlineRule,
-    case: SickLeaveCase | None,
-    basis: tuple[str, ...],
-    entries: Sequence[Entry],
-    certs: list[Entry],
-) -> Iterable[_Due]:
+def _evaluate(rule: DeadlineRule, on: _Patient) -> Iterable[_Due]:
+    """The occurrences of ``rule``, by its condition (settings.py refuses a deadlines.toml row
+    naming none of :data:`_CONDITIONS`)."""
+    return _CONDITIONS[rule.condition](rule, on)
+
+
+def _reaches_day(rule: DeadlineRule, on: _Patient) -> Iterable[_Due]:
     assert rule.day is not None
+    case = on.case
     # a window (from_day) is listed once it opens; its end projected if not yet certified
     first = rule.from_day or rule.day
     if case is None or case.covered_days < first:
@@ -232,32 +233,20 @@ def _reaches_day(
     if rule.met_by == "certificate-to-employer":
         to_employer = [
             e.received_on
-            for e in certs
+            for e in on.certs
             if e.document_id in case.certificates
             and any(a.role == Recipient.EMPLOYER for a in e.recipients)
         ]
         met_on = min(to_employer) if to_employer else None
-    yield _Due(rule, due, basis, day=rule.day, opens=opens, met_on=met_on, detail=detail)
+    yield _Due(rule, due, on.basis, day=rule.day, opens=opens, met_on=met_on, detail=detail)
 
 
-def _expected_60_days(
-    rule: DeadlineRule,
-    case: SickLeaveCase | None,
-    basis: tuple[str, ...],
-    entries: Sequence[Entry],
-    certs: list[Entry],
-) -> Iterable[_Due]:
-    return _plan_due(rule, case, basis, entries)
+def _expected_60_days(rule: DeadlineRule, on: _Patient) -> Iterable[_Due]:
+    return _plan_due(rule, on.case, on.basis, on.entries)
 
 
-def _sip_next_follow_up(
-    rule: DeadlineRule,
-    case: SickLeaveCase | None,
-    basis: tuple[str, ...],
-    entries: Sequence[Entry],
-    certs: list[Entry],
-) -> Iterable[_Due]:
-    for e in entries:
+def _sip_next_follow_up(rule: DeadlineRule, on: _Patient) -> Iterable[_Due]:
+    for e in on.entries:
         if e.kind is not DocumentKind.SIP or e.status != "active":
             continue
         when = e.facts.get("next_follow_up")
@@ -283,40 +272,28 @@ def _sip_next_follow_up(
         )
 
 
-def _plan_follow_up(
-    rule: DeadlineRule,
-    case: SickLeaveCase | None,
-    basis: tuple[str, ...],
-    entries: Sequence[Entry],
-    certs: list[Entry],
-) -> Iterable[_Due]:
-    for e in entries:
+def _plan_follow_up(rule: DeadlineRule, on: _Patient) -> Iterable[_Due]:
+    for e in on.entries:
         if e.kind is not DocumentKind.RETURN_TO_WORK_PLAN or e.status != "active":
             continue
         employer = e.facts["employer"]["org"]
         for when in e.facts["follow_ups"]:
-            on = date.fromisoformat(when)
+            day = date.fromisoformat(when)
             yield _Due(
                 rule,
-                on,
+                day,
                 (e.key,),
                 instance=f"{e.key}|{when}",
                 # a plan revised on or after the date has been followed up
-                met_on=e.received_on if e.received_on >= on else None,
+                met_on=e.received_on if e.received_on >= day else None,
                 responsible=((Recipient.EMPLOYER.value, employer),) if employer else (),
                 detail={"plan": e.document_id, "version": e.version},
             )
 
 
-def _section4_sent(
-    rule: DeadlineRule,
-    case: SickLeaveCase | None,
-    basis: tuple[str, ...],
-    entries: Sequence[Entry],
-    certs: list[Entry],
-) -> Iterable[_Due]:
+def _section4_sent(rule: DeadlineRule, on: _Patient) -> Iterable[_Due]:
     days = timedelta(days=section4_settings().handling_days)
-    for e in entries:
+    for e in on.entries:
         if e.kind is not DocumentKind.SECTION4_NOTIFICATION:
             continue
         ack = e.facts.get("acknowledgement") or {}
