@@ -237,6 +237,22 @@ _TO_REDELIVER = Link(
     {"id": "$response.body#/message_id"},
     "its dead letters back to the outbox",
 )
+#: What a receiving system does next with a document the gateway took (a dry run of the same
+#: bytes: a document accepted is one these operations answer 200 for).
+_TO_CONVERT = Link(
+    "ConvertAccepted",
+    "convertDocument",
+    {"to": "fhir-json"},
+    "the document just accepted, in FHIR JSON",
+    request_body="$request.body",
+)
+_TO_REDACT = Link(
+    "RedactAccepted",
+    "redactDocument",
+    {"for": "forsakringskassan"},
+    "what Försäkringskassan receives of the document just accepted",
+    request_body="$request.body",
+)
 
 
 @API.post(
@@ -274,7 +290,7 @@ _TO_REDELIVER = Link(
             "accepted and stored durably (or the first answer to this id and content again)",
             shapes.AcceptedAnswer,
             headers=(LOCATION,),
-            links=(_TO_STATUS, _TO_REDELIVER),
+            links=(_TO_STATUS, _TO_REDELIVER, _TO_CONVERT, _TO_REDACT),
         ),
         declared_problem(
             400, "unreadable input, no route, an unknown recipient or a bad message id"
