@@ -155,7 +155,10 @@ def test_security_statuses_headers_and_links_per_operation() -> None:
     assert {k: v["operationId"] for k, v in send["202"]["links"].items()} == {
         "GetMessageStatus": "getMessage",
         "RedeliverMessage": "redeliverMessage",
+        "ConvertAccepted": "convertDocument",
+        "RedactAccepted": "redactDocument",
     }
+    assert send["202"]["links"]["RedactAccepted"]["requestBody"] == "$request.body"
     assert send["202"]["links"]["GetMessageStatus"]["parameters"] == {
         "id": "$response.body#/message_id"
     }
