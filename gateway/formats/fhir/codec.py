@@ -21,7 +21,13 @@ from gateway.formats.base import Format, ParseResult
 from gateway.formats.fhir.base import rebase
 from gateway.formats.fhir.datatypes import BundleIndex
 from gateway.formats.fhir.systems import BASE, EARLIER_BASES
-from gateway.formats.fhir.tree import Reader, Relocate, Unreadable, load_json
+from gateway.formats.fhir.tree import (
+    Reader,
+    Relocate,
+    Unreadable,
+    load_json,
+    modifier_extensions,
+)
 from gateway.formats.fhir.xml import parse_fhir_xml, render_fhir_xml
 
 UNKNOWN_KIND = RULES.define(
@@ -147,6 +153,8 @@ class FhirJsonCodec:
         if EARLIER_BASES:  # a document written under an earlier base of ours reads as ours
             rebase(tree, data, BASE, EARLIER_BASES)
         result = read_tree(tree, self.kind)
+        if b"modifierExtension" in data:
+            result.issues.extend(modifier_extensions(tree))
         result.tree = tree
         return result
 
@@ -173,6 +181,8 @@ class FhirXmlCodec(FhirJsonCodec):
             rebase(tree, data, BASE, EARLIER_BASES)
         result = read_tree(tree, self.kind, lines)
         result.issues[:0] = issues
+        if b"modifierExtension" in data:
+            result.issues.extend(modifier_extensions(tree, lines))
         result.tree = tree
         return result
 

@@ -81,6 +81,17 @@ CHARACTER = RULES.define(
     "FHIRPath and line, not its content.",
 )
 
+MODIFIER = RULES.define(
+    "FHIR-MODIFIER-EXTENSION",
+    "modifierExtension the gateway does not understand",
+    RuleKind.SCHEMA,
+    "A modifierExtension may change the meaning of the element that holds it (a plan that is "
+    "not, a measure cancelled), and FHIR says a receiver shall not ignore one it does not "
+    "understand. The gateway understands none outside a Consent (where the consent evaluator "
+    "reads it and refuses the consent it is in), so the document is refused; the issue names "
+    "each one by its FHIRPath.",
+)
+
 _CONTAINERS = (dict, list)
 
 #: A character no FHIR string may hold, as JSON carries it: escaped, or written raw (only
@@ -225,6 +236,40 @@ def _forbidden_issues(tree: dict[str, Any], data: bytes) -> list[Issue]:
                 Location(path, line),
             )
         )
+    return out
+
+
+def modifier_extensions(tree: dict[str, Any], lines: dict[str, int] | None = None) -> list[Issue]:
+    """One issue per ``modifierExtension`` outside what the consent evaluator reads (a
+    Consent's own and its provisions'). Only called when the bytes hold the word at all."""
+    out: list[Issue] = []
+    root = tree.get("resourceType")
+    todo: list[tuple[Any, str, bool]] = [(tree, root if isinstance(root, str) else "", False)]
+    while todo:
+        node, path, consent_part = todo.pop()
+        if type(node) is list:
+            todo.extend((item, f"{path}[{i}]", consent_part) for i, item in enumerate(node))
+            continue
+        if type(node) is not dict:
+            continue
+        if node.get("resourceType") == "Consent":
+            consent_part = True
+        if "modifierExtension" in node and not consent_part:
+            where = f"{path}.modifierExtension"
+            out.append(
+                _issue(
+                    MODIFIER,
+                    "a modifierExtension the gateway does not understand (it may change "
+                    "what the element holding it means)",
+                    Location(where, lines.get(where) if lines else None),
+                )
+            )
+        for key, value in node.items():
+            if type(value) is dict or type(value) is list:
+                # a Consent's provisions are read whole by the evaluator; its other parts not
+                keep = consent_part and key == "provision"
+                todo.append((value, f"{path}.{key}", keep))
+    out.sort(key=lambda i: i.location.path or "")
     return out
 
 
@@ -438,6 +483,7 @@ __all__ = [
     "LIMIT",
     "MAX_BYTES",
     "MAX_DEPTH",
+    "MODIFIER",
     "REFERENCE",
     "REQUIRED",
     "STRUCTURE",
@@ -448,4 +494,5 @@ __all__ = [
     "as_dict",
     "as_list",
     "load_json",
+    "modifier_extensions",
 ]
