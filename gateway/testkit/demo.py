@@ -172,7 +172,7 @@ async def scenario(lb: Loopback, out: Print, fixtures: Path = FIXTURES_DIR) -> D
                certificate, hr, expect=403)  # fmt: skip
 
     await pull_inbox(demo, lb.session(lb.inboxes["acme"]), sip)
-    await plan_index(demo, lb, region)
+    await plan_index(demo, lb, region, fixtures)
 
     accepted = [s.message_id for s in demo.sent if s.message_id]
     for mid in dict.fromkeys(accepted):
@@ -222,7 +222,7 @@ async def pull_inbox(demo: Demo, inbox: aiohttp.ClientSession, sip: str | None) 
     demo.ok &= all(f.status == 200 for f in demo.pulls if f.what == "GET /inbox")
 
 
-def demo_plan(fixtures: Path = FIXTURES_DIR) -> bytes:
+def demo_plan(fixtures: Path) -> bytes:
     """The employer's return-to-work plan for the demo's FK7804 (2016): part-time at 75 %
     while the certificate's second period says 50 % sick leave - a contradiction to flag."""
     from datetime import date
@@ -263,7 +263,9 @@ def demo_plan(fixtures: Path = FIXTURES_DIR) -> bytes:
     return render(plan, Format.XML)
 
 
-async def plan_index(demo: Demo, lb: Loopback, region: aiohttp.ClientSession) -> None:
+async def plan_index(
+    demo: Demo, lb: Loopback, region: aiohttp.ClientSession, fixtures: Path
+) -> None:
     """The employer's HR system sends its return-to-work plan; the plan index flags that it
     contradicts the certificate. Then each actor asks for the patient's plans: the region,
     Försäkringskassan's case system, and the employer, which sees only its own plan and the
@@ -275,7 +277,7 @@ async def plan_index(demo: Demo, lb: Loopback, region: aiohttp.ClientSession) ->
         demo,
         employer,
         "HR system: return-to-work plan -> FK",
-        demo_plan(),
+        demo_plan(fixtures),
         {**hr, "Gateway-Message-Id": "demo-plan-1"},
         expect=202,
     )
