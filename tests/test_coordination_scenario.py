@@ -347,6 +347,10 @@ async def _scenario(store_factory: NewStore) -> None:
             "region", f"/fhir/CarePlan?subject:identifier={PATIENT}&patient:identifier=x"
         )
         assert status == 400 and bad["resourceType"] == "OperationOutcome"
+        # an empty actor (beside a patient too) and integers int() would stretch are refused
+        for query in ("actor=", f"actor=&patient={PATIENT}", "within=5_0", "limit=%D9%A3"):
+            status, bad = await case.get("region", f"/deadlines?{query}")
+            assert status == 400, query
         # parameters are ANDed: two patients match nothing
         status, none = await case.get(
             "region",

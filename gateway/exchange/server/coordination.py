@@ -178,11 +178,13 @@ def _int(request: web.Request, name: str, default: int, low: int, high: int) -> 
     raw = request.query.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
+    if not _INTEGER.fullmatch(raw):  # int() would take " 5", "5_0" and non-ASCII digits
         return None
+    value = int(raw)
     return value if low <= value <= high else None
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,9}")
 
 
 def _day(raw: str | None, now: datetime) -> date | None:
@@ -308,6 +310,8 @@ async def get_deadlines(request: web.Request) -> web.StreamResponse:
     limit = _int(request, "limit", 100, 1, MAX_LIMIT)
     if within is None or limit is None:
         return problem(request, 400, f"within is 0..3650 days, limit 1..{MAX_LIMIT}", [])
+    if request.query.get("actor") == "":  # checked even beside patient, which it does not narrow
+        return problem(request, 400, "actor is a configured sender or recipient id", [])
     raw_patient = request.query.get("patient")
     if raw_patient is not None:  # one patient's deadlines, as the caller sees them
         try:
