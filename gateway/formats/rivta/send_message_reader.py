@@ -29,7 +29,7 @@ from gateway.formats.rivta.namespaces import SEND_MESSAGE_TO_RECIPIENT, T_CODE
 from gateway.formats.rivta.reading import fields_of, message_root
 from gateway.formats.rivta.send_message import AMNE_OVRIGT, render_send_message
 from gateway.formats.sourcemap import ElementSourceMap
-from gateway.formats.xmlsafe import element_location
+from gateway.formats.xmlsafe import element_location, text
 from gateway.formats.xsd import load_schema, validate_tree
 
 SCHEMA_PATH: Final = SCHEMAS_DIR / "certificate" / "SendMessageToRecipient-2.xsd"
@@ -142,7 +142,7 @@ class SendMessageReader(CertificateReader):
     def _subject_is_ovrigt(self, amne: etree._Element | None) -> bool:
         """A §4 notification travels as ``amne`` OVRIGT (or without one: the schema says)."""
         code_el = amne.find(T_CODE) if amne is not None else None
-        code = (code_el.text or "").strip() if code_el is not None else ""
+        code = text(code_el).strip() if code_el is not None else ""
         if amne is None or code == AMNE_OVRIGT:
             return True
         loc = element_location(code_el if code_el is not None else amne)
