@@ -570,6 +570,12 @@ class RowMapping(CollectionMapping):
     ) -> None:
         self.plan = compile_plan(mapping or load_mapping(kind.value), model, hooks or {}, blocks)
         self._url = url
+        # what every write looks up, decided once
+        self._resource_of = {e.name: e.resource for e in self.plan.entries}
+        self._at = tuple((n, what) for n, how, what in self.plan.fields if how == "at")
+        self._engine_written = tuple(
+            e.name for e in self.plan.entries[1:] if not e.block and not e.hook
+        )
         focus = self.plan.entries[0].resource
         super().__init__(kind, focus, model, self.read_bundle, self.write_bundle)
         if matches is not None:
@@ -626,12 +632,12 @@ class RowMapping(CollectionMapping):
             target = e.name if e.name in w.urls else e.ref_else
             if ref is not None and ref.owner in named and target in w.urls:
                 _wire(named[ref.owner], ref, w.urls[target])
-        mine = {plan.entries[0].name} | {e.name for e in present[1:] if not e.block and not e.hook}
-        for name, how, what in plan.fields:
-            if how == "at" and what[0] in named:
-                what[1].write(named[what[0]], getattr(w.document, name))
-                mine.add(what[0])
-        kinds = {e.name: e.resource for e in plan.entries}
+        mine = {plan.entries[0].name} | {n for n in self._engine_written if n in named}
+        for name, (at, slot) in self._at:
+            if at in named:
+                slot.write(named[at], getattr(w.document, name))
+                mine.add(at)
+        kinds = self._resource_of
         for name in mine:  # items are in order already
             named[name] = ordered(named[name], kinds[name], deep=False)
 
