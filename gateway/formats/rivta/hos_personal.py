@@ -8,8 +8,6 @@ are in the core namespace, in the order the contract's sequence fixes.
 
 from __future__ import annotations
 
-from lxml import etree
-
 from gateway.documents.common import CareUnit, HealthcareProfessional
 from gateway.formats.rivta.namespaces import (
     ARBETSPLATSKOD,
@@ -33,57 +31,56 @@ from gateway.formats.rivta.namespaces import (
     VARDGIVARE,
     VARDGIVARE_ID,
     VARDGIVARNAMN,
-    sub,
-    sub_cv,
-    sub_ii,
+    write_cv,
+    write_ii,
 )
+from gateway.formats.rivta.xmlwriter import XmlWriter
 
 
-def write_hos_personal(
-    parent: etree._Element, tag: str, professional: HealthcareProfessional
-) -> etree._Element:
-    """Append ``professional`` as a HosPersonal element named ``tag`` (Clark notation).
+def write_hos_personal(w: XmlWriter, tag: str, professional: HealthcareProfessional) -> None:
+    """Write ``professional`` as a HosPersonal element named ``tag`` (Clark notation).
 
     Codes whose code system the contract fixes (befattning, legitimeratYrke) get it when the
     model has none; specialistkompetens has no code system in the contract and is written
     without one.
     """
-    el = etree.SubElement(parent, tag)
-    sub_ii(el, PERSONAL_ID, professional.id.system, professional.id.value)
-    sub(el, FULLST_NAMN, professional.name)
+    w.open(tag)
+    write_ii(w, PERSONAL_ID, professional.id.system, professional.id.value)
+    w.leaf(FULLST_NAMN, professional.name)
     if professional.prescriber_code is not None:
-        sub(el, FORSKRIVARKOD, professional.prescriber_code)
+        w.leaf(FORSKRIVARKOD, professional.prescriber_code)
     for code in professional.positions:
-        sub_cv(el, BEFATTNING, code.code, code.system or KV_BEFATTNING, code.display)
-    write_enhet(el, ENHET, professional.unit)
+        write_cv(w, BEFATTNING, code.code, code.system or KV_BEFATTNING, code.display)
+    write_enhet(w, ENHET, professional.unit)
     for code in professional.specialities:
-        sub_cv(el, SPECIALIST, code.code, None, code.display)
+        write_cv(w, SPECIALIST, code.code, None, code.display)
     for code in professional.licensed_professions:
-        sub_cv(el, LEGITIMERAT_YRKE, code.code, code.system or KV_LEGITIMERAT_YRKE, code.display)
-    return el
+        write_cv(w, LEGITIMERAT_YRKE, code.code, code.system or KV_LEGITIMERAT_YRKE, code.display)
+    w.close()
 
 
-def write_enhet(parent: etree._Element, tag: str, unit: CareUnit) -> etree._Element:
-    """Append ``unit`` as an Enhet element. The contract requires arbetsplatskod; a unit
+def write_enhet(w: XmlWriter, tag: str, unit: CareUnit) -> None:
+    """Write ``unit`` as an Enhet element. The contract requires arbetsplatskod; a unit
     without one is written without it (and a peer's schema will say so)."""
-    el = etree.SubElement(parent, tag)
-    sub_ii(el, ENHETS_ID, unit.id.system, unit.id.value)
+    w.open(tag)
+    write_ii(w, ENHETS_ID, unit.id.system, unit.id.value)
     if unit.workplace_code is not None:
-        sub_ii(
-            el,
+        write_ii(
+            w,
             ARBETSPLATSKOD,
             unit.workplace_code.system or ARBETSPLATSKOD_ROOT,
             unit.workplace_code.value,
         )
-    sub(el, ENHETSNAMN, unit.name)
-    sub(el, POSTADRESS, unit.address.street)
-    sub(el, POSTNUMMER, unit.address.postal_code)
-    sub(el, POSTORT, unit.address.city)
-    sub(el, TELEFON, unit.phone)
+    w.leaf(ENHETSNAMN, unit.name)
+    w.leaf(POSTADRESS, unit.address.street)
+    w.leaf(POSTNUMMER, unit.address.postal_code)
+    w.leaf(POSTORT, unit.address.city)
+    w.leaf(TELEFON, unit.phone)
     if unit.email is not None:
-        sub(el, EPOST, unit.email)
-    provider = sub(el, VARDGIVARE)
+        w.leaf(EPOST, unit.email)
+    w.open(VARDGIVARE)
     if unit.care_provider.id is not None:
-        sub_ii(provider, VARDGIVARE_ID, unit.care_provider.id.system, unit.care_provider.id.value)
-    sub(provider, VARDGIVARNAMN, unit.care_provider.name)
-    return el
+        write_ii(w, VARDGIVARE_ID, unit.care_provider.id.system, unit.care_provider.id.value)
+    w.leaf(VARDGIVARNAMN, unit.care_provider.name)
+    w.close()
+    w.close()

@@ -15,6 +15,7 @@ from lxml import etree
 
 from gateway.documents.common import SWEDISH_TIME
 from gateway.formats import roots
+from gateway.formats.rivta.xmlwriter import XmlWriter
 
 CORE: Final = "urn:riv:clinicalprocess:healthcond:certificate:3"
 TYPES: Final = "urn:riv:clinicalprocess:healthcond:certificate:types:3"
@@ -163,3 +164,24 @@ def sub_cv(
     if display is not None:
         etree.SubElement(el, T_DISPLAY).text = display
     return el
+
+
+def write_ii(w: XmlWriter, tag: str, root: str, extension: str) -> None:
+    """:func:`sub_ii` for an :class:`XmlWriter`."""
+    w.open(tag)
+    w.leaf(T_ROOT, root)
+    w.leaf(T_EXTENSION, extension)
+    w.close()
+
+
+def write_cv(
+    w: XmlWriter, tag: str, code: str, system: str | None, display: str | None = None
+) -> None:
+    """:func:`sub_cv` for an :class:`XmlWriter`."""
+    w.open(tag)
+    w.leaf(T_CODE, code)
+    if system is not None:
+        w.leaf(T_CODE_SYSTEM, system)
+    if display is not None:
+        w.leaf(T_DISPLAY, display)
+    w.close()

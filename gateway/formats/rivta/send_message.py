@@ -16,8 +16,6 @@ from __future__ import annotations
 import re
 from typing import NamedTuple, cast
 
-from lxml import etree
-
 from gateway.documents.common import Contact, HealthcareProfessional, Identifier
 from gateway.documents.identity import PERSONNUMMER_OID, SAMORDNINGSNUMMER_OID
 from gateway.documents.section4 import CONTACT_HEADING, STATEMENT, Section4Notification
@@ -32,10 +30,10 @@ from gateway.formats.rivta.namespaces import (
     SEND_MESSAGE_NAMESPACES,
     SEND_MESSAGE_TO_RECIPIENT,
     format_timestamp,
-    sub,
-    sub_cv,
-    sub_ii,
+    write_cv,
+    write_ii,
 )
+from gateway.formats.rivta.xmlwriter import XmlWriter
 
 #: Webcert's subject for "Övriga frågor" (KV_AMNE), the category SKR points to.
 AMNE_OVRIGT = "OVRIGT"
@@ -123,18 +121,20 @@ def render_send_message(
     production address unless a test environment names its own. Raises
     :class:`CannotRender` when a required part is missing."""
     req = _required(n)
-    nsmap = cast("dict[str, str]", SEND_MESSAGE_NAMESPACES)  # lxml-stubs: no None prefix
-    root = etree.Element(_tag("SendMessageToRecipient"), nsmap=nsmap)
-    sub(root, _tag("meddelande-id"), message_id or n.id)
-    sub(root, _tag("skickatTidpunkt"), format_timestamp(n.sent_at))
-    sub_ii(root, _tag("intygs-id"), req.certificate_id.system, req.certificate_id.value)
-    sub_ii(root, _tag("patientPerson-id"), n.patient.id.system, n.patient.id.value)
-    sub(root, _tag("logiskAdressMottagare"), recipient)
-    sub_cv(root, _tag("amne"), AMNE_OVRIGT, KV_AMNE, AMNE_OVRIGT_DISPLAY)
-    sub(root, _tag("rubrik"), STATEMENT)
-    sub(root, _tag("meddelande"), message_text(n))
-    sender = sub(root, _tag("skickatAv"))
-    sub_ii(sender, PERSONAL_ID, HSA_ID_ROOT, req.sent_by.id.value)
-    sub(sender, FULLST_NAMN, req.sent_by.name)
-    write_enhet(sender, ENHET, n.unit)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    w = XmlWriter(SEND_MESSAGE_NAMESPACES, pretty=True)
+    w.open(_tag("SendMessageToRecipient"))
+    w.leaf(_tag("meddelande-id"), message_id or n.id)
+    w.leaf(_tag("skickatTidpunkt"), format_timestamp(n.sent_at))
+    write_ii(w, _tag("intygs-id"), req.certificate_id.system, req.certificate_id.value)
+    write_ii(w, _tag("patientPerson-id"), n.patient.id.system, n.patient.id.value)
+    w.leaf(_tag("logiskAdressMottagare"), recipient)
+    write_cv(w, _tag("amne"), AMNE_OVRIGT, KV_AMNE, AMNE_OVRIGT_DISPLAY)
+    w.leaf(_tag("rubrik"), STATEMENT)
+    w.leaf(_tag("meddelande"), message_text(n))
+    w.open(_tag("skickatAv"))
+    write_ii(w, PERSONAL_ID, HSA_ID_ROOT, req.sent_by.id.value)
+    w.leaf(FULLST_NAMN, req.sent_by.name)
+    write_enhet(w, ENHET, n.unit)
+    w.close()
+    w.close()
+    return w.done()
