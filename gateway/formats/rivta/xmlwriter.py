@@ -95,7 +95,8 @@ class XmlWriter:
         elif self._pretty:
             self._out.append("\n" + "  " * len(self._open))
         if attrs:
-            name += "".join(f' {k}="{attribute(v)}"' for k, v in attrs.items())
+            for key, value in attrs.items():  # mostly one: a svar's or delsvar's id
+                name += f' {key}="{attribute(value)}"'
         return "<" + name
 
     def open(self, tag: str, attrs: Mapping[str, str] | None = None) -> None:
