@@ -11,8 +11,6 @@ import math
 from datetime import date, datetime
 from typing import Final
 
-from lxml import etree
-
 from gateway.documents.common import SWEDISH_TIME
 from gateway.formats import roots
 from gateway.formats.rivta.xmlwriter import XmlWriter
@@ -132,42 +130,8 @@ def format_double(value: float) -> str:
     return repr(value)
 
 
-def sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
-    """Append a child element (tag in Clark notation) with optional text."""
-    el = etree.SubElement(parent, tag)
-    if text is not None:
-        el.text = text
-    return el
-
-
-def sub_ii(parent: etree._Element, tag: str, root: str, extension: str) -> etree._Element:
-    """An II-typed element (``root``/``extension`` in types:3), e.g. intygs-id, person-id."""
-    el = etree.SubElement(parent, tag)
-    etree.SubElement(el, T_ROOT).text = root
-    etree.SubElement(el, T_EXTENSION).text = extension
-    return el
-
-
-def sub_cv(
-    parent: etree._Element,
-    tag: str,
-    code: str,
-    system: str | None,
-    display: str | None = None,
-) -> etree._Element:
-    """A CV-typed element (``code``, ``codeSystem``, ``displayName``); ``system`` None leaves
-    codeSystem out (types without one, e.g. Specialistkompetens)."""
-    el = etree.SubElement(parent, tag)
-    etree.SubElement(el, T_CODE).text = code
-    if system is not None:
-        etree.SubElement(el, T_CODE_SYSTEM).text = system
-    if display is not None:
-        etree.SubElement(el, T_DISPLAY).text = display
-    return el
-
-
 def write_ii(w: XmlWriter, tag: str, root: str, extension: str) -> None:
-    """:func:`sub_ii` for an :class:`XmlWriter`."""
+    """An II-typed element (``root``/``extension`` in types:3), e.g. intygs-id, person-id."""
     w.open(tag)
     w.leaf(T_ROOT, root)
     w.leaf(T_EXTENSION, extension)
@@ -177,7 +141,8 @@ def write_ii(w: XmlWriter, tag: str, root: str, extension: str) -> None:
 def write_cv(
     w: XmlWriter, tag: str, code: str, system: str | None, display: str | None = None
 ) -> None:
-    """:func:`sub_cv` for an :class:`XmlWriter`."""
+    """A CV-typed element (``code``, ``codeSystem``, ``displayName``); ``system`` None leaves
+    codeSystem out (types without one, e.g. Specialistkompetens)."""
     w.open(tag)
     w.leaf(T_CODE, code)
     if system is not None:

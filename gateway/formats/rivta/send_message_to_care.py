@@ -22,7 +22,7 @@ The message carries no consent and no health data. Hardened parse -> our own XSD
 from __future__ import annotations
 
 import re
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from lxml import etree
 from pydantic import ValidationError
@@ -47,12 +47,12 @@ from gateway.formats.rivta.namespaces import (
     T_CODE,
     TYPES,
     format_timestamp,
-    sub,
-    sub_cv,
-    sub_ii,
+    write_cv,
+    write_ii,
 )
 from gateway.formats.rivta.reading import Reader, fields_of, message_root, text
 from gateway.formats.rivta.send_message import AMNE_OVRIGT, AMNE_OVRIGT_DISPLAY
+from gateway.formats.rivta.xmlwriter import XmlWriter
 from gateway.formats.sourcemap import ElementSourceMap
 from gateway.formats.xmlsafe import element_location
 from gateway.formats.xsd import load_schema, validate_tree
@@ -162,29 +162,33 @@ def render_send_message_to_care(a: Section4Acknowledgement) -> bytes:
         )
     cert = a.certificate_id
     assert cert is not None and a.recipient.id is not None
-    root = etree.Element(_tag("SendMessageToCare"), nsmap=cast("dict[str, str]", NAMESPACES))
-    sub(root, _tag("meddelande-id"), a.id)
-    sub(root, _tag("skickatTidpunkt"), format_timestamp(a.sent_at))
-    sub_ii(root, _tag("intygs-id"), cert.system, cert.value)
-    sub_ii(root, _tag("patientPerson-id"), a.patient.id.system, a.patient.id.value)
-    sub(root, _tag("logiskAdressMottagare"), a.recipient.id.value)
-    sub_cv(root, _tag("amne"), AMNE_OVRIGT, KV_AMNE, AMNE_OVRIGT_DISPLAY)
-    sub(root, _tag("rubrik"), HEADING)
-    sub(root, _tag("meddelande"), message_text(a))
-    answers = sub(root, _tag("svarPa"))
-    sub(answers, f"{{{CORE}}}meddelande-id", a.notification_id)
-    sender = sub(root, _tag("skickatAv"))
-    sub_cv(sender, _tag("part"), FKASSA, KV_PART, FK_NAME)
+    w = XmlWriter(NAMESPACES, pretty=True)
+    w.open(_tag("SendMessageToCare"))
+    w.leaf(_tag("meddelande-id"), a.id)
+    w.leaf(_tag("skickatTidpunkt"), format_timestamp(a.sent_at))
+    write_ii(w, _tag("intygs-id"), cert.system, cert.value)
+    write_ii(w, _tag("patientPerson-id"), a.patient.id.system, a.patient.id.value)
+    w.leaf(_tag("logiskAdressMottagare"), a.recipient.id.value)
+    write_cv(w, _tag("amne"), AMNE_OVRIGT, KV_AMNE, AMNE_OVRIGT_DISPLAY)
+    w.leaf(_tag("rubrik"), HEADING)
+    w.leaf(_tag("meddelande"), message_text(a))
+    w.open(_tag("svarPa"))
+    w.leaf(f"{{{CORE}}}meddelande-id", a.notification_id)
+    w.close()
+    w.open(_tag("skickatAv"))
+    write_cv(w, _tag("part"), FKASSA, KV_PART, FK_NAME)
     officer = a.case_officer
     if officer is not None:
         for line in (officer.name, officer.role):
             if line:
-                sub(sender, _tag("kontaktInfo"), line)
+                w.leaf(_tag("kontaktInfo"), line)
         if officer.phone:
-            sub(sender, _tag("kontaktInfo"), f"Telefon: {officer.phone}")
+            w.leaf(_tag("kontaktInfo"), f"Telefon: {officer.phone}")
         if officer.email:
-            sub(sender, _tag("kontaktInfo"), f"E-post: {officer.email}")
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+            w.leaf(_tag("kontaktInfo"), f"E-post: {officer.email}")
+    w.close()
+    w.close()
+    return w.done()
 
 
 class _Reader(Reader):
