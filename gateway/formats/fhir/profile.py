@@ -130,10 +130,10 @@ def check_interpreted(
 
 def _compiled(profile: Profile) -> Callable[[dict[str, Any], str, Reader], None]:
     """:func:`check_interpreted` for ``profile`` as Python source: every message runs its
-    resources' profiles, and deciding per constraint which checks apply (and walking the
-    path of the many one-step ones through :func:`_select`) cost more than the checks. The
-    same checks in the same order, hence the same issues."""
-    names: dict[str, Any] = {"_text": _text, "_select": _select, "STRUCTURE": STRUCTURE}
+    resources' profiles, and deciding per constraint which checks apply and walking its path
+    through :func:`_select` cost more than the checks. The same checks in the same order,
+    hence the same issues."""
+    names: dict[str, Any] = {"_text": _text, "STRUCTURE": STRUCTURE}
     lines = ["def run(resource, path, reader):"]
     for n, c in enumerate(profile.constraints):
         if c.min <= 0 and c.max != "1" and c.fixed is None:
@@ -142,10 +142,20 @@ def _compiled(profile: Profile) -> Callable[[dict[str, Any], str, Reader], None]
         names[f"fixed{n}"] = c.fixed
         if len(c.steps) == 1:  # on the resource itself: no walk, the parent's path is path
             ind, parent, where = "    ", "resource", f"path + {'.' + last!r}"
-        else:
-            ind, parent, where = "        ", "parent", f"_text(ppath) + {'.' + last!r}"
-            lines.append(f"    for parent, ppath in _select(resource, {c.steps[:-1]!r}, path):")
-            lines.append("        if type(parent) is not dict: continue")
+        else:  # :func:`_select`'s walk, one nested loop per step, in its order
+            ind, parent, ppath = "    ", "resource", "path"
+            for depth, step in enumerate(c.steps[:-1], 1):
+                x, v, i, p = f"x{depth}", f"v{depth}", f"i{depth}", f"p{depth}"
+                lines.append(f"{ind}{x} = {parent}.get({step!r})")
+                lines.append(
+                    f"{ind}for {i}, {v} in (enumerate({x}) if type({x}) is list else "
+                    f"() if {x} is None else ((None, {x}),)):"
+                )
+                ind += "    "
+                lines.append(f"{ind}if type({v}) is not dict: continue")
+                lines.append(f"{ind}{p} = ({ppath}, {step!r}, {i})")
+                parent, ppath = v, p
+            where = f"_text({ppath}) + {'.' + last!r}"
         lines.append(f"{ind}value = {parent}.get({last!r})")
         if c.min > 0 or c.max == "1":
             lines.append(
