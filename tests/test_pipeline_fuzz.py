@@ -171,3 +171,29 @@ def test_fhir_json_with_a_control_character_in_any_string(seed: bytes, data: st.
     assert not result.valid and result.document is None
     assert {i.code for i in result.issues} == {"FHIR-CHARACTER"}
     pipeline(body)
+
+
+XML_SEEDS = [s for s in SEEDS if s.lstrip().startswith(b"<")]
+
+
+def _inside_every_element(seed: bytes, insert: bytes) -> bytes:
+    """``insert`` right after every start tag of ``seed`` (a comment or processing instruction
+    as the first child of every element: readers walk children, and a comment's "tag" is no
+    string; the compiled build refused it as one until this was found)."""
+    out, at = [], 0
+    for start in range(len(seed)):
+        if seed[start : start + 1] == b"<" and seed[start + 1 : start + 2] not in b"/?!":
+            end = seed.index(b">", start)
+            if seed[end - 1 : end] != b"/":
+                out += [seed[at : end + 1], insert]
+                at = end + 1
+    return b"".join(out) + seed[at:]
+
+
+def test_a_comment_or_instruction_in_every_element_is_no_crash() -> None:
+    assert len(XML_SEEDS) >= 30
+    for seed in XML_SEEDS:
+        for insert in (b"<!--x-->", b"<?pi x?>"):
+            data = _inside_every_element(seed, insert)
+            assert data.count(insert) >= 10
+            pipeline(data)  # an answer, not an exception

@@ -65,6 +65,13 @@ def _parser() -> etree.XMLParser:
     return parser
 
 
+def tag_of(node: Any) -> object:
+    """A child node's tag as it is: the Clark name of an element, lxml's factory function for
+    a comment or processing instruction. lxml-stubs type ``.tag`` as ``str``, so the compiled
+    build (mypyc) would check it as one where it is read and refuse a comment's: readers that
+    walk children read it through here (or test ``isinstance(node.tag, str)`` first)."""
+    return node.tag
+
 
 def text(el: etree._Element) -> str:
     """An element's text as sent: the pieces around comments and processing instructions
@@ -73,6 +80,7 @@ def text(el: etree._Element) -> str:
     if len(el) == 0:
         return el.text or ""
     return "".join(cast("list[str]", list(el.itertext())))  # lxml-stubs: str | bytes
+
 
 @dataclass
 class SafeXml:
@@ -135,7 +143,7 @@ def element_location(el: etree._Element, ids: bool = True) -> Location:
     steps: list[str] = []
     node: etree._Element | None = el
     while node is not None:
-        tag = node.tag
+        tag = tag_of(node)
         name = tag.rpartition("}")[2] if isinstance(tag, str) else "node()"
         ident = node.get("id") if ids else None
         step = f"{name}[@id='{ident}']" if ident is not None else name

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from gateway.documents.issues import ModelPath
 from gateway.formats.sourcemap import ElementSourceMap
-from gateway.formats.xmlsafe import plain_location, text
+from gateway.formats.xmlsafe import plain_location, tag_of, text
 
 #: List fields whose singular is not the field name minus its final "s".
 _SINGULAR: dict[str, str] = {
@@ -168,9 +168,12 @@ def _read(
     data: dict[str, Any] = {}
     by_tag = mb.by_tag
     for child in el:
-        f = by_tag.get(child.tag)
+        tag = tag_of(child)
+        if not isinstance(tag, str):
+            continue  # a comment or processing instruction
+        f = by_tag.get(tag)
         if f is None:
-            continue  # comments, unknown elements: the XSD reports the latter
+            continue  # unknown elements: the XSD reports them
         if f.many:
             items: list[Any] | None = data.get(f.name)
             if items is None:

@@ -33,7 +33,7 @@ from gateway.formats.rivta.namespaces import (
     T_VALUE,
 )
 from gateway.formats.rivta.reading import Reader, local, text
-from gateway.formats.xmlsafe import element_location
+from gateway.formats.xmlsafe import element_location, tag_of
 
 VALUE_UNSUPPORTED = RULES.define(
     "CERT-VALUE-UNSUPPORTED",
@@ -90,7 +90,7 @@ class AnswerReader(Reader):
         parts: list[dict[str, Any] | SubAnswer] = []
         part_elements: list[etree._Element] = []
         for child in el:
-            tag = child.tag
+            tag = tag_of(child)
             if tag == DELSVAR:
                 part_id = child.get("id")
                 if part_id is None:
@@ -120,7 +120,7 @@ class AnswerReader(Reader):
     def _value(self, el: etree._Element, part_id: str) -> str | Code | Period | Quantity | None:
         if len(el) == 1:  # the common case: one value element, whitespace around it
             value_el = el[0]
-            tag = value_el.tag
+            tag = tag_of(value_el)
             lead, tail = el.text, value_el.tail
             if (lead is None or lead.isspace()) and (tail is None or tail.isspace()):
                 if tag == T_CV:
@@ -148,7 +148,7 @@ class AnswerReader(Reader):
             )
             return None
         value_el = values[0]
-        tag = value_el.tag
+        tag = tag_of(value_el)
         if tag == T_CV:
             return self._cv_value(value_el)
         if tag == T_DATE_PERIOD:
@@ -171,9 +171,9 @@ class AnswerReader(Reader):
         if 2 <= n <= 3:  # fast path: code, codeSystem[, displayName], plain text in each
             first, second, third = kids[0], kids[1], kids[2] if n == 3 else None
             if (
-                first.tag == T_CODE
-                and second.tag == T_CODE_SYSTEM
-                and (third is None or third.tag == T_DISPLAY)
+                tag_of(first) == T_CODE
+                and tag_of(second) == T_CODE_SYSTEM
+                and (third is None or tag_of(third) == T_DISPLAY)
                 and not (len(first) or len(second) or (third is not None and len(third)))
             ):
                 display = None if third is None else third.text or ""
@@ -185,7 +185,7 @@ class AnswerReader(Reader):
         system: str | None = None
         display: str | None = None
         for child in el:
-            tag = child.tag
+            tag = tag_of(child)
             if tag == T_CODE:
                 code = text(child)
             elif tag == T_CODE_SYSTEM:
@@ -199,7 +199,7 @@ class AnswerReader(Reader):
     def _period(self, el: etree._Element) -> Period:
         start = end = None
         for child in el:
-            tag = child.tag
+            tag = tag_of(child)
             if tag == T_START:
                 start = self.date(child)
             elif tag == T_END:
@@ -212,7 +212,7 @@ class AnswerReader(Reader):
         value: float | None = None
         unit = ""
         for child in el:
-            tag = child.tag
+            tag = tag_of(child)
             if tag == T_VALUE:
                 try:
                     value = float(text(child))
@@ -241,7 +241,7 @@ class AnswerLocator:
         if len(path) == 2:
             return svar
         if path[2] == "instance":
-            return next((c for c in svar if c.tag == INSTANS), svar)
+            return next((c for c in svar if tag_of(c) == INSTANS), svar)
         if path[2] != "parts" or len(path) == 3:
             return svar
         part = path[3]
@@ -252,7 +252,7 @@ class AnswerLocator:
     def paths(self) -> Iterator[ModelPath]:
         for i, (svar, parts) in enumerate(self.answers):
             yield ("answers", i)
-            if any(c.tag == INSTANS for c in svar):
+            if any(tag_of(c) == INSTANS for c in svar):
                 yield ("answers", i, "instance")
             for j, delsvar in enumerate(parts):
                 yield ("answers", i, "parts", j)

@@ -61,7 +61,7 @@ from gateway.formats.rivta.namespaces import (
 from gateway.formats.rivta.reading import local, text
 from gateway.formats.signature import SIGNATURE_MALFORMED
 from gateway.formats.sourcemap import ElementSourceMap
-from gateway.formats.xmlsafe import element_location
+from gateway.formats.xmlsafe import element_location, tag_of
 
 UNKNOWN_TYPE = RULES.define(
     "CERT-UNKNOWN-TYPE",
@@ -114,7 +114,7 @@ class CertificateReader(AnswerReader):
         builds the model from; the benchmark times the two steps apart)."""
         intyg: etree._Element | None = None
         for child in root:
-            if child.tag == INTYG and intyg is None:
+            if tag_of(child) == INTYG and intyg is None:
                 intyg = child
             elif isinstance(child.tag, str):
                 self.not_carried(child, "RegisterCertificate")
@@ -136,7 +136,7 @@ class CertificateReader(AnswerReader):
         answers: list[Any] = []
         typ_el: etree._Element | None = None
         for child in intyg:
-            tag = child.tag
+            tag = tag_of(child)
             if tag == SVAR:  # most of a certificate: kept out of the dispatch below
                 answer = self.svar(child)
                 if answer is not None:
@@ -242,7 +242,7 @@ class CertificateReader(AnswerReader):
         name: dict[str, str] = {}
         address = {"street": "", "postal_code": "", "city": ""}
         for child in el:
-            tag = child.tag
+            tag = tag_of(child)
             if tag == PERSON_ID:
                 person_id = self.ii(child, ("patient", "id"))
             elif tag == FORNAMN:
@@ -284,7 +284,7 @@ class CertificateReader(AnswerReader):
         licensed: list[Any] = []
         unit: dict[str, Any] | None = None
         for child in el:
-            tag = child.tag
+            tag = tag_of(child)
             if tag == PERSONAL_ID:
                 data["id"] = self.ii(child, (*path, "id"))
             elif tag == FULLST_NAMN:
@@ -317,7 +317,7 @@ class CertificateReader(AnswerReader):
         data: dict[str, Any] = {"name": "", "phone": ""}
         address = {"street": "", "postal_code": "", "city": ""}
         for child in el:
-            tag = child.tag
+            tag = tag_of(child)
             if tag == ENHETS_ID:
                 data["id"] = self.ii(child, (*path, "id"))
             elif tag == ARBETSPLATSKOD:
@@ -354,7 +354,7 @@ class CertificateReader(AnswerReader):
         self.elements[path] = el
         data: dict[str, Any] = {"name": ""}
         for child in el:
-            tag = child.tag
+            tag = tag_of(child)
             if tag == VARDGIVARE_ID:
                 data["id"] = self.ii(child, (*path, "id"))
             elif tag == VARDGIVARNAMN:
@@ -368,7 +368,7 @@ class CertificateReader(AnswerReader):
         self.elements[path] = el
         data: dict[str, Any] = {}
         for child in el:
-            tag = child.tag
+            tag = tag_of(child)
             if tag == TYP:
                 data["type"] = self.cv(child, (*path, "type"))
             elif tag == INTYGS_ID:
@@ -381,7 +381,7 @@ class CertificateReader(AnswerReader):
         self.elements[path] = el
         data: dict[str, Any] = {}
         for child in el:
-            tag = child.tag
+            tag = tag_of(child)
             if tag == PART:
                 data["part"] = self.cv(child, (*path, "part"))
             elif tag == STATUS:

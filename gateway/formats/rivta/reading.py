@@ -12,7 +12,7 @@ from lxml import etree
 from gateway.documents.issues import RULES, Issue, ModelPath, Rule, RuleKind, Severity, issue
 from gateway.formats import roots
 from gateway.formats.rivta.namespaces import T_CODE, T_CODE_SYSTEM, T_DISPLAY, T_EXTENSION, T_ROOT
-from gateway.formats.xmlsafe import element_location, parse_xml
+from gateway.formats.xmlsafe import element_location, parse_xml, tag_of
 from gateway.formats.xmlsafe import text as text  # re-exported: the readers take it from here
 
 _SOAP_ENVELOPE = roots.SOAP_ENVELOPE.tag
@@ -45,7 +45,8 @@ def message_root(data: bytes, tag: str, wrong_root: Rule) -> etree._Element | li
         return safe.issues
     if root.tag == _SOAP_ENVELOPE:
         body = root.find("{*}Body")
-        root = next(iter(body), root) if body is not None else root
+        if body is not None:  # its first element (a comment before it is no message)
+            root = next((c for c in body if isinstance(c.tag, str)), root)
     if root.tag != tag:
         found, expected = etree.QName(root).localname, etree.QName(tag).localname
         msg = f"root element is <{found}>; expected <{expected}>"
@@ -104,7 +105,7 @@ class Reader:
         elements = self.elements
         elements[path] = el
         for child in el:
-            tag = child.tag
+            tag = tag_of(child)
             if tag == T_ROOT:
                 system = text(child)
                 elements[(*path, "system")] = child
@@ -120,7 +121,7 @@ class Reader:
         elements = self.elements
         elements[path] = el
         for child in el:
-            tag = child.tag
+            tag = tag_of(child)
             if tag == T_CODE:
                 code = text(child)
                 elements[(*path, "code")] = child
