@@ -113,5 +113,5 @@ def test_what_xml_cannot_carry_is_refused(bad: str, where: str) -> None:
 def test_an_element_left_open_is_an_error() -> None:
     w = XmlWriter(NSMAP)
     w.open(TAGS[0])
-    with pytest.raises(ValueError, match="still open"):
+    with pytest.raises(ValueError, match="element x is still open"):
         w.done()

@@ -610,7 +610,7 @@ class RowMapping(CollectionMapping):
                 made = [(e.name, self._write_entry(w, e, value))]
             named.update(made)
             order += [name for name, _res in made]
-        self._finish(w, named, present)
+        self._finish(w, named)
         entries = [(w.urls[x], named[x]) if isinstance(x, str) else x for x in order]
         if not plan.document:
             return bundle(plan.mapping.urls[plan.mapping.bundle["profile"]], entries)
@@ -623,7 +623,7 @@ class RowMapping(CollectionMapping):
         plan.hooks[plan.mapping.bundle["hook"]].write(w, out)
         return ordered(out, "Bundle", deep=False)
 
-    def _finish(self, w: Writing, named: dict[str, Resource], present: list[EntryRow]) -> None:
+    def _finish(self, w: Writing, named: dict[str, Resource]) -> None:
         """The references between entries, the fields the engine puts into entries blocks
         wrote, and the order of the elements of what the engine wrote."""
         plan = self.plan
