@@ -54,6 +54,20 @@ def message_root(data: bytes, tag: str, wrong_root: Rule) -> etree._Element | li
     return root
 
 
+def subject_issue(
+    amne: etree._Element | None, expected: str, rule: Rule, what: str
+) -> Issue | None:
+    """The issue ``rule`` raises when a SendMessage message's subject (``amne``) is not
+    ``expected``, ``what`` said after the code found; None when it is, or when there is none
+    (the schema says so)."""
+    code_el = amne.find(T_CODE) if amne is not None else None
+    code = text(code_el).strip() if code_el is not None else ""
+    if amne is None or code == expected:
+        return None
+    where = element_location(code_el if code_el is not None else amne)
+    return issue(rule, f"the subject is {code!r}{what}", where)
+
+
 def fields_of(message: etree._Element) -> dict[str, etree._Element]:
     """A message's child elements by local name, the first of each (the schema says which
     repeat; the readers read the envelope's fields by name)."""

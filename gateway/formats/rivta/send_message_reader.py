@@ -25,11 +25,11 @@ from gateway.documents.section4 import CONTACT_HEADING, STATEMENT, Section4Notif
 from gateway.formats import roots
 from gateway.formats.base import Format, ParseResult
 from gateway.formats.rivta.certificate_reader import CertificateReader
-from gateway.formats.rivta.namespaces import SEND_MESSAGE_TO_RECIPIENT, T_CODE
-from gateway.formats.rivta.reading import fields_of, message_root
+from gateway.formats.rivta.namespaces import SEND_MESSAGE_TO_RECIPIENT
+from gateway.formats.rivta.reading import fields_of, message_root, subject_issue
 from gateway.formats.rivta.send_message import AMNE_OVRIGT, render_send_message
 from gateway.formats.sourcemap import ElementSourceMap
-from gateway.formats.xmlsafe import element_location, text
+from gateway.formats.xmlsafe import element_location
 from gateway.formats.xsd import load_schema, validate_tree
 
 SCHEMA_PATH: Final = SCHEMAS_DIR / "certificate" / "SendMessageToRecipient-2.xsd"
@@ -141,19 +141,11 @@ class SendMessageReader(CertificateReader):
 
     def _subject_is_ovrigt(self, amne: etree._Element | None) -> bool:
         """A §4 notification travels as ``amne`` OVRIGT (or without one: the schema says)."""
-        code_el = amne.find(T_CODE) if amne is not None else None
-        code = text(code_el).strip() if code_el is not None else ""
-        if amne is None or code == AMNE_OVRIGT:
-            return True
-        loc = element_location(code_el if code_el is not None else amne)
-        self.issues.append(
-            issue(
-                SUBJECT,
-                f"the subject is {code!r}; a §4 notification is sent as {AMNE_OVRIGT!r}",
-                loc,
-            )
-        )
-        return False
+        what = f"; a §4 notification is sent as {AMNE_OVRIGT!r}"
+        found = subject_issue(amne, AMNE_OVRIGT, SUBJECT, what)
+        if found is not None:
+            self.issues.append(found)
+        return found is None
 
     def _envelope(
         self, fields: dict[str, etree._Element], data: dict[str, Any]

@@ -50,7 +50,7 @@ from gateway.formats.rivta.namespaces import (
     write_cv,
     write_ii,
 )
-from gateway.formats.rivta.reading import Reader, fields_of, message_root, text
+from gateway.formats.rivta.reading import Reader, fields_of, message_root, subject_issue, text
 from gateway.formats.rivta.send_message import AMNE_OVRIGT, AMNE_OVRIGT_DISPLAY
 from gateway.formats.rivta.xmlwriter import XmlWriter
 from gateway.formats.sourcemap import ElementSourceMap
@@ -226,13 +226,10 @@ class _Reader(Reader):
 
     def _subject_is_ovrigt(self, amne: etree._Element | None) -> bool:
         """Försäkringskassan answers under ``amne`` OVRIGT (or none: the schema says)."""
-        code_el = amne.find(T_CODE) if amne is not None else None
-        code = text(code_el).strip() if code_el is not None else ""
-        if amne is None or code == AMNE_OVRIGT:
-            return True
-        where = element_location(code_el if code_el is not None else amne)
-        self.issues.append(issue(SUBJECT, f"the subject is {code!r}, not OVRIGT", where))
-        return False
+        found = subject_issue(amne, AMNE_OVRIGT, SUBJECT, ", not OVRIGT")
+        if found is not None:
+            self.issues.append(found)
+        return found is None
 
     def _envelope(self, fields: dict[str, etree._Element], data: dict[str, Any]) -> None:
         """Ids, time, patient and addressee; the heading checked."""
