@@ -72,9 +72,6 @@ def with_writer(root: Node, pretty: bool, standalone: bool | None) -> bytes:
             for child in node.children:
                 write(child)
             w.close()
-        elif node.text is None and len(w._open) == 0:  # an empty root
-            w.open(node.tag, node.attrs)
-            w.close()
         else:
             w.leaf(node.tag, node.text, node.attrs)
 

@@ -247,8 +247,10 @@ def modifier_extensions(tree: dict[str, Any], lines: dict[str, int] | None = Non
     todo: list[tuple[Any, str, bool]] = [(tree, root if isinstance(root, str) else "", False)]
     while todo:
         node, path, consent_part = todo.pop()
-        if type(node) is list:
-            todo.extend((item, f"{path}[{i}]", consent_part) for i, item in enumerate(node))
+        if type(node) is list:  # pushed last first: popped, and reported, in document order
+            todo.extend(
+                (node[i], f"{path}[{i}]", consent_part) for i in range(len(node) - 1, -1, -1)
+            )
             continue
         if type(node) is not dict:
             continue
@@ -264,12 +266,11 @@ def modifier_extensions(tree: dict[str, Any], lines: dict[str, int] | None = Non
                     Location(where, lines.get(where) if lines else None),
                 )
             )
-        for key, value in node.items():
+        for key, value in reversed(node.items()):
             if type(value) is dict or type(value) is list:
                 # a Consent's provisions are read whole by the evaluator; its other parts not
                 keep = consent_part and key == "provision"
                 todo.append((value, f"{path}.{key}", keep))
-    out.sort(key=lambda i: i.location.path or "")
     return out
 
 
