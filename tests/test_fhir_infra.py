@@ -185,7 +185,7 @@ def test_a_spring_gap_time_with_fold_round_trips() -> None:
 def test_uuid5_is_the_standard_librarys(name: str) -> None:
     import uuid
 
-    from gateway.formats.fhir.bundles import uuid5
+    from gateway.formats.fhir.bundles import uuid5_in
 
-    ns = uuid.UUID("0b9c5f4e-6a0d-5c55-8f0e-3d2b1a9c7e42")
-    assert uuid5(ns, name) == str(uuid.uuid5(ns, name))
+    for ns in (uuid.UUID("0b9c5f4e-6a0d-5c55-8f0e-3d2b1a9c7e42"), uuid.NAMESPACE_URL):
+        assert uuid5_in(ns)(name) == str(uuid.uuid5(ns, name))

@@ -34,7 +34,7 @@ from gateway.documents.issues import ModelPath
 from gateway.documents.questions import catalogue
 from gateway.formats import signature
 from gateway.formats.fhir import systems
-from gateway.formats.fhir.bundles import uuid5
+from gateway.formats.fhir.bundles import uuid5_in
 from gateway.formats.fhir.codec import register
 from gateway.formats.fhir.datatypes import (
     extension,
@@ -55,7 +55,7 @@ from gateway.formats.signature import SIGNATURE_MALFORMED
 MAP = load_mapping("certificate")
 U = MAP.urls
 RELATION_CODE = MAP.table("relation_code")
-_NS = uuid.UUID(U["uuid_namespace"])
+_uuid = uuid5_in(uuid.UUID(U["uuid_namespace"]))
 _TYPE_SYSTEM = "b64ea353-e8f6-4832-b563-fc7d46f29548"  # KV_INTYGSTYP, model form
 _TYPE_ROW = systems.lookup(_TYPE_SYSTEM)
 assert _TYPE_ROW is not None, "mappings/fhir-systems.toml lists KV_INTYGSTYP"
@@ -104,7 +104,7 @@ def _put_time(out: dict[str, Any], key: str, value: datetime | None) -> None:
 def _url(c: Certificate, *name: str) -> str:
     """An entry's fullUrl: a stable urn:uuid of the certificate id and the entry's role."""
     role = {"qr": "answers"}.get(name[0], "|".join(name))
-    return f"urn:uuid:{uuid5(_NS, f'{c.id.system}|{c.id.value}|{role}')}"
+    return f"urn:uuid:{_uuid(f'{c.id.system}|{c.id.value}|{role}')}"
 
 
 def certificate_identifier(ident: Identifier) -> dict[str, Any]:
@@ -280,7 +280,7 @@ class _Answers:
         found = self.answer_conditions.get(code_part)
         if found is None or slot[0] in found[1]["code"] or slot[-1] in found[1]["code"]:
             seed = f"{self.qr}|{len(self.conditions)}"
-            url = f"urn:uuid:{uuid5(_NS, seed)}"
+            url = f"urn:uuid:{_uuid(seed)}"
             cond = {
                 "resourceType": "Condition",
                 **copy.deepcopy(_CONDITION_STATE),  # trees are the caller's to change

@@ -94,7 +94,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
 
@@ -136,17 +136,21 @@ Found = tuple[Resource, str]  # a resource (or element) and its FHIRPath
 # -- what hand-written code sees -------------------------------------------------------------
 
 
-@dataclass
 class Writing:
     """One document being written: the model and the fullUrl of each entry present."""
 
-    document: Any
-    kind: str
-    url_scheme: Callable[..., str] | None = None  # the kind's own fullUrls (document, *name)
-    urls: dict[str, str] = field(default_factory=dict)
-    #: entries hooks write, by the [[entry]] (``hook = ...``) that places them
-    made: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
-    state: dict[str, Any] = field(default_factory=dict)  # a kind's hooks may share things
+    __slots__ = ("document", "kind", "made", "state", "url_scheme", "urls")
+
+    def __init__(
+        self, document: Any, kind: str, url_scheme: Callable[..., str] | None = None
+    ) -> None:
+        self.document = document
+        self.kind = kind
+        self.url_scheme = url_scheme  # the kind's own fullUrls (document, *name)
+        self.urls: dict[str, str] = {}
+        #: entries hooks write, by the [[entry]] (``hook = ...``) that places them
+        self.made: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        self.state: dict[str, Any] = {}  # a kind's hooks may share things
 
     def add(self, place: str, url: str, resource: dict[str, Any]) -> None:
         """An entry a hook writes, at the [[entry]] named ``place`` (``hook = "..."``)."""
@@ -576,6 +580,18 @@ class RowMapping(CollectionMapping):
         self._engine_written = tuple(
             e.name for e in self.plan.entries[1:] if not e.block and not e.hook
         )
+        bundle_hook = self.plan.mapping.bundle.get("hook")
+        #: what writes the focus, in the model's order: a slot's or list's write (with its
+        #: field), or a hook's (with None)
+        self._focus_writes: tuple[tuple[str | None, Callable[..., None]], ...] = tuple(
+            (name, what.write) if how in ("slot", "items") else (None, self.plan.hooks[what].write)
+            for name, how, what in self.plan.fields
+            if how in ("slot", "items") or (how == "hook" and what != bundle_hook)
+        )
+        #: each entry with the model path that says whether it is written (None: always)
+        self._when = tuple(
+            (e, _steps(e.model or e.when) if e.model or e.when else None) for e in self.plan.entries
+        )
         focus = self.plan.entries[0].resource
         super().__init__(kind, focus, model, self.read_bundle, self.write_bundle)
         if matches is not None:
@@ -590,7 +606,7 @@ class RowMapping(CollectionMapping):
     def write_bundle(self, document: Any) -> dict[str, Any]:
         plan = self.plan
         w = Writing(document, self.kind.value, url_scheme=self._url)
-        present = [e for e in plan.entries if _present(e, document)]
+        present = [e for e, when in self._when if when is None or _written(document, when)]
         for e in present:
             if not e.hook:  # a hook names its own entries
                 for name in (e.name, *e.also):
@@ -653,12 +669,12 @@ class RowMapping(CollectionMapping):
             else:
                 focus["category"] = [kind_concept(self.kind.value)]
             focus["identifier"] = [{"system": plan.id_system, "value": w.document.id}]
-        bundle_hook = plan.mapping.bundle.get("hook")
-        for name, how, what in plan.fields:
-            if how == "slot" or how == "items":
-                what.write(focus, getattr(w.document, name))
-            elif how == "hook" and what != bundle_hook:
-                plan.hooks[what].write(w, focus)
+        document = w.document
+        for name, write in self._focus_writes:
+            if name is None:
+                write(w, focus)
+            else:
+                write(focus, getattr(document, name))
 
     def _write_entry(self, w: Writing, e: EntryRow, value: Any) -> Resource:
         """An entry the engine writes: its fixed elements, its links to other entries and
@@ -825,13 +841,14 @@ def _repeats(rtype: str, element: str) -> bool:
     return element_table().get(rtype, {}).get(element, ("", False))[1]
 
 
-def _present(e: EntryRow, document: Any) -> bool:
-    """Whether an entry is written: its model field is set (a list: not empty)."""
-    when = e.model or e.when
-    if not when:
-        return True
-    value = _model_value(document, when)
-    return value is not None and not (isinstance(value, list) and not value)
+def _written(document: Any, when: tuple[str, ...]) -> bool:
+    """Whether an entry is written: its model field (``when``) is set (a list: not empty)."""
+    value = document
+    for step in when:
+        value = getattr(value, step, None)
+        if value is None:
+            return False
+    return not (isinstance(value, list) and not value)
 
 
 @cache
