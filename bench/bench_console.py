@@ -67,13 +67,30 @@ from gateway.exchange.store.base import (
 SERVER = os.environ.get("GATEWAY_BENCH_POSTGRESQL", "postgresql://postgres@127.0.0.1:5432/test")
 TOKEN = "bench-operator"
 CONFIG = {
-    "senders": [{"id": "region-vg", "token": "bench-sender", "kinds": ["certificate"],
-                 "recipients": ["fk", "hr"]}],
+    "senders": [
+        {
+            "id": "region-vg",
+            "token": "bench-sender",
+            "kinds": ["certificate"],
+            "recipients": ["fk", "hr"],
+        }
+    ],
     "recipients": [
-        {"id": "fk", "role": "forsakringskassan", "organisation": "2021005521", "format": "xml",
-         "push": {"kind": "rivta-soap", "url": "https://fk.example/soap"}},
-        {"id": "hr", "role": "employer", "organisation": "5561234567", "format": "fhir-json",
-         "pull": True, "token": "bench-hr"},
+        {
+            "id": "fk",
+            "role": "forsakringskassan",
+            "organisation": "2021005521",
+            "format": "xml",
+            "push": {"kind": "rivta-soap", "url": "https://fk.example/soap"},
+        },
+        {
+            "id": "hr",
+            "role": "employer",
+            "organisation": "5561234567",
+            "format": "fhir-json",
+            "pull": True,
+            "token": "bench-hr",
+        },
     ],
     "users": [{"id": "bench", "role": "operator", "token": TOKEN}],
 }
@@ -83,8 +100,10 @@ def _message(i: int, at: datetime, rng: random.Random) -> NewMessage:
     mid = f"bench-{i:07d}"
     roll = rng.random()
     if roll < 0.002:
-        push_state, outcomes = DeliveryState.DEAD, ["attempt-failed", "attempt-failed",
-                                                    "dead-lettered"]
+        push_state, outcomes = (
+            DeliveryState.DEAD,
+            ["attempt-failed", "attempt-failed", "dead-lettered"],
+        )
     elif roll < 0.007:
         push_state, outcomes = DeliveryState.RETRYING, ["attempt-failed"]
     elif roll < 0.010:
@@ -101,8 +120,16 @@ def _message(i: int, at: datetime, rng: random.Random) -> NewMessage:
     ]
     for n, action in enumerate(outcomes, 1):
         answer = "RegisterCertificate: OK" if action == "delivered" else "HTTP 503"
-        audit.append(AuditEntry(at + timedelta(seconds=n), "worker:bench", action, mid, "fk",
-                                {"attempt": n, "answer": answer}))
+        audit.append(
+            AuditEntry(
+                at + timedelta(seconds=n),
+                "worker:bench",
+                action,
+                mid,
+                "fk",
+                {"attempt": n, "answer": answer},
+            )
+        )
     if pull_state is DeliveryState.DELIVERED:
         audit.append(AuditEntry(at + timedelta(seconds=30), "hr", "acknowledged", mid, "hr"))
     return NewMessage(
@@ -113,10 +140,18 @@ def _message(i: int, at: datetime, rng: random.Random) -> NewMessage:
         received_at=at,
         answer=b"{}",
         deliveries=(
-            NewDelivery(f"{mid}/fk", "fk", DeliveryMode.PUSH, "xml", "application/xml",
-                        b"<x/>", push_state),
-            NewDelivery(f"{mid}/hr", "hr", DeliveryMode.PULL, "fhir-json",
-                        "application/fhir+json", b"{}", pull_state),
+            NewDelivery(
+                f"{mid}/fk", "fk", DeliveryMode.PUSH, "xml", "application/xml", b"<x/>", push_state
+            ),
+            NewDelivery(
+                f"{mid}/hr",
+                "hr",
+                DeliveryMode.PULL,
+                "fhir-json",
+                "application/fhir+json",
+                b"{}",
+                pull_state,
+            ),
         ),
         audit=tuple(audit),
     )
@@ -129,8 +164,10 @@ async def fill(store: Store, messages: int, days: float, now: datetime) -> float
     batch = []
     for i in range(messages):
         # oldest first, as they would have arrived
-        at = now - timedelta(seconds=span * (1 - (i + rng.random()) / messages)) - timedelta(
-            seconds=60
+        at = (
+            now
+            - timedelta(seconds=span * (1 - (i + rng.random()) / messages))
+            - timedelta(seconds=60)
         )
         batch.append(_message(i, at, rng))
         if len(batch) == 1000:
@@ -163,11 +200,12 @@ async def bench(url: str, messages: int, days: float, requests: int) -> None:
     took = await fill(store, messages, days, now)
     stats = await store.stats(now=now)
     await store.close()
-    print(f"store: {url.split('?')[0]}  {messages:,} messages over {days:g} days, filled in "
-          f"{took:.0f} s; open {stats.depth:,}, dead {stats.dead:,}")
+    print(
+        f"store: {url.split('?')[0]}  {messages:,} messages over {days:g} days, filled in "
+        f"{took:.0f} s; open {stats.depth:,}, dead {stats.dead:,}"
+    )
 
-    app = create_app(parse(CONFIG, overrides={"database": url}), transports={},
-                     run_outbox=False)
+    app = create_app(parse(CONFIG, overrides={"database": url}), transports={}, run_outbox=False)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -183,8 +221,10 @@ async def bench(url: str, messages: int, days: float, requests: int) -> None:
             answer = await http.post(
                 f"{base}/console/login",
                 data={"csrf": csrf.group(1), "token": TOKEN},
-                headers={"Cookie": f"__Host-gateway-console-login={login_cookie}",
-                         "Sec-Fetch-Site": "same-origin"},
+                headers={
+                    "Cookie": f"__Host-gateway-console-login={login_cookie}",
+                    "Sec-Fetch-Site": "same-origin",
+                },
                 allow_redirects=False,
             )
             assert answer.status == 303, await answer.text()
@@ -209,8 +249,9 @@ async def bench(url: str, messages: int, days: float, requests: int) -> None:
             first = (time.perf_counter() - t0) * 1000  # counts the whole day once
             shown = re.search(r'data-figure="dead">(?:<a [^>]*>)?(\d+)', overview)
             assert shown is not None and int(shown.group(1)) == stats.dead, "not the overview"
-            search = await (await http.get(f"{base}/console/messages?state=dead",
-                                           headers=session)).text()
+            search = await (
+                await http.get(f"{base}/console/messages?state=dead", headers=session)
+            ).text()
             found = re.search(r'/console/messages/(bench-\d+)"', search)
             dead_one = found.group(1) if found else dead_one
             pages = [
@@ -219,10 +260,14 @@ async def bench(url: str, messages: int, days: float, requests: int) -> None:
                 ("GET /console/ (overview)", get("/console/", session)),
                 ("GET /console/live/overview (refresh)", get("/console/live/overview", session)),
                 ("GET /console/messages?state=dead", get("/console/messages?state=dead", session)),
-                ("GET /console/messages?sender=region-vg",
-                 get("/console/messages?sender=region-vg", session)),
-                ("GET /console/messages/ID (one message)",
-                 get(f"/console/messages/{dead_one}", session)),
+                (
+                    "GET /console/messages?sender=region-vg",
+                    get("/console/messages?sender=region-vg", session),
+                ),
+                (
+                    "GET /console/messages/ID (one message)",
+                    get(f"/console/messages/{dead_one}", session),
+                ),
                 ("GET /console/audit (newest 50)", get("/console/audit", session)),
                 ("GET /console/recipients", get("/console/recipients", session)),
             ]
@@ -246,8 +291,10 @@ async def _login(http: aiohttp.ClientSession, base: str, token: str) -> dict[str
     answer = await http.post(
         f"{base}/console/login",
         data={"csrf": csrf.group(1), "token": token},
-        headers={"Cookie": f"__Host-gateway-console-login={login_cookie}",
-                 "Sec-Fetch-Site": "same-origin"},
+        headers={
+            "Cookie": f"__Host-gateway-console-login={login_cookie}",
+            "Sec-Fetch-Site": "same-origin",
+        },
         allow_redirects=False,
     )
     assert answer.status == 303, await answer.text()
@@ -265,17 +312,42 @@ async def bench_coordination(url: str, patients: int, requests: int) -> None:
     print(f"store: {url.split('?')[0]}  {patients:,} patients' plan index, filled in {took:.0f} s")
     region = loader.region_org(0)
     config = {
-        "senders": [{"id": "region-ehr", "token": "bench-ehr", "role": "region",
-                     "organisation": region, "kinds": ["certificate"], "recipients": ["fk"]}],
-        "recipients": [{"id": "fk", "role": "forsakringskassan", "organisation": loader.FK,
-                        "format": "xml",
-                        "push": {"kind": "rivta-soap", "url": "https://fk.example/soap"}}],
-        "users": [{"id": "kim", "role": "coordinator", "organisation": region,
-                   "actor_role": "region", "token": TOKEN}],
+        "senders": [
+            {
+                "id": "region-ehr",
+                "token": "bench-ehr",
+                "role": "region",
+                "organisation": region,
+                "kinds": ["certificate"],
+                "recipients": ["fk"],
+            }
+        ],
+        "recipients": [
+            {
+                "id": "fk",
+                "role": "forsakringskassan",
+                "organisation": loader.FK,
+                "format": "xml",
+                "push": {"kind": "rivta-soap", "url": "https://fk.example/soap"},
+            }
+        ],
+        "users": [
+            {
+                "id": "kim",
+                "role": "coordinator",
+                "organisation": region,
+                "actor_role": "region",
+                "token": TOKEN,
+            }
+        ],
     }
     now = loader.T0 + timedelta(days=200)  # the loader's cases are under way then
-    app = create_app(parse(config, overrides={"database": url}), transports={},
-                     run_outbox=False, clock=lambda: now)
+    app = create_app(
+        parse(config, overrides={"database": url}),
+        transports={},
+        run_outbox=False,
+        clock=lambda: now,
+    )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -295,16 +367,17 @@ async def bench_coordination(url: str, patients: int, requests: int) -> None:
 
             async def index_page() -> int:
                 pnr = rng.choice(mine)
-                async with http.post(f"{base}/console/coordination/patient",
-                                     data={"csrf": csrf.group(1), "patient": pnr},
-                                     headers=form_headers) as r:
+                async with http.post(
+                    f"{base}/console/coordination/patient",
+                    data={"csrf": csrf.group(1), "patient": pnr},
+                    headers=form_headers,
+                ) as r:
                     body = await r.text()
                     assert "data-entry=" in body, "the page shows no entry"
                     return r.status
 
             async def index_api() -> int:
-                async with http.get(f"{base}/patients/{rng.choice(mine)}/plans",
-                                    headers=api) as r:
+                async with http.get(f"{base}/patients/{rng.choice(mine)}/plans", headers=api) as r:
                     await r.read()
                     return r.status
 
@@ -321,8 +394,10 @@ async def bench_coordination(url: str, patients: int, requests: int) -> None:
                 ("GET /patients/{id}/plans (API, same read)", index_api),
                 ("POST /console/coordination/patient", index_page),
                 ("GET /deadlines?limit=200 (API, the list)", get("/deadlines?limit=200", api)),
-                ("GET /console/coordination/deadlines",
-                 get("/console/coordination/deadlines", session)),
+                (
+                    "GET /console/coordination/deadlines",
+                    get("/console/coordination/deadlines", session),
+                ),
             ]
             for _name, call in pages:
                 await timed(call, 3)
@@ -355,8 +430,12 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=30.0)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--patients", type=int, default=0,
-                        help="measure the coordinators' pages with this many patients")
+    parser.add_argument(
+        "--patients",
+        type=int,
+        default=0,
+        help="measure the coordinators' pages with this many patients",
+    )
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if args.database == "postgresql":

@@ -112,8 +112,16 @@ class ScriptedRecipient:
             await asyncio.get_running_loop().run_in_executor(None, gate.wait, 30)
         if status >= 400:
             return web.json_response(
-                {"resourceType": "OperationOutcome", "issue": [{"severity": "error",
-                 "code": "transient", "diagnostics": "mottagaren är tillfälligt nere"}]},
+                {
+                    "resourceType": "OperationOutcome",
+                    "issue": [
+                        {
+                            "severity": "error",
+                            "code": "transient",
+                            "diagnostics": "mottagaren är tillfälligt nere",
+                        }
+                    ],
+                },
                 status=status,
             )
         return web.Response(status=status)
@@ -205,16 +213,26 @@ def coordination_config(push_url: str, database: str | None = None) -> dict[str,
     from coordination_support import EMPLOYER_ORG, REGION_ORG
 
     def recipient(rid: str, role: str, org: str) -> dict[str, Any]:
-        return {"id": rid, "role": role, "organisation": org, "format": "fhir-json",
-                "push": {"kind": "fhir", "url": push_url}}
+        return {
+            "id": rid,
+            "role": role,
+            "organisation": org,
+            "format": "fhir-json",
+            "push": {"kind": "fhir", "url": push_url},
+        }
 
     def hr(sid: str, token: str, org: str) -> dict[str, Any]:
-        return {"id": sid, "token": token, "kinds": ["return-to-work-plan"],
-                "recipients": ["fk", "region-skane"], "role": "employer", "organisation": org}
+        return {
+            "id": sid,
+            "token": token,
+            "kinds": ["return-to-work-plan"],
+            "recipients": ["fk", "region-skane"],
+            "role": "employer",
+            "organisation": org,
+        }
 
     data: dict[str, Any] = {
-        "delivery": {"initial_backoff_seconds": 0.2, "max_backoff_seconds": 1,
-                     "poll_seconds": 0.1},
+        "delivery": {"initial_backoff_seconds": 0.2, "max_backoff_seconds": 1, "poll_seconds": 0.1},
         "senders": [
             {
                 "id": "region-ehr",
@@ -235,10 +253,20 @@ def coordination_config(push_url: str, database: str | None = None) -> dict[str,
         ],
         "users": [
             {"id": "anna", "role": "operator", "token": OPERATOR_TOKEN},
-            {"id": "kim", "role": "coordinator", "organisation": REGION_ORG,
-             "actor_role": "region", "token": REGION_COORDINATOR_TOKEN},
-            {"id": "lisa", "role": "coordinator", "organisation": "556677-8899",
-             "actor_role": "employer", "token": EMPLOYER_USER_TOKEN},
+            {
+                "id": "kim",
+                "role": "coordinator",
+                "organisation": REGION_ORG,
+                "actor_role": "region",
+                "token": REGION_COORDINATOR_TOKEN,
+            },
+            {
+                "id": "lisa",
+                "role": "coordinator",
+                "organisation": "556677-8899",
+                "actor_role": "employer",
+                "token": EMPLOYER_USER_TOKEN,
+            },
         ],
     }
     if database is not None:
@@ -315,23 +343,49 @@ def coordination_case(today: date) -> list[Sent]:
 
     c1 = certificate(CERT_SHARED, [(day(1), day(34), 100), (day(35), day(90), 50)], signed=at(1))
     c2 = certificate(CERT_FK_ONLY, [(day(35), day(60), 100)], signed=at(19, 8))
-    mine = plan(PLAN_ACME, plan_date=day(10), first_day=day(1),
-                measures=[("part-time", "Arbete 50 % förmiddagar", day(35), day(60))],
-                follow_ups=[day(50)])
-    theirs = plan(PLAN_OTHER, plan_date=day(12), first_day=day(1),
-                  measures=[("part-time", "Arbete 25 % eftermiddagar", day(35), day(60))])
-    theirs = theirs.model_copy(update={"employer": Organisation(
-        id=Identifier(system="2.5.4.97", value="556000-1116"), name="Annat Bolag AB")})
+    mine = plan(
+        PLAN_ACME,
+        plan_date=day(10),
+        first_day=day(1),
+        measures=[("part-time", "Arbete 50 % förmiddagar", day(35), day(60))],
+        follow_ups=[day(50)],
+    )
+    theirs = plan(
+        PLAN_OTHER,
+        plan_date=day(12),
+        first_day=day(1),
+        measures=[("part-time", "Arbete 25 % eftermiddagar", day(35), day(60))],
+    )
+    theirs = theirs.model_copy(
+        update={
+            "employer": Organisation(
+                id=Identifier(system="2.5.4.97", value="556000-1116"), name="Annat Bolag AB"
+            )
+        }
+    )
     s = sip(SIP_ID, created=at(15), follow_up=day(45))
     n = notification(S4_ID, sent=at(5))
     fhir, xml = "application/fhir+json", "application/xml"
     return [
-        Sent("t-region", certificate_message(c1, ["forsakringskassan", "employer"],
-             message_id="msg-c1", envelope_consent=employer_consent()), fhir, None),
+        Sent(
+            "t-region",
+            certificate_message(
+                c1,
+                ["forsakringskassan", "employer"],
+                message_id="msg-c1",
+                envelope_consent=employer_consent(),
+            ),
+            fhir,
+            None,
+        ),
         Sent("t-region", render(n, Format.XML), xml, "fk"),
         Sent("t-acme", render(mine, Format.XML), xml, "fk,region-skane"),
         Sent("t-other", render(theirs, Format.XML), xml, "fk,region-skane"),
         Sent("t-region", render(s, Format.XML), xml, "malmo,fk,region-skane"),
-        Sent("t-region", certificate_message(c2, ["forsakringskassan"], message_id="msg-c2"),
-             fhir, None),
+        Sent(
+            "t-region",
+            certificate_message(c2, ["forsakringskassan"], message_id="msg-c2"),
+            fhir,
+            None,
+        ),
     ]

@@ -276,21 +276,43 @@ CASES: list[tuple[str, str, str, dict[str, str], dict[str, str], bytes, int]] = 
     ("GET", "/patients/191212121212/plans?at=x", "/patients/{id}/plans", R, {}, b"", 400),
     ("GET", "/deadlines", "", S, {}, b"", 200),
     ("GET", "/deadlines?patient=191212121212", "/deadlines", R, {}, b"", 200),
-    *[("GET", f"/deadlines?{q}", "/deadlines", S, {}, b"", 400)
-      for q in ("within=-1", "limit=0", "patient=1", "at=1999-01-01")],
+    *[
+        ("GET", f"/deadlines?{q}", "/deadlines", S, {}, b"", 400)
+        for q in ("within=-1", "limit=0", "patient=1", "at=1999-01-01")
+    ],
     ("GET", "/deadlines?actor=nobody", "/deadlines", S, {}, b"", 404),
-    ("GET", "/statistics/section4?from=2025-01&to=2025-12", "/statistics/section4", S, {}, b"",
-     200),
+    (
+        "GET",
+        "/statistics/section4?from=2025-01&to=2025-12",
+        "/statistics/section4",
+        S,
+        {},
+        b"",
+        200,
+    ),
     ("GET", "/statistics/section4?format=csv", "/statistics/section4", S, {}, b"", 200),
     ("GET", "/statistics/section4?from=2025-13", "/statistics/section4", S, {}, b"", 400),
-    ("GET", "/statistics/section4/chart.svg?measure=handled", "/statistics/section4/chart.svg",
-     S, {}, b"", 200),
-    ("GET", "/statistics/section4/chart.svg?measure=x", "/statistics/section4/chart.svg", S, {},
-     b"", 400),
+    (
+        "GET",
+        "/statistics/section4/chart.svg?measure=handled",
+        "/statistics/section4/chart.svg",
+        S,
+        {},
+        b"",
+        200,
+    ),
+    (
+        "GET",
+        "/statistics/section4/chart.svg?measure=x",
+        "/statistics/section4/chart.svg",
+        S,
+        {},
+        b"",
+        400,
+    ),
     ("GET", "/fhir/CarePlan?subject:identifier=191212121212", "/fhir/{type}", S, {}, b"", 200),
     ("GET", "/fhir/DetectedIssue?patient:identifier=x|1", "/fhir/{type}", S, {}, b"", 400),
-    ("GET", "/fhir/Observation?subject:identifier=191212121212", "/fhir/{type}", S, {}, b"",
-     404),
+    ("GET", "/fhir/Observation?subject:identifier=191212121212", "/fhir/{type}", S, {}, b"", 404),
 ]
 
 

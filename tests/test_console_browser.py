@@ -112,8 +112,10 @@ class Served:
 
 def _spki(cert: Path) -> str:
     """The server key's SPKI hash, for Chromium's --ignore-certificate-errors-spki-list."""
-    der = x509.load_pem_x509_certificate(cert.read_bytes()).public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    der = (
+        x509.load_pem_x509_certificate(cert.read_bytes())
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
@@ -258,8 +260,7 @@ def check_page(driver: WebDriver, name: str) -> None:
         {
             "format": "png",
             "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"],
-                     "scale": 1},
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
         },
     )
     (SCREENSHOTS / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
@@ -305,9 +306,7 @@ def delivery_state(driver: WebDriver) -> str | None:
 # -- the operator ---------------------------------------------------------------------------
 
 
-def test_operator_finds_watches_redelivers_and_verifies(
-    served: Served, browser: WebDriver
-) -> None:
+def test_operator_finds_watches_redelivers_and_verifies(served: Served, browser: WebDriver) -> None:
     d = browser
     d.get(f"{served.url}/console/login")
     wait(d, "the login page", lambda x: x.find_elements(By.ID, "token"))
@@ -550,11 +549,21 @@ def test_an_employer_sees_only_its_own_plan_and_the_periods_its_consent_covers(
     text = main_text(d)
     assert "Arbete" not in text  # no free text of the plan either
     for never in (
-        "M54", "G47", "Ryggvärk", "Sömnstörning",  # no diagnosis
-        "SIP", SIP_ID, "Samtalsstöd", "Anna Andersson",  # no SIP, no needs
-        S4_ID, "Underrättelse",  # no §4 notification
-        PLAN_OTHER, "Annat Bolag", OTHER_EMPLOYER_ORG,  # no other organisation's plan
-        CERT_FK_ONLY, "COORD-RTW-DEGREE",  # nor the certificate it was not sent
+        "M54",
+        "G47",
+        "Ryggvärk",
+        "Sömnstörning",  # no diagnosis
+        "SIP",
+        SIP_ID,
+        "Samtalsstöd",
+        "Anna Andersson",  # no SIP, no needs
+        S4_ID,
+        "Underrättelse",  # no §4 notification
+        PLAN_OTHER,
+        "Annat Bolag",
+        OTHER_EMPLOYER_ORG,  # no other organisation's plan
+        CERT_FK_ONLY,
+        "COORD-RTW-DEGREE",  # nor the certificate it was not sent
     ):
         assert never not in text, never
     check_page(d, "coordination-patient-employer")

@@ -44,8 +44,19 @@ from gateway.exchange.transport import Answer, Verdict
 FHIR = {"Content-Type": "application/fhir+json", **AUTH_REGION}
 SAME = {"Sec-Fetch-Site": "same-origin"}
 #: what the AG7804 fixture holds that no console page may show
-CONTENT = ("191212121212", "19121212-1212", "121212-1212", "Arnold", "Johansson",
-           "Ryggvärk", "Sömnstörning", "Snickare", "Kan inte lyfta", "M54", "G47")
+CONTENT = (
+    "191212121212",
+    "19121212-1212",
+    "121212-1212",
+    "Arnold",
+    "Johansson",
+    "Ryggvärk",
+    "Sömnstörning",
+    "Snickare",
+    "Kan inte lyfta",
+    "M54",
+    "G47",
+)
 
 
 def _config() -> Any:
@@ -94,7 +105,6 @@ async def state(client: Client, mid: str) -> str:
     return str(status["recipients"][0]["state"])
 
 
-
 # -- sessions -------------------------------------------------------------------------------
 
 
@@ -140,8 +150,14 @@ def test_the_session_cookie_and_the_headers_of_every_answer(tmp_path: Path) -> N
             for flag in ("HttpOnly", "Secure", "SameSite=Strict", "Path=/"):
                 assert flag in session
             s = await log_in(client)
-            for path in ("/console/", "/console/messages", "/console/audit", "/console/nowhere",
-                         "/console/recipients", "/console/static/console.css"):
+            for path in (
+                "/console/",
+                "/console/messages",
+                "/console/audit",
+                "/console/nowhere",
+                "/console/recipients",
+                "/console/static/console.css",
+            ):
                 got = await client.get(path, headers=s.headers)
                 assert got.headers["Content-Security-Policy"] == CSP, path
                 assert got.headers["X-Content-Type-Options"] == "nosniff"
@@ -170,7 +186,8 @@ def test_login_refuses_an_unknown_token_and_a_form_without_its_cookie(tmp_path: 
             )
             assert no_cookie.status == 403
             sender = await client.post(  # a sender's token opens no console
-                "/console/login", data={"csrf": token, "token": "region-token"},
+                "/console/login",
+                data={"csrf": token, "token": "region-token"},
                 headers={**jar, **SAME},
             )
             assert sender.status == 401
@@ -188,11 +205,13 @@ def test_a_cookie_replayed_after_logout_is_refused_in_every_process(tmp_path: Pa
             s = await log_in(one)
             assert (await two.get("/console/", headers=s.headers)).status == 200
             out = await one.post(
-                "/console/logout", data={"csrf": s.csrf}, headers={**s.headers, **SAME},
+                "/console/logout",
+                data={"csrf": s.csrf},
+                headers={**s.headers, **SAME},
                 allow_redirects=False,
             )
             assert out.status == 303
-            assert f"{auth.COOKIE}=\"\"" in out.headers["Set-Cookie"]
+            assert f'{auth.COOKIE}=""' in out.headers["Set-Cookie"]
             for client in (one, two):
                 page = await client.get("/console/", headers=s.headers, allow_redirects=False)
                 assert page.status == 303 and "/console/login" in page.headers["Location"]
@@ -261,8 +280,10 @@ def test_a_missing_or_stale_csrf_token_is_refused(tmp_path: Path) -> None:
             new = await log_in(client)
             assert old.csrf != new.csrf
             missing = await client.post(
-                f"/console/messages/{mid}/redeliver", data={"recipient": "acme"},
-                headers={**new.headers, **SAME}, allow_redirects=False,
+                f"/console/messages/{mid}/redeliver",
+                data={"recipient": "acme"},
+                headers={**new.headers, **SAME},
+                allow_redirects=False,
             )
             assert missing.status == 403
             stale = await redeliver(client, new, mid, csrf=old.csrf)
@@ -304,7 +325,8 @@ def test_redeliver_goes_through_the_store_and_is_audited_as_the_operator(
             assert [(e.actor, e.recipient_id) for e in by_operator] == [("operator:anna", "acme")]
             trail = [r.entry async for r in _all(store)]
             assert [e.action for e in trail if e.actor == "operator:anna"] == [
-                "console-login", "redelivered"
+                "console-login",
+                "redelivered",
             ]
 
     run(main())
@@ -324,9 +346,14 @@ def test_an_operator_never_reads_document_content(tmp_path: Path) -> None:
             mid = await dead_letter(client)
             s = await log_in(client)
             pages = [
-                "/console/", "/console/live/overview", f"/console/messages?id={mid}",
-                f"/console/messages/{mid}", f"/console/live/messages/{mid}",
-                "/console/audit", f"/console/audit?message={mid}", "/console/recipients",
+                "/console/",
+                "/console/live/overview",
+                f"/console/messages?id={mid}",
+                f"/console/messages/{mid}",
+                f"/console/live/messages/{mid}",
+                "/console/audit",
+                f"/console/audit?message={mid}",
+                "/console/recipients",
             ]
             for path in pages:
                 got = await client.get(path, headers=s.headers)
@@ -338,8 +365,11 @@ def test_an_operator_never_reads_document_content(tmp_path: Path) -> None:
             page = await (await client.get(f"/console/messages/{mid}", headers=s.headers)).text()
             assert "HTTP 422 Unprocessable Entity: patient ••••••••-••••" in page
             # no route of the console serves a payload, and the API's do not open for it
-            for path in (f"/console/messages/{mid}/payload", f"/console/messages/{mid}/raw",
-                         f"/console/deliveries/{mid}"):
+            for path in (
+                f"/console/messages/{mid}/payload",
+                f"/console/messages/{mid}/raw",
+                f"/console/deliveries/{mid}",
+            ):
                 assert (await client.get(path, headers=s.headers)).status == 404
             for path in (f"/messages/{mid}", "/inbox"):
                 with_cookie = await client.get(path, headers=s.headers)
@@ -368,23 +398,32 @@ def test_each_role_sees_its_own_pages(tmp_path: Path) -> None:
         async with console(_sqlite(tmp_path)) as client:
             operator = await log_in(client)
             coordinator = await log_in(client, COORDINATOR_TOKEN)
-            home = await client.get("/console/", headers=coordinator.headers,
-                                    allow_redirects=False)
+            home = await client.get("/console/", headers=coordinator.headers, allow_redirects=False)
             assert home.headers["Location"] == "/console/coordination/"
-            for path in ("/console/coordination/", "/console/coordination/deadlines",
-                         "/console/coordination/flags", "/console/coordination/statistics"):
+            for path in (
+                "/console/coordination/",
+                "/console/coordination/deadlines",
+                "/console/coordination/flags",
+                "/console/coordination/statistics",
+            ):
                 assert (await client.get(path, headers=coordinator.headers)).status == 200
                 assert (await client.get(path, headers=operator.headers)).status == 403
-            for path in ("/console/messages", "/console/audit", "/console/recipients",
-                         "/console/live/overview"):
+            for path in (
+                "/console/messages",
+                "/console/audit",
+                "/console/recipients",
+                "/console/live/overview",
+            ):
                 assert (await client.get(path, headers=coordinator.headers)).status == 403
             verify = await client.post(
-                "/console/audit/verify", data={"csrf": coordinator.csrf},
+                "/console/audit/verify",
+                data={"csrf": coordinator.csrf},
                 headers={**coordinator.headers, **SAME},
             )
             assert verify.status == 403
-            plans = await (await client.get("/console/coordination/",
-                                            headers=coordinator.headers)).text()
+            plans = await (
+                await client.get("/console/coordination/", headers=coordinator.headers)
+            ).text()
             assert "SE2321000131-E000000000001" in plans
             assert 'action="/console/coordination/patient"' in plans
 
@@ -416,18 +455,25 @@ def test_an_operator_logs_in_with_a_client_certificate(tmp_path: Path) -> None:
     async def main() -> None:
         from gateway.exchange.store import store_for
 
-        app = create_app(parse(data), store=store_for(f"sqlite:///{tmp_path}/g.db"),
-                         transports={}, run_outbox=False)
+        app = create_app(
+            parse(data),
+            store=store_for(f"sqlite:///{tmp_path}/g.db"),
+            transports={},
+            run_outbox=False,
+        )
         runner = web.AppRunner(app)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0,
-                           ssl_context=pki.server_context(require_client_cert=False))
+        site = web.TCPSite(
+            runner, "127.0.0.1", 0, ssl_context=pki.server_context(require_client_cert=False)
+        )
         await site.start()
         port = runner.addresses[0][1]
         base = f"https://127.0.0.1:{port}"
         try:
-            for who, context in ((anna, pki.client_context(anna)),
-                                 (None, ssl.create_default_context(cadata=pki.ca_pem.decode()))):
+            for who, context in (
+                (anna, pki.client_context(anna)),
+                (None, ssl.create_default_context(cadata=pki.ca_pem.decode())),
+            ):
                 connector = aiohttp.TCPConnector(ssl=context)
                 jar = aiohttp.CookieJar(unsafe=True)
                 async with aiohttp.ClientSession(connector=connector, cookie_jar=jar) as http:
@@ -440,12 +486,14 @@ def test_an_operator_logs_in_with_a_client_certificate(tmp_path: Path) -> None:
                     answer = await http.post(
                         f"{base}/console/login",
                         data={"csrf": csrf_of(html), "method": "certificate"},
-                        headers=SAME, allow_redirects=False,
+                        headers=SAME,
+                        allow_redirects=False,
                     )
                     assert answer.status == 303
                     cookie = answer.cookies[auth.COOKIE].value
-                    home = await http.get(f"{base}/console/",
-                                          headers={"Cookie": f"{auth.COOKIE}={cookie}"})
+                    home = await http.get(
+                        f"{base}/console/", headers={"Cookie": f"{auth.COOKIE}={cookie}"}
+                    )
                     assert home.status == 200 and "anna" in await home.text()
         finally:
             await runner.cleanup()
@@ -471,15 +519,20 @@ def test_swedish_by_default_english_when_asked(tmp_path: Path) -> None:
             )
             assert '<html lang="sv">' in await pick.text()
             switch = await client.get(
-                "/console/language?to=en&next=/console/audit", headers=s.headers,
+                "/console/language?to=en&next=/console/audit",
+                headers=s.headers,
                 allow_redirects=False,
             )
             assert switch.headers["Location"] == "/console/audit"
             chosen = switch.cookies[auth.LANGUAGE_COOKIE].value
             both = {"Cookie": f"{s.headers['Cookie']}; {auth.LANGUAGE_COOKIE}={chosen}"}
             assert '<html lang="en">' in await (await client.get("/console/", headers=both)).text()
-            for target in ("https://evil.example/", "//evil.example/", "/console/\\evil",
-                           "/elsewhere"):
+            for target in (
+                "https://evil.example/",
+                "//evil.example/",
+                "/console/\\evil",
+                "/elsewhere",
+            ):
                 away = await client.get(
                     f"/console/language?to=sv&next={target}", allow_redirects=False
                 )
@@ -492,8 +545,12 @@ def test_bad_search_input_gets_a_clear_answer(tmp_path: Path) -> None:
     async def main() -> None:
         async with console(_sqlite(tmp_path)) as client:
             s = await log_in(client)
-            for query, field in (("state=lost", "state"), ("since=yesterday", "since"),
-                                 ("sender=nobody", "sender"), ("before=x", "before")):
+            for query, field in (
+                ("state=lost", "state"),
+                ("since=yesterday", "since"),
+                ("sender=nobody", "sender"),
+                ("before=x", "before"),
+            ):
                 got = await client.get(f"/console/messages?{query}", headers=s.headers)
                 assert got.status == 400
                 assert f"Ogiltigt värde i {field}" in await got.text()
@@ -508,7 +565,8 @@ def test_console_routes_are_html_only_and_not_in_the_api_document(tmp_path: Path
         async with console(_sqlite(tmp_path)) as client:
             app = client.app
             console_routes = [
-                r for r in app.router.routes()
+                r
+                for r in app.router.routes()
                 if (r.resource is not None and r.resource.canonical.startswith("/console"))
             ]
             assert console_routes

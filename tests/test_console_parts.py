@@ -88,31 +88,41 @@ def test_the_language(chosen: str | None, header: str | None, language: str) -> 
 
 
 def _config(users: list[dict[str, object]]) -> None:
-    parse({"senders": [{"id": "s", "token": "t", "kinds": ["sip"], "recipients": []}],
-           "users": users})
+    parse(
+        {"senders": [{"id": "s", "token": "t", "kinds": ["sip"], "recipients": []}], "users": users}
+    )
 
 
 def test_console_users_in_the_configuration() -> None:
-    _config([{"id": "anna", "role": "operator", "token": "a"},
-             {"id": "kim", "role": "coordinator", "organisation": "SE2321000131-E1",
-              "identity": "SE2321000016-K1"}])
+    _config(
+        [
+            {"id": "anna", "role": "operator", "token": "a"},
+            {
+                "id": "kim",
+                "role": "coordinator",
+                "organisation": "SE2321000131-E1",
+                "identity": "SE2321000016-K1",
+            },
+        ]
+    )
     with pytest.raises(ConfigError) as caught:
-        _config([
-            {"id": "anna", "role": "admin", "token": "a"},
-            {"id": "kim", "role": "coordinator", "token": "k"},
-            {"id": "ola", "role": "operator", "organisation": "x", "token": "o"},
-            {"id": "eva", "role": "operator"},
-            {"id": "per", "role": "operator", "token": "t"},
-            {"id": "per", "role": "operator", "token": "p2", "colour": "red"},
-        ])
+        _config(
+            [
+                {"id": "anna", "role": "admin", "token": "a"},
+                {"id": "kim", "role": "coordinator", "token": "k"},
+                {"id": "ola", "role": "operator", "organisation": "x", "token": "o"},
+                {"id": "eva", "role": "operator"},
+                {"id": "per", "role": "operator", "token": "t"},
+                {"id": "per", "role": "operator", "token": "p2", "colour": "red"},
+            ]
+        )
     problems = caught.value.problems
     assert problems == [
         "users[0].role: 'admin' is not one of operator, coordinator",
         "users[1].organisation: required for a coordinator (HSA-id or org. number)",
         "users[2].organisation: an operator sees every organisation; remove it",
         "users[3]: needs a token (development) or an identity (mTLS) to log in",
-        "users[5].colour: unknown key (known: actor_role, id, identity, organisation, role, "
-        "token)",
+        "users[5].colour: unknown key (known: actor_role, id, identity, organisation, role, token)",
         "users: id 'per' is used twice",
         "users: 'per' shares a token or identity with 's'",
     ]
@@ -146,11 +156,15 @@ def test_settled_hours_are_counted_once_and_the_moving_edges_every_time() -> Non
     asyncio.run(counter.rows(count, ["fk", "acme"], now + timedelta(minutes=1)))
     # settled: every hour that ended by 08:56; 08:00-09:00 ended 6 minutes ago, not yet
     assert [c[1] for c in calls[2:]] == [
-        datetime(2026, 3, 1, 8, tzinfo=UTC), datetime(2026, 3, 1, 9, tzinfo=UTC)
+        datetime(2026, 3, 1, 8, tzinfo=UTC),
+        datetime(2026, 3, 1, 9, tzinfo=UTC),
     ]
     calls.clear()
     asyncio.run(counter.rows(count, ["fk", "acme", "hr"], now + timedelta(minutes=10)))
     # a new recipient: only its hours; 08:00-09:00 has just settled: counted whole, kept
     assert [c[0] for c in calls[2:-2]] == [("hr",)] * 22
-    assert calls[-2] == (("fk", "acme", "hr"), datetime(2026, 3, 1, 8, tzinfo=UTC),
-                         datetime(2026, 3, 1, 9, tzinfo=UTC))
+    assert calls[-2] == (
+        ("fk", "acme", "hr"),
+        datetime(2026, 3, 1, 8, tzinfo=UTC),
+        datetime(2026, 3, 1, 9, tzinfo=UTC),
+    )

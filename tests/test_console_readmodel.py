@@ -55,12 +55,19 @@ async def settle_all(store: Store, now: datetime, outcome: Outcome, limit: int =
     claims = await store.claim("w", now=now, lease=timedelta(seconds=30), limit=limit)
     for c in claims:
         action = {"delivered": "delivered", "retry": "attempt-failed", "dead": "dead-lettered"}
-        entry = AuditEntry(now, "worker:w", action[outcome], c.message_id, c.recipient_id,
-                           {"answer": f"answer of {c.recipient_id}"})
+        entry = AuditEntry(
+            now,
+            "worker:w",
+            action[outcome],
+            c.message_id,
+            c.recipient_id,
+            {"answer": f"answer of {c.recipient_id}"},
+        )
         delay = timedelta(seconds=1) if outcome is Outcome.RETRY else None
         error = None if outcome is Outcome.DELIVERED else "why"
-        await store.settle(c.delivery_id, c.token, Settlement(outcome, error, delay), [entry],
-                           now=now)
+        await store.settle(
+            c.delivery_id, c.token, Settlement(outcome, error, delay), [entry], now=now
+        )
     return len(claims)
 
 
@@ -88,16 +95,22 @@ def test_the_overview_has_the_figures_of_metrics(new_store: NewStore) -> None:
             await store.accept([message(f"old-{i}", old) for i in range(2)])
             await settle_all(store, old, Outcome.DELIVERED)
             recent = now - timedelta(minutes=30)
-            await store.accept([message(f"new-{i}", recent - timedelta(seconds=i))
-                                for i in range(3)])
+            await store.accept(
+                [message(f"new-{i}", recent - timedelta(seconds=i)) for i in range(3)]
+            )
             await store.accept([message("pulled", recent, ("hr",), mode=DeliveryMode.PULL)])
             await settle_all(store, recent, Outcome.RETRY)
             later = recent + timedelta(seconds=5)
             claims = await store.claim("w", now=later, lease=timedelta(seconds=30), limit=100)
             for c in claims:
                 out = Outcome.DEAD if c.recipient_id == "fk" else Outcome.DELIVERED
-                entry = AuditEntry(later, "worker:w", "dead-lettered" if out is Outcome.DEAD
-                                   else "delivered", c.message_id, c.recipient_id)
+                entry = AuditEntry(
+                    later,
+                    "worker:w",
+                    "dead-lettered" if out is Outcome.DEAD else "delivered",
+                    c.message_id,
+                    c.recipient_id,
+                )
                 settlement = Settlement(out, "x" if out is Outcome.DEAD else None)
                 await store.settle(c.delivery_id, c.token, settlement, [entry], now=later)
             await store.accept([message("waiting", now - timedelta(minutes=2), ("acme",))])
@@ -105,13 +118,19 @@ def test_the_overview_has_the_figures_of_metrics(new_store: NewStore) -> None:
             await _sealed(store)  # PostgreSQL chains audit records a moment after the write
             o = await model.overview(now=now, recipients=["acme", "fk"])
             stats = await store.stats(now=now)
-            assert (o.depth, o.dead, o.oldest_undelivered) == (
-                stats.depth, stats.dead, stats.oldest_undelivered
-            ) == (2, 3, recent)
+            assert (
+                (o.depth, o.dead, o.oldest_undelivered)
+                == (stats.depth, stats.dead, stats.oldest_undelivered)
+                == (2, 3, recent)
+            )
             rows = {r.recipient_id: r for r in o.recipients}
             assert list(rows) == ["acme", "fk", "hr"]
-            assert (rows["acme"].open, rows["acme"].delivered_hour, rows["acme"].failed_hour,
-                    rows["acme"].delivered_day) == (1, 3, 3, 3)
+            assert (
+                rows["acme"].open,
+                rows["acme"].delivered_hour,
+                rows["acme"].failed_hour,
+                rows["acme"].delivered_day,
+            ) == (1, 3, 3, 3)
             assert (rows["fk"].dead, rows["fk"].failed_hour, rows["fk"].delivered_day) == (3, 6, 0)
             assert (rows["hr"].open, rows["hr"].oldest_open) == (1, recent)
             assert (o.delivered_hour, o.failed_hour, o.delivered_day, o.failed_day) == (3, 9, 3, 9)
@@ -142,8 +161,10 @@ def test_metrics_and_the_overview_agree_through_the_server(new_store: NewStore) 
 
             await until(lambda: _sealed(store))
             metrics, page = await figures()
-            for name, figure in (("gateway_outbox_depth", "depth"),
-                                 ("gateway_outbox_dead", "dead")):
+            for name, figure in (
+                ("gateway_outbox_depth", "depth"),
+                ("gateway_outbox_dead", "dead"),
+            ):
                 value = re.search(rf"^{name} (\S+)$", metrics, re.M)
                 shown = re.search(rf'data-figure="{figure}">(?:<a [^>]*>)?(\d+)', page)
                 assert value and shown
@@ -161,13 +182,18 @@ def test_search_finds_what_each_filter_says(new_store: NewStore) -> None:
     async def main() -> None:
         store, model = await opened(new_store)
         try:
-            await store.accept([
-                message(f"m-{i:02d}", T0 + timedelta(minutes=i),
+            await store.accept(
+                [
+                    message(
+                        f"m-{i:02d}",
+                        T0 + timedelta(minutes=i),
                         ("acme",) if i % 2 else ("fk",),
                         sender="kommun" if i % 3 == 0 else "region-vg",
-                        kind="sip" if i % 5 == 0 else "certificate")
-                for i in range(12)
-            ])
+                        kind="sip" if i % 5 == 0 else "certificate",
+                    )
+                    for i in range(12)
+                ]
+            )
             await settle_all(store, T0 + timedelta(hours=1), Outcome.DELIVERED, limit=4)
             await settle_all(store, T0 + timedelta(hours=1), Outcome.DEAD, limit=2)
 
@@ -194,14 +220,20 @@ def test_search_finds_what_each_filter_says(new_store: NewStore) -> None:
             row = (await model.messages(MessageQuery(message_id="m-04")))[0]
             assert row.deliveries == (("fk", "dead"),)
             assert (row.sender_id, row.kind, row.received_at) == (
-                "region-vg", "certificate", T0 + timedelta(minutes=4)
+                "region-vg",
+                "certificate",
+                T0 + timedelta(minutes=4),
             )
 
             view = await model.message("m-04")
             assert view is not None and view.content_hash == "hash-m-04"
             (d,) = view.deliveries
             assert (d.recipient_id, d.state, d.attempts, d.last_error, d.format) == (
-                "fk", "dead", 1, "why", "xml"
+                "fk",
+                "dead",
+                1,
+                "why",
+                "xml",
             )
             assert await model.message("nope") is None
         finally:
@@ -253,7 +285,10 @@ def test_sessions_open_touch_and_end(new_store: NewStore) -> None:
             await model.start_session("h1", "anna", "token", now=T0, expires=expires)
             s = await model.session("h1")
             assert s is not None and (s.user_id, s.method, s.seen_at, s.ended_at) == (
-                "anna", "token", T0, None
+                "anna",
+                "token",
+                T0,
+                None,
             )
             await model.touch_session("h1", now=T0 + timedelta(minutes=5))
             s = await model.session("h1")

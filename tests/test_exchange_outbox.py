@@ -30,7 +30,6 @@ POLICY = DeliveryConfig(
 LEASE = timedelta(seconds=30)
 
 
-
 @given(st.integers(min_value=1, max_value=60), st.floats(min_value=0, max_value=1))
 def test_backoff_grows_exponentially_with_jitter_up_to_the_maximum(attempts: int, r: float) -> None:
     class Fixed(random.Random):

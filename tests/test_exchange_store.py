@@ -25,7 +25,6 @@ from gateway.exchange.store.base import (
 LEASE = timedelta(seconds=30)
 
 
-
 def message(
     mid: str,
     *,

@@ -275,8 +275,9 @@ def add_console(app: web.Application) -> None:
             continue  # aiohttp answers HEAD for every GET
         path = route.resource.canonical
         name = f"console {route.method} {path}"
-        declared.append(Operation(route.method, path, name, "console page (HTML)",
-                                  in_document=False))
+        declared.append(
+            Operation(route.method, path, name, "console page (HTML)", in_document=False)
+        )
 
 
 __all__ = [

@@ -232,8 +232,14 @@ async def messages(request: web.Request) -> web.StreamResponse:
     try:
         query = _message_query(request)
     except BadInput as exc:
-        return render(request, "error.html", status=400, status_code=400,
-                      message_key="error.bad_input", field=exc.field)
+        return render(
+            request,
+            "error.html",
+            status=400,
+            status_code=400,
+            message_key="error.bad_input",
+            field=exc.field,
+        )
     rows = await console.model.messages(query)
     more = len(rows) > PAGE
     rows = rows[:PAGE]
@@ -270,8 +276,14 @@ async def _message(request: web.Request) -> dict[str, Any] | None:
 async def message(request: web.Request) -> web.StreamResponse:
     context = await _message(request)
     if context is None:
-        return render(request, "error.html", status=404, status_code=404,
-                      message_key="message.not_found", id=request.match_info["id"])
+        return render(
+            request,
+            "error.html",
+            status=404,
+            status_code=404,
+            message_key="message.not_found",
+            id=request.match_info["id"],
+        )
     done = request.query.get("redelivered")
     return render(request, "message.html", redelivered=done, **context)
 
@@ -329,8 +341,14 @@ async def _audit_page(
     try:
         query = _audit_query(request)
     except BadInput as exc:
-        return render(request, "error.html", status=400, status_code=400,
-                      message_key="error.bad_input", field=exc.field)
+        return render(
+            request,
+            "error.html",
+            status=400,
+            status_code=400,
+            message_key="error.bad_input",
+            field=exc.field,
+        )
     records = await request.app[CONSOLE].model.audit(query)
     more = len(records) > PAGE
     records = records[:PAGE]

@@ -69,9 +69,9 @@ class EffortStatus(StrEnum):
 
 class SipEffort(Model):
     """An effort (insats); ``responsible`` is the ``ref`` of the responsible principal."""
+
     #: free text (allow-listed per recipient: docs/policy.md); the rest is structured
     FREE_TEXT: ClassVar[tuple[str, ...]] = ("description",)
-
 
     ref: str
     description: str

@@ -39,9 +39,7 @@ SEND_MESSAGE_TO_CARE: Final = Root(
 )
 SIP: Final = Root("urn:gateway:sip:1", "sip")
 RETURN_TO_WORK_PLAN: Final = Root("urn:gateway:return-to-work-plan:1", "returnToWorkPlan")
-SECTION4_NOTIFICATION: Final = Root(
-    "urn:gateway:section4-notification:1", "section4Notification"
-)
+SECTION4_NOTIFICATION: Final = Root("urn:gateway:section4-notification:1", "section4Notification")
 SECTION4_ACKNOWLEDGEMENT: Final = Root(
     "urn:gateway:section4-acknowledgement:1", "section4Acknowledgement"
 )

@@ -255,8 +255,7 @@ def message_where(q: MessageQuery, w: Where, time: Callable[[datetime], Any]) ->
         if q.recipient_id:
             sub.add("d.recipient_id = {}", q.recipient_id)
         w.clauses.append(
-            "EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.message_id"
-            f" AND {sub.sql()})"
+            f"EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.message_id AND {sub.sql()})"
         )
 
 

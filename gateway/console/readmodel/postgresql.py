@@ -83,8 +83,9 @@ class PostgreSQLReadModel:
 
     async def overview(self, *, now: datetime, recipients: Sequence[str]) -> Overview:
         try:
-            async with self.store.pool.acquire() as conn, conn.transaction(
-                isolation="repeatable_read", readonly=True
+            async with (
+                self.store.pool.acquire() as conn,
+                conn.transaction(isolation="repeatable_read", readonly=True),
             ):  # one snapshot for the three
                 open_rows = [
                     (r[0], r[1], r[2], r[3]) for sql in OPEN_QUERIES for r in await conn.fetch(sql)
@@ -109,8 +110,9 @@ class PostgreSQLReadModel:
             " AND ($3::timestamptz IS NULL OR at < $3) GROUP BY recipient_id"
         )
         try:
-            async with self.store.pool.acquire() as conn, conn.transaction(
-                isolation="repeatable_read", readonly=True
+            async with (
+                self.store.pool.acquire() as conn,
+                conn.transaction(isolation="repeatable_read", readonly=True),
             ):
                 return [
                     {r[0]: (r[1], r[2]) for r in await conn.fetch(sql, list(ids), low, high)}
@@ -217,8 +219,7 @@ class PostgreSQLReadModel:
 
     async def touch_session(self, session_hash: str, *, now: datetime) -> None:
         await self._execute(
-            "UPDATE console_sessions SET seen_at = $1 WHERE session_hash = $2"
-            " AND ended_at IS NULL",
+            "UPDATE console_sessions SET seen_at = $1 WHERE session_hash = $2 AND ended_at IS NULL",
             now,
             session_hash,
         )
