@@ -32,6 +32,7 @@ from console_support import (
 )
 from coordination_support import PATIENT
 from exchange_support import Clock, FakeTransport, NewStore, run
+from markupsafe import escape
 
 from gateway.documents.common import SWEDISH_TIME
 from gateway.exchange.config import ConfigError, parse
@@ -361,5 +362,52 @@ def test_every_label_of_the_coordinators_pages_is_there(tmp_path: Any, language:
             )
             for html in pages:
                 assert keys.search(html) is None, keys.search(html)
+
+    run(main())
+
+
+def test_every_flag_is_explained_in_swedish_and_english() -> None:
+    """sv.toml's flags are exactly the catalogue's COORD codes, each with a title and an
+    explanation; English is the catalogue's own."""
+    from gateway.console.coordination import catalogue, explain
+    from gateway.console.i18n import labels
+    from gateway.coordination import flags  # noqa: F401 - defines the COORD rules
+    from gateway.documents.issues import RULES
+
+    rules = {r.code: r for r in RULES.all() if r.code.startswith("COORD-")}
+    sv = {k.split(".")[1] for k in labels("sv") if k.startswith("flags.")}
+    assert sv == set(rules)
+    for code, rule in rules.items():
+        title, why, lang = explain(code, "sv")
+        assert lang == "sv" and title and len(why) > 80, code
+        assert explain(code, "en") == (rule.title, rule.explanation, "en")
+    assert [c for c, _ in catalogue("sv")] == [c for c, _ in catalogue("en")]
+    assert {c for c, _ in catalogue("sv")} == set(rules)
+
+
+@pytest.mark.parametrize("language", ["sv", "en"])
+def test_the_flags_page_explains_each_flag_whole_in_the_pages_language(
+    tmp_path: Any, language: str
+) -> None:
+    """The catalogue on the flags page shows each flag's title and its whole explanation, in
+    the page's language, marked with it."""
+    from gateway.console.coordination import explain
+
+    async def main() -> None:
+        from gateway.exchange.store import store_for
+
+        async with coordination(store_for(f"sqlite:///{tmp_path}/g.db")) as client:
+            kim = await log_in(client, REGION_COORDINATOR_TOKEN)
+            lang = {**kim.headers, "Accept-Language": language}
+            page = await client.get("/console/coordination/flags", headers=lang)
+            html = await page.text()
+            title, why, _ = explain("COORD-RTW-DEGREE", language)
+            item = re.search(r'<div lang="(\w+)" data-code="COORD-RTW-DEGREE">(.*?)</div>', html)
+            assert item is not None
+            assert item.group(1) == language
+            assert f"</span> {escape(title)}</dt>" in item.group(2)
+            assert f'<dd class="small">{escape(why)}</dd>' in item.group(2)
+            row = re.search(r'<tr data-code="COORD-RTW-DEGREE">(.*?)</tr>', html, re.S)
+            assert row is not None and f'<td lang="{language}"><strong>{escape(title)}' in row[1]
 
     run(main())

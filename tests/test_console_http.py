@@ -591,7 +591,9 @@ def test_labels_have_the_same_keys_and_placeholders(language: str) -> None:
     from gateway.console.i18n import labels
 
     mine, other = labels(language), labels("en" if language == "sv" else "sv")
-    assert set(mine) == set(other)
+    # the flags' English is the rule catalogue's (tests/test_console_coordination.py)
+    mine = {k: v for k, v in mine.items() if not k.startswith("flags.")}
+    assert set(mine) == {k for k in other if not k.startswith("flags.")}
     for key, text in mine.items():
         assert set(re.findall(r"{(\w+)}", text)) == set(re.findall(r"{(\w+)}", other[key])), key
 

@@ -21,7 +21,7 @@ from markupsafe import Markup
 
 from gateway.console.app import CONSOLE, LANGUAGE, USER, now, render, role
 from gateway.console.auth import ConsoleUser
-from gateway.console.i18n import Translator
+from gateway.console.i18n import Translator, labels
 from gateway.coordination.charts import line_chart
 from gateway.coordination.entries import org_key
 from gateway.coordination.flags import Flag
@@ -133,16 +133,22 @@ def facts(entry: Mapping[str, Any], t: Translator) -> list[tuple[str, str]]:
     return rows
 
 
-def explain(code: str) -> tuple[str, str]:
-    """A flag's title and explanation, from the rule catalogue (``gateway explain``)."""
+def explain(code: str, language: str) -> tuple[str, str, str]:
+    """A flag's (title, explanation, language they are in): the page's language's
+    (``labels/<language>.toml [flags.<code>]``), else the rule catalogue's, which is English
+    (``gateway explain``)."""
+    own = labels(language)
+    title = own.get(f"flags.{code}.title")
+    if title is not None:
+        return title, own.get(f"flags.{code}.explanation", ""), language
     rule = RULES.get(code)
-    return (rule.title, rule.explanation) if rule is not None else (code, "")
+    return (rule.title, rule.explanation, "en") if rule is not None else (code, "", "en")
 
 
-def catalogue() -> list[tuple[str, str, str]]:
-    """Every COORD-* flag: (code, title, explanation)."""
+def catalogue(language: str) -> list[tuple[str, tuple[str, str, str]]]:
+    """Every COORD-* flag: (code, what :func:`explain` says of it)."""
     return [
-        (r.code, r.title, r.explanation)
+        (r.code, explain(r.code, language))
         for r in RULES.all()
         if r.kind is RuleKind.COORDINATION and r.code.startswith("COORD-")
     ]
@@ -190,7 +196,7 @@ async def patient(request: web.Request) -> web.StreamResponse:
         patient_key=key,
         view=view,
         entries=entries,
-        flags=[(f, explain(f.code)) for f in view.flags],
+        flags=[(f, explain(f.code, t.language)) for f in view.flags],
         deadlines=[d.to_dict(on) for d in view.deadlines],
     )
 
@@ -234,17 +240,18 @@ async def flags(request: web.Request) -> web.StreamResponse:
         index, store, me, me, at=t, within=WITHIN, limit=LIMIT, via="console/flags"
     )
     patients = list(dict.fromkeys(d.patient for d in listed))[:FLAG_PATIENTS]
-    found: list[tuple[str, Flag, tuple[str, str]]] = []
+    language = request[LANGUAGE]
+    found: list[tuple[str, Flag, tuple[str, str, str]]] = []
     for key in patients:
         view = await patient_view(index, store, me, key, at=t, via="console/flags")
-        found += [(key, f, explain(f.code)) for f in view.flags]
+        found += [(key, f, explain(f.code, language)) for f in view.flags]
     found.sort(key=lambda x: x[1].raised_at, reverse=True)
     return render(
         request,
         "coordination_flags.html",
         rows=found,
         person=person,
-        catalogue=catalogue(),
+        catalogue=catalogue(language),
         patients=len(patients),
     )
 
