@@ -408,6 +408,8 @@ def test_the_flags_page_explains_each_flag_whole_in_the_pages_language(
             assert f"</span> {escape(title)}</dt>" in item.group(2)
             assert f'<dd class="small">{escape(why)}</dd>' in item.group(2)
             row = re.search(r'<tr data-code="COORD-RTW-DEGREE">(.*?)</tr>', html, re.S)
-            assert row is not None and f'<td lang="{language}"><strong>{escape(title)}' in row[1]
+            assert row is not None and f'<strong lang="{language}">{escape(title)}<' in row[1]
+            entries = re.search(r'<span class="mono">([^<]*)</span></span></td>', row[1])
+            assert entries is not None and entries[1]  # which documents it is about
 
     run(main())
