@@ -413,3 +413,38 @@ def test_the_flags_page_explains_each_flag_whole_in_the_pages_language(
             assert entries is not None and entries[1]  # which documents it is about
 
     run(main())
+
+
+@pytest.mark.parametrize("language", ["sv", "en"])
+def test_every_code_the_index_keeps_has_a_label(language: str) -> None:
+    """An entry's status, a return-to-work measure's type and a SIP effort's status read as
+    words in both languages (a code without a label would show as itself)."""
+    from gateway.console.i18n import Translator
+    from gateway.documents.acknowledgement import HandlingStatus, Outcome
+    from gateway.documents.return_to_work import MeasureType
+    from gateway.documents.sip import EffortStatus
+
+    t = Translator(language)
+    statuses = {"current", "revoked", "active", "completed", "not-needed", "sent"}
+    for section, codes in (
+        ("status", statuses | set(HandlingStatus) | set(Outcome)),
+        ("rtw_measure", set(MeasureType)),
+        ("effort", set(EffortStatus)),
+    ):
+        for code in codes:
+            assert t.code(section, str(code)) != f"{section}.{code}", (section, code)
+            assert f"{section}.{code}" in t._labels, (section, code)
+    assert t.code("status", "a-new-code") == "a-new-code"
+
+
+def test_the_index_page_names_statuses_and_measures_in_swedish(tmp_path: Any) -> None:
+    async def main() -> None:
+        from gateway.exchange.store import store_for
+
+        async with coordination(store_for(f"sqlite:///{tmp_path}/g.db")) as client:
+            kim = await log_in(client, REGION_COORDINATOR_TOKEN)
+            html = await (await open_patient(client, kim)).text()
+            assert re.search(r'<td class="mono">intyg-fk-2</td>\s*<td>gällande</td>', html), html
+            assert "part-time" not in html and "deltidsarbete, 50 %" in html
+
+    run(main())

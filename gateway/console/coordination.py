@@ -106,15 +106,15 @@ def _mapping(value: Mapping[str, Any]) -> str:
     return ", ".join(f"{k} {_value(v)}" for k, v in value.items() if v is not None)
 
 
-def _period(p: Mapping[str, Any]) -> str:
+def _period(p: Mapping[str, Any], t: Translator) -> str:
     span = f"{p.get('start') or '…'} – {p.get('end') or '…'}"
     rest = []
     if p.get("degree") is not None:
         rest.append(f"{p['degree']} %")
     if p.get("type"):
-        rest.append(str(p["type"]))
+        rest.append(t.code("rtw_measure", str(p["type"])))
     if p.get("status"):
-        rest.append(str(p["status"]))
+        rest.append(t.code("effort", str(p["status"])))
     if p.get("work_share") is not None:
         rest.append(f"{p['work_share']} %")
     return f"{span} {', '.join(rest)}".strip()
@@ -125,7 +125,7 @@ def facts(entry: Mapping[str, Any], t: Translator) -> list[tuple[str, str]]:
     rows = []
     for key, value in entry.get("facts", {}).items():
         if key in ("periods", "measures", "efforts") and isinstance(value, list):
-            text = "; ".join(_period(p) for p in value) or "–"
+            text = "; ".join(_period(p, t) for p in value) or "–"
         else:
             text = _value(value)
         label = t(f"fact.{key}")

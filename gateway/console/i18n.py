@@ -67,5 +67,10 @@ class Translator:
             return key
         return text.format(**values) if values else text
 
+    def code(self, section: str, value: str) -> str:
+        """A code's label (``section.value``), else the code as it is: a code added to a
+        document kind shows as itself until it has a label."""
+        return self._labels.get(f"{section}.{value}", value)
+
 
 __all__ = ["DEFAULT", "LANGUAGES", "Translator", "labels", "negotiate"]
