@@ -448,3 +448,46 @@ def test_the_index_page_names_statuses_and_measures_in_swedish(tmp_path: Any) ->
             assert "part-time" not in html and "deltidsarbete, 50 %" in html
 
     run(main())
+
+
+def test_every_deadline_has_a_swedish_title() -> None:
+    """sv.toml's deadlines are exactly chain.toml's codes; English is chain.toml's title."""
+    from gateway.console.coordination import deadline_title
+    from gateway.console.i18n import labels
+    from gateway.coordination.settings import deadline_rules
+
+    rules = {r.code: r for r in deadline_rules()}
+    assert {k.split(".", 1)[1] for k in labels("sv") if k.startswith("deadlines.")} == set(rules)
+    for code, rule in rules.items():
+        title, lang = deadline_title(code, "sv")
+        assert lang == "sv" and title and title != rule.title, code
+        assert deadline_title(code, "en") == (rule.title, "en")
+
+
+@pytest.mark.parametrize("language", ["sv", "en"])
+def test_the_deadline_list_names_each_deadline_in_the_pages_language(
+    tmp_path: Any, language: str
+) -> None:
+    from gateway.console.coordination import deadline_title
+
+    async def main() -> None:
+        from gateway.exchange.store import store_for
+
+        async with coordination(store_for(f"sqlite:///{tmp_path}/g.db")) as client:
+            kim = await log_in(client, REGION_COORDINATOR_TOKEN)
+            lang = {**kim.headers, "Accept-Language": language}
+            html = await (await client.get("/console/coordination/deadlines", headers=lang)).text()
+            rows = re.findall(
+                r'<tr data-code="([^"]+)".*?<span class="small deadline-title" lang="(\w+)">'
+                r"([^<]*)</span>",
+                html,
+                re.S,
+            )
+            assert rows
+            for code, lang_attr, title in rows:
+                assert (title, lang_attr) == (
+                    str(escape(deadline_title(code, language)[0])),
+                    language,
+                )
+
+    run(main())

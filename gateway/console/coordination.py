@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from aiohttp import web
@@ -22,9 +23,11 @@ from markupsafe import Markup
 from gateway.console.app import CONSOLE, LANGUAGE, USER, now, render, role
 from gateway.console.auth import ConsoleUser
 from gateway.console.i18n import Translator, labels
+from gateway.coordination.chain import Deadline
 from gateway.coordination.charts import line_chart
 from gateway.coordination.entries import org_key
 from gateway.coordination.flags import Flag
+from gateway.coordination.settings import deadline_rules
 from gateway.coordination.statistics import NATIONAL
 from gateway.coordination.visibility import Actor
 from gateway.documents import Recipient
@@ -145,6 +148,21 @@ def explain(code: str, language: str) -> tuple[str, str, str]:
     return (rule.title, rule.explanation, "en") if rule is not None else (code, "", "en")
 
 
+def deadline_title(code: str, language: str) -> tuple[str, str]:
+    """A deadline's (title, language it is in): the page's language's
+    (``labels/<language>.toml [deadlines]``), else its rule's in
+    ``mappings/coordination/chain.toml``, which is English."""
+    own = labels(language).get(f"deadlines.{code}")
+    if own is not None:
+        return own, language
+    rule = next((r for r in deadline_rules() if r.code == code), None)
+    return (rule.title if rule is not None else code), "en"
+
+
+def _deadline(d: Deadline, on: date, language: str) -> dict[str, Any]:
+    return {**d.to_dict(on), "title": deadline_title(d.code, language)}
+
+
 def catalogue(language: str) -> list[tuple[str, tuple[str, str, str]]]:
     """Every COORD-* flag: (code, what :func:`explain` says of it)."""
     return [
@@ -197,7 +215,7 @@ async def patient(request: web.Request) -> web.StreamResponse:
         view=view,
         entries=entries,
         flags=[(f, explain(f.code, t.language)) for f in view.flags],
-        deadlines=[d.to_dict(on) for d in view.deadlines],
+        deadlines=[_deadline(d, on, t.language) for d in view.deadlines],
     )
 
 
@@ -217,7 +235,7 @@ async def deadlines(request: web.Request) -> web.StreamResponse:
         via="console/deadlines",
     )
     on = today(t)
-    rows = [d.to_dict(on) for d in found]
+    rows = [_deadline(d, on, request[LANGUAGE]) for d in found]
     return render(
         request,
         "coordination_deadlines.html",
