@@ -491,3 +491,42 @@ def test_the_deadline_list_names_each_deadline_in_the_pages_language(
                 )
 
     run(main())
+
+
+def test_many_patients_are_read_as_one_is_and_audited_in_one_transaction(tmp_path: Any) -> None:
+    """``patient_views`` (the flags page's read of every patient on its list) answers for each
+    patient what ``patient_view`` answers, and commits their audit records at once."""
+    from gateway.console.auth import ConsoleUser
+    from gateway.console.coordination import actor
+    from gateway.exchange.plan_index.service import patient_view, patient_views
+    from gateway.exchange.server.app import STORE
+    from gateway.exchange.server.coordination import PLAN_INDEX
+    from gateway.exchange.store import store_for
+
+    async def main() -> None:
+        async with coordination(store_for(f"sqlite:///{tmp_path}/g.db")) as client:
+            app = client.app
+            users = parse(coordination_config("https://push.example/fhir")).users
+            me = next(u for u in users if u.token == REGION_COORDINATOR_TOKEN)
+            kim = actor(ConsoleUser(me, "token", "", ""))
+            record = await app[PLAN_INDEX].patient(PATIENT)
+            keys = [f"{PATIENT}"] + [f"1912121{n:05d}" for n in range(79)]  # 80 patients
+
+            class Index:  # the same record for every key: 80 patients with its flags
+                async def patient(self, key: str) -> Any:
+                    return record
+
+            commits: list[list[Any]] = []
+
+            class Store:
+                async def append_audit(self, entries: list[Any]) -> None:
+                    commits.append(entries)
+
+            views = await patient_views(Index(), Store(), kim, keys, at=NOW, via="test")  # type: ignore[arg-type]
+            one = await patient_view(app[PLAN_INDEX], app[STORE], kim, PATIENT, at=NOW, via="test")
+            assert [v.patient for v in views] == keys
+            assert all(v.flags == one.flags and v.entries == one.entries for v in views)
+            assert len(one.flags) == 3
+            assert len(commits) == 1 and [e.detail["patient"] for e in commits[0]] == keys
+
+    run(main())

@@ -37,6 +37,7 @@ from gateway.exchange.plan_index.service import (
     actor_deadlines,
     patient_key,
     patient_view,
+    patient_views,
     section4_report,
     today,
 )
@@ -48,7 +49,6 @@ COORDINATOR = "coordinator"
 STATISTICS_ROLES = (Recipient.REGION, Recipient.FORSAKRINGSKASSAN)
 WITHIN = 30  # days ahead (and back, for milestones) on the deadline list, as the API's
 LIMIT = 200  # deadlines on the page
-FLAG_PATIENTS = 50  # patients of the deadline list whose flags the flags page reads
 #: what the statistics table shows (the rest is in the API's JSON and CSV)
 TABLE_MEASURES = (
     "sent",
@@ -248,8 +248,9 @@ async def deadlines(request: web.Request) -> web.StreamResponse:
 
 @role(COORDINATOR)
 async def flags(request: web.Request) -> web.StreamResponse:
-    """The flags on the patients of the organisation's deadline list, each patient read
-    through ``patient_view`` (so audited, and only the flags this coordinator may see)."""
+    """The flags on every patient of the organisation's deadline list (up to ``LIMIT``
+    deadlines), each patient read as ``patient_view`` reads one (so only the flags this
+    coordinator may see), their audit records in one transaction."""
     user = request[USER]
     me = actor(user)
     t = now(request)
@@ -257,12 +258,12 @@ async def flags(request: web.Request) -> web.StreamResponse:
     listed = await actor_deadlines(
         index, store, me, me, at=t, within=WITHIN, limit=LIMIT, via="console/flags"
     )
-    patients = list(dict.fromkeys(d.patient for d in listed))[:FLAG_PATIENTS]
+    patients = list(dict.fromkeys(d.patient for d in listed))
     language = request[LANGUAGE]
-    found: list[tuple[str, Flag, tuple[str, str, str]]] = []
-    for key in patients:
-        view = await patient_view(index, store, me, key, at=t, via="console/flags")
-        found += [(key, f, explain(f.code, language)) for f in view.flags]
+    views = await patient_views(index, store, me, patients, at=t, via="console/flags")
+    found: list[tuple[str, Flag, tuple[str, str, str]]] = [
+        (v.patient, f, explain(f.code, language)) for v in views for f in v.flags
+    ]
     found.sort(key=lambda x: x[1].raised_at, reverse=True)
     return render(
         request,

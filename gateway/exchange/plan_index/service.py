@@ -28,7 +28,7 @@ from gateway.coordination.visibility import Actor, Viewer, shown_ids
 from gateway.documents import Document, DocumentKind
 from gateway.documents.common import SWEDISH_TIME, Consent
 from gateway.exchange.config import Config, RecipientConfig, SenderConfig
-from gateway.exchange.plan_index import PlanIndex
+from gateway.exchange.plan_index import PatientRecord, PlanIndex
 from gateway.exchange.store.base import AuditEntry, Store
 
 
@@ -136,7 +136,33 @@ async def patient_view(
 ) -> PatientView:
     """What ``actor`` sees of ``patient`` (the same answer whether or not the index knows
     the patient), audited."""
-    record = await index.patient(patient)
+    out = _view(actor, patient, await index.patient(patient), at)
+    await store.append_audit([read_audit(actor, at, via, patient, _shown(out))])
+    return out
+
+
+async def patient_views(
+    index: PlanIndex,
+    store: Store,
+    actor: Actor,
+    patients: Sequence[str],
+    *,
+    at: datetime,
+    via: str,
+) -> list[PatientView]:
+    """:func:`patient_view` of each of ``patients``, with their audit records in one
+    transaction (a page of many patients pays one commit, not one a patient)."""
+    views = [_view(actor, p, await index.patient(p), at) for p in patients]
+    if views:
+        await store.append_audit([read_audit(actor, at, via, v.patient, _shown(v)) for v in views])
+    return views
+
+
+def _shown(view: PatientView) -> dict[str, Any]:
+    return shown_ids(view.entries, view.flags, view.deadlines)
+
+
+def _view(actor: Actor, patient: str, record: PatientRecord, at: datetime) -> PatientView:
     v = Viewer(actor, record.entries, at)
     visible = v.visible_entries()
     shown = [v.show(e) for e in visible]
@@ -152,11 +178,7 @@ async def patient_view(
     ]
     certs = [e for e in visible if e.kind is DocumentKind.CERTIFICATE and e.status != "revoked"]
     case = chain_case([e.certificate_facts for e in certs])
-    out = PatientView(patient, shown, flags, deadlines, visible, case_summary(case, today(at)), at)
-    await store.append_audit(
-        [read_audit(actor, at, via, patient, shown_ids(shown, flags, deadlines))]
-    )
-    return out
+    return PatientView(patient, shown, flags, deadlines, visible, case_summary(case, today(at)), at)
 
 
 def read_audit(
