@@ -20,7 +20,8 @@ patients' plan index by bench_coordination.py's loader (``populate``: certificat
 logged in, and a patient's index page (``POST /console/coordination/patient``, each a
 random patient of that region) timed beside the API's ``GET /patients/{id}/plans`` (the same
 read function, as the region's EHR) and ``/health`` in the same run; and the region's
-deadline list page beside the API's ``GET /deadlines``.
+deadline list page beside the API's ``GET /deadlines``, and its flags page (every patient of
+the deadline list read as the index page reads one).
 
     .venv/bin/python bench/bench_console.py --patients 100000 [--requests 200]
         [--database sqlite|postgresql]
@@ -398,6 +399,10 @@ async def bench_coordination(url: str, patients: int, requests: int) -> None:
                     "GET /console/coordination/deadlines",
                     get("/console/coordination/deadlines", session),
                 ),
+                (  # every patient of the deadline list read and audited
+                    "GET /console/coordination/flags",
+                    get("/console/coordination/flags", session),
+                ),
             ]
             for _name, call in pages:
                 await timed(call, 3)
@@ -405,6 +410,9 @@ async def bench_coordination(url: str, patients: int, requests: int) -> None:
             for name, call in pages:
                 ms = await timed(call, requests)
                 print(row(name, *figures(ms)))
+            async with http.get(f"{base}/console/coordination/flags", headers=session) as r:
+                read = re.search(r"\((\d+) patient", await r.text())
+            print(f"the flags page reads {read[1] if read else '?'} patients of the deadline list")
     finally:
         await runner.cleanup()
 
