@@ -24,6 +24,17 @@ def test_the_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     assert any("POLICY-CONSENT-MISSING" in line for line in lines)
     assert "191212121212" not in out  # the fixtures' patient
     assert "pull recipients: acme (GET /inbox)" in lines
+    # the employer's plan goes to Försäkringskassan's inbox (its RIVTA endpoint has no
+    # contract for it), and its case system fetches and acknowledges it
+    assert any(line.split()[:3] == ["demo-plan-1", "fk-plans", "delivered"] for line in lines)
+    start = lines.index("Försäkringskassan's case system pulls (mutual TLS as fk-plans-inbox)")
+    assert [line.split()[:3] for line in lines[start + 1 : start + 3]] == [
+        ["GET", "/inbox", "200"],
+        ["POST", lines[start + 2].split()[1], "204"],
+    ]
+    assert lines[start + 1].split()[3] == "demo-plan-1"
+    # nothing is left dead-lettered (the municipality's letter went again once it was fixed)
+    assert any("overview: in the outbox 0, dead letters 0," in line for line in lines)
 
 
 def test_the_demo_employer_pulls_acknowledges_and_is_offered_again_what_it_did_not_ack(

@@ -137,3 +137,43 @@ def test_a_consent_naming_one_employer_reaches_that_employer_only() -> None:
     assert got["acme"].state is DeliveryState.PENDING
     assert got["other-employer"].state is DeliveryState.REFUSED
     assert got["other-employer"].last_error == "POLICY-CONSENT-ORGANISATION"
+
+
+def test_a_recipient_whose_endpoint_cannot_carry_the_kind_is_refused_at_accept() -> None:
+    """A RIVTA SOAP endpoint has contracts for certificates and §4 notifications only: a SIP
+    named to it is refused when it is posted, with the reason (not accepted and then
+    dead-lettered by the transport); a certificate goes to it as RegisterCertificate whatever
+    format the recipient is configured with."""
+    from gateway import FIXTURES_DIR
+
+    sip = (FIXTURES_DIR / "sip" / "valid-four-principals.xml").read_bytes()
+    assert SENDER is not None
+    result = receive(
+        sip,
+        content_type="application/xml",
+        named=["fk"],
+        message_id="sip-to-fk",
+        sender=SENDER,
+        config=CONFIG,
+        now=T0,
+    )
+    assert isinstance(result, Rejection) and result.reason is Refusal.INVALID
+    assert [(i.code, i.message) for i in result.issues] == [
+        (
+            "EXCHANGE-CANNOT-RENDER",
+            "refused for fk: its rivta-soap endpoint carries certificate, "
+            "section4-notification, not a sip",
+        )
+    ]
+    data = config_data()
+    fk = next(r for r in data["recipients"] if r["id"] == "fk")
+    fk["format"] = "fhir-json"
+    config = parse(data)
+    sender = config.sender("region-vg")
+    assert sender is not None
+    body = certificate_message(FK7804_XML, ("forsakringskassan",), message_id="as-rivta")
+    got = receive(body, content_type="application/fhir+json", sender=sender, config=config, now=T0)
+    assert isinstance(got, Accepted)
+    (delivery,) = got.message.deliveries
+    assert delivery.format == "xml" and delivery.payload is not None
+    assert b"RegisterCertificate" in delivery.payload[:400]

@@ -50,7 +50,7 @@ from gateway.exchange.store.base import (
     NewDelivery,
     NewMessage,
 )
-from gateway.exchange.transports.formats import required_format
+from gateway.exchange.transports.formats import carried_as, carried_kinds
 from gateway.formats.base import Format
 from gateway.transfer import Transfer, prepare
 from gateway.validation.service import Validation, validate_bytes
@@ -98,9 +98,11 @@ CANNOT_RENDER = RULES.define(
     "The recipient's format cannot carry this document",
     RuleKind.POLICY,
     "The recipient receives a format that cannot express this document (a §4 notification "
-    "as SendMessageToRecipient needs the certificate it refers to and the sender's HSA-id). "
-    "Nothing is delivered to that recipient; the others still receive theirs. The answer "
-    "says which field is missing, as POST /convert does.",
+    "as SendMessageToRecipient needs the certificate it refers to and the sender's HSA-id), "
+    "or its endpoint has no contract for this kind of document (a RIVTA SOAP endpoint takes "
+    "certificates and §4 notifications only). Nothing is delivered to that recipient; the "
+    "others still receive theirs. The answer says which field is missing, or what the "
+    "endpoint carries, as POST /convert does.",
 )
 
 MEDIA_TYPES: dict[Format, str] = {
@@ -299,6 +301,9 @@ class _Route:
         copies: dict[tuple[Recipient, str, Format], tuple[Transfer, list[dict[str, Any]]]] = {}
         for rcp in recipients:
             fmt = to or _format_for(rcp, self.document.kind)
+            if fmt is None:  # refused here rather than dead-lettered by the transport
+                deliveries.append(self.not_carried(message_id, rcp, outcome))
+                continue
             key = (rcp.role, organisation_key(rcp.organisation), fmt)
             if key not in copies:
                 t = prepare(
@@ -343,6 +348,29 @@ class _Route:
                 AuditEntry(self.now, self.sender.id, "policy", message_id, rcp.id, detail)
             )
         return deliveries, outcome, consent_id
+
+    def not_carried(
+        self, message_id: str, rcp: RecipientConfig, outcome: list[dict[str, Any]]
+    ) -> NewDelivery:
+        """A recipient whose endpoint cannot carry the document: refused, with the reason,
+        in the answer and the audit trail."""
+        why = _not_carried(rcp, self.document.kind)
+        codes = [CANNOT_RENDER.code]
+        outcome.append({"recipient": rcp.id, "state": "refused", "rules": codes, "reason": why})
+        detail = {"refused": True, "report": [], "format": None, "render_error": why}
+        self.audit.append(
+            AuditEntry(self.now, self.sender.id, "policy", message_id, rcp.id, detail)
+        )
+        return NewDelivery(
+            delivery_id(message_id, rcp.id),
+            rcp.id,
+            _mode(rcp),
+            str(rcp.format),
+            MEDIA_TYPES[rcp.format],
+            None,
+            DeliveryState.REFUSED,
+            f"{CANNOT_RENDER.code}: {why}",
+        )
 
     def accepted(
         self,
@@ -410,14 +438,19 @@ def _refusal_note(outcome: dict[str, Any]) -> str:
     return f"refused for {outcome['recipient']}" + (f": {why}" if why else "")
 
 
-def _format_for(rcp: RecipientConfig, kind: DocumentKind) -> Format:
+def _format_for(rcp: RecipientConfig, kind: DocumentKind) -> Format | None:
     """The format ``rcp`` gets ``kind`` in: its configured one, unless its transport needs
-    another for this kind (the transports say which)."""
-    if rcp.push is not None:
-        needed = required_format(rcp.push.kind, kind)
-        if needed is not None:
-            return needed
-    return rcp.format
+    another for this kind; ``None`` when its transport cannot carry the kind at all (the
+    transports say which)."""
+    if rcp.push is None:
+        return rcp.format
+    return carried_as(rcp.push.kind, kind, rcp.format)
+
+
+def _not_carried(rcp: RecipientConfig, kind: DocumentKind) -> str:
+    push = rcp.push.kind if rcp.push is not None else "pull"
+    kinds = carried_kinds(push) or ()
+    return f"its {push} endpoint carries {', '.join(map(str, kinds))}, not a {kind}"
 
 
 def _mode(r: RecipientConfig) -> DeliveryMode:

@@ -31,6 +31,7 @@ from gateway import FIXTURES_DIR
 from gateway.documents.certificate import Certificate
 from gateway.testkit.loopback import (
     EMPLOYER_ORG,
+    FK_PLANS,
     FK_TOKEN,
     HR_TOKEN,
     Loopback,
@@ -65,6 +66,8 @@ class Sent:
     status: int
     outcome: str
     message_id: str | None = None
+    #: who sent it (its session and the credentials of the request), to ask for its status
+    sender: tuple[aiohttp.ClientSession, dict[str, str]] | None = None
 
 
 @dataclass
@@ -84,6 +87,8 @@ class Demo:
     statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: the pull employer's calls, and the payloads it fetched by message id
     pulls: list[Fetch] = field(default_factory=list)
+    #: Försäkringskassan's case system's calls to its inbox (the employer's plan)
+    fk_pulls: list[Fetch] = field(default_factory=list)
     pulled: dict[str, bytes] = field(default_factory=dict)
     ok: bool = True
 
@@ -124,7 +129,8 @@ async def _send(
     outcome = _outcome(status, answer)
     if message_id is not None and any(s.message_id == message_id for s in demo.sent):
         outcome = "the first answer again, nothing stored or sent again"
-    demo.sent.append(Sent(what, status, outcome, message_id))
+    auth = {k: v for k, v in headers.items() if k == "Authorization"}
+    demo.sent.append(Sent(what, status, outcome, message_id, (session, auth)))
     demo.ok &= status == expect
     return message_id
 
@@ -173,10 +179,15 @@ async def scenario(lb: Loopback, out: Print, fixtures: Path = FIXTURES_DIR) -> D
 
     await pull_inbox(demo, lb.session(lb.inboxes["acme"]), sip)
     await plan_index(demo, lb, region, fixtures)
+    await fk_pulls_the_plan(demo, lb.session(lb.inboxes[FK_PLANS]))
 
-    accepted = [s.message_id for s in demo.sent if s.message_id]
-    for mid in dict.fromkeys(accepted):
-        demo.statuses[mid] = await lb.settled(region, mid)
+    senders: dict[str, tuple[aiohttp.ClientSession, dict[str, str]] | None] = {}
+    for s in demo.sent:
+        if s.message_id:
+            senders.setdefault(s.message_id, s.sender)
+    for mid, sender in senders.items():
+        session, auth = sender or (region, {})
+        demo.statuses[mid] = await lb.settled(session, mid, headers=auth)
     if sip is not None:  # the municipality fixes its endpoint; its dead letter goes again
         lb.mocks["malmo"].answer = "OK"
         async with region.post(f"/messages/{sip}/redeliver") as resp:
@@ -188,20 +199,28 @@ async def scenario(lb: Loopback, out: Print, fixtures: Path = FIXTURES_DIR) -> D
     return demo
 
 
-async def _fetch(demo: Demo, inbox: aiohttp.ClientSession) -> list[dict[str, Any]]:
+async def _fetch(
+    demo: Demo, inbox: aiohttp.ClientSession, calls: list[Fetch] | None = None
+) -> list[dict[str, Any]]:
     async with inbox.get("/inbox") as resp:
         status = resp.status
         messages: list[dict[str, Any]] = (await resp.json()).get("messages", [])
     seen = [f"{m['message_id']} (offer {m['offers']})" for m in messages]
-    demo.pulls.append(Fetch("GET /inbox", status, seen))
+    (demo.pulls if calls is None else calls).append(Fetch("GET /inbox", status, seen))
     for m in messages:
         demo.pulled.setdefault(m["message_id"], base64.b64decode(m["payload_base64"]))
     return messages
 
 
-async def _ack(demo: Demo, inbox: aiohttp.ClientSession, message: dict[str, Any]) -> None:
+async def _ack(
+    demo: Demo,
+    inbox: aiohttp.ClientSession,
+    message: dict[str, Any],
+    calls: list[Fetch] | None = None,
+) -> None:
     async with inbox.post(message["ack_url"]) as resp:
-        demo.pulls.append(Fetch(f"POST {message['ack_url']}", resp.status, [message["message_id"]]))
+        call = Fetch(f"POST {message['ack_url']}", resp.status, [message["message_id"]])
+        (demo.pulls if calls is None else calls).append(call)
         demo.ok &= resp.status == 204
 
 
@@ -220,6 +239,15 @@ async def pull_inbox(demo: Demo, inbox: aiohttp.ClientSession, sip: str | None) 
     ids = [[m["message_id"] for m in f] for f in (first, again, left)]
     demo.ok &= ids == [["demo-cert-1", sip], [sip], []] and [m["offers"] for m in again] == [2]
     demo.ok &= all(f.status == 200 for f in demo.pulls if f.what == "GET /inbox")
+
+
+async def fk_pulls_the_plan(demo: Demo, inbox: aiohttp.ClientSession) -> None:
+    """Försäkringskassan's case system fetches its inbox (the employer's plan, which its
+    RIVTA endpoint has no contract for) and acknowledges what it got."""
+    got = await _fetch(demo, inbox, demo.fk_pulls)
+    for m in got:
+        await _ack(demo, inbox, m, demo.fk_pulls)
+    demo.ok &= [m["message_id"] for m in got] == ["demo-plan-1"]
 
 
 def demo_plan(fixtures: Path) -> bytes:
@@ -271,12 +299,12 @@ async def plan_index(
     Försäkringskassan's case system, and the employer, which sees only its own plan and the
     certificate periods its consent covers - no diagnosis, no SIP, no §4 notification. The
     plan carries no consent for the region: the region sees neither it nor its flag."""
-    hr = {**XML, "Authorization": f"Bearer {HR_TOKEN}", "Gateway-Recipients": "fk"}
+    hr = {**XML, "Authorization": f"Bearer {HR_TOKEN}", "Gateway-Recipients": FK_PLANS}
     employer = lb.session()
     await _send(
         demo,
         employer,
-        "HR system: return-to-work plan -> FK",
+        "HR system: return-to-work plan -> FK (its inbox)",
         demo_plan(fixtures),
         {**hr, "Gateway-Message-Id": "demo-plan-1"},
         expect=202,
@@ -383,6 +411,9 @@ def report(demo: Demo, lb: Loopback, out: Print) -> None:
             )
     out("\nthe employer's HR system pulls (mutual TLS as acme-inbox; GET /inbox, acknowledge)")
     for f in demo.pulls:
+        out(f"  {f.what:52} {f.status}  {', '.join(f.seen) or '(empty)'}")
+    out(f"\nFörsäkringskassan's case system pulls (mutual TLS as {FK_PLANS}-inbox)")
+    for f in demo.fk_pulls:
         out(f"  {f.what:52} {f.status}  {', '.join(f.seen) or '(empty)'}")
     out("\nwhat each push recipient received (its own log; GET /received on the mock)")
     for rid, mock in lb.mocks.items():

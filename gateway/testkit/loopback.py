@@ -17,6 +17,9 @@ recipient id       role                  format       endpoint
 ``af``             arbetsformedlingen    fhir-json    FHIR push
 =================  ====================  ===========  ==============================
 
+``fk-plans`` (forsakringskassan, fhir-json) is Försäkringskassan's inbox for what its RIVTA
+endpoint has no contract for (an employer's return-to-work plan): always pulled.
+
 A recipient named in ``loopback(pull=...)`` runs no server: it is configured ``pull = true``
 and fetches ``GET /inbox`` over mutual TLS with its own client certificate (commonName
 ``<id>-inbox``, :attr:`Loopback.inboxes`), like an HR system would; it has no mock.
@@ -24,9 +27,9 @@ and fetches ``GET /inbox`` over mutual TLS with its own client certificate (comm
 Senders: ``region-ehr`` logs in with a SITHS-style client certificate (HSA-id
 ``SE2321000016-EHR1`` in serialNumber) and may send certificates, SIPs and §4 notifications
 to everyone; ``hr-acme`` logs in with a bearer token and may send return-to-work plans to
-Försäkringskassan and the region; ``fk-case`` (Försäkringskassan's case system) answers §4
-notifications to the region; ``kommun`` (a municipality) sends SIPs. Each acts for a role and
-an organisation (the plan index shows each what its role may see).
+Försäkringskassan (``fk-plans``) and the region; ``fk-case`` (Försäkringskassan's case
+system) answers §4 notifications to the region; ``kommun`` (a municipality) sends SIPs. Each
+acts for a role and an organisation (the plan index shows each what its role may see).
 """
 
 from __future__ import annotations
@@ -75,6 +78,9 @@ RECIPIENTS: Final = {
     "malmo": ("municipality", "2120001124", "fhir-json", "fhir"),
     "af": ("arbetsformedlingen", "2021005646", "fhir-json", "fhir"),
 }
+#: Försäkringskassan's inbox for what has no RIVTA contract (an employer's return-to-work
+#: plan, which Försäkringskassan may ask for): its case system pulls it (``GET /inbox``).
+FK_PLANS: Final = "fk-plans"
 #: Fast retries on loopback: the demo and tests see backoff happen within a second.
 DELIVERY: Final = {
     "initial_backoff_seconds": 0.05,
@@ -104,6 +110,9 @@ def config_data(
         if kind == "rivta-soap":
             push["logical_address"] = organisation
         recipients.append({**recipient, "push": push})
+    fk_plans: dict[str, Any] = {"id": FK_PLANS, "role": "forsakringskassan"}
+    fk_plans |= {"organisation": "2021005521", "format": "fhir-json", "pull": True}
+    recipients.append({**fk_plans, "identity": inbox_identity(FK_PLANS)})
     return {
         "server": {
             "database": database,
@@ -132,7 +141,7 @@ def config_data(
                 "id": "hr-acme",
                 "token": HR_TOKEN,
                 "kinds": ["return-to-work-plan"],
-                "recipients": ["fk", "region-skane"],
+                "recipients": [FK_PLANS, "region-skane"],
                 "role": "employer",
                 "organisation": EMPLOYER_ORG,
             },
@@ -205,13 +214,19 @@ class Loopback:
         )
 
     async def settled(
-        self, session: aiohttp.ClientSession, message_id: str, *, timeout: float = 30.0
+        self,
+        session: aiohttp.ClientSession,
+        message_id: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
     ) -> dict[str, Any]:
         """The message's status once every delivery is final (delivered, dead, refused),
-        polled until then or ``timeout``; the last status either way."""
+        polled until then or ``timeout``; the last status either way. Ask as its sender
+        (``session`` and ``headers``): another sender is told the message does not exist."""
         deadline = time.monotonic() + timeout
         while True:
-            async with session.get(f"/messages/{message_id}") as resp:
+            async with session.get(f"/messages/{message_id}", headers=headers) as resp:
                 status: dict[str, Any] = await resp.json()
             states = {r["state"] for r in status.get("recipients", [])}
             if (states and states <= FINAL_STATES) or time.monotonic() > deadline:
@@ -246,8 +261,8 @@ async def loopback(
     )
     inboxes = {
         rid: issue_client(ca, directory, f"{rid}-inbox", common_names=(inbox_identity(rid),))
-        for rid in RECIPIENTS
-        if rid in pull
+        for rid in (*RECIPIENTS, FK_PLANS)
+        if rid in pull or rid == FK_PLANS
     }
     operator = issue_client(ca, directory, "operator", common_names=(OPERATOR_IDENTITY,))
     recipient_server = issue_server(ca, directory, "recipients")
