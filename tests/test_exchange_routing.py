@@ -177,3 +177,22 @@ def test_a_recipient_whose_endpoint_cannot_carry_the_kind_is_refused_at_accept()
     (delivery,) = got.message.deliveries
     assert delivery.format == "xml" and delivery.payload is not None
     assert b"RegisterCertificate" in delivery.payload[:400]
+
+
+def test_the_server_says_at_start_up_what_its_configuration_will_always_refuse() -> None:
+    """A sender allowed a kind to a recipient whose endpoint cannot carry it is named when
+    the server starts (every such message is refused for that recipient), as is a
+    configuration without senders."""
+    from gateway.cli.serve import startup_notices
+    from gateway.exchange.router import not_carried
+
+    assert not_carried(CONFIG) == [("region-vg", "sip", "fk")]
+    assert startup_notices(CONFIG) == [
+        "sender 'region-vg' may send a sip to 'fk', whose endpoint cannot carry it: such a "
+        "message is refused for 'fk' (EXCHANGE-CANNOT-RENDER)"
+    ]
+    data = config_data()
+    data["senders"] = []
+    assert startup_notices(parse(data)) == [
+        "no senders configured: every message will be refused (docs/exchange/configuration.md)"
+    ]

@@ -156,6 +156,20 @@ def config_from(args: argparse.Namespace, **server: Any) -> Config:
     return replace(config, rules=rules)
 
 
+def startup_notices(config: Config) -> list[str]:
+    """What the configuration allows that will be refused whenever it happens."""
+    from gateway.exchange.router import not_carried
+
+    if not config.senders:
+        return ["no senders configured: every message will be refused "
+                "(docs/exchange/configuration.md)"]  # fmt: skip
+    return [
+        f"sender {sender!r} may send a {kind} to {rid!r}, whose endpoint cannot carry it: "
+        f"such a message is refused for {rid!r} (EXCHANGE-CANNOT-RENDER)"
+        for sender, kind, rid in not_carried(config)
+    ]
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from gateway.exchange.server.serve import StartupError, run
     from gateway.exchange.wiring import build_transports
@@ -172,12 +186,8 @@ def run_serve(args: argparse.Namespace) -> int:
         build_transports(config)  # fail before listening, not in every worker
     except ConfigError as exc:
         raise UsageError(f"invalid configuration\n{exc}") from None
-    if not config.senders:
-        print(
-            "gateway: no senders configured: every message will be refused "
-            "(docs/exchange/configuration.md)",
-            file=sys.stderr,
-        )
+    for notice in startup_notices(config):
+        print(f"gateway: {notice}", file=sys.stderr)
 
     def reload() -> Config:  # SIGHUP: the same file, read and checked again
         try:

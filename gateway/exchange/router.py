@@ -447,6 +447,20 @@ def _format_for(rcp: RecipientConfig, kind: DocumentKind) -> Format | None:
     return carried_as(rcp.push.kind, kind, rcp.format)
 
 
+def not_carried(config: Config) -> list[tuple[str, DocumentKind, str]]:
+    """(sender, kind, recipient) where the configuration lets a sender send a kind to a
+    recipient whose endpoint cannot carry it: every such message is refused for that
+    recipient (said at start-up, so that the operator is not surprised by it)."""
+    out = []
+    for sender in config.senders:
+        for rid in sender.recipients:
+            rcp = config.recipient(rid)
+            for kind in sorted(sender.kinds):
+                if rcp is not None and _format_for(rcp, kind) is None:
+                    out.append((sender.id, kind, rid))
+    return out
+
+
 def _not_carried(rcp: RecipientConfig, kind: DocumentKind) -> str:
     push = rcp.push.kind if rcp.push is not None else "pull"
     kinds = carried_kinds(push) or ()
