@@ -23,7 +23,7 @@ def test_the_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     assert any("EXCHANGE-CONSENT-USED" in line for line in lines)
     assert any("POLICY-CONSENT-MISSING" in line for line in lines)
     assert "191212121212" not in out  # the fixtures' patient
-    assert "pull recipients: acme (GET /inbox)" in lines
+    assert "pull recipients: acme (GET /inbox), fk-plans (GET /inbox)" in lines
     # the employer's plan goes to Försäkringskassan's inbox (its RIVTA endpoint has no
     # contract for it), and its case system fetches and acknowledges it
     assert any(line.split()[:3] == ["demo-plan-1", "fk-plans", "delivered"] for line in lines)

@@ -478,7 +478,8 @@ async def _run(directory: Path, database: str | None, fixtures: Path, out: Print
     async with loopback(directory, database=database, mocks=MOCKS, pull=PULL) as lb:
         out(f"gateway {lb.url} (mutual TLS, store {database or 'SQLite in ' + str(directory)})")
         out("mock recipients: " + ", ".join(f"{rid} {m.url}" for rid, m in lb.mocks.items()))
-        out("pull recipients: " + ", ".join(f"{rid} (GET /inbox)" for rid in PULL))
+        pulled = sorted(lb.inboxes)  # the demo's employer, and Försäkringskassan's inbox
+        out("pull recipients: " + ", ".join(f"{rid} (GET /inbox)" for rid in pulled))
         demo = await scenario(lb, out, fixtures)
         report(demo, lb, out)
         out(f"\nthe operators' console ({lb.url}/console/, docs/console.md)")
