@@ -127,6 +127,18 @@ def render(
     return web.Response(text=page, status=status, content_type="text/html", charset="utf-8")
 
 
+def bad_input(request: web.Request, field: str) -> web.Response:
+    """400: the page names the query field it could not read."""
+    return render(
+        request,
+        "error.html",
+        status=400,
+        status_code=400,
+        message_key="error.bad_input",
+        field=field,
+    )
+
+
 def see_other(location: str, status: int = 303) -> web.Response:
     """A redirect as a response (returning aiohttp's HTTPException objects is deprecated)."""
     return web.Response(status=status, headers={"Location": location})

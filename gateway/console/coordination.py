@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 from markupsafe import Markup
 
-from gateway.console.app import CONSOLE, LANGUAGE, USER, now, render, role
+from gateway.console.app import CONSOLE, LANGUAGE, USER, bad_input, now, render, role
 from gateway.console.auth import ConsoleUser
 from gateway.console.i18n import Translator, labels
 from gateway.coordination.chain import Deadline
@@ -309,14 +309,7 @@ async def statistics(request: web.Request) -> web.StreamResponse:
     measure = request.query.get("measure", "sent")
     if first is None or last is None or measure not in CHART_MEASURES:
         field = "from" if first is None else "to" if last is None else "measure"
-        return render(
-            request,
-            "error.html",
-            status=400,
-            status_code=400,
-            message_key="error.bad_input",
-            field=field,
-        )
+        return bad_input(request, field)
     report = await section4_report(
         request.config_dict[PLAN_INDEX],
         request.config_dict[STORE],

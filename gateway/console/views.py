@@ -22,6 +22,7 @@ from gateway.console.app import (
     PREFIX,
     USER,
     audit,
+    bad_input,
     now,
     render,
     role,
@@ -232,14 +233,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     try:
         query = _message_query(request)
     except BadInput as exc:
-        return render(
-            request,
-            "error.html",
-            status=400,
-            status_code=400,
-            message_key="error.bad_input",
-            field=exc.field,
-        )
+        return bad_input(request, exc.field)
     rows = await console.model.messages(query)
     more = len(rows) > PAGE
     rows = rows[:PAGE]
@@ -341,14 +335,7 @@ async def _audit_page(
     try:
         query = _audit_query(request)
     except BadInput as exc:
-        return render(
-            request,
-            "error.html",
-            status=400,
-            status_code=400,
-            message_key="error.bad_input",
-            field=exc.field,
-        )
+        return bad_input(request, exc.field)
     records = await request.app[CONSOLE].model.audit(query)
     more = len(records) > PAGE
     records = records[:PAGE]
