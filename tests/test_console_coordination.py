@@ -513,8 +513,8 @@ def test_many_patients_are_read_as_one_is_and_audited_in_one_transaction(tmp_pat
             keys = [f"{PATIENT}"] + [f"1912121{n:05d}" for n in range(79)]  # 80 patients
 
             class Index:  # the same record for every key: 80 patients with its flags
-                async def patient(self, key: str) -> Any:
-                    return record
+                async def patients(self, keys: list[str]) -> dict[str, Any]:
+                    return dict.fromkeys(keys, record)
 
             commits: list[list[Any]] = []
 

@@ -253,3 +253,37 @@ def test_an_entry_rewritten_for_its_status_keeps_its_consents(new_store: NewStor
             await store.close()
 
     run(go())
+
+
+@pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
+def test_many_patients_are_read_together_as_each_is_read_alone(new_store: NewStore) -> None:
+    """``patients`` (the console's flags page) gives each patient what ``patient`` gives:
+    entries, flags and deadlines, the marked patients' deadlines recomputed first, an unknown
+    patient empty, in the order asked."""
+    from gateway.exchange.plan_index import PatientRecord
+
+    other, unknown = "191010101010", "190101010101"
+
+    async def go() -> None:
+        store = new_store()
+        await store.open()
+        try:
+            theirs = replace(cert("c2", 2, [(1, 30, 50)]), patient=other)
+            await store.accept([message(cert("c1", 1, [(1, 90, 100)])), message(rtw(34))])
+            await store.accept([message(theirs)])
+            index = plan_index_for(store)
+            together = await index.patients([other, PATIENT, unknown])
+            assert list(together) == [other, PATIENT, unknown]
+            assert sorted(f.code for f in together[PATIENT].flags) == [
+                "COORD-RTW-DEGREE",
+                "COORD-RTW-LATE",
+            ]
+            assert together[PATIENT].deadlines and together[other].deadlines
+            assert [e.key for e in together[other].entries] == [theirs.key]
+            assert together[unknown] == PatientRecord([], [], [])
+            for patient, record in together.items():
+                assert record == await index.patient(patient)
+        finally:
+            await store.close()
+
+    run(go())

@@ -59,6 +59,10 @@ class PlanIndex(Protocol):
         first if the patient is marked)."""
         ...
 
+    async def patients(self, patients: Sequence[str]) -> dict[str, PatientRecord]:
+        """:meth:`patient` of each of ``patients``, in one read of each table."""
+        ...
+
     async def drain(self, patients: Sequence[str] | None = None, *, wait: bool = False) -> int:
         """Recompute the deadlines of marked patients (``patients``: those of them only), each
         batch in its own transaction that also removes the marks; how many were recomputed.
@@ -112,6 +116,7 @@ class NoPlanIndex:
     def __getattr__(self, name: str) -> Any:
         if name in (
             "patient",
+            "patients",
             "drain",
             "entries_of",
             "actor_deadlines",

@@ -196,26 +196,39 @@ class PostgreSQLPlanIndex:
             raise StoreError(f"PostgreSQL: {type(exc).__name__}") from exc
 
     async def patient(self, patient: str) -> PatientRecord:
-        rows = await self._patient(patient)
-        if any(r[0] == "x" for r in rows):  # marked: its deadlines recomputed first
-            await self.drain([patient], wait=True)
-            rows = await self._patient(patient)
-        entries = [entry_from_row(r[1], r[2]) for r in rows if r[0] == "e"]
-        flags = sorted(
-            (flag_from_row(r[1]) for r in rows if r[0] == "f"), key=lambda f: f.raised_at
-        )
-        deadlines = sorted(
-            (deadline_from_row(r[1]) for r in rows if r[0] == "d"), key=lambda d: (d.due, d.id)
-        )
-        return PatientRecord(entries, flags, deadlines)
+        return (await self.patients([patient]))[patient]
 
-    async def _patient(self, patient: str) -> list[Any]:
+    async def patients(self, patients: Sequence[str]) -> dict[str, PatientRecord]:
+        wanted = sorted(set(patients))
+        rows = await self._rows(wanted)
+        marked = sorted({r[1] for r in rows if r[0] == "x"})
+        if marked:  # their deadlines recomputed first
+            await self.drain(marked, wait=True)
+            rows = await self._rows(wanted)
+        out = {p: PatientRecord([], [], []) for p in wanted}
+        for what, p, body, consents in rows:
+            record = out[p]
+            if what == "e":
+                record.entries.append(entry_from_row(body, consents))
+            elif what == "f":
+                record.flags.append(flag_from_row(body))
+            elif what == "d":
+                record.deadlines.append(deadline_from_row(body))
+        for record in out.values():
+            record.flags.sort(key=lambda f: f.raised_at)
+            record.deadlines.sort(key=lambda d: (d.due, d.id))
+        return {p: out[p] for p in patients}
+
+    async def _rows(self, patients: list[str]) -> list[Any]:
         return await self.store.pool.fetch(
-            "SELECT 'e', body, consents, NULL::date FROM plan_entries WHERE patient = $1"
-            " UNION ALL SELECT 'f', body, NULL, NULL FROM plan_flags WHERE patient = $1"
-            " UNION ALL SELECT 'd', body, NULL, due_on FROM plan_deadlines WHERE patient = $1"
-            " UNION ALL SELECT 'x', NULL, NULL, NULL FROM plan_dirty WHERE patient = $1",
-            patient,
+            "SELECT 'e', patient, body, consents FROM plan_entries WHERE patient = ANY($1::text[])"
+            " UNION ALL SELECT 'f', patient, body, NULL FROM plan_flags"
+            " WHERE patient = ANY($1::text[])"
+            " UNION ALL SELECT 'd', patient, body, NULL FROM plan_deadlines"
+            " WHERE patient = ANY($1::text[])"
+            " UNION ALL SELECT 'x', patient, NULL, NULL FROM plan_dirty"
+            " WHERE patient = ANY($1::text[])",
+            patients,
         )
 
     async def entries_of(self, patients: Sequence[str]) -> dict[str, list[Entry]]:

@@ -130,6 +130,39 @@ def recompute(db: sqlite3.Connection, patients: Sequence[str] | None = None) -> 
     return len(todo)
 
 
+def _records(
+    db: sqlite3.Connection, *, patients: list[str], skip_marked: bool
+) -> dict[str, PatientRecord]:
+    """The records of ``patients`` (``skip_marked``: not of those marked for recomputation),
+    a few statements per chunk of them."""
+    out: dict[str, PatientRecord] = {}
+    for i in range(0, len(patients), _CHUNK):
+        part = patients[i : i + _CHUNK]
+        marks = ", ".join("?" * len(part))
+        marked = set()
+        if skip_marked:
+            sql = f"SELECT patient FROM plan_dirty WHERE patient IN ({marks})"
+            marked = {p for (p,) in db.execute(sql, part)}
+        got = {p: PatientRecord([], [], []) for p in part if p not in marked}
+        sql = f"SELECT patient, body, consents FROM plan_entries WHERE patient IN ({marks})"
+        for p, b, c in db.execute(sql, part):
+            if p in got:
+                got[p].entries.append(entry_from_row(b, c))
+        sql = f"SELECT patient, body FROM plan_flags WHERE patient IN ({marks}) ORDER BY raised_at"
+        for p, b in db.execute(sql, part):
+            if p in got:
+                got[p].flags.append(flag_from_row(b))
+        sql = (
+            f"SELECT patient, body FROM plan_deadlines WHERE patient IN ({marks})"
+            " ORDER BY due_on, deadline_id"
+        )
+        for p, b in db.execute(sql, part):
+            if p in got:
+                got[p].deadlines.append(deadline_from_row(b))
+        out |= got
+    return out
+
+
 class SQLitePlanIndex:
     """:class:`gateway.exchange.plan_index.PlanIndex` over a :class:`SQLiteStore`."""
 
@@ -160,42 +193,16 @@ class SQLitePlanIndex:
                 return total
 
     async def patient(self, patient: str) -> PatientRecord:
-        record = await self._patient(patient)
-        if record is None:  # marked: its deadlines recomputed first
-            await self.drain([patient])
-            record = await self._patient(patient)
-        assert record is not None
-        return record
+        return (await self.patients([patient]))[patient]
 
-    async def _patient(self, patient: str) -> PatientRecord | None:
-        def run(db: sqlite3.Connection) -> PatientRecord | None:
-            if db.execute("SELECT 1 FROM plan_dirty WHERE patient = ?", (patient,)).fetchone():
-                return None
-            return PatientRecord(
-                [
-                    entry_from_row(b, c)
-                    for b, c in db.execute(
-                        "SELECT body, consents FROM plan_entries WHERE patient = ?", (patient,)
-                    )
-                ],
-                [
-                    flag_from_row(b)
-                    for (b,) in db.execute(
-                        "SELECT body FROM plan_flags WHERE patient = ? ORDER BY raised_at",
-                        (patient,),
-                    )
-                ],
-                [
-                    deadline_from_row(b)
-                    for (b,) in db.execute(
-                        "SELECT body FROM plan_deadlines WHERE patient = ?"
-                        " ORDER BY due_on, deadline_id",
-                        (patient,),
-                    )
-                ],
-            )
-
-        return await self._read(run)
+    async def patients(self, patients: Sequence[str]) -> dict[str, PatientRecord]:
+        wanted = sorted(set(patients))
+        found = await self._read(partial(_records, patients=wanted, skip_marked=True))
+        marked = [p for p in wanted if p not in found]
+        if marked:  # their deadlines recomputed first
+            await self.drain(marked)
+            found |= await self._read(partial(_records, patients=marked, skip_marked=False))
+        return {p: found[p] for p in patients}
 
     async def entries_of(self, patients: Sequence[str]) -> dict[str, list[Entry]]:
         wanted = sorted(set(patients))
