@@ -302,7 +302,7 @@ class _Route:
         for rcp in recipients:
             fmt = to or _format_for(rcp, self.document.kind)
             if fmt is None:  # refused here rather than dead-lettered by the transport
-                deliveries.append(self.not_carried(message_id, rcp, outcome))
+                deliveries.append(self.uncarried(message_id, rcp, outcome))
                 continue
             key = (rcp.role, organisation_key(rcp.organisation), fmt)
             if key not in copies:
@@ -349,7 +349,7 @@ class _Route:
             )
         return deliveries, outcome, consent_id
 
-    def not_carried(
+    def uncarried(
         self, message_id: str, rcp: RecipientConfig, outcome: list[dict[str, Any]]
     ) -> NewDelivery:
         """A recipient whose endpoint cannot carry the document: refused, with the reason,
@@ -462,9 +462,10 @@ def not_carried(config: Config) -> list[tuple[str, DocumentKind, str]]:
 
 
 def _not_carried(rcp: RecipientConfig, kind: DocumentKind) -> str:
-    push = rcp.push.kind if rcp.push is not None else "pull"
-    kinds = carried_kinds(push) or ()
-    return f"its {push} endpoint carries {', '.join(map(str, kinds))}, not a {kind}"
+    """Why ``rcp`` cannot get ``kind`` (only a push transport refuses a kind)."""
+    push = rcp.push.kind if rcp.push is not None else ""
+    kinds = ", ".join(map(str, carried_kinds(push) or ()))
+    return f"its {push} endpoint carries {kinds}, not a {kind}"
 
 
 def _mode(r: RecipientConfig) -> DeliveryMode:

@@ -261,8 +261,7 @@ async def loopback(
     )
     inboxes = {
         rid: issue_client(ca, directory, f"{rid}-inbox", common_names=(inbox_identity(rid),))
-        for rid in (*RECIPIENTS, FK_PLANS)
-        if rid in pull or rid == FK_PLANS
+        for rid in (*(r for r in RECIPIENTS if r in pull), FK_PLANS)
     }
     operator = issue_client(ca, directory, "operator", common_names=(OPERATOR_IDENTITY,))
     recipient_server = issue_server(ca, directory, "recipients")

@@ -619,7 +619,7 @@ class RowMapping(CollectionMapping):
             if e.hook:
                 order += w.made.get(e.name, [])
                 continue
-            value = _model_value(document, e.model) if e.model else None
+            value = _model_value(document, _steps(e.model)) if e.model else None
             if e.block:
                 made = plan.blocks[e.block].write(w, value, e)
             else:
@@ -843,12 +843,8 @@ def _repeats(rtype: str, element: str) -> bool:
 
 def _written(document: Any, when: tuple[str, ...]) -> bool:
     """Whether an entry is written: its model field (``when``) is set (a list: not empty)."""
-    value = document
-    for step in when:
-        value = getattr(value, step, None)
-        if value is None:
-            return False
-    return not (isinstance(value, list) and not value)
+    value = _model_value(document, when)
+    return value is not None and not (isinstance(value, list) and not value)
 
 
 @cache
@@ -856,9 +852,9 @@ def _steps(path: str) -> tuple[str, ...]:
     return tuple(path.split("."))
 
 
-def _model_value(document: Any, path: str) -> Any:
+def _model_value(document: Any, steps: tuple[str, ...]) -> Any:
     value = document
-    for step in _steps(path):
+    for step in steps:
         value = getattr(value, step, None)
         if value is None:
             return None
