@@ -72,6 +72,7 @@ def main() -> None:
     ap.add_argument("--posters", type=int, default=16)
     ap.add_argument("--compiled", action="store_true", help="the mypyc-compiled build")
     ap.add_argument("--top", type=int, default=0, help="also the N hottest functions")
+    ap.add_argument("--keep", type=Path, help="copy py-spy's raw samples to this file")
     args = ap.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
@@ -84,7 +85,7 @@ def main() -> None:
             (tmp / "compiled").mkdir()
             tree = working_copy(tmp / "compiled")
             compile_in_place(tree)
-        mock = bx.start([*gateway, "mock-recipient", "--role", "forsakringskassan"])
+        mock = bx.start([*gateway, "mock-recipient", "--role", "forsakringskassan", "--quiet"])
         config = bx.gateway_config(tmp, f"{mock.url}/rivta", f"sqlite:///{tmp}/gw.db", args.workers)
         server = bx.start(
             [*gateway, "serve", "--config", str(config), "--port", "0"],
@@ -113,6 +114,8 @@ def main() -> None:
             bx.stop(server)
             bx.stop(mock)
         busy, steps, own = shares(raw)
+        if args.keep is not None:
+            shutil.copyfile(raw, args.keep)
     build = "compiled" if args.compiled else "pure"
     print(
         f"gateway serve --workers {args.workers} ({build}), {args.posters} posters, "

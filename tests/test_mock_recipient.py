@@ -72,6 +72,22 @@ def test_the_command_records_shows_and_logs_what_it_received() -> None:
     assert "stopped after 1 receipts" in err
 
 
+def test_quiet_prints_no_line_per_receipt_and_still_lists_them() -> None:
+    proc, base = _start("--role", "forsakringskassan", "--quiet")
+    try:
+        soap = envelope(CERTIFICATE, "2021005521")
+        headers = {"Content-Type": "text/xml; charset=utf-8"}
+        assert _post(f"{base}/rivta", soap, headers) == 200
+        with urllib.request.urlopen(f"{base}/received", timeout=10) as resp:
+            assert [r["answer"] for r in json.load(resp)["received"]] == ["OK"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert out == ""  # the banner was read by _start; no receipt line followed
+    assert "stopped after 1 receipts" in err
+
+
 def test_the_command_serves_https_requiring_client_certificates(tmp_path: Path) -> None:
     pki = make_pki(tmp_path)
     ca = tmp_path / "ca.pem"

@@ -1,4 +1,4 @@
-"""``gateway mock-recipient --role ROLE [--port PORT] [--fail-first N] [--answer RESULT]``:
+"""``gateway mock-recipient --role ROLE [--port PORT] [--fail-first N] [--answer RESULT] [--quiet]``:
 a recipient endpoint (FHIR push at /fhir, RIVTA SOAP at /rivta answering like
 Försäkringskassan) that records and shows what it received, until interrupted."""
 
@@ -32,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "gateway mock-recipient --role forsakringskassan --fail-first 2",
             "gateway mock-recipient --role forsakringskassan --answer VALIDATION_ERROR",
             "gateway mock-recipient --role employer --tls cert.pem key.pem --client-ca ca.pem",
+            "gateway mock-recipient --role forsakringskassan --quiet   # under load",
         ],
     )
     p.add_argument(
@@ -81,6 +82,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="with --tls: require client certificates issued by this CA (repeatable), "
         "e.g. --client-ca ca.pem",
     )
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no line per receipt (GET /received still lists them): for load tests, where "
+        "a thousand lines a second cost the machine more than the receipts, e.g. --quiet",
+    )
     p.set_defaults(func=run)
 
 
@@ -116,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         answer=answer,
         require_certificate=args.require_certificate,
         ssl_context=context,
-        log=lambda line: print(line, flush=True),
+        log=None if args.quiet else (lambda line: print(line, flush=True)),
     )
     return asyncio.run(_serve(mock, args.host, args.port))
 
