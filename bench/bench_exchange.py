@@ -202,17 +202,13 @@ def stop(server: Server) -> None:
             server.proc.wait()
 
 
-def gateway_config(
-    directory: Path, fk_url: str, database: str, workers: int, event_loop: str = "auto"
-) -> Path:
+def gateway_config(directory: Path, fk_url: str, database: str, workers: int) -> Path:
     path = directory / "gateway.toml"
-    loop = "" if event_loop == "auto" else f'event_loop = "{event_loop}"'  # older trees lack it
     path.write_text(
         f"""
 [server]
 database = "{database}"
 workers = {workers}
-{loop}
 
 [delivery]
 initial_backoff_seconds = 0.2
@@ -505,11 +501,6 @@ def main() -> None:
     ap.add_argument(
         "--compiled", action="store_true", help="also the gateway's compiled build (setup.py)"
     )
-    ap.add_argument(
-        "--asyncio-too",
-        action="store_true",
-        help='also the gateway on asyncio\'s own event loop ([server] event_loop = "asyncio")',
-    )
     args = ap.parse_args()
 
     sweeps: list[Sweep] = []
@@ -530,14 +521,12 @@ def main() -> None:
 
 def _gateways(args: argparse.Namespace, tmp: Path, sweeps: list[Sweep]) -> None:
     gateway = [sys.executable, "-m", "gateway"]
-    builds: list[tuple[str, Path, str]] = [("", ROOT, "auto")]
-    if args.asyncio_too:
-        builds.append((", asyncio loop", ROOT, "asyncio"))
+    builds: list[tuple[str, Path]] = [("", ROOT)]
     if args.compiled:
         (tmp / "compiled").mkdir()
         copy = working_copy(tmp / "compiled")
         compile_in_place(copy)
-        builds.append((", compiled", copy, "auto"))
+        builds.append((", compiled", copy))
     mock = start([*gateway, "mock-recipient", "--role", "forsakringskassan", "--quiet"])
     try:
         databases = [("gateway, SQLite", f"sqlite:///{tmp}/gateway-{{}}.db")]
@@ -551,11 +540,11 @@ def _gateways(args: argparse.Namespace, tmp: Path, sweeps: list[Sweep]) -> None:
                     databases.append(("gateway, PostgreSQL", url))
             i = 0
             for name, database in databases:
-                for build, tree, event_loop in builds:
+                for build, tree in builds:
                     workdir = tmp / str(i)
                     workdir.mkdir()
                     config = gateway_config(
-                        workdir, f"{mock.url}/rivta", database.format(i), args.workers, event_loop
+                        workdir, f"{mock.url}/rivta", database.format(i), args.workers
                     )
                     server = start(
                         [*gateway, "serve", "--config", str(config), "--port", "0"],

@@ -55,8 +55,7 @@ def test_every_problem_is_reported_with_its_key() -> None:
     data["senders"][1]["token"] = "region-token"
     assert problems(data) == [
         "server.colour: unknown key (known: access_log, commit_batch, commit_queue, database, "
-        "event_loop, host, log_format, log_level, max_body_bytes, metrics, port, rate_limit, "
-        "tls, workers)",
+        "host, log_format, log_level, max_body_bytes, metrics, port, rate_limit, tls, workers)",
         "server.port: must be 0..65535, not 70000",
         "server.database: must be sqlite:///PATH or postgresql://…",
         "delivery.lease_seconds: must be a number, not 'long'",

@@ -36,8 +36,6 @@ _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "tru
 LEASE_MARGIN_SECONDS = 1.0
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("json", "human")
-#: ``[server] event_loop``: auto is uvloop where it is installed (Linux, macOS), else asyncio's.
-EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 
 
 def did_you_mean(word: str, known: object) -> str:
@@ -181,7 +179,6 @@ class ServerConfig:
     log_level: str = "info"
     log_format: str = "json"
     access_log: bool = True
-    event_loop: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -344,7 +341,6 @@ _SERVER_KEYS = {
     "log_level",
     "log_format",
     "access_log",
-    "event_loop",
 }
 
 
@@ -416,7 +412,6 @@ def _server(r: _Reader, d: Mapping[str, Any]) -> ServerConfig:
         log_level=_choice(r, d, "log_level", p, LOG_LEVELS, "info"),
         log_format=_choice(r, d, "log_format", p, LOG_FORMATS, "json"),
         access_log=r.get(d, "access_log", p, bool, True),
-        event_loop=_choice(r, d, "event_loop", p, EVENT_LOOPS, "auto"),
     )
 
 

@@ -323,7 +323,6 @@ def run(
     for an environment fault found before serving; returns the exit code."""
     s = config.server
     logs.setup(s.log_level, s.log_format, stream=err)
-    loop = use_event_loop(s.event_loop)
     ssl_context = server_ssl_context(config)
     workers = s.workers
     if workers > 1:
@@ -338,10 +337,7 @@ def run(
 
     def announce() -> None:
         print(line, file=out, flush=True)
-        log.info(
-            line.removeprefix("gateway: "),
-            extra={"event": "listening", "port": port, "event_loop": loop},
-        )
+        log.info(line.removeprefix("gateway: "), extra={"event": "listening", "port": port})
 
     if workers == 1:
         logs.STATIC["worker"] = "0"
@@ -358,26 +354,6 @@ def run(
         )
         return 0
     return Supervisor(config, sockets, ssl_context, reload, err).run(announce)
-
-
-def use_event_loop(setting: str) -> str:
-    """Make ``[server] event_loop`` the policy of every loop this process and its workers
-    run; returns the one in use. uvloop (libuv) costs the server ~10 % less CPU a message
-    than asyncio's own loop; ``auto`` takes it where it is installed."""
-    if setting == "asyncio":
-        asyncio.set_event_loop_policy(None)
-        return "asyncio"
-    try:
-        import uvloop
-    except ImportError:
-        if setting == "uvloop":
-            raise StartupError(
-                "server.event_loop: uvloop is not installed here (pip install uvloop, "
-                'or event_loop = "asyncio")'
-            ) from None
-        return "asyncio"
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return "uvloop"
 
 
 class Supervisor:
