@@ -126,7 +126,8 @@ def server_run(tree: Path, args: argparse.Namespace, tag: str) -> dict[str, floa
     env = {"PYTHONPATH": str(tree)}
     gateway = [sys.executable, "-m", "gateway"]
     with tempfile.TemporaryDirectory(prefix="bench-accept-") as tmp:
-        mock = start([*gateway, "mock-recipient", "--role", "forsakringskassan", "--quiet"], env=env)
+        # the mock from this tree for every tree measured: the same harness (and --quiet)
+        mock = start([*gateway, "mock-recipient", "--role", "forsakringskassan", "--quiet"])
         server: Server | None = None
         try:
             config = gateway_config(Path(tmp), f"{mock.url}/rivta", f"sqlite:///{tmp}/g.db", 1)

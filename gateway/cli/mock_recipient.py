@@ -1,5 +1,5 @@
-"""``gateway mock-recipient --role ROLE [--port PORT] [--fail-first N] [--answer RESULT] [--quiet]``:
-a recipient endpoint (FHIR push at /fhir, RIVTA SOAP at /rivta answering like
+"""``gateway mock-recipient --role ROLE [--port PORT] [--fail-first N] [--answer RESULT]
+[--quiet]``: a recipient endpoint (FHIR push at /fhir, RIVTA SOAP at /rivta answering like
 Försäkringskassan) that records and shows what it received, until interrupted."""
 
 from __future__ import annotations
