@@ -4,6 +4,7 @@ plan's measure."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
@@ -17,6 +18,7 @@ from gateway.coordination.case import (
     bucket,
     build_cases,
     chain_case,
+    effective_periods,
 )
 from gateway.coordination.entries import org_key, work_share
 
@@ -146,6 +148,104 @@ def test_cases_partition_the_days_and_keep_gaps_apart(
         for p in c.periods:  # each day's degree is one a certificate covering it states
             covering = [x for x in certs if x.start <= p.start and p.end <= x.end]
             assert p.degree in {x.periods[0].degree for x in covering}
+
+
+def _effective_by_definition(certs: list[CertificateFacts]) -> tuple[DegreePeriod, ...]:
+    """effective_periods as its docstring defines it, day by day: on each covered day the
+    period of the highest-ranked certificate covering it (signed later ranks higher, unsigned
+    lowest, equals by place in the list; within a certificate its first period), days of the
+    same degree and certificate joined."""
+    order = sorted(
+        range(len(certs)),
+        key=lambda i: (certs[i].signed_at is not None, certs[i].signed_at or AUG, i),
+    )
+    rank = {i: n for n, i in enumerate(order)}
+    days: dict[date, tuple[int, str]] = {}
+    best: dict[date, tuple[int, int]] = {}
+    for i, c in enumerate(certs):
+        for p in c.periods:
+            for k in range((p.end - p.start).days + 1):
+                day = p.start + timedelta(days=k)
+                if day not in best or rank[i] > best[day][0]:
+                    best[day] = (rank[i], i)
+                    days[day] = (p.degree, c.id)
+    out: list[DegreePeriod] = []
+    for day in sorted(days):
+        degree, source = days[day]
+        last = out[-1] if out else None
+        if last and (last.degree, last.source) == (degree, source) and last.end + ONE == day:
+            out[-1] = DegreePeriod(last.start, day, degree, source)
+        else:
+            out.append(DegreePeriod(day, day, degree, source))
+    return tuple(out)
+
+
+ONE = timedelta(days=1)
+signatures = st.none() | st.integers(0, 5).map(lambda h: datetime(2025, 8, 1, h, tzinfo=UTC))
+
+
+@given(
+    st.lists(
+        st.tuples(st.lists(periods, min_size=1, max_size=3), signatures), min_size=1, max_size=8
+    )
+)
+def test_effective_periods_are_their_definition(
+    raw: list[tuple[list[tuple[int, int, int]], datetime | None]],
+) -> None:
+    """Overlapping certificates, several periods each (overlapping within one too), signed
+    alike or not at all: the sweep gives what the day-by-day definition gives."""
+    certs = [
+        CertificateFacts(
+            f"c{i}",
+            "FK7804",
+            signed,
+            tuple(
+                DegreePeriod(AUG + timedelta(days=s), AUG + timedelta(days=s + n), d)
+                for s, n, d in spans
+            ),
+        )
+        for i, (spans, signed) in enumerate(raw)
+    ]
+    assert effective_periods(certs) == _effective_by_definition(certs)
+
+
+class _Counted(tuple[DegreePeriod, ...]):
+    """A certificate's periods that count how often they are walked."""
+
+    walks = 0
+
+    def __iter__(self) -> Iterator[DegreePeriod]:
+        _Counted.walks += 1
+        return super().__iter__()
+
+
+def test_thousands_of_certificates_of_one_patient_are_walked_once_each() -> None:
+    """A patient's case is worked out in time that grows with the number of certificates,
+    not its square: each certificate's periods are walked a fixed number of times (asking
+    every certificate at every bound walked them ~2,000 times each here, and one patient
+    sent thousands held the accept's write lock for seconds)."""
+    day0 = date(2000, 1, 1)
+    many = [
+        CertificateFacts(
+            f"m{i}",
+            "FK7804",
+            None,
+            _Counted(
+                (
+                    DegreePeriod(
+                        day0 + timedelta(days=7 * i),
+                        day0 + timedelta(days=7 * i + 9),
+                        25 * (1 + i % 4),
+                    ),
+                )
+            ),
+        )
+        for i in range(1000)
+    ]
+    _Counted.walks = 0
+    periods = effective_periods(many)
+    assert _Counted.walks <= 2 * len(many)
+    assert len(periods) == 1000 and periods[-1].end == day0 + timedelta(days=7 * 999 + 9)
 
 
 @pytest.mark.parametrize(

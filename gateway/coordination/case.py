@@ -14,6 +14,7 @@ sick-leave case" states every edge and day basis:
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -119,35 +120,44 @@ class SickLeaveCase:
 def effective_periods(certificates: Sequence[CertificateFacts]) -> tuple[DegreePeriod, ...]:
     """The covered days of ``certificates`` as disjoint spans with the degree that holds:
     where periods overlap, the latest signed certificate's (unsigned counts as earliest;
-    among equals, the later in the list)."""
+    among equals, the later in the list; within one certificate, its first period).
+
+    A sweep over the period bounds with the periods in force on a heap, best on top: time in
+    n log n of the periods. (Asking every certificate at every bound was n², and a patient
+    sent thousands of certificates held the accept's write lock for seconds.)"""
     ranked = sorted(
         enumerate(certificates),
         key=lambda ic: (ic[1].signed_at is not None, _stamp(ic[1].signed_at), ic[0]),
     )
     rank = {id(c): n for n, (_i, c) in enumerate(ranked)}
-    bounds: set[date] = set()
-    for c in certificates:
-        for p in c.periods:
+    # (start, heap key, end + 1 day, degree, source); the key puts the highest rank on top,
+    # then the first certificate and period in list order, as a scan in that order chooses
+    starts: list[tuple[date, tuple[int, int, int], date, int, str]] = []
+    for ci, c in enumerate(certificates):
+        for pi, p in enumerate(c.periods):
             if p.end >= p.start:
-                bounds.add(p.start)
-                bounds.add(p.end + ONE_DAY)
-    cuts = sorted(bounds)
+                starts.append((p.start, (-rank[id(c)], ci, pi), p.end + ONE_DAY, p.degree, c.id))
+    starts.sort(key=lambda s: s[0])
+    cuts = sorted({s[0] for s in starts} | {s[2] for s in starts})
     out: list[DegreePeriod] = []
+    active: list[tuple[tuple[int, int, int], date, int, str]] = []
+    i = 0
     for lo, hi in pairwise(cuts):
-        best: tuple[int, int, str] | None = None
-        for c in certificates:
-            for p in c.periods:
-                covers = p.start <= lo and hi - ONE_DAY <= p.end
-                if covers and (best is None or rank[id(c)] > best[0]):
-                    best = (rank[id(c)], p.degree, c.id)
-        if best is None:
+        while i < len(starts) and starts[i][0] == lo:
+            _start, key, until, degree, source = starts[i]
+            heapq.heappush(active, (key, until, degree, source))
+            i += 1
+        while active and active[0][1] <= lo:  # ended before this span
+            heapq.heappop(active)
+        if not active:
             continue
+        _key, _until, degree, source = active[0]
         end = hi - ONE_DAY
         last = out[-1] if out else None
-        if last and (last.degree, last.source) == best[1:] and last.end + ONE_DAY == lo:
-            out[-1] = DegreePeriod(last.start, end, best[1], best[2])
+        if last and (last.degree, last.source) == (degree, source) and last.end + ONE_DAY == lo:
+            out[-1] = DegreePeriod(last.start, end, degree, source)
         else:
-            out.append(DegreePeriod(lo, end, best[1], best[2]))
+            out.append(DegreePeriod(lo, end, degree, source))
     return tuple(out)
 
 
