@@ -65,6 +65,12 @@ class SickLeaveCase:
     periods: tuple[DegreePeriod, ...]
 
     @cached_property
+    def certificate_ids(self) -> frozenset[str]:
+        """The certificates as a set: asking each of a patient's thousands of certificates
+        whether it is in the tuple was quadratic."""
+        return frozenset(self.certificates)
+
+    @cached_property
     def covered_days(self) -> int:
         return sum((p.end - p.start).days + 1 for p in self.periods)
 

@@ -149,7 +149,7 @@ def deadlines(patient: str, entries: Sequence[Entry]) -> list[Deadline]:
     """Every deadline of the patient's chain and plans, on every related actor's list."""
     certs = [e for e in entries if e.kind is DocumentKind.CERTIFICATE and e.status != "revoked"]
     case = chain_case([e.certificate_facts for e in certs])
-    basis = _keys(e for e in certs if case is not None and e.document_id in case.certificates)
+    basis = _keys(e for e in certs if case is not None and e.document_id in case.certificate_ids)
     on = _Patient(case, basis, entries, certs)
     found: list[_Due] = []
     for rule in deadline_rules():
@@ -234,7 +234,7 @@ def _reaches_day(rule: DeadlineRule, on: _Patient) -> Iterable[_Due]:
         to_employer = [
             e.received_on
             for e in on.certs
-            if e.document_id in case.certificates
+            if e.document_id in case.certificate_ids
             and any(a.role == Recipient.EMPLOYER for a in e.recipients)
         ]
         met_on = min(to_employer) if to_employer else None
