@@ -150,6 +150,9 @@ def test_cases_partition_the_days_and_keep_gaps_apart(
             assert p.degree in {x.periods[0].degree for x in covering}
 
 
+ONE = timedelta(days=1)
+
+
 def _effective_by_definition(certs: list[CertificateFacts]) -> tuple[DegreePeriod, ...]:
     """effective_periods as its docstring defines it, day by day: on each covered day the
     period of the highest-ranked certificate covering it (signed later ranks higher, unsigned
@@ -180,7 +183,6 @@ def _effective_by_definition(certs: list[CertificateFacts]) -> tuple[DegreePerio
     return tuple(out)
 
 
-ONE = timedelta(days=1)
 signatures = st.none() | st.integers(0, 5).map(lambda h: datetime(2025, 8, 1, h, tzinfo=UTC))
 
 
